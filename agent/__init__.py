@@ -1,0 +1,1 @@
+"""greenflame agent: runs inside the profiled process. Standard library only."""

@@ -1,0 +1,1 @@
+"""greenflame analyzer: pure functions over profiles."""

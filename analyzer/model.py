@@ -1,0 +1,210 @@
+"""The profile model: stacks of frames with counts per sample type.
+
+A :class:`Profile` is plain data, serialisable to the greenflame JSON wire format
+(see ``docs/wire-format.md``) and convertible to and from pprof, collapsed stacks
+and speedscope by :mod:`greenflame.analyzer.formats`.
+
+Stacks are stored root first, as tuples of indices into ``Profile.frames``.
+Values are counts, one per sample type, in the unit the sample type names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+WIRE_FORMAT = "greenflame-profile"
+WIRE_VERSION = 1
+
+#: Sample type names used by the agent. ``wall`` counts every sampled thread;
+#: ``cpu`` counts only threads that were running on a CPU when sampled.
+WALL = "wall"
+CPU = "cpu"
+
+
+class ProfileError(ValueError):
+    """A profile is malformed or cannot be read; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One function in a stack.
+
+    ``line`` is the first line of the function's definition (0 when unknown),
+    so that every call into a function shares one node in the call tree.
+    """
+
+    function: str
+    file: str = ""
+    line: int = 0
+
+    def label(self) -> str:
+        """A short human-readable name: ``function (file:line)``."""
+        if not self.file:
+            return self.function
+        return f"{self.function} ({self.file}:{self.line})"
+
+
+@dataclass(frozen=True)
+class SampleType:
+    """What one value column counts, and in which unit (``samples``, ``nanoseconds``)."""
+
+    name: str
+    unit: str = "samples"
+
+
+@dataclass
+class Sample:
+    """One distinct stack with its values and labels."""
+
+    stack: Tuple[int, ...]
+    values: List[int]
+    labels: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Profile:
+    """Aggregated stack samples from one process or group over one time window."""
+
+    sample_types: List[SampleType] = field(
+        default_factory=lambda: [SampleType(WALL), SampleType(CPU)]
+    )
+    frames: List[Frame] = field(default_factory=list)
+    samples: List[Sample] = field(default_factory=list)
+    group: str = ""
+    start_time_unix_ns: int = 0
+    duration_ns: int = 0
+    sample_period_ns: int = 10_000_000
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    _frame_index: Dict[Frame, int] = field(default_factory=dict, repr=False, compare=False)
+    _sample_index: Dict[Tuple[Tuple[int, ...], Tuple[Tuple[str, str], ...]], int] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._frame_index = {frame: i for i, frame in enumerate(self.frames)}
+        self._sample_index = {}
+        for i, sample in enumerate(self.samples):
+            self._sample_index[(sample.stack, _label_key(sample.labels))] = i
+
+    # -- building ---------------------------------------------------------
+    def frame_id(self, frame: Frame) -> int:
+        """The index of ``frame`` in ``frames``, adding it if new."""
+        index = self._frame_index.get(frame)
+        if index is None:
+            index = len(self.frames)
+            self.frames.append(frame)
+            self._frame_index[frame] = index
+        return index
+
+    def add(
+        self,
+        stack: Sequence[Frame],
+        values: Sequence[int],
+        labels: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        """Add ``values`` to the sample with this root-first ``stack`` and ``labels``."""
+        if len(values) != len(self.sample_types):
+            raise ProfileError(
+                f"sample has {len(values)} values but the profile has "
+                f"{len(self.sample_types)} sample types"
+            )
+        ids = tuple(self.frame_id(frame) for frame in stack)
+        self.add_ids(ids, values, labels)
+
+    def add_ids(
+        self,
+        stack: Tuple[int, ...],
+        values: Sequence[int],
+        labels: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        """Like :meth:`add` with a stack already made of frame indices."""
+        label_dict = dict(labels or {})
+        key = (stack, _label_key(label_dict))
+        index = self._sample_index.get(key)
+        if index is None:
+            self._sample_index[key] = len(self.samples)
+            self.samples.append(Sample(stack, list(values), label_dict))
+            return
+        existing = self.samples[index].values
+        for i, value in enumerate(values):
+            existing[i] += value
+
+    # -- reading ----------------------------------------------------------
+    def value_index(self, name: str) -> int:
+        """The column of sample type ``name``; ProfileError if absent."""
+        for i, sample_type in enumerate(self.sample_types):
+            if sample_type.name == name:
+                return i
+        names = ", ".join(t.name for t in self.sample_types) or "none"
+        raise ProfileError(f"profile has no sample type {name!r} (it has: {names})")
+
+    def has_type(self, name: str) -> bool:
+        """Whether the profile has a sample type called ``name``."""
+        return any(t.name == name for t in self.sample_types)
+
+    def total(self, name: Optional[str] = None) -> int:
+        """Sum of one sample type over all samples (the first type by default)."""
+        column = 0 if name is None else self.value_index(name)
+        return sum(sample.values[column] for sample in self.samples)
+
+    def stacks(self, name: Optional[str] = None) -> Iterator[Tuple[Tuple[Frame, ...], int, Dict[str, str]]]:
+        """Yield ``(frames root first, value, labels)`` for every sample with a non-zero value."""
+        column = 0 if name is None else self.value_index(name)
+        frames = self.frames
+        for sample in self.samples:
+            value = sample.values[column]
+            if value:
+                yield tuple(frames[i] for i in sample.stack), value, sample.labels
+
+    def validate(self) -> None:
+        """Raise ProfileError when indices or value counts are inconsistent."""
+        width = len(self.sample_types)
+        if width == 0:
+            raise ProfileError("profile has no sample types")
+        count = len(self.frames)
+        for n, sample in enumerate(self.samples):
+            if len(sample.values) != width:
+                raise ProfileError(f"sample {n} has {len(sample.values)} values, expected {width}")
+            for index in sample.stack:
+                if not 0 <= index < count:
+                    raise ProfileError(f"sample {n} refers to frame {index}, which does not exist")
+            if any(v < 0 for v in sample.values):
+                raise ProfileError(f"sample {n} has a negative value")
+
+
+def _label_key(labels: Mapping[str, str]) -> Tuple[Tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
+    """Merge profiles with the same sample types into one covering their whole window.
+
+    Sample types are matched by name; a type missing from one profile counts zero there.
+    """
+    names: List[SampleType] = []
+    for profile in profiles:
+        for sample_type in profile.sample_types:
+            if sample_type.name not in [t.name for t in names]:
+                names.append(sample_type)
+    merged = Profile(sample_types=names or [SampleType(WALL), SampleType(CPU)], group=group)
+    if not profiles:
+        return merged
+    merged.group = group or profiles[0].group
+    starts = [p.start_time_unix_ns for p in profiles if p.start_time_unix_ns]
+    ends = [p.start_time_unix_ns + p.duration_ns for p in profiles if p.start_time_unix_ns]
+    if starts:
+        merged.start_time_unix_ns = min(starts)
+        merged.duration_ns = max(ends) - merged.start_time_unix_ns
+    merged.sample_period_ns = profiles[0].sample_period_ns
+    merged.metadata = dict(profiles[-1].metadata)
+    for profile in profiles:
+        columns = [
+            next((i for i, t in enumerate(profile.sample_types) if t.name == want.name), None)
+            for want in names
+        ]
+        for sample in profile.samples:
+            stack = tuple(merged.frame_id(profile.frames[i]) for i in sample.stack)
+            values = [0 if c is None else sample.values[c] for c in columns]
+            merged.add_ids(stack, values, sample.labels)
+    return merged

@@ -1,0 +1,1 @@
+"""greenflame server: HTTP API, web UI, storage and the command line."""
