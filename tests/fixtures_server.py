@@ -1,0 +1,1 @@
+"""Fixtures for server tests: a real greenflame serve on a free port."""
