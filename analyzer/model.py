@@ -66,9 +66,7 @@ class Sample:
 class Profile:
     """Aggregated stack samples from one process or group over one time window."""
 
-    sample_types: List[SampleType] = field(
-        default_factory=lambda: [SampleType(WALL), SampleType(CPU)]
-    )
+    sample_types: List[SampleType] = field(default_factory=lambda: [SampleType(WALL), SampleType(CPU)])
     frames: List[Frame] = field(default_factory=list)
     samples: List[Sample] = field(default_factory=list)
     group: str = ""
@@ -106,8 +104,7 @@ class Profile:
         """Add ``values`` to the sample with this root-first ``stack`` and ``labels``."""
         if len(values) != len(self.sample_types):
             raise ProfileError(
-                f"sample has {len(values)} values but the profile has "
-                f"{len(self.sample_types)} sample types"
+                f"sample has {len(values)} values but the profile has {len(self.sample_types)} sample types"
             )
         ids = tuple(self.frame_id(frame) for frame in stack)
         self.add_ids(ids, values, labels)
@@ -199,10 +196,7 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
     merged.sample_period_ns = profiles[0].sample_period_ns
     merged.metadata = dict(profiles[-1].metadata)
     for profile in profiles:
-        columns = [
-            next((i for i, t in enumerate(profile.sample_types) if t.name == want.name), None)
-            for want in names
-        ]
+        columns = [next((i for i, t in enumerate(profile.sample_types) if t.name == want.name), None) for want in names]
         for sample in profile.samples:
             stack = tuple(merged.frame_id(profile.frames[i]) for i in sample.stack)
             values = [0 if c is None else sample.values[c] for c in columns]

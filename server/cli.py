@@ -116,7 +116,9 @@ def _add_destination(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Continuous profiler and efficiency recommender for Python.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Continuous profiler and efficiency recommender for Python."
+    )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
@@ -153,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = verbs.add_parser("analyze", help="recommendations with cost and CO2e for profiles")
     analyze.add_argument("files", nargs="+", metavar="FILE")
     analyze.add_argument("--format", choices=["text", "json", "markdown"], default="text")
-    analyze.add_argument("--region", metavar="R", help="AWS region for carbon factors (default: from the profile, else us-east-1)")
-    analyze.add_argument("--invocations-per-month", type=_positive_float, metavar="N", help="override the measured rate")
+    analyze.add_argument(
+        "--region", metavar="R", help="AWS region for carbon factors (default: from the profile, else us-east-1)"
+    )
+    analyze.add_argument(
+        "--invocations-per-month", type=_positive_float, metavar="N", help="override the measured rate"
+    )
     analyze.set_defaults(handler=_analyze)
 
     anomalies = verbs.add_parser("anomalies", help="detect anomalies over a series of profiles")
