@@ -1,0 +1,1 @@
+"""Sample workloads with known inefficiencies, each beside its fixed twin."""
