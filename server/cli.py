@@ -245,7 +245,3 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, OSError) and error.filename is not None:
         return f"{error.filename}: {error.strerror or error}"
     return str(error)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
