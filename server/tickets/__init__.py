@@ -1,0 +1,1 @@
+"""Findings and anomalies as GitHub, GitLab and Jira tickets, and webhooks."""
