@@ -1,0 +1,100 @@
+"""Collapsed ("folded") stacks: Brendan Gregg's FlameGraph input, also written by ``py-spy record --format raw``.
+
+One line per distinct stack, frames root first separated by ``;``, then a space and a count::
+
+    main (app.py:1);handler (app.py:10);json.dumps (json/__init__.py:183) 12
+
+A frame is written ``function (file:line)`` when its file is known, else just ``function``,
+and parsed back the same way. The format holds one value column and no labels.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from ..model import CPU, Frame, Profile, ProfileError, SampleType
+from ._common import column_index, folded_stacks, frame_of, quote
+
+__all__ = ["dumps", "format_frame", "loads", "looks_like_collapsed", "parse_frame"]
+
+_FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.+):(?P<line>\d+)\)$")
+_LINE = re.compile(r"^(?P<stack>.+?)\s+(?P<count>\S+)$")
+# Characters that would break the line format; written as look-alikes instead.
+_REPLACEMENTS = str.maketrans({";": ",", "\n": " ", "\r": " "})
+
+
+def format_frame(frame: Frame) -> str:
+    """``function (file:line)``, or ``function`` when the file is unknown; safe for one folded line."""
+    return frame.label().translate(_REPLACEMENTS)
+
+
+def parse_frame(text: str) -> Frame:
+    """The inverse of :func:`format_frame`."""
+    match = _FRAME.match(text)
+    if match is None:
+        return frame_of(text, "", 0)
+    return frame_of(match["function"], match["file"], int(match["line"]))
+
+
+def dumps(p: Profile, sample_type: Optional[str] = None) -> bytes:
+    """Folded stacks for one sample type (default: ``cpu`` if present and non-zero, else ``wall``).
+
+    Samples that differ only by labels are summed; stacks whose value is zero, and empty
+    stacks (which the format cannot express), are left out.
+    """
+    p.validate()
+    column = column_index(p, sample_type)
+    labels = [format_frame(frame) for frame in p.frames]
+    totals = folded_stacks(p, column)
+    lines = [f"{';'.join(labels[i] for i in stack)} {value}\n" for stack, value in totals.items() if stack]
+    return "".join(lines).encode("utf-8")
+
+
+def loads(data: bytes, sample_type: str = CPU) -> Profile:
+    """Parse folded stacks into a one-column profile whose sample type is named ``sample_type``.
+
+    Blank lines are skipped; any other line that is not ``frames count`` raises ProfileError.
+    """
+    profile = Profile(sample_types=[SampleType(sample_type)], sample_period_ns=0)
+    cache: Dict[str, Frame] = {}
+    for number, stack, count in _lines(_text(data)):
+        frames: List[Frame] = []
+        for part in stack.split(";"):
+            if not part:
+                raise ProfileError(f"collapsed stacks line {number}: empty frame name")
+            frame = cache.get(part)
+            if frame is None:
+                frame = cache[part] = parse_frame(part)
+            frames.append(frame)
+        profile.add(frames, [count])
+    return profile
+
+
+def looks_like_collapsed(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 text whose non-blank lines all end in a whole number."""
+    try:
+        return any(True for _ in _lines(_text(data)))
+    except ProfileError:
+        return False
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProfileError(f"collapsed stacks are not valid UTF-8 (byte {error.start})") from None
+
+
+def _lines(text: str) -> Iterator[Tuple[int, str, int]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise ProfileError(f"collapsed stacks line {number}: expected 'frame;frame;... count', got {quote(line)}")
+        count = match["count"]
+        if not count.isdigit() or not count.isascii():
+            raise ProfileError(f"collapsed stacks line {number}: count {quote(count)} is not a whole number")
+        yield number, match["stack"], int(count)

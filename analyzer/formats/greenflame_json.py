@@ -1,0 +1,230 @@
+"""The greenflame JSON wire format (``docs/wire-format.md``), read with strict validation.
+
+Every field the document defines is type-checked; a bad one raises a one-line
+:class:`~greenflame.analyzer.model.ProfileError` naming the field, e.g.
+``samples[3].stack[1]: frame 9 does not exist (there are 4 frames)``.
+Unknown fields are ignored, as the format requires of readers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Callable, Dict, List, Mapping
+
+from ..model import WIRE_FORMAT, WIRE_VERSION, Frame, Profile, ProfileError, Sample, SampleType
+from . import _check as check
+from ._common import quote
+
+__all__ = ["dumps", "loads", "profile_from_dict", "profile_to_dict", "validate_metadata"]
+
+
+# -- writing ------------------------------------------------------------------
+
+
+def profile_to_dict(p: Profile) -> Dict[str, Any]:
+    """The wire-format document for ``p`` (plain JSON-ready data); ProfileError if ``p`` is inconsistent."""
+    p.validate()
+    return {
+        "format": WIRE_FORMAT,
+        "version": WIRE_VERSION,
+        "group": p.group,
+        "start_time_unix_ns": p.start_time_unix_ns,
+        "duration_ns": p.duration_ns,
+        "sample_period_ns": p.sample_period_ns,
+        "sample_types": [{"name": t.name, "unit": t.unit} for t in p.sample_types],
+        "frames": [{"function": f.function, "file": f.file, "line": f.line} for f in p.frames],
+        "samples": [_sample_to_dict(s) for s in p.samples],
+        "metadata": copy.deepcopy(p.metadata),
+    }
+
+
+def _sample_to_dict(sample: Sample) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"stack": list(sample.stack), "values": list(sample.values)}
+    if sample.labels:
+        out["labels"] = dict(sample.labels)
+    return out
+
+
+def dumps(p: Profile) -> bytes:
+    """``p`` as UTF-8 JSON bytes (not compressed)."""
+    try:
+        text = json.dumps(profile_to_dict(p), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ProfileError(f"metadata cannot be written as JSON: {error}") from None
+    return text.encode("utf-8")
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def loads(data: bytes) -> Profile:
+    """Parse and validate a greenflame JSON document (UTF-8 bytes, not compressed)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProfileError(f"profile JSON is not valid UTF-8 (byte {error.start})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ProfileError(
+            f"profile is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except RecursionError:
+        raise ProfileError("profile JSON is nested too deeply") from None
+    return profile_from_dict(document)
+
+
+def profile_from_dict(d: Any) -> Profile:
+    """Build a Profile from a decoded wire-format document, validating every field."""
+    doc = check.obj(d, "profile")
+    _check_header(doc)
+    sample_types = _sample_types(check.field(doc, "sample_types", ""))
+    frames = [_frame(f, f"frames[{i}]") for i, f in enumerate(check.array(check.field(doc, "frames", ""), "frames"))]
+    raw_samples = check.array(check.field(doc, "samples", ""), "samples")
+    samples = [_sample(s, f"samples[{i}]", len(sample_types), len(frames)) for i, s in enumerate(raw_samples)]
+    metadata = validate_metadata(doc.get("metadata", {}), "metadata")
+    return Profile(
+        sample_types=sample_types,
+        frames=frames,
+        samples=samples,
+        group=check.string(check.field(doc, "group", ""), "group"),
+        start_time_unix_ns=check.integer(check.field(doc, "start_time_unix_ns", ""), "start_time_unix_ns"),
+        duration_ns=check.integer(check.field(doc, "duration_ns", ""), "duration_ns"),
+        sample_period_ns=check.integer(check.field(doc, "sample_period_ns", ""), "sample_period_ns"),
+        metadata=copy.deepcopy(metadata),
+    )
+
+
+def _check_header(doc: Mapping[str, Any]) -> None:
+    fmt = check.field(doc, "format", "")
+    if fmt != WIRE_FORMAT:
+        raise ProfileError(f"format: expected {WIRE_FORMAT!r}, got {quote(fmt)}")
+    version = check.integer(check.field(doc, "version", ""), "version", minimum=1)
+    if version > WIRE_VERSION:
+        raise ProfileError(
+            f"version: profile is format version {version}, this greenflame reads up to {WIRE_VERSION}; "
+            "upgrade greenflame"
+        )
+
+
+def _sample_types(value: Any) -> List[SampleType]:
+    result: List[SampleType] = []
+    for i, item in enumerate(check.array(value, "sample_types")):
+        path = f"sample_types[{i}]"
+        entry = check.obj(item, path)
+        name = check.string(check.field(entry, "name", path), f"{path}.name")
+        unit = check.string(check.field(entry, "unit", path), f"{path}.unit")
+        if not name:
+            raise ProfileError(f"{path}.name: must not be empty")
+        if any(t.name == name for t in result):
+            raise ProfileError(f"{path}.name: duplicate sample type {quote(name)}")
+        result.append(SampleType(name, unit))
+    if not result:
+        raise ProfileError("sample_types: must list at least one sample type")
+    return result
+
+
+def _frame(value: Any, path: str) -> Frame:
+    entry = check.obj(value, path)
+    return Frame(
+        function=check.string(check.field(entry, "function", path), f"{path}.function"),
+        file=check.string(check.field(entry, "file", path), f"{path}.file"),
+        line=check.integer(check.field(entry, "line", path), f"{path}.line"),
+    )
+
+
+def _sample(value: Any, path: str, width: int, frame_count: int) -> Sample:
+    entry = check.obj(value, path)
+    stack = check.array(check.field(entry, "stack", path), f"{path}.stack")
+    for i, index in enumerate(stack):
+        check.integer(index, f"{path}.stack[{i}]")
+        if index >= frame_count:
+            raise ProfileError(f"{path}.stack[{i}]: frame {index} does not exist (there are {frame_count} frames)")
+    values = check.array(check.field(entry, "values", path), f"{path}.values")
+    if len(values) != width:
+        raise ProfileError(f"{path}.values: has {len(values)} values, expected one per sample type ({width})")
+    for i, v in enumerate(values):
+        check.integer(v, f"{path}.values[{i}]")
+    labels = check.string_map(entry.get("labels", {}), f"{path}.labels")
+    return Sample(tuple(stack), list(values), labels)
+
+
+# -- metadata -----------------------------------------------------------------
+
+Checker = Callable[[Any, str], Any]
+
+
+def _non_negative_int(value: Any, path: str) -> int:
+    return check.integer(value, path)
+
+
+def _architecture(value: Any, path: str) -> str:
+    arch = check.string(value, path)
+    if arch not in ("x86_64", "arm64"):
+        raise ProfileError(f"{path}: expected 'x86_64' or 'arm64', got {quote(arch)}")
+    return arch
+
+
+def _int_map(value: Any, path: str) -> Dict[str, int]:
+    result = check.obj(value, path)
+    for key, item in result.items():
+        check.integer(item, check.join(path, key))
+    return result
+
+
+def _numbers(value: Any, path: str) -> List[float]:
+    items = check.array(value, path)
+    for i, item in enumerate(items):
+        check.number(item, f"{path}[{i}]")
+    return items
+
+
+_LAMBDA_KEYS: Dict[str, Checker] = {
+    "function_name": check.string,
+    "function_arn": check.string,
+    "memory_size_mb": _non_negative_int,
+    "architecture": _architecture,
+    "region": check.string,
+    "runtime": check.string,
+    "handler": check.string,
+}
+
+_INVOCATION_KEYS: Dict[str, Checker] = {
+    "count": _non_negative_int,
+    "cold_starts": _non_negative_int,
+    "duration_ms_sum": check.number,
+    "durations_ms": _numbers,
+}
+
+
+def _object_with(known: Mapping[str, Checker]) -> Checker:
+    def checker(value: Any, path: str) -> Dict[str, Any]:
+        result = check.obj(value, path)
+        for key, key_check in known.items():
+            if key in result:
+                key_check(result[key], check.join(path, key))
+        return result
+
+    return checker
+
+
+_METADATA_KEYS: Dict[str, Checker] = {
+    "agent": check.string,
+    "engine": check.string,
+    "runtime": check.string,
+    "hostname": check.string,
+    "pid": _non_negative_int,
+    "sample_rate_hz": check.number,
+    "dropped": _int_map,
+    "lambda": _object_with(_LAMBDA_KEYS),
+    "invocations": _object_with(_INVOCATION_KEYS),
+}
+
+_check_metadata = _object_with(_METADATA_KEYS)
+
+
+def validate_metadata(value: Any, path: str = "metadata") -> Dict[str, Any]:
+    """Check the known metadata keys' types; return the metadata object (free-form keys kept)."""
+    result: Dict[str, Any] = _check_metadata(value, path)
+    return result
