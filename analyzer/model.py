@@ -178,6 +178,8 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
     """Merge profiles with the same sample types into one covering their whole window.
 
     Sample types are matched by name; a type missing from one profile counts zero there.
+    Metadata comes from the last profile, except ``invocations`` and ``dropped``, whose
+    counts and sums are added up across profiles (see :func:`merge_metadata`).
     """
     names: List[SampleType] = []
     for profile in profiles:
@@ -194,7 +196,7 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
         merged.start_time_unix_ns = min(starts)
         merged.duration_ns = max(ends) - merged.start_time_unix_ns
     merged.sample_period_ns = profiles[0].sample_period_ns
-    merged.metadata = dict(profiles[-1].metadata)
+    merged.metadata = merge_metadata([p.metadata for p in profiles])
     for profile in profiles:
         columns = [next((i for i, t in enumerate(profile.sample_types) if t.name == want.name), None) for want in names]
         for sample in profile.samples:
@@ -202,3 +204,48 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
             values = [0 if c is None else sample.values[c] for c in columns]
             merged.add_ids(stack, values, sample.labels)
     return merged
+
+
+#: How many per-invocation durations ``metadata["invocations"]["durations_ms"]`` keeps.
+MAX_DURATIONS_KEPT = 1000
+
+
+def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Metadata of merged profiles: the last one's keys, with counters added up.
+
+    ``invocations`` sums ``count``, ``cold_starts`` and ``duration_ms_sum`` and keeps
+    the last :data:`MAX_DURATIONS_KEPT` ``durations_ms``; ``dropped`` sums each reason.
+    Values of the wrong type are ignored rather than trusted.
+    """
+    merged: Dict[str, Any] = dict(items[-1]) if items else {}
+    invocations = [m["invocations"] for m in items if isinstance(m.get("invocations"), Mapping)]
+    if invocations:
+        merged["invocations"] = _merge_invocations(invocations)
+    dropped = [m["dropped"] for m in items if isinstance(m.get("dropped"), Mapping)]
+    if dropped:
+        totals: Dict[str, int] = {}
+        for counts in dropped:
+            for reason, count in counts.items():
+                if _is_number(count):
+                    totals[reason] = totals.get(reason, 0) + count
+        merged["dropped"] = totals
+    return merged
+
+
+def _merge_invocations(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    result: Dict[str, Any] = dict(items[-1])
+    for key in ("count", "cold_starts", "duration_ms_sum"):
+        values = [item[key] for item in items if _is_number(item.get(key))]
+        if values:
+            result[key] = sum(values)
+    durations: List[Any] = []
+    for item in items:
+        if isinstance(item.get("durations_ms"), list):
+            durations.extend(d for d in item["durations_ms"] if _is_number(d))
+    if durations:
+        result["durations_ms"] = durations[-MAX_DURATIONS_KEPT:]
+    return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,217 @@
+"""What a Lambda profile says about its function: the invoke phase, its settings and its rate.
+
+Shared by every rule whose context is "under the Lambda handler, per invocation". The
+metadata is untrusted input (it arrives over the network), so every value is checked
+and a bad or missing one is replaced by a documented default, recorded as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .. import impact
+from ..model import Frame, Profile
+from .base import AnalysisContext
+
+PHASE_LABEL = "lambda_phase"
+INVOKE = "invoke"
+
+_ARCH_ALIASES = {"x86_64": impact.X86_64, "x86-64": impact.X86_64, "amd64": impact.X86_64}
+_ARCH_ALIASES.update({"arm64": impact.ARM64, "aarch64": impact.ARM64})
+
+
+def _number(value: Any) -> Optional[float]:
+    """``value`` as a float when it is a finite JSON number, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if number - number == 0 else None  # rejects NaN and infinities
+
+
+@dataclass(frozen=True)
+class HandlerMatcher:
+    """Recognises the frame of a handler named ``module.function`` (or ``module:function``)."""
+
+    module: str
+    function: str
+
+    @classmethod
+    def parse(cls, handler: str) -> Optional[HandlerMatcher]:
+        """The matcher for a Lambda handler string; None when it has no module part."""
+        module, sep, function = handler.rpartition(":") if ":" in handler else handler.rpartition(".")
+        if not sep or not module or not function:
+            return None
+        return cls(module.replace("/", "."), function)
+
+    def matches(self, frame: Frame) -> bool:
+        """Whether ``frame`` is this handler's function in this handler's module."""
+        if not frame.file:
+            return frame.function in (self.function, f"{self.module}.{self.function}")
+        if frame.function != self.function:
+            return False
+        path = frame.file.replace("\\", "/")
+        stem = path[:-3] if path.endswith(".py") else path
+        module_path = self.module.replace(".", "/")
+        return stem == module_path or stem.endswith("/" + module_path)
+
+
+@dataclass(frozen=True)
+class InvokeScope:
+    """Which samples belong to the handler running an invocation, and how that was decided."""
+
+    how: str  # "labels" (lambda_phase=invoke) or "handler" (stack holds the handler frame)
+    handler: Optional[HandlerMatcher] = None
+
+    def includes(self, frames: Tuple[Frame, ...], labels: Mapping[str, str]) -> bool:
+        """Whether one sample was taken while the handler was running an invocation."""
+        if self.how == "labels":
+            return labels.get(PHASE_LABEL) == INVOKE
+        assert self.handler is not None
+        return any(self.handler.matches(frame) for frame in frames)
+
+    def describe(self) -> str:
+        """One line for the report."""
+        if self.how == "labels":
+            return "samples labelled lambda_phase=invoke"
+        assert self.handler is not None
+        return f"samples under the handler {self.handler.module}.{self.handler.function} (no phase labels)"
+
+
+def lambda_metadata(profile: Profile) -> Mapping[str, Any]:
+    """``metadata["lambda"]`` when it is an object, else an empty mapping."""
+    value = profile.metadata.get("lambda")
+    return value if isinstance(value, Mapping) else {}
+
+
+def invoke_scope(profile: Profile) -> Optional[InvokeScope]:
+    """How to find invoke-phase samples, or None when the profile cannot tell (not Lambda).
+
+    Phase labels win when any sample has one: init-phase samples are then never in scope.
+    """
+    if any(PHASE_LABEL in sample.labels for sample in profile.samples):
+        return InvokeScope("labels")
+    handler = lambda_metadata(profile).get("handler")
+    matcher = HandlerMatcher.parse(handler) if isinstance(handler, str) else None
+    return InvokeScope("handler", matcher) if matcher else None
+
+
+@dataclass
+class Setting:
+    """One input of the impact estimate and where it came from."""
+
+    value: Any
+    source: str  # "profile", "override", "measured", "estimated" or "default"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"value", "source"}``."""
+        return {"value": self.value, "source": self.source}
+
+
+@dataclass
+class LambdaFacts:
+    """Settings and invocation statistics of the profiled function."""
+
+    memory_mb: Setting
+    architecture: Setting
+    region: Setting
+    invocations: Optional[int]
+    mean_duration_ms: Optional[Setting]
+    invocations_per_month: Optional[Setting]
+    notes: List[str] = field(default_factory=list)
+
+    def to_inputs(self) -> Dict[str, Any]:
+        """The inputs as a JSON-ready dict, each with its source."""
+        inputs: Dict[str, Any] = {
+            "memory_mb": self.memory_mb.to_dict(),
+            "architecture": self.architecture.to_dict(),
+            "region": self.region.to_dict(),
+            "invocations_in_window": self.invocations,
+        }
+        inputs["mean_duration_ms"] = self.mean_duration_ms.to_dict() if self.mean_duration_ms else None
+        inputs["invocations_per_month"] = self.invocations_per_month.to_dict() if self.invocations_per_month else None
+        grid, _ = impact.grid_factor(self.region.value)
+        inputs["grid_g_co2e_per_kwh"] = grid
+        return inputs
+
+
+def lambda_facts(profile: Profile, context: AnalysisContext) -> LambdaFacts:
+    """Memory, architecture, region, invocation count, mean duration and monthly rate."""
+    meta = lambda_metadata(profile)
+    notes: List[str] = []
+    facts = LambdaFacts(
+        memory_mb=_memory(meta, notes),
+        architecture=_architecture(meta, notes),
+        region=_region(meta, context, notes),
+        invocations=_invocation_count(profile),
+        mean_duration_ms=_mean_duration(profile),
+        invocations_per_month=None,
+        notes=notes,
+    )
+    facts.invocations_per_month = _monthly_rate(profile, context, facts.invocations)
+    return facts
+
+
+def _memory(meta: Mapping[str, Any], notes: List[str]) -> Setting:
+    value = meta.get("memory_size_mb")
+    number = _number(value)
+    if number is not None and impact.LAMBDA_MIN_MEMORY_MB <= number <= impact.LAMBDA_MAX_MEMORY_MB:
+        return Setting(value, "profile")
+    if value is not None:
+        notes.append(f"memory_size_mb {value!r} is not a Lambda memory size; assumed the default")
+    return Setting(impact.DEFAULT_LAMBDA_MEMORY_MB, "default")
+
+
+def _architecture(meta: Mapping[str, Any], notes: List[str]) -> Setting:
+    value = meta.get("architecture")
+    arch = _ARCH_ALIASES.get(value.lower()) if isinstance(value, str) else None
+    if arch:
+        return Setting(arch, "profile")
+    if value is not None:
+        notes.append(f"architecture {value!r} is unknown; assumed {impact.DEFAULT_ARCHITECTURE}")
+    return Setting(impact.DEFAULT_ARCHITECTURE, "default")
+
+
+def _region(meta: Mapping[str, Any], context: AnalysisContext, notes: List[str]) -> Setting:
+    if context.region:
+        setting = Setting(context.region.strip(), "override")
+    elif isinstance(meta.get("region"), str) and meta["region"].strip():
+        setting = Setting(meta["region"].strip(), "profile")
+    else:
+        setting = Setting(impact.DEFAULT_REGION, "default")
+    if not impact.grid_factor(setting.value)[1]:
+        notes.append(
+            f"no grid factor for region {setting.value!r}: used the default {impact.DEFAULT_GRID_G_PER_KWH} g/kWh"
+        )
+    return setting
+
+
+def _invocations(profile: Profile) -> Mapping[str, Any]:
+    value = profile.metadata.get("invocations")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _invocation_count(profile: Profile) -> Optional[int]:
+    count = _number(_invocations(profile).get("count"))
+    return int(count) if count is not None and count >= 1 else None
+
+
+def _mean_duration(profile: Profile) -> Optional[Setting]:
+    data = _invocations(profile)
+    count, total = _number(data.get("count")), _number(data.get("duration_ms_sum"))
+    if count is not None and count >= 1 and total is not None and total >= 0:
+        return Setting(total / count, "profile")
+    raw = data.get("durations_ms")
+    numbers = [_number(d) for d in raw] if isinstance(raw, list) else []
+    durations = [d for d in numbers if d is not None and d >= 0]
+    if durations:
+        return Setting(sum(durations) / len(durations), "profile")
+    return None
+
+
+def _monthly_rate(profile: Profile, context: AnalysisContext, count: Optional[int]) -> Optional[Setting]:
+    if context.invocations_per_month is not None:
+        return Setting(float(context.invocations_per_month), "override")
+    if count and profile.duration_ns > 0:
+        return Setting(count / (profile.duration_ns / 1e9) * impact.SECONDS_PER_MONTH, "measured")
+    return None
