@@ -1,0 +1,128 @@
+"""The Flask app factory and ``greenflame serve``.
+
+``create_app`` builds the app from settings (``GREENFLAME_*`` variables unless given);
+``serve`` runs it under waitress, a production WSGI server, until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, Optional, Union
+
+from flask import Flask, Response
+
+from . import api, errors, ingest, storage, web
+from .cli import CommandError
+from .context import SETTINGS_KEY
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVER_THREADS = 8
+
+
+def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Flask:
+    """The greenflame WSGI app.
+
+    ``settings`` is a :class:`Settings`, or a mapping of overrides applied over the
+    ``GREENFLAME_*`` environment variables (None: the environment alone).
+    """
+    if not isinstance(settings, Settings):
+        settings = Settings.from_env(settings)
+    settings = settings.with_admin_token()
+    app = Flask(__name__)
+    app.config[SETTINGS_KEY] = settings
+    # Werkzeug refuses larger bodies on every route; ingest applies its own limits too.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    errors.init_app(app)
+    storage.init_app(app)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
+    app.after_request(_security_headers)
+    return app
+
+
+# Scripts and styles come from our own static files only, so injected markup cannot run.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", _CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def serve(
+    host: Optional[str] = None, port: Optional[int] = None, db: Optional[str] = None, blobs: Optional[str] = None
+) -> int:
+    """Run the server until SIGTERM or SIGINT; arguments given override the settings."""
+    _configure_logging()
+    app = create_app({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
+    settings: Settings = app.config[SETTINGS_KEY]
+    server = _bind(app, settings)
+    print(f"greenflame server listening on {_url(server, settings)}", flush=True)
+    with _stop_on_signals():
+        server.run()
+    server.close()
+    print("greenflame server stopped", flush=True)
+    return 0
+
+
+def _bind(app: Flask, settings: Settings) -> Any:
+    from waitress.server import create_server
+
+    try:
+        return create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=SERVER_THREADS,
+            ident="greenflame",
+            # Far larger bodies are refused by waitress itself (plain text 413) before
+            # they are buffered; anything near the limit reaches the app's JSON 413.
+            max_request_body_size=2 * settings.max_upload_bytes,
+        )
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CommandError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
+
+
+def _url(server: Any, settings: Settings) -> str:
+    port = getattr(server, "effective_port", None)
+    if port is None:  # several sockets (e.g. localhost as IPv4 and IPv6)
+        port = server.effective_listen[0][1]
+    host = settings.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into SystemExit, which waitress's loop handles by shutting down."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )

@@ -1,0 +1,148 @@
+"""Server settings, declared once: each field names its ``GREENFLAME_*`` variable, default and help.
+
+``Settings.from_env()`` reads the environment; explicit overrides (from the command line or
+a test) win over it. The table in ``docs/api.md`` lists the same settings; a test keeps the
+two in step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, get_type_hints
+
+from .cli import CommandError
+
+log = logging.getLogger(__name__)
+
+ADMIN_TOKEN_FILE = "admin-token"
+MIB = 1024 * 1024
+
+
+def _setting(env: str, default: Any, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be configured with."""
+
+    data_dir: str = _setting(
+        "GREENFLAME_DATA_DIR", "./greenflame-data", "folder for the default database, profiles and admin token"
+    )
+    database_url: Optional[str] = _setting(
+        "GREENFLAME_DATABASE_URL", None, "SQLAlchemy database URL (default: SQLite file in the data folder)"
+    )
+    blobs_url: Optional[str] = _setting(
+        "GREENFLAME_BLOBS_URL", None, "where profiles are stored: a folder path or file:// URL (default: data folder)"
+    )
+    admin_token: Optional[str] = _setting(
+        "GREENFLAME_ADMIN_TOKEN", None, "token for admin calls (default: generated once, kept in the data folder)"
+    )
+    max_upload_bytes: int = _setting(
+        "GREENFLAME_MAX_UPLOAD_BYTES", 8 * MIB, "largest accepted ingest body, as sent (compressed)"
+    )
+    max_decompressed_bytes: int = _setting(
+        "GREENFLAME_MAX_DECOMPRESSED_BYTES", 64 * MIB, "largest accepted ingest body after decompression"
+    )
+    max_query_profiles: int = _setting(
+        "GREENFLAME_MAX_QUERY_PROFILES", 5000, "most profiles one flame graph or recommendations query may merge"
+    )
+    host: str = _setting("GREENFLAME_HOST", "127.0.0.1", "address `greenflame serve` listens on")
+    port: int = _setting("GREENFLAME_PORT", 8080, "port `greenflame serve` listens on")
+
+    @classmethod
+    def from_env(
+        cls, overrides: Optional[Mapping[str, Any]] = None, environ: Optional[Mapping[str, str]] = None
+    ) -> Settings:
+        """Settings from ``GREENFLAME_*`` variables, then ``overrides`` (None values are ignored)."""
+        env = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: Dict[str, Any] = {}
+        for item in fields(cls):
+            text = env.get(item.metadata["env"])
+            if text is not None and text != "":
+                values[item.name] = _convert(item.metadata["env"], text, hints[item.name])
+        unknown = set(overrides or {}) - {item.name for item in fields(cls)}
+        if unknown:
+            raise CommandError(f"unknown server setting(s): {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise CommandError for values that cannot work."""
+        for name in ("max_upload_bytes", "max_decompressed_bytes", "max_query_profiles"):
+            if getattr(self, name) <= 0:
+                raise CommandError(f"{name} must be above zero, got {getattr(self, name)}")
+        if not 0 <= self.port <= 65535:
+            raise CommandError(f"port must be between 0 and 65535, got {self.port}")
+
+    @property
+    def data_path(self) -> Path:
+        """The data folder as an absolute path."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        return self.database_url or f"sqlite:///{self.data_path / 'greenflame.db'}"
+
+    def resolved_blobs_url(self) -> str:
+        """The blob store URL, defaulting to a folder in the data folder."""
+        return self.blobs_url or str(self.data_path / "profiles")
+
+    def with_admin_token(self) -> Settings:
+        """These settings with ``admin_token`` set, generating and storing one if needed."""
+        if self.admin_token:
+            return self
+        return replace(self, admin_token=load_or_create_admin_token(self.data_path))
+
+
+def load_or_create_admin_token(data_dir: Path) -> str:
+    """The admin token kept in ``data_dir``; on first use generate it and write it with mode 0600."""
+    path = data_dir / ADMIN_TOKEN_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        token = path.read_text(encoding="utf-8").strip()
+        if not token:
+            raise CommandError(f"{path} is empty: delete it to generate a new admin token") from None
+        log.info("admin token read from %s", path)
+        return token
+    token = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    log.warning("generated an admin token and stored it in %s (readable by this user only)", path)
+    return token
+
+
+def describe() -> List[Tuple[str, str, str, str, str]]:
+    """Rows of (name, variable, type, default, help) for documentation."""
+    hints = get_type_hints(Settings)
+    rows = []
+    for item in fields(Settings):
+        kind = _type_name(hints[item.name])
+        rows.append((item.name, item.metadata["env"], kind, repr(item.default), item.metadata["help"]))
+    return rows
+
+
+def _type_name(kind: Any) -> str:
+    if kind is int:
+        return "int"
+    if kind is str:
+        return "str"
+    return "str, optional"
+
+
+def _convert(env: str, text: str, kind: Any) -> Any:
+    if kind is int:
+        try:
+            return int(text.replace("_", ""))
+        except ValueError:
+            raise CommandError(f"{env} must be a whole number, got {text!r}") from None
+    return text

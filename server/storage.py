@@ -1,0 +1,291 @@
+"""Storage behind one interface: groups and profile index in SQL, profile bodies in a blob store.
+
+SQLAlchemy Core keeps the SQL portable: SQLite by default, PostgreSQL with the same code.
+Profile bodies are stored as gzipped wire-format JSON under keys made from the profile id,
+never from user text.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gzip
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
+
+from flask import Flask, current_app
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.model import CPU, WALL, Profile
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from .blobs import BlobStore, open_blob_store
+from .cli import CommandError
+from .context import SETTINGS_KEY
+
+INGEST_KEY_PREFIX = "gfi_"
+
+metadata = MetaData()
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("ingest_key_sha256", String(64), nullable=False, unique=True),
+    Column("created_unix_ns", BigInteger, nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("group_name", String(128), ForeignKey("groups.name"), nullable=False),
+    Column("start_time_unix_ns", BigInteger, nullable=False),
+    Column("duration_ns", BigInteger, nullable=False),
+    Column("received_unix_ns", BigInteger, nullable=False),
+    Column("idempotency_key", String(128), nullable=True),
+    Column("blob_key", String(200), nullable=False),
+    Column("stack_count", Integer, nullable=False),
+    Column("wall_samples", BigInteger, nullable=False),
+    Column("cpu_samples", BigInteger, nullable=False),
+    UniqueConstraint("group_name", "idempotency_key", name="uq_profiles_group_idempotency"),
+    Index("ix_profiles_group_start", "group_name", "start_time_unix_ns"),
+)
+
+
+class GroupExistsError(Exception):
+    """A group with this name already exists."""
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    """A profiling group and what the server holds for it."""
+
+    name: str
+    created_unix_ns: int
+    profile_count: int
+    first_seen_unix_ns: Optional[int]
+    last_seen_unix_ns: Optional[int]
+    last_received_unix_ns: Optional[int]
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """The index row of one stored profile."""
+
+    id: str
+    group: str
+    start_time_unix_ns: int
+    duration_ns: int
+    received_unix_ns: int
+    blob_key: str
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an ingest key (keys are random, so a plain SHA-256 suffices)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class Storage:
+    """Groups, ingest keys and profiles: the one interface the HTTP layer uses."""
+
+    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
+        self.engine = engine
+        self.blobs = blobs
+
+    @classmethod
+    def open(cls, database_url: str, blobs_url: str) -> Storage:
+        """Connect to the database and blob store, creating tables that are missing."""
+        storage = cls(_make_engine(database_url), open_blob_store(blobs_url))
+        metadata.create_all(storage.engine)
+        return storage
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # -- groups ---------------------------------------------------------------
+    def create_group(self, name: str) -> str:
+        """Create group ``name`` and return its new ingest key (shown once, stored hashed)."""
+        key = INGEST_KEY_PREFIX + secrets.token_urlsafe(32)
+        row = {"name": name, "ingest_key_sha256": hash_key(key), "created_unix_ns": time.time_ns()}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(groups.insert().values(**row))
+        except IntegrityError:
+            raise GroupExistsError(name) from None
+        return key
+
+    def group_for_key(self, key: str) -> Optional[str]:
+        """The group whose ingest key is ``key``, or None."""
+        with self.engine.connect() as conn:
+            query = select(groups.c.name).where(groups.c.ingest_key_sha256 == hash_key(key))
+            return conn.execute(query).scalar_one_or_none()
+
+    def list_groups(self) -> List[GroupSummary]:
+        """Every group with its profile count and time span, by name."""
+        return self._group_summaries(None)
+
+    def get_group(self, name: str) -> Optional[GroupSummary]:
+        """One group's summary, or None if it does not exist."""
+        found = self._group_summaries(name)
+        return found[0] if found else None
+
+    def _group_summaries(self, name: Optional[str]) -> List[GroupSummary]:
+        p = profiles.c
+        stats = (
+            select(
+                p.group_name,
+                func.count().label("count"),
+                func.min(p.start_time_unix_ns).label("first"),
+                func.max(p.start_time_unix_ns + p.duration_ns).label("last"),
+                func.max(p.received_unix_ns).label("received"),
+            )
+            .group_by(p.group_name)
+            .subquery()
+        )
+        query = (
+            select(
+                groups.c.name, groups.c.created_unix_ns, stats.c.count, stats.c.first, stats.c.last, stats.c.received
+            )
+            .select_from(groups.outerjoin(stats, stats.c.group_name == groups.c.name))
+            .order_by(groups.c.name)
+        )
+        if name is not None:
+            query = query.where(groups.c.name == name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [GroupSummary(row[0], row[1], row[2] or 0, row[3], row[4], row[5]) for row in rows]
+
+    # -- profiles -------------------------------------------------------------
+    def add_profile(self, group: str, profile: Profile, idempotency_key: Optional[str]) -> Tuple[str, bool]:
+        """Store ``profile`` for ``group``; return ``(id, duplicate)``.
+
+        A second report with the same idempotency key in the same group is not stored
+        again: the first one's id comes back with ``duplicate`` true.
+        """
+        if idempotency_key:
+            existing = self._id_for_idempotency_key(group, idempotency_key)
+            if existing:
+                return existing, True
+        profile_id = uuid.uuid4().hex
+        blob_key = f"profiles/{profile_id[:2]}/{profile_id}.json.gz"
+        self.blobs.put(blob_key, gzip.compress(greenflame_json.dumps(profile), compresslevel=6, mtime=0))
+        row = _profile_row(profile_id, group, profile, idempotency_key, blob_key)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(profiles.insert().values(**row))
+        except IntegrityError:
+            # Another request with the same key won the race: keep its copy only.
+            self.blobs.delete(blob_key)
+            existing = self._id_for_idempotency_key(group, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise
+            return existing, True
+        return profile_id, False
+
+    def _id_for_idempotency_key(self, group: str, key: str) -> Optional[str]:
+        query = select(profiles.c.id).where(profiles.c.group_name == group, profiles.c.idempotency_key == key)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def find_profiles(
+        self, group: str, start_ns: Optional[int] = None, end_ns: Optional[int] = None, limit: Optional[int] = None
+    ) -> List[StoredProfile]:
+        """Profiles of ``group`` whose window overlaps ``[start_ns, end_ns)``, oldest first."""
+        p = profiles.c
+        query = select(p.id, p.group_name, p.start_time_unix_ns, p.duration_ns, p.received_unix_ns, p.blob_key)
+        query = query.where(p.group_name == group).order_by(p.start_time_unix_ns, p.id)
+        if end_ns is not None:
+            query = query.where(p.start_time_unix_ns < end_ns)
+        if start_ns is not None:
+            query = query.where(p.start_time_unix_ns + p.duration_ns >= start_ns)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [StoredProfile(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
+
+    def load_profile(self, stored: StoredProfile) -> Profile:
+        """The profile body of an index row."""
+        return greenflame_json.loads(gzip.decompress(self.blobs.get(stored.blob_key)))
+
+
+def _profile_row(profile_id: str, group: str, profile: Profile, idempotency_key: Optional[str], blob_key: str) -> dict:
+    return {
+        "id": profile_id,
+        "group_name": group,
+        "start_time_unix_ns": profile.start_time_unix_ns,
+        "duration_ns": profile.duration_ns,
+        "received_unix_ns": time.time_ns(),
+        "idempotency_key": idempotency_key or None,
+        "blob_key": blob_key,
+        "stack_count": len(profile.samples),
+        "wall_samples": profile.total(WALL) if profile.has_type(WALL) else 0,
+        "cpu_samples": profile.total(CPU) if profile.has_type(CPU) else 0,
+    }
+
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CommandError(f"invalid database URL {url!r}") from None
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    options: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    database = parsed.database
+    if not database or database == ":memory:":
+        options["poolclass"] = StaticPool  # one shared connection, or each thread sees its own empty DB
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, **options)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+# -- Flask integration --------------------------------------------------------
+
+EXTENSION_KEY = "greenflame.storage"
+
+
+def init_app(app: Flask) -> None:
+    """Open the storage named by the app's settings and close it when the process exits."""
+    settings = app.config[SETTINGS_KEY]
+    storage = Storage.open(settings.resolved_database_url(), settings.resolved_blobs_url())
+    app.extensions[EXTENSION_KEY] = storage
+    atexit.register(storage.close)
+
+
+def get_storage() -> Storage:
+    """The storage of the current app."""
+    storage: Storage = current_app.extensions[EXTENSION_KEY]
+    return storage
