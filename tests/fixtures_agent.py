@@ -1,1 +1,138 @@
-"""Fixtures for agent tests."""
+"""Fixtures for agent tests.
+
+``agent_guard_clean`` (autouse): the agent's guard swallows its own exceptions so that it never
+breaks the host program, which would also hide agent bugs from tests. This fixture fails any test
+during which the guard swallowed something, unless the test is marked
+``@pytest.mark.agent_errors_expected`` because it provokes agent errors on purpose.
+
+``ingest_server``: a real HTTP server on a free port that records requests to
+``/api/v1/ingest`` and answers with scripted responses.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+MARKER = "agent_errors_expected"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{MARKER}: the test provokes errors that the agent's guard swallows")
+
+
+def guard_failure_message() -> Optional[str]:
+    """A description of what the guard swallowed, or None when nothing was."""
+    from greenflame.agent import guard
+
+    records = guard.swallowed()
+    if not records:
+        return None
+    shown = "; ".join(f"{r.where}: {type(r.error).__name__}: {r.error}" for r in records[:5])
+    return f"the agent's guard swallowed {len(records)} exception(s): {shown}"
+
+
+@pytest.fixture(autouse=True)
+def agent_guard_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if the agent's guard swallowed an exception during it (see module doc)."""
+    from greenflame.agent import guard
+
+    guard.clear()
+    yield
+    message = guard_failure_message()
+    guard.clear()
+    if message and request.node.get_closest_marker(MARKER) is None:
+        pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def agent_stopped() -> Iterator[None]:
+    """No profiler is left running from one test into the next."""
+    yield
+    from greenflame.agent import profiler
+
+    if profiler.current() is not None:
+        profiler.stop(flush=False)
+
+
+# -- a scripted ingest server ------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One request the server received."""
+
+    path: str
+    headers: Dict[str, str]
+    body: bytes
+
+    def report(self) -> Dict[str, Any]:
+        """The gzip-compressed JSON body, decoded."""
+        result: Dict[str, Any] = json.loads(gzip.decompress(self.body))
+        return result
+
+
+@dataclass
+class IngestServer:
+    """A running server: ``url``, the ``received`` requests, and ``responses`` still to give."""
+
+    url: str
+    received: List[Received] = field(default_factory=list)
+    # (status, headers, delay seconds) per request, in order; afterwards 202.
+    responses: List[Tuple[int, Dict[str, str], float]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def script(self, *responses: Tuple[int, Dict[str, str], float]) -> None:
+        """Answer the next requests with these (status, headers, delay) triples."""
+        self.responses.extend(responses)
+
+
+def _handler_for(server: IngestServer) -> type:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            server.received.append(Received(self.path, dict(self.headers.items()), body))
+            status, headers, delay = server.responses.pop(0) if server.responses else (202, {}, 0.0)
+            if delay:
+                server.release.wait(delay)
+            payload = json.dumps({"id": str(len(server.received))}).encode()
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client gave up (a timeout test)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def ingest_server() -> Iterator[IngestServer]:
+    """A real HTTP ingest server on a free local port, shut down after the test."""
+    state = IngestServer(url="")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(state))
+    httpd.daemon_threads = True
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

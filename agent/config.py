@@ -1,0 +1,164 @@
+"""Agent configuration, declared once.
+
+Every option is one field of :class:`Config` carrying its ``GREENFLAME_*`` variable, parser and
+help text in the field metadata. Parsing (:meth:`Config.from_env`) and the documentation
+(:func:`options_table`, :func:`options_markdown`) are both derived from those fields, so they
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "GREENFLAME_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message is one line for the user."""
+
+
+Parser = Callable[[Any], Any]
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}")
+    return value.strip()
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, (int, float)) and kind is float:
+        return float(value)
+    if isinstance(value, int) and kind is int:
+        return value
+    try:
+        return kind(_text(value))
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ValueError(f"expected {noun}, got {value!r}") from None
+
+
+def _bounded(kind: type, low: float, high: float) -> Parser:
+    def parse(value: Any) -> Any:
+        number = _number(value, kind)
+        if not low <= number <= high:
+            raise ValueError(f"expected a value from {low:g} to {high:g}, got {number!r}")
+        return number
+
+    return parse
+
+
+def _optional_text(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return _text(value) or None
+
+
+def _url(value: Any) -> Optional[str]:
+    text = _optional_text(value)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
+
+
+def _option(default: Any, parse: Parser, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The agent's settings. Build it with :meth:`from_env`; the defaults suit a service."""
+
+    enabled: bool = _option(True, _bool, "kill switch: false turns the agent off entirely")
+    group: str = _option("", _text, "profiling group (service or function name) the samples belong to")
+    server: Optional[str] = _option(None, _url, "greenflame server URL; reports go to {server}/api/v1/ingest")
+    ingest_key: Optional[str] = _option(None, _optional_text, "ingest key sent as a bearer token to the server")
+    out: Optional[str] = _option(None, _optional_text, "write reports to this file (.gz compresses)")
+    rate_hz: float = _option(100.0, _bounded(float, 0.1, 1000), "samples per second per thread")
+    report_interval_s: float = _option(60.0, _bounded(float, 0.1, 86400), "seconds between two reports")
+    max_stacks: int = _option(10_000, _bounded(int, 1, 10_000_000), "distinct stacks kept per report")
+    max_depth: int = _option(128, _bounded(int, 2, 10_000), "frames kept per stack (root side)")
+    max_threads: int = _option(64, _bounded(int, 1, 100_000), "threads sampled per tick")
+    export_timeout_s: float = _option(5.0, _bounded(float, 0.1, 600), "timeout of one export attempt, in seconds")
+    debug: bool = _option(False, _bool, "log the agent's activity to standard error")
+
+    @classmethod
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> Config:
+        """Read ``GREENFLAME_*`` variables from ``environ``; keyword ``overrides`` win.
+
+        An override of ``None`` means "not given". Raises :class:`ConfigError` (one line)
+        for an unknown option or a bad value.
+        """
+        env = os.environ if environ is None else environ
+        known = {option.name: option for option in options_table()}
+        for name in overrides:
+            if name not in known:
+                raise ConfigError(f"unknown agent option {name!r} (known: {', '.join(known)})")
+        values: Dict[str, Any] = {}
+        for name, option in known.items():
+            if overrides.get(name) is not None:
+                values[name] = _parse(option, overrides[name], name)
+            elif option.variable in env:
+                values[name] = _parse(option, env[option.variable], option.variable)
+        return cls(**values)
+
+
+class Option(NamedTuple):
+    """One documented option: its name, environment variable, type, default and help."""
+
+    name: str
+    variable: str
+    type: str
+    default: Any
+    help: str
+    parse: Parser
+
+
+def options_table() -> List[Option]:
+    """Every option of :class:`Config`, in declaration order."""
+    return [
+        Option(
+            name=f.name,
+            variable=ENV_PREFIX + f.name.upper(),
+            type=str(f.type),
+            default=f.default,
+            help=f.metadata["help"],
+            parse=f.metadata["parse"],
+        )
+        for f in dataclasses.fields(Config)
+    ]
+
+
+def options_markdown() -> str:
+    """The options as a Markdown table, for the documentation."""
+    rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
+    for option in options_table():
+        default = "" if option.default is None else str(option.default).lower()
+        rows.append(f"| `{option.variable}` | {option.type} | {default} | {option.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def _parse(option: Option, value: Any, where: str) -> Any:
+    try:
+        return option.parse(value)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None

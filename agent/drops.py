@@ -1,0 +1,37 @@
+"""Counts of dropped samples and reports, by reason, shipped in each report's metadata."""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Mapping
+
+
+class DropCounter:
+    """A thread-safe ``reason -> count`` tally that is taken (and reset) once per report."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Dict[str, int] = {}
+
+    def add(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` items dropped for ``reason``."""
+        if count <= 0:
+            return
+        with self._lock:
+            self._counts[reason] = self._counts.get(reason, 0) + count
+
+    def restore(self, counts: Mapping[str, int]) -> None:
+        """Put back counts taken for a report that could not be delivered."""
+        for reason, count in counts.items():
+            self.add(reason, count)
+
+    def take(self) -> Dict[str, int]:
+        """The counts since the last call, resetting them."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        return counts
+
+    def peek(self) -> Dict[str, int]:
+        """The current counts, without resetting them."""
+        with self._lock:
+            return dict(self._counts)

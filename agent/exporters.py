@@ -1,0 +1,244 @@
+"""Where reports go: a file, or a greenflame server over HTTP.
+
+An exporter's ``export(report, deadline)`` delivers one wire-format document before the
+``time.monotonic()`` deadline or raises :class:`ExportError`, whose ``reason`` is the key under
+which the profiler counts the lost report in the next report's ``metadata["dropped"]``.
+
+``json``, ``gzip`` and ``urllib`` are imported when a report is first exported, so that starting
+the agent stays cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+
+if TYPE_CHECKING:
+    import urllib.request
+
+
+class ExportError(Exception):
+    """A report was not delivered; ``reason`` names why (``export_failed``, ``export_rejected``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Exporter:
+    """Interface of an exporter."""
+
+    def export(self, report: Dict[str, Any], deadline: float) -> None:
+        """Deliver ``report`` before the monotonic ``deadline`` or raise :class:`ExportError`."""
+        raise NotImplementedError
+
+    def reset_after_fork(self) -> None:
+        """Adjust to running in a forked child process."""
+
+
+def encode(report: Mapping[str, Any], compress: bool) -> bytes:
+    """The report as UTF-8 JSON, gzip-compressed when ``compress``."""
+    import json
+
+    data = json.dumps(report, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if not compress:
+        return data
+    import gzip
+
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+# -- file -----------------------------------------------------------------------
+
+
+class FileExporter(Exporter):
+    """Writes each report to its own file, atomically (a temporary file, then a rename).
+
+    The first report of the process goes to ``path``; later ones to ``<stem>.<n><ext>``
+    (``profile.json.gz``, ``profile.1.json.gz``, ``profile.2.json.gz``, ...), so no report
+    overwrites another. A forked child writes ``<stem>.pid<PID>.<n><ext>`` instead, so parent
+    and children never collide. A path ending in ``.gz`` is gzip-compressed.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self._compress = self.path.endswith(".gz")
+        self._creator_pid = os.getpid()
+        self._count = 0
+
+    def name_for(self, number: int, pid: Optional[int] = None) -> str:
+        """The file that report ``number`` (from 0) of process ``pid`` goes to."""
+        stem, ext = _split_extension(self.path)
+        pid = os.getpid() if pid is None else pid
+        if pid != self._creator_pid:
+            return f"{stem}.pid{pid}.{number}{ext}"
+        return self.path if number == 0 else f"{stem}.{number}{ext}"
+
+    def written(self) -> List[str]:
+        """The files this process has written so far, in order."""
+        return [self.name_for(n) for n in range(self._count)]
+
+    def export(self, report: Dict[str, Any], deadline: float) -> None:
+        target = self.name_for(self._count)
+        data = encode(report, self._compress)
+        temporary = f"{target}.tmp{os.getpid()}"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, target)
+        except OSError as error:
+            _remove_quietly(temporary)
+            raise ExportError("export_failed", f"cannot write {target}: {error.strerror or error}") from None
+        self._count += 1
+
+    def reset_after_fork(self) -> None:
+        self._count = 0
+
+
+def _split_extension(path: str) -> tuple:
+    for ext in (".json.gz", ".json", ".gz"):
+        if path.endswith(ext):
+            return path[: -len(ext)], ext
+    stem, ext = os.path.splitext(path)
+    return stem, ext
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+# -- HTTP -----------------------------------------------------------------------
+
+INGEST_PATH = "/api/v1/ingest"
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_MAX_ATTEMPTS = 4
+_BACKOFF_BASE_S = 0.5
+_BACKOFF_CAP_S = 8.0
+_MIN_ATTEMPT_S = 0.05
+
+
+class _Rejected(Exception):
+    """A non-retryable answer."""
+
+
+class _Retryable(Exception):
+    """A transient failure; ``retry_after`` is the server's requested wait, if any."""
+
+    def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HttpExporter(Exporter):
+    """POSTs each report, gzipped, to ``{server}/api/v1/ingest`` with retries inside the deadline.
+
+    Connection errors, timeouts, 429 and 5xx are retried (at most 4 attempts) after an
+    exponential backoff with full jitter, or after the server's ``Retry-After`` when it fits
+    before the deadline. Any other 4xx, and redirects, are not retried. Every attempt of one
+    report carries the same ``Idempotency-Key``, so the server stores it once.
+    """
+
+    def __init__(self, server: str, ingest_key: Optional[str], timeout_s: float, user_agent: str) -> None:
+        self.url = server.rstrip("/") + INGEST_PATH
+        self._ingest_key = ingest_key
+        self._timeout_s = timeout_s
+        self._user_agent = user_agent
+        self._opener: Optional[urllib.request.OpenerDirector] = None
+
+    def export(self, report: Dict[str, Any], deadline: float) -> None:
+        import uuid
+
+        body = encode(report, compress=True)
+        headers = self._headers(str(uuid.uuid4()))
+        last = "no attempt fitted before the deadline"
+        for attempt in range(_MAX_ATTEMPTS):
+            remaining = deadline - time.monotonic()
+            if remaining < _MIN_ATTEMPT_S:
+                break
+            try:
+                self._post(body, headers, min(self._timeout_s, remaining))
+                return
+            except _Rejected as error:
+                raise ExportError("export_rejected", f"{self.url}: {error}") from None
+            except _Retryable as error:
+                last = str(error)
+                wait = _backoff(attempt) if error.retry_after is None else error.retry_after
+            if attempt + 1 < _MAX_ATTEMPTS:
+                if time.monotonic() + wait + _MIN_ATTEMPT_S > deadline:
+                    break
+                time.sleep(wait)
+        raise ExportError("export_failed", f"{self.url}: {last}")
+
+    def reset_after_fork(self) -> None:
+        self._opener = None
+
+    def _headers(self, idempotency_key: str) -> Dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Idempotency-Key": idempotency_key,
+            "User-Agent": self._user_agent,
+        }
+        if self._ingest_key:
+            headers["Authorization"] = f"Bearer {self._ingest_key}"
+        return headers
+
+    def _post(self, body: bytes, headers: Dict[str, str], timeout: float) -> None:
+        import http.client
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with self._get_opener().open(request, timeout=timeout) as response:
+                response.read(65536)
+        except urllib.error.HTTPError as error:
+            raise _classify(error.code, error.headers) from None
+        except (OSError, http.client.HTTPException) as error:
+            # URLError, refused or reset connections, timeouts, truncated answers.
+            reason = getattr(error, "reason", None) or error
+            raise _Retryable(f"cannot reach the server: {reason}") from None
+
+    def _get_opener(self) -> urllib.request.OpenerDirector:
+        if self._opener is None:
+            import urllib.request
+
+            class NoRedirect(urllib.request.HTTPRedirectHandler):
+                # urllib would turn a redirected POST into a GET without the report.
+                def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                    return None
+
+            self._opener = urllib.request.build_opener(NoRedirect)
+        return self._opener
+
+
+def _classify(status: int, headers: Any) -> Exception:
+    if status in _RETRY_STATUS:
+        retry_after = _retry_after(headers.get("Retry-After") if headers is not None else None)
+        return _Retryable(f"server answered HTTP {status}", retry_after)
+    return _Rejected(f"server answered HTTP {status}")
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))

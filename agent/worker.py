@@ -1,0 +1,63 @@
+"""A periodic daemon thread with a clean lifecycle: start, stop with a timeout."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Optional
+
+from .guard import guard
+
+
+class PeriodicWorker:
+    """Calls ``tick()`` on a daemon thread, waiting ``next_delay()`` seconds before each call.
+
+    Every tick runs inside the guard, so an agent bug is logged and the loop goes on. The thread
+    is a daemon: it never keeps the host process alive.
+    """
+
+    def __init__(self, name: str, tick: Callable[[], None], next_delay: Callable[[], float]) -> None:
+        self._name = name
+        self._tick = tick
+        self._next_delay = next_delay
+        self._stopping = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+
+    @property
+    def ident(self) -> Optional[int]:
+        """The running thread's identifier, or None."""
+        thread = self._thread
+        return thread.ident if thread is not None else None
+
+    def is_alive(self) -> bool:
+        """Whether the thread is running."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self) -> None:
+        """Start the thread; harmless when it already runs."""
+        with self._lock:
+            if self.is_alive():
+                return
+            self._stopping = threading.Event()
+            thread = threading.Thread(target=self._run, args=(self._stopping,), name=self._name, daemon=True)
+            thread.start()
+            self._thread = thread
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask the thread to stop and wait up to ``timeout`` seconds for it."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self, stopping: threading.Event) -> None:
+        while True:
+            delay = 1.0
+            with guard(f"{self._name} delay"):
+                delay = max(0.0, self._next_delay())
+            if stopping.wait(delay):
+                return
+            with guard(self._name):
+                self._tick()
