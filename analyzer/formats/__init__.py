@@ -23,6 +23,7 @@ __all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "dump_profile", "export_command", "lo
 
 #: Largest profile accepted, compressed or not (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+_MAX_GZIP_LAYERS = 2
 
 _WRITERS: Dict[str, Callable[[Profile], bytes]] = {
     "json": greenflame_json.dumps,
@@ -49,10 +50,14 @@ def read_profile(data: bytes, source: str = "", max_bytes: int = DEFAULT_MAX_BYT
 
 
 def _read(data: bytes, max_bytes: int) -> Profile:
-    if data.startswith(GZIP_MAGIC):
-        data = gunzip(data, max_bytes)
-    elif len(data) > max_bytes:
+    if len(data) > max_bytes:
         raise ProfileError(f"profile is larger than the limit of {max_bytes} bytes")
+    # Two layers happen in practice: a gzipped pprof file sent with Content-Encoding: gzip.
+    for _ in range(_MAX_GZIP_LAYERS):
+        if data.startswith(GZIP_MAGIC):
+            data = gunzip(data, max_bytes)
+    if data.startswith(GZIP_MAGIC):
+        raise ProfileError(f"profile is gzipped more than {_MAX_GZIP_LAYERS} times")
     if not data.strip():
         raise ProfileError("profile is empty")
     if data.lstrip()[:1] == b"{":

@@ -72,11 +72,16 @@ def loads(data: bytes, sample_type: str = CPU) -> Profile:
 
 
 def looks_like_collapsed(data: bytes) -> bool:
-    """Whether ``data`` is UTF-8 text whose non-blank lines all end in a whole number."""
+    """Whether ``data`` starts like folded stacks: its first non-blank line is ``frames count``.
+
+    Later lines are not checked, so that a bad one is reported by :func:`loads` with its number.
+    """
+    first = data.lstrip().split(b"\n", 1)[0]
     try:
-        return any(True for _ in _lines(_text(data)))
-    except ProfileError:
+        match = _LINE.match(first.decode("utf-8").strip())
+    except UnicodeDecodeError:
         return False
+    return match is not None and match["count"].isdigit() and match["count"].isascii()
 
 
 def _text(data: bytes) -> str:
