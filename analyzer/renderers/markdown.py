@@ -17,6 +17,11 @@ def escape(text: Any) -> str:
     return _SPECIAL.sub(r"\\\1", value)
 
 
+def code(text: Any) -> str:
+    """Attacker-controlled identifiers as an inline code span, where Markdown and HTML are inert."""
+    return "`" + f.clean(text, 300).replace("`", "'") + "`"
+
+
 def render(report: Dict[str, Any]) -> str:
     """The report as a Markdown document, ending with a newline."""
     lines = [f"# greenflame analysis: {escape(report.get('group') or '(no group)')}", ""]
@@ -61,9 +66,9 @@ def _finding(finding: Dict[str, Any]) -> List[str]:
         "",
     ]
     for item in (finding.get("frames") or [])[:5]:
-        lines.append(f"- {escape(f.frame(item))}: {item['samples']:,} samples ({f.percent(item['share'])})")
+        lines.append(f"- {code(f.frame(item))}: {item['samples']:,} samples ({f.percent(item['share'])})")
         for stack in (item.get("stacks") or [])[:3]:
-            path = " → ".join(escape(frame.get("function", "?")) for frame in stack.get("frames") or [])
+            path = " → ".join(code(frame.get("function", "?")) for frame in stack.get("frames") or [])
             lines.append(f"  - {path} ({stack['samples']:,} samples)")
     notes = (finding.get("inputs") or {}).get("notes") or []
     if notes:

@@ -53,7 +53,11 @@ class HandlerMatcher:
         path = frame.file.replace("\\", "/")
         stem = path[:-3] if path.endswith(".py") else path
         module_path = self.module.replace(".", "/")
-        return stem == module_path or stem.endswith("/" + module_path)
+        if stem == module_path or stem.endswith("/" + module_path):
+            return True
+        # Packages may be installed from a differently named folder (package_dir mappings,
+        # zip layouts): the module's own file name still has to match.
+        return stem.rpartition("/")[2] == self.module.rpartition(".")[2]
 
 
 @dataclass(frozen=True)
