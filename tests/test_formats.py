@@ -209,6 +209,7 @@ def test_property_round_trips(p: Profile) -> None:
     )
     via_speedscope = read_profile(dump_profile(p, "speedscope"))
     assert canonical(via_speedscope) == canonical(p, labels=False)
+    assert via_speedscope.group == p.group
 
 
 # -- greenflame JSON validation ---------------------------------------------------

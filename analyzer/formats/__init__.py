@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import sys
 from typing import Any, Callable, Dict, Optional
 
@@ -24,6 +25,9 @@ __all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "dump_profile", "export_command", "lo
 #: Largest profile accepted, compressed or not (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _MAX_GZIP_LAYERS = 2
+# Patterns rather than bytes.strip(), which would copy a profile of up to max_bytes.
+_BLANK = re.compile(rb"\s*")
+_JSON_OBJECT = re.compile(rb"\s*\{")
 
 _WRITERS: Dict[str, Callable[[Profile], bytes]] = {
     "json": greenflame_json.dumps,
@@ -58,9 +62,9 @@ def _read(data: bytes, max_bytes: int) -> Profile:
             data = gunzip(data, max_bytes)
     if data.startswith(GZIP_MAGIC):
         raise ProfileError(f"profile is gzipped more than {_MAX_GZIP_LAYERS} times")
-    if not data.strip():
+    if _BLANK.fullmatch(data):
         raise ProfileError("profile is empty")
-    if data.lstrip()[:1] == b"{":
+    if _JSON_OBJECT.match(data):
         return _read_json(data)
     message = pprof.parse_message(data)
     if message is not None:

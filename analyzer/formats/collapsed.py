@@ -19,6 +19,7 @@ from ._common import column_index, folded_stacks, frame_of, quote
 __all__ = ["dumps", "format_frame", "loads", "looks_like_collapsed", "parse_frame"]
 
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.+):(?P<line>\d+)\)$")
+_FIRST_LINE = re.compile(rb"\s*([^\n]*)")
 _LINE = re.compile(r"^(?P<stack>.+?)\s+(?P<count>\S+)$")
 # Characters that would break the line format; written as look-alikes instead.
 _REPLACEMENTS = str.maketrans({";": ",", "\n": " ", "\r": " "})
@@ -76,9 +77,9 @@ def looks_like_collapsed(data: bytes) -> bool:
 
     Later lines are not checked, so that a bad one is reported by :func:`loads` with its number.
     """
-    first = data.lstrip().split(b"\n", 1)[0]
+    first = _FIRST_LINE.match(data)
     try:
-        match = _LINE.match(first.decode("utf-8").strip())
+        match = _LINE.match(first[1].decode("utf-8").strip()) if first else None
     except UnicodeDecodeError:
         return False
     return match is not None and match["count"].isdigit() and match["count"].isascii()

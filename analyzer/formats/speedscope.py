@@ -40,14 +40,15 @@ Stack = Tuple[int, ...]
 def dumps(p: Profile) -> bytes:
     """``p`` as a speedscope file: one sampled profile per sample type (labels are merged away)."""
     p.validate()
-    document = {
+    document: Dict[str, Any] = {
         "$schema": SCHEMA,
         "shared": {"frames": [_frame_to_json(frame) for frame in p.frames]},
         "profiles": [_sampled_profile(p, column) for column in range(len(p.sample_types))],
-        "name": p.group or "greenflame profile",
         "activeProfileIndex": preferred_type(p),
         "exporter": EXPORTER,
     }
+    if p.group:  # without a name, speedscope shows the file's name
+        document["name"] = p.group
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
