@@ -1,0 +1,250 @@
+"""The mapping from (group, channel, fingerprint) to a tracker ticket, in the server's database.
+
+SQLAlchemy Core on the server's database URL (SQLite by default, PostgreSQL in deployments).
+Several server processes may sync at once: rows are created with insert-or-ignore under a
+unique constraint, and a process works on a row only after taking its lease with one
+conditional UPDATE, so two processes never post the same finding twice. No state is kept
+in memory between calls.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.pool import StaticPool
+
+DEFAULT_LEASE_S = 300.0
+
+metadata = MetaData()
+
+ticket_links = Table(
+    "ticket_links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_name", String(128), nullable=False),
+    Column("channel", String(300), nullable=False),
+    Column("fingerprint_key", String(32), nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("ticket_id", String(128), nullable=True),
+    Column("url", String(1000), nullable=True),
+    Column("state", String(16), nullable=True),
+    Column("numbers_json", Text, nullable=True),
+    Column("last_action", String(16), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_unix_ns", BigInteger, nullable=True),
+    Column("lease_token", String(32), nullable=True),
+    Column("lease_until_unix_ns", BigInteger, nullable=True),
+    Column("created_unix_ns", BigInteger, nullable=False),
+    Column("updated_unix_ns", BigInteger, nullable=False),
+    UniqueConstraint("group_name", "channel", "fingerprint_key", name="uq_ticket_links_finding"),
+)
+
+
+@dataclass(frozen=True)
+class TicketLink:
+    """One row: a finding's ticket on one channel, and how its delivery went."""
+
+    id: int
+    group: str
+    channel: str
+    fingerprint_key: str
+    fingerprint: str
+    rule: str
+    title: str
+    ticket_id: Optional[str]
+    url: Optional[str]
+    state: Optional[str]
+    numbers: Dict[str, Optional[float]]
+    last_action: Optional[str]
+    last_error: Optional[str]
+    attempts: int
+    next_attempt_unix_ns: Optional[int]
+    lease_token: Optional[str]
+    created_unix_ns: int
+    updated_unix_ns: int
+
+
+class TicketStore:
+    """Ticket links in SQL; safe to share between threads and processes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        _create_tables(engine)
+
+    @classmethod
+    def open(cls, database_url: str) -> TicketStore:
+        """A store on ``database_url`` (an SQLAlchemy URL), creating its table if needed."""
+        return cls(make_engine(database_url))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"TicketStore({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def get(self, group: str, channel: str, key: str) -> Optional[TicketLink]:
+        """The link for one finding on one channel, or None."""
+        query = select(ticket_links).where(_identity(group, channel, key))
+        with self.engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        return _link(row) if row is not None else None
+
+    def links(self, group: Optional[str] = None, channel: Optional[str] = None) -> List[TicketLink]:
+        """Links, optionally for one group and channel, oldest first."""
+        query = select(ticket_links).order_by(ticket_links.c.group_name, ticket_links.c.id)
+        if group is not None:
+            query = query.where(ticket_links.c.group_name == group)
+        if channel is not None:
+            query = query.where(ticket_links.c.channel == channel)
+        with self.engine.connect() as connection:
+            return [_link(row) for row in connection.execute(query).mappings()]
+
+    def acquire(
+        self,
+        group: str,
+        channel: str,
+        key: str,
+        fingerprint: str,
+        rule: str,
+        title: str,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> Optional[TicketLink]:
+        """The link with its lease taken by this caller (created if missing); None if another holds it."""
+        now = time.time_ns()
+        self._insert_missing(group, channel, key, fingerprint, rule, title, now)
+        token = uuid.uuid4().hex
+        free = or_(ticket_links.c.lease_token.is_(None), ticket_links.c.lease_until_unix_ns < now)
+        statement = (
+            update(ticket_links)
+            .where(and_(_identity(group, channel, key), free))
+            .values(lease_token=token, lease_until_unix_ns=now + int(lease_s * 1e9), rule=rule, title=title[:300])
+        )
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount != 1:
+                return None
+        link = self.get(group, channel, key)
+        return link if link is not None and link.lease_token == token else None
+
+    def release(self, link: TicketLink, **changes: Any) -> bool:
+        """Write ``changes`` (column names; ``numbers`` as a dict) and give the lease back."""
+        if "numbers" in changes:
+            changes["numbers_json"] = json.dumps(changes.pop("numbers"), sort_keys=True)
+        values = {**changes, "lease_token": None, "lease_until_unix_ns": None, "updated_unix_ns": time.time_ns()}
+        statement = (
+            update(ticket_links)
+            .where(and_(ticket_links.c.id == link.id, ticket_links.c.lease_token == link.lease_token))
+            .values(**values)
+        )
+        with self.engine.begin() as connection:
+            return bool(connection.execute(statement).rowcount == 1)
+
+    def _insert_missing(
+        self, group: str, channel: str, key: str, fingerprint: str, rule: str, title: str, now: int
+    ) -> None:
+        if self.get(group, channel, key) is not None:
+            return
+        row = {
+            "group_name": group,
+            "channel": channel,
+            "fingerprint_key": key,
+            "fingerprint": fingerprint,
+            "rule": rule,
+            "title": title[:300],
+            "attempts": 0,
+            "created_unix_ns": now,
+            "updated_unix_ns": now,
+        }
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(ticket_links).values(**row))
+        except IntegrityError:
+            pass  # another process inserted it first: the unique constraint is the arbiter
+
+
+def _identity(group: str, channel: str, key: str) -> Any:
+    return and_(
+        ticket_links.c.group_name == group, ticket_links.c.channel == channel, ticket_links.c.fingerprint_key == key
+    )
+
+
+def _link(row: Any) -> TicketLink:
+    numbers = json.loads(row["numbers_json"]) if row["numbers_json"] else {}
+    return TicketLink(
+        id=row["id"],
+        group=row["group_name"],
+        channel=row["channel"],
+        fingerprint_key=row["fingerprint_key"],
+        fingerprint=row["fingerprint"],
+        rule=row["rule"],
+        title=row["title"],
+        ticket_id=row["ticket_id"],
+        url=row["url"],
+        state=row["state"],
+        numbers=numbers if isinstance(numbers, dict) else {},
+        last_action=row["last_action"],
+        last_error=row["last_error"],
+        attempts=row["attempts"] or 0,
+        next_attempt_unix_ns=row["next_attempt_unix_ns"],
+        lease_token=row["lease_token"],
+        created_unix_ns=row["created_unix_ns"],
+        updated_unix_ns=row["updated_unix_ns"],
+    )
+
+
+def _create_tables(engine: Engine) -> None:
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except (OperationalError, ProgrammingError):
+        # Another process created the table between the check and the CREATE.
+        metadata.create_all(engine, checkfirst=True)
+
+
+def make_engine(url: Union[str, Any]) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and its folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    options: Dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    database = parsed.database
+    if database is None or database in ("", ":memory:"):
+        options["poolclass"] = StaticPool
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, **options)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
