@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gzip
+import io
 import json
 import subprocess
 import sys
@@ -574,3 +575,19 @@ def test_cli_export_rejects_an_unknown_format(profile_file: Path, tmp_path: Path
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+class _Terminal(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_export_refuses_binary_pprof_on_a_terminal(profile_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenflame.server.cli import CommandError
+
+    terminal = _Terminal(io.BytesIO())
+    monkeypatch.setattr(sys, "stdout", terminal)
+    with pytest.raises(CommandError, match="pprof output is binary"):
+        export_command(str(profile_file), "pprof", None)
+    assert export_command(str(profile_file), "collapsed", None) == 0
+    assert terminal.buffer.getvalue() == dump_profile(make_profile(), "collapsed")  # type: ignore[attr-defined]
