@@ -127,14 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rate", type=_positive_float, metavar="HZ", help="samples per second (default 100)")
     _add_destination(run)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
-    run.set_defaults(handler=_run)
+    run.set_defaults(run_verb=_run)
 
     attach = verbs.add_parser("attach", help="profile a running process through py-spy")
     attach.add_argument("--pid", type=_positive_int, required=True)
     attach.add_argument("--duration", type=_positive_float, metavar="S")
     attach.add_argument("--rate", type=_positive_float, metavar="HZ")
     _add_destination(attach)
-    attach.set_defaults(handler=_not_yet("attach"))
+    attach.set_defaults(run_verb=_not_yet("attach"))
 
     lam = verbs.add_parser("lambda", help="run and package AWS Lambda functions with the agent")
     lam_verbs = lam.add_subparsers(dest="lambda_verb", metavar="VERB")
@@ -147,10 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
     invoke.add_argument("--region", default="us-east-1", metavar="R")
     _add_destination(invoke)
-    invoke.set_defaults(handler=_lambda_invoke)
+    invoke.set_defaults(run_verb=_lambda_invoke)
     layer = lam_verbs.add_parser("layer", help="build the greenflame Lambda layer zip")
     layer.add_argument("-o", "--output", required=True, metavar="layer.zip")
-    layer.set_defaults(handler=_not_yet("lambda layer"))
+    layer.set_defaults(run_verb=_not_yet("lambda layer"))
 
     analyze = verbs.add_parser("analyze", help="recommendations with cost and CO2e for profiles")
     analyze.add_argument("files", nargs="+", metavar="FILE")
@@ -161,18 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--invocations-per-month", type=_positive_float, metavar="N", help="override the measured rate"
     )
-    analyze.set_defaults(handler=_analyze)
+    analyze.set_defaults(run_verb=_analyze)
 
     anomalies = verbs.add_parser("anomalies", help="detect anomalies over a series of profiles")
     anomalies.add_argument("files", nargs="+", metavar="FILE")
     anomalies.add_argument("--format", choices=["text", "json"], default="text")
-    anomalies.set_defaults(handler=_not_yet("anomalies"))
+    anomalies.set_defaults(run_verb=_not_yet("anomalies"))
 
     export = verbs.add_parser("export", help="convert a profile to another format")
     export.add_argument("file", metavar="FILE")
     export.add_argument("--format", choices=["pprof", "collapsed", "speedscope", "svg", "json"], required=True)
     export.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
-    export.set_defaults(handler=_export)
+    export.set_defaults(run_verb=_export)
 
     tickets = verbs.add_parser("tickets", help="turn findings into GitHub, GitLab or Jira tickets")
     ticket_verbs = tickets.add_subparsers(dest="tickets_verb", metavar="VERB")
@@ -183,19 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--api-url")
     push.add_argument("--min-usd", type=float)
     push.add_argument("--dry-run", action="store_true")
-    push.set_defaults(handler=_not_yet("tickets push"))
+    push.set_defaults(run_verb=_not_yet("tickets push"))
     status = ticket_verbs.add_parser("status")
-    status.set_defaults(handler=_not_yet("tickets status"))
+    status.set_defaults(run_verb=_not_yet("tickets status"))
 
     serve = verbs.add_parser("serve", help="run the greenflame server and web UI")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--db", metavar="URL", help="database URL (default: SQLite in the data folder)")
     serve.add_argument("--blobs", metavar="URL", help="profile storage (default: a local folder)")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(run_verb=_serve)
 
     demo = verbs.add_parser("demo", help="profile the seed's two Lambda functions and show the recommendations")
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(run_verb=_demo)
     return parser
 
 
@@ -221,9 +221,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one verb; return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    run_verb: Callable[[argparse.Namespace], int] = args.run_verb
     try:
-        return handler(args)
+        return run_verb(args)
     except _user_errors() as error:
         print(f"{PROG}: error: {_describe(error)}", file=sys.stderr)
         return 2
