@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, NoReturn, Optional, Sequence
 
 PROG = "greenflame"
 
 
 class CommandError(Exception):
     """A user mistake or an unmet precondition: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, with where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
 def _not_yet(verb: str) -> Callable[[argparse.Namespace], int]:
