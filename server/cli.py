@@ -123,9 +123,7 @@ def _add_destination(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every verb."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Continuous profiler and efficiency recommender for Python."
-    )
+    parser = _Parser(prog=PROG, description="Continuous profiler and efficiency recommender for Python.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
