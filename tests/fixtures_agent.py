@@ -40,7 +40,11 @@ def guard_failure_message() -> Optional[str]:
 
 @pytest.fixture(autouse=True)
 def agent_guard_clean(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail the test if the agent's guard swallowed an exception during it (see module doc)."""
+    """Fail the test if the agent's guard swallowed an exception during it (see module doc).
+
+    What the test body provoked fails the test itself (:func:`pytest_runtest_call`); what is
+    left at teardown (from other fixtures' teardown, say) errors the test's teardown.
+    """
     from greenflame.agent import guard
 
     guard.clear()
@@ -49,6 +53,19 @@ def agent_guard_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     guard.clear()
     if message and request.node.get_closest_marker(MARKER) is None:
         pytest.fail(message, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    if item.get_closest_marker(MARKER) is None:
+        message = guard_failure_message()
+        if message:
+            from greenflame.agent import guard
+
+            guard.clear()
+            pytest.fail(message, pytrace=False)
+    return result
 
 
 @pytest.fixture(autouse=True)

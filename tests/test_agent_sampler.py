@@ -1,0 +1,197 @@
+"""The thread sampler on real threads: what it sees, CPU versus wall, bounds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, List, Tuple
+
+from greenflame.agent import labels
+from greenflame.agent.aggregator import Aggregator
+from greenflame.agent.cpuprobe import ProcStatProbe, ThreadClockProbe, select_probe
+from greenflame.agent.drops import DropCounter
+from greenflame.agent.sampler import ThreadSampler
+
+
+def spin(seconds: float) -> int:
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def spin_short() -> None:
+    spin(0.01)
+
+
+def spin_long() -> None:
+    spin(0.03)
+
+
+def nap(stop: threading.Event) -> None:
+    while not stop.is_set():
+        time.sleep(0.005)
+
+
+def deep(n: int, stop: threading.Event) -> None:
+    if n:
+        deep(n - 1, stop)
+    else:
+        stop.wait(10)
+
+
+def run_sampled(body: Callable[[], object], **options: Any) -> Tuple[Dict[str, Any], Dict[str, int]]:
+    """Run ``body`` on this thread while a sampler runs; the drained report and the drop counts."""
+    drops = DropCounter()
+    aggregator = Aggregator(options.pop("max_stacks", 10_000), drops)
+    sampler = ThreadSampler(aggregator, drops, select_probe(), rate_hz=options.pop("rate_hz", 200), **options)
+    sampler.start()
+    try:
+        body()
+    finally:
+        sampler.stop(5)
+    return aggregator.drain("test", 5_000_000, {}), drops.take()
+
+
+def function_totals(report: Dict[str, Any], column: int = 0) -> Dict[str, int]:
+    """Inclusive value per function name."""
+    totals: Dict[str, int] = {}
+    for sample in report["samples"]:
+        for name in {report["frames"][i]["function"] for i in sample["stack"]}:
+            totals[name] = totals.get(name, 0) + sample["values"][column]
+    return totals
+
+
+def stacks_with(report: Dict[str, Any], function: str) -> List[Dict[str, Any]]:
+    return [s for s in report["samples"] if any(report["frames"][i]["function"] == function for i in s["stack"])]
+
+
+def test_a_busy_function_shows_up_with_its_caller_root_first() -> None:
+    report, _ = run_sampled(lambda: spin(0.5))
+    samples = stacks_with(report, "spin")
+    assert sum(s["values"][0] for s in samples) >= 20
+    names = [report["frames"][i]["function"] for i in samples[0]["stack"]]
+    assert names.index("test_a_busy_function_shows_up_with_its_caller_root_first.<locals>.<lambda>") < names.index(
+        "spin"
+    )
+    frame = next(report["frames"][i] for i in samples[0]["stack"] if report["frames"][i]["function"] == "spin")
+    assert frame["file"] == __file__
+    assert frame["line"] == spin.__code__.co_firstlineno
+
+
+def test_the_split_between_two_functions_is_roughly_right() -> None:
+    def alternate() -> None:
+        for _ in range(25):
+            spin_short()
+            spin_long()
+
+    report, _ = run_sampled(alternate)
+    totals = function_totals(report)
+    short, long = totals.get("spin_short", 0), totals.get("spin_long", 0)
+    assert short + long >= 50
+    # spin_long runs three times as long as spin_short: 75% of their samples expected.
+    assert 0.6 <= long / (short + long) <= 0.9
+
+
+def test_a_sleeping_thread_counts_wall_time_but_no_cpu() -> None:
+    stop = threading.Event()
+    sleeper = threading.Thread(target=nap, args=(stop,), daemon=True)
+    sleeper.start()
+    try:
+        report, _ = run_sampled(lambda: spin(0.6))
+    finally:
+        stop.set()
+        sleeper.join(5)
+    napping = stacks_with(report, "nap")
+    busy = stacks_with(report, "spin")
+    nap_wall, nap_cpu = (sum(s["values"][i] for s in napping) for i in (0, 1))
+    busy_wall, busy_cpu = (sum(s["values"][i] for s in busy) for i in (0, 1))
+    assert nap_wall >= 20 and busy_wall >= 20
+    assert nap_cpu <= 0.1 * nap_wall
+    assert busy_cpu >= 0.3 * busy_wall
+
+
+def test_the_sampler_does_not_sample_itself() -> None:
+    report, _ = run_sampled(lambda: spin(0.2))
+    assert not stacks_with(report, "PeriodicWorker._run")
+    assert not stacks_with(report, "ThreadSampler.sample")
+
+
+def test_deep_stacks_keep_the_root_side_and_are_marked() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=deep, args=(200, stop), daemon=True)
+    thread.start()
+    try:
+        report, _ = run_sampled(lambda: spin(0.2), max_depth=20)
+    finally:
+        stop.set()
+        thread.join(5)
+    truncated = [s for s in stacks_with(report, "[truncated]") if s in stacks_with(report, "deep")]
+    assert truncated
+    for sample in truncated:
+        names = [report["frames"][i]["function"] for i in sample["stack"]]
+        assert len(names) == 20
+        assert names[0] == "Thread._bootstrap" and names[-1] == "[truncated]"
+    assert all(len(s["stack"]) <= 20 for s in report["samples"])
+
+
+def test_at_most_max_threads_per_tick_and_the_rest_counted() -> None:
+    stop = threading.Event()
+    threads = [threading.Thread(target=nap, args=(stop,), daemon=True) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    try:
+        report, drops = run_sampled(lambda: spin(0.3), max_threads=3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    ticks = sum(s["values"][0] for s in report["samples"]) / 3
+    assert drops["max_threads"] >= 4 * ticks - 1  # 7 threads sampled, 3 kept per tick
+    assert stacks_with(report, "nap")  # rotation: the sleeping threads are not starved
+
+
+def test_labels_go_on_the_samples_of_their_thread_only() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=nap, args=(stop,), daemon=True)
+    other.start()
+
+    def labelled() -> None:
+        with labels(endpoint="/pay", attempt=2):
+            spin(0.3)
+
+    try:
+        report, _ = run_sampled(labelled)
+    finally:
+        stop.set()
+        other.join(5)
+    assert all(s.get("labels") == {"endpoint": "/pay", "attempt": "2"} for s in stacks_with(report, "spin"))
+    assert all("labels" not in s for s in stacks_with(report, "nap"))
+
+
+def test_cpu_probes_tell_a_busy_thread_from_a_sleeping_one() -> None:
+    stop = threading.Event()
+    sleeper = threading.Thread(target=stop.wait, args=(10,), daemon=True)
+    busy = threading.Thread(target=lambda: spin(1.0), daemon=True)
+    sleeper.start()
+    busy.start()
+    probes = [probe() for probe in (ThreadClockProbe, ProcStatProbe) if probe.available()]
+    counts = {(p.name, who): 0 for p in probes for who in ("busy", "sleeper")}
+    try:
+        for _ in range(40):
+            now = time.monotonic_ns()
+            for probe in probes:
+                counts[probe.name, "busy"] += probe.on_cpu(busy.native_id, now)
+                counts[probe.name, "sleeper"] += probe.on_cpu(sleeper.native_id, now)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        sleeper.join(5)
+        busy.join(5)
+        for probe in probes:
+            probe.close()
+    assert probes, "no CPU probe available on this platform"
+    for probe in probes:
+        assert counts[probe.name, "busy"] >= 12, counts
+        assert counts[probe.name, "sleeper"] <= 4, counts
