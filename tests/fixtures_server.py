@@ -81,7 +81,10 @@ def unique_name(prefix: str = "group") -> str:
 
 
 def make_profile(group: str, start_time_unix_ns: int = 1_700_000_000 * 10**9, scale: int = 1) -> Profile:
-    """A small profile of ``group``: a handler calling a hot function and an idle wait."""
+    """A small profile of ``group``: a handler calling a hot function and an idle wait.
+
+    Values are (wall, cpu): parse (6, 5), handler itself (2, 1), sleep (4, 0); all times ``scale``.
+    """
     profile = Profile(group=group, start_time_unix_ns=start_time_unix_ns, duration_ns=60 * 10**9)
     handler = Frame("app.handler", "/srv/app.py", 10)
     profile.add(
@@ -111,7 +114,7 @@ def ingest(
 
 
 def ingest_profile(
-    server: LiveServer, key: str, profile: Profile, headers: Optional[Dict[str, str]] = None
+    server: LiveServer, key: Optional[str], profile: Profile, headers: Optional[Dict[str, str]] = None
 ) -> requests.Response:
     """POST ``profile`` as gzipped wire-format JSON."""
     return ingest(server, key, greenflame_json.dumps(profile), headers)

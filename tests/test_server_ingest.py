@@ -67,7 +67,7 @@ def test_retry_with_same_idempotency_key_is_stored_once(live_server: LiveServer,
 
 def test_missing_key_is_401(live_server: LiveServer, group: tuple) -> None:
     name, _ = group
-    response = ingest_profile(live_server, None, make_profile(name))  # type: ignore[arg-type]
+    response = ingest_profile(live_server, None, make_profile(name))
     assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     response = ingest(live_server, None, b"{}", {"Authorization": "Basic dXNlcjpwYXNz"})
