@@ -40,10 +40,14 @@
     graphStatus.textContent = "Loading\u2026";
     getJSON(api + "/flamegraph" + query({ type: typeInput.value })).then(function (body) {
       var tree = body.flamegraph;
+      var unit = tree.unit || "samples";
+      graph.unit = unit;
       graph.setTree(tree);
       graph.setSearch(searchInput.value);
+      var profiles = body.profile_count + (body.profile_count === 1 ? " profile, " : " profiles, ");
+      var fallback = tree.sample_type && tree.sample_type !== body.type ? " (no " + body.type + " samples: showing " + tree.sample_type + ")" : "";
       graphStatus.textContent = tree.total
-        ? body.profile_count + " profiles, " + lib.formatCount(tree.total) + " samples. Click a frame to zoom."
+        ? profiles + lib.formatCount(tree.total) + " " + unit + fallback + ". Click a frame to zoom."
         : "No samples in this range.";
     }).catch(function (error) {
       graphStatus.textContent = "Could not load the flame graph: " + error.message;
@@ -93,9 +97,17 @@
       var row = document.createElement("tr");
       var finding = cell(row, String(item.title || item.rule || ""));
       if (item.rule) finding.title = String(item.rule);
+      if (item.summary) {
+        var summary = document.createElement("div");
+        summary.className = "detail";
+        summary.textContent = String(item.summary);
+        finding.appendChild(summary);
+      }
       cell(row, (item.frames || []).map(frameText).join(", "), "frames");
       cell(row, share(item.share), "num");
-      cell(row, share(item.expected_share), "num");
+      var expected = share(item.expected_share);
+      if (typeof item.times_expected === "number") expected += " (" + item.times_expected.toFixed(1) + "\u00d7 over)";
+      cell(row, expected, "num");
       cell(row, money(item.cost_usd_per_month), "num");
       cell(row, mass(item.co2e_kg_per_month), "num");
       body.appendChild(row);
