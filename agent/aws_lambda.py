@@ -147,11 +147,16 @@ class _Session:
                 self._start_refused = start(**start_options(options)) is None
             if current() is None:
                 return None
-            arn = str(getattr(context, "invoked_function_arn", "") or "")
-            if arn != self._sent_arn:
-                set_metadata("lambda", lambda_metadata(context))
-                self._sent_arn = arn
+            with guard("lambda metadata"):  # a failure here must not cost the invocation's profile
+                self._describe(context)
             return cold
+
+    def _describe(self, context: Any) -> None:
+        """Send ``metadata["lambda"]`` when it is new (first call, or another qualified ARN)."""
+        arn = str(getattr(context, "invoked_function_arn", "") or "")
+        if arn != self._sent_arn:
+            set_metadata("lambda", lambda_metadata(context))
+            self._sent_arn = arn
 
     def end(self, duration_ms: float, cold: bool) -> None:
         """Record the invocation, and report now (synchronously) if the interval has passed."""

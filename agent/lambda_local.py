@@ -132,7 +132,7 @@ def resolve_handler(module: Any, spec: HandlerSpec) -> Callable[..., Any]:
         raise _user_error(f"handler {spec.function!r} is missing on module {spec.module!r} ({where})") from None
     if not callable(handler):
         kind = type(handler).__name__
-        raise _user_error(f"handler {spec.lambda_handler!r} is a {kind}, not a function ({where})")
+        raise _user_error(f"handler {spec.lambda_handler!r} is not callable: it is a {kind} ({where})")
     return handler
 
 
