@@ -193,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run_verb=_not_yet("tickets status"))
 
     serve = verbs.add_parser("serve", help="run the greenflame server and web UI")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--host", help="address to listen on (default: GREENFLAME_HOST, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: GREENFLAME_PORT, else 8080; 0 picks a free one)")
     serve.add_argument("--db", metavar="URL", help="database URL (default: SQLite in the data folder)")
     serve.add_argument("--blobs", metavar="URL", help="profile storage (default: a local folder)")
     serve.set_defaults(run_verb=_serve)
