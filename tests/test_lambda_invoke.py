@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import pty
 import shutil
 import subprocess
 import sys
@@ -185,6 +186,44 @@ def test_server_gets_the_profile_with_the_ingest_key(task_root: Path, ingest_ser
     assert report["group"] == "aws-lambda-handlers"
     assert report["metadata"]["invocations"]["count"] == 5
     assert result.stderr.strip().splitlines()[-1] == f"greenflame: profile: {ingest_server.url}/api/v1/ingest"
+
+
+def test_progress_lines_on_a_terminal(task_root: Path) -> None:
+    leader, follower = pty.openpty()
+    installed = shutil.which("greenflame")
+    command = [installed] if installed else [sys.executable, "-m", "greenflame.server.cli"]
+    try:
+        process = subprocess.run(
+            [*command, "lambda", "invoke", "handlers.hello", "--invocations", "250", "--out", "p.json"],
+            cwd=task_root,
+            stderr=follower,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        shown = read_all(leader)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert process.returncode == 0, shown
+    progress = [line.split(",")[0] for line in shown.splitlines() if "/250 invocations" in line]
+    assert progress == ["greenflame: 100/250 invocations", "greenflame: 200/250 invocations"], shown
+
+
+def read_all(fd: int) -> str:
+    """What the child wrote to the terminal (Linux reports EIO once the other side is closed)."""
+    chunks: List[bytes] = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_a_failing_handler_exits_1_with_lambdas_error_lines(task_root: Path) -> None:
