@@ -13,7 +13,8 @@ from .document import Block, Bullets, Code, Heading, Paragraph, Text, TicketCont
 
 MARKER = "<!-- greenflame:fingerprint={key} -->"
 MARKER_PATTERN = re.compile(r"<!-- greenflame:fingerprint=([0-9a-f]{32}) -->")
-SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("@", "&#64;"))
 
 
 def marker(key: str) -> str:
@@ -62,8 +63,10 @@ def inline(parts: Iterable[Text]) -> str:
 
 def escape(text: str) -> str:
     """Plain text that Markdown shows as typed: no markup, no HTML, no @mentions."""
-    text = " ".join(text.split())
-    return SPECIAL.sub(r"\\\1", text).replace("@", "&#64;")
+    text = SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    for char, entity in ENTITIES:
+        text = text.replace(char, entity)
+    return text
 
 
 def code_span(text: str) -> str:
