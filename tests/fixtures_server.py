@@ -21,6 +21,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
+
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 

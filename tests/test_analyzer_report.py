@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from test_analyzer_builders import HANDLER, lambda_profile
+
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.renderers import RENDERERS, render
 from greenflame.analyzer.report import analyze_profile
-from test_analyzer_builders import HANDLER, lambda_profile
 
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
 

@@ -6,9 +6,10 @@ import json
 from typing import Any, Dict, List
 
 import pytest
+from test_analyzer_builders import lambda_profile, simple_profile
+
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.tree import build_tree, choose_sample_type, flamegraph, hotspots, prune, to_dict
-from test_analyzer_builders import lambda_profile, simple_profile
 
 
 def _check_sums(node: Dict[str, Any]) -> None:

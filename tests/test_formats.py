@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from greenflame.analyzer.formats import (
     FORMATS,
     collapsed,
@@ -23,8 +26,6 @@ from greenflame.analyzer.formats import (
     speedscope,
 )
 from greenflame.analyzer.model import Frame, Profile, ProfileError, SampleType
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 MAIN = Frame("main", "app.py", 1)
 HANDLER = Frame("Service.handle", "app/service.py", 10)

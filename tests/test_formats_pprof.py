@@ -11,6 +11,7 @@ import json
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import pytest
+
 from greenflame.analyzer.formats import dump_profile, pprof, read_profile
 from greenflame.analyzer.model import Frame, Profile, ProfileError, SampleType
 

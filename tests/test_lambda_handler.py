@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set
 
-import greenflame.agent as agent
 import pytest
+
+import greenflame.agent as agent
 from greenflame.agent import aws_lambda, profiler
 from greenflame.agent.aws_lambda import profile_handler
 

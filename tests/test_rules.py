@@ -8,10 +8,11 @@ from types import FrameType
 from typing import Any, List, Tuple
 
 import pytest
+from test_analyzer_builders import CLIENT_CREATION, HANDLER, WORK, lambda_profile
+
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.rules import AnalysisContext, all_rules, get_rule, run_rules
 from greenflame.analyzer.rules.aws_sdk_client import EXPECTED_SHARE, THRESHOLD_SHARE, entry_index
-from test_analyzer_builders import CLIENT_CREATION, HANDLER, WORK, lambda_profile
 
 RULE = "aws-sdk-client-per-invocation"
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}

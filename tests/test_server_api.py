@@ -7,10 +7,11 @@ from typing import Any, Dict, Optional
 import pytest
 import requests
 from fixtures_server import LiveServer, ingest_profile, make_profile, unique_name
-from greenflame.analyzer.formats import greenflame_json
-from greenflame.server.app import create_app
 from test_analyzer_builders import lambda_profile
 from test_server_ingest import assert_error
+
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.server.app import create_app
 
 HOUR_NS = 3600 * 10**9
 T0 = 1_700_000_000 * 10**9

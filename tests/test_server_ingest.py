@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 import requests
 from fixtures_server import LiveServer, ingest, ingest_profile, make_profile, start_server, unique_name
+
 from greenflame.analyzer.formats import greenflame_json
 
 

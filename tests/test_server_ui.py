@@ -6,9 +6,10 @@ from typing import Any, Tuple
 
 import pytest
 from fixtures_server import LiveServer, ingest_profile, make_profile, unique_name
-from greenflame.analyzer.model import Frame
 from playwright.sync_api import expect
 from test_analyzer_builders import lambda_profile
+
+from greenflame.analyzer.model import Frame
 
 EVIL = "<img src=x onerror=alert(1)>"
 ROW = 18  # ROW_HEIGHT in flamegraph.js

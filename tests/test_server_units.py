@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+
 from greenflame.server.bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
 from greenflame.server.cli import CommandError
 from greenflame.server.errors import ApiError

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_server import LiveServer, ingest_profile, make_profile, unique_name
+
 from greenflame.analyzer.model import Frame
 
 EVIL = "<img src=x onerror=alert(1)>"
