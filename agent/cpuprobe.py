@@ -5,10 +5,12 @@ report's ``metadata["cpu_source"]``:
 
 ``thread-cputime`` (Linux)
     Reads the thread's own CPU clock (``clock_gettime`` on the clock id the kernel derives from
-    the thread id) and credits the thread with the share of the interval it spent on a CPU since
-    its previous sample; a sample is counted as CPU when the accumulated credit reaches one half.
-    Measured at about 1 us per thread and tick, and it does not release the GIL. A thread whose
-    CPU clock did not move since its previous sample is never counted. A thread that has exited
+    the thread id) and credits the thread with the CPU time it used since its previous sample,
+    in units of the sampler's mean tick interval; a sample is counted as CPU when the accumulated
+    credit reaches one half, so the CPU samples add up to the CPU time really used (dividing by
+    each interval instead would be biased: ticks are irregular). A thread whose CPU clock did not move
+    since its previous sample is never counted (its credit waits for its next running sample).
+    Measured at about 1 us per thread and tick, and it does not release the GIL. A thread that has exited
     makes the kernel answer EINVAL, never a crash.
 ``proc-stat`` (Linux without per-thread clocks)
     The state letter of ``/proc/self/task/<tid>/stat`` (``R`` = running or runnable), read with
@@ -28,12 +30,17 @@ import time
 from typing import Dict, Iterable, List, Optional
 
 _PROC_TASKS = "/proc/self/task"
+_MAX_TICK_NS = 1_000_000_000
+_MAX_CREDIT = 2.0
 
 
 class CpuProbe:
     """Interface: ``on_cpu`` returns 1 when the thread counts as on a CPU for this sample, else 0."""
 
     name = "none"
+
+    def begin_tick(self, now_ns: int) -> None:
+        """Called once per sampler tick, before ``on_cpu`` for each thread."""
 
     def on_cpu(self, native_id: Optional[int], now_ns: int) -> int:
         """1 if thread ``native_id`` counts as running for the sample taken at ``now_ns``."""
@@ -59,6 +66,8 @@ class ThreadClockProbe(CpuProbe):
     def __init__(self) -> None:
         # native id -> [cpu_ns at the previous sample, wall ns at the previous sample, credit]
         self._state: Dict[int, List[float]] = {}
+        self._last_tick_ns = 0
+        self._tick_ns = 0.0  # moving average of the interval between ticks
 
     @staticmethod
     def available() -> bool:
@@ -70,6 +79,13 @@ class ThreadClockProbe(CpuProbe):
         except (OSError, OverflowError, AttributeError):
             return False
         return True
+
+    def begin_tick(self, now_ns: int) -> None:
+        interval = now_ns - self._last_tick_ns
+        self._last_tick_ns = now_ns
+        if not 0 < interval < _MAX_TICK_NS:
+            return  # the first tick, or a pause (a frozen Lambda) that says nothing of the rate
+        self._tick_ns = interval if not self._tick_ns else 0.9 * self._tick_ns + 0.1 * interval
 
     def on_cpu(self, native_id: Optional[int], now_ns: int) -> int:
         if native_id is None:
@@ -86,9 +102,9 @@ class ThreadClockProbe(CpuProbe):
         used, elapsed = cpu_ns - state[0], now_ns - state[1]
         state[0], state[1] = cpu_ns, now_ns
         if used <= 0 or elapsed <= 0:
-            state[2] = 0.0
-            return 0
-        credit = min(state[2] + used / elapsed, 1.0)
+            return 0  # certainly not running now; the credit waits for a sample where it is
+        unit = self._tick_ns or elapsed
+        credit = min(state[2] + used / unit, _MAX_CREDIT)
         if credit >= 0.5:
             state[2] = credit - 1.0
             return 1

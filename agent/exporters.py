@@ -76,6 +76,20 @@ class FileExporter(Exporter):
             return f"{stem}.pid{pid}.{number}{ext}"
         return self.path if number == 0 else f"{stem}.{number}{ext}"
 
+    def existing(self) -> List[str]:
+        """The files of this naming scheme that exist, from any process, oldest first."""
+        import re
+
+        stem, ext = _split_extension(self.path)
+        pattern = re.compile(re.escape(stem) + r"\.(pid\d+\.)?\d+" + re.escape(ext))
+        directory = os.path.dirname(self.path)
+        try:
+            names = [os.path.join(directory, name) for name in os.listdir(directory)]
+        except OSError:
+            return []
+        found = [p for p in names if p == self.path or pattern.fullmatch(p)]
+        return sorted(found, key=lambda p: (_mtime(p), p))
+
     def written(self) -> List[str]:
         """The files this process has written so far, in order."""
         return [self.name_for(n) for n in range(self._count)]
@@ -103,6 +117,13 @@ def _split_extension(path: str) -> tuple:
             return path[: -len(ext)], ext
     stem, ext = os.path.splitext(path)
     return stem, ext
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return 0.0
 
 
 def _remove_quietly(path: str) -> None:

@@ -91,11 +91,14 @@ class Profiler:
         self._scheduler.start()
 
     def stop(self, flush: bool = True, timeout_s: Optional[float] = None) -> bool:
-        """Stop the threads (each joined within a second), then export what is left if ``flush``."""
+        """Stop the threads (each joined within a second), then export the last report if ``flush``.
+
+        The last report is exported even when empty, so a short run still leaves its profile.
+        """
         self._running = False
         self._sampler.stop(_JOIN_TIMEOUT_S)
         self._scheduler.stop(_JOIN_TIMEOUT_S)
-        delivered = self.flush(timeout_s) if flush else True
+        delivered = self.flush(timeout_s, even_if_empty=True) if flush else True
         self._sampler.probe.close()
         return delivered
 
@@ -116,16 +119,18 @@ class Profiler:
 
     # -- reports ------------------------------------------------------------------
 
-    def flush(self, timeout_s: Optional[float] = None) -> bool:
+    def flush(self, timeout_s: Optional[float] = None, even_if_empty: bool = False) -> bool:
         """Drain the aggregator and export now, on the calling thread; True when delivered.
 
-        ``timeout_s`` bounds the whole export (default: ``export_timeout_s``).
+        ``timeout_s`` bounds the whole export (default: ``export_timeout_s``). A report with no
+        samples, invocations or drops is not sent unless ``even_if_empty``.
         """
         timeout = self.config.export_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         self._last_flush = time.monotonic()
         report = self.build_report()
-        if not report["samples"] and not report["metadata"].get("invocations") and not report["metadata"]["dropped"]:
+        meta = report["metadata"]
+        if not (even_if_empty or report["samples"] or meta.get("invocations") or meta["dropped"]):
             return True
         return self._export(report, deadline)
 

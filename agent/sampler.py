@@ -129,6 +129,7 @@ class ThreadSampler:
         threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
         del frames
         native = self._native_ids([ident for ident, _ in threads], now_ns)
+        self.probe.begin_tick(now_ns)
         observations: List[Observation] = []
         for ident, frame in self._rotate(threads):
             stack = self._stacks.read(frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from greenflame.agent.config import Config, ConfigError, options_markdown, options_table
 
 

@@ -13,6 +13,7 @@ from typing import Any, Dict
 
 import pytest
 from fixtures_agent import IngestServer
+
 from greenflame.agent.aggregator import Aggregator
 from greenflame.agent.drops import DropCounter
 from greenflame.agent.exporters import ExportError, FileExporter, HttpExporter

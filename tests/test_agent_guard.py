@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from greenflame.agent import guard
 
 TESTS = Path(__file__).resolve().parent

@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-import greenflame.agent as agent
 import pytest
 from fixtures_agent import IngestServer
+
+import greenflame.agent as agent
 from greenflame.analyzer.formats import greenflame_json
 
 
