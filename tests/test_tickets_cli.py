@@ -12,10 +12,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "trackers"))
 
 from fake_github import FakeGitHub
+from test_analyzer_builders import lambda_profile
+
 from greenflame.analyzer.formats import dump_profile
 from greenflame.server.cli import CommandError
 from greenflame.server.tickets.commands import push_command, status_command
-from test_analyzer_builders import lambda_profile
 
 TOKEN = "ghp_cli_token_abcdef123"
 

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent / "trackers"))
 
 from fake_github import FakeGitHub
 from findings import FAST, closed_port, finding, second_finding
+
 from greenflame.server.tickets.config import ChannelConfig
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.models import fingerprint_key

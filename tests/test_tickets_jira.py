@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent / "trackers"))
 
 from fake_jira import FakeJira, valid_adf
 from findings import FAST, finding, second_finding
+
 from greenflame.server.tickets.config import ChannelConfig, parse_destination
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.jira import fingerprint_label

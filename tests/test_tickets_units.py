@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "trackers"))
 from fake_github import FakeGitHub
 from fake_jira import valid_adf
 from findings import finding
+
 from greenflame.server.tickets import render_adf, render_markdown, render_wiki
 from greenflame.server.tickets.config import ChannelConfig, parse_destination
 from greenflame.server.tickets.credentials import Secret, redact

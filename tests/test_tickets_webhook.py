@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "trackers"))
 
 from fake_webhook import FakeWebhookReceiver
 from findings import FAST, finding
+
 from greenflame.server.tickets.config import ChannelConfig
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.store import TicketStore

@@ -6,6 +6,7 @@ import copy
 from typing import Any, Dict
 
 import requests
+
 from greenflame.server.tickets.transport import RetryPolicy
 
 FIX = """Create the client once, at module level, so every warm invocation reuses it.
