@@ -80,6 +80,18 @@ def _export(args: argparse.Namespace) -> int:
     return export_command(args.file, fmt=args.format, out=args.output)
 
 
+def _tickets_push(args: argparse.Namespace) -> int:
+    from greenflame.server.tickets.commands import push_command
+
+    return push_command(args.files, args.to, args.api_url, args.min_usd, args.dry_run)
+
+
+def _tickets_status(args: argparse.Namespace) -> int:
+    from greenflame.server.tickets.commands import status_command
+
+    return status_command()
+
+
 def _serve(args: argparse.Namespace) -> int:
     from greenflame.server.app import serve
 
@@ -182,15 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     tickets = verbs.add_parser("tickets", help="turn findings into GitHub, GitLab or Jira tickets")
     ticket_verbs = tickets.add_subparsers(dest="tickets_verb", metavar="VERB")
     ticket_verbs.required = True
-    push = ticket_verbs.add_parser("push")
+    push = ticket_verbs.add_parser("push", help="analyse profiles and create, update or close one ticket per finding")
     push.add_argument("files", nargs="+", metavar="FILE")
-    push.add_argument("--to", required=True)
-    push.add_argument("--api-url")
-    push.add_argument("--min-usd", type=float)
-    push.add_argument("--dry-run", action="store_true")
-    push.set_defaults(run_verb=_not_yet("tickets push"))
-    status = ticket_verbs.add_parser("status")
-    status.set_defaults(run_verb=_not_yet("tickets status"))
+    push.add_argument("--to", required=True, metavar="github:OWNER/REPO|gitlab:PROJECT|jira:KEY|webhook:URL")
+    push.add_argument("--api-url", metavar="URL", help="the tracker's API base URL (self-hosted GitLab, Jira)")
+    push.add_argument("--min-usd", type=float, metavar="X", help="only findings costing at least X dollars a month")
+    push.add_argument("--dry-run", action="store_true", help="show what would be posted, post nothing")
+    push.set_defaults(run_verb=_tickets_push)
+    status = ticket_verbs.add_parser("status", help="the tickets greenflame keeps, with their delivery status")
+    status.set_defaults(run_verb=_tickets_status)
 
     serve = verbs.add_parser("serve", help="run the greenflame server and web UI")
     serve.add_argument("--host", help="address to listen on (default: GREENFLAME_HOST, else 127.0.0.1)")
