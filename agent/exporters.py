@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
@@ -67,6 +68,8 @@ class FileExporter(Exporter):
         self._compress = self.path.endswith(".gz")
         self._creator_pid = os.getpid()
         self._count = 0
+        # A scheduled and an explicit flush may export at once: each must get its own file.
+        self._lock = threading.Lock()
 
     def name_for(self, number: int, pid: Optional[int] = None) -> str:
         """The file that report ``number`` (from 0) of process ``pid`` goes to."""
@@ -95,19 +98,21 @@ class FileExporter(Exporter):
         return [self.name_for(n) for n in range(self._count)]
 
     def export(self, report: Dict[str, Any], deadline: float) -> None:
-        target = self.name_for(self._count)
         data = encode(report, self._compress)
-        temporary = f"{target}.tmp{os.getpid()}"
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-            os.replace(temporary, target)
-        except OSError as error:
-            _remove_quietly(temporary)
-            raise ExportError("export_failed", f"cannot write {target}: {error.strerror or error}") from None
-        self._count += 1
+        with self._lock:
+            target = self.name_for(self._count)
+            temporary = f"{target}.tmp{os.getpid()}"
+            try:
+                with open(temporary, "wb") as handle:
+                    handle.write(data)
+                os.replace(temporary, target)
+            except OSError as error:
+                _remove_quietly(temporary)
+                raise ExportError("export_failed", f"cannot write {target}: {error.strerror or error}") from None
+            self._count += 1
 
     def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
         self._count = 0
 
 
