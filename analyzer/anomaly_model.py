@@ -1,0 +1,383 @@
+"""Scoring one series on a regular time grid: a robust seasonal baseline and flags on its residuals.
+
+Method (the choice is argued in ``docs/anomalies.md``):
+
+1. Baseline. Points are scored one UTC day at a time against a model trained on the series' own
+   previous :attr:`DetectorConfig.lookback_days` (never on the points being scored). With at least
+   :attr:`DetectorConfig.seasonal_min_days` of history the model is a scikit-learn
+   ``HuberRegressor`` over Fourier terms of the time of day, fitted on hourly medians with weights
+   halving every :attr:`DetectorConfig.half_life_days`: the Huber loss ignores past incidents, the
+   weights let a lasting change become the new normal after a few days. With less history the
+   baseline is the median of the last :attr:`DetectorConfig.local_window` points.
+2. Spread. Shares get a binomial term from the bucket's sample count plus an extra-binomial term
+   estimated robustly (MAD) from the training residuals; levels get a relative MAD spread.
+3. Flags. A point is anomalous when its residual is both large in standard deviations and large in
+   absolute terms (percentage points for shares, a fraction of the baseline for levels): either on
+   its own (a spike) or on average over the last :attr:`DetectorConfig.sustain_points` points (a
+   step or a ramp). Flagged runs are merged into events across short gaps.
+
+numpy and scikit-learn are imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+DAY_S = 86400
+HOUR_S = 3600
+_MAD_TO_SD = 1.4826
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Tuning of the detector; the defaults are the ones measured in benchmarks/anomalies."""
+
+    lookback_days: float = 7.0
+    half_life_days: float = 2.0
+    seasonal_min_days: float = 2.0
+    harmonics: int = 3
+    local_window: int = 36
+    min_history: int = 8
+    z_point: float = 6.0
+    z_sustained: float = 4.0
+    sustain_points: int = 3
+    min_effect_share: float = 0.015
+    min_effect_relative: float = 0.3
+    min_sd_share: float = 0.001
+    new_frame_share: float = 0.005
+    min_frames_to_renormalise: int = 5
+    merge_gap: int = 2
+    report_decreases: bool = False
+
+
+@dataclass
+class Scores:
+    """Per grid point: baseline, standard deviation, flags (``up``/``down``) and raw triggers."""
+
+    baseline: np.ndarray
+    sd: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    trigger: np.ndarray
+    z: np.ndarray
+
+
+@dataclass
+class Event:
+    """A run of flagged points: indices of first, last, peak and first-triggered point."""
+
+    start: int
+    end: int
+    peak: int
+    detected: int
+    ongoing: bool
+    direction: str
+
+
+def score_series(
+    values: np.ndarray,
+    denominator: Optional[np.ndarray],
+    t0_s: int,
+    resolution_s: int,
+    config: DetectorConfig,
+    factor: float = 1.0,
+    frozen_index: Optional[int] = None,
+    start_index: int = 0,
+) -> Scores:
+    """Score ``values`` (NaN = no data) from ``start_index`` on; ``denominator`` marks a share series.
+
+    ``factor`` scales the thresholds (feedback); training never uses points at or after
+    ``frozen_index``.
+    """
+    baseline, sd = fit_baseline(values, denominator, t0_s, resolution_s, config, frozen_index, start_index)
+    return flag(values, baseline, sd, denominator is not None, config, factor)
+
+
+def fit_baseline(
+    values: np.ndarray,
+    denominator: Optional[np.ndarray],
+    t0_s: int,
+    resolution_s: int,
+    config: DetectorConfig,
+    frozen_index: Optional[int] = None,
+    start_index: int = 0,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Expected value and standard deviation at every point from ``start_index`` on (NaN where unscored)."""
+    import numpy as np
+
+    n = len(values)
+    baseline = np.full(n, np.nan)
+    sd = np.full(n, np.nan)
+    per_day = max(1, DAY_S // resolution_s)
+    lookback = max(1, int(config.lookback_days * DAY_S / resolution_s))
+    i = max(0, start_index)
+    valid = np.flatnonzero(~np.isnan(values))
+    if len(valid) and (valid[-1] - valid[0] + 1) >= config.seasonal_min_days * per_day and resolution_s < DAY_S:
+        # Long enough for a seasonal model: its first days are warm-up rather than lag-prone local scores.
+        i = max(i, int(valid[0]) + int(config.seasonal_min_days * per_day))
+    while i < n:
+        hi = i if frozen_index is None else min(i, frozen_index)
+        lo = max(0, min(i, hi) - lookback)
+        train = np.arange(lo, hi)
+        train = train[~np.isnan(values[train])]
+        next_day_s = ((t0_s + i * resolution_s) // DAY_S + 1) * DAY_S
+        day_end = min(n, max(i + 1, -(-(next_day_s - t0_s) // resolution_s)))
+        if len(train) >= config.seasonal_min_days * per_day * 0.6 and resolution_s < DAY_S:
+            span = np.arange(i, day_end)
+            baseline[span], sd[span] = _seasonal(values, denominator, train, span, t0_s, resolution_s, config, i)
+            i = day_end
+        else:
+            if len(train) >= config.min_history:
+                baseline[i], sd[i] = _local(values, denominator, train[-config.local_window :], i, config)
+            i += 1
+    return baseline, sd
+
+
+def _time_of_day_features(times_s: np.ndarray, harmonics: int, resolution_s: int) -> np.ndarray:
+    import numpy as np
+
+    if resolution_s >= DAY_S:
+        return np.zeros((len(times_s), 1))
+    phase = 2 * np.pi * (times_s % DAY_S) / DAY_S
+    columns = [f(k * phase) for k in range(1, harmonics + 1) for f in (np.sin, np.cos)]
+    return np.column_stack(columns)
+
+
+def _hourly_medians(times_s: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Median value per clock hour, with the hour's middle as its time."""
+    import numpy as np
+
+    hours = times_s // HOUR_S
+    order = np.lexsort((values, hours))
+    hours, values = hours[order], values[order]
+    unique, first, counts = np.unique(hours, return_index=True, return_counts=True)
+    lower = values[first + (counts - 1) // 2]
+    upper = values[first + counts // 2]
+    return unique * HOUR_S + HOUR_S // 2, (lower + upper) / 2
+
+
+def _seasonal(
+    values: np.ndarray,
+    denominator: Optional[np.ndarray],
+    train: np.ndarray,
+    span: np.ndarray,
+    t0_s: int,
+    resolution_s: int,
+    config: DetectorConfig,
+    now_index: int,
+) -> Tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import HuberRegressor
+
+    train_t = t0_s + train * resolution_s
+    y = values[train]
+    fit_t, fit_y = _hourly_medians(train_t, y) if resolution_s < HOUR_S else (train_t, y)
+    center = float(np.median(fit_y))
+    spread = float(np.median(np.abs(fit_y - center))) * _MAD_TO_SD
+    if spread <= 0:
+        spread = max(abs(center) * 0.01, 1e-9)
+    age_days = (t0_s + now_index * resolution_s - fit_t) / DAY_S
+    weights = 0.5 ** (age_days / config.half_life_days)
+    model = HuberRegressor(alpha=1e-4, max_iter=200, tol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(_time_of_day_features(fit_t, config.harmonics, resolution_s), (fit_y - center) / spread, weights)
+
+    def predict(times_s: np.ndarray) -> np.ndarray:
+        features = _time_of_day_features(times_s, config.harmonics, resolution_s)
+        predicted: np.ndarray = model.predict(features) * spread + center
+        return predicted
+
+    fitted = predict(train_t)
+    expected = predict(t0_s + span * resolution_s)
+    if denominator is not None:
+        expected = np.clip(expected, 0.0, 1.0)
+        fitted = np.clip(fitted, 0.0, 1.0)
+    return expected, _spread(y - fitted, fitted, denominator, train, expected, span, config)
+
+
+def _local(
+    values: np.ndarray,
+    denominator: Optional[np.ndarray],
+    train: np.ndarray,
+    index: int,
+    config: DetectorConfig,
+) -> Tuple[float, float]:
+    import numpy as np
+
+    y = values[train]
+    expected = float(np.median(y))
+    fitted = np.full(len(y), expected)
+    span = np.array([index])
+    sd = _spread(y - fitted, fitted, denominator, train, np.array([expected]), span, config)
+    return expected, float(sd[0])
+
+
+def _binomial_var(share: np.ndarray, count: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    p = np.clip(share, 1e-4, 1 - 1e-4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var: np.ndarray = np.where(count > 0, p * (1 - p) / count, 0.0)
+    return np.nan_to_num(var)
+
+
+def _spread(
+    residuals: np.ndarray,
+    fitted: np.ndarray,
+    denominator: Optional[np.ndarray],
+    train: np.ndarray,
+    expected: np.ndarray,
+    span: np.ndarray,
+    config: DetectorConfig,
+) -> np.ndarray:
+    import numpy as np
+
+    if denominator is None:
+        scale = np.maximum(np.abs(fitted), 1e-9)
+        relative = residuals / scale
+        rel_sd = _MAD_TO_SD * float(np.median(np.abs(relative - np.median(relative))))
+        level_sd: np.ndarray = np.maximum(rel_sd, 0.02) * np.maximum(np.abs(expected), 1e-9)
+        return level_sd
+    sigma = _MAD_TO_SD * float(np.median(np.abs(residuals - np.median(residuals))))
+    binomial_train = _binomial_var(fitted, denominator[train])
+    extra = max(sigma**2 - float(np.median(binomial_train)), (0.25 * sigma) ** 2)
+    binomial_now = _binomial_var(expected, np.nan_to_num(denominator[span]))
+    share_sd: np.ndarray = np.maximum(np.sqrt(binomial_now + extra), config.min_sd_share)
+    return share_sd
+
+
+def _rolling_mean(values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the valid values among each point and the ``k - 1`` before it (NaN with fewer than 2)."""
+    import numpy as np
+
+    valid = ~np.isnan(values)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(valid, values, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(valid)])
+    idx = np.arange(len(values))
+    lo = np.maximum(idx - k + 1, 0)
+    total = sums[idx + 1] - sums[lo]
+    count = counts[idx + 1] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean: np.ndarray = np.where((count >= min(2, k)) & valid, total / np.maximum(count, 1), np.nan)
+    return mean
+
+
+def flag(
+    values: np.ndarray,
+    baseline: np.ndarray,
+    sd: np.ndarray,
+    is_share: bool,
+    config: DetectorConfig,
+    factor: float = 1.0,
+) -> Scores:
+    """Flags where ``values`` leave ``baseline`` by enough standard deviations and enough effect.
+
+    A share whose baseline is about zero (a frame new since training) must move twice the usual
+    effect: code added by a deploy is expected to show up.
+    """
+    import numpy as np
+
+    residual = values - baseline
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = residual / sd
+    if is_share:
+        raw_effect = np.where(np.abs(baseline) < config.new_frame_share, 2.0, 1.0) * config.min_effect_share
+    else:
+        raw_effect = config.min_effect_relative * np.abs(baseline)
+    effect = np.broadcast_to(np.asarray(raw_effect, dtype=float) * factor, values.shape)
+    k = config.sustain_points
+    mean_r = _rolling_mean(residual, k)
+    mean_z = _rolling_mean(z, k)
+    flags = []
+    triggers = np.zeros(len(values), dtype=bool)
+    for sign in (1.0, -1.0):
+        with np.errstate(invalid="ignore"):
+            point = (sign * z >= config.z_point * factor) & (sign * residual >= effect)
+            sustained = (sign * mean_z >= config.z_sustained * factor) & (sign * mean_r >= effect)
+        trigger = np.nan_to_num(point | sustained).astype(bool)
+        flag = trigger.copy()
+        for back in range(1, k):
+            # A sustained trigger dates the change from the start of its window.
+            shifted = np.zeros(len(values), dtype=bool)
+            with np.errstate(invalid="ignore"):
+                shifted[:-back] = sustained[back:] & (sign * residual[:-back] >= effect[:-back])
+            flag |= np.nan_to_num(shifted).astype(bool)
+        with np.errstate(invalid="ignore"):
+            holding = sign * residual >= effect / 2
+        flags.append(_hold(flag, np.nan_to_num(holding).astype(bool)))
+        triggers |= trigger
+    return Scores(baseline, sd, flags[0], flags[1], triggers, z)
+
+
+def _hold(flag: np.ndarray, holding: np.ndarray) -> np.ndarray:
+    """Keep an open anomaly open while the residual stays above half the effect (hysteresis)."""
+    import numpy as np
+
+    out = flag.copy()
+    for i in np.flatnonzero(holding & ~flag).tolist():
+        if i > 0 and out[i - 1]:
+            out[i] = True
+    return out
+
+
+def events(scores: Scores, values: np.ndarray, config: DetectorConfig) -> List[Event]:
+    """Flagged runs merged across gaps of at most ``merge_gap`` points, up first then down."""
+    import numpy as np
+
+    valid = np.flatnonzero(~np.isnan(values))
+    last_valid = int(valid[-1]) if len(valid) else -1
+    found: List[Event] = []
+    for direction, flag in (("up", scores.up), ("down", scores.down)):
+        if direction == "down" and not config.report_decreases:
+            continue
+        sign = 1.0 if direction == "up" else -1.0
+        for start, end in _runs(np.flatnonzero(flag), config.merge_gap):
+            window = np.arange(start, end + 1)
+            strength = np.nan_to_num(sign * (values[window] - scores.baseline[window]), nan=-np.inf)
+            peak = int(window[int(np.argmax(strength))])
+            fired = np.flatnonzero(scores.trigger[window])
+            detected = int(window[fired[0]]) if len(fired) else start
+            found.append(Event(start, end, peak, detected, end >= last_valid, direction))
+    return found
+
+
+def _runs(indices: np.ndarray, gap: int) -> List[Tuple[int, int]]:
+    runs: List[Tuple[int, int]] = []
+    for index in indices.tolist():
+        if runs and index - runs[-1][1] <= gap + 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return runs
+
+
+def renormalisation(
+    values: np.ndarray, baselines: np.ndarray, eligible: np.ndarray, config: DetectorConfig
+) -> np.ndarray:
+    """Per point, the factor by which most frames' shares moved together (1 where unknown).
+
+    Shares sum to one: when one frame takes 10 more points, every other frame's share shrinks by
+    about 10%, and when a frame disappears the others grow. The median over frames of
+    observed / expected captures that common movement without being moved by the few frames that
+    really changed; the expected value of every frame not above the others is multiplied by it.
+    ``values`` and ``baselines`` are (frames, points); ``eligible`` selects the frames to use.
+    """
+    import numpy as np
+
+    chosen = eligible & np.any(baselines > 0.01, axis=1)
+    if int(chosen.sum()) < config.min_frames_to_renormalise:
+        return np.ones(values.shape[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = np.where(baselines[chosen] > 0.01, values[chosen] / baselines[chosen], np.nan)
+    enough = np.sum(~np.isnan(ratios), axis=0) >= config.min_frames_to_renormalise
+    factor = np.ones(values.shape[1])
+    if np.any(enough):
+        factor[enough] = np.nanmedian(ratios[:, enough], axis=0)
+    return factor

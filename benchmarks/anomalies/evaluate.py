@@ -1,0 +1,295 @@
+"""Evaluate greenflame's anomaly detector against a plain z-score baseline on labelled series.
+
+Both detectors see the same generated series (``generate.py``) and are scored after the warm-up
+days. A detection is a true positive when it names the labelled group and frame and starts between
+the regression's start (minus one bucket) and two hours after its end; any other detection is a
+false alarm, including ones on the right group but the wrong frame. Further detections of an
+already-found regression are counted as duplicates, not as hits. Precision is over all
+detections; F1 per size and shape combines that precision with the recall of those labels.
+
+Usage: ``python benchmarks/anomalies/evaluate.py --seed 1 --groups 20 --days 14 [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from generate import EPOCH_S, PER_DAY, RESOLUTION_S, SHAPES, SIZES, Label, generate
+
+from greenflame.analyzer.anomalies import detect
+from greenflame.analyzer.anomaly_model import DetectorConfig
+from greenflame.analyzer.timeseries import TOTAL, GroupSeries
+
+GRACE_S = 2 * 3600
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What the evaluation needs of an anomaly."""
+
+    group: str
+    frame: str
+    start_unix_s: int
+    detected_unix_s: int
+
+
+@dataclass
+class Result:
+    """Matching of one detector's output against the labels."""
+
+    name: str
+    hits: Dict[int, Detection] = field(default_factory=dict)  # label index -> first matching detection
+    false_alarms: List[Detection] = field(default_factory=list)
+    duplicates: int = 0
+    detections: int = 0
+
+
+# -- detectors ------------------------------------------------------------------
+
+
+def greenflame_detector(config: Optional[DetectorConfig] = None) -> Callable[[GroupSeries, int], List[Detection]]:
+    """greenflame's detector, reporting from ``score_from`` on."""
+
+    def run(series: GroupSeries, score_from: int) -> List[Detection]:
+        found = detect(series, config, score_from_unix_s=score_from)
+        return [Detection(a.group, a.frame, a.start_unix_s, a.detected_unix_s) for a in found]
+
+    return run
+
+
+def zscore_detector(window: int = PER_DAY, threshold: float = 3.0) -> Callable[[GroupSeries, int], List[Detection]]:
+    """The plain baseline: z-score of each point against the mean and deviation of the previous day."""
+
+    def run(series: GroupSeries, score_from: int) -> List[Detection]:
+        t0 = series.times[0]
+        index = (np.asarray(series.times) - t0) // series.resolution_s
+        size = int(index[-1]) + 1
+        found: List[Detection] = []
+        targets = [(TOTAL, series.totals["cpu_samples"]), (TOTAL, series.totals["mean_duration_ms"])]
+        targets += list(series.inclusive.items())
+        for frame, raw in targets:
+            values = np.full(size, np.nan)
+            values[index] = [np.nan if v is None else v for v in raw]
+            flags = _zscore_flags(values, window, threshold)
+            first = max(0, (score_from - t0) // series.resolution_s)
+            for start in _run_starts(np.flatnonzero(flags[first:]) + first):
+                when = t0 + int(start) * series.resolution_s
+                found.append(Detection(series.group, frame, when, when + series.resolution_s))
+        return found
+
+    return run
+
+
+def _zscore_flags(values: np.ndarray, window: int, threshold: float) -> np.ndarray:
+    valid = ~np.isnan(values)
+    filled = np.where(valid, values, 0.0)
+    sums = np.concatenate([[0.0], np.cumsum(filled)])
+    squares = np.concatenate([[0.0], np.cumsum(filled**2)])
+    counts = np.concatenate([[0], np.cumsum(valid)])
+    idx = np.arange(len(values))
+    lo = np.maximum(idx - window, 0)
+    n = counts[idx] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (sums[idx] - sums[lo]) / n
+        std = np.sqrt(np.maximum((squares[idx] - squares[lo]) / n - mean**2, 0))
+        z = (values - mean) / std
+    flags: np.ndarray = np.nan_to_num(z >= threshold).astype(bool) & (n >= window // 2)
+    return flags
+
+
+def _run_starts(indices: np.ndarray, gap: int = 2) -> List[int]:
+    starts: List[int] = []
+    last = -(10**9)
+    for i in indices.tolist():
+        if i - last > gap + 1:
+            starts.append(i)
+        last = i
+    return starts
+
+
+# -- matching -------------------------------------------------------------------
+
+
+def match(name: str, detections: Sequence[Detection], labels: Sequence[Label]) -> Result:
+    """Assign each detection to the label it finds, or count it as a false alarm or a duplicate."""
+    result = Result(name, detections=len(detections))
+    by_target: Dict[Tuple[str, str], List[int]] = {}
+    for i, label in enumerate(labels):
+        by_target.setdefault((label.group, label.frame), []).append(i)
+    for detection in sorted(detections, key=lambda d: d.start_unix_s):
+        candidates = [
+            i
+            for i in by_target.get((detection.group, detection.frame), [])
+            if labels[i].start_unix_s - RESOLUTION_S <= detection.start_unix_s <= labels[i].end_unix_s + GRACE_S
+        ]
+        if not candidates:
+            result.false_alarms.append(detection)
+        elif candidates[0] in result.hits:
+            result.duplicates += 1
+        else:
+            result.hits[candidates[0]] = detection
+    return result
+
+
+def evaluate(
+    series: Sequence[GroupSeries],
+    labels: Sequence[Label],
+    detector: Callable[[GroupSeries, int], List[Detection]],
+    name: str,
+    warmup_days: int,
+) -> Result:
+    """Run ``detector`` over every group from the end of the warm-up and match its output."""
+    score_from = EPOCH_S + warmup_days * 86400
+    detections: List[Detection] = []
+    for group in series:
+        detections.extend(detector(group, score_from))
+    return match(name, detections, labels)
+
+
+def summary(result: Result, labels: Sequence[Label], groups: int, scored_days: float) -> Dict[str, object]:
+    """Precision, recall, F1 and time to detection per size and shape, and false alarms per group-week."""
+    true_positives = len(result.hits)
+    precision = true_positives / max(1, true_positives + len(result.false_alarms))
+    rows: Dict[str, Dict[str, float]] = {}
+    subsets: List[Tuple[str, Callable[[Label], bool]]] = [(f"size {s * 100:.0f} pt", _size_is(s)) for s in SIZES]
+    subsets += [(f"shape {shape}", _shape_is(shape)) for shape in SHAPES]
+    subsets += [("size >= 3 pt", lambda label: label.size >= 0.03 - 1e-9), ("all", lambda label: True)]
+    for title, keep in subsets:
+        rows[title] = _row(result, labels, keep, precision)
+    return {
+        "detector": result.name,
+        "detections": result.detections,
+        "true_positives": true_positives,
+        "false_alarms": len(result.false_alarms),
+        "duplicates": result.duplicates,
+        "precision": round(precision, 3),
+        "false_alarms_per_group_week": round(len(result.false_alarms) / (groups * scored_days / 7), 3),
+        "rows": rows,
+    }
+
+
+def _size_is(size: float) -> Callable[[Label], bool]:
+    return lambda label: abs(label.size - size) < 1e-9
+
+
+def _shape_is(shape: str) -> Callable[[Label], bool]:
+    return lambda label: label.shape == shape
+
+
+def _row(result: Result, labels: Sequence[Label], keep: Callable[[Label], bool], precision: float) -> Dict[str, float]:
+    chosen = [i for i, label in enumerate(labels) if keep(label)]
+    found = [i for i in chosen if i in result.hits]
+    recall = len(found) / max(1, len(chosen))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    delays = [(result.hits[i].detected_unix_s - labels[i].start_unix_s) / 60 for i in found]
+    return {
+        "labels": len(chosen),
+        "found": len(found),
+        "recall": round(recall, 3),
+        "f1": round(f1, 3),
+        "median_minutes_to_detect": round(statistics.median(delays), 1) if delays else float("nan"),
+    }
+
+
+def time_one_group_day(series: Sequence[GroupSeries], history_days: int = 7) -> float:
+    """Median seconds to score the last day of one group with ``history_days`` of history before it."""
+    timings = []
+    for group in series:
+        end = EPOCH_S + (history_days + 1) * 86400
+        day = _truncate(group, end)
+        started = time.perf_counter()
+        detect(day, score_from_unix_s=end - 86400)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def _truncate(series: GroupSeries, end_unix_s: int) -> GroupSeries:
+    keep = [i for i, t in enumerate(series.times) if t < end_unix_s]
+
+    def cut(values: Sequence[Optional[float]]) -> List[Optional[float]]:
+        return [values[i] for i in keep]
+
+    out = GroupSeries(series.group, series.resolution_s, series.share_of, cut(series.times), cut(series.denominator))
+    out.totals = {k: cut(v) for k, v in series.totals.items()}
+    out.inclusive = {k: cut(v) for k, v in series.inclusive.items()}
+    out.ancestors, out.library = series.ancestors, series.library
+    return out
+
+
+# -- report ---------------------------------------------------------------------
+
+
+def run(seed: int, groups: int, days: int, warmup_days: int = 2) -> Dict[str, object]:
+    """The whole evaluation as plain data."""
+    series, labels = generate(seed, groups, days, warmup_days)
+    scored_days = days - warmup_days
+    report: Dict[str, object] = {"seed": seed, "groups": groups, "days": days, "labels": len(labels)}
+    for name, detector in (("greenflame", greenflame_detector()), ("z-score", zscore_detector())):
+        started = time.perf_counter()
+        result = evaluate(series, labels, detector, name, warmup_days)
+        entry = summary(result, labels, groups, scored_days)
+        entry["seconds"] = round(time.perf_counter() - started, 1)
+        report[name] = entry
+    if days >= 8:
+        report["seconds_per_group_day"] = round(time_one_group_day(series), 3)
+    return report
+
+
+def render(report: Dict[str, object]) -> str:
+    """The report as Markdown tables."""
+    lines = [
+        f"seed {report['seed']}, {report['groups']} groups x {report['days']} days of 5-minute points, "
+        f"{report['labels']} labelled regressions; python {platform.python_version()}, {os.cpu_count()} cores",
+        "",
+        "| detector | subset | labels | found | recall | F1 | median minutes to detect |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("greenflame", "z-score"):
+        entry = report[name]
+        assert isinstance(entry, dict)
+        for title, row in entry["rows"].items():
+            lines.append(
+                f"| {name} | {title} | {row['labels']} | {row['found']} | {row['recall']:.2f} | {row['f1']:.2f} "
+                f"| {row['median_minutes_to_detect']} |"
+            )
+    lines += ["", "| detector | detections | precision | false alarms | per group-week | duplicates | seconds |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for name in ("greenflame", "z-score"):
+        e = report[name]
+        assert isinstance(e, dict)
+        lines.append(
+            f"| {name} | {e['detections']} | {e['precision']:.3f} | {e['false_alarms']} "
+            f"| {e['false_alarms_per_group_week']} | {e['duplicates']} | {e['seconds']} |"
+        )
+    if "seconds_per_group_day" in report:
+        lines += ["", f"Scoring one group's day (7 days of history): {report['seconds_per_group_day']} s (median)"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the evaluation and print it (Markdown, or JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = run(args.seed, args.groups, args.days)
+    sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Anomaly detection on series: regressions found, echoes folded, feedback applied, gaps tolerated."""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, Optional
+
+import numpy as np
+import pytest
+
+from greenflame.analyzer import anomaly_feedback as fb
+from greenflame.analyzer.anomalies import Anomaly, detect, reason, record_feedback, render
+from greenflame.analyzer.anomaly_dedup import fold
+from greenflame.analyzer.timeseries import TOTAL, GroupSeries
+
+T0 = 1_767_571_200  # Monday 00:00 UTC
+PER_DAY = 288
+
+
+def synthetic(
+    days: int = 4,
+    step_at: Optional[int] = None,
+    step: float = 0.0,
+    step_len: int = 10**9,
+    seed: int = 3,
+    gaps: bool = False,
+) -> GroupSeries:
+    """One group: handler.main (all) -> handler.parse (~8% with a daily cycle) and json.loads under it."""
+    rng = np.random.default_rng(seed)
+    n = days * PER_DAY
+    t = np.arange(n)
+    traffic = (2000 + 1500 * np.sin(2 * np.pi * t / PER_DAY)) * rng.lognormal(0, 0.05, n)
+    counts = rng.poisson(traffic).astype(float)
+    parse = 0.08 + 0.02 * np.sin(2 * np.pi * (t / PER_DAY - 0.2))
+    parse = parse * rng.lognormal(0, 0.04, n)
+    if step_at is not None:
+        parse[step_at : step_at + step_len] += step
+    parse_counts = rng.binomial(counts.astype(int), np.clip(parse, 0, 1))
+    present = np.ones(n, dtype=bool)
+    if gaps:
+        present[PER_DAY + 10 : PER_DAY + 60] = False
+        present[rng.random(n) < 0.03] = False
+    keep = np.flatnonzero(present)
+    series = GroupSeries("svc", 300, "cpu", [T0 + int(i) * 300 for i in keep], [float(c) for c in counts[keep]])
+    share = parse_counts[keep] / counts[keep]
+    series.totals = {"cpu_samples": list(counts[keep]), "wall_samples": list(counts[keep])}
+    series.inclusive = {
+        "handler.main": [1.0] * len(keep),
+        "handler.parse": [float(v) for v in share],
+        "decoder.raw_decode": [float(v) * 0.5 for v in share],
+    }
+    series.ancestors = {
+        "handler.main": set(),
+        "handler.parse": {"handler.main"},
+        "decoder.raw_decode": {"handler.parse", "handler.main"},
+    }
+    series.library = {"decoder.raw_decode"}
+    return series
+
+
+def test_no_anomaly_in_a_quiet_series_with_gaps() -> None:
+    assert detect(synthetic(days=4, gaps=True)) == []
+
+
+def test_step_is_reported_on_the_user_frame_with_a_reason() -> None:
+    at = 3 * PER_DAY + 170  # day 3, 14:10 UTC
+    found = detect(synthetic(days=4, step_at=at, step=0.06))
+    assert len(found) == 1
+    anomaly = found[0]
+    assert anomaly.frame == "handler.parse"
+    assert anomaly.start_unix_s == T0 + at * 300
+    assert anomaly.end_unix_s is None  # still going on at the end of the data
+    assert anomaly.direction == "up"
+    assert anomaly.observed - anomaly.baseline > 0.04
+    assert anomaly.reason.startswith("handler.parse went from ")
+    assert "of CPU at 2026-01-08 14:10 UTC (ongoing)" in anomaly.reason
+    assert "decoder.raw_decode" in anomaly.related_frames
+
+
+def test_a_spike_that_ends_has_an_end() -> None:
+    at = 3 * PER_DAY + 100
+    found = detect(synthetic(days=4, step_at=at, step=0.1, step_len=4))
+    assert [a.frame for a in found] == ["handler.parse"]
+    end = found[0].end_unix_s
+    # Hysteresis and gap merging may hold it open for a few noisy buckets after the spike.
+    assert end is not None and T0 + (at + 4) * 300 <= end <= T0 + (at + 8) * 300
+
+
+def test_small_change_is_not_reported() -> None:
+    assert detect(synthetic(days=4, step_at=3 * PER_DAY, step=0.005)) == []
+
+
+def test_score_from_only_reports_later_anomalies() -> None:
+    series = synthetic(days=4, step_at=3 * PER_DAY + 20, step=0.1, step_len=6)
+    assert detect(series, score_from_unix_s=T0 + 3 * 86400 + 12 * 3600) == []
+
+
+def _anomaly(frame: str, start: int, end: Optional[int], delta: float) -> Anomaly:
+    return Anomaly("g", frame, "inclusive_share", start, end, start, 9.0, "up", 0.1, 0.1 + delta, "")
+
+
+def test_fold_keeps_the_deepest_user_frame_and_drops_the_total() -> None:
+    ancestors: Dict[str, set] = {"main": set(), "parse": {"main"}, "loads": {"main", "parse"}, "other": {"main"}}
+    found = [
+        _anomaly("main", 100, 400, 0.10),
+        _anomaly("parse", 100, 400, 0.10),
+        _anomaly("loads", 110, 400, 0.09),
+        _anomaly("other", 1000, 1200, 0.05),
+        _anomaly(TOTAL, 120, 300, 500.0),
+    ]
+    kept = fold(found, ancestors, library={"loads"})
+    assert sorted(a.frame for a in kept) == ["other", "parse"]
+    parse = next(a for a in kept if a.frame == "parse")
+    assert parse.related_frames == ["loads", "main", TOTAL]
+
+
+def test_fold_keeps_a_caller_whose_change_a_callee_does_not_explain() -> None:
+    ancestors: Dict[str, set] = {"main": set(), "parse": {"main"}}
+    kept = fold([_anomaly("main", 0, 100, 0.2), _anomaly("parse", 0, 100, 0.02)], ancestors, set())
+    assert sorted(a.frame for a in kept) == ["main", "parse"]
+
+
+# -- feedback ---------------------------------------------------------------------
+
+
+def test_feedback_store_is_plain_json_and_pure() -> None:
+    store = fb.empty()
+    after = fb.record(store, "svc", "handler.parse", useful=False, since_unix_s=T0)
+    assert store == {}
+    assert json.loads(json.dumps(after)) == after
+    assert fb.threshold_factor(after, "svc", "handler.parse") == pytest.approx(fb.NOT_USEFUL_FACTOR)
+    assert fb.threshold_factor(after, "svc", "other") == 1.0
+    confirmed = fb.record(after, "svc", "handler.parse", useful=True, since_unix_s=T0 + 60)
+    assert fb.threshold_factor(confirmed, "svc", "handler.parse") == 1.0
+    assert fb.frozen_since(confirmed, "svc", "handler.parse") == T0 + 60
+    assert fb.validate(confirmed) == confirmed
+    with pytest.raises(ValueError):
+        fb.validate({"svc": {"f": {"useful": "yes"}}})
+
+
+def test_not_useful_raises_the_threshold_for_that_frame() -> None:
+    series = synthetic(days=4, step_at=3 * PER_DAY + 100, step=0.03, step_len=30)
+    first = detect(series)
+    assert [a.frame for a in first] == ["handler.parse"]
+    assert first[0].related_frames == ["decoder.raw_decode"]
+    store = record_feedback({}, first[0], useful=False)
+    assert sorted(store["svc"]) == ["decoder.raw_decode", "handler.parse"]
+    assert detect(series, feedback=store) == []
+
+
+def test_useful_keeps_reporting_a_lasting_regression() -> None:
+    at = 3 * PER_DAY + 60
+    series = synthetic(days=7, step_at=at, step=0.04)
+    default = detect(series)
+    assert default and default[0].frame == "handler.parse"
+    assert default[0].end_unix_s is not None  # the new level was learnt as normal after a while
+    store = record_feedback({}, default[0], useful=True)
+    confirmed = [a for a in detect(series, feedback=store) if a.frame == "handler.parse"]
+    assert confirmed[-1].end_unix_s is None  # still reported at the end of the data
+
+
+def test_render_text_and_json() -> None:
+    anomaly = _anomaly("parse", T0, None, 0.2)
+    anomaly.reason = reason(anomaly)
+    text = render([anomaly], "text")
+    assert "parse went from 10.0% to 30.0% of CPU at 2026-01-05 00:00 UTC (ongoing)" in text
+    document = json.loads(render([anomaly], "json"))
+    item = document["anomalies"][0]
+    assert item["start"] == "2026-01-05T00:00:00Z" and item["end"] is None
+    assert {"frame", "start", "end", "score", "reason", "baseline", "observed", "compare"} <= set(item)
+    assert render([], "text") == "No anomalies found.\n"
