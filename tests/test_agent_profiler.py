@@ -191,3 +191,36 @@ def test_a_forked_child_profiles_itself_with_fresh_threads(tmp_path: Path) -> No
     assert child["metadata"]["pid"] == child_pid and parent["metadata"]["pid"] != child_pid
     assert "child_work" in functions(child) and "parent_work" not in functions(child)
     assert "parent_work" in functions(parent)
+
+
+def test_importing_the_agent_loads_nothing_heavy(tmp_path: Path) -> None:
+    result = run_python(
+        """
+        import sys
+        before = set(sys.modules)
+        import greenflame.agent as agent
+        print(sorted(m for m in set(sys.modules) - before if not m.startswith("greenflame")))
+        agent.start(report_interval_s=3600)
+        print(sorted(m for m in ("urllib.request", "http.client", "gzip", "json") if m in sys.modules))
+        """,
+        {"GREENFLAME_OUT": str(tmp_path / "p.json")},
+    )
+    assert result.returncode == 0, result.stderr
+    imported_by_package, heavy_after_start = result.stdout.splitlines()
+    assert imported_by_package == "[]"
+    assert heavy_after_start == "[]"  # exporters load their modules on the first export
+
+
+def test_flush_due_follows_the_report_interval(tmp_path: Path) -> None:
+    from greenflame.agent.config import Config
+    from greenflame.agent.exporters import FileExporter
+    from greenflame.agent.profiler import Profiler
+
+    config = Config.from_env({}, report_interval_s=0.2)
+    profiler = Profiler(config, [FileExporter(str(tmp_path / "p.json"))])  # not started: no scheduler
+    assert not profiler.flush_due()
+    time.sleep(0.25)
+    assert profiler.flush_due()
+    assert profiler.flush(even_if_empty=True)
+    assert not profiler.flush_due()
+    assert read(tmp_path / "p.json")["samples"] == []
