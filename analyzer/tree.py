@@ -12,8 +12,10 @@ compose: ``prune(build_tree(profile, "cpu"), 500)``.
 from __future__ import annotations
 
 import heapq
+import re
+import sysconfig
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .model import CPU, WALL, Frame, Profile
 
@@ -22,6 +24,8 @@ OTHER_FRAME = Frame("other")
 
 #: A sample filter: ``(frames root first, labels) -> keep?``.
 SampleFilter = Callable[[Tuple[Frame, ...], Mapping[str, str]], bool]
+#: A frame predicate, for sandwich and focus: ``frame -> is it the one?``.
+FrameMatch = Callable[[Frame], bool]
 #: A processor: a pure function from one tree to another.
 Processor = Callable[["Node"], "Node"]
 
@@ -76,32 +80,129 @@ def choose_sample_type(profile: Profile, wanted: str = CPU) -> str:
 
 def build_tree(profile: Profile, sample_type: str, keep: Optional[SampleFilter] = None) -> Node:
     """The top-down call tree of ``sample_type`` (samples failing ``keep`` are left out)."""
-    column = profile.value_index(sample_type)
-    root = Node(ROOT_FRAME)
+    return _build(profile, _stacks(profile, sample_type, keep))
+
+
+def bottom_up(profile: Profile, sample_type: str, keep: Optional[SampleFilter] = None) -> Node:
+    """The inverted (hotspots) tree: leaf functions under the root, their callers below them.
+
+    A root child's total is the function's self value summed over every call path.
+    """
+    stacks = ((stack[::-1], value) for stack, value in _stacks(profile, sample_type, keep))
+    return _build(profile, stacks)
+
+
+def sandwich(
+    profile: Profile, sample_type: str, match: FrameMatch, keep: Optional[SampleFilter] = None
+) -> Tuple[Node, Node]:
+    """``(callers, callees)`` of the frames ``match`` accepts, each rooted at the matched frame.
+
+    Only the outermost matching frame of a stack counts, so recursion is not counted
+    twice. ``callers`` is inverted (its children call the frame); ``callees`` is top-down.
+    Both roots have the same total: every sample whose stack passes through the frame.
+    """
     frames = profile.frames
-    # Build on frame indices first (cheap to hash), then translate once per node.
-    by_id: Dict[int, Any] = {}
-    root_self = 0
+    matched = {i for i, frame in enumerate(frames) if match(frame)}
+    callers: List[Tuple[Tuple[int, ...], int]] = []
+    callees: List[Tuple[Tuple[int, ...], int]] = []
+    for stack, value in _stacks(profile, sample_type, keep):
+        at = next((i for i, index in enumerate(stack) if index in matched), -1)
+        if at == -1:
+            continue
+        callers.append((stack[at::-1], value))
+        callees.append((stack[at:], value))
+    return _single_root(_build(profile, callers), match), _single_root(_build(profile, callees), match)
+
+
+def _single_root(tree: Node, match: FrameMatch) -> Node:
+    """Fold the root's children (all matched frames) into one node named after the first."""
+    if not tree.children:
+        return Node(Frame(ROOT_FRAME.function))
+    first = tree.sorted_children()[0]
+    if len(tree.children) == 1:
+        return first
+    merged = Node(first.frame)
+    for child in tree.children.values():
+        _merge_into(merged, child)
+    return merged
+
+
+def _merge_into(target: Node, source: Node) -> None:
+    pending = [(target, source)]
+    while pending:
+        into, node = pending.pop()
+        into.total += node.total
+        into.self_value += node.self_value
+        for frame, child in node.children.items():
+            pending.append((into.child(frame), child))
+
+
+def frame_match(function: str, file: Optional[str] = None, line: Optional[int] = None) -> FrameMatch:
+    """A predicate accepting frames named ``function`` (and in ``file`` at ``line`` when given)."""
+
+    def match(frame: Frame) -> bool:
+        return (
+            frame.function == function and (file is None or frame.file == file) and (line is None or frame.line == line)
+        )
+
+    return match
+
+
+def focus_filter(match: FrameMatch) -> SampleFilter:
+    """Keep only samples whose stack passes through a frame ``match`` accepts."""
+    return lambda frames, _labels: any(match(frame) for frame in frames)
+
+
+def label_filter(wanted: Mapping[str, str]) -> SampleFilter:
+    """Keep only samples that carry every ``key: value`` of ``wanted``."""
+    items = list(wanted.items())
+    return lambda _frames, labels: all(labels.get(key) == value for key, value in items)
+
+
+def all_of(filters: Iterable[Optional[SampleFilter]]) -> Optional[SampleFilter]:
+    """One filter keeping what every given filter keeps (None when there are none)."""
+    active = [f for f in filters if f is not None]
+    if not active:
+        return None
+    if len(active) == 1:
+        return active[0]
+    return lambda frames, labels: all(f(frames, labels) for f in active)
+
+
+def _stacks(profile: Profile, sample_type: str, keep: Optional[SampleFilter]) -> Iterator[Tuple[Tuple[int, ...], int]]:
+    """``(stack of frame indices, value)`` of every sample with a value that ``keep`` accepts."""
+    column = profile.value_index(sample_type)
+    frames = profile.frames
     for sample in profile.samples:
         value = sample.values[column]
         if not value:
             continue
         if keep is not None and not keep(tuple(frames[i] for i in sample.stack), sample.labels):
             continue
-        if not sample.stack:
+        yield sample.stack, value
+
+
+def _build(profile: Profile, stacks: Iterable[Tuple[Sequence[int], int]]) -> Node:
+    root = Node(ROOT_FRAME)
+    # Build on frame indices first (cheap to hash), then translate once per node.
+    by_id: Dict[int, Any] = {}
+    root_self = 0
+    for stack, value in stacks:
+        if not stack:
             root_self += value
             continue
         level = by_id
-        for position, index in enumerate(sample.stack):
+        last = len(stack) - 1
+        for position, index in enumerate(stack):
             entry = level.get(index)
             if entry is None:
                 entry = level[index] = [0, 0, {}]
             entry[0] += value
-            if position == len(sample.stack) - 1:
+            if position == last:
                 entry[1] += value
             level = entry[2]
     root.self_value = root_self
-    _attach(root, by_id, frames)
+    _attach(root, by_id, profile.frames)
     root.total = root.self_value + sum(child.total for child in root.children.values())
     return root
 
@@ -245,3 +346,135 @@ def hotspots(profile: Profile, sample_type: str = CPU, limit: int = 20) -> List[
         }
         for f in ranked
     ]
+
+
+# -- diff ------------------------------------------------------------------------
+
+
+def diff(base: Node, target: Node, max_nodes: int = 5000) -> Dict[str, Any]:
+    """The diff flame graph of two trees as nested dicts, pruned to ``max_nodes``.
+
+    Every node carries the target's ``self`` and ``total`` and the base's ``base_self``
+    and ``base_total``; a frame missing from one side has zeros there. Nodes are ranked
+    for pruning by their share of both trees together, so a frame that vanished or
+    appeared is as visible as one that grew; pruned nodes fold into ``other`` nodes whose
+    values are the sums of what they replace, on both sides.
+    """
+    base_scale, target_scale = max(target.total, 1), max(base.total, 1)
+    weighted, values = _union(base, target, base_scale, target_scale)
+    pruned = prune(weighted, max_nodes)
+    result = _diff_dict(pruned, weighted, values)
+    pending = [(pruned, weighted, result)]
+    while pending:
+        kept, original, out = pending.pop()
+        for child in kept.sorted_children():
+            if child.pruned:
+                child_out = _other_dict(child, original, kept, values)
+            else:
+                source = original.children[child.frame]
+                child_out = _diff_dict(child, source, values)
+                pending.append((child, source, child_out))
+            out["children"].append(child_out)
+    return result
+
+
+_Values = Dict[int, Tuple[int, int, int, int]]  # id(node) -> (base self, base total, self, total)
+
+
+def _union(base: Node, target: Node, base_scale: int, target_scale: int) -> Tuple[Node, _Values]:
+    """One tree over both, whose totals weigh each side by its share (exact integers)."""
+    values: _Values = {}
+    root = Node(ROOT_FRAME)
+    empty = Node(ROOT_FRAME)
+    pending = [(root, base, target)]
+    while pending:
+        node, left, right = pending.pop()
+        values[id(node)] = (left.self_value, left.total, right.self_value, right.total)
+        node.self_value = left.self_value * base_scale + right.self_value * target_scale
+        node.total = left.total * base_scale + right.total * target_scale
+        for frame in {**left.children, **right.children}:
+            pending.append((node.child(frame), left.children.get(frame, empty), right.children.get(frame, empty)))
+    return root, values
+
+
+def _diff_dict(node: Node, original: Node, values: _Values) -> Dict[str, Any]:
+    base_self, base_total, self_value, total = values[id(original)]
+    return {
+        "name": node.frame.function,
+        "file": node.frame.file,
+        "line": node.frame.line,
+        "self": self_value,
+        "total": total,
+        "base_self": base_self,
+        "base_total": base_total,
+        "children": [],
+    }
+
+
+def _other_dict(other: Node, original: Node, kept: Node, values: _Values) -> Dict[str, Any]:
+    """The ``other`` node under ``kept``: what its pruned children held, on both sides."""
+    base_self, base_total, self_value, total = values[id(original)]
+    for frame, sibling in kept.children.items():
+        if not sibling.pruned and frame in original.children:
+            child = values[id(original.children[frame])]
+            base_total -= child[1]
+            total -= child[3]
+    lost_base, lost = base_total - base_self, total - self_value
+    return {
+        "name": other.frame.function,
+        "file": other.frame.file,
+        "line": other.frame.line,
+        "self": lost,
+        "total": lost,
+        "base_self": lost_base,
+        "base_total": lost_base,
+        "pruned_nodes": other.pruned,
+        "children": [],
+    }
+
+
+# -- "color my code" ---------------------------------------------------------------
+
+USER, LIBRARY, STDLIB = "user", "library", "stdlib"
+_LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/", "/var/runtime/", "/opt/python/", "/.venv/", "/venv/")
+_STDLIB_PATH = re.compile(r"/lib/(?:python\d+(?:\.\d+)?|pypy\d*(?:\.\d+)?)/|/lib-python/")
+_STDLIB_PREFIXES = tuple(
+    sorted({p.replace("\\", "/").rstrip("/") + "/" for p in (sysconfig.get_paths().get("stdlib") or "",) if p})
+)
+
+
+def code_kind(file: str) -> str:
+    """Whose code a frame's file is: ``user``, ``library`` or ``stdlib`` (see docs/api.md).
+
+    Decided from the path alone: no file or a ``<...>`` pseudo-file (built-in, native,
+    frozen modules) and paths under a Python installation's ``lib/pythonX.Y/`` are the
+    standard library; installed packages (``site-packages``, ``dist-packages``, virtual
+    environments, the Lambda runtime and layers) are libraries; everything else is the
+    user's own code.
+    """
+    if not file or file.startswith("<"):
+        return STDLIB
+    path = file.replace("\\", "/")
+    if not path.startswith("/"):
+        path = "/" + path
+    lowered = path.lower()
+    if any(marker in lowered for marker in _LIBRARY_MARKERS):
+        return LIBRARY
+    if _STDLIB_PATH.search(lowered) or path.startswith(_STDLIB_PREFIXES):
+        return STDLIB
+    return USER
+
+
+def annotate_kinds(tree: Dict[str, Any]) -> Dict[str, Any]:
+    """Add ``kind`` (:func:`code_kind` of ``file``) to every node of a nested-dict tree, in place."""
+    known: Dict[str, str] = {}
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        file = node.get("file") or ""
+        kind = known.get(file)
+        if kind is None:
+            kind = known[file] = code_kind(file)
+        node["kind"] = kind
+        pending.extend(node.get("children", ()))
+    return tree
