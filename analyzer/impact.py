@@ -51,12 +51,6 @@ DEFAULT_LAMBDA_MEMORY_MB = 128
 DEFAULT_ARCHITECTURE = X86_64
 DEFAULT_REGION = "us-east-1"
 
-# -- containers and instances (us-east-1, on-demand; secondary sources, 2026-11) ----
-
-FARGATE_USD_PER_VCPU_HOUR: Dict[str, float] = {X86_64: 0.04048, ARM64: 0.03238}
-FARGATE_USD_PER_GB_HOUR: Dict[str, float] = {X86_64: 0.004445, ARM64: 0.00356}
-EC2_USD_PER_VCPU_HOUR: Dict[str, float] = {"m7i": 0.0504, "m7g": 0.0408, "m6i": 0.048, "m5": 0.048}
-
 # -- energy (Cloud Carbon Footprint, "CCF") -----------------------------------------
 
 #: AWS average min/max watts per vCPU: CCF packages/aws/src/domain/
@@ -135,6 +129,57 @@ GRID_G_PER_KWH: Dict[str, float] = {
 DEFAULT_GRID_G_PER_KWH = 392.8
 
 
+# -- containers and instances (us-east-1, on-demand) --------------------------------
+
+#: Fargate price per vCPU-hour and per GB-hour, us-east-1 on-demand, Linux. Secondary
+#: sources (third-party copies of the AWS Fargate pricing page), gathered 2026-11: defaults
+#: a user can override (``usd_per_vcpu_hour=``), and reports say so.
+FARGATE_USD_PER_VCPU_HOUR: Dict[str, float] = {X86_64: 0.04048, ARM64: 0.03238}
+FARGATE_USD_PER_GB_HOUR: Dict[str, float] = {X86_64: 0.004445, ARM64: 0.00356}
+#: EC2 on-demand price per vCPU-hour (instance price / vCPUs; the same for every size of a
+#: family), us-east-1, Linux. Secondary sources, gathered 2026-11; overridable.
+EC2_USD_PER_VCPU_HOUR: Dict[str, float] = {"m7i": 0.0504, "m7g": 0.0408, "m6i": 0.048, "m5": 0.048}
+#: Whether the service prices above come from a secondary source (they do, 2026-11).
+SERVICE_PRICES_SECONDARY = True
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where a long-running service runs: its vCPU price and the CPUs' power figures."""
+
+    name: str
+    usd_per_vcpu_hour: float
+    microarchitecture: str
+    watts_per_vcpu: Tuple[float, float]
+    price_source: str
+
+
+def _platform(name: str, price: float, microarchitecture: str, source: str) -> Platform:
+    watts = AWS_AVERAGE_WATTS_PER_VCPU
+    if microarchitecture != "aws-average":
+        watts = MICROARCHITECTURE_WATTS_PER_VCPU[microarchitecture]
+    return Platform(name, price, microarchitecture, watts, source)
+
+
+_SECONDARY = "us-east-1 on-demand, secondary source, 2026-11"
+#: Service platforms by name. Fargate does not say which x86 hosts it uses, so its x86 power
+#: figures are CCF's AWS average (like Lambda's); arm64 Fargate and m7g run on Graviton;
+#: m7i on Sapphire Rapids, m6i on Ice Lake; m5 runs on Skylake (8175M) or Cascade Lake
+#: (8259CL) hosts, and Skylake's higher maximum is used.
+SERVICE_PLATFORMS: Dict[str, Platform] = {
+    p.name: p
+    for p in (
+        _platform("fargate-x86_64", FARGATE_USD_PER_VCPU_HOUR[X86_64], "aws-average", _SECONDARY),
+        _platform("fargate-arm64", FARGATE_USD_PER_VCPU_HOUR[ARM64], "graviton", _SECONDARY),
+        _platform("ec2-m7i", EC2_USD_PER_VCPU_HOUR["m7i"], "sapphire-rapids", _SECONDARY),
+        _platform("ec2-m7g", EC2_USD_PER_VCPU_HOUR["m7g"], "graviton", _SECONDARY),
+        _platform("ec2-m6i", EC2_USD_PER_VCPU_HOUR["m6i"], "ice-lake", _SECONDARY),
+        _platform("ec2-m5", EC2_USD_PER_VCPU_HOUR["m5"], "skylake", _SECONDARY),
+    )
+}
+DEFAULT_SERVICE_PLATFORM = "fargate-x86_64"
+
+
 # -- Lambda compute -------------------------------------------------------------
 
 
@@ -182,11 +227,15 @@ def energy_kwh(
     arch: str = DEFAULT_ARCHITECTURE,
     utilisation: float = DEFAULT_UTILISATION,
     pue: float = PUE_AWS,
+    watts: Optional[Tuple[float, float]] = None,
 ) -> float:
-    """CCF compute energy: ``(minW + u * (maxW - minW)) * vCPU-hours * PUE / 1000``."""
+    """CCF compute energy: ``(minW + u * (maxW - minW)) * vCPU-hours * PUE / 1000``.
+
+    ``watts`` (min, max per vCPU) replaces the figures of the Lambda architecture ``arch``.
+    """
     if not 0.0 <= utilisation <= 1.0:
         raise ValueError(f"utilisation {utilisation} is outside 0-1")
-    min_w, max_w = WATTS_PER_VCPU[check_architecture(arch)]
+    min_w, max_w = watts if watts is not None else WATTS_PER_VCPU[check_architecture(arch)]
     return (min_w + utilisation * (max_w - min_w)) * vcpu_hours * pue / 1000.0
 
 
@@ -216,14 +265,22 @@ class Carbon:
         return Carbon(*(value * factor for value in asdict(self).values()))
 
 
-def carbon_g(vcpu_hours: float, region: str, arch: str = DEFAULT_ARCHITECTURE) -> Carbon:
+def carbon_g(
+    vcpu_hours: float,
+    region: str,
+    arch: str = DEFAULT_ARCHITECTURE,
+    *,
+    watts: Optional[Tuple[float, float]] = None,
+    utilisation: float = DEFAULT_UTILISATION,
+) -> Carbon:
     """Operational plus embodied CO2e of ``vcpu_hours`` in ``region``, with its range.
 
     low = operational x 0.5 + embodied at 0.40 g/vCPU-h; high = operational x 3.3 +
-    embodied at 0.59 g/vCPU-h (see docs/impact.md).
+    embodied at 0.59 g/vCPU-h (see docs/impact.md). ``watts`` and ``utilisation`` are
+    passed to :func:`energy_kwh`.
     """
     factor, _ = grid_factor(region)
-    operational = energy_kwh(vcpu_hours, arch) * factor
+    operational = energy_kwh(vcpu_hours, arch, utilisation, watts=watts) * factor
     embodied = vcpu_hours * EMBODIED_G_PER_VCPU_HOUR
     return Carbon(
         operational=operational,
@@ -288,4 +345,102 @@ def lambda_waste(
         co2e_kg_per_month=carbon_g(vcpu_hours, region, arch).scaled(0.001),
         sci_g_before=before,
         sci_g_after=after,
+    )
+
+
+# -- the impact of wasted CPU in a long-running service --------------------------
+
+
+def platform(name: str) -> Platform:
+    """The service platform called ``name`` (see :data:`SERVICE_PLATFORMS`); ValueError if unknown."""
+    try:
+        return SERVICE_PLATFORMS[name]
+    except KeyError:
+        known = ", ".join(sorted(SERVICE_PLATFORMS))
+        raise ValueError(f"unknown platform {name!r}: expected one of {known}") from None
+
+
+def measured_cpu_rate(cpu_samples: float, sample_period_ns: float, window_s: float) -> float:
+    """Mean vCPUs busy over the window: ``cpu samples x sampling period / window``.
+
+    Each ``cpu`` sample is one thread seen on a CPU for one sampling period, so the
+    product is CPU-seconds; over a window of ``window_s`` seconds it is busy vCPUs.
+    """
+    if cpu_samples < 0 or sample_period_ns <= 0 or window_s <= 0:
+        raise ValueError("need cpu samples >= 0, a sampling period > 0 and a window > 0 to measure a CPU rate")
+    return cpu_samples * sample_period_ns / 1e9 / window_s
+
+
+def monthly_rate(count: float, window_s: float) -> float:
+    """A count seen over ``window_s`` seconds, extrapolated to a 730-hour month."""
+    if count < 0 or window_s <= 0:
+        raise ValueError("need a count >= 0 and a window > 0 to extrapolate a monthly rate")
+    return count / window_s * SECONDS_PER_MONTH
+
+
+@dataclass(frozen=True)
+class ServiceWaste:
+    """What a share of a service's CPU costs a month, and SCI per request before and after."""
+
+    platform: str
+    usd_per_vcpu_hour: float
+    price_source: str
+    cpu_rate_vcpus: float
+    vcpu_hours_per_month: float
+    cost_usd_per_month: float
+    energy_kwh_per_month: float
+    co2e_kg_per_month: Carbon
+    sci_g_per_request_before: Optional[float]
+    sci_g_per_request_after: Optional[float]
+
+
+def service_waste(
+    cpu_share: float,
+    cpu_rate_vcpus: float,
+    requests_per_month: Optional[float] = None,
+    *,
+    platform_name: str = DEFAULT_SERVICE_PLATFORM,
+    region: str = DEFAULT_REGION,
+    usd_per_vcpu_hour: Optional[float] = None,
+    utilisation: float = DEFAULT_UTILISATION,
+) -> ServiceWaste:
+    """Monthly cost and CO2e of ``cpu_share`` of a service's measured CPU, and SCI per request.
+
+    ``cpu_rate_vcpus`` is the service's mean busy vCPUs (:func:`measured_cpu_rate`); the
+    waste is ``cpu_share x cpu_rate x 730`` vCPU-hours a month, priced per vCPU-hour of
+    ``platform_name`` (or ``usd_per_vcpu_hour``, which overrides the secondary-source
+    default). SCI per request (R = one request) needs ``requests_per_month``: before is
+    all the service's CPU, after the same without the wasted share.
+    """
+    if not 0.0 <= cpu_share <= 1.0:
+        raise ValueError(f"cpu share {cpu_share} is outside 0-1")
+    if cpu_rate_vcpus < 0:
+        raise ValueError(f"cpu rate {cpu_rate_vcpus} vCPUs is negative")
+    if requests_per_month is not None and not requests_per_month > 0:
+        raise ValueError(f"requests per month must be above zero, got {requests_per_month}")
+    if usd_per_vcpu_hour is not None and not usd_per_vcpu_hour >= 0:
+        raise ValueError(f"price per vCPU-hour must not be negative, got {usd_per_vcpu_hour}")
+    chosen = platform(platform_name)
+    price = chosen.usd_per_vcpu_hour if usd_per_vcpu_hour is None else usd_per_vcpu_hour
+    total_vcpu_hours = cpu_rate_vcpus * HOURS_PER_MONTH
+    wasted = cpu_share * total_vcpu_hours
+
+    def carbon(vcpu_hours: float) -> Carbon:
+        return carbon_g(vcpu_hours, region, watts=chosen.watts_per_vcpu, utilisation=utilisation)
+
+    before = after = None
+    if requests_per_month is not None:
+        before = carbon(total_vcpu_hours).central / requests_per_month
+        after = carbon(total_vcpu_hours - wasted).central / requests_per_month
+    return ServiceWaste(
+        platform=chosen.name,
+        usd_per_vcpu_hour=price,
+        price_source=chosen.price_source if usd_per_vcpu_hour is None else "override",
+        cpu_rate_vcpus=cpu_rate_vcpus,
+        vcpu_hours_per_month=wasted,
+        cost_usd_per_month=wasted * price,
+        energy_kwh_per_month=energy_kwh(wasted, utilisation=utilisation, watts=chosen.watts_per_vcpu),
+        co2e_kg_per_month=carbon(wasted).scaled(0.001),
+        sci_g_per_request_before=before,
+        sci_g_per_request_after=after,
     )
