@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 from flask import Flask, Response
 
-from . import api, errors, ingest, storage, web
+from . import api, errors, ingest, pipeline_api, pipeline_worker, storage, web
 from .cli import CommandError
 from .context import SETTINGS_KEY
 from .settings import Settings
@@ -42,6 +42,8 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     app.register_blueprint(ingest.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(pipeline_api.bp)
+    pipeline_worker.init_app(app)  # analysis after ingest, on its own thread
     app.after_request(_security_headers)
     return app
 
@@ -68,10 +70,13 @@ def serve(
     app = create_app({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
     settings: Settings = app.config[SETTINGS_KEY]
     server = _bind(app, settings)
+    scheduler = pipeline_worker.get_scheduler(app)
+    scheduler.start()
     print(f"greenflame server listening on {_url(server, settings)}", flush=True)
     with _stop_on_signals():
         server.run()
     server.close()
+    scheduler.stop()
     print("greenflame server stopped", flush=True)
     return 0
 

@@ -51,6 +51,20 @@ class Settings:
     max_query_profiles: int = _setting(
         "GREENFLAME_MAX_QUERY_PROFILES", 5000, "most profiles one flame graph or recommendations query may merge"
     )
+    public_url: Optional[str] = _setting(
+        "GREENFLAME_PUBLIC_URL", None, "the server's URL as users reach it, for links in tickets (default: no links)"
+    )
+    analysis_delay_ms: int = _setting(
+        "GREENFLAME_ANALYSIS_DELAY_MS",
+        2000,
+        "wait after a group's first new profile before analysing it (batches bursts)",
+    )
+    analysis_window_s: int = _setting(
+        "GREENFLAME_ANALYSIS_WINDOW_S", 3600, "span of recent profiles merged for findings, up to the group's latest"
+    )
+    anomaly_history_s: int = _setting(
+        "GREENFLAME_ANOMALY_HISTORY_S", 7 * 86400, "span of history anomaly detection learns from"
+    )
     host: str = _setting("GREENFLAME_HOST", "127.0.0.1", "address `greenflame serve` listens on")
     port: int = _setting("GREENFLAME_PORT", 8080, "port `greenflame serve` listens on")
 
@@ -76,11 +90,16 @@ class Settings:
 
     def check(self) -> None:
         """Raise CommandError for values that cannot work."""
-        for name in ("max_upload_bytes", "max_decompressed_bytes", "max_query_profiles"):
+        for name in ("max_upload_bytes", "max_decompressed_bytes", "max_query_profiles", "analysis_window_s"):
             if getattr(self, name) <= 0:
                 raise CommandError(f"{name} must be above zero, got {getattr(self, name)}")
+        for name in ("analysis_delay_ms", "anomaly_history_s"):
+            if getattr(self, name) < 0:
+                raise CommandError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
             raise CommandError(f"port must be between 0 and 65535, got {self.port}")
+        if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
+            raise CommandError(f"public_url must start with http:// or https://, got {self.public_url!r}")
 
     @property
     def data_path(self) -> Path:

@@ -1,0 +1,252 @@
+"""The analysis run: what the server does for a group after profiles arrive.
+
+:meth:`Pipeline.run_group` takes the group's lease (one process at a time, across every server
+process sharing the database), and when the group has new data (or a re-analysis was asked
+for) it:
+
+1. merges the group's profiles of the last ``window_s`` (ending at its latest profile) and runs
+   :func:`greenflame.analyzer.report.analyze_profile`;
+2. updates the finding states (new, ongoing, resolved, reopened; :mod:`.pipeline_findings`);
+3. runs anomaly detection over the last ``history_s`` of profiles with the group's feedback, when
+   the anomaly module and its dependencies are installed;
+4. syncs tickets on each of the group's channels (:mod:`.tickets.sync`), which records tracker
+   failures instead of raising, so a tracker that is down delays nothing else and is retried
+   on the next run.
+
+Nothing here runs on a request thread: :mod:`.pipeline_worker` calls it from its own thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+from greenflame.analyzer.model import Profile, merge
+from greenflame.analyzer.report import analyze_profile
+
+from .pipeline_channels import channel_config
+from .pipeline_findings import NEW, REOPENED, RESOLVED, next_states
+from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
+from .storage import Storage, StoredProfile
+from .tickets.config import ChannelConfigError
+from .tickets.models import FAILED, TicketStatus
+from .tickets.store import TicketStore
+from .tickets.sync import sync_findings
+
+log = logging.getLogger(__name__)
+
+#: Re-runs in one call when profiles keep arriving during a run; later ones wait for the next call.
+MAX_ROUNDS = 3
+ANOMALY_RULE = "anomaly"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How much data a run looks at, and where tickets link to."""
+
+    window_s: int = 3600
+    history_s: int = 7 * 86400
+    max_profiles: int = 5000
+    public_url: Optional[str] = None
+    lease_s: float = 600.0
+
+
+def process_owner() -> str:
+    """``host:pid:thread``, recorded with each lease and run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class Pipeline:
+    """Analysis runs over one storage; stateless between runs (everything is in the database)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        store: PipelineStore,
+        tickets: TicketStore,
+        config: PipelineConfig,
+        environ: Optional[Mapping[str, str]] = None,
+    ) -> None:
+        self.storage = storage
+        self.store = store
+        self.tickets = tickets
+        self.config = config
+        self.environ = environ
+
+    def run_group(self, group: str) -> Optional[Dict[str, Any]]:
+        """Analyse ``group`` if it has data not yet analysed; the last run's summary, or None if none ran.
+
+        Returns None at once when another process holds the group's lease: that process checks
+        for newer data before it lets go.
+        """
+        summary: Optional[Dict[str, Any]] = None
+        for _ in range(MAX_ROUNDS):
+            lease = self.store.acquire(group, process_owner(), self.config.lease_s)
+            if lease is None:
+                return summary
+            generation = self.store.generation(group)
+            if lease.is_current(generation):
+                self.store.release(lease)
+                return summary
+            summary = self._run_leased(lease, generation)
+        return summary
+
+    def _run_leased(self, lease: Lease, generation: Generation) -> Dict[str, Any]:
+        run_id = self.store.start_run(lease.group, lease.owner, generation)
+        started = time.time_ns()
+        error: Optional[str] = None
+        summary: Dict[str, Any] = {}
+        try:
+            summary = self._analyse(lease)
+        except Exception as exc:  # a bad profile or a bug must not stop the worker; shown on the group
+            log.exception("analysis of group %r failed", lease.group)
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        finally:
+            self.store.finish_run(run_id, error)
+            self.store.release(
+                lease,
+                analysed_count=generation.count,
+                analysed_received_ns=generation.received_ns,
+                analysed_force_serial=lease.force_serial,
+                last_started_unix_ns=started,
+                last_finished_unix_ns=time.time_ns(),
+                last_error=error,
+                last_summary_json=json.dumps(summary, sort_keys=True),
+                runs=analysis_state.c.runs + 1,
+            )
+        return {**summary, "error": error}
+
+    def _analyse(self, lease: Lease) -> Dict[str, Any]:
+        group = lease.group
+        rows = self._recent_rows(group, max(self.config.history_s, self.config.window_s))
+        if not rows:
+            return {"profiles": 0}
+        latest_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
+        cache: Dict[str, Profile] = {}
+        window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
+        report = analyze_profile(merge(self._load(window, cache), group))
+        findings: List[Dict[str, Any]] = list(report["recommendations"])
+        states = next_states(group, self.store.finding_states(group), findings, time.time_ns())
+        self.store.save_finding_states(states)
+        self.store.extend(lease, self.config.lease_s)
+        anomalies, anomaly_note = self._anomalies(group, rows, cache)
+        self.store.extend(lease, self.config.lease_s)
+        statuses, channel_errors = self._notify(group, findings, anomalies)
+        return {
+            "profiles": len(window),
+            "findings": len(findings),
+            "new": sum(1 for s in states if s.state in (NEW, REOPENED)),
+            "resolved": sum(1 for s in states if s.state == RESOLVED),
+            "anomalies": len(anomalies) if anomaly_note is None else None,
+            "anomaly_detection": anomaly_note or "ok",
+            "tickets": {"synced": sum(1 for s in statuses if s.ok), "failed": sum(1 for s in statuses if not s.ok)},
+            "channel_errors": channel_errors,
+        }
+
+    def _ns(self, name: str) -> int:
+        return int(getattr(self.config, name)) * 1_000_000_000
+
+    def _recent_rows(self, group: str, span_s: int) -> List[StoredProfile]:
+        """The group's profiles of the last ``span_s`` before its latest one, at most ``max_profiles`` (newest)."""
+        summary = self.storage.get_group(group)
+        if summary is None or summary.last_seen_unix_ns is None:
+            return []
+        rows = self.storage.find_profiles(group, summary.last_seen_unix_ns - span_s * 1_000_000_000)
+        return rows[-self.config.max_profiles :]
+
+    def _load(self, rows: Sequence[StoredProfile], cache: Dict[str, Profile]) -> List[Profile]:
+        for row in rows:
+            if row.id not in cache:
+                cache[row.id] = self.storage.load_profile(row)
+        return [cache[row.id] for row in rows]
+
+    # -- anomalies ----------------------------------------------------------------
+    def _anomalies(
+        self, group: str, rows: Sequence[StoredProfile], cache: Dict[str, Profile]
+    ) -> Tuple[List[StoredAnomaly], Optional[str]]:
+        """Detect over the history, store, and return the current anomalies (or a note why not)."""
+        try:
+            from greenflame.analyzer import anomalies as detector
+        except ImportError as error:
+            return [], f"unavailable: {error}"
+        feedback = self.feedback(group)
+        try:
+            found = detector.detect_profiles(self._load(rows, cache), feedback=feedback)
+        except ImportError as error:  # numpy or scikit-learn missing
+            return [], f"unavailable: {error}"
+        items = [
+            {"frame": a.frame, "metric": a.metric, "start_unix_s": a.start_unix_s, "end_unix_s": a.end_unix_s,
+             "data": a.to_dict()}
+            for a in found
+            if a.group == group
+        ]  # fmt: skip
+        return self.store.replace_anomalies(group, items), None
+
+    def feedback(self, group: str) -> Dict[str, Any]:
+        """The detector's feedback store for ``group``, replayed from the votes in order."""
+        from greenflame.analyzer import anomaly_feedback
+
+        store: Dict[str, Any] = anomaly_feedback.empty()
+        for vote in self.store.votes(group):
+            for frame in (vote.frame, *vote.related_frames):
+                store = anomaly_feedback.record(store, group, frame, vote.useful, vote.start_unix_s)
+        return store
+
+    # -- notifications --------------------------------------------------------------
+    def _notify(
+        self, group: str, findings: Sequence[Mapping[str, Any]], anomalies: Sequence[StoredAnomaly]
+    ) -> Tuple[List[TicketStatus], List[str]]:
+        channels = self.store.channels(group)
+        if not channels:
+            return [], []
+        dismissed = self._dismissed(group)
+        items = [*findings, *(anomaly_finding(a) for a in anomalies if a.end_unix_s is None and a.id not in dismissed)]
+        statuses: List[TicketStatus] = []
+        errors: List[str] = []
+        for item in channels:
+            try:
+                config = channel_config(item, self.config.public_url, self.environ)
+            except ChannelConfigError as error:
+                errors.append(f"{item.get('to')}: {error}")
+                continue
+            try:
+                statuses.extend(sync_findings(group, items, config, self.tickets))
+            except Exception:  # sync_findings records tracker failures itself; this is a bug: log, go on
+                log.exception("ticket sync of group %r on %s failed", group, config.channel_key)
+                errors.append(f"{config.channel_key}: internal error; see the server log")
+        failed = [s for s in statuses if s.action == FAILED]
+        if failed:
+            log.warning("group %r: %d ticket(s) not delivered; retried on the next run", group, len(failed))
+        return statuses, errors
+
+    def _dismissed(self, group: str) -> Set[str]:
+        """Ids of anomalies whose latest vote says not useful: they are not posted."""
+        latest: Dict[str, bool] = {}
+        for vote in self.store.votes(group):
+            latest[vote.anomaly_id] = vote.useful
+        return {anomaly_id for anomaly_id, useful in latest.items() if not useful}
+
+
+def anomaly_finding(anomaly: StoredAnomaly) -> Dict[str, Any]:
+    """An anomaly in the shape the ticket sync takes (a finding dict), with a stable fingerprint."""
+    data = anomaly.data
+    share = data.get("observed") if anomaly.metric == "inclusive_share" else None
+    return {
+        "rule": ANOMALY_RULE,
+        "title": f"{anomaly.frame} regressed ({anomaly.metric.replace('_', ' ')})",
+        "summary": str(data.get("reason") or ""),
+        "fix": "Compare the two time ranges in the flame graph to see what changed at the start of the anomaly.",
+        "frames": [{"function": anomaly.frame}],
+        "share": share,
+        "expected_share": data.get("baseline") if share is not None else None,
+        "cost_usd_per_month": None,
+        "co2e_kg_per_month": None,
+        "anomaly": data,
+        "fingerprint": f"anomaly/{anomaly.metric}/{anomaly.frame}/{anomaly.id}",
+    }

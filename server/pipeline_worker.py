@@ -1,0 +1,208 @@
+"""The pipeline's worker thread, and how the app starts it and tells it about ingested profiles.
+
+Ingest only calls :meth:`Scheduler.notify`, which records the group in a bounded in-memory
+table under a lock and returns: it never waits for the database or the analysis. The worker
+thread analyses each notified group once its delay has passed (``GREENFLAME_ANALYSIS_DELAY_MS``
+after the first notification, so a burst of reports gives one run), and every
+:data:`SWEEP_S` seconds asks the database for groups whose data changed since their last
+analysis, which catches notifications dropped when the table was full, groups other processes
+were notified about but could not finish, and runs lost to a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Dict, List, Optional
+
+from flask import Flask, Response, request
+
+from .auth import bearer_token
+from .context import SETTINGS_KEY
+from .pipeline import Pipeline, PipelineConfig
+from .pipeline_store import PipelineStore
+from .settings import Settings
+from .storage import get_storage
+from .tickets.store import TicketStore
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING = 10_000
+SWEEP_S = 60.0
+STOP_TIMEOUT_S = 10.0
+EXTENSION_KEY = "greenflame.pipeline"
+
+
+class Scheduler:
+    """One daemon thread that runs ``run(group)`` for notified groups, coalescing bursts."""
+
+    def __init__(
+        self,
+        run: Callable[[str], object],
+        delay_s: float,
+        sweep: Optional[Callable[[], List[str]]] = None,
+        sweep_s: float = SWEEP_S,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
+        self._run = run
+        self._delay_s = max(0.0, delay_s)
+        self._sweep = sweep
+        self._sweep_s = sweep_s
+        self._max_pending = max_pending
+        self._due: Dict[str, float] = {}
+        self._cond = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+        self._stopping = False
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        """Groups waiting for their run."""
+        with self._cond:
+            return len(self._due)
+
+    def notify(self, group: str) -> bool:
+        """Ask for a run of ``group`` after the delay; False (and counted) when the table is full."""
+        with self._cond:
+            if group not in self._due:
+                if len(self._due) >= self._max_pending:
+                    self.dropped += 1
+                    return False
+                self._due[group] = time.monotonic() + self._delay_s
+                self._cond.notify()
+        self.start()
+        return True
+
+    def start(self) -> None:
+        """Start the worker thread unless it runs already."""
+        with self._cond:
+            if self._thread is not None or self._stopping:
+                return
+            self._thread = threading.Thread(target=self._loop, name="greenflame-pipeline", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop after the current run; wait up to ``timeout`` seconds."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        # Sweep at start: catch up on what arrived while this process was down.
+        next_sweep = time.monotonic() if self._sweep is not None else float("inf")
+        while True:
+            group = self._next(next_sweep)
+            if group is None:
+                return
+            if group == "":
+                next_sweep = time.monotonic() + self._sweep_s
+                self._do_sweep()
+                continue
+            try:
+                self._run(group)
+            except Exception:  # never let one group's failure stop the worker
+                log.exception("pipeline run for group %r failed", group)
+
+    def _next(self, next_sweep: float) -> Optional[str]:
+        """The next due group, ``""`` when a sweep is due, None when stopping."""
+        with self._cond:
+            while not self._stopping:
+                now = time.monotonic()
+                if self._due:
+                    group, due = min(self._due.items(), key=lambda item: item[1])
+                    if due <= now:
+                        del self._due[group]
+                        return group
+                    wake = min(due, next_sweep)
+                else:
+                    wake = next_sweep
+                if next_sweep <= now:
+                    return ""
+                self._cond.wait(timeout=None if wake == float("inf") else wake - now)
+            return None
+
+    def _do_sweep(self) -> None:
+        if self._sweep is None:
+            return
+        try:
+            stale = self._sweep()
+        except Exception:
+            log.exception("pipeline sweep failed")
+            return
+        for group in stale:
+            self.notify(group)
+
+
+class PipelineService:
+    """The app's pipeline: the analysis runs and the scheduler that triggers them."""
+
+    def __init__(self, pipeline: Pipeline, scheduler: Scheduler) -> None:
+        self.pipeline = pipeline
+        self.scheduler = scheduler
+
+    @property
+    def store(self) -> PipelineStore:
+        """The pipeline's tables."""
+        return self.pipeline.store
+
+    @property
+    def tickets(self) -> TicketStore:
+        """The ticket links."""
+        return self.pipeline.tickets
+
+    def request_run(self, group: str, force: bool = False) -> None:
+        """Schedule a run of ``group``; ``force`` re-analyses even without new profiles."""
+        if force:
+            self.store.invalidate(group)
+        self.scheduler.notify(group)
+
+
+def init_app(app: Flask) -> PipelineService:
+    """Create the pipeline on the app's storage and hook it to ingest. The thread starts lazily."""
+    settings: Settings = app.config[SETTINGS_KEY]
+    storage = app.extensions["greenflame.storage"]
+    config = PipelineConfig(
+        window_s=settings.analysis_window_s,
+        history_s=settings.anomaly_history_s,
+        max_profiles=settings.max_query_profiles,
+        public_url=settings.public_url,
+    )
+    pipeline = Pipeline(storage, PipelineStore(storage.engine), TicketStore(storage.engine), config)
+    pipeline_store = pipeline.store
+    scheduler = Scheduler(pipeline.run_group, settings.analysis_delay_ms / 1000.0, sweep=pipeline_store.stale_groups)
+    service = PipelineService(pipeline, scheduler)
+    app.extensions[EXTENSION_KEY] = service
+    app.after_request(_after_ingest)
+    return service
+
+
+def _after_ingest(response: Response) -> Response:
+    """Tell the pipeline about a newly stored profile (not a retried duplicate)."""
+    if request.endpoint != "ingest.ingest" or response.status_code != 202:
+        return response
+    from flask import current_app
+
+    token = bearer_token()
+    group = get_storage().group_for_key(token) if token else None
+    if group is not None:
+        service: PipelineService = current_app.extensions[EXTENSION_KEY]
+        service.scheduler.notify(group)
+    return response
+
+
+def get_scheduler(app: Flask) -> Scheduler:
+    """The scheduler of ``app``'s pipeline (``serve`` starts it at once and stops it on shutdown)."""
+    service: PipelineService = app.extensions[EXTENSION_KEY]
+    return service.scheduler
+
+
+def get_pipeline() -> PipelineService:
+    """The current app's pipeline."""
+    from flask import current_app
+
+    service: PipelineService = current_app.extensions[EXTENSION_KEY]
+    return service
