@@ -13,9 +13,24 @@ to ``aws-lambda-<function name>`` like CodeGuru Profiler's, and every report car
 function's configuration (``metadata["lambda"]``) and its invocations (``metadata["invocations"]``).
 
 Lambda freezes the process between invocations, so no background thread can be trusted to
-deliver a report: the decorator flushes synchronously at the end of an invocation once
-``report_interval_s`` has passed since the last report. The handler's own exceptions pass through
-unchanged; the agent's errors are logged and never reach the handler.
+deliver a report. When the decorator starts the agent itself (the usual case, and the layer's), the
+agent's scheduler never fires; instead the end of an invocation reports synchronously once the
+reporting interval (``GREENFLAME_REPORT_INTERVAL_S``, 10 s by default in Lambda) has passed, within
+a budget of at most 250 ms that also stays 100 ms clear of the invocation's deadline. Reports to a
+server go through :class:`~greenflame.agent.lambda_outbox.OutboxExporter`: written to ``/tmp``
+before sending and resent later with the same ``Idempotency-Key`` if a freeze, a kill or the budget
+cuts them off. An invoker may ask for a report at the end of one invocation with the client context
+``{"custom": {"greenflame_flush": "1"}}`` (``greenflame lambda invoke`` does on its last one).
+
+Labels on the samples of an invocation: ``lambda_phase=invoke``, ``lambda_cold_start=true`` on the
+cold start, and ``lambda_request_id`` on the first 8 invocations of each report only. Request ids
+are unique, and every distinct (stack, labels) pair takes a slot of the bounded aggregator, so
+labelling every invocation would multiply the stacks kept by the invocation count (160 a report
+at 16 invocations a second); 8 keeps the growth bounded while still letting a user follow single
+requests (the cold one always among them) from the profile to the logs.
+
+The handler's own exceptions pass through unchanged; the agent's errors are logged and never
+reach the handler.
 """
 
 from __future__ import annotations
@@ -26,13 +41,22 @@ import platform
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable, Dict, Mapping, Optional, Type, TypeVar, cast
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
-from . import current, flush, labels, record_invocation, set_metadata, start
-from .config import ENV_PREFIX
+from . import __version__, current, flush, labels, record_invocation, set_metadata, start
+from .config import ENV_PREFIX, Config, ConfigError
+from .exporters import HttpExporter
 from .guard import guard, guarded
+from .lambda_outbox import OutboxExporter, default_outbox_dir
 
-__all__ = ["ENV_ARCHITECTURE", "default_group", "init_phase", "lambda_metadata", "profile_handler"]
+__all__ = [
+    "ENV_ARCHITECTURE",
+    "default_group",
+    "init_phase",
+    "lambda_metadata",
+    "profile_handler",
+    "start_lambda_agent",
+]
 
 #: Overrides the architecture recorded in ``metadata["lambda"]`` (``x86_64`` or ``arm64``). Real
 #: Lambda has no variable for it, so the agent reads the machine; ``greenflame lambda invoke``
@@ -43,6 +67,7 @@ ENV_ARCHITECTURE = "GREENFLAME_LAMBDA_ARCHITECTURE"
 WRAPPED_MARK = "__greenflame_profiled__"
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+AGENT = f"greenflame-agent/{__version__}"
 
 
 class _SafeLabels:
@@ -78,10 +103,6 @@ def init_phase() -> _SafeLabels:
     Wrap the import of the function's module in it (the local runner and the layer's wrapper do).
     """
     return _SafeLabels(lambda_phase="init")
-
-
-def _invoke_phase() -> _SafeLabels:
-    return _SafeLabels(lambda_phase="invoke")
 
 
 def normalize_architecture(machine: str) -> str:
@@ -128,28 +149,78 @@ def lambda_metadata(context: Any = None, env: Optional[Mapping[str, str]] = None
     return facts
 
 
+#: Seconds between two reports in Lambda unless ``report_interval_s``/GREENFLAME_REPORT_INTERVAL_S
+#: says otherwise: short, so that a recommendation shows within a minute, and cheap (one POST).
+LAMBDA_REPORT_INTERVAL_S = 10.0
+#: At most this long is spent delivering at the end of one invocation ...
+FLUSH_BUDGET_S = 0.25
+#: ... and never closer than this to the invocation's deadline (the function must not time out).
+DEADLINE_MARGIN_S = 0.1
+#: Reports cut off earlier are retried at most this often (the server may be down).
+RESEND_EVERY_S = 2.0
+#: Invocations per report whose samples carry the ``lambda_request_id`` label (see module doc).
+MAX_LABELLED_REQUESTS = 8
+#: The agent's own scheduler thread never fires in Lambda: reports go at invocation ends.
+_SCHEDULER_OFF_S = 86400.0
+#: ``context.client_context.custom[FLUSH_KEY]`` truthy: report at the end of this invocation.
+FLUSH_KEY = "greenflame_flush"
+
+
 class _Session:
-    """Process-wide Lambda state: the cold start, and the metadata already sent."""
+    """Process-wide Lambda state: the cold start, the reporting cadence, the metadata already sent."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._invoked = False
         self._start_refused = False
         self._sent_arn: Optional[str] = None
+        self._owned = False  # whether this session started the agent (and so owns its cadence)
+        self._interval_s = LAMBDA_REPORT_INTERVAL_S
+        self._last_report = time.monotonic()
+        self._labelled = 0
+        self._outboxes: List[OutboxExporter] = []
 
-    def begin(self, context: Any, options: Mapping[str, Any]) -> Optional[bool]:
-        """Start the agent if needed and note the invocation; return cold start, or None if off."""
+    def start_agent(self, options: Mapping[str, Any]) -> bool:
+        """Start the agent in Lambda mode unless it runs (or was refused); whether it runs."""
+        if current() is None and not self._start_refused:
+            self._start_refused = not self._start_owned(options)
+        return current() is not None
+
+    def _start_owned(self, options: Mapping[str, Any]) -> bool:
+        settings = start_options(options)
+        interval = lambda_interval(settings)
+        if interval is None:
+            return start(**settings) is not None  # a bad value: start() logs it once
+        settings["report_interval_s"] = _SCHEDULER_OFF_S
+        profiler = start(**settings)
+        if profiler is None:
+            return False
+        self._owned, self._interval_s, self._last_report = True, interval, time.monotonic()
+        with guard("lambda outbox"):
+            self._outboxes = _install_outboxes(profiler)
+        return True
+
+    def begin(self, context: Any, options: Mapping[str, Any]) -> Optional[Tuple[bool, _SafeLabels]]:
+        """Note an invocation: (cold start, its labels), or None when the agent is off."""
         with self._lock:
             cold = not self._invoked
             self._invoked = True
-            if current() is None and not self._start_refused:
-                # None when switched off or misconfigured (logged): do not retry every invocation.
-                self._start_refused = start(**start_options(options)) is None
-            if current() is None:
+            if not self.start_agent(options):
                 return None
             with guard("lambda metadata"):  # a failure here must not cost the invocation's profile
                 self._describe(context)
-            return cold
+            return cold, self._labels(context, cold)
+
+    def _labels(self, context: Any, cold: bool) -> _SafeLabels:
+        values = {"lambda_phase": "invoke"}
+        if cold:
+            values["lambda_cold_start"] = "true"
+        if self._labelled < MAX_LABELLED_REQUESTS:
+            request_id = getattr(context, "aws_request_id", None)
+            if request_id:
+                self._labelled += 1
+                values["lambda_request_id"] = str(request_id)
+        return _SafeLabels(**values)
 
     def _describe(self, context: Any) -> None:
         """Send ``metadata["lambda"]`` when it is new (first call, or another qualified ARN)."""
@@ -158,12 +229,73 @@ class _Session:
             set_metadata("lambda", lambda_metadata(context))
             self._sent_arn = arn
 
-    def end(self, duration_ms: float, cold: bool) -> None:
-        """Record the invocation, and report now (synchronously) if the interval has passed."""
+    def end(self, duration_ms: float, cold: bool, context: Any) -> None:
+        """Record the invocation; report now (synchronously, within budget) if it is time to."""
         record_invocation(duration_ms, cold)
         profiler = current()
-        if profiler is not None and profiler.flush_due():
-            flush()
+        if profiler is None:
+            return
+        if not self._owned:
+            if profiler.flush_due():
+                flush()
+            return
+        now = time.monotonic()
+        if now - self._last_report >= self._interval_s or _flush_requested(context):
+            self._report(profiler, context, now)
+        elif any(o.last_attempt + RESEND_EVERY_S <= now for o in self._outboxes):
+            budget = _budget(context)
+            if budget > 0:
+                for outbox in self._outboxes:
+                    outbox.resend(now + budget)
+
+    def _report(self, profiler: Any, context: Any, now: float) -> None:
+        budget = _budget(context)
+        if budget <= 0:
+            return  # too close to the deadline: the samples wait for a later invocation
+        self._last_report, self._labelled = now, 0
+        profiler.flush(timeout_s=budget)
+
+
+def lambda_interval(settings: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> Optional[float]:
+    """The reporting interval in Lambda: the configured one, else 10 s; None if misconfigured."""
+    environ = os.environ if env is None else env
+    explicit = settings.get("report_interval_s") is not None or ENV_PREFIX + "REPORT_INTERVAL_S" in environ
+    try:
+        config = Config.from_env(environ, **settings)
+    except ConfigError:
+        return None
+    return config.report_interval_s if explicit else LAMBDA_REPORT_INTERVAL_S
+
+
+def _install_outboxes(profiler: Any) -> List[OutboxExporter]:
+    """Replace the profiler's HTTP exporters by write-ahead outboxes (same server and key)."""
+    config = profiler.config
+    outboxes: List[OutboxExporter] = []
+    exporters: List[Any] = []
+    for exporter in profiler.exporters:
+        if isinstance(exporter, HttpExporter) and config.server:
+            directory = default_outbox_dir(profiler.group)
+            exporter = OutboxExporter(config.server, config.ingest_key, directory, AGENT)
+            outboxes.append(exporter)
+        exporters.append(exporter)
+    profiler.exporters[:] = exporters
+    return outboxes
+
+
+def _budget(context: Any) -> float:
+    """Seconds the end of this invocation may spend reporting: the budget, within the deadline."""
+    budget = FLUSH_BUDGET_S
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        left = remaining()
+        if isinstance(left, (int, float)):
+            budget = min(budget, left / 1000.0 - DEADLINE_MARGIN_S)
+    return budget
+
+
+def _flush_requested(context: Any) -> bool:
+    custom = getattr(getattr(context, "client_context", None), "custom", None)
+    return isinstance(custom, dict) and bool(custom.get(FLUSH_KEY))
 
 
 def start_options(options: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
@@ -182,13 +314,22 @@ _SESSION = _Session()
 
 
 @guarded("lambda invocation start")
-def _guarded_begin(context: Any, options: Mapping[str, Any]) -> Optional[bool]:
+def _guarded_begin(context: Any, options: Mapping[str, Any]) -> Optional[Tuple[bool, _SafeLabels]]:
     return _SESSION.begin(context, options)
 
 
 @guarded("lambda invocation end")
-def _guarded_end(duration_ms: float, cold: bool) -> None:
-    _SESSION.end(duration_ms, cold)
+def _guarded_end(duration_ms: float, cold: bool, context: Any) -> None:
+    _SESSION.end(duration_ms, cold, context)
+
+
+@guarded("lambda agent start", default=False)
+def start_lambda_agent(**agent_options: Any) -> bool:
+    """Start the agent as in Lambda (reports at invocation ends, write-ahead outbox); whether it runs.
+
+    The layer's entry calls it before importing the function, so that the init phase is sampled.
+    """
+    return _SESSION.start_agent(agent_options)
 
 
 def _wrap(handler: Handler, options: Mapping[str, Any]) -> Handler:
@@ -197,15 +338,16 @@ def _wrap(handler: Handler, options: Mapping[str, Any]) -> Handler:
 
     @functools.wraps(handler)
     def profiled(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
-        cold = _guarded_begin(context, options)
-        if cold is None:
+        begun = _guarded_begin(context, options)
+        if begun is None:
             return handler(event, context, *args, **kwargs)
+        cold, invocation_labels = begun
         began = time.perf_counter()
         try:
-            with _invoke_phase():
+            with invocation_labels:
                 return handler(event, context, *args, **kwargs)
         finally:
-            _guarded_end((time.perf_counter() - began) * 1000.0, cold)
+            _guarded_end((time.perf_counter() - began) * 1000.0, cold, context)
 
     setattr(profiled, WRAPPED_MARK, True)
     return cast(Handler, profiled)

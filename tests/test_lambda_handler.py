@@ -162,20 +162,39 @@ def test_handler_samples_are_labelled_invoke_and_init_ones_init(tmp_path: Path) 
     assert phases_of(report, "load_module") == {"init"}
 
 
-def test_flush_at_the_end_of_an_invocation_once_due(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+class FlushContext(Context):
+    """A context whose client context asks the agent to report at the end of the invocation."""
+
+    class client_context:  # noqa: N801 - the attribute name Lambda's context uses
+        custom = {aws_lambda.FLUSH_KEY: "1"}
+
+
+def test_no_report_before_the_interval_unless_the_invoker_asks(tmp_path: Path) -> None:
     out = tmp_path / "p.json"
     handler = profile_handler(lambda event, context: "ok", out=str(out), report_interval_s=3600)
 
     handler({}, Context())
     assert written(out) == []  # the interval has not passed: nothing sent yet
 
-    running = agent.current()
-    assert running is not None
-    monkeypatch.setattr(running, "flush_due", lambda: True)  # as if report_interval_s had passed
-    handler({}, Context())
+    handler({}, FlushContext())
     (report,) = written(out)  # written on the calling thread, before the handler returned
     assert report["metadata"]["invocations"]["count"] == 2
     assert report["metadata"]["invocations"]["cold_starts"] == 1
+
+
+def test_report_at_an_invocation_end_once_the_interval_passed(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    handler = profile_handler(lambda event, context: "ok", out=str(out), report_interval_s=0.1)
+
+    handler({}, Context())
+    time.sleep(0.15)
+    handler({}, Context())
+
+    reports = written(out)
+    assert reports and reports[-1]["metadata"]["invocations"]["count"] >= 1
+    assert sum(r["metadata"]["invocations"]["count"] for r in reports) == 2
+    running = agent.current()
+    assert running is not None and running.config.report_interval_s >= 86400  # its scheduler never fires
 
 
 def test_a_profiled_handler_is_not_wrapped_twice() -> None:

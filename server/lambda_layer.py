@@ -1,0 +1,141 @@
+"""``greenflame lambda layer -o layer.zip``: the greenflame Lambda layer.
+
+The zip holds the agent (pure Python, standard library only, so one layer serves x86_64 and arm64)
+under ``python/greenflame/agent/``, which Lambda puts on ``sys.path`` as ``/opt/python``, and the
+exec wrapper ``greenflame-wrapper`` (mode 0755) at the root, which Lambda unpacks to
+``/opt/greenflame-wrapper``. Enabling profiling is configuration only::
+
+    AWS_LAMBDA_EXEC_WRAPPER=/opt/greenflame-wrapper
+    GREENFLAME_SERVER=https://greenflame.example.com
+    GREENFLAME_INGEST_KEY=...
+
+The zip is reproducible: entries are sorted and dated 1980-01-01, so the same agent gives the same
+bytes (and the same layer hash).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import zipfile
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+__all__ = ["WRAPPER_NAME", "WRAPPER_PATH", "build_layer", "extract_layer", "layer_entries", "wrapper_script"]
+
+WRAPPER_NAME = "greenflame-wrapper"
+#: Where Lambda puts the wrapper: a layer's files are unpacked under /opt.
+WRAPPER_PATH = "/opt/" + WRAPPER_NAME
+_AGENT_PREFIX = "python/greenflame/agent/"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o644
+_EXEC_MODE = 0o755
+
+_WRAPPER = """#!/bin/sh
+# greenflame exec wrapper for AWS Lambda Python runtimes (from the greenflame layer).
+# Enable profiling with no code change: AWS_LAMBDA_EXEC_WRAPPER=/opt/greenflame-wrapper, and
+# GREENFLAME_SERVER (with GREENFLAME_INGEST_KEY) for where the profiles go.
+# Lambda runs this script with its bootstrap command as arguments; the script hands that command
+# through unchanged after pointing _HANDLER at greenflame's entry, which loads the function's own
+# handler (kept in GREENFLAME_ORIGINAL_HANDLER) the way the runtime does, and profiles it.
+case "${GREENFLAME_ENABLED-true}" in
+  ""|0|[Ff][Aa][Ll][Ss][Ee]|[Nn][Oo]|[Oo][Ff][Ff]) exec "$@" ;;
+esac
+if [ -n "${_HANDLER:-}" ] && [ "$_HANDLER" != "greenflame.agent.lambda_entry.handler" ]; then
+  GREENFLAME_ORIGINAL_HANDLER="$_HANDLER"
+  _HANDLER="greenflame.agent.lambda_entry.handler"
+  export GREENFLAME_ORIGINAL_HANDLER _HANDLER
+fi
+exec "$@"
+"""
+
+
+def wrapper_script() -> str:
+    """The exec wrapper's text (a POSIX shell script)."""
+    return _WRAPPER
+
+
+def _agent_dir() -> Path:
+    import greenflame.agent
+
+    return Path(greenflame.agent.__file__).resolve().parent
+
+
+def _agent_files(agent_dir: Path) -> Iterator[Path]:
+    for path in sorted(agent_dir.iterdir()):
+        if path.is_file() and (path.suffix == ".py" or path.name == "py.typed"):
+            yield path
+
+
+def layer_entries() -> List[Tuple[str, bytes, int]]:
+    """(name in the zip, content, mode) of every file of the layer, in zip order."""
+    entries = [(WRAPPER_NAME, wrapper_script().encode("utf-8"), _EXEC_MODE)]
+    for path in _agent_files(_agent_dir()):
+        entries.append((_AGENT_PREFIX + path.name, path.read_bytes(), _FILE_MODE))
+    return entries
+
+
+def _zip_info(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix, so that unzip (and Lambda) honour the mode bits below
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    return info
+
+
+def write_layer(output: Path) -> int:
+    """Write the layer zip to ``output`` atomically; the number of files in it."""
+    entries = layer_entries()
+    temporary = output.with_name(f".{output.name}.tmp{os.getpid()}")
+    try:
+        with zipfile.ZipFile(temporary, "w") as archive:
+            for name, data, mode in entries:
+                archive.writestr(_zip_info(name, mode), data)
+        os.replace(temporary, output)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return len(entries)
+
+
+def build_layer(output: str) -> int:
+    """``greenflame lambda layer -o OUTPUT``: build the layer zip; exit status 0."""
+    from .cli import CommandError
+
+    target = Path(output).expanduser()
+    if target.is_dir():
+        raise CommandError(f"{output} is a directory: give the zip file to write, e.g. -o layer.zip")
+    try:
+        count = write_layer(target)
+    except OSError as error:
+        raise CommandError(f"cannot write {output}: {error.strerror or error}") from None
+    size_kb = target.stat().st_size / 1024
+    print(
+        f"greenflame: wrote {target} ({count} files, {size_kb:.0f} KiB, any architecture); "
+        f"enable it with AWS_LAMBDA_EXEC_WRAPPER={WRAPPER_PATH}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def extract_layer(archive: Path, destination: Path) -> None:
+    """Unpack a layer zip into ``destination`` as Lambda unpacks it into /opt, keeping file modes."""
+    from .cli import CommandError
+
+    root = destination.resolve()
+    try:
+        with zipfile.ZipFile(archive) as layer:
+            for info in layer.infolist():
+                target = (root / info.filename).resolve()
+                if root not in target.parents:
+                    raise CommandError(f"{archive}: entry {info.filename!r} would land outside the layer folder")
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(layer.read(info))
+                mode = (info.external_attr >> 16) & 0o777
+                target.chmod(mode or _FILE_MODE)
+    except (OSError, zipfile.BadZipFile) as error:
+        raise CommandError(f"cannot unpack the layer {archive}: {error}") from None
