@@ -122,15 +122,19 @@ def dump_profile(p: Profile, fmt: str) -> bytes:
 def export_command(file: str, fmt: str, out: Optional[str] = None) -> int:
     """``greenflame export FILE --format FMT [-o OUT]``: convert a profile file; returns the exit status.
 
-    Writes to standard output when ``out`` is None; ``-o NAME.gz`` gzips the output.
+    ``svg`` is a flame graph (see :func:`greenflame.analyzer.svg.render_svg`). Writes to
+    standard output when ``out`` is None; ``-o NAME.gz`` gzips the output.
     """
     from greenflame.server.cli import CommandError
 
     if fmt == "svg":
-        raise CommandError("export to svg is not yet available")
-    if fmt not in _WRITERS:
-        raise CommandError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    data = dump_profile(load_profile(file), fmt)
+        from ..svg import render_svg
+
+        data = render_svg(load_profile(file)).encode("utf-8")
+    elif fmt not in _WRITERS:
+        raise CommandError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}, svg")
+    else:
+        data = dump_profile(load_profile(file), fmt)
     if out is None:
         _write_stdout(data, fmt, CommandError)
     else:
