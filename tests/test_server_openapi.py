@@ -12,16 +12,16 @@ import requests
 from fixtures_server import LiveServer, ingest, ingest_profile, make_profile, unique_name
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
-from openapi_spec_validator.readers import read_from_filename
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from test_analyzer_builders import lambda_profile
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.server.app import create_app
+from greenflame.server.pipeline_openapi import merged_spec
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "server" / "openapi.yaml"
-SPEC: Dict[str, Any] = dict(read_from_filename(str(SPEC_PATH))[0])
+# server/openapi.yaml with the pipeline's server/openapi_pipeline.yaml merged in.
+SPEC: Dict[str, Any] = merged_spec()
 SPEC_URI = "urn:greenflame:openapi"
 REGISTRY: Registry = Registry().with_resource(SPEC_URI, Resource.from_contents(SPEC, DRAFT202012))
 
