@@ -60,8 +60,25 @@ def caller(stack: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return frames[-2] if len(frames) >= 2 else None
 
 
-def sci(value: Optional[Mapping[str, Optional[float]]]) -> str:
+def sci(value: Optional[Mapping[str, Optional[float]]], unit: str = "invocation") -> str:
     """``3.7e-06 -> 2.8e-06 g CO2e per invocation``, or ``n/a``."""
     if not value or value.get("before") is None or value.get("after") is None:
         return "n/a"
-    return f"{value['before']:.2g} -> {value['after']:.2g} g CO2e per invocation"
+    return f"{value['before']:.2g} -> {value['after']:.2g} g CO2e per {unit}"
+
+
+def finding_sci(finding: Mapping[str, Any]) -> str:
+    """A finding's SCI before -> after: per invocation (Lambda) or per request (services)."""
+    for key, unit in (("sci_g_per_invocation", "invocation"), ("sci_g_per_request", "request")):
+        text = sci(finding.get(key), unit)
+        if text != "n/a":
+            return text
+    return "n/a"
+
+
+def cost_basis(inputs: Mapping[str, Any]) -> str:
+    """What a finding's dollars are: ``vCPU-hours at $X per vCPU-hour (source)`` or Lambda duration."""
+    price = inputs.get("usd_per_vcpu_hour")
+    if isinstance(price, Mapping) and price.get("value") is not None:
+        return f"vCPU-hours at ${price['value']} per vCPU-hour, {clean(price.get('source', ''))}"
+    return "Lambda duration"

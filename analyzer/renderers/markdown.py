@@ -1,14 +1,42 @@
-"""The report as Markdown, for tickets, pull requests and chat."""
+"""The report as Markdown for tickets, pull requests and chat: one section per finding.
+
+Each finding reads **What** (summary, observed and expected share, N times more than
+expected), **Where** (entry frames with file and line, and their heaviest call paths),
+**Why it matters** (the rule's reason, dollars and kg CO2e per month with the low-high range,
+SCI before and after the fix, the inputs with their sources), **Fix** (text, a bad and a
+good example from the rule catalogue) and **Evidence** (samples, fingerprint and the
+evidence flame graph as SVG).
+
+The flame graph is *embedded* by default, as a Markdown image whose URL is a
+``data:image/svg+xml;base64`` URI: the Markdown stays one self-contained document (what
+``greenflame analyze --format markdown`` prints), rendered by viewers that show data URIs
+(VS Code, most local Markdown viewers, pandoc). GitHub and GitLab do not display data-URI
+images in issues, so a caller that has uploaded the SVGs passes ``evidence_urls``
+(fingerprint to URL) to *reference* them instead, or ``evidence="none"`` to leave them out.
+
+Frame names, titles and notes are attacker-controlled text: they are escaped, or shown as
+inline code, and never become links, HTML or mentions.
+"""
 
 from __future__ import annotations
 
+import base64
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping, Optional
+from urllib.parse import quote
 
+from .. import svg
 from . import _format as f
 
 # Characters that start markup anywhere in a line; HTML is neutralised separately.
-_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|~])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|~@])")
+_BACKTICKS = re.compile(r"`+")
+#: Embedded evidence graphs are drawn smaller than exported ones, to keep tickets short.
+EMBED_WIDTH = 900
+EMBED_MAX_NODES = 80
+MAX_FRAMES = 5
+MAX_PATHS = 3
+EVIDENCE_MODES = ("embed", "none")
 
 
 def escape(text: Any) -> str:
@@ -22,55 +50,226 @@ def code(text: Any) -> str:
     return "`" + f.clean(text, 300).replace("`", "'") + "`"
 
 
-def render(report: Dict[str, Any]) -> str:
-    """The report as a Markdown document, ending with a newline."""
-    lines = [f"# greenflame analysis: {escape(report.get('group') or '(no group)')}", ""]
-    window = report.get("window") or {}
-    if window.get("start"):
-        lines += [f"Window: {window['start']} to {window['end']}", ""]
+def fence(body: str, language: str = "") -> List[str]:
+    """A fenced code block whose fence is longer than any backtick run inside ``body``."""
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    marker = "`" * max(3, longest + 1)
+    return [marker + language, *body.rstrip("\n").split("\n"), marker]
+
+
+def render(
+    report: Dict[str, Any], *, evidence: str = "embed", evidence_urls: Optional[Mapping[str, str]] = None
+) -> str:
+    """The report as a Markdown document, ending with a newline.
+
+    ``evidence``: ``embed`` (a data-URI SVG image per finding) or ``none``; a URL in
+    ``evidence_urls`` for a finding's fingerprint is referenced instead of embedding.
+    """
+    if evidence not in EVIDENCE_MODES:
+        raise ValueError(f"unknown evidence mode {evidence!r}: expected one of {', '.join(EVIDENCE_MODES)}")
+    lines = [f"# greenflame analysis: {escape(report.get('group') or '(no group)')}", "", *_header(report)]
     findings = report.get("recommendations") or []
     if not findings:
         rules = len(report.get("rules") or [])
         lines.append(f"No recommendations: none of the {rules} rule(s) found a problem in this profile.")
         return "\n".join(lines) + "\n"
-    lines += [*_summary_table(findings), ""]
-    for finding in findings:
-        lines += [*_finding(finding), ""]
+    lines += [_totals(report), "", *_summary_table(findings), ""]
+    for number, finding in enumerate(findings, 1):
+        lines += [*_finding(number, finding, evidence, evidence_urls or {}), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _header(report: Mapping[str, Any]) -> List[str]:
+    lines = []
+    window = report.get("window") or {}
+    if window.get("start"):
+        lines.append(f"- **Window:** {escape(window['start'])} to {escape(window['end'])}")
+    samples = ", ".join(f"{escape(name)} {count:,}" for name, count in (report.get("samples") or {}).items())
+    if samples:
+        lines.append(f"- **Samples:** {samples}")
+    lam = report.get("lambda")
+    if lam:
+        parts = [
+            lam.get("function_name"),
+            lam.get("handler"),
+            lam.get("memory_size_mb") and f"{lam['memory_size_mb']} MB",
+        ]
+        parts += [lam.get("architecture"), lam.get("region")]
+        lines.append("- **Lambda:** " + ", ".join(escape(p) for p in parts if p))
+    invocations = report.get("invocations") or {}
+    if invocations.get("count"):
+        mean = invocations.get("mean_duration_ms")
+        lines.append(f"- **Invocations:** {invocations['count']:,}" + (f", mean {mean:.1f} ms" if mean else ""))
+    return [*lines, ""] if lines else []
+
+
+def _totals(report: Mapping[str, Any]) -> str:
+    totals = report.get("totals") or {}
+    count = totals.get("recommendations", len(report.get("recommendations") or []))
+    noun = "recommendation" if count == 1 else "recommendations"
+    return (
+        f"**{count} {noun}:** {f.usd(totals.get('cost_usd_per_month'))}/month, "
+        f"{f.co2_range(totals.get('co2e_kg_per_month_range'))}"
+    )
+
+
+def _times(finding: Mapping[str, Any]) -> str:
+    times = finding.get("times_expected")
+    return f"{times:.1f}x" if isinstance(times, (int, float)) else "n/a"
+
+
 def _summary_table(findings: List[Dict[str, Any]]) -> List[str]:
-    lines = ["| rule | share | vs expected | cost / month | CO2e / month |", "|---|---|---|---|---|"]
-    for finding in findings:
-        times = finding.get("times_expected")
+    lines = ["| # | rule | share | vs expected | cost / month | CO2e / month |", "|---|---|---|---|---|---|"]
+    for number, finding in enumerate(findings, 1):
         co2 = f.co2_range(finding.get("co2e_kg_per_month_range"))
         lines.append(
-            f"| `{finding['rule']}` | {f.percent(finding['share'])} | {f'{times:.1f}x' if times else 'n/a'} "
+            f"| {number} | {code(finding['rule'])} | {f.percent(finding['share'])} | {_times(finding)} "
             f"| {f.usd(finding.get('cost_usd_per_month'))} | {co2} |"
         )
     return lines
 
 
-def _finding(finding: Dict[str, Any]) -> List[str]:
-    lines = [
-        f"## {escape(finding['title'])} (`{finding['rule']}`)",
+def _finding(number: int, finding: Dict[str, Any], evidence: str, urls: Mapping[str, str]) -> List[str]:
+    rule = _catalogue(str(finding["rule"]))
+    lines = [f"## {number}. {escape(finding['title'])} ({code(finding['rule'])})", ""]
+    lines += _what(finding)
+    lines += _where(finding)
+    lines += _why(finding, rule)
+    lines += _fix(finding, rule)
+    lines += _evidence(finding, evidence, urls)
+    return lines
+
+
+def _what(finding: Mapping[str, Any]) -> List[str]:
+    scope = finding.get("scope_samples")
+    of = (
+        f" ({finding.get('samples', 0):,} of {scope:,} {escape(finding.get('sample_type', ''))} samples)"
+        if scope
+        else ""
+    )
+    return [
+        "### What",
         "",
-        finding["summary"],
+        escape(finding.get("summary") or finding["title"]),
         "",
-        f"- **Cost:** {f.usd(finding.get('cost_usd_per_month'))}/month (Lambda duration)",
-        f"- **CO2e:** {f.co2_range(finding.get('co2e_kg_per_month_range'))}",
-        f"- **SCI:** {f.sci(finding.get('sci_g_per_invocation'))}",
-        f"- **Fix:** {finding['fix']}",
-        "",
-        "Evidence (call paths into the matching frames):",
+        f"- **Share:** {f.percent(finding['share'])}{of}",
+        f"- **Expected share:** {f.percent(finding.get('expected_share'))} "
+        f"(reported above {f.percent(finding.get('threshold_share'))})",
+        f"- **{_times(finding)} more than expected**",
         "",
     ]
-    for item in (finding.get("frames") or [])[:5]:
-        lines.append(f"- {code(f.frame(item))}: {item['samples']:,} samples ({f.percent(item['share'])})")
-        for stack in (item.get("stacks") or [])[:3]:
+
+
+def _where(finding: Mapping[str, Any]) -> List[str]:
+    lines = ["### Where", ""]
+    for item in (finding.get("frames") or [])[:MAX_FRAMES]:
+        lines.append(f"- {code(f.frame(item))}: {item.get('samples', 0):,} samples ({f.percent(item.get('share'))})")
+        for stack in (item.get("stacks") or [])[:MAX_PATHS]:
             path = " → ".join(code(frame.get("function", "?")) for frame in stack.get("frames") or [])
-            lines.append(f"  - {path} ({stack['samples']:,} samples)")
-    notes = (finding.get("inputs") or {}).get("notes") or []
-    if notes:
-        lines += [""] + [f"> {escape(note)}" for note in notes]
+            lines.append(f"  - {path} ({stack.get('samples', 0):,} samples)")
+    hidden = len(finding.get("frames") or []) - MAX_FRAMES
+    if hidden > 0:
+        lines.append(f"- and {hidden} more frame(s) (see the JSON report)")
+    return [*lines, ""]
+
+
+def _why(finding: Mapping[str, Any], rule: Any) -> List[str]:
+    lines = ["### Why it matters", ""]
+    if rule is not None:
+        lines += [escape(rule.description), ""]
+    inputs = finding.get("inputs") or {}
+    wasted = finding.get("wasted_ms_per_invocation")
+    if wasted is not None:
+        lines.append(f"- **Wasted:** {wasted:.1f} ms per invocation")
+    lines += [
+        f"- **Cost:** {f.usd(finding.get('cost_usd_per_month'))}/month ({escape(f.cost_basis(inputs))})",
+        f"- **CO2e:** {f.co2_range(finding.get('co2e_kg_per_month_range'))}",
+        f"- **SCI:** {_sci(finding)}",
+    ]
+    settings = _inputs(inputs)
+    if settings:
+        lines.append(f"- **Inputs:** {settings}")
+    lines += [f"- *Note:* {escape(note)}" for note in inputs.get("notes") or []]
+    return [*lines, ""]
+
+
+def _sci(finding: Mapping[str, Any]) -> str:
+    for key, unit in (("sci_g_per_invocation", "invocation"), ("sci_g_per_request", "request")):
+        value = finding.get(key)
+        if isinstance(value, Mapping) and value.get("before") is not None and value.get("after") is not None:
+            return f"{value['before']:.2g} g CO2e per {unit} now, {value['after']:.2g} after the fix"
+    return "n/a"
+
+
+def _inputs(inputs: Mapping[str, Any]) -> str:
+    parts = []
+    for key, label, unit in (
+        ("invocations_per_month", "invocations/month", ""),
+        ("requests_per_month", "requests/month", ""),
+        ("memory_mb", "memory", " MB"),
+        ("architecture", "architecture", ""),
+        ("platform", "platform", ""),
+        ("region", "region", ""),
+        ("mean_duration_ms", "mean duration", " ms"),
+    ):
+        value = inputs.get(key)
+        if isinstance(value, Mapping) and "value" in value:
+            parts.append(f"{label} {escape(f.setting(value, unit))}")
+    if inputs.get("grid_g_co2e_per_kwh") is not None:
+        parts.append(f"grid {inputs['grid_g_co2e_per_kwh']} g CO2e/kWh")
+    return "; ".join(parts)
+
+
+def _fix(finding: Mapping[str, Any], rule: Any) -> List[str]:
+    lines = ["### Fix", "", escape(finding.get("fix") or (rule.fix if rule else "")), ""]
+    if rule is not None and rule.bad_example and rule.good_example:
+        lines += [
+            "Bad:",
+            "",
+            *fence(rule.bad_example, "python"),
+            "",
+            "Good:",
+            "",
+            *fence(rule.good_example, "python"),
+            "",
+        ]
     return lines
+
+
+def _evidence(finding: Mapping[str, Any], mode: str, urls: Mapping[str, str]) -> List[str]:
+    fingerprint = str(finding.get("fingerprint") or "")
+    lines = ["### Evidence", ""]
+    if fingerprint:
+        lines += [f"Fingerprint: {code(fingerprint)}", ""]
+    url = urls.get(fingerprint) if fingerprint else None
+    if url:
+        lines.append(f"![evidence flame graph]({_safe_url(url)})")
+    elif mode == "embed":
+        drawing = svg.render_svg(
+            svg.evidence_tree(finding),
+            sample_type=str(finding.get("sample_type") or "samples"),
+            title=f"{finding['rule']}: evidence",
+            highlight=[item for item in finding.get("frames") or [] if isinstance(item, Mapping)],
+            width=EMBED_WIDTH,
+            max_nodes=EMBED_MAX_NODES,
+        )
+        encoded = base64.b64encode(drawing.encode("utf-8")).decode("ascii")
+        lines.append(f"![evidence flame graph](data:image/svg+xml;base64,{encoded})")
+    else:
+        return lines if fingerprint else []
+    return lines
+
+
+def _safe_url(url: str) -> str:
+    """A URL that cannot break out of the Markdown link: spaces, brackets and quotes encoded."""
+    return quote(f.clean(url, 2000), safe=":/?#&=%+,;@!$'*~.-_")
+
+
+def _catalogue(rule_id: str) -> Any:
+    """The rule's catalogue entry, or None for a rule this version does not know."""
+    from ..rules import get_rule
+
+    try:
+        return get_rule(rule_id)
+    except KeyError:
+        return None
