@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -172,19 +172,49 @@ def _seasonal(
     now_index: int,
 ) -> Tuple[np.ndarray, np.ndarray]:
     import numpy as np
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import HuberRegressor
 
     train_t = t0_s + train * resolution_s
     y = values[train]
     fit_t, fit_y = _hourly_medians(train_t, y) if resolution_s < HOUR_S else (train_t, y)
     center = float(np.median(fit_y))
     spread = float(np.median(np.abs(fit_y - center))) * _MAD_TO_SD
-    if spread <= 0:
-        spread = max(abs(center) * 0.01, 1e-9)
+    predict = (
+        _constant(center)
+        if spread <= 0
+        else _huber(fit_t, fit_y, center, spread, now_index, t0_s, resolution_s, config)
+    )
+    fitted = predict(train_t)
+    expected = predict(t0_s + span * resolution_s)
+    if denominator is not None:
+        expected = np.clip(expected, 0.0, 1.0)
+        fitted = np.clip(fitted, 0.0, 1.0)
+    return expected, _spread(y - fitted, fitted, denominator, train, expected, span, config)
+
+
+def _constant(value: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The baseline of a series that did not vary in training (a root frame at 100%, a new frame at 0)."""
+    import numpy as np
+
+    return lambda times_s: np.full(len(times_s), value)
+
+
+def _huber(
+    fit_t: np.ndarray,
+    fit_y: np.ndarray,
+    center: float,
+    spread: float,
+    now_index: int,
+    t0_s: int,
+    resolution_s: int,
+    config: DetectorConfig,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A HuberRegressor over time-of-day terms, fitted on standardised values weighted by recency."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import HuberRegressor
+
     age_days = (t0_s + now_index * resolution_s - fit_t) / DAY_S
     weights = 0.5 ** (age_days / config.half_life_days)
-    model = HuberRegressor(alpha=1e-4, max_iter=200, tol=1e-4)
+    model = HuberRegressor(alpha=1e-4, max_iter=100, tol=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(_time_of_day_features(fit_t, config.harmonics, resolution_s), (fit_y - center) / spread, weights)
@@ -194,12 +224,7 @@ def _seasonal(
         predicted: np.ndarray = model.predict(features) * spread + center
         return predicted
 
-    fitted = predict(train_t)
-    expected = predict(t0_s + span * resolution_s)
-    if denominator is not None:
-        expected = np.clip(expected, 0.0, 1.0)
-        fitted = np.clip(fitted, 0.0, 1.0)
-    return expected, _spread(y - fitted, fitted, denominator, train, expected, span, config)
+    return predict
 
 
 def _local(

@@ -231,9 +231,9 @@ def _truncate(series: GroupSeries, end_unix_s: int) -> GroupSeries:
 # -- report ---------------------------------------------------------------------
 
 
-def run(seed: int, groups: int, days: int, warmup_days: int = 2) -> Dict[str, object]:
+def run(seed: int, groups: int, days: int, warmup_days: int = 2, regressions_per_day: float = 0.5) -> Dict[str, object]:
     """The whole evaluation as plain data."""
-    series, labels = generate(seed, groups, days, warmup_days)
+    series, labels = generate(seed, groups, days, warmup_days, regressions_per_day)
     scored_days = days - warmup_days
     report: Dict[str, object] = {"seed": seed, "groups": groups, "days": days, "labels": len(labels)}
     for name, detector in (("greenflame", greenflame_detector()), ("z-score", zscore_detector())):
