@@ -245,7 +245,7 @@ class RunStats:
     interrupted: bool = False
 
 
-def _show_error(stats: RunStats, error_type: str, message: str, request_id: str) -> None:
+def show_error(stats: RunStats, error_type: str, message: str, request_id: str) -> None:
     """Print an error as Lambda reports it, each distinct one once, at most a few."""
     key = (error_type, message)
     if key in stats.shown or len(stats.shown) >= MAX_ERRORS_SHOWN:
@@ -265,12 +265,12 @@ def _call(handler: Callable[..., Any], event_text: str, arn: str, stats: RunStat
         handler(event, context)
     except Exception as error:
         stats.errors += 1
-        _show_error(stats, type(error).__name__, str(error), context.aws_request_id)
+        show_error(stats, type(error).__name__, str(error), context.aws_request_id)
     finally:
         stats.durations_ms.append((time.perf_counter() - began) * 1000.0)
 
 
-def _progress(stats: RunStats, total: int) -> None:
+def show_progress(stats: RunStats, total: int) -> None:
     done = len(stats.durations_ms)
     if done % PROGRESS_EVERY == 0 and done < total and sys.stderr.isatty():
         median = statistics.median(stats.durations_ms)
@@ -281,12 +281,12 @@ def _run(handler: Callable[..., Any], event_text: str, invocations: int, arn: st
     try:
         for _ in range(invocations):
             _call(handler, event_text, arn, stats)
-            _progress(stats, invocations)
+            show_progress(stats, invocations)
     except KeyboardInterrupt:
         stats.interrupted = True
 
 
-def _summary(spec: HandlerSpec, stats: RunStats, memory_mb: int, arch: str) -> str:
+def summary_line(spec: HandlerSpec, stats: RunStats, memory_mb: int, arch: str) -> str:
     count = len(stats.durations_ms)
     median = f"{statistics.median(stats.durations_ms):.2f} ms" if count else "n/a"
     machine = platform.machine()
@@ -343,7 +343,7 @@ def _load(spec: HandlerSpec, stats: RunStats) -> Optional[Callable[..., Any]]:
         module = import_handler_module(spec)
     except InitError as error:
         stats.errors += 1
-        _show_error(stats, error.error_type, error.message, "")
+        show_error(stats, error.error_type, error.message, "")
         return None
     finally:
         stats.init_ms = (time.perf_counter() - began) * 1000.0
@@ -382,7 +382,7 @@ def invoke(
         finally:
             delivered = flush() if profiler is not None else False
             stop(flush=False)
-    print(_summary(spec, stats, memory_mb, arch), file=sys.stderr)
+    print(summary_line(spec, stats, memory_mb, arch), file=sys.stderr)
     if stats.interrupted:
         raise KeyboardInterrupt
     if profiler is None:
