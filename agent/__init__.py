@@ -16,11 +16,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 __version__ = "0.1.0"
-__all__ = ["current", "flush", "labels", "record_invocation", "set_metadata", "start", "stop"]
+__all__ = [
+    "current",
+    "flush",
+    "labels",
+    "pause",
+    "profile_call",
+    "record_invocation",
+    "resume",
+    "set_metadata",
+    "start",
+    "stop",
+]
 
 if TYPE_CHECKING:
     from .profiler import Profiler
     from .profiler import labels as _labels
+    from .profiler import profile_call as _profile_call
 
 
 def start(**overrides: Any) -> Optional[Profiler]:
@@ -44,8 +56,29 @@ def flush() -> bool:
     return _flush()
 
 
+def pause() -> bool:
+    """Stop sampling, keeping what was collected; True if the profiler was running."""
+    from .profiler import pause as _pause
+
+    return _pause()
+
+
+def resume() -> bool:
+    """Sample again after :func:`pause`; True if the profiler was paused."""
+    from .profiler import resume as _resume
+
+    return _resume()
+
+
+def profile_call() -> _profile_call:
+    """Context manager around one call; the ``pyinstrument`` engine profiles a share of them."""
+    from .profiler import profile_call as _profile_call_cls
+
+    return _profile_call_cls()
+
+
 def labels(**labels: Any) -> _labels:
-    """Context manager: ``labels`` go on the current thread's samples while inside."""
+    """Context manager: ``labels`` go on the samples taken inside, following the context (thread or asyncio task)."""
     from .profiler import labels as _labels_cls
 
     return _labels_cls(**labels)

@@ -1,6 +1,7 @@
 """Bounded aggregation of samples into the wire format (``docs/wire-format.md``).
 
-Samples are counted per distinct ``(stack, labels)`` key, each key holding ``[wall, cpu]``.
+Samples are counted per distinct ``(stack, labels)`` key, each key holding ``[wall, cpu, idle]``
+(the sample types :data:`SAMPLE_TYPES`).
 At most ``max_stacks`` keys are kept per report: once full, samples of new keys are dropped and
 counted as ``aggregator_full`` while existing keys still count, so memory stays bounded whatever
 the program does. Frames are interned into indices only when a report is drained.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
 from .drops import DropCounter
 from .threadlabels import LabelKey
@@ -22,8 +23,11 @@ WIRE_VERSION = 1
 FrameKey = Tuple[str, str, int]
 #: Frames root first.
 Stack = Tuple[FrameKey, ...]
-#: One observation: the stack, the thread's labels, and 1 when it was on a CPU else 0.
-Observation = Tuple[Stack, LabelKey, int]
+#: One observation: the stack, the thread's labels, 1 when it was on a CPU else 0, and 1 when
+#: it was off the CPU waiting in an idle call (:mod:`greenflame.agent.idle`) else 0.
+Observation = Tuple[Stack, LabelKey, int, int]
+#: The value columns of every report, in order.
+SAMPLE_TYPES = ("wall", "cpu", "idle")
 
 
 class Aggregator:
@@ -45,16 +49,35 @@ class Aggregator:
         full = 0
         with self._lock:
             counts = self._counts
-            for stack, labels, cpu in observations:
+            for stack, labels, cpu, idle in observations:
                 key = (stack, labels)
                 values = counts.get(key)
                 if values is None:
                     if len(counts) >= self._max_stacks:
                         full += 1
                         continue
-                    values = counts[key] = [0, 0]
+                    values = counts[key] = [0, 0, 0]
                 values[0] += 1
                 values[1] += cpu
+                values[2] += idle
+        if full:
+            self._drops.add("aggregator_full", full)
+
+    def add_counts(self, counted: Iterable[Tuple[Stack, LabelKey, Sequence[int]]]) -> None:
+        """Add ``[wall, cpu, idle]`` counts per key (an engine that measures rather than samples)."""
+        full = 0
+        with self._lock:
+            counts = self._counts
+            for stack, labels, added in counted:
+                key = (stack, labels)
+                values = counts.get(key)
+                if values is None:
+                    if len(counts) >= self._max_stacks:
+                        full += added[0]
+                        continue
+                    values = counts[key] = [0, 0, 0]
+                for column, count in enumerate(added):
+                    values[column] += count
         if full:
             self._drops.add("aggregator_full", full)
 
@@ -86,7 +109,7 @@ class Aggregator:
             "start_time_unix_ns": start,
             "duration_ns": max(0, now - start),
             "sample_period_ns": sample_period_ns,
-            "sample_types": [{"name": "wall", "unit": "samples"}, {"name": "cpu", "unit": "samples"}],
+            "sample_types": [{"name": name, "unit": "samples"} for name in SAMPLE_TYPES],
             "frames": frames,
             "samples": samples,
             "metadata": metadata,

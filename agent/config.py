@@ -80,6 +80,26 @@ def _url(value: Any) -> Optional[str]:
     return text.rstrip("/")
 
 
+def _choice(*choices: str) -> Parser:
+    def parse(value: Any) -> str:
+        text = _text(value).lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
+def _s3_url(value: Any) -> Optional[str]:
+    text = _optional_text(value)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"expected s3://BUCKET[/PREFIX], got {text!r}")
+    return text.rstrip("/")
+
+
 def _option(default: Any, parse: Parser, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
 
@@ -89,16 +109,37 @@ class Config:
     """The agent's settings. Build it with :meth:`from_env`; the defaults suit a service."""
 
     enabled: bool = _option(True, _bool, "kill switch: false turns the agent off entirely")
+    kill_file: Optional[str] = _option(
+        None, _optional_text, "kill switch file: while it exists the agent samples nothing (checked every second)"
+    )
     group: str = _option("", _text, "profiling group (service or function name) the samples belong to")
     server: Optional[str] = _option(None, _url, "greenflame server URL; reports go to {server}/api/v1/ingest")
     ingest_key: Optional[str] = _option(None, _optional_text, "ingest key sent as a bearer token to the server")
     out: Optional[str] = _option(None, _optional_text, "write reports to this file (.gz compresses)")
+    s3: Optional[str] = _option(None, _s3_url, "upload reports to s3://BUCKET/PREFIX (needs boto3)")
+    engine: str = _option("thread", _choice("thread", "pyinstrument"), "sampling engine: thread or pyinstrument")
+    call_share: float = _option(
+        0.1, _bounded(float, 0.0, 1.0), "pyinstrument engine: share of profile_call() calls profiled"
+    )
     rate_hz: float = _option(100.0, _bounded(float, 0.1, 1000), "samples per second per thread")
+    cpu_budget: float = _option(
+        0.01, _bounded(float, 0.0001, 1.0), "CPU the agent's threads may use, in cores; above it the rate is lowered"
+    )
     report_interval_s: float = _option(60.0, _bounded(float, 0.1, 86400), "seconds between two reports")
     max_stacks: int = _option(10_000, _bounded(int, 1, 10_000_000), "distinct stacks kept per report")
     max_depth: int = _option(128, _bounded(int, 2, 10_000), "frames kept per stack (root side)")
     max_threads: int = _option(64, _bounded(int, 1, 100_000), "threads sampled per tick")
+    auto_labels: bool = _option(True, _bool, "label samples with their thread's name and asyncio task's name")
     export_timeout_s: float = _option(5.0, _bounded(float, 0.1, 600), "timeout of one export attempt, in seconds")
+    exit_timeout_s: float = _option(
+        2.0, _bounded(float, 0.0, 600), "at interpreter exit, seconds the last report may take"
+    )
+    spool_dir: Optional[str] = _option(
+        None, _optional_text, "where undelivered reports wait for the server (default: a temporary directory)"
+    )
+    spool_max_mb: float = _option(
+        16.0, _bounded(float, 0.0, 100_000), "size cap of the spool; the oldest reports go first (0: no spool)"
+    )
     debug: bool = _option(False, _bool, "log the agent's activity to standard error")
 
     @classmethod

@@ -58,6 +58,23 @@ def thread_clock_id(native_id: int) -> int:
     return ((~native_id) << 3) | 6
 
 
+def thread_cpu_ns(native_id: int) -> Optional[int]:
+    """CPU time used so far by thread ``native_id`` of this process, or None when unknown.
+
+    The thread's CPU clock where the platform has one, else the first field of
+    ``/proc/self/task/<tid>/schedstat`` (nanoseconds on a CPU).
+    """
+    try:
+        return time.clock_gettime_ns(thread_clock_id(native_id))
+    except (OSError, OverflowError, AttributeError):
+        pass
+    try:
+        with open(f"{_PROC_TASKS}/{native_id}/schedstat", "rb") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class ThreadClockProbe(CpuProbe):
     """CPU time of each thread, turned into per-sample counts by a credit that carries over."""
 

@@ -1,8 +1,12 @@
-"""Where reports go: a file, or a greenflame server over HTTP.
+"""Where reports go: a file, a greenflame server over HTTP, or S3.
 
 An exporter's ``export(report, deadline)`` delivers one wire-format document before the
 ``time.monotonic()`` deadline or raises :class:`ExportError`, whose ``reason`` is the key under
-which the profiler counts the lost report in the next report's ``metadata["dropped"]``.
+which the profiler counts the lost report in the next report's ``metadata["dropped"]`` (unless
+``spooled``: then the report waits on disk for the server and is not lost).
+
+Each report's idempotency key is its ``metadata["report_id"]``: the same key goes with every
+retry and with every replay from the spool, so the server stores a report once.
 
 ``json``, ``gzip`` and ``urllib`` are imported when a report is first exported, so that starting
 the agent stays cheap.
@@ -14,18 +18,34 @@ import os
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
 
 if TYPE_CHECKING:
     import urllib.request
 
+    from .spool import Spool
+
 
 class ExportError(Exception):
-    """A report was not delivered; ``reason`` names why (``export_failed``, ``export_rejected``)."""
+    """A report was not delivered; ``reason`` names why (``export_failed``, ``export_rejected``).
 
-    def __init__(self, reason: str, message: str) -> None:
+    ``spooled`` is True when the report was kept in the on-disk spool for a later replay.
+    """
+
+    def __init__(self, reason: str, message: str, spooled: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
+        self.spooled = spooled
+
+
+def report_key(report: Mapping[str, Any]) -> str:
+    """The report's idempotency key: ``metadata["report_id"]``, else a fresh random one."""
+    key = report.get("metadata", {}).get("report_id")
+    if isinstance(key, str) and key:
+        return key
+    import uuid
+
+    return str(uuid.uuid4())
 
 
 class Exporter:
@@ -166,21 +186,52 @@ class HttpExporter(Exporter):
     Connection errors, timeouts, 429 and 5xx are retried (at most 4 attempts) after an
     exponential backoff with full jitter, or after the server's ``Retry-After`` when it fits
     before the deadline. Any other 4xx, and redirects, are not retried. Every attempt of one
-    report carries the same ``Idempotency-Key``, so the server stores it once.
+    report carries the same ``Idempotency-Key`` (:func:`report_key`), so the server stores it once.
+
+    With a ``spool``, a report that still failed after its retries is kept on disk
+    (:class:`~greenflame.agent.spool.Spool`) and the spooled reports are replayed, oldest first,
+    after the next successful delivery while the deadline allows.
     """
 
-    def __init__(self, server: str, ingest_key: Optional[str], timeout_s: float, user_agent: str) -> None:
+    def __init__(
+        self,
+        server: str,
+        ingest_key: Optional[str],
+        timeout_s: float,
+        user_agent: str,
+        spool: Optional[Spool] = None,
+    ) -> None:
         self.url = server.rstrip("/") + INGEST_PATH
+        self.spool = spool
         self._ingest_key = ingest_key
         self._timeout_s = timeout_s
         self._user_agent = user_agent
         self._opener: Optional[urllib.request.OpenerDirector] = None
 
     def export(self, report: Dict[str, Any], deadline: float) -> None:
-        import uuid
-
+        key = report_key(report)
         body = encode(report, compress=True)
-        headers = self._headers(str(uuid.uuid4()))
+        try:
+            self.send(body, key, deadline)
+        except ExportError as error:
+            if error.reason == "export_failed" and self.spool is not None and self.spool.put(body, key):
+                raise ExportError(error.reason, f"{error}; kept in the spool {self.spool.directory}", True) from None
+            raise
+        if self.spool is not None:
+            self.spool.replay(self._replay_one(deadline), deadline, _Rejected)
+
+    def _replay_one(self, deadline: float) -> Callable[[bytes, str], None]:
+        def send(body: bytes, key: str) -> None:
+            remaining = deadline - time.monotonic()
+            if remaining < _MIN_ATTEMPT_S:
+                raise _Retryable("deadline")
+            self._post(body, self._headers(key), min(self._timeout_s, remaining))
+
+        return send
+
+    def send(self, body: bytes, key: str, deadline: float) -> None:
+        """POST an encoded report with idempotency ``key``, retrying until ``deadline``."""
+        headers = self._headers(key)
         last = "no attempt fitted before the deadline"
         for attempt in range(_MAX_ATTEMPTS):
             remaining = deadline - time.monotonic()
@@ -268,3 +319,68 @@ def _retry_after(value: Optional[str]) -> Optional[float]:
 
 def _backoff(attempt: int) -> float:
     return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
+
+
+# -- S3 -------------------------------------------------------------------------
+
+
+class S3Exporter(Exporter):
+    """Uploads each report, gzipped, to ``s3://BUCKET/PREFIX/<group>/<yyyy>/<mm>/<dd>/<start>-<report id>.json.gz``.
+
+    boto3 is imported on the first export (the agent itself needs only the standard library);
+    credentials, region and endpoint come from boto3's usual sources (``AWS_*`` variables, the
+    instance or Lambda role, ``AWS_ENDPOINT_URL_S3``). boto3's own retries stay on; the
+    connect and read timeouts are bounded by the time left before the deadline.
+    """
+
+    def __init__(self, url: str, group: str, timeout_s: float) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.url = url
+        self.bucket = parts.netloc
+        self.prefix = parts.path.strip("/")
+        self._group = group
+        self._timeout_s = timeout_s
+        self._client: Any = None
+
+    def key_for(self, report: Mapping[str, Any]) -> str:
+        """The object key of ``report``."""
+        start = int(report.get("start_time_unix_ns", 0))
+        day = time.strftime("%Y/%m/%d", time.gmtime(start / 1e9))
+        group = _safe_segment(self._group or str(report.get("group", "")) or "default")
+        name = f"{start}-{_safe_segment(report_key(report))}.json.gz"
+        return "/".join(part for part in (self.prefix, group, day, name) if part)
+
+    def export(self, report: Dict[str, Any], deadline: float) -> None:
+        body = encode(report, compress=True)
+        key = self.key_for(report)
+        if deadline - time.monotonic() < _MIN_ATTEMPT_S:
+            raise ExportError("export_failed", f"s3://{self.bucket}/{key}: no time left before the deadline")
+        try:
+            self._get_client().put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", ContentEncoding="gzip"
+            )
+        except ImportError:
+            raise ExportError("export_failed", "S3 delivery needs boto3: pip install boto3") from None
+        except Exception as error:  # botocore's errors: ClientError, EndpointConnectionError, ...
+            raise ExportError("export_failed", f"s3://{self.bucket}/{key}: {error}") from None
+
+    def reset_after_fork(self) -> None:
+        self._client = None  # boto3 clients are not fork-safe
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            timeout = max(1.0, self._timeout_s)
+            config = BotoConfig(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 3})
+            self._client = boto3.session.Session().client("s3", config=config)
+        return self._client
+
+
+def _safe_segment(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("._") or "default"

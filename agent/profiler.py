@@ -8,6 +8,7 @@ guard: the agent never raises into, nor blocks, the program it profiles, except 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import os
 import sys
@@ -17,18 +18,22 @@ from typing import Any, Dict, List, Optional, Set
 
 from . import __version__, threadlabels
 from .aggregator import Aggregator
+from .budget import CpuBudget
+from .callprofiler import CPU_SOURCE as CALL_CPU_SOURCE
+from .callprofiler import ENGINE as CALL_ENGINE
+from .callprofiler import CallProfiler
 from .config import Config, ConfigError
 from .cpuprobe import select_probe
 from .drops import DropCounter
-from .exporters import Exporter, ExportError, FileExporter, HttpExporter
+from .exporters import Exporter, ExportError, FileExporter, HttpExporter, S3Exporter
 from .guard import guard, guarded, logger
 from .invocations import InvocationStats
+from .lifecycle import PAUSED, RUNNING, Lifecycle
 from .sampler import ENGINE, ThreadSampler
 from .scheduler import Scheduler
+from .spool import Spool, default_directory
 
 AGENT = f"greenflame-agent/{__version__}"
-#: Seconds the interpreter's exit may wait for the last report.
-EXIT_DEADLINE_S = 2.0
 _JOIN_TIMEOUT_S = 1.0
 
 
@@ -44,78 +49,168 @@ def default_group() -> str:
     return os.path.splitext(script)[0] if script not in ("", "-c", "-m") else ""
 
 
-def exporters_for(config: Config) -> List[Exporter]:
-    """The exporters ``config`` asks for: a file, a server, or both."""
+def exporters_for(config: Config, group: str = "", drops: Optional[DropCounter] = None) -> List[Exporter]:
+    """The exporters ``config`` asks for: a file, a server (with its spool), S3, or several.
+
+    Raises :class:`ConfigError` when S3 is asked for without boto3 installed.
+    """
     exporters: List[Exporter] = []
     if config.out:
         exporters.append(FileExporter(config.out))
     if config.server:
-        exporters.append(HttpExporter(config.server, config.ingest_key, config.export_timeout_s, AGENT))
+        spool = None
+        if config.spool_max_mb > 0:
+            directory = config.spool_dir or default_directory(group)
+            spool = Spool(directory, int(config.spool_max_mb * 1024 * 1024), drops or DropCounter())
+        exporters.append(HttpExporter(config.server, config.ingest_key, config.export_timeout_s, AGENT, spool))
+    if config.s3:
+        if importlib.util.find_spec("boto3") is None:
+            raise ConfigError("GREENFLAME_S3 needs boto3, which is not installed: pip install boto3")
+        exporters.append(S3Exporter(config.s3, group, config.export_timeout_s))
     return exporters
 
 
 class Profiler:
-    """One running profile: owns the pipeline's objects and threads."""
+    """One running profile: owns the pipeline's objects and threads, and its lifecycle.
 
-    def __init__(self, config: Config, exporters: List[Exporter], metadata: Optional[Dict[str, Any]] = None) -> None:
+    States (:mod:`greenflame.agent.lifecycle`): ``created`` -> ``running`` <-> ``paused`` ->
+    ``stopped``. While paused (by :meth:`pause` or the kill-switch file) nothing is sampled;
+    what was collected stays and is reported.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        exporters: Optional[List[Exporter]] = None,
+        metadata: Optional[Dict[str, Any]] = None,
+    ) -> None:
         self.config = config
         self.group = config.group or default_group()
-        self.exporters = exporters
         self._metadata = metadata if metadata is not None else {}
+        self.lifecycle = Lifecycle()
+        self._killed = False
         self._build_pipeline()
-        self._running = False
+        self.exporters = exporters if exporters is not None else exporters_for(config, self.group, self._drops)
 
     def _build_pipeline(self) -> None:
         config = self.config
         self._drops = DropCounter()
         self._invocations = InvocationStats()
         self._aggregator = Aggregator(config.max_stacks, self._drops)
-        self._sampler = ThreadSampler(
-            self._aggregator,
-            self._drops,
-            select_probe(),
-            rate_hz=config.rate_hz,
-            max_threads=config.max_threads,
-            max_depth=config.max_depth,
-            excluded=self._agent_threads,
-        )
-        self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush)
+        self.call_profiler: Optional[CallProfiler] = None
+        self._sampler: Optional[ThreadSampler] = None
+        self._budget = CpuBudget(config.cpu_budget, config.rate_hz, self._agent_native_ids)
+        if config.engine == "pyinstrument":
+            self.call_profiler = CallProfiler(
+                self._aggregator, config.call_share, config.rate_hz, config.max_depth, config.auto_labels
+            )
+        else:
+            self._sampler = ThreadSampler(
+                self._aggregator,
+                self._drops,
+                select_probe(),
+                rate_hz=config.rate_hz,
+                max_threads=config.max_threads,
+                max_depth=config.max_depth,
+                excluded=self._agent_threads,
+                auto_labels=config.auto_labels,
+                budget=self._budget,
+            )
+        self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush, self._housekeeping)
         self._last_flush = time.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------
 
+    @property
+    def state(self) -> str:
+        """``created``, ``running``, ``paused`` or ``stopped``."""
+        return self.lifecycle.state
+
     def start(self) -> None:
-        """Start the sampler and scheduler threads."""
-        self._running = True
-        self._sampler.start()
+        """Start the sampler and scheduler threads (paused at once if the kill-switch file exists)."""
+        if self.lifecycle.fire("start") is None:
+            return
         self._scheduler.start()
+        if self._kill_file_present():
+            self._kill()
+        elif self._sampler is not None:
+            self._sampler.start()
+
+    def pause(self) -> bool:
+        """Stop sampling but keep what was collected and keep reporting; True if it was running."""
+        if self.lifecycle.fire("pause") is None:
+            return False
+        if self._sampler is not None:
+            self._sampler.stop(_JOIN_TIMEOUT_S)
+        return True
+
+    def resume(self) -> bool:
+        """Sample again after :meth:`pause`; True if it was paused (a kill-switch file keeps it paused)."""
+        if self._killed or self.lifecycle.fire("resume") is None:
+            return False
+        if self._sampler is not None:
+            self._sampler.start()
+        return True
 
     def stop(self, flush: bool = True, timeout_s: Optional[float] = None) -> bool:
         """Stop the threads (each joined within a second), then export the last report if ``flush``.
 
         The last report is exported even when empty, so a short run still leaves its profile.
         """
-        self._running = False
-        self._sampler.stop(_JOIN_TIMEOUT_S)
+        if self.lifecycle.fire("stop") is None:
+            return True
+        if self._sampler is not None:
+            self._sampler.stop(_JOIN_TIMEOUT_S)
         self._scheduler.stop(_JOIN_TIMEOUT_S)
         delivered = self.flush(timeout_s, even_if_empty=True) if flush else True
-        self._sampler.probe.close()
+        if self._sampler is not None:
+            self._sampler.probe.close()
         return delivered
 
     def is_running(self) -> bool:
-        """Whether the sampler thread runs."""
+        """Whether the profiler is running (the sampler thread is alive, for the thread engine)."""
+        if self._sampler is None:
+            return self.state == RUNNING
         return self._sampler.is_alive()
 
     def restart_after_fork(self) -> None:
         """In a forked child: drop the parent's samples and state, and start fresh threads."""
         # The parent's threads do not exist here and its locks may be held: build everything anew.
-        self._sampler.probe.close()
+        if self._sampler is not None:
+            self._sampler.probe.close()
+        state = self.state
+        self.lifecycle = Lifecycle()
         self._build_pipeline()
         for exporter in self.exporters:
             exporter.reset_after_fork()
+            spool = getattr(exporter, "spool", None)
+            if spool is not None:
+                spool.rebind(self._drops)
         threadlabels.keep_only(iter([threading.get_ident()]))
-        if self._running:
+        if state in (RUNNING, PAUSED):
             self.start()
+            if state == PAUSED:
+                self.pause()
+
+    # -- the kill-switch file ----------------------------------------------------------
+
+    def _kill_file_present(self) -> bool:
+        path = self.config.kill_file
+        return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
+
+    def _housekeeping(self) -> None:
+        present = self._kill_file_present()
+        if present and not self._killed:
+            self._kill()
+        elif not present and self._killed:
+            self._killed = False
+            logger.warning("greenflame: kill-switch file %s is gone: profiling resumes", self.config.kill_file)
+            self.resume()
+
+    def _kill(self) -> None:
+        self.pause()
+        self._killed = True
+        logger.warning("greenflame: kill-switch file %s exists: profiling paused", self.config.kill_file)
 
     # -- reports ------------------------------------------------------------------
 
@@ -123,7 +218,8 @@ class Profiler:
         """Drain the aggregator and export now, on the calling thread; True when delivered.
 
         ``timeout_s`` bounds the whole export (default: ``export_timeout_s``). A report with no
-        samples, invocations or drops is not sent unless ``even_if_empty``.
+        samples, invocations or drops is not sent unless ``even_if_empty``. A report kept in the
+        spool for a later replay counts as not delivered (yet).
         """
         timeout = self.config.export_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
@@ -140,20 +236,31 @@ class Profiler:
 
     def build_report(self) -> Dict[str, Any]:
         """Drain the aggregator into a wire-format document with this window's metadata."""
+        import uuid
+
         metadata: Dict[str, Any] = dict(self._metadata)
+        window = self._budget.take_window()
         metadata.update(
             agent=AGENT,
-            engine=ENGINE,
+            engine=ENGINE if self._sampler is not None else CALL_ENGINE,
             runtime=runtime_name(),
             hostname=os.uname().nodename,
             pid=os.getpid(),
-            sample_rate_hz=self.config.rate_hz,
-            cpu_source=self._sampler.probe.name,
+            cpu_source=self._sampler.probe.name if self._sampler is not None else CALL_CPU_SOURCE,
+            report_id=str(uuid.uuid4()),
+            state=self.state,
+            **window,
         )
+        if self._sampler is None:
+            metadata["sample_rate_hz"] = self.config.rate_hz
+            metadata["call_share"] = self.config.call_share
+        if self._killed:
+            metadata["kill_switch"] = "file"
         invocations = self._invocations.take()
         if invocations is not None:
             metadata["invocations"] = invocations
-        period_ns = round(1e9 / self.config.rate_hz)
+        rate = metadata["sample_rate_hz"] or self.config.rate_hz
+        period_ns = round(1e9 / rate)
         # Taken last, so that drops counted while draining land in this report or the next.
         report = self._aggregator.drain(self.group, period_ns, metadata)
         metadata["dropped"] = self._drops.take()
@@ -161,15 +268,21 @@ class Profiler:
 
     def _export(self, report: Dict[str, Any], deadline: float) -> bool:
         delivered = True
+        restored = False
         for exporter in self.exporters:
             try:
                 exporter.export(report, deadline)
             except ExportError as error:
-                logger.warning("greenflame: a profile report was not delivered: %s", error)
-                if delivered:
-                    self._drops.restore(report["metadata"]["dropped"])
-                self._drops.add(error.reason)
                 delivered = False
+                if error.spooled:
+                    logger.info("greenflame: a profile report was kept for later: %s", error)
+                    continue
+                logger.warning("greenflame: a profile report was not delivered: %s", error)
+                if not restored:
+                    # The drop counts travelled with a lost report: count them again in the next one.
+                    self._drops.restore(report["metadata"]["dropped"])
+                    restored = True
+                self._drops.add(error.reason)
         return delivered
 
     def _scheduled_flush(self) -> None:
@@ -183,6 +296,12 @@ class Profiler:
 
     def _agent_threads(self) -> Set[Optional[int]]:
         return {self._scheduler.ident}
+
+    def _agent_native_ids(self) -> List[Optional[int]]:
+        ids = [self._scheduler.native_id]
+        if self._sampler is not None:
+            ids.append(self._sampler.native_id)
+        return ids
 
 
 # -- the process-wide profiler and the public API -----------------------------------
@@ -218,11 +337,14 @@ def _start_with(config: Config) -> Optional[Profiler]:
         return None
     if config.debug:
         _log_to_stderr()
-    exporters = exporters_for(config)
-    if not exporters:
-        logger.warning("greenflame: profiling disabled: set GREENFLAME_SERVER or GREENFLAME_OUT")
+    if not (config.out or config.server or config.s3):
+        logger.warning("greenflame: profiling disabled: set GREENFLAME_SERVER, GREENFLAME_OUT or GREENFLAME_S3")
         return None
-    profiler = Profiler(config, exporters, _metadata)
+    try:
+        profiler = Profiler(config, None, _metadata)
+    except ConfigError as error:
+        logger.error("greenflame: profiling disabled: %s", error)
+        return None
     _install_hooks()
     profiler.start()
     _current = profiler
@@ -238,6 +360,48 @@ def stop(flush: bool = True) -> None:
         profiler, _current = _current, None
     if profiler is not None:
         profiler.stop(flush)
+
+
+@guarded("pause", default=False)
+def pause() -> bool:
+    """Stop sampling, keeping what was collected; True if the profiler was running."""
+    profiler = _current
+    return profiler.pause() if profiler is not None else False
+
+
+@guarded("resume", default=False)
+def resume() -> bool:
+    """Sample again after :func:`pause`; True if the profiler was paused."""
+    profiler = _current
+    return profiler.resume() if profiler is not None else False
+
+
+class profile_call:  # a class used as a function: ``with profile_call():``
+    """Context manager around one call (a request, an invocation).
+
+    With the ``pyinstrument`` engine, a random ``call_share`` of these calls is profiled
+    precisely; otherwise (the ``thread`` engine samples everything already) it does nothing.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self) -> None:
+        self._inner: Optional[Any] = None
+
+    def __enter__(self) -> profile_call:
+        profiler = _current
+        if profiler is not None and profiler.call_profiler is not None:
+            with guard("profile_call"):
+                inner = profiler.call_profiler.call()
+                inner.__enter__()
+                self._inner = inner
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            with guard("profile_call"):
+                inner.__exit__(*exc_info)
 
 
 @guarded("flush", default=False)
@@ -315,7 +479,7 @@ def _at_exit() -> None:
     global _current
     profiler, _current = _current, None
     if profiler is not None:
-        profiler.stop(flush=True, timeout_s=EXIT_DEADLINE_S)
+        profiler.stop(flush=True, timeout_s=profiler.config.exit_timeout_s)
 
 
 @guarded("after fork")
@@ -325,6 +489,19 @@ def _after_fork_in_child() -> None:
     profiler = _current
     if profiler is not None:
         profiler.restart_after_fork()
+        _flush_multiprocessing_children()
+
+
+def _flush_multiprocessing_children() -> None:
+    """Make a ``multiprocessing`` worker forked from here flush its profile when it ends.
+
+    Such a worker leaves with ``os._exit()`` after its finalizers, skipping ``atexit``; a
+    finalizer registered in the child runs at that point. Only when the program already imported
+    multiprocessing (the agent never imports it).
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, _at_exit, exitpriority=100)
 
 
 def _log_to_stderr() -> None:

@@ -1,28 +1,49 @@
-"""Flushes the profiler every ``report_interval_s`` on a daemon thread, never on the user's thread."""
+"""Flushes the profiler every ``report_interval_s`` on a daemon thread, never on the user's thread.
+
+The same thread runs a housekeeping step (the kill-switch file) about once a second.
+"""
 
 from __future__ import annotations
 
 import random
+import time
 from typing import Callable, Optional
 
 from .worker import PeriodicWorker
+
+HOUSEKEEPING_S = 1.0
 
 
 class Scheduler:
     """Calls ``flush()`` every ``interval_s`` seconds (give or take 5%) on its own daemon thread.
 
     The small jitter keeps a fleet of processes started together from reporting in lockstep.
+    ``housekeeping()``, when given, is called at least every :data:`HOUSEKEEPING_S` seconds.
     """
 
-    def __init__(self, interval_s: float, flush: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        flush: Callable[[], object],
+        housekeeping: Optional[Callable[[], object]] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval_s = interval_s
         self._flush = flush
+        self._housekeeping = housekeeping
+        self._clock = clock
+        self._next_flush = clock() + self._jittered()
         self._worker = PeriodicWorker("greenflame-scheduler", self._tick, self._next_delay)
 
     @property
     def ident(self) -> Optional[int]:
         """The scheduler thread's identifier while it runs."""
         return self._worker.ident
+
+    @property
+    def native_id(self) -> Optional[int]:
+        """The scheduler thread's kernel thread id while it runs."""
+        return self._worker.native_id
 
     def is_alive(self) -> bool:
         """Whether the scheduler thread runs."""
@@ -37,7 +58,15 @@ class Scheduler:
         self._worker.stop(timeout)
 
     def _tick(self) -> None:
-        self._flush()
+        if self._housekeeping is not None:
+            self._housekeeping()
+        if self._clock() >= self._next_flush:
+            self._next_flush = self._clock() + self._jittered()
+            self._flush()
+
+    def _jittered(self) -> float:
+        return self.interval_s * random.uniform(0.95, 1.05)
 
     def _next_delay(self) -> float:
-        return self.interval_s * random.uniform(0.95, 1.05)
+        until_flush = max(0.0, self._next_flush - self._clock())
+        return until_flush if self._housekeeping is None else min(HOUSEKEEPING_S, until_flush)

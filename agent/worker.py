@@ -29,6 +29,12 @@ class PeriodicWorker:
         thread = self._thread
         return thread.ident if thread is not None else None
 
+    @property
+    def native_id(self) -> Optional[int]:
+        """The running thread's kernel thread id, or None."""
+        thread = self._thread
+        return thread.native_id if thread is not None else None
+
     def is_alive(self) -> bool:
         """Whether the thread is running."""
         thread = self._thread

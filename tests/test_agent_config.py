@@ -75,16 +75,25 @@ def test_docs_come_from_the_same_table() -> None:
     names = [option.name for option in options_table()]
     assert names == [
         "enabled",
+        "kill_file",
         "group",
         "server",
         "ingest_key",
         "out",
+        "s3",
+        "engine",
+        "call_share",
         "rate_hz",
+        "cpu_budget",
         "report_interval_s",
         "max_stacks",
         "max_depth",
         "max_threads",
+        "auto_labels",
         "export_timeout_s",
+        "exit_timeout_s",
+        "spool_dir",
+        "spool_max_mb",
         "debug",
     ]
     table = options_markdown()

@@ -22,7 +22,7 @@ from greenflame.analyzer.formats import greenflame_json
 
 def a_report(group: str = "svc") -> Dict[str, Any]:
     aggregator = Aggregator(10, DropCounter())
-    aggregator.add([((("main", "app.py", 1), ("work", "app.py", 9)), (("phase", "invoke"),), 1)])
+    aggregator.add([((("main", "app.py", 1), ("work", "app.py", 9)), (("phase", "invoke"),), 1, 0)])
     return aggregator.drain(group, 10_000_000, {"pid": os.getpid(), "dropped": {}})
 
 
@@ -48,7 +48,7 @@ def test_file_exporter_writes_one_parseable_file_per_report(tmp_path: Any) -> No
         profile = greenflame_json.loads(gzip.decompress(Path(path).read_bytes()))
         assert profile.group == "svc"
         assert [f.function for f in profile.frames] == ["main", "work"]
-        assert profile.samples[0].values == [1, 1] and profile.samples[0].labels == {"phase": "invoke"}
+        assert profile.samples[0].values == [1, 1, 0] and profile.samples[0].labels == {"phase": "invoke"}
 
 
 def test_file_exporter_writes_plain_json_without_gz(tmp_path: Any) -> None:

@@ -45,6 +45,7 @@ def run_sampled(body: Callable[[], object], **options: Any) -> Tuple[Dict[str, A
     """Run ``body`` on this thread while a sampler runs; the drained report and the drop counts."""
     drops = DropCounter()
     aggregator = Aggregator(options.pop("max_stacks", 10_000), drops)
+    options.setdefault("auto_labels", False)
     sampler = ThreadSampler(aggregator, drops, select_probe(), rate_hz=options.pop("rate_hz", 200), **options)
     sampler.start()
     try:
@@ -175,6 +176,19 @@ def test_labels_go_on_the_samples_of_their_thread_only() -> None:
         other.join(5)
     assert all(s.get("labels") == {"endpoint": "/pay", "attempt": "2"} for s in stacks_with(report, "spin"))
     assert all("labels" not in s for s in stacks_with(report, "nap"))
+
+
+def test_automatic_labels_name_the_thread() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=nap, args=(stop,), name="napper", daemon=True)
+    other.start()
+    try:
+        report, _ = run_sampled(lambda: spin(0.2), auto_labels=True)
+    finally:
+        stop.set()
+        other.join(5)
+    assert {s["labels"]["thread"] for s in stacks_with(report, "nap")} == {"napper"}
+    assert {s["labels"]["thread"] for s in stacks_with(report, "spin")} == {"MainThread"}
 
 
 def test_cpu_probes_tell_a_busy_thread_from_a_sleeping_one() -> None:

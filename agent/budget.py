@@ -1,0 +1,163 @@
+"""The CPU budget: the agent's own threads may use at most ``cpu_budget`` cores.
+
+Once a second (from the sampler's tick) :class:`CpuBudget` reads the CPU clocks of the agent's
+threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`) and compares the CPU they used with
+the wall time that passed. Above the budget the sampling rate is lowered in proportion (with a
+10% margin), down to :data:`MIN_RATE_HZ`; well below it (under half the budget) the rate climbs
+back by half at a time towards the configured one. Each lowering is logged (a warning at most
+once a minute, then debug) and reported in the window's metadata (``rate_limited``), with the
+agent's CPU time (``agent_cpu_ns``) and the time-weighted mean rate of the window.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Dict, Iterable, Optional
+
+from .cpuprobe import thread_cpu_ns
+from .guard import logger
+
+MIN_RATE_HZ = 1.0
+CHECK_INTERVAL_S = 1.0
+_MARGIN = 0.9
+_RAISE_BELOW = 0.5
+_RAISE_FACTOR = 1.5
+_SMOOTHING = 0.5
+_WARN_EVERY_S = 60.0
+
+
+class CpuBudget:
+    """Measures the agent threads' CPU and decides the sampling rate that keeps it in budget."""
+
+    def __init__(
+        self,
+        budget_cores: float,
+        rate_hz: float,
+        agent_threads: Callable[[], Iterable[Optional[int]]],
+        clock: Callable[[], float] = time.monotonic,
+        cpu_of: Callable[[int], Optional[int]] = thread_cpu_ns,
+    ) -> None:
+        self.budget_cores = budget_cores
+        self.configured_hz = rate_hz
+        self.rate_hz = rate_hz
+        self._agent_threads = agent_threads
+        self._clock = clock
+        self._cpu_of = cpu_of
+        self._lock = threading.Lock()
+        self._last_cpu: Dict[int, int] = {}
+        self._total = 0
+        self._total_at_check = 0
+        self._total_at_window = 0
+        self._share: Optional[float] = None
+        now = clock()
+        self._checked_at = now
+        self._last_warning = -_WARN_EVERY_S
+        self._reset_window(now)
+
+    def forget_threads(self) -> None:
+        """Drop the clock readings of threads that no longer exist (after a fork or a restart)."""
+        with self._lock:
+            self._last_cpu = {}
+
+    def _reset_window(self, now: float) -> None:
+        self._window_start = now
+        self._rate_since = now
+        self._rate_seconds = 0.0  # integral of the rate over the window's time
+        self._lowered = 0
+        self._lowest = self.rate_hz
+
+    @property
+    def share(self) -> Optional[float]:
+        """The smoothed share of one core the agent used at the last check (None before one)."""
+        return self._share
+
+    def due(self, now: float) -> bool:
+        """Whether a check is due at monotonic time ``now``."""
+        return now - self._checked_at >= CHECK_INTERVAL_S
+
+    def check(self) -> float:
+        """Measure, adjust and return the rate to sample at."""
+        with self._lock:
+            now = self._clock()
+            elapsed = now - self._checked_at
+            total = self._read()
+            used, self._total_at_check = total - self._total_at_check, total
+            self._checked_at = now
+            if elapsed <= 0:
+                return self.rate_hz
+            share = used / 1e9 / elapsed
+            self._share = share if self._share is None else _SMOOTHING * share + (1 - _SMOOTHING) * self._share
+            self._adjust(now, self._share)
+            return self.rate_hz
+
+    def take_window(self) -> Dict[str, Any]:
+        """This window's ``agent_cpu_ns``, mean ``sample_rate_hz`` and ``rate_limited`` (if lowered); resets."""
+        with self._lock:
+            now = self._clock()
+            total = self._read()
+            result: Dict[str, Any] = {
+                "agent_cpu_ns": total - self._total_at_window,
+                "sample_rate_hz": round(self._mean_rate(now), 3),
+            }
+            if self._lowered:
+                result["rate_limited"] = {
+                    "cpu_budget_cores": self.budget_cores,
+                    "lowest_rate_hz": round(self._lowest, 3),
+                    "times": self._lowered,
+                }
+            self._total_at_window = total
+            self._reset_window(now)
+            return result
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _read(self) -> int:
+        """The agent threads' CPU ns so far (threads that ended keep what they had used)."""
+        for native_id in self._agent_threads():
+            if native_id is None:
+                continue
+            cpu = self._cpu_of(native_id)
+            if cpu is None:
+                continue
+            previous = self._last_cpu.get(native_id)
+            self._last_cpu[native_id] = cpu
+            # An agent thread seen for the first time counts in full: all its CPU is the agent's.
+            self._total += max(0, cpu - previous) if previous is not None else cpu
+        return self._total
+
+    def _mean_rate(self, now: float) -> float:
+        seconds = self._rate_seconds + self.rate_hz * (now - self._rate_since)
+        span = now - self._window_start
+        return seconds / span if span > 0 else self.rate_hz
+
+    def _set_rate(self, now: float, rate: float) -> None:
+        self._rate_seconds += self.rate_hz * (now - self._rate_since)
+        self._rate_since = now
+        self.rate_hz = rate
+
+    def _adjust(self, now: float, share: float) -> None:
+        if share > self.budget_cores and self.rate_hz > MIN_RATE_HZ:
+            rate = max(min(MIN_RATE_HZ, self.configured_hz), self.rate_hz * self.budget_cores / share * _MARGIN)
+            self._lowered += 1
+            self._lowest = min(self._lowest, rate)
+            self._log_lowered(now, share, rate)
+            self._set_rate(now, rate)
+        elif share < _RAISE_BELOW * self.budget_cores and self.rate_hz < self.configured_hz:
+            rate = min(self.configured_hz, self.rate_hz * _RAISE_FACTOR)
+            logger.debug("greenflame: agent CPU back under budget: sampling at %.1f Hz", rate)
+            self._set_rate(now, rate)
+
+    def _log_lowered(self, now: float, share: float, rate: float) -> None:
+        warn = now - self._last_warning >= _WARN_EVERY_S
+        if warn:
+            self._last_warning = now
+        logger.log(
+            30 if warn else 10,
+            "greenflame: agent CPU %.2f%% of a core is above its budget of %.2f%%: sampling rate lowered from "
+            "%.1f Hz to %.1f Hz",
+            share * 100,
+            self.budget_cores * 100,
+            self.rate_hz,
+            rate,
+        )

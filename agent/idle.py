@@ -1,0 +1,117 @@
+"""Idle frames: is a thread that is off the CPU waiting for work (sleep, select, a lock, a queue)?
+
+A thread blocked in C code (``time.sleep``, ``lock.acquire``, ``sock.recv``, ``selector.poll``)
+shows its innermost *Python* frame stopped on the call instruction. The callee itself is not a
+frame, so :class:`IdleClassifier` reads the bytecode of that frame: it walks back from the
+call instruction over the arguments' stack effect to the instruction that loaded the callee, and
+takes its name (``sleep`` in ``time.sleep(1)``, ``acquire`` in ``lock.acquire(timeout=t)``).
+The answer is cached per (code object, instruction offset), so each call site is decoded once.
+
+A sample is idle when the thread was not on a CPU *and* it stands on a call to one of
+:data:`IDLE_CALLS`. Python-level waits need no special case: ``queue.Queue.get`` and
+``threading.Event.wait`` end in ``Condition.wait`` on ``waiter.acquire()``, asyncio's loop in
+``selectors.EpollSelector.select`` on ``self._selector.poll(...)``.
+"""
+
+from __future__ import annotations
+
+import dis
+from types import CodeType, FrameType
+from typing import Dict, List, Optional, Tuple
+
+#: Names of calls that block waiting for something else to happen.
+IDLE_CALLS = frozenset(
+    {
+        # sleeping
+        "sleep",
+        # select / poll / epoll / kqueue (selectors, asyncio)
+        "select",
+        "poll",
+        "control",
+        # locks, conditions, events, semaphores, joins, queues
+        "acquire",
+        "wait",
+        "wait_for",
+        "join",
+        "get",
+        "_wait_for_tstate_lock",
+        # sockets waiting for a peer
+        "recv",
+        "recv_into",
+        "recvfrom",
+        "recvfrom_into",
+        "recvmsg",
+        "accept",
+        "_accept",
+        # signals and child processes
+        "sigwait",
+        "sigtimedwait",
+        "sigwaitinfo",
+        "pause",
+        "waitpid",
+    }
+)
+
+_CALLS = {"CALL": 0, "CALL_FUNCTION": 0, "CALL_METHOD": 0, "CALL_FUNCTION_KW": 1, "CALL_KW": 1}
+# Instructions between the last argument and the call that move nothing on the stack.
+_NEUTRAL = frozenset({"PRECALL", "KW_NAMES", "CACHE", "EXTENDED_ARG", "NOP"})
+_LOADERS = frozenset(
+    {"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST", "LOAD_SUPER_ATTR"}
+)
+_CACHE_LIMIT = 20_000
+
+
+def callee_name(code: CodeType, offset: int) -> Optional[str]:
+    """The name of the function called by the call instruction at ``offset`` of ``code``, if plain.
+
+    None when the instruction is not a call or the callee is not a simple name or attribute.
+    """
+    instructions = list(dis.get_instructions(code))
+    index = next((i for i, ins in enumerate(instructions) if ins.offset == offset), None)
+    if index is None or instructions[index].opname not in _CALLS:
+        return None
+    call = instructions[index]
+    need = (call.arg or 0) + _CALLS[call.opname]
+    return _loader_before(instructions, index, need)
+
+
+def _loader_before(instructions: List[dis.Instruction], index: int, need: int) -> Optional[str]:
+    """Walk back from the call at ``index`` past ``need`` argument slots to the callee's loader."""
+    position = index - 1
+    while position >= 0 and instructions[position].opname in _NEUTRAL:
+        position -= 1  # the call's own PRECALL / KW_NAMES
+    pushed = 0
+    for ins in reversed(instructions[: position + 1]):
+        if pushed >= need:
+            if ins.opname in _LOADERS and isinstance(ins.argval, str):
+                return ins.argval
+            return None
+        oparg = ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None
+        try:
+            pushed += dis.stack_effect(ins.opcode, oparg, jump=False)
+        except ValueError:
+            return None
+    return None
+
+
+class IdleClassifier:
+    """``is_idle(frame)``: whether the innermost ``frame`` is stopped on a call in :data:`IDLE_CALLS`."""
+
+    def __init__(self) -> None:
+        # (id(code), offset) -> (code, verdict); holding the code keeps its id from being reused.
+        self._cache: Dict[Tuple[int, int], Tuple[CodeType, bool]] = {}
+
+    def is_idle(self, frame: FrameType) -> bool:
+        """Whether ``frame`` (a thread's innermost Python frame) waits in an idle call."""
+        code = frame.f_code
+        key = (id(code), frame.f_lasti)
+        entry = self._cache.get(key)
+        if entry is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            try:
+                verdict = callee_name(code, frame.f_lasti) in IDLE_CALLS
+            except Exception:  # an unexpected bytecode shape: not idle, and do not look again
+                verdict = False
+            entry = self._cache[key] = (code, verdict)
+        return entry[1]
