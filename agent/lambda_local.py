@@ -123,17 +123,18 @@ def import_handler_module(spec: HandlerSpec) -> Any:
         raise InitError(type(error).__name__, str(error)) from None
 
 
-def resolve_handler(module: Any, spec: HandlerSpec) -> Callable[..., Any]:
-    """The handler function of an imported module; a one-line error if absent or not callable."""
-    where = getattr(module, "__file__", None) or spec.module
+def resolve_handler(module: Any, spec: HandlerSpec) -> Any:
+    """The handler of an imported module; a one-line error (the runtime's words) if absent.
+
+    A handler that is not callable is returned as is: Lambda then fails every invocation with a
+    ``TypeError``, and so does this runner.
+    """
     try:
-        handler = getattr(module, spec.function)
+        return getattr(module, spec.function)
     except AttributeError:
-        raise _user_error(f"handler {spec.function!r} is missing on module {spec.module!r} ({where})") from None
-    if not callable(handler):
-        kind = type(handler).__name__
-        raise _user_error(f"handler {spec.lambda_handler!r} is not callable: it is a {kind} ({where})")
-    return handler
+        where = getattr(module, "__file__", None) or spec.module
+        message = f"Handler '{spec.function}' missing on module '{spec.module}' (Runtime.HandlerNotFound, {where})"
+        raise _user_error(message) from None
 
 
 # -- the event and the context ------------------------------------------------
@@ -348,7 +349,7 @@ def _load(spec: HandlerSpec, stats: RunStats) -> Optional[Callable[..., Any]]:
     finally:
         stats.init_ms = (time.perf_counter() - began) * 1000.0
     handler = resolve_handler(module, spec)
-    return handler if is_profiled(handler) else profile_handler(handler)
+    return handler if is_profiled(handler) or not callable(handler) else profile_handler(handler)
 
 
 def invoke(

@@ -238,6 +238,14 @@ def test_a_failing_handler_exits_1_with_lambdas_error_lines(task_root: Path) -> 
     assert report["metadata"]["invocations"]["count"] == 3
 
 
+def test_a_handler_that_is_not_a_function_fails_each_invocation_as_on_lambda(task_root: Path) -> None:
+    result = greenflame("lambda", "invoke", "handlers.NOT_A_FUNCTION", "--invocations", "2", cwd=task_root)
+
+    assert result.returncode == 1
+    assert 'errorType: "TypeError"' in result.stderr and "'int' object is not callable" in result.stderr
+    assert "2 invocations, 2 errors" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("module", "error_type", "message"),
     [
@@ -262,8 +270,7 @@ def test_an_init_error_exits_1_as_lambda_reports_it(
         ("handlers", [], "bad handler 'handlers'"),
         ("handlers:not-valid", [], "bad handler"),
         ("no_such_module.handler", [], "cannot find module 'no_such_module'"),
-        ("handlers.missing", [], "handler 'missing' is missing on module 'handlers'"),
-        ("handlers.NOT_A_FUNCTION", [], "is not callable: it is a int"),
+        ("handlers.missing", [], "Handler 'missing' missing on module 'handlers' (Runtime.HandlerNotFound"),
         ("handlers.echo", ["--event", "{not json"], "--event is not valid JSON"),
         ("handlers.echo", ["--event", "@absent.json"], "cannot read the event file absent.json"),
     ],
