@@ -26,3 +26,7 @@ def test_lambda_and_service_findings() -> None:
     assert "0.0003 -> 0.0001 g CO2e per request" in output
     service["sci_g_per_request"] = None
     assert "SCI:    n/a" in text.render(report)
+    service["inputs"] = {"notes": ["no cpu sample counts: cost and CO2e not estimated"]}
+    service["cost_usd_per_month"] = None
+    output = text.render(report)
+    assert "Cost:   n/a/month\n" in output and "Lambda duration" not in output

@@ -77,8 +77,8 @@ def finding_sci(finding: Mapping[str, Any]) -> str:
 
 
 def cost_basis(inputs: Mapping[str, Any]) -> str:
-    """What a finding's dollars are: ``vCPU-hours at $X per vCPU-hour (source)`` or Lambda duration."""
+    """What a finding's dollars price, in parentheses with a leading space; empty when unknown."""
     price = inputs.get("usd_per_vcpu_hour")
     if isinstance(price, Mapping) and price.get("value") is not None:
-        return f"vCPU-hours at ${price['value']} per vCPU-hour, {clean(price.get('source', ''))}"
-    return "Lambda duration"
+        return f" (vCPU-hours at ${price['value']} per vCPU-hour, {clean(price.get('source', ''))})"
+    return " (Lambda duration)" if inputs.get("memory_mb") else ""

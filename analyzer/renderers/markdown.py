@@ -182,7 +182,7 @@ def _why(finding: Mapping[str, Any], rule: Any) -> List[str]:
     if wasted is not None:
         lines.append(f"- **Wasted:** {wasted:.1f} ms per invocation")
     lines += [
-        f"- **Cost:** {f.usd(finding.get('cost_usd_per_month'))}/month ({escape(f.cost_basis(inputs))})",
+        f"- **Cost:** {f.usd(finding.get('cost_usd_per_month'))}/month{escape(f.cost_basis(inputs))}",
         f"- **CO2e:** {f.co2_range(finding.get('co2e_kg_per_month_range'))}",
         f"- **SCI:** {_sci(finding)}",
     ]

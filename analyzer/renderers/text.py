@@ -69,7 +69,7 @@ def _finding(number: int, finding: Dict[str, Any]) -> List[str]:
     if finding.get("wasted_ms_per_invocation") is not None:
         rate = f.setting(inputs.get("invocations_per_month"))
         lines.append(f"{INDENT}Waste:  {finding['wasted_ms_per_invocation']:.1f} ms per invocation; {rate} per month")
-    lines.append(f"{INDENT}Cost:   {f.usd(finding.get('cost_usd_per_month'))}/month ({f.cost_basis(inputs)})")
+    lines.append(f"{INDENT}Cost:   {f.usd(finding.get('cost_usd_per_month'))}/month{f.cost_basis(inputs)}")
     lines.append(f"{INDENT}CO2e:   {f.co2_range(finding.get('co2e_kg_per_month_range'))}")
     lines.append(f"{INDENT}SCI:    {f.finding_sci(finding)}")
     lines += _evidence(finding)
