@@ -30,6 +30,8 @@ _LEVEL_METRICS = ("mean_duration_ms",)
 #: Frames with at least this typical share (the root, the handler) are not renormalised: they
 #: contain most of the others, so they do not shrink when one of those grows.
 _NEAR_ROOT_SHARE = 0.5
+#: Related frames listed per anomaly in the text format (JSON has them all).
+_RELATED_SHOWN = 5
 
 
 @dataclass
@@ -239,7 +241,8 @@ def _anomaly(
 
 def reason(anomaly: Anomaly, share_of: str = "cpu") -> str:
     """One sentence: ``handler.parse went from 4.0% to 31.0% of CPU at 2026-05-09 14:05 UTC``."""
-    when = datetime.fromtimestamp(anomaly.start_unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    clock = "%Y-%m-%d %H:%M UTC" if anomaly.start_unix_s % 60 == 0 else "%Y-%m-%d %H:%M:%S UTC"
+    when = datetime.fromtimestamp(anomaly.start_unix_s, tz=timezone.utc).strftime(clock)
     before, after = anomaly.baseline, anomaly.observed
     if anomaly.metric == "inclusive_share":
         what = "CPU" if share_of == "cpu" else "wall time"
@@ -305,7 +308,9 @@ def render(anomalies: Sequence[Anomaly], fmt: str) -> str:
         group = f"[{a.group}] " if a.group else ""
         lines.append(f"- {group}{a.reason} (score {a.score:.1f})")
         if a.related_frames:
-            lines.append(f"    also moved: {', '.join(a.related_frames)}")
+            shown = ", ".join(a.related_frames[:_RELATED_SHOWN])
+            more = len(a.related_frames) - _RELATED_SHOWN
+            lines.append(f"    also moved: {shown}" + (f" and {more} more" if more > 0 else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,11 @@ the frame that explains them, and listed in its ``related_frames``:
 - a frame's anomaly is explained by an overlapping one of a frame below it in the stacks whose
   change is at least :data:`EXPLAINED_FRACTION` of its own;
 - when the remaining frame is library code (site-packages, the standard library), the deepest of
-  its explained callers that is the user's own code is reported instead: that is where the fix is;
+  its explained callers that is the user's own code is reported instead, since that is where the
+  fix is; with no such caller, the library's entry point (``boto3.client`` rather than a botocore
+  internal), which is the call the user's code makes;
+- a library frame's anomaly inside a larger overlapping anomaly of one of its callers is a detail
+  of that call (a credentials lookup inside a client creation);
 - a group-total anomaly is explained by any overlapping frame anomaly in the same direction.
 """
 
@@ -44,21 +48,15 @@ def fold(anomalies: List[Anomaly], ancestors: Mapping[str, Set[str]], library: S
         children = [j for j, child in enumerate(frames) if j != i and _explains(child, parent, ancestors)]
         if children:
             echo_of[i] = max(children, key=lambda j: _depth(frames[j], ancestors))
-    for i, leaf in enumerate(frames):
-        if i in echo_of or leaf.frame not in library:
-            continue
-        callers = [j for j, other in enumerate(frames) if _user_caller(other, leaf, ancestors, library)]
-        if callers:
-            chosen = max(callers, key=lambda j: _depth(frames[j], ancestors))
-            echo_of.pop(chosen, None)
-            echo_of[i] = chosen
+    clusters: Dict[int, List[int]] = {}
+    for i in range(len(frames)):
+        clusters.setdefault(_root(i, echo_of), []).append(i)
     result: List[Anomaly] = []
-    for i, survivor in enumerate(frames):
-        if i in echo_of:
-            continue
-        echoes = {frames[j].frame for j in range(len(frames)) if j != i and _root(j, echo_of) == i}
-        survivor.related_frames = sorted(echoes - {survivor.frame})
+    for root, members in clusters.items():
+        survivor = frames[_representative(root, members, frames, ancestors, library)]
+        survivor.related_frames = sorted({frames[j].frame for j in members} - {survivor.frame})
         result.append(survivor)
+    result = _fold_library_details(result, ancestors, library)
     for total in totals:
         cause = next((a for a in result if _overlap(a, total)), None)
         if cause is None:
@@ -68,15 +66,51 @@ def fold(anomalies: List[Anomaly], ancestors: Mapping[str, Set[str]], library: S
     return result
 
 
+def _fold_library_details(
+    survivors: List[Anomaly], ancestors: Mapping[str, Set[str]], library: Set[str]
+) -> List[Anomaly]:
+    """Fold library anomalies that happen inside a larger, overlapping anomaly of one of their callers.
+
+    Creating a client that suddenly takes 80% of the CPU also shows up as a credentials lookup at
+    20%: an implementation detail of the call already reported, not a second cause.
+    """
+    kept: List[Anomaly] = []
+    for anomaly in survivors:
+        host = None
+        if anomaly.frame in library:
+            above = ancestors.get(anomaly.frame, set())
+            hosts = [
+                other
+                for other in survivors
+                if other is not anomaly
+                and other.frame in above
+                and _overlap(other, anomaly)
+                and abs(other.delta) >= abs(anomaly.delta)
+            ]
+            host = max(hosts, key=lambda a: abs(a.delta), default=None)
+        if host is None:
+            kept.append(anomaly)
+        else:
+            host.related_frames = sorted({*host.related_frames, anomaly.frame, *anomaly.related_frames} - {host.frame})
+    return kept
+
+
 def _depth(anomaly: Anomaly, ancestors: Mapping[str, Set[str]]) -> int:
     return len(ancestors.get(anomaly.frame, ()))
 
 
-def _user_caller(caller: Anomaly, leaf: Anomaly, ancestors: Mapping[str, Set[str]], library: Set[str]) -> bool:
-    """Whether ``caller`` is the user's code above library frame ``leaf`` and moved with it."""
-    if caller.frame in library or caller.frame not in ancestors.get(leaf.frame, set()) or not _overlap(caller, leaf):
-        return False
-    return abs(caller.delta) >= EXPLAINED_FRACTION * abs(leaf.delta)
+def _representative(
+    root: int, members: List[int], frames: List[Anomaly], ancestors: Mapping[str, Set[str]], library: Set[str]
+) -> int:
+    """The deepest frame of a cluster, unless it is library code: then the deepest user-code frame
+    that moved with it, else the library's entry point (its shallowest frame), which is the call
+    the user's code makes."""
+    if frames[root].frame not in library:
+        return root
+    user = [j for j in members if frames[j].frame not in library]
+    if user:
+        return max(user, key=lambda j: _depth(frames[j], ancestors))
+    return min(members, key=lambda j: _depth(frames[j], ancestors))
 
 
 def _root(index: int, explained_by: Mapping[int, int]) -> int:

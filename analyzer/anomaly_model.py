@@ -42,7 +42,7 @@ class DetectorConfig:
     seasonal_min_days: float = 2.0
     harmonics: int = 3
     local_window: int = 36
-    min_history: int = 8
+    min_history: int = 6
     z_point: float = 6.0
     z_sustained: float = 4.0
     sustain_points: int = 3

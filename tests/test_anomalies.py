@@ -114,6 +114,24 @@ def test_fold_keeps_the_deepest_user_frame_and_drops_the_total() -> None:
     assert parse.related_frames == ["loads", "main", TOTAL]
 
 
+def test_fold_reports_the_library_entry_point_inside_a_big_user_anomaly() -> None:
+    ancestors: Dict[str, set] = {
+        "handle": set(),
+        "boto3.client": {"handle"},
+        "Session.create_client": {"handle", "boto3.client"},
+        "load_credentials": {"handle", "boto3.client", "Session.create_client"},
+    }
+    library = {"boto3.client", "Session.create_client", "load_credentials"}
+    found = [
+        _anomaly("boto3.client", 100, None, 0.6),
+        _anomaly("Session.create_client", 100, None, 0.6),
+        _anomaly("load_credentials", 100, None, 0.2),
+    ]
+    kept = fold(found, ancestors, library)
+    assert [a.frame for a in kept] == ["boto3.client"]
+    assert kept[0].related_frames == ["Session.create_client", "load_credentials"]
+
+
 def test_fold_keeps_a_caller_whose_change_a_callee_does_not_explain() -> None:
     ancestors: Dict[str, set] = {"main": set(), "parse": {"main"}}
     kept = fold([_anomaly("main", 0, 100, 0.2), _anomaly("parse", 0, 100, 0.02)], ancestors, set())
