@@ -112,8 +112,7 @@ class RuntimeApi:
     @property
     def address(self) -> str:
         """``host:port``, the value of ``AWS_LAMBDA_RUNTIME_API``."""
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return f"127.0.0.1:{self._server.server_port}"
 
     def submit(self, pending: _Pending) -> None:
         """Queue an invocation for the runtime's next ``GET .../next``."""
@@ -403,6 +402,7 @@ class LocalLambda:
         if self._process is not None and self._process.poll() is None and not self._frozen:
             os.killpg(self._process.pid, signal.SIGSTOP)
             self._frozen = True
+            _wait_stopped(self._process.pid)
 
     def _thaw(self) -> None:
         if self._process is not None and self._frozen:
@@ -509,6 +509,19 @@ def _exit_error(process: Optional[subprocess.Popen[bytes]], request_id: str = ""
     )
     prefix = f"RequestId: {request_id} Error: " if request_id else ""
     return _fault("Runtime.ExitError", f"{prefix}Runtime exited with error: {how}")
+
+
+def _wait_stopped(pid: int, timeout_s: float = 1.0) -> None:
+    """Return once ``pid`` is stopped (a signal is delivered asynchronously), or after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] in ("T", "t", "Z", "X"):
+                    return
+        except (OSError, IndexError):
+            return  # no /proc, or the process is gone
+        time.sleep(0.0002)
 
 
 def peak_rss_mb(pid: int) -> Optional[int]:
