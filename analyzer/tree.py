@@ -211,12 +211,17 @@ def _attach(root: Node, by_id: Dict[int, Any], frames: List[Frame]) -> None:
     pending: List[Tuple[Node, Dict[int, Any]]] = [(root, by_id)]
     while pending:
         parent, level = pending.pop()
+        siblings = parent.children
         for index, (total, self_value, children) in level.items():
-            node = parent.child(frames[index])
-            # Two indices may hold equal frames in a hand-built profile: add, do not replace.
-            node.total += total
-            node.self_value += self_value
-            pending.append((node, children))
+            frame = frames[index]
+            node = siblings.get(frame)
+            if node is None:
+                node = siblings[frame] = Node(frame, self_value, total)
+            else:  # two indices may hold equal frames in a hand-built profile: add, do not replace
+                node.total += total
+                node.self_value += self_value
+            if children:
+                pending.append((node, children))
 
 
 def prune(tree: Node, max_nodes: int) -> Node:
@@ -322,18 +327,30 @@ def flamegraph(profile: Profile, sample_type: str = CPU, max_nodes: int = 5000) 
     return result
 
 
-def hotspots(profile: Profile, sample_type: str = CPU, limit: int = 20) -> List[Dict[str, Any]]:
-    """Bottom-up view: frames by self value, with their total (counted once per stack)."""
+def hotspots(
+    profile: Profile, sample_type: str = CPU, limit: int = 20, keep: Optional[SampleFilter] = None
+) -> List[Dict[str, Any]]:
+    """Bottom-up view: frames by self value, with their total (counted once per stack).
+
+    Samples failing ``keep`` are left out.
+    """
     used = choose_sample_type(profile, sample_type)
     if not profile.has_type(used):
         return []
-    self_by: Dict[Frame, int] = {}
-    total_by: Dict[Frame, int] = {}
-    for frames, value, _ in profile.stacks(used):
-        if frames:
-            self_by[frames[-1]] = self_by.get(frames[-1], 0) + value
-        for frame in set(frames):
-            total_by[frame] = total_by.get(frame, 0) + value
+    frames = profile.frames
+    # Equal frames under two indices (hand-built profiles) count as one function.
+    first: Dict[Frame, int] = {}
+    canonical = [first.setdefault(frame, i) for i, frame in enumerate(frames)]
+    self_ids: Dict[int, int] = {}
+    total_ids: Dict[int, int] = {}
+    for stack, value in _stacks(profile, used, keep):
+        if stack:
+            leaf = canonical[stack[-1]]
+            self_ids[leaf] = self_ids.get(leaf, 0) + value
+        for index in {canonical[i] for i in stack}:
+            total_ids[index] = total_ids.get(index, 0) + value
+    self_by = {frames[i]: value for i, value in self_ids.items()}
+    total_by = {frames[i]: value for i, value in total_ids.items()}
     ranked = sorted(total_by, key=lambda f: (-self_by.get(f, 0), -total_by[f], f.function))[:limit]
     return [
         {

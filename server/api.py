@@ -6,25 +6,42 @@ admin token.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Callable, Dict, Hashable, Optional
 
-from flask import Blueprint, jsonify, request, url_for
-from greenflame.analyzer.model import CPU, WALL, ProfileError
-from greenflame.analyzer.report import analyze_profile
-from greenflame.analyzer.tree import flamegraph
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import text
 
+from greenflame.analyzer.model import ProfileError
+from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.tree import frame_match
+
+from . import views
 from .auth import require_admin
 from .errors import ApiError
-from .queries import RangeProfile, merged_range, require_group
+from .queries import (
+    RangeProfile,
+    focus_args,
+    label_args,
+    merged_range,
+    require_group,
+    sample_filter,
+    sample_type_arg,
+)
+from .rollups import get_rollups, series_step_ns, timeseries
 from .storage import GroupExistsError, GroupSummary, get_storage
+from .timerange import parse_range
+from .views import BOTTOM_UP, TOP_DOWN
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 GROUP_NAME_RULE = "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
 MAX_NODES_LIMIT = 100_000
+MAX_FUNCTIONS_LIMIT = 20_000
+MAX_SERIES_BUCKETS = 5000
 
 
 @bp.get("/health")
@@ -69,17 +86,112 @@ def get_group(name: str) -> Any:
 
 @bp.get("/groups/<name>/flamegraph")
 def group_flamegraph(name: str) -> Any:
-    """The flame graph tree of the group's profiles in ``from``..``to`` for ``type`` cpu or wall."""
-    sample_type = request.args.get("type", CPU)
-    if sample_type not in (CPU, WALL):
-        raise ApiError(400, "invalid_parameter", "type must be cpu or wall")
-    max_nodes = _int_arg("max_nodes", 5000, 1, MAX_NODES_LIMIT)
+    """The flame graph of the group's profiles in ``from``..``to`` for ``type`` cpu or wall.
+
+    ``view`` is ``top-down`` (default) or ``bottom-up`` (hotspots); ``focus`` keeps only
+    stacks through that function; each ``label=key=value`` keeps only samples with it.
+    """
+    sample_type = sample_type_arg()
+    max_nodes = _int_arg("max_nodes", 5000, 2, MAX_NODES_LIMIT)
+    view = request.args.get("view") or TOP_DOWN
+    if view not in (TOP_DOWN, BOTTOM_UP):
+        raise ApiError(400, "invalid_parameter", "view must be top-down or bottom-up")
+    labels, focus = label_args(), focus_args()
+    selected = merged_range(name, full=bool(labels))
+    key = ("flamegraph", selected.key, sample_type, max_nodes, view, focus, tuple(sorted(labels.items())))
+
+    def build() -> bytes:
+        keep = sample_filter(labels, focus)
+        try:
+            return _dumps(views.flamegraph_view(selected.profile, sample_type, max_nodes, view, keep))
+        except ProfileError as error:
+            raise ApiError(400, "invalid_parameter", str(error)) from None
+
+    tree = _cached(key, build)
+    envelope = {**_range_json(selected), "type": sample_type, "view": view}
+    return _json_with(envelope, {"flamegraph": tree})
+
+
+@bp.get("/groups/<name>/sandwich")
+def group_sandwich(name: str) -> Any:
+    """Callers and callees of one function (``function``, optional ``file`` and ``line``)."""
+    function = request.args.get("function")
+    if not function:
+        raise ApiError(400, "invalid_parameter", "function is required")
+    file = request.args.get("file")
+    line = _int_arg("line", -1, -1, 2**31) if request.args.get("line") else None
+    sample_type = sample_type_arg()
+    max_nodes = _int_arg("max_nodes", 2000, 2, MAX_NODES_LIMIT)
+    labels = label_args()
+    selected = merged_range(name, full=bool(labels))
+    key = ("sandwich", selected.key, sample_type, max_nodes, function, file, line, tuple(sorted(labels.items())))
+
+    def build() -> bytes:
+        keep = sample_filter(labels, None)
+        match = frame_match(function, file, line)
+        return _dumps(views.sandwich_view(selected.profile, sample_type, match, max_nodes, keep))
+
+    body = _cached(key, build)
+    envelope = {**_range_json(selected), "type": sample_type, "function": function}
+    return _json_with(envelope, {"sandwich": body})
+
+
+@bp.get("/groups/<name>/functions")
+def group_functions(name: str) -> Any:
+    """Every function's self and total value in the range (the table beside the flame graph)."""
+    sample_type = sample_type_arg()
+    limit = _int_arg("limit", 1000, 1, MAX_FUNCTIONS_LIMIT)
+    labels, focus = label_args(), focus_args()
+    selected = merged_range(name, full=bool(labels))
+    key = ("functions", selected.key, sample_type, limit, focus, tuple(sorted(labels.items())))
+    body = _cached(
+        key, lambda: _dumps(views.functions_view(selected.profile, sample_type, limit, sample_filter(labels, focus)))
+    )
+    return _json_with({**_range_json(selected), "type": sample_type}, {"functions": body})
+
+
+@bp.get("/groups/<name>/diff")
+def group_diff(name: str) -> Any:
+    """The diff flame graph of ``base_from``..``base_to`` (of ``base_group``) against ``from``..``to``."""
+    sample_type = sample_type_arg()
+    max_nodes = _int_arg("max_nodes", 5000, 2, MAX_NODES_LIMIT)
+    labels = label_args()
+    base_group = request.args.get("base_group") or name
+    target = merged_range(name, full=bool(labels))
+    base = merged_range(base_group, "base_from", "base_to", full=bool(labels))
+    key = ("diff", base.key, target.key, sample_type, max_nodes, tuple(sorted(labels.items())))
+    keep = sample_filter(labels, None)
+    body = _cached(key, lambda: _dumps(views.diff_view(base.profile, target.profile, sample_type, max_nodes, keep)))
+    envelope = {"type": sample_type, "base": _range_json(base), "target": _range_json(target)}
+    return _json_with(envelope, {"flamegraph": body})
+
+
+@bp.get("/groups/<name>/timeseries")
+def group_timeseries(name: str) -> Any:
+    """CPU and wall samples per time bucket, for the range chart (``step`` seconds, else chosen)."""
+    group = require_group(name)
+    start_ns, end_ns = parse_range(request.args.get("from"), request.args.get("to"))
+    last = group.last_seen_unix_ns or time.time_ns()
+    end_ns = end_ns if end_ns is not None else last + 1
+    start_ns = start_ns if start_ns is not None else min(group.first_seen_unix_ns or end_ns - 3600 * 10**9, end_ns - 1)
+    step_s = _int_arg("step", 0, 0, 366 * 86400)
+    step_ns = step_s * 10**9 if step_s else series_step_ns(start_ns, end_ns)
+    if (end_ns - start_ns) // step_ns > MAX_SERIES_BUCKETS:
+        raise ApiError(
+            400, "invalid_parameter", f"step gives more than {MAX_SERIES_BUCKETS} points; choose a longer step"
+        )
+    points = timeseries(get_storage(), name, start_ns, end_ns, step_ns)
+    return jsonify(
+        {"group": name, "from_unix_ns": start_ns, "to_unix_ns": end_ns, "step_ns": step_ns, "points": points}
+    )
+
+
+@bp.get("/groups/<name>/labels")
+def group_labels(name: str) -> Any:
+    """The label keys of the range's samples and their most common values."""
     selected = merged_range(name)
-    try:
-        tree = flamegraph(selected.profile, sample_type=sample_type, max_nodes=max_nodes)
-    except ProfileError as error:
-        raise ApiError(400, "invalid_parameter", str(error)) from None
-    return jsonify({**_range_json(selected), "type": sample_type, "flamegraph": tree})
+    body = _cached(("labels", selected.key), lambda: _dumps(views.labels_view(selected.profile)))
+    return _json_with(_range_json(selected), {"labels": body})
 
 
 @bp.get("/groups/<name>/recommendations")
@@ -116,6 +228,22 @@ def _range_json(selected: RangeProfile) -> Dict[str, Any]:
         "start_time_unix_ns": selected.profile.start_time_unix_ns,
         "duration_ns": selected.profile.duration_ns,
     }
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _cached(key: Hashable, build: Callable[[], bytes]) -> bytes:
+    return get_rollups(get_storage()).response(key, build)
+
+
+def _json_with(envelope: Dict[str, Any], parts: Dict[str, bytes]) -> Response:
+    """``envelope`` as JSON with already-encoded JSON ``parts`` added as keys (no re-encoding)."""
+    body = _dumps(envelope)[:-1]
+    for key, encoded in parts.items():
+        body += b"," + _dumps(key) + b":" + encoded
+    return current_app.response_class(body + b"}", mimetype="application/json")
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

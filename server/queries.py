@@ -1,28 +1,37 @@
-"""Read-side queries shared by the API: one group's profiles in a time range, merged."""
+"""Read-side queries shared by the API: one group's profiles in a time range, merged, and filters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 from flask import request
-from greenflame.analyzer.model import Profile, merge
+
+from greenflame.analyzer.model import CPU, WALL, Profile
+from greenflame.analyzer.tree import SampleFilter, all_of, focus_filter, frame_match, label_filter
 
 from .context import get_settings
 from .errors import ApiError
+from .rollups import fingerprint, get_rollups
 from .storage import GroupSummary, get_storage
 from .timerange import parse_range
+
+MAX_LABEL_FILTERS = 16
 
 
 @dataclass(frozen=True)
 class RangeProfile:
-    """The merge of a group's profiles over ``[start_ns, end_ns)`` (None: unbounded)."""
+    """The merge of a group's profiles over ``[start_ns, end_ns)`` (None: unbounded).
+
+    ``key`` names exactly the profiles merged, for caching what is computed from them.
+    """
 
     group: str
     start_ns: Optional[int]
     end_ns: Optional[int]
     profile_count: int
     profile: Profile
+    key: str = ""
 
 
 def require_group(name: str) -> GroupSummary:
@@ -33,14 +42,61 @@ def require_group(name: str) -> GroupSummary:
     return group
 
 
-def merged_range(name: str) -> RangeProfile:
-    """The group's profiles within the request's ``from``/``to`` range, merged into one."""
+def merged_range(name: str, start_param: str = "from", end_param: str = "to", full: bool = True) -> RangeProfile:
+    """The group's profiles within the request's ``from``/``to`` range (or the named parameters), merged.
+
+    ``full`` keeps labels and metadata; without it the faster label-less merge of hourly
+    rollups is returned (enough for unfiltered trees).
+    """
     require_group(name)
-    start_ns, end_ns = parse_range(request.args.get("from"), request.args.get("to"))
+    start_ns, end_ns = parse_range(request.args.get(start_param), request.args.get(end_param))
     limit = get_settings().max_query_profiles
     storage = get_storage()
     rows = storage.find_profiles(name, start_ns, end_ns, limit=limit + 1)
     if len(rows) > limit:
         raise ApiError(400, "range_too_large", f"the range holds more than {limit} profiles; choose a shorter range")
-    merged = merge([storage.load_profile(row) for row in rows], name)
-    return RangeProfile(name, start_ns, end_ns, len(rows), merged)
+    if not rows:
+        return RangeProfile(name, start_ns, end_ns, 0, Profile(group=name), fingerprint(rows))
+    rollups = get_rollups(storage)
+    merged = rollups.merged(name, rows) if full else rollups.folded(name, rows, start_ns, end_ns)
+    return RangeProfile(name, start_ns, end_ns, len(rows), merged, fingerprint(rows))
+
+
+def sample_type_arg() -> str:
+    """The ``type`` parameter: cpu (default) or wall."""
+    sample_type = request.args.get("type", CPU)
+    if sample_type not in (CPU, WALL):
+        raise ApiError(400, "invalid_parameter", "type must be cpu or wall")
+    return sample_type
+
+
+def label_args() -> Dict[str, str]:
+    """The ``label`` parameters (each ``key=value``; repeat for several) as a mapping."""
+    wanted: Dict[str, str] = {}
+    raw = request.args.getlist("label")
+    if len(raw) > MAX_LABEL_FILTERS:
+        raise ApiError(400, "invalid_parameter", f"at most {MAX_LABEL_FILTERS} label filters")
+    for item in raw:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise ApiError(400, "invalid_parameter", "label must be key=value")
+        wanted[key] = value
+    return wanted
+
+
+def focus_args() -> Optional[Tuple[str, Optional[str]]]:
+    """The ``focus`` function name and optional ``focus_file``, or None."""
+    function = request.args.get("focus")
+    if not function:
+        return None
+    return function, request.args.get("focus_file") or None
+
+
+def sample_filter(labels: Dict[str, str], focus: Optional[Tuple[str, Optional[str]]]) -> Optional[SampleFilter]:
+    """The filter keeping samples with all ``labels`` that pass through the ``focus`` frame."""
+    return all_of(
+        [
+            label_filter(labels) if labels else None,
+            focus_filter(frame_match(focus[0], focus[1])) if focus else None,
+        ]
+    )
