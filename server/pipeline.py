@@ -6,7 +6,8 @@ for) it:
 
 1. merges the group's profiles of the last ``window_s`` (ending at its latest profile) and runs
    :func:`greenflame.analyzer.report.analyze_profile`;
-2. updates the finding states (new, ongoing, resolved, reopened; :mod:`.pipeline_findings`);
+2. updates the finding states at the data's time (new, ongoing, resolved, reopened;
+   :mod:`.pipeline_findings`);
 3. runs anomaly detection over the last ``history_s`` of profiles with the group's feedback, when
    the anomaly module and its dependencies are installed;
 4. syncs tickets on each of the group's channels (:mod:`.tickets.sync`), which records tracker
@@ -31,7 +32,7 @@ from greenflame.analyzer.model import Profile, merge
 from greenflame.analyzer.report import analyze_profile
 
 from .pipeline_channels import channel_config
-from .pipeline_findings import NEW, REOPENED, RESOLVED, next_states
+from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
 from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
 from .storage import Storage, StoredProfile
 from .tickets.config import ChannelConfigError
@@ -132,7 +133,9 @@ class Pipeline:
         window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
         report = analyze_profile(merge(self._load(window, cache), group))
         findings: List[Dict[str, Any]] = list(report["recommendations"])
-        states = next_states(group, self.store.finding_states(group), findings, time.time_ns())
+        previous = self.store.finding_states(group)
+        rules = [rule["id"] for rule in report["rules"]]
+        states = next_states(group, previous, findings, latest_ns / 1e9, rules_evaluated=rules)
         self.store.save_finding_states(states)
         self.store.extend(lease, self.config.lease_s)
         anomalies, anomaly_note = self._anomalies(group, rows, cache)
@@ -140,9 +143,10 @@ class Pipeline:
         statuses, channel_errors = self._notify(group, findings, anomalies)
         return {
             "profiles": len(window),
+            "data_until_unix_ns": latest_ns,
             "findings": len(findings),
-            "new": sum(1 for s in states if s.state in (NEW, REOPENED)),
-            "resolved": sum(1 for s in states if s.state == RESOLVED),
+            "new": changed_to(previous, states, (NEW, REOPENED)),
+            "resolved": changed_to(previous, states, (RESOLVED,)),
             "anomalies": len(anomalies) if anomaly_note is None else None,
             "anomaly_detection": anomaly_note or "ok",
             "tickets": {"synced": sum(1 for s in statuses if s.ok), "failed": sum(1 for s in statuses if not s.ok)},

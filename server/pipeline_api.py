@@ -144,6 +144,9 @@ def finding_json(state: FindingState, links: List[TicketLink]) -> Dict[str, Any]
         "first_seen_unix_ns": state.first_seen_unix_ns,
         "last_seen_unix_ns": state.last_seen_unix_ns,
         "resolved_unix_ns": state.resolved_unix_ns,
+        "analyses_seen": state.record.get("analyses_seen"),
+        "missed_analyses": state.record.get("missed_analyses"),
+        "times_reopened": state.record.get("times_reopened"),
         "finding": state.finding,
         "tickets": [ticket_json(link) for link in links],
     }

@@ -1,68 +1,80 @@
-"""Finding states across analysis runs: new, ongoing, resolved, reopened.
+"""Finding states across analysis runs, stored per group: the server side of
+:mod:`greenflame.analyzer.finding_state`.
 
-The transitions (one run's findings against the stored states):
-
-- a fingerprint seen for the first time is ``new``;
-- one seen again while new, ongoing or reopened is ``ongoing``;
-- one seen again after it was resolved is ``reopened``;
-- one no longer reported is ``resolved`` (it stays resolved, with its last numbers, until it returns).
-
-``first_seen`` is the first run that reported it, ``last_seen`` the latest; ``resolved`` the run
-that stopped reporting it. All times are the run's time in Unix nanoseconds.
+The analyzer decides the transitions (new, ongoing, resolved after several quiet analyses,
+reopened); this module maps its records to and from the stored :class:`FindingState` rows,
+keyed by the same fingerprint key the tickets use. The analysis time is the data's time (the
+end of the group's latest profile), so late or replayed profiles change nothing and a
+backfill resolves findings the way live traffic would.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import logging
 from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from greenflame.analyzer.finding_state import NEW, ONGOING, REOPENED, RESOLVED, ResolvePolicy, update_states
 
 from .pipeline_store import FindingState
 from .tickets.models import fingerprint_key
 
-NEW, ONGOING, RESOLVED, REOPENED = "new", "ongoing", "resolved", "reopened"
+log = logging.getLogger(__name__)
+
 STATES = (NEW, ONGOING, RESOLVED, REOPENED)
+__all__ = ["NEW", "ONGOING", "REOPENED", "RESOLVED", "STATES", "changed_to", "next_states"]
 
 
 def next_states(
-    group: str, previous: Sequence[FindingState], findings: Sequence[Mapping[str, Any]], now_ns: int
+    group: str,
+    previous: Sequence[FindingState],
+    findings: Sequence[Mapping[str, Any]],
+    now_s: float,
+    *,
+    policy: ResolvePolicy = ResolvePolicy(),
+    rules_evaluated: Optional[Sequence[str]] = None,
 ) -> List[FindingState]:
-    """The states after a run that reported ``findings``; only rows that changed or are current."""
-    before: Dict[str, FindingState] = {state.key: state for state in previous}
-    current = _current(group, findings)
-    out: List[FindingState] = []
-    for key, finding in current.items():
-        out.append(_seen(group, key, finding, before.get(key), now_ns))
-    for key, state in before.items():
-        if key not in current and state.state != RESOLVED:
-            out.append(replace(state, state=RESOLVED, resolved_unix_ns=now_ns))
+    """Every finding's state after an analysis at ``now_s`` (Unix seconds) that reported ``findings``."""
+    usable = [f for f in findings if isinstance(f.get("fingerprint"), str) and f.get("fingerprint")]
+    if len(usable) != len(findings):
+        log.warning("group %r: %d finding(s) without a fingerprint ignored", group, len(findings) - len(usable))
+    before = {state.fingerprint: state for state in previous}
+    records = update_states(
+        {fp: state.record for fp, state in before.items()},
+        usable,
+        now_s,
+        policy=policy,
+        rules_evaluated=rules_evaluated,
+    )
+    current = {str(f["fingerprint"]): f for f in usable}
+    out = []
+    for fingerprint, record in records.items():
+        old = before.get(fingerprint)
+        finding = current.get(fingerprint) or (old.finding if old is not None else {})
+        out.append(_state(group, fingerprint, record, dict(finding)))
     return out
 
 
-def _current(group: str, findings: Sequence[Mapping[str, Any]]) -> Dict[str, Mapping[str, Any]]:
-    """Findings by fingerprint key; a rule reporting one fingerprint twice counts once (the first)."""
-    out: Dict[str, Mapping[str, Any]] = {}
-    for finding in findings:
-        fingerprint = finding.get("fingerprint")
-        if isinstance(fingerprint, str) and fingerprint:
-            out.setdefault(fingerprint_key(group, fingerprint), finding)
-    return out
+def changed_to(previous: Sequence[FindingState], states: Sequence[FindingState], wanted: Sequence[str]) -> int:
+    """How many findings moved into one of the ``wanted`` states in this analysis."""
+    before = {state.key: state.state for state in previous}
+    return sum(1 for s in states if s.state in wanted and before.get(s.key) != s.state)
 
 
-def _seen(group: str, key: str, finding: Mapping[str, Any], old: Optional[FindingState], now_ns: int) -> FindingState:
-    if old is None:
-        state, first_seen = NEW, now_ns
-    else:
-        state = REOPENED if old.state == RESOLVED else ONGOING
-        first_seen = old.first_seen_unix_ns
+def _ns(seconds: Any) -> Optional[int]:
+    return None if seconds is None else round(float(seconds) * 1e9)
+
+
+def _state(group: str, fingerprint: str, record: Dict[str, Any], finding: Dict[str, Any]) -> FindingState:
     return FindingState(
         group=group,
-        key=key,
-        fingerprint=str(finding["fingerprint"]),
-        rule=str(finding.get("rule") or "finding"),
-        title=str(finding.get("title") or finding.get("rule") or "finding"),
-        state=state,
-        first_seen_unix_ns=first_seen,
-        last_seen_unix_ns=now_ns,
-        resolved_unix_ns=None,
-        finding=dict(finding),
+        key=fingerprint_key(group, fingerprint),
+        fingerprint=fingerprint,
+        rule=str(record.get("rule") or finding.get("rule") or "finding"),
+        title=str(record.get("title") or finding.get("title") or record.get("rule") or "finding"),
+        state=str(record["state"]),
+        first_seen_unix_ns=_ns(record["first_seen"]) or 0,
+        last_seen_unix_ns=_ns(record["last_seen"]) or 0,
+        resolved_unix_ns=_ns(record.get("resolved_at")) if record["state"] == RESOLVED else None,
+        finding=finding,
+        record=record,
     )

@@ -6,6 +6,7 @@ reads the API description (tests, a docs build) should use :func:`merged_spec`.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
@@ -16,8 +17,7 @@ PARTS = (HERE / "openapi_pipeline.yaml",)
 
 def merged_spec(base: Optional[Path] = None, parts: Sequence[Path] = PARTS) -> Dict[str, Any]:
     """The base document with every part's paths and components added; ValueError on a name clash."""
-    import yaml
-
+    yaml: Any = importlib.import_module("yaml")  # PyYAML: a test and docs dependency, untyped
     spec: Dict[str, Any] = yaml.safe_load((base or BASE).read_text(encoding="utf-8"))
     for part in parts:
         merge_into(spec, yaml.safe_load(part.read_text(encoding="utf-8")), part.name)

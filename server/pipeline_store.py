@@ -91,6 +91,7 @@ finding_states = Table(
     Column("last_seen_unix_ns", BigInteger, nullable=False),
     Column("resolved_unix_ns", BigInteger, nullable=True),
     Column("finding_json", Text, nullable=False),
+    Column("record_json", Text, nullable=False),
     Column("updated_unix_ns", BigInteger, nullable=False),
     UniqueConstraint("group_name", "fingerprint_key", name="uq_finding_states_finding"),
 )
@@ -161,7 +162,11 @@ class Lease:
 
 @dataclass(frozen=True)
 class FindingState:
-    """One finding fingerprint's state across analysis runs."""
+    """One finding fingerprint's state across analysis runs.
+
+    ``record`` is :mod:`greenflame.analyzer.finding_state`'s record (times in Unix seconds);
+    the ``*_unix_ns`` fields repeat its times, ``finding`` is the latest full finding.
+    """
 
     group: str
     key: str
@@ -173,6 +178,7 @@ class FindingState:
     last_seen_unix_ns: int
     resolved_unix_ns: Optional[int]
     finding: Dict[str, Any]
+    record: Dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -381,6 +387,7 @@ class PipelineStore:
                     "last_seen_unix_ns": state.last_seen_unix_ns,
                     "resolved_unix_ns": state.resolved_unix_ns,
                     "finding_json": json.dumps(state.finding, sort_keys=True, default=str),
+                    "record_json": json.dumps(state.record, sort_keys=True, default=str),
                     "updated_unix_ns": now,
                 }
                 where = and_(f.group_name == state.group, f.fingerprint_key == state.key)
@@ -518,6 +525,7 @@ def _finding_state(row: Any) -> FindingState:
         last_seen_unix_ns=row["last_seen_unix_ns"],
         resolved_unix_ns=row["resolved_unix_ns"],
         finding=json.loads(row["finding_json"]),
+        record=json.loads(row["record_json"]),
     )
 
 

@@ -69,6 +69,12 @@ def states(server: LiveServer, group: str) -> Dict[str, str]:
     return {f["rule"]: f["state"] for f in findings(server, group)}
 
 
+def analysed(server: LiveServer, group: str, minute: int) -> bool:
+    """True once the latest analysis covers the profile that starts ``minute`` minutes after T0."""
+    summary = get(server, f"/api/v1/groups/{group}/findings").json()["analysis"]["summary"] or {}
+    return bool(summary.get("data_until_unix_ns", 0) > T0 + minute * 60 * 10**9)
+
+
 def put_channels(server: LiveServer, group: str, channels: List[Dict[str, Any]]) -> requests.Response:
     url = server.api(f"/api/v1/groups/{group}/channels")
     return server.session.put(url, json={"channels": channels}, headers=admin(server), timeout=30)
@@ -107,8 +113,10 @@ def test_finding_is_new_then_ongoing_then_resolved_with_one_issue(
     send(server, key, brown(group, T0 + 60 * 10**9))
     wait_for("the finding as ongoing", lambda: states(server, group) == {"aws-sdk-client-per-invocation": "ongoing"})
 
-    # Later, the fixed function only: the pattern is gone from the recent window.
-    send(server, key, brown(group, T0 + 3600 * 10**9, client_in_handler=False))
+    # Later, the fixed function only: three analyses without the pattern, over an hour after it.
+    for minute in (60, 61, 62):
+        send(server, key, brown(group, T0 + minute * 60 * 10**9, client_in_handler=False))
+        wait_for(f"the analysis at minute {minute}", lambda m=minute: analysed(server, group, m))
     wait_for("the finding as resolved", lambda: states(server, group) == {"aws-sdk-client-per-invocation": "resolved"})
     wait_for("the issue closed", lambda: github.issues[issue["number"]]["state"] == "closed")
     assert len(github.issues) == 1 and len(github.requests("POST")) >= 1

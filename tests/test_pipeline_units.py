@@ -10,14 +10,16 @@ from typing import Any, Dict, List
 import pytest
 from test_analyzer_builders import lambda_profile
 
+from greenflame.analyzer.finding_state import ResolvePolicy
 from greenflame.server.pipeline import Pipeline, PipelineConfig
 from greenflame.server.pipeline_channels import public_channels, validate_channels
-from greenflame.server.pipeline_findings import next_states
+from greenflame.server.pipeline_findings import changed_to, next_states
 from greenflame.server.pipeline_openapi import merge_into
 from greenflame.server.pipeline_store import PipelineStore
 from greenflame.server.pipeline_worker import Scheduler
 from greenflame.server.storage import Storage
 from greenflame.server.tickets.config import ChannelConfigError
+from greenflame.server.tickets.models import fingerprint_key
 from greenflame.server.tickets.store import TicketStore
 
 GROUP = "orders"
@@ -38,21 +40,30 @@ def finding(fingerprint: str, cost: float = 1.0) -> Dict[str, Any]:
 
 
 def test_states_go_new_ongoing_resolved_reopened() -> None:
-    first = next_states(GROUP, [], [finding("a")], 100)
-    assert [(s.state, s.first_seen_unix_ns, s.last_seen_unix_ns) for s in first] == [("new", 100, 100)]
-    second = next_states(GROUP, first, [finding("a", 2.0), finding("b")], 200)
+    quick = ResolvePolicy(min_missed=1, min_quiet_s=0)
+    first = next_states(GROUP, [], [finding("a")], 100, policy=quick)
+    assert [(s.state, s.first_seen_unix_ns, s.last_seen_unix_ns) for s in first] == [("new", 100 * 10**9, 100 * 10**9)]
+    assert first[0].key == fingerprint_key(GROUP, "a") and first[0].title == "finding a"
+    second = next_states(GROUP, first, [finding("a", 2.0), finding("b")], 200, policy=quick)
     assert {s.fingerprint: s.state for s in second} == {"a": "ongoing", "b": "new"}
-    assert second[0].first_seen_unix_ns == 100 and second[0].finding["cost_usd_per_month"] == 2.0
-    third = next_states(GROUP, second, [finding("b")], 300)
+    assert second[0].first_seen_unix_ns == 100 * 10**9 and second[0].finding["cost_usd_per_month"] == 2.0
+    assert changed_to(first, second, ("new",)) == 1
+    third = next_states(GROUP, second, [finding("b")], 300, policy=quick)
     assert {s.fingerprint: (s.state, s.resolved_unix_ns) for s in third} == {
-        "a": ("resolved", 300),
+        "a": ("resolved", 300 * 10**9),
         "b": ("ongoing", None),
     }
-    # A resolved finding stays as it is while absent, and is reopened when it returns.
-    assert [s.fingerprint for s in next_states(GROUP, third, [finding("b")], 400)] == ["b"]
-    back = next_states(GROUP, third, [finding("a"), finding("b")], 500)
+    assert third[0].finding["cost_usd_per_month"] == 2.0  # the last numbers stay with a resolved finding
+    back = next_states(GROUP, third, [finding("a"), finding("b")], 400, policy=quick)
     assert {s.fingerprint: s.state for s in back} == {"a": "reopened", "b": "ongoing"}
-    assert back[0].first_seen_unix_ns == 100 and back[0].resolved_unix_ns is None
+    assert back[0].first_seen_unix_ns == 100 * 10**9 and back[0].resolved_unix_ns is None
+
+
+def test_by_default_one_quiet_analysis_does_not_resolve() -> None:
+    states = next_states(GROUP, [], [finding("a")], 0)
+    for minutes in (10, 30, 61):
+        states = next_states(GROUP, states, [], minutes * 60.0)
+        assert [s.state for s in states] == ["resolved" if minutes == 61 else "ongoing"]
 
 
 def test_findings_without_fingerprint_are_ignored() -> None:
@@ -130,11 +141,12 @@ def test_a_run_happens_only_for_new_data(storage: Storage) -> None:
     assert [s.state for s in store.finding_states(GROUP)] == ["new"]
     assert pipeline.run_group(GROUP) is None
     assert len(store.runs(GROUP)) == 1
-    clean = lambda_profile(client_in_handler=False)
-    clean.start_time_unix_ns += 7200 * 10**9  # outside the one-hour window of the first
-    storage.add_profile(GROUP, clean, None)
-    assert pipeline.run_group(GROUP) is not None
-    assert [s.state for s in store.finding_states(GROUP)] == ["resolved"]
+    for hours in (2, 3, 4):  # three quiet analyses, over an hour after it was last seen: resolved
+        clean = lambda_profile(client_in_handler=False)
+        clean.start_time_unix_ns += hours * 3600 * 10**9  # outside the one-hour window of the first
+        storage.add_profile(GROUP, clean, None)
+        assert pipeline.run_group(GROUP) is not None
+        assert [s.state for s in store.finding_states(GROUP)] == ["resolved" if hours == 4 else "ongoing"]
 
 
 def test_a_failing_run_is_recorded_and_releases_the_lease(storage: Storage, tmp_path: Path) -> None:
