@@ -131,7 +131,8 @@ class Pipeline:
         latest_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
         cache: Dict[str, Profile] = {}
         window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
-        report = analyze_profile(merge(self._load(window, cache), group))
+        merged = merge(self._load(window, cache), group)
+        report = analyze_profile(merged)
         findings: List[Dict[str, Any]] = list(report["recommendations"])
         previous = self.store.finding_states(group)
         rules = [rule["id"] for rule in report["rules"]]
@@ -140,7 +141,7 @@ class Pipeline:
         self.store.extend(lease, self.config.lease_s)
         anomalies, anomaly_note = self._anomalies(group, rows, cache)
         self.store.extend(lease, self.config.lease_s)
-        statuses, channel_errors = self._notify(group, findings, anomalies)
+        statuses, channel_errors = self._notify(group, findings, anomalies, merged)
         return {
             "profiles": len(window),
             "data_until_unix_ns": latest_ns,
@@ -204,11 +205,16 @@ class Pipeline:
 
     # -- notifications --------------------------------------------------------------
     def _notify(
-        self, group: str, findings: Sequence[Mapping[str, Any]], anomalies: Sequence[StoredAnomaly]
+        self,
+        group: str,
+        findings: Sequence[Mapping[str, Any]],
+        anomalies: Sequence[StoredAnomaly],
+        profile: Profile,
     ) -> Tuple[List[TicketStatus], List[str]]:
         channels = self.store.channels(group)
         if not channels:
             return [], []
+        svgs = evidence_svgs(findings, profile)
         dismissed = self._dismissed(group)
         items = [*findings, *(anomaly_finding(a) for a in anomalies if a.end_unix_s is None and a.id not in dismissed)]
         statuses: List[TicketStatus] = []
@@ -220,7 +226,7 @@ class Pipeline:
                 errors.append(f"{item.get('to')}: {error}")
                 continue
             try:
-                statuses.extend(sync_findings(group, items, config, self.tickets))
+                statuses.extend(sync_findings(group, items, config, self.tickets, svgs=svgs))
             except Exception:  # sync_findings records tracker failures itself; this is a bug: log, go on
                 log.exception("ticket sync of group %r on %s failed", group, config.channel_key)
                 errors.append(f"{config.channel_key}: internal error; see the server log")
@@ -235,6 +241,21 @@ class Pipeline:
         for vote in self.store.votes(group):
             latest[vote.anomaly_id] = vote.useful
         return {anomaly_id for anomaly_id, useful in latest.items() if not useful}
+
+
+def evidence_svgs(findings: Sequence[Mapping[str, Any]], profile: Profile) -> Dict[str, str]:
+    """Fingerprint -> the SVG flame graph of the finding's evidence, for trackers that take one."""
+    try:
+        from greenflame.analyzer.svg import evidence_svg
+    except ImportError:
+        return {}
+    out: Dict[str, str] = {}
+    for finding in findings:
+        try:
+            out[str(finding["fingerprint"])] = evidence_svg(finding, profile)
+        except (KeyError, ValueError) as error:  # no usable evidence: the ticket goes without a picture
+            log.info("no evidence SVG for %s: %s", finding.get("fingerprint"), error)
+    return out
 
 
 def anomaly_finding(anomaly: StoredAnomaly) -> Dict[str, Any]:
