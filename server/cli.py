@@ -89,7 +89,7 @@ def _tickets_push(args: argparse.Namespace) -> int:
 def _tickets_status(args: argparse.Namespace) -> int:
     from greenflame.server.tickets.commands import status_command
 
-    return status_command()
+    return status_command(database=args.db)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -202,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--dry-run", action="store_true", help="show what would be posted, post nothing")
     push.set_defaults(run_verb=_tickets_push)
     status = ticket_verbs.add_parser("status", help="the tickets greenflame keeps, with their delivery status")
+    status.add_argument("--db", metavar="URL", help="the server's database URL (default: as `greenflame serve`)")
     status.set_defaults(run_verb=_tickets_status)
 
     serve = verbs.add_parser("serve", help="run the greenflame server and web UI")

@@ -309,3 +309,12 @@ def test_several_processes_analyse_each_group_once(
     titles = [issue["title"] for issue in github.issues.values()]
     assert len(titles) == 3
     assert all(sum(title.endswith(f" in {group}") for title in titles) == 1 for group in groups)
+    listed = subprocess.run(
+        server_command("tickets", "status", "--db", shared["GREENFLAME_DATABASE_URL"]),
+        env=server_env(tmp_path / "elsewhere"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert all(group in listed.stdout for group in groups)

@@ -49,10 +49,10 @@ def push_command(
     return 1 if any(status.action == FAILED for status in statuses) else 0
 
 
-def status_command(*, out: Optional[TextIO] = None) -> int:
-    """Print every ticket greenflame tracks, from the server's database."""
+def status_command(*, database: Optional[str] = None, out: Optional[TextIO] = None) -> int:
+    """Print every ticket greenflame tracks, from the server's database (``database``: its URL, as ``--db``)."""
     out = out or sys.stdout
-    store = TicketStore.open(database_url())
+    store = TicketStore.open(database or database_url())
     try:
         links = store.links()
     finally:
