@@ -43,11 +43,12 @@ import time
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
-from . import __version__, current, flush, labels, record_invocation, set_metadata, start
+from . import __version__, threadlabels
 from .config import ENV_PREFIX, Config, ConfigError
 from .exporters import HttpExporter
 from .guard import guard, guarded
 from .lambda_outbox import OutboxExporter, default_outbox_dir
+from .profiler import current, flush, record_invocation, set_metadata, start  # direct: hot path
 
 __all__ = [
     "ENV_ARCHITECTURE",
@@ -70,18 +71,30 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 AGENT = f"greenflame-agent/{__version__}"
 
 
+@guarded("lambda labels")
+def _push_labels(values: Dict[str, str]) -> Any:
+    return threadlabels.push(dict(values))
+
+
+@guarded("lambda labels")
+def _pop_labels(token: Any) -> None:
+    threadlabels.pop(token)
+
+
 class _SafeLabels:
-    """``labels(...)`` that never raises into user code nor swallows the user's exceptions."""
+    """Labels on this thread's samples that never raise into user code nor swallow its exceptions.
+
+    On the hot path of every invocation: plain guarded calls, no generator-based context managers.
+    """
+
+    __slots__ = ("_token", "_values")
 
     def __init__(self, **values: str) -> None:
         self._values = values
-        self._inner: Any = None
+        self._token: Any = None
 
     def __enter__(self) -> _SafeLabels:
-        with guard("lambda labels"):
-            inner = labels(**self._values)
-            inner.__enter__()
-            self._inner = inner
+        self._token = _push_labels(self._values)
         return self
 
     def __exit__(
@@ -90,11 +103,10 @@ class _SafeLabels:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        inner, self._inner = self._inner, None
-        if inner is not None:
-            with guard("lambda labels"):
-                # The user's exception is not the agent's business: exit as if none happened.
-                inner.__exit__(None, None, None)
+        # The user's exception is not the agent's business: exit as if none happened.
+        token, self._token = self._token, None
+        if token is not None:
+            _pop_labels(token)
 
 
 def init_phase() -> _SafeLabels:
@@ -207,8 +219,9 @@ class _Session:
             self._invoked = True
             if not self.start_agent(options):
                 return None
-            with guard("lambda metadata"):  # a failure here must not cost the invocation's profile
-                self._describe(context)
+            if getattr(context, "invoked_function_arn", None) != self._sent_arn:
+                with guard("lambda metadata"):  # a failure here must not cost the invocation's profile
+                    self._describe(context)
             return cold, self._labels(context, cold)
 
     def _labels(self, context: Any, cold: bool) -> _SafeLabels:
@@ -224,10 +237,8 @@ class _Session:
 
     def _describe(self, context: Any) -> None:
         """Send ``metadata["lambda"]`` when it is new (first call, or another qualified ARN)."""
-        arn = str(getattr(context, "invoked_function_arn", "") or "")
-        if arn != self._sent_arn:
-            set_metadata("lambda", lambda_metadata(context))
-            self._sent_arn = arn
+        set_metadata("lambda", lambda_metadata(context))
+        self._sent_arn = getattr(context, "invoked_function_arn", None)
 
     def end(self, duration_ms: float, cold: bool, context: Any) -> None:
         """Record the invocation; report now (synchronously, within budget) if it is time to."""

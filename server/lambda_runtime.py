@@ -48,7 +48,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any, Dict, List, Optional
+from typing import IO, Any, Dict, List, Optional, Union
 
 __all__ = ["FunctionConfig", "InvokeResult", "LocalLambda", "RuntimeApi"]
 
@@ -268,8 +268,8 @@ class LocalLambda:
         self,
         config: FunctionConfig,
         workdir: Path,
-        stdout: Optional[IO[Any]] = None,
-        stderr: Optional[IO[Any]] = None,
+        stdout: Union[int, IO[Any], None] = None,
+        stderr: Union[int, IO[Any], None] = None,
     ) -> None:
         self.config = config
         self.workdir = workdir

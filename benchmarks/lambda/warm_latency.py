@@ -1,0 +1,148 @@
+"""Added latency per warm Lambda invocation: plain handler, greenflame's decorator, CodeGuru's decorator.
+
+The three variants run in one process, alternating in blocks (A B C A B C ...), so that the
+machine's drift hits them alike. Each invocation is timed from the caller's side with
+``perf_counter_ns``. greenflame runs as in Lambda: started by its decorator, reporting at
+invocation ends every 10 s to a local HTTP ingest server in this process; CodeGuru's
+``with_lambda_profiler`` runs with its defaults (its reports go nowhere: there is no network).
+
+    python benchmarks/lambda/warm_latency.py --invocations 3000 --work-ms 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List
+
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+BLOCK = 50
+
+
+class Context:
+    """The attributes of Lambda's context object that the decorators read."""
+
+    function_name = "bench"
+    function_version = "$LATEST"
+    invoked_function_arn = ARN
+    memory_limit_in_mb = "512"
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "stream"
+
+    def __init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + 30
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+def make_handler(work_ms: float) -> Callable[[Any, Any], Any]:
+    def handler(event: Any, context: Any) -> Dict[str, int]:
+        end = time.perf_counter() + work_ms / 1000.0
+        total = 0
+        while time.perf_counter() < end:
+            total += sum(range(50))
+        return {"statusCode": 200, "n": total}
+
+    return handler
+
+
+def ingest_server() -> str:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(202)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+def variants(work_ms: float) -> Dict[str, Callable[[Any, Any], Any]]:
+    os.environ.update(
+        AWS_LAMBDA_FUNCTION_NAME="bench",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512",
+        AWS_REGION="us-east-1",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="secret",
+        AWS_EC2_METADATA_DISABLED="true",
+        GREENFLAME_SERVER=ingest_server(),
+    )
+    from codeguru_profiler_agent import with_lambda_profiler
+
+    from greenflame.agent.aws_lambda import profile_handler
+
+    return {
+        "plain": make_handler(work_ms),
+        "greenflame": profile_handler(make_handler(work_ms)),
+        "codeguru": with_lambda_profiler(profiling_group_name="bench", region_name="us-east-1")(make_handler(work_ms)),
+    }
+
+
+def run(invocations: int, work_ms: float) -> Dict[str, List[int]]:
+    handlers = variants(work_ms)
+    timings: Dict[str, List[int]] = {name: [] for name in handlers}
+    for handler in handlers.values():  # cold starts, not measured here
+        handler({}, Context())
+    while min(len(t) for t in timings.values()) < invocations:
+        for name, handler in handlers.items():
+            for _ in range(BLOCK):
+                context = Context()
+                began = time.perf_counter_ns()
+                handler({}, context)
+                timings[name].append(time.perf_counter_ns() - began)
+    return timings
+
+
+def quantile(values: List[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000.0
+
+
+def summary(timings: Dict[str, List[int]]) -> Dict[str, Any]:
+    base_median = statistics.median(timings["plain"]) / 1000.0
+    base_p99 = quantile(timings["plain"], 0.99)
+    result: Dict[str, Any] = {}
+    for name, values in timings.items():
+        median = statistics.median(values) / 1000.0
+        p99 = quantile(values, 0.99)
+        result[name] = {
+            "invocations": len(values),
+            "median_us": round(median, 1),
+            "p99_us": round(p99, 1),
+            "added_median_us": round(median - base_median, 1),
+            "added_p99_us": round(p99 - base_p99, 1),
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invocations", type=int, default=3000)
+    parser.add_argument("--work-ms", type=float, default=2.0)
+    args = parser.parse_args()
+    timings = run(args.invocations, args.work_ms)
+    from codeguru_profiler_agent.aws_lambda import profiler_decorator
+
+    report = summary(timings)
+    report["codeguru_profiler_active"] = type(profiler_decorator._profiler).__name__
+    report["work_ms"] = args.work_ms
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
