@@ -489,16 +489,24 @@ def _after_fork_in_child() -> None:
     profiler = _current
     if profiler is not None:
         profiler.restart_after_fork()
-        _flush_multiprocessing_children()
+        _flush_multiprocessing_children(profiler)
 
 
-def _flush_multiprocessing_children() -> None:
+def _flush_multiprocessing_children(profiler: Profiler) -> None:
     """Make a ``multiprocessing`` worker forked from here flush its profile when it ends.
 
-    Such a worker leaves with ``os._exit()`` after its finalizers, skipping ``atexit``; a
-    finalizer registered in the child runs at that point. Only when the program already imported
-    multiprocessing (the agent never imports it).
+    Such a worker leaves with ``os._exit()`` after running multiprocessing's finalizers, skipping
+    ``atexit``. The worker clears the finalizers inherited from its parent and then runs its
+    after-fork callbacks, so the finalizer is registered from one of those. Only when the program
+    already imported multiprocessing (the agent never imports it).
     """
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(profiler, _register_exit_finalizer)
+
+
+@guarded("multiprocessing finalizer")
+def _register_exit_finalizer(profiler: Profiler) -> None:
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         util.Finalize(None, _at_exit, exitpriority=100)
