@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _lambda_invoke(args: argparse.Namespace) -> int:
-    from greenflame.agent.lambda_local import invoke
+    from greenflame.server.lambda_invoke import invoke
 
     return invoke(
         args.handler,
@@ -58,6 +58,12 @@ def _lambda_invoke(args: argparse.Namespace) -> int:
         out=args.out,
         server=args.server,
     )
+
+
+def _lambda_layer(args: argparse.Namespace) -> int:
+    from greenflame.server.lambda_layer import build_layer
+
+    return build_layer(args.output)
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -167,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.set_defaults(run_verb=_lambda_invoke)
     layer = lam_verbs.add_parser("layer", help="build the greenflame Lambda layer zip")
     layer.add_argument("-o", "--output", required=True, metavar="layer.zip")
-    layer.set_defaults(run_verb=_not_yet("lambda layer"))
+    layer.set_defaults(run_verb=_lambda_layer)
 
     analyze = verbs.add_parser("analyze", help="recommendations with cost and CO2e for profiles")
     analyze.add_argument("files", nargs="+", metavar="FILE")

@@ -1,3 +1,34 @@
-"""Shared fixtures: each area keeps its own in a plugin module beside this file."""
+"""Shared fixtures: each area keeps its own in a plugin module beside this file.
+
+On CI (``CI=true``) a skipped test or module is turned into a failure: there, a missing
+dependency must fail the run, never hide a test.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Generator
+
+import pytest
 
 pytest_plugins = ["fixtures_agent", "fixtures_server", "fixtures_browser"]
+
+ON_CI = os.environ.get("CI") == "true"
+
+
+def _fail_skip(report: Any) -> None:
+    if ON_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped on CI, where every dependency must be present: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
+    outcome = yield
+    _fail_skip(outcome.get_result())
