@@ -144,6 +144,7 @@ def detect(
     size = int(index[-1]) + 1
     denominator = _on_grid(series.denominator, index, size)
     start_index = 0 if score_from_unix_s is None else max(0, -(-(score_from_unix_s - t0) // series.resolution_s))
+    _one_blas_thread()
     fitted = [
         _fit(series, target, denominator, index, size, config, feedback, start_index) for target in _targets(series)
     ]
@@ -155,6 +156,27 @@ def detect(
             found.append(_anomaly(series, fit.frame, fit.metric, event, fit.values, scores.baseline, scores.z, t0))
     folded = fold(found, series.ancestors, series.library)
     return sorted(folded, key=lambda a: (a.start_unix_s, -a.score, a.frame))
+
+
+_blas_limited = False
+
+
+def _one_blas_thread() -> None:
+    """Limit BLAS to one thread in this process, once.
+
+    The fits are tiny; BLAS worker threads only add hand-offs, and on a busy machine they spin and
+    wait: scoring measured 4-10x slower with two BLAS threads on 2 shared cores. Limiting inside a
+    context manager did not help (the pool is resized at every exit), so the limit stays set.
+    """
+    global _blas_limited
+    if _blas_limited:
+        return
+    # Load scikit-learn (and SciPy's own BLAS) first: only libraries already loaded get limited.
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(limits=1, user_api="blas")
+    _blas_limited = True
 
 
 @dataclass

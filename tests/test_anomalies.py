@@ -86,6 +86,17 @@ def test_a_spike_that_ends_has_an_end() -> None:
     assert end is not None and T0 + (at + 4) * 300 <= end <= T0 + (at + 8) * 300
 
 
+def test_group_total_is_reported_when_no_frame_explains_it() -> None:
+    series = synthetic(days=4)
+    cut = len(series.times) - 24
+    tripled = [v * (3.0 if i >= cut else 1.0) for i, v in enumerate(series.totals["cpu_samples"])]
+    series.totals["cpu_samples"] = tripled
+    found = detect(series)
+    assert [a.frame for a in found] == [TOTAL]
+    assert found[0].metric == "cpu_samples"
+    assert found[0].reason.startswith("total CPU samples went from ")
+
+
 def test_small_change_is_not_reported() -> None:
     assert detect(synthetic(days=4, step_at=3 * PER_DAY, step=0.005)) == []
 
