@@ -12,7 +12,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import anomaly_feedback
 from .anomaly_dedup import fold
@@ -144,11 +144,10 @@ def detect(
     size = int(index[-1]) + 1
     denominator = _on_grid(series.denominator, index, size)
     start_index = 0 if score_from_unix_s is None else max(0, -(-(score_from_unix_s - t0) // series.resolution_s))
-    _one_blas_thread()
-    fitted = [
-        _fit(series, target, denominator, index, size, config, feedback, start_index) for target in _targets(series)
-    ]
-    _renormalise(fitted, config)
+    with _one_blas_thread():
+        targets = _targets(series)
+        fitted = [_fit(series, target, denominator, index, size, config, feedback, start_index) for target in targets]
+        _renormalise(fitted, config)
     found: List[Anomaly] = []
     for fit in fitted:
         scores = flag(fit.values, fit.baseline, fit.sd, fit.is_share, config, fit.factor)
@@ -158,25 +157,18 @@ def detect(
     return sorted(folded, key=lambda a: (a.start_unix_s, -a.score, a.frame))
 
 
-_blas_limited = False
-
-
-def _one_blas_thread() -> None:
-    """Limit BLAS to one thread in this process, once.
+def _one_blas_thread() -> ContextManager[Any]:
+    """BLAS limited to one thread while scoring.
 
     The fits are tiny; BLAS worker threads only add hand-offs, and on a busy machine they spin and
-    wait: scoring measured 4-10x slower with two BLAS threads on 2 shared cores. Limiting inside a
-    context manager did not help (the pool is resized at every exit), so the limit stays set.
+    wait: scoring measured 4-10x slower with two BLAS threads on 2 shared cores.
     """
-    global _blas_limited
-    if _blas_limited:
-        return
     # Load scikit-learn (and SciPy's own BLAS) first: only libraries already loaded get limited.
     import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
-    threadpool_limits(limits=1, user_api="blas")
-    _blas_limited = True
+    limiter: ContextManager[Any] = threadpool_limits(limits=1, user_api="blas")
+    return limiter
 
 
 @dataclass
