@@ -17,7 +17,7 @@ the frame that explains them, and listed in its ``related_frames``:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Mapping, Set
+from typing import TYPE_CHECKING, Dict, List, Mapping, Set, Tuple
 
 from .timeseries import TOTAL
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .anomalies import Anomaly
 
 EXPLAINED_FRACTION = 0.5
+TWIN_TOLERANCE = 0.15
 
 
 def _overlap(a: Anomaly, b: Anomaly) -> bool:
@@ -48,12 +49,15 @@ def fold(anomalies: List[Anomaly], ancestors: Mapping[str, Set[str]], library: S
         children = [j for j, child in enumerate(frames) if j != i and _explains(child, parent, ancestors)]
         if children:
             echo_of[i] = max(children, key=lambda j: _depth(frames[j], ancestors))
+    leader = {i: i for i in range(len(frames))}
+    for i, j in [*echo_of.items(), *_twins(frames, ancestors)]:
+        _union(leader, i, j)
     clusters: Dict[int, List[int]] = {}
     for i in range(len(frames)):
-        clusters.setdefault(_root(i, echo_of), []).append(i)
+        clusters.setdefault(_find(leader, i), []).append(i)
     result: List[Anomaly] = []
-    for root, members in clusters.items():
-        survivor = frames[_representative(root, members, frames, ancestors, library)]
+    for members in clusters.values():
+        survivor = frames[_representative(members, frames, ancestors, library)]
         survivor.related_frames = sorted({frames[j].frame for j in members} - {survivor.frame})
         result.append(survivor)
     result = _fold_library_details(result, ancestors, library)
@@ -100,22 +104,42 @@ def _depth(anomaly: Anomaly, ancestors: Mapping[str, Set[str]]) -> int:
 
 
 def _representative(
-    root: int, members: List[int], frames: List[Anomaly], ancestors: Mapping[str, Set[str]], library: Set[str]
+    members: List[int], frames: List[Anomaly], ancestors: Mapping[str, Set[str]], library: Set[str]
 ) -> int:
     """The deepest frame of a cluster, unless it is library code: then the deepest user-code frame
     that moved with it, else the library's entry point (its shallowest frame), which is the call
     the user's code makes."""
-    if frames[root].frame not in library:
-        return root
+    deepest = max(members, key=lambda j: (_depth(frames[j], ancestors), abs(frames[j].delta)))
+    if frames[deepest].frame not in library:
+        return deepest
     user = [j for j in members if frames[j].frame not in library]
     if user:
         return max(user, key=lambda j: _depth(frames[j], ancestors))
     return min(members, key=lambda j: _depth(frames[j], ancestors))
 
 
-def _root(index: int, explained_by: Mapping[int, int]) -> int:
-    seen: Set[int] = set()
-    while index in explained_by and index not in seen:
-        seen.add(index)
-        index = explained_by[index]
-    return index
+def _twins(frames: List[Anomaly], ancestors: Mapping[str, Set[str]]) -> List[Tuple[int, int]]:
+    """Pairs of caller and callee whose changes are the same within :data:`TWIN_TOLERANCE`.
+
+    A function that only calls another (``create_client`` -> ``boto3.client``) has the same
+    series; which of the two looks a little larger at its peak is noise, so they are one cause.
+    """
+    pairs: List[Tuple[int, int]] = []
+    for i, a in enumerate(frames):
+        for j, b in enumerate(frames):
+            if a.frame in ancestors.get(b.frame, set()) and _overlap(a, b):
+                larger = max(abs(a.delta), abs(b.delta))
+                if abs(abs(a.delta) - abs(b.delta)) <= TWIN_TOLERANCE * larger:
+                    pairs.append((i, j))
+    return pairs
+
+
+def _find(leader: Dict[int, int], i: int) -> int:
+    while leader[i] != i:
+        leader[i] = leader[leader[i]]
+        i = leader[i]
+    return i
+
+
+def _union(leader: Dict[int, int], i: int, j: int) -> None:
+    leader[_find(leader, i)] = _find(leader, j)
