@@ -245,9 +245,13 @@ def _local(
 
 
 def _binomial_var(share: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Sampling variance of a share over ``count`` samples; a share is never known better than
+    one sample, so a frame expected at 0% seen in 2 of 7 samples is not a sure change."""
     import numpy as np
 
-    p = np.clip(share, 1e-4, 1 - 1e-4)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        one_sample = np.where(count > 0, 1.0 / np.maximum(count, 1), 1.0)
+    p = np.clip(np.maximum(share, one_sample), 1e-4, 1 - 1e-4)
     with np.errstate(divide="ignore", invalid="ignore"):
         var: np.ndarray = np.where(count > 0, p * (1 - p) / count, 0.0)
     return np.nan_to_num(var)

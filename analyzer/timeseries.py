@@ -14,7 +14,7 @@ For every group and resolution (:data:`RESOLUTIONS_S`: 5 minutes, 1 hour, 1 day)
   type when the group has CPU samples, else of ``wall``.
 
 A frame is *significant* when its inclusive share reaches :data:`SIGNIFICANT_SHARE` (1%) in at least
-one bucket holding at least :data:`MIN_BUCKET_SAMPLES` samples; at most :data:`MAX_FRAMES` frames
+one bucket holding at least :data:`MIN_BUCKET_SAMPLES` samples, or over all buckets together; at most :data:`MAX_FRAMES` frames
 per group are kept, the largest first. Frames are identified by :func:`frame_key`, which ignores line
 numbers and directories so that a deploy that moves code does not start new series.
 
@@ -280,8 +280,15 @@ def _mean_duration(bucket: _Bucket) -> Optional[float]:
 
 
 def _significant_frames(buckets: Sequence[_Bucket], denominator: Sequence[float]) -> List[str]:
-    """Frames whose inclusive share reaches SIGNIFICANT_SHARE in a well-sampled bucket, largest first."""
+    """Frames whose inclusive share reaches SIGNIFICANT_SHARE in a well-sampled bucket or over all
+    buckets together (sparse sampling: a busy machine lowers the agent's rate), largest first."""
     peak: Dict[str, float] = {}
+    overall = sum(denominator)
+    if overall >= MIN_BUCKET_SAMPLES:
+        totals: Dict[str, float] = {}
+        for bucket in buckets:
+            _add_counts(totals, bucket.inclusive)
+        peak = {key: count / overall for key, count in totals.items() if count / overall >= SIGNIFICANT_SHARE}
     for bucket, total in zip(buckets, denominator):
         if total < MIN_BUCKET_SAMPLES:
             continue
