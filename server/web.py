@@ -1,7 +1,7 @@
-"""The web UI: the groups list and one group's flame graph and recommendations.
+"""The web UI: groups, a group's flame graph, comparisons, findings and anomalies.
 
-Pages are rendered by Jinja with autoescaping; the flame graph and recommendations are
-fetched from the API by the page's scripts, which only ever insert text (never HTML).
+Pages are rendered by Jinja with autoescaping and carry no data beyond names and URLs;
+the page scripts fetch everything else from the API and only ever insert text (never HTML).
 """
 
 from __future__ import annotations
@@ -9,26 +9,53 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, current_app, render_template
 
-from .storage import get_storage
+from .storage import GroupSummary, get_storage
 
 bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
 def index() -> str:
-    """The list of groups."""
-    return render_template("index.html", groups=get_storage().list_groups())
+    """The list of groups with their activity, open findings and anomalies."""
+    return render_template("index.html", groups=get_storage().list_groups(), pipeline=_has_pipeline())
 
 
 @bp.get("/groups/<name>")
 def group_page(name: str) -> str:
-    """One group's flame graph and recommendations."""
+    """One group's range chart, flame graph, functions table and recommendations."""
+    return render_template("group.html", group=_group(name))
+
+
+@bp.get("/groups/<name>/compare")
+def compare_page(name: str) -> str:
+    """A diff flame graph of two ranges, or of two groups (the URL holds both)."""
+    return render_template("compare.html", group=_group(name))
+
+
+@bp.get("/groups/<name>/findings")
+def findings_page(name: str) -> str:
+    """The group's findings with cost, CO2e and evidence."""
+    return render_template("findings.html", group=_group(name), pipeline=_has_pipeline())
+
+
+@bp.get("/groups/<name>/anomalies")
+def anomalies_page(name: str) -> str:
+    """The group's anomalies, each opening the comparison around it."""
+    return render_template("anomalies.html", group=_group(name), pipeline=_has_pipeline())
+
+
+def _has_pipeline() -> bool:
+    """Whether the analysis pipeline's findings and anomalies endpoints are served here."""
+    return "pipeline.group_findings" in current_app.view_functions
+
+
+def _group(name: str) -> GroupSummary:
     group = get_storage().get_group(name)
     if group is None:
         abort(404, f"There is no group called {name!r}.")
-    return render_template("group.html", group=group)
+    return group
 
 
 @bp.app_template_filter("utc")

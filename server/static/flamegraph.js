@@ -1,84 +1,151 @@
 /*
- * greenflame flame graph: a canvas icicle chart (root on top) with hover tooltips,
- * click to zoom and search highlighting.
+ * greenflame flame graph: a canvas icicle chart (root on top, or at the bottom when
+ * inverted) with tooltips, click to zoom, search with the matches' total share, keyboard
+ * navigation, "color my code" and diff colouring.
  *
- * Two parts kept apart: layout() turns the API's nested tree into flat rows of
- * positioned nodes (pure data, no DOM), and FlameGraph draws them and handles input.
- * Frame names are attacker-controlled text: they reach the page only through canvas
- * fillText and element textContent, never as HTML.
+ * layout() turns the API's nested tree into flat typed arrays in breadth-first order (a
+ * node's children are contiguous and come after it), so drawing and hit tests never
+ * recurse over the whole tree: draw() walks down from the zoomed node and skips any node
+ * narrower than a fraction of a pixel together with its subtree, so only what is visible
+ * is drawn. Frame names are attacker-controlled text: they reach the page only through
+ * canvas fillText and element textContent, never as HTML.
  */
 (function (global) {
   "use strict";
 
   var ROW_HEIGHT = 18;
   var MIN_LABEL_WIDTH = 28;
+  var MIN_DRAW_WIDTH = 0.35;
   var FONT = "12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace";
+  var KINDS = { user: 0, library: 1, stdlib: 2 };
+  var KIND_NAMES = ["your code", "library", "standard library", "unknown"];
 
   /* ---- data transform ---------------------------------------------------- */
 
   function byName(a, b) {
-    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+    var x = String(a.name);
+    var y = String(b.name);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+
+  function countNodes(tree) {
+    var count = 0;
+    var stack = [tree];
+    while (stack.length) {
+      var node = stack.pop();
+      count++;
+      var children = node.children || [];
+      for (var i = 0; i < children.length; i++) stack.push(children[i]);
+    }
+    return count;
   }
 
   /**
-   * Flatten a tree {name, file, line, self, total, children} into
-   * {nodes, rows, total}: nodes[i] = {name, file, line, self, total, depth, x, parent},
-   * x is the offset from the left in value units; rows[d] lists node indexes of depth d
-   * in increasing x. Children are ordered by name so that graphs compare well.
+   * Flatten a tree {name, file, line, self, total, kind, children[, base_self, base_total]}
+   * into typed arrays. Widths are the node's total, or in a diff its share of the base plus
+   * its share of the target, so frames that appeared or vanished are both visible.
    */
   function layout(tree) {
-    var nodes = [];
-    var rows = [];
-    var stack = [{ node: tree, depth: 0, x: 0, parent: -1 }];
-    while (stack.length) {
-      var item = stack.pop();
-      var source = item.node;
-      var index = nodes.length;
-      nodes.push({
-        name: String(source.name),
-        file: source.file ? String(source.file) : "",
-        line: Number(source.line) || 0,
-        self: Number(source.self) || 0,
-        total: Number(source.total) || 0,
-        depth: item.depth,
-        x: item.x,
-        parent: item.parent,
-      });
-      (rows[item.depth] = rows[item.depth] || []).push(index);
-      var children = (source.children || []).slice().sort(byName);
-      var offset = item.x;
-      var placed = [];
-      for (var i = 0; i < children.length; i++) {
-        placed.push({ node: children[i], depth: item.depth + 1, x: offset, parent: index });
-        offset += Number(children[i].total) || 0;
+    var n = countNodes(tree);
+    var diff = tree.base_total !== undefined;
+    var data = {
+      n: n,
+      diff: diff,
+      names: new Array(n),
+      files: new Array(n),
+      lines: new Int32Array(n),
+      kinds: new Uint8Array(n),
+      pruned: new Int32Array(n),
+      parent: new Int32Array(n),
+      depth: new Int32Array(n),
+      childStart: new Int32Array(n),
+      childCount: new Int32Array(n),
+      self: new Float64Array(n),
+      total: new Float64Array(n),
+      baseSelf: diff ? new Float64Array(n) : null,
+      baseTotal: diff ? new Float64Array(n) : null,
+      x: new Float64Array(n),
+      w: new Float64Array(n),
+      maxDepth: 0,
+    };
+    var baseRoot = diff ? Number(tree.base_total) || 0 : 0;
+    var targetRoot = Number(tree.total) || 0;
+    data.baseRoot = baseRoot;
+    data.targetRoot = targetRoot;
+    var sources = [tree];
+    data.parent[0] = -1;
+    for (var i = 0; i < sources.length; i++) {
+      var source = sources[i];
+      data.names[i] = String(source.name);
+      data.files[i] = source.file ? String(source.file) : "";
+      data.lines[i] = Number(source.line) || 0;
+      data.kinds[i] = source.kind in KINDS ? KINDS[source.kind] : 3;
+      data.pruned[i] = Number(source.pruned_nodes) || 0;
+      data.self[i] = Number(source.self) || 0;
+      data.total[i] = Number(source.total) || 0;
+      if (diff) {
+        data.baseSelf[i] = Number(source.base_self) || 0;
+        data.baseTotal[i] = Number(source.base_total) || 0;
+        data.w[i] = (baseRoot ? data.baseTotal[i] / baseRoot : 0) + (targetRoot ? data.total[i] / targetRoot : 0);
+      } else {
+        data.w[i] = data.total[i];
       }
-      // Pushed in reverse so that nodes of one row are visited, and listed, left to right.
-      for (var j = placed.length - 1; j >= 0; j--) stack.push(placed[j]);
+      var children = source.children || [];
+      if (children.length > 1) children = children.slice().sort(byName);
+      data.childStart[i] = sources.length;
+      data.childCount[i] = children.length;
+      for (var j = 0; j < children.length; j++) {
+        data.parent[sources.length] = i;
+        data.depth[sources.length] = data.depth[i] + 1;
+        sources.push(children[j]);
+      }
+      if (data.depth[i] > data.maxDepth) data.maxDepth = data.depth[i];
     }
-    return { nodes: nodes, rows: rows, total: nodes.length ? nodes[0].total : 0 };
+    // x offsets: parents come before children in breadth-first order.
+    for (var k = 0; k < n; k++) {
+      var offset = data.x[k];
+      var end = data.childStart[k] + data.childCount[k];
+      for (var c = data.childStart[k]; c < end; c++) {
+        data.x[c] = offset;
+        offset += data.w[c];
+      }
+    }
+    return data;
   }
 
-  /** The node of row `depth` that covers value `value`, or -1 (binary search). */
-  function nodeAt(data, depth, value) {
-    var row = data.rows[depth];
-    if (!row) return -1;
-    var low = 0;
-    var high = row.length - 1;
+  /** The child of `index` covering `value` (binary search over its contiguous children), or -1. */
+  function childAt(data, index, value) {
+    var low = data.childStart[index];
+    var high = low + data.childCount[index] - 1;
     while (low <= high) {
       var mid = (low + high) >> 1;
-      var node = data.nodes[row[mid]];
-      if (value < node.x) high = mid - 1;
-      else if (value >= node.x + node.total) low = mid + 1;
-      else return row[mid];
+      if (value < data.x[mid]) high = mid - 1;
+      else if (value >= data.x[mid] + data.w[mid]) low = mid + 1;
+      else return mid;
     }
     return -1;
   }
 
-  function isAncestor(data, ancestor, index) {
-    for (var i = index; i !== -1; i = data.nodes[i].parent) {
-      if (i === ancestor) return true;
+  /** The path of names from the root's child down to `index` (for URLs). */
+  function pathOf(data, index) {
+    var names = [];
+    for (var i = index; i > 0; i = data.parent[i]) names.unshift(data.names[i]);
+    return names;
+  }
+
+  /** The node at a path of names (the widest one when names repeat), or 0 (the root). */
+  function findPath(data, names) {
+    var index = 0;
+    for (var p = 0; p < names.length; p++) {
+      var best = -1;
+      var end = data.childStart[index] + data.childCount[index];
+      for (var c = data.childStart[index]; c < end; c++) {
+        if (data.names[c] === names[p] && (best === -1 || data.w[c] > data.w[best])) best = c;
+      }
+      if (best === -1) break;
+      index = best;
     }
-    return false;
+    return index;
   }
 
   /* ---- colours ------------------------------------------------------------ */
@@ -92,134 +159,246 @@
     return h >>> 0;
   }
 
-  function frameColor(node, state) {
-    if (state === "dimmed") return "hsl(0, 0%, 84%)";
-    if (state === "match") return "hsl(290, 70%, 62%)";
-    if (state === "ancestor") return "hsl(30, 15%, 78%)";
-    var h = hash(node.name + "\u0000" + node.file);
-    return "hsl(" + (8 + (h % 44)) + ", " + (70 + ((h >>> 8) % 20)) + "%, " + (56 + ((h >>> 16) % 12)) + "%)";
+  var KIND_COLORS = ["hsl(135, 50%, 62%)", "hsl(205, 65%, 72%)", "hsl(40, 12%, 74%)", "hsl(0, 0%, 80%)"];
+  var DIMMED = "hsl(0, 0%, 88%)";
+  var MATCH = "hsl(290, 70%, 66%)";
+  var ANCESTOR = "hsl(30, 15%, 80%)";
+  var OTHER = "hsl(0, 0%, 76%)";
+
+  function diffColor(change, scale) {
+    var intensity = Math.min(1, Math.abs(change) / (scale || 1));
+    if (intensity < 0.02) return "hsl(0, 0%, 90%)";
+    var lightness = Math.round(90 - 32 * intensity);
+    return change > 0 ? "hsl(2, 80%, " + lightness + "%)" : "hsl(214, 80%, " + lightness + "%)";
   }
 
-  /* ---- drawing and interaction --------------------------------------------- */
+  /* ---- the widget ------------------------------------------------------------ */
 
+  /**
+   * options: unit, inverted (root at the bottom), color ("name" | "kind"),
+   * onZoom(index), onSelect(index), status (element announcing the keyboard selection).
+   */
   function FlameGraph(canvas, tooltip, options) {
+    options = options || {};
     this.canvas = canvas;
     this.tooltip = tooltip;
-    this.unit = (options && options.unit) || "samples";
+    this.unit = options.unit || "samples";
+    this.inverted = !!options.inverted;
+    this.color = options.color || "name";
+    this.onZoom = options.onZoom || null;
+    this.onSelect = options.onSelect || null;
+    this.status = options.status || null;
     this.data = layout({ name: "all", self: 0, total: 0, children: [] });
     this.zoom = 0;
-    this.search = "";
+    this.selected = -1;
     this.hover = -1;
+    this.search = "";
+    this.matches = null;
+    this.matchShare = 0;
+    this.diffScale = 0.01;
+    this.timings = { layout: 0, draw: 0, drawn: 0 };
+    if (!canvas.hasAttribute("tabindex")) canvas.setAttribute("tabindex", "0");
+    canvas.setAttribute("role", "application");
     var self = this;
     canvas.addEventListener("mousemove", function (event) { self.onMove(event); });
-    canvas.addEventListener("mouseleave", function () { self.setHover(-1); });
+    canvas.addEventListener("mouseleave", function () { self.setHover(-1); self.tooltip.hidden = true; });
     canvas.addEventListener("click", function (event) { self.onClick(event); });
-    global.addEventListener("resize", function () { self.draw(); });
+    canvas.addEventListener("keydown", function (event) { self.onKey(event); });
+    canvas.addEventListener("blur", function () { if (self.hover === -1) self.tooltip.hidden = true; });
+    if (global.ResizeObserver) {
+      var lastWidth = 0;
+      new global.ResizeObserver(function () {
+        var width = canvas.clientWidth;
+        if (width && width !== lastWidth) { lastWidth = width; self.draw(); }
+      }).observe(canvas);
+    }
   }
 
-  FlameGraph.prototype.setTree = function (tree) {
+  FlameGraph.prototype.setTree = function (tree, zoomPath) {
+    var started = performance.now();
     this.data = layout(tree);
-    this.zoom = 0;
+    this.timings.layout = performance.now() - started;
+    this.zoom = zoomPath && zoomPath.length ? findPath(this.data, zoomPath) : 0;
+    this.selected = -1;
     this.hover = -1;
+    this.diffScale = this.data.diff ? this.computeDiffScale() : 0.01;
+    this.computeMatches();
     this.draw();
   };
 
   FlameGraph.prototype.setSearch = function (text) {
     this.search = String(text || "").toLowerCase();
+    this.computeMatches();
+    this.draw();
+    return this.matchShare;
+  };
+
+  FlameGraph.prototype.setColor = function (mode) {
+    this.color = mode;
     this.draw();
   };
 
-  FlameGraph.prototype.resetZoom = function () {
-    this.zoom = 0;
+  FlameGraph.prototype.zoomTo = function (index) {
+    this.zoom = Math.max(0, Math.min(index, this.data.n - 1));
     this.draw();
+    if (this.onZoom) this.onZoom(this.zoom);
   };
 
-  FlameGraph.prototype.matches = function (node) {
-    if (!this.search) return false;
-    return node.name.toLowerCase().indexOf(this.search) !== -1 || node.file.toLowerCase().indexOf(this.search) !== -1;
+  FlameGraph.prototype.resetZoom = function () { this.zoomTo(0); };
+
+  FlameGraph.prototype.zoomPath = function () { return pathOf(this.data, this.zoom); };
+
+  /** Flags matching nodes; the share counts each matching subtree once (nested matches not twice). */
+  FlameGraph.prototype.computeMatches = function () {
+    var data = this.data;
+    this.matches = null;
+    this.matchShare = 0;
+    if (!this.search) return;
+    var flags = new Uint8Array(data.n);
+    var covered = new Uint8Array(data.n);
+    var sum = 0;
+    for (var i = 0; i < data.n; i++) {
+      var hit = data.names[i].toLowerCase().indexOf(this.search) !== -1 || data.files[i].toLowerCase().indexOf(this.search) !== -1;
+      var above = i > 0 && covered[data.parent[i]];
+      flags[i] = hit ? 1 : 0;
+      covered[i] = hit || above ? 1 : 0;
+      if (hit && !above) sum += data.total[i];
+    }
+    this.matches = flags;
+    this.matchShare = data.total[0] ? sum / data.total[0] : 0;
   };
 
-  /** The horizontal window in value units: the zoomed node's span. */
-  FlameGraph.prototype.view = function () {
-    var zoomed = this.data.nodes[this.zoom];
-    return { start: zoomed.x, width: Math.max(zoomed.total, 1e-9) };
+  FlameGraph.prototype.computeDiffScale = function () {
+    var data = this.data;
+    var biggest = 0;
+    for (var i = 1; i < data.n; i++) {
+      var change = Math.abs(this.change(i));
+      if (change > biggest) biggest = change;
+    }
+    return Math.max(biggest, 0.01);
+  };
+
+  /** In a diff: the node's share of the target minus its share of the base. */
+  FlameGraph.prototype.change = function (index) {
+    var data = this.data;
+    var after = data.targetRoot ? data.total[index] / data.targetRoot : 0;
+    var before = data.baseRoot ? data.baseTotal[index] / data.baseRoot : 0;
+    return after - before;
+  };
+
+  FlameGraph.prototype.rowTop = function (depth) {
+    var rows = this.data.maxDepth + 1;
+    return (this.inverted ? rows - 1 - depth : depth) * ROW_HEIGHT;
+  };
+
+  FlameGraph.prototype.fillFor = function (index, ancestor) {
+    var data = this.data;
+    if (ancestor) return ANCESTOR;
+    if (this.matches) return this.matches[index] ? MATCH : DIMMED;
+    if (data.pruned[index]) return OTHER;
+    if (data.diff) return diffColor(this.change(index), this.diffScale);
+    if (this.color === "kind") return KIND_COLORS[data.kinds[index]];
+    var h = hash(data.names[index] + "\u0000" + data.files[index]);
+    return "hsl(" + (8 + (h % 44)) + ", " + (70 + ((h >>> 8) % 20)) + "%, " + (60 + ((h >>> 16) % 12)) + "%)";
   };
 
   FlameGraph.prototype.draw = function () {
+    var started = performance.now();
     var canvas = this.canvas;
+    var data = this.data;
     var ratio = global.devicePixelRatio || 1;
-    var width = canvas.clientWidth || canvas.parentNode.clientWidth || 800;
-    var height = Math.max(this.data.rows.length, 1) * ROW_HEIGHT;
+    var width = canvas.clientWidth || (canvas.parentNode && canvas.parentNode.clientWidth) || 800;
+    var height = (data.maxDepth + 1) * ROW_HEIGHT;
     canvas.style.height = height + "px";
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
+    var pixelWidth = Math.round(width * ratio);
+    var pixelHeight = Math.round(height * ratio);
+    if (canvas.width !== pixelWidth) canvas.width = pixelWidth;
+    if (canvas.height !== pixelHeight) canvas.height = pixelHeight;
     var ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     ctx.font = FONT;
     ctx.textBaseline = "middle";
-    var view = this.view();
-    var scale = width / view.width;
-    for (var depth = 0; depth < this.data.rows.length; depth++) {
-      this.drawRow(ctx, depth, view, scale, width);
+    this.charWidth = ctx.measureText("MMMMMMMMMM").width / 10 || 7;
+    var drawn = 0;
+    // The zoomed node's ancestors: full-width bars.
+    for (var a = data.parent[this.zoom]; a !== -1; a = data.parent[a]) {
+      this.drawNode(ctx, a, 0, width, true);
+      drawn++;
     }
+    var start = data.x[this.zoom];
+    var scale = width / Math.max(data.w[this.zoom], 1e-12);
+    var pending = [this.zoom];
+    while (pending.length) {
+      var index = pending.pop();
+      var w = data.w[index] * scale;
+      if (w < MIN_DRAW_WIDTH) continue; // and so is every descendant: they are narrower
+      var left = (data.x[index] - start) * scale;
+      if (left >= width || left + w <= 0) continue;
+      this.drawNode(ctx, index, left, w, false);
+      drawn++;
+      var end = data.childStart[index] + data.childCount[index];
+      for (var c = data.childStart[index]; c < end; c++) pending.push(c);
+    }
+    this.timings.draw = performance.now() - started;
+    this.timings.drawn = drawn;
   };
 
-  FlameGraph.prototype.drawRow = function (ctx, depth, view, scale, width) {
-    var zoomed = this.data.nodes[this.zoom];
-    var row = this.data.rows[depth];
-    for (var i = 0; i < row.length; i++) {
-      var index = row[i];
-      var node = this.data.nodes[index];
-      var ancestor = depth < zoomed.depth;
-      if (ancestor && !isAncestor(this.data, index, this.zoom)) continue;
-      var left = ancestor ? 0 : (node.x - view.start) * scale;
-      var w = ancestor ? width : node.total * scale;
-      if (left >= width || left + w <= 0 || w < 0.5) continue;
-      var state = ancestor ? "ancestor" : this.search ? (this.matches(node) ? "match" : "dimmed") : "normal";
-      this.drawNode(ctx, node, left, depth * ROW_HEIGHT, w, state, index === this.hover);
-    }
-  };
-
-  FlameGraph.prototype.drawNode = function (ctx, node, left, top, w, state, hovered) {
-    ctx.fillStyle = frameColor(node, state);
+  FlameGraph.prototype.drawNode = function (ctx, index, left, w, ancestor) {
+    var top = this.rowTop(this.data.depth[index]);
+    ctx.fillStyle = this.fillFor(index, ancestor);
     ctx.fillRect(left, top, Math.max(w - 1, 0.5), ROW_HEIGHT - 1);
-    if (hovered) {
-      ctx.strokeStyle = "#222";
-      ctx.strokeRect(left + 0.5, top + 0.5, Math.max(w - 2, 0.5), ROW_HEIGHT - 2);
+    if (index === this.hover || index === this.selected) {
+      ctx.strokeStyle = "#111";
+      ctx.lineWidth = index === this.selected ? 2 : 1;
+      ctx.strokeRect(left + 1, top + 1, Math.max(w - 3, 0.5), ROW_HEIGHT - 3);
     }
     if (w < MIN_LABEL_WIDTH) return;
-    ctx.fillStyle = "#1b1b1b";
-    ctx.fillText(fitText(ctx, node.name, w - 6), Math.max(left, 0) + 3, top + ROW_HEIGHT / 2);
+    var name = this.data.names[index];
+    var room = Math.floor((w - 6) / this.charWidth);
+    if (room < 2) return;
+    var label = name.length > room ? name.slice(0, room - 1) + "\u2026" : name;
+    ctx.fillStyle = "#111";
+    ctx.fillText(label, Math.max(left, 0) + 3, top + ROW_HEIGHT / 2);
   };
 
-  /** The node index under a mouse event, or -1. */
-  FlameGraph.prototype.hitTest = function (event) {
-    var rect = this.canvas.getBoundingClientRect();
-    var x = event.clientX - rect.left;
-    var depth = Math.floor((event.clientY - rect.top) / ROW_HEIGHT);
-    var zoomed = this.data.nodes[this.zoom];
-    if (depth < 0 || depth >= this.data.rows.length) return -1;
-    if (depth < zoomed.depth) {
-      for (var i = this.zoom; i !== -1; i = this.data.nodes[i].parent) {
-        if (this.data.nodes[i].depth === depth) return i;
-      }
+  /** The node index at canvas coordinates, or -1. */
+  FlameGraph.prototype.nodeAtPoint = function (x, y) {
+    var data = this.data;
+    var rows = data.maxDepth + 1;
+    var row = Math.floor(y / ROW_HEIGHT);
+    if (row < 0 || row >= rows) return -1;
+    var depth = this.inverted ? rows - 1 - row : row;
+    var zoomDepth = data.depth[this.zoom];
+    if (depth < zoomDepth) {
+      for (var a = this.zoom; a !== -1; a = data.parent[a]) if (data.depth[a] === depth) return a;
       return -1;
     }
-    var view = this.view();
-    var value = view.start + (x / (rect.width || 1)) * view.width;
-    return nodeAt(this.data, depth, value);
+    var width = this.canvas.clientWidth || 1;
+    var value = data.x[this.zoom] + (x / width) * data.w[this.zoom];
+    if (value < data.x[this.zoom] || value >= data.x[this.zoom] + data.w[this.zoom]) return -1;
+    var index = this.zoom;
+    while (data.depth[index] < depth) {
+      index = childAt(data, index, value);
+      if (index === -1) return -1;
+    }
+    return index;
+  };
+
+  FlameGraph.prototype.eventPoint = function (event) {
+    var rect = this.canvas.getBoundingClientRect();
+    return { x: event.clientX - rect.left, y: event.clientY - rect.top };
   };
 
   FlameGraph.prototype.onMove = function (event) {
-    var index = this.hitTest(event);
+    var point = this.eventPoint(event);
+    var index = this.nodeAtPoint(point.x, point.y);
     this.setHover(index);
-    if (index === -1) return;
-    this.showTooltip(this.data.nodes[index], event);
+    if (index === -1) { this.tooltip.hidden = true; return; }
+    this.showTooltip(index, point.x, point.y);
   };
 
   FlameGraph.prototype.setHover = function (index) {
-    if (index === -1) this.tooltip.hidden = true;
     if (index === this.hover) return;
     this.hover = index;
     this.canvas.style.cursor = index === -1 ? "default" : "pointer";
@@ -227,21 +406,119 @@
   };
 
   FlameGraph.prototype.onClick = function (event) {
-    var index = this.hitTest(event);
+    var point = this.eventPoint(event);
+    var index = this.nodeAtPoint(point.x, point.y);
     if (index === -1) return;
-    this.zoom = index;
-    this.draw();
+    this.select(index, false);
+    this.zoomTo(index);
   };
 
-  FlameGraph.prototype.showTooltip = function (node, event) {
-    var total = this.data.total || 1;
-    var lines = [
-      ["", node.name],
-      ["Location", node.file ? node.file + ":" + node.line : "unknown"],
-      ["Self", formatCount(node.self) + " " + this.unit + " (" + formatPercent(node.self / total) + ")"],
-      ["Total", formatCount(node.total) + " " + this.unit + " (" + formatPercent(node.total / total) + ")"],
-    ];
+  FlameGraph.prototype.select = function (index, showTip) {
+    this.selected = index;
+    this.draw();
+    if (index !== -1 && this.status) this.status.textContent = this.describe(index);
+    if (index !== -1 && showTip) {
+      var box = this.nodeBox(index);
+      this.showTooltip(index, box.left + Math.min(box.width, 40), box.top + ROW_HEIGHT);
+    }
+    if (this.onSelect) this.onSelect(index);
+  };
+
+  /** Where a node is drawn now (for the keyboard tooltip). */
+  FlameGraph.prototype.nodeBox = function (index) {
+    var data = this.data;
+    var width = this.canvas.clientWidth || 1;
+    var top = this.rowTop(data.depth[index]);
+    if (data.depth[index] < data.depth[this.zoom]) return { left: 0, width: width, top: top };
+    var scale = width / Math.max(data.w[this.zoom], 1e-12);
+    return { left: Math.max(0, (data.x[index] - data.x[this.zoom]) * scale), width: data.w[index] * scale, top: top };
+  };
+
+  /** Keyboard: arrows move the selection, Enter zooms in, Escape zooms out, Home resets. */
+  FlameGraph.prototype.onKey = function (event) {
+    var data = this.data;
+    var current = this.selected === -1 ? this.zoom : this.selected;
+    var next = -1;
+    var towardRoot = this.inverted ? "ArrowDown" : "ArrowUp";
+    var towardLeaves = this.inverted ? "ArrowUp" : "ArrowDown";
+    if (event.key === towardRoot) next = data.parent[current];
+    else if (event.key === towardLeaves) next = this.widestChild(current);
+    else if (event.key === "ArrowLeft" || event.key === "ArrowRight") next = this.neighbour(current, event.key === "ArrowLeft" ? -1 : 1);
+    else if (event.key === "Enter" || event.key === " ") {
+      this.zoomTo(current);
+      event.preventDefault();
+      return;
+    } else if (event.key === "Escape" || event.key === "Backspace") {
+      if (this.zoom !== 0) this.zoomTo(data.parent[this.zoom]);
+      event.preventDefault();
+      return;
+    } else if (event.key === "Home") {
+      this.resetZoom();
+      next = 0;
+    } else {
+      return;
+    }
+    event.preventDefault();
+    if (next !== -1 && next !== undefined) this.select(next, true);
+  };
+
+  FlameGraph.prototype.widestChild = function (index) {
+    var data = this.data;
+    var best = -1;
+    var end = data.childStart[index] + data.childCount[index];
+    for (var c = data.childStart[index]; c < end; c++) if (best === -1 || data.w[c] > data.w[best]) best = c;
+    return best;
+  };
+
+  /** The next drawn node to the left or right in the same row, or -1. */
+  FlameGraph.prototype.neighbour = function (index, direction) {
+    var data = this.data;
+    var depth = data.depth[index];
+    for (var i = index + direction; i > 0 && i < data.n && data.depth[i] === depth; i += direction) {
+      // Breadth-first order lists a row left to right across parents; stay inside the zoom.
+      if (this.isVisible(i)) return i;
+    }
+    return -1;
+  };
+
+  FlameGraph.prototype.isVisible = function (index) {
+    var data = this.data;
+    for (var a = index; a !== -1; a = data.parent[a]) if (a === this.zoom) return data.w[index] > 0;
+    return false;
+  };
+
+  FlameGraph.prototype.describe = function (index) {
+    var data = this.data;
+    var total = data.total[0] || 1;
+    var where = data.files[index] ? data.files[index] + ":" + data.lines[index] : "unknown location";
+    return data.names[index] + " (" + where + "): total " + global.Greenflame.formatCount(data.total[index]) + " " +
+      this.unit + ", " + global.Greenflame.formatPercent(data.total[index] / total);
+  };
+
+  FlameGraph.prototype.tooltipLines = function (index) {
+    var G = global.Greenflame;
+    var data = this.data;
+    var total = data.total[0] || 1;
+    var lines = [["", data.names[index]]];
+    lines.push(["Location", data.files[index] ? data.files[index] + ":" + data.lines[index] : "unknown"]);
+    if (data.pruned[index]) lines.push(["Folded", G.formatCount(data.pruned[index]) + " smaller frames (over the node budget)"]);
+    else lines.push(["Code", KIND_NAMES[data.kinds[index]]]);
+    if (data.diff) {
+      var before = data.baseRoot ? data.baseTotal[index] / data.baseRoot : 0;
+      var after = data.targetRoot ? data.total[index] / data.targetRoot : 0;
+      lines.push(["Base", G.formatCount(data.baseTotal[index]) + " " + this.unit + " (" + G.formatPercent(before) + ")"]);
+      lines.push(["Compared", G.formatCount(data.total[index]) + " " + this.unit + " (" + G.formatPercent(after) + ")"]);
+      lines.push(["Change in share", G.formatSigned(after - before)]);
+      return lines;
+    }
+    lines.push(["Self", G.formatCount(data.self[index]) + " " + this.unit + " (" + G.formatPercent(data.self[index] / total) + ")"]);
+    lines.push(["Total", G.formatCount(data.total[index]) + " " + this.unit + " (" + G.formatPercent(data.total[index] / total) + ")"]);
+    return lines;
+  };
+
+  FlameGraph.prototype.showTooltip = function (index, x, y) {
     var tip = this.tooltip;
+    var lines = this.tooltipLines(index);
     while (tip.firstChild) tip.removeChild(tip.firstChild);
     for (var i = 0; i < lines.length; i++) {
       var div = document.createElement("div");
@@ -257,41 +534,22 @@
       tip.appendChild(div);
     }
     tip.hidden = false;
+    var canvasBox = this.canvas.getBoundingClientRect();
     var box = tip.parentNode.getBoundingClientRect();
-    var left = event.clientX - box.left + 14;
+    var left = canvasBox.left - box.left + x + 14;
     var maxLeft = box.width - tip.offsetWidth - 4;
     tip.style.left = Math.max(0, Math.min(left, maxLeft)) + "px";
-    tip.style.top = event.clientY - box.top + 16 + "px";
+    tip.style.top = canvasBox.top - box.top + y + 16 + "px";
   };
-
-  /* ---- text helpers ----------------------------------------------------------- */
-
-  function fitText(ctx, text, maxWidth) {
-    if (ctx.measureText(text).width <= maxWidth) return text;
-    var low = 0;
-    var high = text.length;
-    while (low < high) {
-      var mid = (low + high + 1) >> 1;
-      if (ctx.measureText(text.slice(0, mid) + "\u2026").width <= maxWidth) low = mid;
-      else high = mid - 1;
-    }
-    return low > 0 ? text.slice(0, low) + "\u2026" : "";
-  }
-
-  function formatCount(value) {
-    return Number(value).toLocaleString("en-US");
-  }
-
-  function formatPercent(fraction) {
-    if (!isFinite(fraction)) return "\u2014";
-    return (fraction * 100).toFixed(fraction < 0.001 && fraction > 0 ? 3 : 1) + "%";
-  }
 
   global.GreenflameFlamegraph = {
     layout: layout,
-    nodeAt: nodeAt,
+    childAt: childAt,
+    pathOf: pathOf,
+    findPath: findPath,
     FlameGraph: FlameGraph,
-    formatPercent: formatPercent,
-    formatCount: formatCount,
+    ROW_HEIGHT: ROW_HEIGHT,
+    formatPercent: function (f) { return global.Greenflame.formatPercent(f); },
+    formatCount: function (v) { return global.Greenflame.formatCount(v); },
   };
 })(window);
