@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Anomaly", "DetectorConfig", "anomalies_command", "detect", "detect_profiles", "record_feedback", "render"]
 
 _LEVEL_METRICS = ("mean_duration_ms",)
+_COUNT_METRICS = ("cpu_samples", "wall_samples")
 #: Frames with at least this typical share (the root, the handler) are not renormalised: they
 #: contain most of the others, so they do not shrink when one of those grows.
 _NEAR_ROOT_SHARE = 0.5
@@ -192,6 +193,8 @@ def _fit(
     feedback: Optional[Mapping[str, Any]],
     start_index: int,
 ) -> _Fit:
+    import numpy as np
+
     frame, metric, raw, is_share = target
     t0, res = series.times[0], series.resolution_s
     values = _on_grid(raw, index, size)
@@ -199,6 +202,9 @@ def _fit(
     frozen = anomaly_feedback.frozen_since(feedback, series.group, frame)
     frozen_index = None if frozen is None else max(0, (frozen - t0) // res)
     baseline, sd = fit_baseline(values, denominator if is_share else None, t0, res, config, frozen_index, start_index)
+    if metric in _COUNT_METRICS:
+        # Sample counts are at least Poisson-noisy: 1 then 3 samples is no change.
+        sd = np.sqrt(sd**2 + np.maximum(baseline, 1.0))
     return _Fit(frame, metric, is_share, factor, values, baseline, sd)
 
 

@@ -14,9 +14,10 @@ For every group and resolution (:data:`RESOLUTIONS_S`: 5 minutes, 1 hour, 1 day)
   type when the group has CPU samples, else of ``wall``.
 
 A frame is *significant* when its inclusive share reaches :data:`SIGNIFICANT_SHARE` (1%) in at least
-one bucket holding at least :data:`MIN_BUCKET_SAMPLES` samples, or over all buckets together; at most :data:`MAX_FRAMES` frames
-per group are kept, the largest first. Frames are identified by :func:`frame_key`, which ignores line
-numbers and directories so that a deploy that moves code does not start new series.
+one bucket holding at least :data:`MIN_BUCKET_SAMPLES` samples, or over all buckets together; at
+most :data:`MAX_FRAMES` frames per group are kept, the largest first. Frames are identified by
+:func:`frame_key`, which ignores line numbers and directories so that a deploy that moves code does
+not start new series.
 
 Gaps are explicit: a bucket with no profile is absent from ``times`` (never a zero). A frame that
 is absent from a bucket that has samples has a real share of 0 there.
