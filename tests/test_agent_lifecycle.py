@@ -226,8 +226,8 @@ def test_idle_waits_are_classified_and_busy_code_is_not(tmp_path: Path) -> None:
     threads = [threading.Thread(target=f, daemon=True) for f in (sleeper, locked, waiter)]
     for thread in threads:
         thread.start()
-    agent.start(out=str(out), report_interval_s=3600, rate_hz=200)
-    spin(0.5)
+    agent.start(out=str(out), report_interval_s=3600, rate_hz=200, cpu_budget=1.0)
+    spin(1.0)
     agent.stop()
     stop.set()
     lock.release()
@@ -243,7 +243,7 @@ def test_idle_waits_are_classified_and_busy_code_is_not(tmp_path: Path) -> None:
     assert [t["name"] for t in report["sample_types"]] == ["wall", "cpu", "idle"]
     for leaf in ("sleeper", "locked", "Condition.wait"):  # Event.wait ends in Condition.wait
         wall, _, idle = totals[leaf]
-        assert idle >= 0.8 * wall and wall >= 20, (leaf, totals[leaf])
+        assert idle >= 0.8 * wall and wall >= 10, (leaf, totals[leaf])
     assert totals["spin"][2] == 0
 
 

@@ -90,7 +90,10 @@ def test_without_out_or_server_a_timestamped_file_is_written_and_named(tmp_path:
     assert written.name.endswith(".json.gz")
     assert f"greenflame: profile written to {written}" in result.stderr
     report = load(written)
-    assert report["group"] == "nightly" and report["metadata"]["sample_rate_hz"] == 50
+    meta = report["metadata"]
+    assert report["group"] == "nightly"
+    # --rate reached the agent (its CPU budget may have lowered it on a loaded machine, and says so)
+    assert meta["sample_rate_hz"] == 50 or ("rate_limited" in meta and 0 < meta["sample_rate_hz"] < 50)
 
 
 def test_an_existing_sitecustomize_still_runs(tmp_path: Path, script: Path) -> None:

@@ -1,0 +1,76 @@
+"""Overhead of each profiler against no profiler, alternating runs (A B A B) in the same session.
+
+    python overhead.py --pairs 5 --seconds 4 [--agents greenflame,naive,codeguru,...]
+
+For every workload (1 thread with ~15-frame stacks; 4 threads with 60-frame stacks) and every
+agent, runs ``workload.py`` without and with the agent in turn, ``--pairs`` times, and prints a
+Markdown table: the agent threads' CPU as a share of the application threads' CPU (median and
+range), the throughput ratio with/without (median and range of the pairs), the baseline's own
+spread (the noise), and the ticks per second the in-process samplers reached.
+Each run is a fresh interpreter; competitors must be importable by ``--python``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from typing import Any, Dict, List
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKLOADS = [(1, 15), (4, 60)]
+
+
+def run(python: str, agent: str, threads: int, depth: int, seconds: float) -> Dict[str, Any]:
+    command = [python, os.path.join(HERE, "workload.py"), "--agent", agent, "--threads", str(threads)]
+    command += ["--depth", str(depth), "--seconds", str(seconds)]
+    env = dict(os.environ, PATH=os.path.dirname(python) + os.pathsep + os.environ.get("PATH", ""))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds * 10 + 60, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"{agent}: {result.stderr.strip().splitlines()[-1:]}")
+    last: Dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return last
+
+
+def spread(values: List[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--agents", default="greenflame,naive,codeguru,pyroscope,pyinstrument,py-spy")
+    args = parser.parse_args()
+    print("| workload | agent | agent CPU / app CPU, % | throughput with/without | baseline noise | ticks/s |")
+    print("|---|---|---|---|---|---|")
+    for threads, depth in WORKLOADS:
+        for agent in args.agents.split(","):
+            shares: List[float] = []
+            ratios: List[float] = []
+            base_rates: List[float] = []
+            ticks: List[float] = []
+            for _ in range(args.pairs):
+                base = run(args.python, "none", threads, depth, args.seconds)
+                measured = run(args.python, agent, threads, depth, args.seconds)
+                base_rate = base["work"] / base["wall_s"]
+                base_rates.append(base_rate)
+                ratios.append((measured["work"] / measured["wall_s"]) / base_rate)
+                if measured["app_cpu_ns"]:
+                    shares.append(100 * measured["agent_cpu_ns"] / measured["app_cpu_ns"])
+                if measured.get("ticks_per_s"):
+                    ticks.append(measured["ticks_per_s"])
+            noise = (max(base_rates) - min(base_rates)) / statistics.median(base_rates)
+            print(
+                f"| {threads} thread(s), {depth} frames | {agent} | {spread(shares)} | {spread(ratios)} "
+                f"| ±{50 * noise:.0f}% | {statistics.median(ticks) if ticks else '-'} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""One benchmark run: a CPU-bound workload with or without a profiler, measured from inside.
+
+    python workload.py --agent greenflame --threads 4 --depth 60 --seconds 5
+
+Prints one JSON line: the application threads' CPU time and the profiler's CPU time (each
+thread's first ``/proc/self/task/<tid>/schedstat`` field, read while the threads are alive;
+for py-spy, its process's utime+stime from ``/proc/<pid>/stat``), the work done and the wall time.
+Agent threads are the threads that are neither the main thread nor a workload thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from types import FrameType
+from typing import Any, Callable, Dict, List, Optional
+
+TICKS = [0]
+AGENTS = ("none", "greenflame", "greenflame-unbudgeted", "naive", "codeguru", "pyroscope", "pyinstrument", "py-spy")
+
+
+def schedstat_ns(tid: int) -> int:
+    with open(f"/proc/self/task/{tid}/schedstat") as handle:
+        return int(handle.read().split()[0])
+
+
+def process_cpu_ns(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def leaf(n: int) -> int:
+    return (n * 7 + 3) % 1009
+
+
+def work_unit() -> int:
+    total = 0
+    for i in range(200):
+        total += leaf(i)  # a call per iteration: the pattern that makes per-call hooks expensive
+    return total
+
+
+def descend(depth: int, body: Callable[[], None]) -> None:
+    if depth > 0:
+        descend(depth - 1, body)
+    else:
+        body()
+
+
+def start_agent(name: str, rate_hz: float, out_dir: str) -> Callable[[], None]:
+    """Start profiler ``name`` in this process; returns how to stop it."""
+    if name.startswith("greenflame"):
+        import greenflame.agent as agent
+
+        out = os.path.join(out_dir, "gf.json")
+        budget = 1.0 if name == "greenflame-unbudgeted" else 0.01  # 1.0: the budget never lowers the rate
+        agent.start(out=out, rate_hz=rate_hz, report_interval_s=3600, group="bench", cpu_budget=budget)
+
+        def stop() -> None:
+            agent.stop(flush=True)
+            with open(out) as handle:
+                report = json.load(handle)
+            # ticks = samples of the main thread, which every tick sees once
+            main = [s for s in report["samples"] if s.get("labels", {}).get("thread") == "MainThread"]
+            TICKS[0] = sum(s["values"][0] for s in main)
+
+        return stop
+    if name == "naive":
+        # The anchors' reference point: a daemon thread, sys._current_frames, tuples into a Counter.
+        import collections
+
+        counts: collections.Counter = collections.Counter()
+        stopping = threading.Event()
+
+        def naive() -> None:
+            me = threading.get_ident()
+            while not stopping.wait(1.0 / rate_hz):
+                TICKS[0] += 1
+                for ident, top in sys._current_frames().items():
+                    if ident == me:
+                        continue
+                    stack = []
+                    frame: Optional[FrameType] = top
+                    while frame is not None:
+                        code = frame.f_code
+                        stack.append((code.co_name, code.co_filename, code.co_firstlineno))
+                        frame = frame.f_back
+                    counts[tuple(stack)] += 1
+
+        threading.Thread(target=naive, daemon=True).start()
+        return stopping.set
+    if name == "codeguru":
+        from datetime import timedelta
+
+        from codeguru_profiler_agent import Profiler
+
+        profiler = Profiler(
+            profiling_group_name="bench",
+            region_name="us-east-1",
+            environment_override={
+                "sampling_interval": timedelta(milliseconds=1000 / rate_hz),
+                "reporting_interval": timedelta(minutes=30),
+                "cpu_limit_percentage": 100,
+            },
+        )
+        profiler.start()
+        return lambda: profiler.stop()
+    if name == "pyroscope":
+        import pyroscope
+
+        pyroscope.configure(application_name="bench", server_address="http://127.0.0.1:9", sample_rate=int(rate_hz))
+        return lambda: pyroscope.shutdown()
+    if name == "py-spy":
+        spy = subprocess.Popen(
+            ["py-spy", "record", "--pid", str(os.getpid()), "--rate", str(int(rate_hz)), "--format", "raw",
+             "--output", os.path.join(out_dir, "spy.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1.0)  # let it attach
+        start_agent.spy = spy  # type: ignore[attr-defined]
+        return lambda: (spy.terminate(), spy.wait(10))  # type: ignore[func-returns-value,return-value]
+    return lambda: None
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    out_dir = tempfile.mkdtemp(prefix="gf-bench-")
+    stop_agent = start_agent(args.agent, args.rate, out_dir)
+    spy: Optional[subprocess.Popen] = getattr(start_agent, "spy", None)
+    spy_cpu_start = process_cpu_ns(spy.pid) if spy is not None else 0
+    counts = [0] * args.threads
+    app_tids: List[int] = [0] * args.threads
+    app_cpu = [0] * args.threads
+    begin = threading.Barrier(args.threads + 1)
+    deadline = [0.0]
+
+    def worker(index: int) -> None:
+        pyinstrument_profiler = None
+        if args.agent == "pyinstrument":
+            import pyinstrument
+
+            pyinstrument_profiler = pyinstrument.Profiler(interval=1.0 / args.rate, async_mode="disabled")
+            pyinstrument_profiler.start()
+        app_tids[index] = threading.get_native_id()
+        begin.wait()
+        cpu0 = schedstat_ns(app_tids[index])
+
+        def body() -> None:
+            while time.perf_counter() < deadline[0]:
+                work_unit()
+                counts[index] += 1
+
+        descend(args.depth, body)
+        app_cpu[index] = schedstat_ns(app_tids[index]) - cpu0
+        if pyinstrument_profiler is not None:
+            pyinstrument_profiler.stop()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    others0 = agent_threads_cpu(app_tids)
+    deadline[0] = time.perf_counter() + args.seconds
+    wall0 = time.perf_counter()
+    begin.wait()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - wall0
+    others = {tid: cpu - others0.get(tid, 0) for tid, cpu in agent_threads_cpu(app_tids).items()}
+    agent_cpu = sum(others.values())
+    if spy is not None:
+        agent_cpu += process_cpu_ns(spy.pid) - spy_cpu_start
+    stop_agent()
+    return {
+        "agent": args.agent,
+        "ticks_per_s": round(TICKS[0] / wall, 1) if TICKS[0] else None,
+        "threads": args.threads,
+        "depth": args.depth,
+        "app_cpu_ns": sum(app_cpu),
+        "agent_cpu_ns": agent_cpu,
+        "work": sum(counts),
+        "wall_s": wall,
+    }
+
+
+def agent_threads_cpu(app_tids: List[int]) -> Dict[int, int]:
+    """CPU ns of every thread that is neither the main thread nor a workload thread."""
+    main = threading.main_thread().native_id
+    found: Dict[int, int] = {}
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
+        if tid != main and tid not in app_tids:
+            try:
+                found[tid] = schedstat_ns(tid)
+            except OSError:
+                pass
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--agent", choices=AGENTS, default="none")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--depth", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=100.0)
+    args = parser.parse_args()
+    sys.setrecursionlimit(max(1000, args.depth + 200))
+    print(json.dumps(run(args)))
+
+
+if __name__ == "__main__":
+    main()
