@@ -80,6 +80,13 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anomalies(args: argparse.Namespace) -> int:
+    from greenflame.analyzer.anomalies import anomalies_command
+
+    sys.stdout.write(anomalies_command(args.files, fmt=args.format))
+    return 0
+
+
 def _export(args: argparse.Namespace) -> int:
     from greenflame.analyzer.formats import export_command
 
@@ -189,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     anomalies = verbs.add_parser("anomalies", help="detect anomalies over a series of profiles")
     anomalies.add_argument("files", nargs="+", metavar="FILE")
     anomalies.add_argument("--format", choices=["text", "json"], default="text")
-    anomalies.set_defaults(run_verb=_not_yet("anomalies"))
+    anomalies.set_defaults(run_verb=_anomalies)
 
     export = verbs.add_parser("export", help="convert a profile to another format")
     export.add_argument("file", metavar="FILE")
