@@ -90,7 +90,10 @@ class Aggregator:
         frame_index: Dict[FrameKey, int] = {}
         frames: List[Dict[str, Any]] = []
         samples: List[Dict[str, Any]] = []
-        for (stack, labels), values in counts.items():
+        label_dicts: Dict[LabelKey, Dict[str, str]] = {}
+        # popitem() frees each key while the document grows, so the peak holds one copy, not two.
+        while counts:
+            (stack, labels), values = counts.popitem()
             ids = []
             for frame in stack:
                 index = frame_index.get(frame)
@@ -98,10 +101,14 @@ class Aggregator:
                     index = frame_index[frame] = len(frames)
                     frames.append({"function": frame[0], "file": frame[1], "line": frame[2]})
                 ids.append(index)
-            sample: Dict[str, Any] = {"stack": ids, "values": list(values)}
+            sample: Dict[str, Any] = {"stack": ids, "values": values}
             if labels:
-                sample["labels"] = dict(labels)
+                shared = label_dicts.get(labels)
+                if shared is None:
+                    shared = label_dicts[labels] = dict(labels)
+                sample["labels"] = shared
             samples.append(sample)
+        samples.reverse()  # popitem() went newest first
         return {
             "format": WIRE_FORMAT,
             "version": WIRE_VERSION,

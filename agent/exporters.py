@@ -60,15 +60,31 @@ class Exporter:
 
 
 def encode(report: Mapping[str, Any], compress: bool) -> bytes:
-    """The report as UTF-8 JSON, gzip-compressed when ``compress``."""
+    """The report as UTF-8 JSON, gzip-compressed when ``compress``.
+
+    Compressed output is streamed from the JSON encoder into gzip, so a large report never exists
+    as one uncompressed string as well (it bounds the agent's peak memory).
+    """
     import json
 
-    data = json.dumps(report, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     if not compress:
-        return data
+        return encoder.encode(report).encode("utf-8")
     import gzip
+    import io
 
-    return gzip.compress(data, compresslevel=6, mtime=0)
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as stream:
+        pending: List[str] = []
+        size = 0
+        for chunk in encoder.iterencode(report):
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= 65536:
+                stream.write("".join(pending).encode("utf-8"))
+                pending, size = [], 0
+        stream.write("".join(pending).encode("utf-8"))
+    return buffer.getvalue()
 
 
 # -- file -----------------------------------------------------------------------
