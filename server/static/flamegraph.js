@@ -23,9 +23,14 @@
   /* ---- data transform ---------------------------------------------------- */
 
   function byName(a, b) {
-    var x = String(a.name);
-    var y = String(b.name);
-    return x < y ? -1 : x > y ? 1 : 0;
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  }
+
+  function sortedByName(children) {
+    for (var i = 1; i < children.length; i++) {
+      if (children[i - 1].name > children[i].name) return children.slice().sort(byName);
+    }
+    return children;
   }
 
   function countNodes(tree) {
@@ -91,7 +96,7 @@
         data.w[i] = data.total[i];
       }
       var children = source.children || [];
-      if (children.length > 1) children = children.slice().sort(byName);
+      if (children.length > 1) children = sortedByName(children);
       data.childStart[i] = sources.length;
       data.childCount[i] = children.length;
       for (var j = 0; j < children.length; j++) {
@@ -189,6 +194,7 @@
     this.onSelect = options.onSelect || null;
     this.status = options.status || null;
     this.data = layout({ name: "all", self: 0, total: 0, children: [] });
+    this.nameColors = [];
     this.zoom = 0;
     this.selected = -1;
     this.hover = -1;
@@ -217,6 +223,7 @@
   FlameGraph.prototype.setTree = function (tree, zoomPath) {
     var started = performance.now();
     this.data = layout(tree);
+    this.nameColors = new Array(this.data.n);
     this.timings.layout = performance.now() - started;
     this.zoom = zoomPath && zoomPath.length ? findPath(this.data, zoomPath) : 0;
     this.selected = -1;
@@ -298,8 +305,13 @@
     if (data.pruned[index]) return OTHER;
     if (data.diff) return diffColor(this.change(index), this.diffScale);
     if (this.color === "kind") return KIND_COLORS[data.kinds[index]];
+    // Hashing a name is the costliest part of a redraw: each node's colour is computed once.
+    var cached = this.nameColors[index];
+    if (cached) return cached;
     var h = hash(data.names[index] + "\u0000" + data.files[index]);
-    return "hsl(" + (8 + (h % 44)) + ", " + (70 + ((h >>> 8) % 20)) + "%, " + (60 + ((h >>> 16) % 12)) + "%)";
+    cached = "hsl(" + (8 + (h % 44)) + ", " + (70 + ((h >>> 8) % 20)) + "%, " + (60 + ((h >>> 16) % 12)) + "%)";
+    this.nameColors[index] = cached;
+    return cached;
   };
 
   FlameGraph.prototype.draw = function () {
