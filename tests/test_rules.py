@@ -18,9 +18,11 @@ RULE = "aws-sdk-client-per-invocation"
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
 
 
-def only(findings: List[Any]) -> Any:
-    assert len(findings) == 1, findings
-    return findings[0]
+def only(findings: List[Any], rule: str = RULE) -> Any:
+    """The one finding of ``rule`` (other rules may fire on hand-made profiles)."""
+    mine = [f for f in findings if f.rule == rule]
+    assert len(mine) == 1, findings
+    return mine[0]
 
 
 def test_fires_when_every_invocation_creates_a_client() -> None:
@@ -49,7 +51,7 @@ def test_fires_without_labels_using_the_handler_frame() -> None:
 def test_silent_when_the_client_is_created_at_init() -> None:
     for labels in (True, False):
         profile = lambda_profile(invocations=200, client_in_handler=False, labels=labels)
-        assert run_rules(profile) == []
+        assert [f.rule for f in run_rules(profile)] == []
 
 
 def test_init_phase_never_counts_even_with_the_handler_on_the_stack() -> None:
@@ -235,18 +237,46 @@ def test_every_rule_survives_edge_cases(rule: Any, name: str, profile: Profile) 
 
 def test_truncated_stacks_still_fire_with_labels() -> None:
     profile = dict(_edge_profiles())["truncated stacks"]
-    assert only(run_rules(profile)).rule == RULE
+    findings = run_rules(profile)
+    assert {f.rule for f in findings} == {RULE}
+    # Stacks cut at the root have no application frame: their call site is the [truncated] marker.
+    assert {(f.call_site or {}).get("function") for f in findings} == {"lambda_handler", "[truncated]"}
+
+
+def _profile_hitting(entry: Frame, size: int, off_cpu: bool) -> Profile:
+    """``size`` distinct invoke-phase samples, a quarter of them under ``entry``."""
+    profile = Profile(group="big", duration_ns=3600 * 10**9)
+    profile.metadata = {"invocations": {"count": 50_000, "duration_ms_sum": 50_000 * 30}}
+    for i in range(size):
+        frames = [HANDLER, Frame(f"step{i % 997}", "/var/task/app.py", i % 997), Frame(f"leaf{i}", "x.py", i)]
+        values = [1, 1]
+        if i % 4 == 0:
+            frames = [HANDLER, entry, Frame(f"leaf{i}", "x.py", i)]
+            values = [1, 0] if off_cpu else [1, 1]
+        profile.add(frames, values, {"lambda_phase": "invoke"})
+    return profile
+
+
+def _entry(pattern: Any) -> Frame:
+    target = pattern.targets[0]
+    name = target.names[0] if target.names[0] != "*" else "scan"
+    path = target.path if target.path.startswith("<") else f"/usr/lib/python3.11/{target.path}"
+    return Frame(name, path, 1)
 
 
 def test_every_rule_handles_100k_distinct_samples() -> None:
-    profile = Profile(group="big", duration_ns=3600 * 10**9)
-    profile.metadata = {"invocations": {"count": 50_000, "duration_ms_sum": 50_000 * 30}}
-    for i in range(100_000):
-        frames = [HANDLER, Frame(f"step{i % 997}", "/var/task/app.py", i % 997), Frame(f"leaf{i}", "x.py", i)]
-        if i % 4 == 0:
-            frames = [HANDLER, *CLIENT_CREATION, Frame(f"leaf{i}", "x.py", i)]
-        profile.add(frames, [1, 1], {"lambda_phase": "invoke"})
+    profile = _profile_hitting(CLIENT_CREATION[0], 100_000, off_cpu=False)
     assert len(profile.samples) == 100_000
     for rule in all_rules():
         findings = rule(profile, AnalysisContext())
-        assert [f.share for f in findings] == [pytest.approx(0.25)]
+        expected = [pytest.approx(0.25)] if rule.id == RULE else []
+        assert [f.share for f in findings] == expected, rule.id
+
+
+def test_every_rule_finds_its_own_target_in_a_large_profile() -> None:
+    from greenflame.analyzer.rules.pattern import OFF_CPU, patterns
+
+    for pattern in patterns():
+        profile = _profile_hitting(_entry(pattern), 8_000, off_cpu=pattern.measure == OFF_CPU)
+        findings = get_rule(pattern.rule_id)(profile, AnalysisContext())
+        assert [f.share for f in findings] == [pytest.approx(0.25)], pattern.rule_id

@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import List, Optional
 
 from ..model import Profile
-from . import aws_sdk_client  # noqa: F401  (registers the rule)
+
+# Importing a rule module registers its rules.
+from . import (
+    aws_sdk_client,  # noqa: F401
+    connections,  # noqa: F401
+    hot_paths,  # noqa: F401
+    idle_wait,  # noqa: F401
+    imports,  # noqa: F401
+    logging_overhead,  # noqa: F401
+    serialization,  # noqa: F401
+)
 from .base import AnalysisContext, Finding, Rule, all_rules, get_rule, register
 
 __all__ = ["AnalysisContext", "Finding", "Rule", "all_rules", "get_rule", "register", "run_rules"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .. import impact
 from ..model import Profile
 
 
@@ -20,10 +21,21 @@ class AnalysisContext:
 
     region: Optional[str] = None
     invocations_per_month: Optional[float] = None
+    #: Services: requests per month (for SCI per request), the platform whose vCPU price and
+    #: power figures apply (see ``impact.SERVICE_PLATFORMS``), and a vCPU-hour price override.
+    requests_per_month: Optional[float] = None
+    platform: Optional[str] = None
+    usd_per_vcpu_hour: Optional[float] = None
 
     def __post_init__(self) -> None:
-        if self.invocations_per_month is not None and not self.invocations_per_month > 0:
-            raise ValueError(f"invocations per month must be above zero, got {self.invocations_per_month}")
+        for name in ("invocations_per_month", "requests_per_month"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name.replace('_', ' ')} must be above zero, got {value}")
+        if self.usd_per_vcpu_hour is not None and not self.usd_per_vcpu_hour >= 0:
+            raise ValueError(f"price per vCPU-hour must not be negative, got {self.usd_per_vcpu_hour}")
+        if self.platform is not None:
+            impact.platform(self.platform)  # ValueError naming the known platforms
         if self.region is not None and not self.region.strip():
             raise ValueError("region must not be empty")
 
@@ -54,6 +66,12 @@ class Finding:
     wasted_ms_per_invocation: Optional[float] = None
     inputs: Dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    #: The application frame that called into the wasteful code (``function``, ``file``, ``line``).
+    call_site: Optional[Dict[str, Any]] = None
+    #: The matching samples' share of the context's wall time (what Lambda bills), when known.
+    wall_share: Optional[float] = None
+    #: SCI per request ``{before, after}`` for services, when the request rate is known.
+    sci_g_per_request: Optional[Dict[str, Optional[float]]] = None
 
     @property
     def times_expected(self) -> Optional[float]:
@@ -87,6 +105,9 @@ class Finding:
             "sci_g_per_invocation": self.sci_g_per_invocation,
             "inputs": self.inputs,
             "fingerprint": self.fingerprint,
+            "call_site": self.call_site,
+            "wall_share": self.wall_share,
+            "sci_g_per_request": self.sci_g_per_request,
         }
 
 

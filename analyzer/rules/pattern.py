@@ -1,0 +1,326 @@
+"""Pattern rules: target frames inside a context, measured per call site.
+
+Every catalogue rule is written as a :class:`Pattern`: the target functions, the
+contexts where they are wasteful, the expected and threshold shares, and the text of its
+findings. :func:`check_pattern` applies one:
+
+1. find the context (:func:`scope.find_scope`); no context, no finding;
+2. attribute each in-context sample to at most one pattern: the one whose target frame is
+   outermost on the stack (the operation the application asked for; a regex compiled while
+   an SDK client is being built is the client's cost); no two patterns target the same
+   function, so there are no ties;
+3. group the pattern's samples by call site, the application frame that called into the
+   target (:func:`frames.call_site`), and report each site whose share of the context's
+   samples reaches the threshold (and at least :data:`MIN_SAMPLES` samples).
+
+Patterns measure on-CPU samples (``cpu``, or ``wall`` for profiles without CPU samples), or,
+with ``measure=OFF_CPU``, samples during which the thread waited: the agent's ``idle`` count
+(off the CPU on a blocking call), or for profiles without it wall samples off the CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..model import CPU, WALL, Frame, Profile
+from .base import AnalysisContext, Finding, Rule, register
+from .costing import add_impact
+from .frames import FrameMatcher, MatcherIndex, call_site, is_application, normalised
+from .scope import LAMBDA, SERVICE, Scope, find_scope
+
+ON_CPU = "on-cpu"
+OFF_CPU = "off-cpu"
+#: The agent's count of samples off the CPU and stopped on a blocking call (sleep, wait, recv...).
+IDLE = "idle"
+#: Below this many matching samples one sampled tick could be a one-off (a lazily built
+#: object, the first request): no finding. Applies when values count samples.
+MIN_SAMPLES = 3
+#: Evidence kept per finding: entry frames, and call paths per entry frame.
+MAX_ENTRY_FRAMES = 10
+MAX_PATHS_PER_FRAME = 5
+
+#: Finds the entry position in a root-first stack, given the frame-to-pattern attribution.
+Locate = Callable[[Tuple[Frame, ...], Optional[Tuple[str, int]]], Optional[int]]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """What a pattern rule looks for and how its findings read."""
+
+    rule_id: str
+    title: str
+    targets: Tuple[FrameMatcher, ...]
+    expected_share: float
+    threshold_share: float
+    what: str  # "AWS SDK clients are created": the finding's first clause
+    advice: str  # one sentence: what to do
+    contexts: Tuple[str, ...] = (LAMBDA, SERVICE)
+    measure: str = ON_CPU
+    locate: Optional[Locate] = None  # custom entry finder (off-CPU patterns)
+    accept: Optional[Callable[[Site], bool]] = None  # a site-level test after counting
+
+
+_PATTERNS: Dict[str, Pattern] = {}
+
+
+def register_pattern(pattern: Pattern) -> Pattern:
+    """Add ``pattern`` to the attribution order (registration order breaks ties)."""
+    if pattern.rule_id in _PATTERNS:
+        raise ValueError(f"pattern {pattern.rule_id!r} is registered twice")
+    _PATTERNS[pattern.rule_id] = pattern
+    return pattern
+
+
+def patterns() -> List[Pattern]:
+    """Every registered pattern, in registration order."""
+    return list(_PATTERNS.values())
+
+
+def attribution_index() -> MatcherIndex:
+    """Every on-CPU pattern's targets, in registration order, keyed by rule id."""
+    return MatcherIndex(
+        (p.rule_id, matcher) for p in _PATTERNS.values() if p.measure == ON_CPU for matcher in p.targets
+    )
+
+
+def owner(stack: Tuple[Frame, ...], index: MatcherIndex) -> Optional[Tuple[str, int]]:
+    """``(rule id, position)`` of the outermost frame any on-CPU pattern targets, or None."""
+    for position, frame in enumerate(stack):
+        key = index.key_for(frame)
+        if key is not None:
+            return key, position
+    return None
+
+
+@dataclass
+class Site:
+    """Samples of one call site: the measured value, CPU and wall, and the call paths."""
+
+    frame: Frame
+    value: int = 0
+    cpu: int = 0
+    wall: int = 0
+    paths: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class Tally:
+    """In-context totals and the pattern's samples by call site."""
+
+    value_type: str
+    value: int = 0
+    cpu: int = 0
+    wall: int = 0
+    sites: Dict[str, Site] = field(default_factory=dict)
+
+
+def _columns(profile: Profile) -> Tuple[Optional[int], Optional[int]]:
+    cpu = profile.value_index(CPU) if profile.has_type(CPU) else None
+    wall = profile.value_index(WALL) if profile.has_type(WALL) else None
+    return cpu, wall
+
+
+def _value(pattern: Pattern, cpu: int, wall: int, idle: Optional[int], value_type: str) -> int:
+    """The measured value of one sample: on-CPU samples, or waiting ones (the agent's ``idle``
+    count when the profile has it, else wall samples off the CPU)."""
+    if pattern.measure == OFF_CPU:
+        return idle if idle is not None else max(wall - cpu, 0)
+    return cpu if value_type == CPU else wall
+
+
+def _value_type(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[str]:
+    """``cpu`` when the context has CPU samples, else ``wall``; off-CPU needs both columns."""
+    cpu_col, wall_col = _columns(profile)
+    if pattern.measure == OFF_CPU:
+        return WALL if cpu_col is not None and wall_col is not None else None
+    if cpu_col is not None:
+        frames = profile.frames
+        for sample in profile.samples:
+            if sample.values[cpu_col] and scope.includes(tuple(frames[i] for i in sample.stack), sample.labels):
+                return CPU
+    return WALL if wall_col is not None else None
+
+
+def tally(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[Tally]:
+    """Count the context and the pattern's samples by call site; None when nothing is measurable."""
+    value_type = _value_type(pattern, profile, scope)
+    if value_type is None:
+        return None
+    cpu_col, wall_col = _columns(profile)
+    idle_col = profile.value_index(IDLE) if profile.has_type(IDLE) else None
+    index = attribution_index()
+    keys = [index.key_for(frame) for frame in profile.frames]  # each distinct frame matched once
+    result = Tally(value_type)
+    frames_table = profile.frames
+    for sample in profile.samples:
+        cpu = sample.values[cpu_col] if cpu_col is not None else 0
+        wall = sample.values[wall_col] if wall_col is not None else 0
+        if not (cpu or wall):
+            continue
+        stack = tuple(frames_table[i] for i in sample.stack)
+        if not scope.includes(stack, sample.labels):
+            continue
+        idle = sample.values[idle_col] if idle_col is not None else None
+        # The off-CPU share is of the context's wall time (what Lambda bills).
+        result.value += wall if pattern.measure == OFF_CPU else _value(pattern, cpu, wall, idle, value_type)
+        result.cpu += cpu
+        result.wall += wall
+        found = _owner_by_ids(sample.stack, keys)
+        entry = pattern.locate(stack, found) if pattern.locate else _own_entry(pattern, found)
+        if entry is None:
+            continue
+        measured = _value(pattern, cpu, wall, idle, value_type)
+        site_frame = stack[entry] if is_application(stack[entry]) else call_site(stack, entry)
+        site = result.sites.setdefault(normalised(site_frame), Site(site_frame))
+        site.value += measured
+        site.cpu += cpu
+        site.wall += wall
+        site.paths[stack[: entry + 1]] += measured
+    return result
+
+
+def _owner_by_ids(stack: Tuple[int, ...], keys: List[Optional[str]]) -> Optional[Tuple[str, int]]:
+    """:func:`owner` on a stack of frame indices, with each frame's key computed beforehand."""
+    for position, frame_id in enumerate(stack):
+        key = keys[frame_id]
+        if key is not None:
+            return key, position
+    return None
+
+
+def _own_entry(pattern: Pattern, found: Optional[Tuple[str, int]]) -> Optional[int]:
+    if found is None or found[0] != pattern.rule_id:
+        return None
+    return found[1]
+
+
+def frame_dict(frame: Frame) -> Dict[str, Any]:
+    """A frame as JSON."""
+    return {"function": frame.function, "file": frame.file, "line": frame.line}
+
+
+def evidence(paths: Counter, scope_total: int) -> List[Dict[str, Any]]:
+    """Entry frames by samples, each with its heaviest call paths (root first)."""
+    by_entry: Dict[Frame, Counter] = {}
+    for path, value in paths.items():
+        if value:
+            by_entry.setdefault(path[-1], Counter())[path] += value
+    ranked = sorted(by_entry.items(), key=lambda item: (-sum(item[1].values()), item[0].function))
+    items = []
+    for entry, entry_paths in ranked[:MAX_ENTRY_FRAMES]:
+        samples = sum(entry_paths.values())
+        item = frame_dict(entry)
+        item["samples"] = samples
+        item["share"] = samples / scope_total
+        item["stacks"] = [
+            {"frames": [frame_dict(f) for f in path], "samples": value}
+            for path, value in sorted(entry_paths.items(), key=lambda kv: -kv[1])[:MAX_PATHS_PER_FRAME]
+        ]
+        items.append(item)
+    return items
+
+
+def fingerprint(rule_id: str, profile: Profile, site: Frame) -> str:
+    """Stable across windows and deployments: rule, group (or function name), normalised call site."""
+    lam = profile.metadata.get("lambda")
+    name = profile.group or (str(lam.get("function_name", "")) if isinstance(lam, dict) else "")
+    return hashlib.sha256(f"{rule_id}\0{name}\0{normalised(site)}".encode()).hexdigest()[:16]
+
+
+def _counts_samples(profile: Profile, value_type: str) -> bool:
+    return profile.sample_types[profile.value_index(value_type)].unit == "samples"
+
+
+def check_pattern(pattern: Pattern, profile: Profile, context: AnalysisContext) -> List[Finding]:
+    """Apply ``pattern`` to ``profile``: one finding per call site above the threshold."""
+    scope = find_scope(profile)
+    if scope is None or scope.kind not in pattern.contexts:
+        return []
+    counted = tally(pattern, profile, scope)
+    if counted is None or counted.value <= 0:
+        return []
+    findings = []
+    for site in sorted(counted.sites.values(), key=lambda s: (-s.value, normalised(s.frame))):
+        finding = _finding(pattern, profile, context, scope, counted, site)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def _finding(
+    pattern: Pattern, profile: Profile, context: AnalysisContext, scope: Scope, counted: Tally, site: Site
+) -> Optional[Finding]:
+    share = site.value / counted.value
+    # ``accept`` guards the wall-minus-CPU fallback; the agent's idle count needs no guard.
+    accepted = pattern.accept is None or profile.has_type(IDLE) or pattern.accept(site)
+    if share < pattern.threshold_share or not accepted:
+        return None
+    if _counts_samples(profile, counted.value_type) and site.value < MIN_SAMPLES:
+        return None
+    finding = Finding(
+        rule=pattern.rule_id,
+        title=pattern.title,
+        summary="",
+        fix=pattern.advice,
+        frames=evidence(site.paths, counted.value),
+        share=share,
+        expected_share=pattern.expected_share,
+        threshold_share=pattern.threshold_share,
+        sample_type=counted.value_type if pattern.measure == ON_CPU else "wall (off-CPU)",
+        samples=site.value,
+        scope_samples=counted.value,
+        fingerprint=fingerprint(pattern.rule_id, profile, site.frame),
+        call_site=frame_dict(site.frame),
+    )
+    if counted.wall > 0:
+        finding.wall_share = (site.value if pattern.measure == OFF_CPU else site.wall) / counted.wall
+    add_impact(finding, profile, context, scope, counted.cpu, counted.wall, site.cpu)
+    finding.summary = summary(pattern, finding, scope.kind)
+    return finding
+
+
+def summary(pattern: Pattern, finding: Finding, kind: str) -> str:
+    """The finding in two sentences: what, how far off, what it costs, and the fix."""
+    where = "invoke-phase" if kind == LAMBDA else "in-request"
+    site = finding.call_site or {}
+    times = finding.times_expected or 0.0
+    text = (
+        f"{pattern.what} in {site.get('function', '?')}: {finding.share:.1%} of {where} "
+        f"{finding.sample_type} samples, {times:.1f}x the expected {finding.expected_share:.1%}"
+    )
+    if finding.wasted_ms_per_invocation is not None:
+        text += f"; about {finding.wasted_ms_per_invocation:.2f} ms per invocation"
+    if finding.cost_usd_per_month is not None:
+        text += f", ${finding.cost_usd_per_month:,.2f}/month"
+    co2 = finding.co2e_kg_per_month_range
+    if co2 is not None:
+        text += f", {co2['central']:.3g} kg CO2e/month (range {co2['low']:.2g}-{co2['high']:.2g})"
+    return f"{text}. {pattern.advice}"
+
+
+def define(pattern: Pattern, *, description: str, context: str, fix: str, bad_example: str, good_example: str) -> Rule:
+    """Register ``pattern`` for attribution and publish it as a catalogue rule."""
+    register_pattern(pattern)
+
+    def check(profile: Profile, analysis: AnalysisContext) -> List[Finding]:
+        return check_pattern(pattern, profile, analysis)
+
+    check.__doc__ = f"Findings of rule {pattern.rule_id} (see docs/rules.md)."
+    return register(
+        Rule(
+            id=pattern.rule_id,
+            title=pattern.title,
+            description=description,
+            target_frames=tuple(t.describe() for t in pattern.targets),
+            context=context,
+            threshold_share=pattern.threshold_share,
+            expected_share=pattern.expected_share,
+            fix=fix,
+            bad_example=bad_example,
+            good_example=good_example,
+            check=check,
+        )
+    )
