@@ -268,6 +268,81 @@ def prune(tree: Node, max_nodes: int) -> Node:
     return copy
 
 
+@dataclass(frozen=True)
+class PathTree:
+    """A call tree as flat lists over call-path ids, 0 being the root (the empty path).
+
+    ``parents[i]`` is the parent path's id (-1 for the root); ``children[i]`` lists the ids
+    of path ``i``'s children with a non-zero total, ordered as :meth:`Node.sorted_children`
+    orders them; ``counts[i]`` is the number of nodes with
+    a non-zero total in ``i``'s subtree (``i`` included). Built by the server from summed
+    per-bucket count arrays, so a range's tree needs no per-sample work.
+    """
+
+    frames: Sequence[Frame]
+    parents: Sequence[int]
+    self_values: Sequence[int]
+    totals: Sequence[int]
+    counts: Sequence[int]
+    children: Sequence[Sequence[int]]
+
+
+def prune_paths(tree: PathTree, max_nodes: int) -> Node:
+    """The same tree as ``prune(build_tree(...), max_nodes)`` of the samples ``tree`` sums.
+
+    Only the kept nodes are ever created, so the cost follows ``max_nodes``, not the
+    size of the full tree.
+    """
+    if max_nodes < 2:
+        raise ValueError(f"max_nodes must be at least 2 (the root and one 'other' node), got {max_nodes}")
+    totals, children = tree.totals, tree.children
+    copies = {0: Node(ROOT_FRAME, tree.self_values[0], totals[0])}
+    kept_children: Dict[int, int] = {0: 0}
+    needs_other = 1 if children[0] else 0
+    kept = 1
+    heap: List[Tuple[int, int, int, int]] = []
+    order = 0
+    for child in children[0]:
+        heap.append((-totals[child], order, child, 0))
+        order += 1
+    heapq.heapify(heap)
+    while heap:
+        _, _, path, parent = heap[0]
+        complete = kept_children[parent] + 1 == len(children[parent])
+        has_children = len(children[path]) > 0
+        if kept + 1 + needs_other - complete + has_children > max_nodes:
+            break
+        heapq.heappop(heap)
+        node = Node(tree.frames[path], tree.self_values[path], totals[path])
+        copies[parent].children[node.frame] = node
+        copies[path] = node
+        kept_children[parent] += 1
+        kept_children[path] = 0
+        kept += 1
+        needs_other += has_children - complete
+        for child in children[path]:
+            heapq.heappush(heap, (-totals[child], order, child, path))
+            order += 1
+    _add_path_other_nodes(tree, copies, kept_children)
+    return copies[0]
+
+
+def _add_path_other_nodes(tree: PathTree, copies: Dict[int, Node], kept_children: Dict[int, int]) -> None:
+    """Under each kept node that lost children, one ``other`` node (as :func:`prune` makes)."""
+    kept_counts: Dict[int, int] = {}
+    for path in copies:
+        if path:
+            parent_path = tree.parents[path]
+            kept_counts[parent_path] = kept_counts.get(parent_path, 0) + tree.counts[path]
+    for path, node in copies.items():
+        if kept_children[path] == len(tree.children[path]):
+            continue
+        lost = node.total - node.self_value - sum(child.total for child in node.children.values())
+        pruned = tree.counts[path] - 1 - kept_counts.get(path, 0)
+        frame = OTHER_FRAME if OTHER_FRAME not in node.children else Frame("other", "<pruned>")
+        node.children[frame] = Node(frame, lost, lost, pruned=pruned)
+
+
 def _add_other_nodes(copy: Node, originals: Dict[int, Node]) -> None:
     for node_copy in list(copy.walk()):
         original = originals[id(node_copy)]

@@ -1,0 +1,439 @@
+"""Call paths interned to integer ids, and count arrays per time bucket over them.
+
+A group's :class:`PathIndex` gives every call path (a stack prefix) a dense integer id,
+parents before children, id 0 being the empty path (the root). A bucket (one profile,
+or one hour) is then a :class:`PathCounts`: the ids of the stacks it holds and a count
+array (one column per sample type). A range's flame graph is the sum of its buckets'
+arrays, totals accumulated up the parent array level by level with numpy, and a
+:class:`~greenflame.analyzer.tree.PathTree` pruned without building the full tree.
+
+Dense ids belong to one process. Stored buckets name paths by a 63-bit content hash of
+the path (the parent's hash and the frame), so any server process sharing the blob store
+can read them into its own index with one vectorised lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from greenflame.analyzer.model import Frame, Profile, Sample, SampleType
+from greenflame.analyzer.tree import ROOT_FRAME, PathTree
+
+ROOT = 0
+#: Stacks beyond a bucket's cap are counted under this path (a child of the root).
+CAPPED_FRAME = Frame("other", "<capped>")
+#: Default cap on distinct stacks (leaf call paths) per bucket, the "other" path included.
+MAX_BUCKET_PATHS = 50_000
+FORMAT_VERSION = 1
+_HASH_MASK = (1 << 63) - 1
+_epochs = count(1)
+
+
+def _frame_digest(frame: Frame) -> bytes:
+    text = f"{frame.function}\0{frame.file}\0{frame.line}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def _path_hash(parent_hash: int, frame_digest: bytes) -> int:
+    data = parent_hash.to_bytes(8, "little") + frame_digest
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") & _HASH_MASK
+
+
+@dataclass(frozen=True)
+class PathArrays:
+    """A snapshot of an index's first ``size`` paths as numpy arrays (index growth leaves it valid)."""
+
+    size: int
+    parents: np.ndarray
+    frames: np.ndarray
+    levels: Tuple[np.ndarray, ...]  # path ids by depth, deepest first (the root excluded)
+    name_rank: np.ndarray  # per frame id: its rank by (function, file, line)
+
+
+class PathIndex:
+    """One group's frames and call paths, each interned once (append-only, thread-safe)."""
+
+    def __init__(self) -> None:
+        self.epoch = next(_epochs)
+        self.frames: List[Frame] = []
+        self._frame_ids: Dict[Frame, int] = {}
+        self._frame_digests: List[bytes] = []
+        self.parents: List[int] = [-1]
+        self.path_frames: List[int] = [-1]
+        self.frame_objects: List[Frame] = [ROOT_FRAME]
+        self.depths: List[int] = [0]
+        self.hashes: List[int] = [0]
+        self._children: Dict[Tuple[int, int], int] = {}
+        self._by_hash: Dict[int, int] = {0: ROOT}
+        self._stacks: Dict[int, Tuple[int, ...]] = {ROOT: ()}
+        self._arrays: Optional[PathArrays] = None
+        self._sorted: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self.lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self.parents)
+
+    def frame_id(self, frame: Frame) -> int:
+        """The id of ``frame``, interned if new (call with :attr:`lock` held)."""
+        index = self._frame_ids.get(frame)
+        if index is None:
+            index = self._frame_ids[frame] = len(self.frames)
+            self.frames.append(frame)
+            self._frame_digests.append(_frame_digest(frame))
+        return index
+
+    def child(self, parent: int, frame_id: int) -> int:
+        """The path ``parent`` + frame ``frame_id``, interned if new (call with :attr:`lock` held)."""
+        key = (parent, frame_id)
+        path = self._children.get(key)
+        if path is None:
+            path_hash = _path_hash(self.hashes[parent], self._frame_digests[frame_id])
+            path = self._add(key, path_hash)
+        return path
+
+    def _add(self, key: Tuple[int, int], path_hash: int) -> int:
+        parent, frame_id = key
+        path = self._children[key] = len(self.parents)
+        self.parents.append(parent)
+        self.path_frames.append(frame_id)
+        self.frame_objects.append(self.frames[frame_id])
+        self.depths.append(self.depths[parent] + 1)
+        self.hashes.append(path_hash)
+        # A 63-bit collision between two real paths is astronomically unlikely; the first keeps the hash.
+        self._by_hash.setdefault(path_hash, path)
+        return path
+
+    def stack(self, path: int) -> Tuple[int, ...]:
+        """The frame ids of ``path``, root first (memoised)."""
+        missing = []
+        while path not in self._stacks:  # iterative: stacks may be thousands of frames deep
+            missing.append(path)
+            path = self.parents[path]
+        found = self._stacks[path]
+        for step in reversed(missing):
+            found = self._stacks[step] = (*found, self.path_frames[step])
+        return found
+
+    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+        """The ids of paths with these content hashes, -1 for unknown ones (vectorised)."""
+        with self.lock:
+            if self._sorted is None or len(self._sorted[0]) != len(self.hashes):
+                known = np.asarray(self.hashes, dtype=np.int64)
+                order = np.argsort(known, kind="stable")
+                self._sorted = (known[order], order)
+            keys, order = self._sorted
+        at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
+        return np.where(keys[at] == hashes, order[at], -1)
+
+    def add_stored(self, path_hash: int, parent: int, frame_id: int) -> int:
+        """The path stored elsewhere as ``path_hash`` under ``parent`` (call with :attr:`lock` held)."""
+        found = self._children.get((parent, frame_id))
+        if found is not None:
+            return found
+        return self._add((parent, frame_id), path_hash)
+
+    def arrays(self) -> PathArrays:
+        """The numpy view of the index as it is now (rebuilt only after it grew)."""
+        with self.lock:
+            cached = self._arrays
+            if cached is not None and cached.size == len(self.parents):
+                return cached
+            parents = np.asarray(self.parents, dtype=np.int64)
+            depths = np.asarray(self.depths, dtype=np.int64)
+            by_depth = np.argsort(-depths, kind="stable")
+            edges = np.flatnonzero(np.diff(depths[by_depth])) + 1
+            levels = tuple(level for level in np.split(by_depth, edges) if level.size and level[0] != ROOT)
+            ranked = sorted(range(len(self.frames)), key=lambda f: _frame_key(self.frames[f]))
+            name_rank = np.empty(len(self.frames) + 1, dtype=np.int64)
+            name_rank[np.asarray(ranked, dtype=np.int64)] = np.arange(len(ranked))
+            name_rank[-1] = -1  # the root's frame id is -1
+            frames = np.asarray(self.path_frames, dtype=np.int64)
+            self._arrays = PathArrays(len(parents), parents, frames, levels, name_rank)
+            return self._arrays
+
+
+def _frame_key(frame: Frame) -> Tuple[str, str, int]:
+    return (frame.function, frame.file, frame.line)
+
+
+@dataclass
+class PathCounts:
+    """One bucket: ``values[k]`` (one column per type) for the stack ending at path ``ids[k]``.
+
+    ``ids`` are unique ids of one :class:`PathIndex`; ``capped`` counts the distinct stacks
+    that the bucket's cap folded into the :data:`CAPPED_FRAME` path.
+    """
+
+    types: Tuple[SampleType, ...]
+    ids: np.ndarray
+    values: np.ndarray
+    start_ns: int = 0
+    end_ns: int = 0
+    capped: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (for byte-bounded caches)."""
+        return int(self.ids.nbytes + self.values.nbytes) + 200
+
+
+def fold_profile(index: PathIndex, profile: Profile, max_paths: int = MAX_BUCKET_PATHS) -> PathCounts:
+    """``profile`` as a bucket of ``index`` (labels dropped, equal stacks added up, capped)."""
+    width = len(profile.sample_types)
+    acc: Dict[int, List[int]] = {}
+    with index.lock:
+        to_id = [index.frame_id(frame) for frame in profile.frames]
+        child = index.child
+        for sample in profile.samples:
+            path = ROOT
+            for frame in sample.stack:
+                path = child(path, to_id[frame])
+            into = acc.get(path)
+            if into is None:
+                acc[path] = list(sample.values[:width])
+            else:
+                for column in range(width):
+                    into[column] += sample.values[column]
+    ids = np.fromiter(acc.keys(), dtype=np.int64, count=len(acc))
+    values = np.asarray(list(acc.values()), dtype=np.int64).reshape(len(acc), width)
+    end = profile.start_time_unix_ns + profile.duration_ns
+    counts = PathCounts(tuple(profile.sample_types), ids, values, profile.start_time_unix_ns, end)
+    return cap(index, counts, max_paths)
+
+
+def cap(index: PathIndex, counts: PathCounts, max_paths: int) -> PathCounts:
+    """``counts`` with at most ``max_paths`` stacks: the smallest go into one ``other`` path.
+
+    Stacks are ranked by the sum of their values; the number folded is added to ``capped``.
+    """
+    if len(counts.ids) <= max_paths:
+        return counts
+    if max_paths < 2:
+        raise ValueError(f"max_paths must be at least 2, got {max_paths}")
+    with index.lock:
+        other = index.child(ROOT, index.frame_id(CAPPED_FRAME))
+    order = np.argsort(-counts.values.sum(axis=1), kind="stable")
+    keep = order[: max_paths - 1]
+    keep = keep[counts.ids[keep] != other]
+    rest = np.setdiff1d(np.arange(len(counts.ids)), keep, assume_unique=True)
+    folded = int(np.count_nonzero(counts.ids[rest] != other))
+    ids = np.append(counts.ids[keep], other)
+    values = np.vstack([counts.values[keep], counts.values[rest].sum(axis=0, keepdims=True)])
+    return PathCounts(counts.types, ids, values, counts.start_ns, counts.end_ns, counts.capped + folded)
+
+
+def merge_counts(index: PathIndex, parts: Sequence[PathCounts]) -> PathCounts:
+    """The sum of ``parts`` (sample types matched by name; a missing type counts zero)."""
+    types: List[SampleType] = []
+    for part in parts:
+        for sample_type in part.types:
+            if all(t.name != sample_type.name for t in types):
+                types.append(sample_type)
+    names = [t.name for t in types]
+    size = max((int(part.ids.max()) + 1 for part in parts if len(part.ids)), default=1)
+    acc = np.zeros((size, len(types)), dtype=np.int64)
+    for part in parts:
+        columns = [names.index(t.name) for t in part.types]
+        if columns == list(range(len(types))):
+            acc[part.ids] += part.values  # ids are unique within a part
+        else:
+            acc[np.ix_(part.ids, np.asarray(columns, dtype=np.int64))] += part.values
+    ids = np.flatnonzero(acc.any(axis=1))
+    starts = [p.start_ns for p in parts if p.start_ns]
+    return PathCounts(
+        tuple(types),
+        ids,
+        acc[ids],
+        min(starts) if starts else 0,
+        max((p.end_ns for p in parts if p.start_ns), default=0),
+        sum(p.capped for p in parts),
+    )
+
+
+# -- the tree of a range ----------------------------------------------------------
+
+
+def path_tree(index: PathIndex, counts: PathCounts, sample_type: str) -> PathTree:
+    """The call tree of one sample type of ``counts``, as flat lists for :func:`prune_paths`."""
+    arrays = index.arrays()
+    column = [t.name for t in counts.types].index(sample_type)
+    self_values = np.zeros(arrays.size, dtype=np.int64)
+    self_values[counts.ids] = counts.values[:, column]
+    totals = self_values.copy()
+    for level in arrays.levels:
+        live = level[totals[level] > 0]
+        if live.size:
+            np.add.at(totals, arrays.parents[live], totals[live])
+    nodes = (totals > 0).astype(np.int64)
+    for level in arrays.levels:
+        live = level[nodes[level] > 0]
+        if live.size:
+            np.add.at(nodes, arrays.parents[live], nodes[live])
+    return PathTree(
+        index.frame_objects,
+        index.parents,
+        self_values.tolist(),
+        totals.tolist(),
+        nodes.tolist(),
+        _children(arrays, totals),
+    )
+
+
+def _children(arrays: PathArrays, totals: np.ndarray) -> List[List[int]]:
+    """Per path, its children with a non-zero total in :meth:`Node.sorted_children` order."""
+    live = np.flatnonzero(totals > 0)
+    live = live[live != ROOT]
+    parents = arrays.parents[live]
+    order = np.lexsort((arrays.name_rank[arrays.frames[live]], -totals[live], parents))
+    ordered, ordered_parents = live[order], parents[order]
+    bounds = np.searchsorted(ordered_parents, np.arange(arrays.size + 1))
+    flat = ordered.tolist()
+    edges = bounds.tolist()
+    return [flat[edges[i] : edges[i + 1]] for i in range(arrays.size)]
+
+
+# -- stored form --------------------------------------------------------------------
+
+
+def encode(index: PathIndex, counts: PathCounts) -> bytes:
+    """The stored form of ``counts``: its paths by content hash, so it stands alone."""
+    arrays = index.arrays()
+    used = _closure(arrays.parents, counts.ids)
+    local = np.full(arrays.size, -1, dtype=np.int64)
+    local[used] = np.arange(len(used))
+    frame_ids = arrays.frames[used[1:]]
+    frames_used, frame_local = np.unique(frame_ids, return_inverse=True)
+    with index.lock:
+        frames = [list(_frame_key(index.frames[f])) for f in frames_used.tolist()]
+        hashes = np.asarray([index.hashes[p] for p in used.tolist()], dtype=np.int64)
+    header = {
+        "version": FORMAT_VERSION,
+        "types": [[t.name, t.unit] for t in counts.types],
+        "frames": frames,
+        "window": [counts.start_ns, counts.end_ns],
+        "capped": counts.capped,
+    }
+    out = io.BytesIO()
+    np.savez_compressed(
+        out,
+        header=np.frombuffer(json.dumps(header, separators=(",", ":")).encode("utf-8"), dtype=np.uint8),
+        hashes=hashes,
+        parents=local[arrays.parents[used[1:]]].astype(np.int32),
+        frames=frame_local.astype(np.int32),
+        ids=local[counts.ids].astype(np.int32),
+        values=counts.values,
+    )
+    return out.getvalue()
+
+
+def _closure(parents: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``ids`` and every ancestor, the root first, sorted (so parents come before children)."""
+    mark = np.zeros(len(parents), dtype=bool)
+    mark[ROOT] = True
+    current = ids
+    while current.size:
+        current = current[~mark[current]]
+        mark[current] = True
+        current = np.unique(parents[current])
+        current = current[current >= 0]
+    return np.flatnonzero(mark)
+
+
+class StoredFormatError(ValueError):
+    """A stored bucket cannot be read (another version, or damaged): rebuild it."""
+
+
+def decode(index: PathIndex, data: bytes) -> PathCounts:
+    """Read what :func:`encode` wrote into ``index``; StoredFormatError if it cannot."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in ("header", "hashes", "parents", "frames", "ids", "values")}
+        header = json.loads(arrays["header"].tobytes())
+        if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
+            raise StoredFormatError("stored bucket of another format version")
+        return _decode(index, header, arrays)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
+        if isinstance(error, StoredFormatError):
+            raise
+        raise StoredFormatError(f"unreadable stored bucket: {error}") from None
+
+
+def _decode(index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> PathCounts:
+    hashes = arrays["hashes"].astype(np.int64)
+    dense = index.lookup(hashes)
+    dense[0] = ROOT
+    missing = np.flatnonzero(dense < 0).tolist()
+    if missing:
+        _add_missing(index, header["frames"], hashes, arrays, dense, missing)
+    types = tuple(SampleType(str(name), str(unit)) for name, unit in header["types"])
+    start, end = header["window"]
+    values = arrays["values"].astype(np.int64).reshape(len(arrays["ids"]), len(types))
+    return PathCounts(types, dense[arrays["ids"]], values, int(start), int(end), int(header["capped"]))
+
+
+def _add_missing(
+    index: PathIndex,
+    frames: List[List[Any]],
+    hashes: np.ndarray,
+    arrays: Dict[str, np.ndarray],
+    dense: np.ndarray,
+    missing: List[int],
+) -> None:
+    parents = arrays["parents"].tolist()
+    frame_local = arrays["frames"].tolist()
+    with index.lock:
+        to_id = [index.frame_id(Frame(str(f), str(file), int(line))) for f, file, line in frames]
+        for position in missing:
+            # Local path k > 0 is row k - 1 of the parents and frames arrays; parents come first.
+            parent = int(dense[parents[position - 1]])
+            frame_id = to_id[frame_local[position - 1]]
+            dense[position] = index.add_stored(int(hashes[position]), parent, frame_id)
+
+
+# -- as a Profile -----------------------------------------------------------------
+
+
+@dataclass
+class PathsProfile(Profile):
+    """A label-less merged :class:`Profile` that also carries its bucket sums.
+
+    Flame graph views read :attr:`counts` through :func:`path_tree` (no per-sample work);
+    every other view reads the samples as from any profile.
+    """
+
+    index: Optional[PathIndex] = field(default=None, repr=False, compare=False)
+    counts: Optional[PathCounts] = field(default=None, repr=False, compare=False)
+
+    def path_tree(self, sample_type: str) -> PathTree:
+        """The tree of ``sample_type`` over :attr:`counts`."""
+        if self.index is None or self.counts is None:
+            raise ValueError("this profile carries no call-path counts")
+        return path_tree(self.index, self.counts, sample_type)
+
+
+def as_profile(index: PathIndex, counts: PathCounts, group: str) -> PathsProfile:
+    """``counts`` as a :class:`PathsProfile` (frame indices are the index's frame ids)."""
+    with index.lock:
+        frames = list(index.frames)
+        stack = index.stack
+        rows = counts.values.tolist()
+        samples = [Sample(stack(path), row) for path, row in zip(counts.ids.tolist(), rows)]
+    return PathsProfile(
+        sample_types=list(counts.types),
+        frames=frames,
+        samples=samples,
+        group=group,
+        start_time_unix_ns=counts.start_ns,
+        duration_ns=max(counts.end_ns - counts.start_ns, 0),
+        index=index,
+        counts=counts,
+    )
