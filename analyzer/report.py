@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
@@ -18,16 +19,16 @@ HOTSPOTS = 10
 _LAMBDA_KEYS = ("function_name", "function_arn", "memory_size_mb", "architecture", "region", "runtime", "handler")
 
 
-def analyze_profile(
-    profile: Profile, *, region: Optional[str] = None, invocations_per_month: Optional[float] = None
-) -> Dict[str, Any]:
+def analyze_profile(profile: Profile, **overrides: Any) -> Dict[str, Any]:
     """Run every rule on ``profile``; return the JSON-serialisable report.
 
-    ``region`` and ``invocations_per_month`` override what the profile says. Raises
-    ValueError for an invalid override and ProfileError for an inconsistent profile.
+    ``overrides`` are the fields of :class:`~greenflame.analyzer.rules.AnalysisContext`
+    (``region``, ``invocations_per_month``, ``requests_per_month``, ``platform``,
+    ``usd_per_vcpu_hour``); each overrides what the profile says. Raises ValueError for an
+    invalid override and ProfileError for an inconsistent profile.
     """
     profile.validate()
-    context = AnalysisContext(region=region, invocations_per_month=invocations_per_month)
+    context = AnalysisContext(**overrides)
     findings = [finding.to_dict() for finding in run_rules(profile, context)]
     return {
         "version": REPORT_VERSION,
@@ -36,7 +37,7 @@ def analyze_profile(
         "samples": {t.name: profile.total(t.name) for t in profile.sample_types},
         "lambda": _lambda(profile.metadata),
         "invocations": _invocations(profile.metadata),
-        "overrides": {"region": region, "invocations_per_month": invocations_per_month},
+        "overrides": {key: value for key, value in asdict(context).items() if value is not None},
         "rules": [{"id": rule.id, "title": rule.title} for rule in all_rules()],
         "recommendations": findings,
         "totals": _totals(findings),
@@ -96,10 +97,11 @@ def _totals(findings: List[Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
-def analyze_command(
-    files: Sequence[str], fmt: str = "text", region: Optional[str] = None, invocations_per_month: Optional[float] = None
-) -> str:
-    """Load, merge and analyse ``files``; return the report rendered as ``fmt``."""
+def analyze_command(files: Sequence[str], fmt: str = "text", **overrides: Any) -> str:
+    """Load, merge and analyse ``files``; return the report rendered as ``fmt``.
+
+    ``overrides`` are passed to :func:`analyze_profile`; ``None`` values are left out.
+    """
     from greenflame.server.cli import CommandError
 
     from .formats import load_profile
@@ -113,7 +115,7 @@ def analyze_command(
     profiles = [load_profile(path) for path in files]
     profile = profiles[0] if len(profiles) == 1 else merge(profiles)
     try:
-        report = analyze_profile(profile, region=region, invocations_per_month=invocations_per_month)
+        report = analyze_profile(profile, **{key: value for key, value in overrides.items() if value is not None})
     except ValueError as error:
         if type(error) is not ValueError:  # ProfileError: the CLI reports it as bad profile data
             raise

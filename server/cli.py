@@ -75,6 +75,9 @@ def _analyze(args: argparse.Namespace) -> int:
             fmt=args.format,
             region=args.region,
             invocations_per_month=args.invocations_per_month,
+            requests_per_month=args.requests_per_month,
+            platform=args.platform,
+            usd_per_vcpu_hour=args.usd_per_vcpu_hour,
         )
     )
     return 0
@@ -190,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument(
         "--invocations-per-month", type=_positive_float, metavar="N", help="override the measured rate"
+    )
+    analyze.add_argument(
+        "--requests-per-month",
+        type=_positive_float,
+        metavar="N",
+        help="services: requests a month, for SCI per request",
+    )
+    analyze.add_argument(
+        "--platform",
+        metavar="NAME",
+        help="services: where the code runs, for the vCPU price and power (e.g. fargate-x86_64, ec2-m7g)",
+    )
+    analyze.add_argument(
+        "--usd-per-vcpu-hour", type=_positive_float, metavar="USD", help="services: your price of one vCPU-hour"
     )
     analyze.set_defaults(run_verb=_analyze)
 
