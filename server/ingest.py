@@ -6,6 +6,7 @@ import re
 from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request
+
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Profile
 

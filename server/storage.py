@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
 from flask import Flask, current_app
-from greenflame.analyzer.formats import greenflame_json
-from greenflame.analyzer.model import CPU, WALL, Profile
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -38,6 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.pool import StaticPool
+
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.model import CPU, WALL, Profile
 
 from .blobs import BlobStore, open_blob_store
 from .cli import CommandError

@@ -165,7 +165,7 @@ def test_handler_samples_are_labelled_invoke_and_init_ones_init(tmp_path: Path) 
 class FlushContext(Context):
     """A context whose client context asks the agent to report at the end of the invocation."""
 
-    class client_context:  # noqa: N801 - the attribute name Lambda's context uses
+    class client_context:
         custom = {aws_lambda.FLUSH_KEY: "1"}
 
 
