@@ -25,6 +25,7 @@ _RAISE_BELOW = 0.5
 _RAISE_FACTOR = 1.5
 _SMOOTHING = 0.5
 _WARN_EVERY_S = 60.0
+_MIN_ELAPSED_S = 0.5
 
 
 class CpuBudget:
@@ -81,6 +82,8 @@ class CpuBudget:
         with self._lock:
             now = self._clock()
             elapsed = now - self._checked_at
+            if elapsed < _MIN_ELAPSED_S:
+                return self.rate_hz  # too short to tell a share of a core from start-up noise
             total = self._read()
             used, self._total_at_check = total - self._total_at_check, total
             self._checked_at = now

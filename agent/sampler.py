@@ -210,6 +210,7 @@ class ThreadSampler:
         """Start sampling (harmless when already started)."""
         self._wait_started = None
         self._thread_count = -1  # refresh at the first tick: the sampler's own thread is new
+        self._budget_at_ns = time.monotonic_ns() + _BUDGET_CHECK_NS
         self._worker.start()
 
     def stop(self, timeout: float = 1.0) -> None:

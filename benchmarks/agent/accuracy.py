@@ -38,9 +38,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--share", type=float, default=0.7, help="share of CPU in heavy()")
     parser.add_argument("--slice-ms", type=float, default=3.0)
+    parser.add_argument("--cpu-budget", type=float, default=0.01, help="the agent's CPU budget (1.0: never limited)")
     args = parser.parse_args()
     out = os.path.join(tempfile.mkdtemp(), "p.json")
-    agent.start(out=out, report_interval_s=3600, group="accuracy")
+    agent.start(out=out, report_interval_s=3600, group="accuracy", cpu_budget=args.cpu_budget)
     spent: Dict[str, float] = {"heavy": 0.0, "light": 0.0}
     slice_s = args.slice_ms / 1000
     end = time.monotonic() + args.seconds
