@@ -272,9 +272,9 @@ def prune(tree: Node, max_nodes: int) -> Node:
 class PathTree:
     """A call tree as flat lists over call-path ids, 0 being the root (the empty path).
 
-    ``parents[i]`` is the parent path's id (-1 for the root); ``children[i]`` lists the ids
-    of path ``i``'s children with a non-zero total, ordered as :meth:`Node.sorted_children`
-    orders them; ``counts[i]`` is the number of nodes with
+    ``parents[i]`` is the parent path's id (-1 for the root); path ``i``'s children with a
+    non-zero total are ``children[bounds[i]:bounds[i + 1]]``, ordered as
+    :meth:`Node.sorted_children` orders them; ``counts[i]`` is the number of nodes with
     a non-zero total in ``i``'s subtree (``i`` included). Built by the server from summed
     per-bucket count arrays, so a range's tree needs no per-sample work.
     """
@@ -284,7 +284,16 @@ class PathTree:
     self_values: Sequence[int]
     totals: Sequence[int]
     counts: Sequence[int]
-    children: Sequence[Sequence[int]]
+    children: Sequence[int]
+    bounds: Sequence[int]
+
+    def children_of(self, path: int) -> Sequence[int]:
+        """The ids of ``path``'s children, largest total first."""
+        return self.children[self.bounds[path] : self.bounds[path + 1]]
+
+    def child_count(self, path: int) -> int:
+        """How many children ``path`` has."""
+        return self.bounds[path + 1] - self.bounds[path]
 
 
 def prune_paths(tree: PathTree, max_nodes: int) -> Node:
@@ -295,21 +304,21 @@ def prune_paths(tree: PathTree, max_nodes: int) -> Node:
     """
     if max_nodes < 2:
         raise ValueError(f"max_nodes must be at least 2 (the root and one 'other' node), got {max_nodes}")
-    totals, children = tree.totals, tree.children
+    totals, children_of, child_count = tree.totals, tree.children_of, tree.child_count
     copies = {0: Node(ROOT_FRAME, tree.self_values[0], totals[0])}
     kept_children: Dict[int, int] = {0: 0}
-    needs_other = 1 if children[0] else 0
+    needs_other = 1 if child_count(0) else 0
     kept = 1
     heap: List[Tuple[int, int, int, int]] = []
     order = 0
-    for child in children[0]:
+    for child in children_of(0):
         heap.append((-totals[child], order, child, 0))
         order += 1
     heapq.heapify(heap)
     while heap:
         _, _, path, parent = heap[0]
-        complete = kept_children[parent] + 1 == len(children[parent])
-        has_children = len(children[path]) > 0
+        complete = kept_children[parent] + 1 == child_count(parent)
+        has_children = child_count(path) > 0
         if kept + 1 + needs_other - complete + has_children > max_nodes:
             break
         heapq.heappop(heap)
@@ -320,7 +329,7 @@ def prune_paths(tree: PathTree, max_nodes: int) -> Node:
         kept_children[path] = 0
         kept += 1
         needs_other += has_children - complete
-        for child in children[path]:
+        for child in children_of(path):
             heapq.heappush(heap, (-totals[child], order, child, path))
             order += 1
     _add_path_other_nodes(tree, copies, kept_children)
@@ -335,7 +344,7 @@ def _add_path_other_nodes(tree: PathTree, copies: Dict[int, Node], kept_children
             parent_path = tree.parents[path]
             kept_counts[parent_path] = kept_counts.get(parent_path, 0) + tree.counts[path]
     for path, node in copies.items():
-        if kept_children[path] == len(tree.children[path]):
+        if kept_children[path] == tree.child_count(path):
             continue
         lost = node.total - node.self_value - sum(child.total for child in node.children.values())
         pruned = tree.counts[path] - 1 - kept_counts.get(path, 0)

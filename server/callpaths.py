@@ -15,10 +15,9 @@ can read them into its own index with one vectorised lookup.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import threading
-import zipfile
+import zlib
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -34,6 +33,7 @@ CAPPED_FRAME = Frame("other", "<capped>")
 #: Default cap on distinct stacks (leaf call paths) per bucket, the "other" path included.
 MAX_BUCKET_PATHS = 50_000
 FORMAT_VERSION = 1
+MAGIC = b"GFPATHS1"
 _HASH_MASK = (1 << 63) - 1
 _epochs = count(1)
 
@@ -73,7 +73,6 @@ class PathIndex:
         self.depths: List[int] = [0]
         self.hashes: List[int] = [0]
         self._children: Dict[Tuple[int, int], int] = {}
-        self._by_hash: Dict[int, int] = {0: ROOT}
         self._stacks: Dict[int, Tuple[int, ...]] = {ROOT: ()}
         self._arrays: Optional[PathArrays] = None
         self._sorted: Optional[Tuple[np.ndarray, np.ndarray]] = None
@@ -108,19 +107,18 @@ class PathIndex:
         self.frame_objects.append(self.frames[frame_id])
         self.depths.append(self.depths[parent] + 1)
         self.hashes.append(path_hash)
-        # A 63-bit collision between two real paths is astronomically unlikely; the first keeps the hash.
-        self._by_hash.setdefault(path_hash, path)
         return path
 
     def stack(self, path: int) -> Tuple[int, ...]:
-        """The frame ids of ``path``, root first (memoised)."""
+        """The frame ids of ``path``, root first (memoised for the paths asked for, not their prefixes)."""
         missing = []
         while path not in self._stacks:  # iterative: stacks may be thousands of frames deep
             missing.append(path)
             path = self.parents[path]
-        found = self._stacks[path]
-        for step in reversed(missing):
-            found = self._stacks[step] = (*found, self.path_frames[step])
+        if not missing:
+            return self._stacks[path]
+        frames = self.path_frames
+        found = self._stacks[missing[0]] = self._stacks[path] + tuple(frames[step] for step in reversed(missing))
         return found
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
@@ -134,12 +132,22 @@ class PathIndex:
         at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
         return np.where(keys[at] == hashes, order[at], -1)
 
-    def add_stored(self, path_hash: int, parent: int, frame_id: int) -> int:
-        """The path stored elsewhere as ``path_hash`` under ``parent`` (call with :attr:`lock` held)."""
-        found = self._children.get((parent, frame_id))
-        if found is not None:
-            return found
-        return self._add((parent, frame_id), path_hash)
+    def add_stored(self, hashes: np.ndarray, parents: np.ndarray, frame_ids: np.ndarray) -> np.ndarray:
+        """Append paths read from storage (parents as ids of this index, or as -2 - k for the
+        k-th path of this same call); returns their ids. Call with :attr:`lock` held."""
+        first = len(self.parents)
+        ids = np.arange(first, first + len(hashes), dtype=np.int64)
+        parents = np.where(parents <= -2, first + (-2 - parents), parents)
+        parent_list, frame_list = parents.tolist(), frame_ids.tolist()
+        depths = self.depths
+        for parent in parent_list:  # parents come first, so their depth is known
+            depths.append(depths[parent] + 1)
+        self.parents.extend(parent_list)
+        self.path_frames.extend(frame_list)
+        self.frame_objects.extend([self.frames[f] for f in frame_list])
+        self.hashes.extend(hashes.tolist())
+        self._children.update(zip(zip(parent_list, frame_list), ids.tolist()))
+        return ids
 
     def arrays(self) -> PathArrays:
         """The numpy view of the index as it is now (rebuilt only after it grew)."""
@@ -284,21 +292,19 @@ def path_tree(index: PathIndex, counts: PathCounts, sample_type: str) -> PathTre
         self_values.tolist(),
         totals.tolist(),
         nodes.tolist(),
-        _children(arrays, totals),
+        *_children(arrays, totals),
     )
 
 
-def _children(arrays: PathArrays, totals: np.ndarray) -> List[List[int]]:
-    """Per path, its children with a non-zero total in :meth:`Node.sorted_children` order."""
+def _children(arrays: PathArrays, totals: np.ndarray) -> Tuple[List[int], List[int]]:
+    """Children with a non-zero total, in :meth:`Node.sorted_children` order, as (ids, bounds)."""
     live = np.flatnonzero(totals > 0)
     live = live[live != ROOT]
     parents = arrays.parents[live]
     order = np.lexsort((arrays.name_rank[arrays.frames[live]], -totals[live], parents))
     ordered, ordered_parents = live[order], parents[order]
     bounds = np.searchsorted(ordered_parents, np.arange(arrays.size + 1))
-    flat = ordered.tolist()
-    edges = bounds.tolist()
-    return [flat[edges[i] : edges[i + 1]] for i in range(arrays.size)]
+    return ordered.tolist(), bounds.tolist()
 
 
 # -- stored form --------------------------------------------------------------------
@@ -315,24 +321,23 @@ def encode(index: PathIndex, counts: PathCounts) -> bytes:
     with index.lock:
         frames = [list(_frame_key(index.frames[f])) for f in frames_used.tolist()]
         hashes = np.asarray([index.hashes[p] for p in used.tolist()], dtype=np.int64)
-    header = {
-        "version": FORMAT_VERSION,
+    header: Dict[str, Any] = {
         "types": [[t.name, t.unit] for t in counts.types],
         "frames": frames,
         "window": [counts.start_ns, counts.end_ns],
         "capped": counts.capped,
     }
-    out = io.BytesIO()
-    np.savez_compressed(
-        out,
-        header=np.frombuffer(json.dumps(header, separators=(",", ":")).encode("utf-8"), dtype=np.uint8),
-        hashes=hashes,
-        parents=local[arrays.parents[used[1:]]].astype(np.int32),
-        frames=frame_local.astype(np.int32),
-        ids=local[counts.ids].astype(np.int32),
-        values=counts.values,
-    )
-    return out.getvalue()
+    arrays_out = {
+        "hashes": hashes,
+        "parents": local[arrays.parents[used[1:]]].astype(np.int32),
+        "frames": frame_local.astype(np.int32),
+        "ids": local[counts.ids].astype(np.int32),
+        "values": counts.values.astype(np.int64),
+    }
+    header["arrays"] = [[name, array.dtype.str, array.size] for name, array in arrays_out.items()]
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    body = b"".join(array.tobytes() for array in arrays_out.values())
+    return MAGIC + zlib.compress(len(head).to_bytes(4, "little") + head + body, 1)
 
 
 def _closure(parents: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -354,16 +359,20 @@ class StoredFormatError(ValueError):
 
 def decode(index: PathIndex, data: bytes) -> PathCounts:
     """Read what :func:`encode` wrote into ``index``; StoredFormatError if it cannot."""
+    if not data.startswith(MAGIC):
+        raise StoredFormatError("not a stored bucket of this format version")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in ("header", "hashes", "parents", "frames", "ids", "values")}
-        header = json.loads(arrays["header"].tobytes())
-        if not isinstance(header, dict) or header.get("version") != FORMAT_VERSION:
-            raise StoredFormatError("stored bucket of another format version")
+        raw = zlib.decompress(data[len(MAGIC) :])
+        size = int.from_bytes(raw[:4], "little")
+        header = json.loads(raw[4 : 4 + size])
+        arrays: Dict[str, np.ndarray] = {}
+        offset = 4 + size
+        for name, dtype, count in header["arrays"]:
+            array = np.frombuffer(raw, dtype=np.dtype(dtype), count=count, offset=offset)
+            arrays[name] = array
+            offset += array.nbytes
         return _decode(index, header, arrays)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, zipfile.BadZipFile) as error:
-        if isinstance(error, StoredFormatError):
-            raise
+    except (ValueError, KeyError, IndexError, TypeError, zlib.error) as error:
         raise StoredFormatError(f"unreadable stored bucket: {error}") from None
 
 
@@ -371,32 +380,25 @@ def _decode(index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarr
     hashes = arrays["hashes"].astype(np.int64)
     dense = index.lookup(hashes)
     dense[0] = ROOT
-    missing = np.flatnonzero(dense < 0).tolist()
-    if missing:
-        _add_missing(index, header["frames"], hashes, arrays, dense, missing)
+    missing = np.flatnonzero(dense < 0)
+    if missing.size:
+        with index.lock:
+            to_id = np.asarray(
+                [index.frame_id(Frame(str(f), str(file), int(line))) for f, file, line in header["frames"]] or [0],
+                dtype=np.int64,
+            )
+            # Local path k > 0 is row k - 1 of the parents and frames arrays; parents come first,
+            # so a missing parent is an earlier missing path of this call: number it -2 - rank.
+            rank = np.full(len(hashes), -1, dtype=np.int64)
+            rank[missing] = np.arange(missing.size)
+            local_parents = arrays["parents"][missing - 1].astype(np.int64)
+            parents = np.where(dense[local_parents] >= 0, dense[local_parents], -2 - rank[local_parents])
+            frames = to_id[arrays["frames"][missing - 1]]
+            dense[missing] = index.add_stored(hashes[missing], parents, frames)
     types = tuple(SampleType(str(name), str(unit)) for name, unit in header["types"])
     start, end = header["window"]
     values = arrays["values"].astype(np.int64).reshape(len(arrays["ids"]), len(types))
     return PathCounts(types, dense[arrays["ids"]], values, int(start), int(end), int(header["capped"]))
-
-
-def _add_missing(
-    index: PathIndex,
-    frames: List[List[Any]],
-    hashes: np.ndarray,
-    arrays: Dict[str, np.ndarray],
-    dense: np.ndarray,
-    missing: List[int],
-) -> None:
-    parents = arrays["parents"].tolist()
-    frame_local = arrays["frames"].tolist()
-    with index.lock:
-        to_id = [index.frame_id(Frame(str(f), str(file), int(line))) for f, file, line in frames]
-        for position in missing:
-            # Local path k > 0 is row k - 1 of the parents and frames arrays; parents come first.
-            parent = int(dense[parents[position - 1]])
-            frame_id = to_id[frame_local[position - 1]]
-            dense[position] = index.add_stored(int(hashes[position]), parent, frame_id)
 
 
 # -- as a Profile -----------------------------------------------------------------

@@ -11,30 +11,47 @@ twelve. Merged ranges and finished API responses are kept in bounded in-memory c
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
+import logging
+import queue
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar
 
-from flask import current_app
+from flask import Flask, Response, current_app, request, request_finished
 from sqlalchemy import func, select
 
-from greenflame.analyzer.model import Frame, Profile, Sample, SampleType, merge
+from greenflame.analyzer.model import Profile, merge
 
-from .storage import Storage, StoredProfile, profiles
+from .callpaths import (
+    FORMAT_VERSION,
+    MAX_BUCKET_PATHS,
+    PathCounts,
+    PathIndex,
+    StoredFormatError,
+    as_profile,
+    cap,
+    decode,
+    encode,
+    fold_profile,
+    merge_counts,
+)
+from .storage import Storage, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
 #: A finished hour is written to the blob store only once no more profiles are expected in it.
 PERSIST_GRACE_NS = 15 * 60 * 10**9
 MAX_SERIES_POINTS = 400
+#: A group's call-path index is started afresh beyond this many paths (memory stays bounded).
+MAX_INDEX_PATHS = 2_000_000
+PROFILE_CACHE_BYTES = 256 * 1024 * 1024
+HOUR_CACHE_BYTES = 256 * 1024 * 1024
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+log = logging.getLogger(__name__)
 
 
 class LruCache(Generic[K, V]):
@@ -79,178 +96,101 @@ def fingerprint(rows: Sequence[StoredProfile]) -> str:
     return digest.hexdigest()[:32]
 
 
-@dataclass
-class Folded:
-    """Folded stacks without labels: ``values[stack id]`` per sample type of ``types``.
+class Worker:
+    """One daemon thread running submitted jobs in order, off the request path (bounded queue)."""
 
-    Stack ids index the group's :class:`StackTable`; the fast path for flame graphs.
-    """
-
-    types: Tuple[SampleType, ...]
-    values: Dict[int, List[int]] = field(default_factory=dict)
-    start_ns: int = 0
-    end_ns: int = 0
-
-
-class StackTable:
-    """One group's frames and stacks, each interned once, so folding is integer work."""
-
-    def __init__(self) -> None:
-        self.frames: List[Frame] = []
-        self._frame_ids: Dict[Frame, int] = {}
-        self.stacks: List[Tuple[int, ...]] = []
-        self._stack_ids: Dict[Tuple[int, ...], int] = {}
+    def __init__(self, name: str, capacity: int = 10_000) -> None:
+        self._name = name
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(capacity)
+        self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
+        #: Jobs refused because the queue was full (their work is then done on first read).
+        self.dropped = 0
 
-    def fold(
-        self,
-        frames: Sequence[Frame],
-        samples: Sequence[Tuple[Sequence[int], Sequence[int]]],
-        types: Tuple[SampleType, ...],
-    ) -> Folded:
-        """Fold ``(stack of indices into frames, values)`` pairs into one :class:`Folded`."""
-        out = Folded(types)
-        width = len(types)
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job``; when the queue is full it is dropped and counted."""
         with self._lock:
-            to_id = [self._frame_id(frame) for frame in frames].__getitem__
-            stack_ids = self._stack_ids
-            for stack, values in samples:
-                key = tuple(map(to_id, stack))
-                sid = stack_ids.get(key)
-                if sid is None:
-                    sid = stack_ids[key] = len(self.stacks)
-                    self.stacks.append(key)
-                into = out.values.get(sid)
-                if into is None:
-                    out.values[sid] = list(values[:width])
-                else:
-                    for column in range(width):
-                        into[column] += values[column]
-        return out
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        try:
+            self._jobs.put_nowait(job)
+        except queue.Full:
+            self.dropped += 1
 
-    def _frame_id(self, frame: Frame) -> int:
-        index = self._frame_ids.get(frame)
-        if index is None:
-            index = self._frame_ids[frame] = len(self.frames)
-            self.frames.append(frame)
-        return index
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every queued job has run; False if ``timeout_s`` passed first."""
+        deadline = time.monotonic() + timeout_s
+        with self._jobs.all_tasks_done:
+            while self._jobs.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._jobs.all_tasks_done.wait(left)
+        return True
 
-    def profile(self, folded: Folded, group: str) -> Profile:
-        """A label-less :class:`Profile` of ``folded``, for the tree functions."""
-        with self._lock:
-            frames = list(self.frames)
-            stacks = self.stacks
-            samples = [Sample(stacks[sid], list(values)) for sid, values in folded.values.items()]
-        return Profile(
-            sample_types=list(folded.types),
-            frames=frames,
-            samples=samples,
-            group=group,
-            start_time_unix_ns=folded.start_ns,
-            duration_ns=max(folded.end_ns - folded.start_ns, 0),
-        )
-
-    def to_json(self, folded: Folded) -> bytes:
-        """The compact stored form of ``folded`` (frames inline, so it stands alone)."""
-        with self._lock:
-            used: Dict[int, int] = {}
-            stacks = []
-            for sid in folded.values:
-                stacks.append([used.setdefault(f, len(used)) for f in self.stacks[sid]])
-            frames = [[self.frames[f].function, self.frames[f].file, self.frames[f].line] for f in used]
-        document = {
-            "types": [[t.name, t.unit] for t in folded.types],
-            "frames": frames,
-            "stacks": stacks,
-            "values": list(folded.values.values()),
-            "window": [folded.start_ns, folded.end_ns],
-        }
-        return json.dumps(document, separators=(",", ":")).encode("utf-8")
-
-    def from_json(self, data: bytes) -> Folded:
-        """Read what :meth:`to_json` wrote."""
-        document = json.loads(data)
-        types = tuple(SampleType(name, unit) for name, unit in document["types"])
-        frames = [Frame(function, file, line) for function, file, line in document["frames"]]
-        folded = self.fold(frames, list(zip(document["stacks"], document["values"])), types)
-        folded.start_ns, folded.end_ns = document["window"]
-        return folded
-
-
-def fold_profile(table: StackTable, profile: Profile) -> Folded:
-    """``profile`` folded into ``table`` (labels dropped, equal stacks added up)."""
-    folded = table.fold(profile.frames, [(s.stack, s.values) for s in profile.samples], tuple(profile.sample_types))
-    folded.start_ns = profile.start_time_unix_ns
-    folded.end_ns = profile.start_time_unix_ns + profile.duration_ns
-    return folded
-
-
-def merge_folded(parts: Sequence[Folded]) -> Folded:
-    """The sum of ``parts`` (sample types matched by name; a missing type counts zero)."""
-    types: List[SampleType] = []
-    for part in parts:
-        for sample_type in part.types:
-            if all(t.name != sample_type.name for t in types):
-                types.append(sample_type)
-    names = [t.name for t in types]
-    out = Folded(tuple(types))
-    starts = [p.start_ns for p in parts if p.start_ns]
-    out.start_ns = min(starts) if starts else 0
-    out.end_ns = max((p.end_ns for p in parts if p.start_ns), default=0)
-    acc = out.values
-    width = len(types)
-    for part in parts:
-        columns = [names.index(t.name) for t in part.types]
-        aligned = columns == list(range(len(columns)))
-        for sid, values in part.values.items():
-            into = acc.get(sid)
-            if into is None:
-                into = acc[sid] = [0] * width
-            if aligned:
-                for column, value in enumerate(values):
-                    into[column] += value
-            else:
-                for column, value in zip(columns, values):
-                    into[column] += value
-    return out
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:  # a failed rollup is rebuilt on read; keep the worker alive
+                log.exception("rollup job failed")
+            finally:
+                self._jobs.task_done()
 
 
 class Rollups:
-    """Merged profiles of a group's ranges, from folded hourly rollups and caches.
+    """Merged profiles of a group's ranges, from call-path count arrays per profile and per hour.
 
-    :meth:`folded` (labels dropped) is the fast path for flame graphs; :meth:`merged`
-    keeps labels and metadata, for label filters and recommendations.
+    :meth:`folded` (labels dropped, call-path counts attached) is the fast path for flame
+    graphs; :meth:`merged` keeps labels and metadata, for label filters and recommendations.
+    :meth:`after_ingest` folds a new profile and seals finished hours on a worker thread.
     """
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(
+        self, storage: Storage, max_bucket_paths: int = MAX_BUCKET_PATHS, max_index_paths: int = MAX_INDEX_PATHS
+    ) -> None:
         self.storage = storage
-        self._tables: Dict[str, StackTable] = {}
-        self._tables_lock = threading.Lock()
-        self.profiles: LruCache[str, Folded] = LruCache(4096)
-        self.hours: LruCache[str, Folded] = LruCache(2048)
+        self.max_bucket_paths = max_bucket_paths
+        self.max_index_paths = max_index_paths
+        self._indexes: Dict[str, PathIndex] = {}
+        self._indexes_lock = threading.Lock()
+        self.profiles: LruCache[str, PathCounts] = LruCache(PROFILE_CACHE_BYTES, cost=lambda c: c.nbytes)
+        self.hours: LruCache[str, PathCounts] = LruCache(HOUR_CACHE_BYTES, cost=lambda c: c.nbytes)
         self.folded_ranges: LruCache[str, Profile] = LruCache(16)
         self.ranges: LruCache[str, Profile] = LruCache(8)
         self.responses: LruCache[Hashable, bytes] = LruCache(64 * 1024 * 1024, cost=len)
+        self._sealed: LruCache[Tuple[str, int], str] = LruCache(4096)
+        self.worker = Worker("greenflame-rollups")
 
-    def table(self, group: str) -> StackTable:
-        """The group's stack table."""
-        with self._tables_lock:
-            return self._tables.setdefault(group, StackTable())
+    def index(self, group: str) -> PathIndex:
+        """The group's call-path index (replaced by an empty one once it holds too many paths)."""
+        with self._indexes_lock:
+            index = self._indexes.get(group)
+            if index is None or len(index) > self.max_index_paths:
+                index = self._indexes[group] = PathIndex()
+            return index
 
     def folded(
         self, group: str, rows: Sequence[StoredProfile], start_ns: Optional[int], end_ns: Optional[int]
     ) -> Profile:
-        """The label-less merge of ``rows`` (one group's profiles), from hourly rollups."""
+        """The label-less merge of ``rows`` (one group's profiles), carrying its call-path counts."""
         key = fingerprint(rows)
         found = self.folded_ranges.get(key)
         if found is not None:
             return found
+        index = self.index(group)
         buckets: Dict[int, List[StoredProfile]] = {}
         for row in rows:
             buckets.setdefault(row.start_time_unix_ns // HOUR_NS, []).append(row)
-        table = self.table(group)
-        parts = [self._hour(table, group, hour, members, start_ns, end_ns) for hour, members in sorted(buckets.items())]
-        result = table.profile(merge_folded(parts), group)
+        parts = []
+        for hour, members in sorted(buckets.items()):
+            covered = (start_ns is None or start_ns <= hour * HOUR_NS) and (
+                end_ns is None or end_ns >= (hour + 1) * HOUR_NS
+            )
+            parts.append(self._hour(index, group, hour, members, covered, write_now=False))
+        result = as_profile(index, merge_counts(index, parts), group)
         self.folded_ranges.put(key, result)
         return result
 
@@ -263,45 +203,6 @@ class Rollups:
             self.ranges.put(key, found)
         return found
 
-    def _hour(
-        self,
-        table: StackTable,
-        group: str,
-        hour: int,
-        rows: List[StoredProfile],
-        start_ns: Optional[int],
-        end_ns: Optional[int],
-    ) -> Folded:
-        key = _rollup_key(group, hour, fingerprint(rows))
-        found = self.hours.get(key)
-        if found is not None:
-            return found
-        covered = (start_ns is None or start_ns <= hour * HOUR_NS) and (
-            end_ns is None or end_ns >= (hour + 1) * HOUR_NS
-        )
-        persist = covered and (hour + 1) * HOUR_NS + PERSIST_GRACE_NS < time.time_ns()
-        folded = self._read_rollup(table, key) if persist else None
-        if folded is None:
-            folded = merge_folded([self._profile(table, row) for row in rows])
-            if persist:
-                self.storage.blobs.put(key, gzip.compress(table.to_json(folded), compresslevel=1, mtime=0))
-        self.hours.put(key, folded)
-        return folded
-
-    def _profile(self, table: StackTable, row: StoredProfile) -> Folded:
-        found = self.profiles.get(row.id)
-        if found is None:
-            found = fold_profile(table, self.storage.load_profile(row))
-            self.profiles.put(row.id, found)
-        return found
-
-    def _read_rollup(self, table: StackTable, key: str) -> Optional[Folded]:
-        try:
-            data = self.storage.blobs.get(key)
-        except KeyError:
-            return None
-        return table.from_json(gzip.decompress(data))
-
     def response(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
         """A finished response body from the cache, or built now and kept."""
         body = self.responses.get(key)
@@ -310,10 +211,119 @@ class Rollups:
             self.responses.put(key, body)
         return body
 
+    # -- ingest -----------------------------------------------------------------
+    def after_ingest(self, profile_id: str) -> None:
+        """Fold the stored profile ``profile_id`` and seal finished hours, on the worker thread."""
+        self.worker.submit(lambda: self._ingested(profile_id))
 
-def _rollup_key(group: str, hour: int, ids_digest: str) -> str:
+    def _ingested(self, profile_id: str) -> None:
+        row = _stored_profile(self.storage, profile_id)
+        if row is None:
+            return
+        index = self.index(row.group)
+        self._profile(index, row.group, row, write_now=True)
+        finished = (time.time_ns() - PERSIST_GRACE_NS) // HOUR_NS - 1
+        hour = row.start_time_unix_ns // HOUR_NS
+        for candidate in sorted({hour, finished}):
+            if candidate <= finished:
+                self._seal(index, row.group, candidate)
+
+    def _seal(self, index: PathIndex, group: str, hour: int) -> None:
+        """Write the rollup of a finished hour as it is now, deleting the one it supersedes."""
+        rows = [
+            r
+            for r in self.storage.find_profiles(group, hour * HOUR_NS, (hour + 1) * HOUR_NS)
+            if r.start_time_unix_ns // HOUR_NS == hour
+        ]
+        if not rows:
+            return
+        key = _rollup_key(group, f"hour/h{hour}-{fingerprint(rows)}")
+        previous = self._sealed.get((group, hour))
+        if previous == key:
+            return
+        self._hour(index, group, hour, rows, covered=True, write_now=True)
+        self._sealed.put((group, hour), key)
+        if previous is not None:
+            self.storage.blobs.delete(previous)
+
+    # -- buckets ----------------------------------------------------------------
+    def _hour(
+        self, index: PathIndex, group: str, hour: int, rows: List[StoredProfile], covered: bool, write_now: bool
+    ) -> PathCounts:
+        key = _rollup_key(group, f"hour/h{hour}-{fingerprint(rows)}")
+        memory_key = f"{index.epoch}/{key}"
+        found = self.hours.get(memory_key)
+        if found is not None:
+            if write_now:
+                self._write(index, key, found)
+            return found
+        persist = covered and (hour + 1) * HOUR_NS + PERSIST_GRACE_NS < time.time_ns()
+        found = self._read(index, key) if persist else None
+        if found is None:
+            parts = [self._profile(index, group, row, write_now) for row in rows]
+            found = cap(index, merge_counts(index, parts), self.max_bucket_paths)
+            if persist:
+                self._store(index, key, found, write_now)
+        self.hours.put(memory_key, found)
+        return found
+
+    def _profile(self, index: PathIndex, group: str, row: StoredProfile, write_now: bool) -> PathCounts:
+        memory_key = f"{index.epoch}/{row.id}"
+        found = self.profiles.get(memory_key)
+        if found is not None:
+            return found
+        key = _rollup_key(group, f"profile/{row.id}")
+        found = self._read(index, key)
+        if found is None:
+            found = fold_profile(index, self.storage.load_profile(row), self.max_bucket_paths)
+            self._store(index, key, found, write_now)
+        self.profiles.put(memory_key, found)
+        return found
+
+    def _store(self, index: PathIndex, key: str, counts: PathCounts, write_now: bool) -> None:
+        if write_now:
+            self._write(index, key, counts)
+        else:
+            self.worker.submit(lambda: self._write(index, key, counts))
+
+    def _write(self, index: PathIndex, key: str, counts: PathCounts) -> None:
+        self.storage.blobs.put(key, encode(index, counts))
+
+    def _read(self, index: PathIndex, key: str) -> Optional[PathCounts]:
+        try:
+            return decode(index, self.storage.blobs.get(key))
+        except KeyError:
+            return None
+        except StoredFormatError as error:
+            log.warning("rebuilding rollup %s: %s", key, error)
+            return None
+
+
+def _rollup_key(group: str, name: str) -> str:
     group_digest = hashlib.sha256(group.encode("utf-8")).hexdigest()[:24]
-    return f"rollups/hour-folded/{group_digest}/{hour}-{ids_digest}.json.gz"
+    return f"rollups/paths-v{FORMAT_VERSION}/{group_digest}/{name}.bin"
+
+
+def _stored_profile(storage: Storage, profile_id: str) -> Optional[StoredProfile]:
+    p = profiles.c
+    query = select(p.id, p.group_name, p.start_time_unix_ns, p.duration_ns, p.received_unix_ns, p.blob_key)
+    with storage.engine.connect() as conn:
+        row = conn.execute(query.where(p.id == profile_id)).first()
+    return None if row is None else StoredProfile(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def _on_request_finished(sender: Flask, response: Response, **_extra: Any) -> None:
+    """After a profile is stored (202), fold it into the rollups on the worker thread."""
+    if request.endpoint != "ingest.ingest" or response.status_code != 202:
+        return
+    body = response.get_json(silent=True)
+    profile_id = body.get("id") if isinstance(body, dict) else None
+    if isinstance(profile_id, str):
+        get_rollups(get_storage()).after_ingest(profile_id)
+
+
+# Connected once for every app of the process: ingest stays unaware of rollups.
+request_finished.connect(_on_request_finished)
 
 
 def series_step_ns(start_ns: int, end_ns: int) -> int:

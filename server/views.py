@@ -22,9 +22,12 @@ from greenflame.analyzer.tree import (
     diff,
     hotspots,
     prune,
+    prune_paths,
     sandwich,
     to_dict,
 )
+
+from .callpaths import PathsProfile
 
 TOP_DOWN = "top-down"
 BOTTOM_UP = "bottom-up"
@@ -55,8 +58,16 @@ def flamegraph_view(
     used = choose_sample_type(profile, sample_type)
     if not profile.has_type(used):
         return _tree_json(Node(ROOT_FRAME), max_nodes, used, "samples")
+    unit = _unit(profile, used)
+    if view == TOP_DOWN and keep is None and isinstance(profile, PathsProfile) and profile.counts is not None:
+        # Summed call-path counts: only the kept nodes are built (same tree as the general path).
+        tree = prune_paths(profile.path_tree(used), max_nodes)
+        result = annotate_kinds(to_dict(tree))
+        result["sample_type"] = used
+        result["unit"] = unit
+        return result
     builder = bottom_up if view == BOTTOM_UP else build_tree
-    return _tree_json(builder(profile, used, keep), max_nodes, used, _unit(profile, used))
+    return _tree_json(builder(profile, used, keep), max_nodes, used, unit)
 
 
 def sandwich_view(

@@ -3,15 +3,17 @@ profiles; stored buckets round-trip into another index; the per-bucket cap; incr
 
 from __future__ import annotations
 
-import time
+import random
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import pytest
+from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenflame.analyzer.model import CPU, WALL, Frame, Profile, SampleType, merge
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
 from greenflame.analyzer.tree import build_tree, prune, prune_paths
 from greenflame.server import callpaths
 from greenflame.server.app import create_app
@@ -27,7 +29,8 @@ from greenflame.server.callpaths import (
     path_tree,
 )
 from greenflame.server.rollups import HOUR_NS, get_rollups
-from greenflame.server.storage import get_storage
+from greenflame.server.storage import Storage, get_storage
+from greenflame.server.views import flamegraph_view
 
 FRAMES = [Frame(name, file, line) for name in ("a", "b", "other", "c") for file, line in (("x.py", 1), ("", 0))]
 Stack = Tuple[int, ...]
@@ -98,8 +101,92 @@ def test_cap_keeps_the_largest_stacks_and_counts_the_rest_under_other() -> None:
     assert prune_paths(path_tree(index, again, WALL), 10**6).total == 2 * tree.total
 
 
-def _stored_app(tmp_path: Path) -> object:
-    app = create_app({"data_dir": str(tmp_path), "admin_token": "t"})
-    with app.app_context():
-        get_storage().create_group("svc")
-    return app
+T0_NS = 1_700_000_000 * 10**9 // HOUR_NS * HOUR_NS  # an hour boundary, long past
+
+
+class Service:
+    """A real app on a data folder, fed through POST /api/v1/ingest as agents feed it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.settings = {"data_dir": str(data_dir), "admin_token": "t"}
+        self.app = create_app(self.settings)
+        created = self.app.test_client().post("/api/v1/groups", json={"name": "svc"}, headers=_auth("t"))
+        self.key = created.get_json()["ingest_key"]
+
+    def restart(self) -> Flask:
+        """A new app on the same storage (as after a restart, or another server process)."""
+        self.app = create_app(self.settings)
+        return self.app
+
+    def ingest(self, profile: Profile) -> None:
+        profile.group = "svc"
+        body = greenflame_json.dumps(profile)
+        response = self.app.test_client().post(
+            "/api/v1/ingest", data=body, headers=_auth(self.key), content_type="application/json"
+        )
+        assert response.status_code == 202, response.data
+        with self.app.app_context():
+            assert get_rollups(get_storage()).worker.drain(60)
+
+    def flamegraph(self, start_ns: int, end_ns: int, sample_type: str = CPU) -> Dict[str, Any]:
+        query = {"from": str(start_ns // 10**9), "to": str(end_ns // 10**9), "type": sample_type, "max_nodes": "100000"}
+        response = self.app.test_client().get("/api/v1/groups/svc/flamegraph", query_string=query)
+        assert response.status_code == 200, response.data
+        tree: Dict[str, Any] = response.get_json()["flamegraph"]
+        return tree
+
+
+def _auth(token: str) -> Dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def expected_json(profiles: List[Profile], sample_type: str = CPU) -> Dict[str, Any]:
+    return flamegraph_view(merge(profiles, "svc"), sample_type, 100_000)
+
+
+def random_profiles(count: int, seed: int) -> List[Profile]:
+    rng = random.Random(seed)
+    rows = [
+        [
+            (tuple(rng.randrange(len(FRAMES)) for _ in range(rng.randint(0, 6))), rng.randint(0, 9), rng.randint(0, 9))
+            for _ in range(30)
+        ]
+        for _ in range(count)
+    ]
+    return [build(r, T0_NS + n * 300 * 10**9) for n, r in enumerate(rows)]
+
+
+def test_ingest_folds_each_new_profile_and_the_range_tree_follows(tmp_path: Path) -> None:
+    service = Service(tmp_path)
+    profiles = random_profiles(14, seed=3)  # 12 in the first hour, 2 in the next
+    end = T0_NS + 2 * HOUR_NS
+    for n, profile in enumerate(profiles):
+        service.ingest(profile)
+        assert service.flamegraph(T0_NS, end) == expected_json(profiles[: n + 1])
+    with service.app.app_context():
+        rollups = get_rollups(get_storage())
+        folded = [key for key in rollups.profiles._items]
+        assert len(folded) == 14  # every profile folded once, at ingest
+    assert service.flamegraph(T0_NS, end, WALL) == expected_json(profiles, WALL)
+
+
+def test_after_a_restart_rollups_are_read_back_not_the_raw_profiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = Service(tmp_path)
+    profiles = random_profiles(30, seed=5)  # hours 0 and 1 complete, hour 2 partial
+    for profile in profiles:
+        service.ingest(profile)
+    stored = sorted(p.name for p in (tmp_path / "profiles" / "rollups").rglob("*.bin"))
+    assert sum(name.startswith("h") for name in stored) == 3  # one sealed rollup per hour, superseded ones deleted
+    assert sum(not name.startswith("h") for name in stored) == 30
+    service.restart()
+
+    def no_raw_reads(self: Storage, row: object) -> Profile:
+        raise AssertionError("a raw profile was read although its rollup is stored")
+
+    monkeypatch.setattr(Storage, "load_profile", no_raw_reads)
+    assert service.flamegraph(T0_NS, T0_NS + 3 * HOUR_NS) == expected_json(profiles)
+    assert service.flamegraph(T0_NS + HOUR_NS // 2, T0_NS + 2 * HOUR_NS) == expected_json(
+        profiles[5:24]
+    )  # windows overlapping the range

@@ -1,32 +1,43 @@
 """The server's flame graph response for 24 hours of 5-minute profiles (goal: at most 200 ms).
 
-Stores 288 profiles (one per 5 minutes over the last 24 hours) of a synthetic service in a
-fresh data folder, then times ``GET /api/v1/groups/<g>/flamegraph?from=now-24h`` through the
-Flask app (no network) in three states:
+Ingests 288 profiles (one per 5 minutes over the last 24 hours) of a synthetic service
+through ``POST /api/v1/ingest`` into a fresh data folder (so the rollup worker folds each
+one and seals finished hours, as in production), then times
+``GET /api/v1/groups/<g>/flamegraph?from=now-24h`` through the Flask app (no network):
 
-- cold: a new server process state and no rollups yet (loads and merges every profile);
-- rollups: a new app whose hourly rollups are already in the blob store (as after a restart,
-  or on another server process sharing the storage);
-- warm: the same app again (merged range and response caches hit);
-- new-data: a warm app right after one more profile arrived (older hours come from the
-  in-memory rollups, the current hour is re-merged from cached folded profiles);
+- first-read: the first request in the process that ingested everything (rollups built at ingest);
+- restart: a new app on the same storage (hourly and per-profile rollups read from the blob store);
+- warm: the same app again (response cache hit);
+- wall, bottom-up: the warm app, another type / view (merged range cached, tree not);
+- new-data: the warm app right after one more profile was ingested and folded by the worker;
+- new-data-unfolded: the same, but the request races the worker (it may fold the profile itself);
+- legacy-cold: a new app after every rollup blob was deleted (data stored by an older version).
 
-and ``wall`` / ``bottom-up`` on the warm app (the merged range is cached, the tree is not).
+Every round runs restart, warm, wall, bottom-up, new-data and new-data-unfolded in turn, so
+the cases alternate under the same machine load; medians, quartiles and extremes are printed.
 
-    python benchmarks/ui/server_flamegraph.py [--repeat 7] [--stacks 1500]
+    python benchmarks/ui/server_flamegraph.py [--rounds 7] [--stacks 1500]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import random
+import shutil
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
+from flask import Flask
+from flask.testing import FlaskClient
+
+from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.server.app import create_app
+from greenflame.server.rollups import get_rollups
 from greenflame.server.storage import get_storage
 
 FIVE_MINUTES_NS = 300 * 10**9
@@ -84,50 +95,97 @@ def timed(call: Callable[[], object]) -> float:
 
 def summary(samples: List[float]) -> str:
     ordered = sorted(samples)
-    median = statistics.median(ordered)
-    return f"median {median:7.1f} ms  min {ordered[0]:7.1f}  max {ordered[-1]:7.1f}  (n={len(ordered)})"
+    if len(ordered) == 1:
+        return f"{ordered[0]:8.1f} ms (n=1)"
+    q1, median, q3 = statistics.quantiles(ordered, n=4, method="inclusive")
+    return (
+        f"median {median:7.1f} ms  quartiles {q1:7.1f}..{q3:7.1f}  "
+        f"min {ordered[0]:7.1f}  max {ordered[-1]:7.1f}  (n={len(ordered)})"
+    )
+
+
+class Bench:
+    """One data folder, its ingest key, and helpers to ingest and time requests."""
+
+    def __init__(self, data_dir: str, stacks: int) -> None:
+        self.settings = {"data_dir": data_dir, "admin_token": "bench"}
+        self.stacks = stacks
+        self.app = create_app(self.settings)
+        client = self.app.test_client()
+        created = client.post("/api/v1/groups", json={"name": GROUP}, headers={"Authorization": "Bearer bench"})
+        self.key = created.get_json()["ingest_key"]
+        self.url = f"/api/v1/groups/{GROUP}/flamegraph?from=now-24h"
+        self.extra = 0
+
+    def ingest(self, app: Flask, profile: Profile) -> None:
+        body = gzip.compress(greenflame_json.dumps(profile), compresslevel=1)
+        headers = {"Authorization": f"Bearer {self.key}", "Content-Encoding": "gzip"}
+        response = app.test_client().post("/api/v1/ingest", data=body, headers=headers, content_type="application/json")
+        check(response)
+
+    def drain(self, app: Flask) -> None:
+        with app.app_context():
+            if not get_rollups(get_storage()).worker.drain(600):
+                raise SystemExit("the rollup worker did not finish within 10 minutes")
+
+    def newest(self) -> Profile:
+        self.extra += 1
+        profile = make_profiles(1, self.stacks, seed=1000 + self.extra)[0]
+        profile.start_time_unix_ns = time.time_ns() - 60 * 10**9
+        return profile
+
+    def get(self, client: FlaskClient, query: str = "") -> float:
+        return timed(lambda: check(client.get(self.url + query)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--stacks", type=int, default=1500, help="distinct stacks per 5-minute profile")
     args = parser.parse_args()
-    profiles = make_profiles(288, args.stacks)
+    results: Dict[str, List[float]] = {}
+
+    def record(name: str, value: float) -> None:
+        results.setdefault(name, []).append(value)
+
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = {"data_dir": data_dir, "admin_token": "bench"}
-        app = create_app(settings)
-        with app.app_context():
-            storage = get_storage()
-            storage.create_group(GROUP)
-            for profile in profiles:
-                storage.add_profile(GROUP, profile, None)
-        url = f"/api/v1/groups/{GROUP}/flamegraph?from=now-24h"
-        results: Dict[str, List[float]] = {"cold": [], "rollups": [], "warm": [], "wall": [], "bottom-up": []}
-        for _ in range(args.repeat):
-            client = create_app(settings).test_client()
-            state = "rollups" if results["cold"] else "cold"
-            for name, query in ((state, ""), ("warm", ""), ("wall", "&type=wall"), ("bottom-up", "&view=bottom-up")):
-                results[name].append(timed(lambda: check(client.get(url + query))))  # noqa: B023
-        # A new 5-minute profile arrives: the range's set changes, the older hours stay cached.
-        client = create_app(settings).test_client()
-        check(client.get(url))
-        with app.app_context():
-            newest = make_profiles(1, args.stacks, seed=99)[0]
-            newest.start_time_unix_ns = time.time_ns() - 60 * 10**9
-            get_storage().add_profile(GROUP, newest, None)
-        results["new-data"] = [timed(lambda: check(client.get(url)))]
-        body = app.test_client().get(url).get_json()
+        bench = Bench(data_dir, args.stacks)
+        started = time.perf_counter()
+        for profile in make_profiles(288, args.stacks):
+            bench.ingest(bench.app, profile)
+        ingest_s = time.perf_counter() - started
+        bench.drain(bench.app)
+        worker_s = time.perf_counter() - started - ingest_s
+        print(f"ingest of 288 profiles {ingest_s:.1f} s; the rollup worker done {worker_s:.1f} s later")
+        client = bench.app.test_client()
+        record("first-read", bench.get(client))
+        for _ in range(args.rounds):
+            app = create_app(bench.settings)
+            client = app.test_client()
+            record("restart", bench.get(client))
+            record("warm", bench.get(client))
+            record("wall", bench.get(client, "&type=wall"))
+            record("bottom-up", bench.get(client, "&view=bottom-up"))
+            bench.ingest(app, bench.newest())
+            bench.drain(app)
+            record("new-data", bench.get(client))
+            bench.ingest(app, bench.newest())
+            record("new-data-unfolded", bench.get(client))
+            bench.drain(app)  # before the next round's app reads the same storage
+        shutil.rmtree(Path(data_dir) / "profiles" / "rollups")  # the default blob folder
+        legacy = create_app(bench.settings)
+        record("legacy-cold", bench.get(legacy.test_client()))
+        bench.drain(legacy)
+        body = bench.app.test_client().get(bench.url).get_json()
         nodes = count_nodes(body["flamegraph"])
-        print(f"288 profiles x {args.stacks} stacks; response tree {nodes} nodes (max_nodes 5000)")
+        print(f"{body['profile_count']} profiles x {args.stacks} stacks; response tree {nodes} nodes")
         for name, samples in results.items():
-            if samples:
-                print(f"{name:10s} {summary(samples)}")
+            print(f"{name:18s} {summary(samples)}")
 
 
 def check(response: object) -> None:
     status = getattr(response, "status_code", 0)
-    if status != 200:
+    if status not in (200, 202):
         raise SystemExit(f"request failed with {status}: {getattr(response, 'data', b'')[:200]!r}")
 
 
