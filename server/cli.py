@@ -24,13 +24,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _not_yet(verb: str) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        raise CommandError(f"'{verb}' is not yet available in this version of greenflame")
-
-    return handler
-
-
 # -- verb handlers (each imports its implementation lazily) -----------------
 
 
@@ -43,6 +36,12 @@ def _run(args: argparse.Namespace) -> int:
     if not command:
         raise CommandError("nothing to run: give a command after '--', e.g. greenflame run -- python app.py")
     return run_command(command, group=args.group, rate_hz=args.rate, out=args.out, server=args.server)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from greenflame.server.attach import attach_command
+
+    return attach_command(args.pid, duration=args.duration, rate=args.rate, out=args.out, server=args.server)
 
 
 def _lambda_invoke(args: argparse.Namespace) -> int:
@@ -167,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--duration", type=_positive_float, metavar="S")
     attach.add_argument("--rate", type=_positive_float, metavar="HZ")
     _add_destination(attach)
-    attach.set_defaults(run_verb=_not_yet("attach"))
+    attach.set_defaults(run_verb=_attach)
 
     lam = verbs.add_parser("lambda", help="run and package AWS Lambda functions with the agent")
     lam_verbs = lam.add_subparsers(dest="lambda_verb", metavar="VERB")
