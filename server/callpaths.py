@@ -18,7 +18,7 @@ import hashlib
 import json
 import threading
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import count
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -32,8 +32,8 @@ ROOT = 0
 CAPPED_FRAME = Frame("other", "<capped>")
 #: Default cap on distinct stacks (leaf call paths) per bucket, the "other" path included.
 MAX_BUCKET_PATHS = 50_000
-FORMAT_VERSION = 1
-MAGIC = b"GFPATHS1"
+FORMAT_VERSION = 2
+MAGIC = b"GFPATHS2"
 _HASH_MASK = (1 << 63) - 1
 _epochs = count(1)
 
@@ -321,9 +321,10 @@ def encode(index: PathIndex, counts: PathCounts) -> bytes:
     with index.lock:
         frames = [list(_frame_key(index.frames[f])) for f in frames_used.tolist()]
         hashes = np.asarray([index.hashes[p] for p in used.tolist()], dtype=np.int64)
+    frames_packed = zlib.compress(json.dumps(frames, separators=(",", ":")).encode("utf-8"), 1)
     header: Dict[str, Any] = {
         "types": [[t.name, t.unit] for t in counts.types],
-        "frames": frames,
+        "frames_bytes": len(frames_packed),
         "window": [counts.start_ns, counts.end_ns],
         "capped": counts.capped,
     }
@@ -336,8 +337,9 @@ def encode(index: PathIndex, counts: PathCounts) -> bytes:
     }
     header["arrays"] = [[name, array.dtype.str, array.size] for name, array in arrays_out.items()]
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    # Arrays stay raw (hashes do not compress; reading is then a view, not a decompression).
     body = b"".join(array.tobytes() for array in arrays_out.values())
-    return MAGIC + zlib.compress(len(head).to_bytes(4, "little") + head + body, 1)
+    return MAGIC + len(head).to_bytes(4, "little") + head + frames_packed + body
 
 
 def _closure(parents: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -362,29 +364,51 @@ def decode(index: PathIndex, data: bytes) -> PathCounts:
     if not data.startswith(MAGIC):
         raise StoredFormatError("not a stored bucket of this format version")
     try:
-        raw = zlib.decompress(data[len(MAGIC) :])
-        size = int.from_bytes(raw[:4], "little")
-        header = json.loads(raw[4 : 4 + size])
+        at = len(MAGIC) + 4
+        size = int.from_bytes(data[len(MAGIC) : at], "little")
+        header = json.loads(data[at : at + size])
+        at += size
+        header["frames"] = data[at : at + int(header["frames_bytes"])]
+        at += len(header["frames"])
         arrays: Dict[str, np.ndarray] = {}
-        offset = 4 + size
         for name, dtype, count in header["arrays"]:
-            array = np.frombuffer(raw, dtype=np.dtype(dtype), count=count, offset=offset)
+            array = np.frombuffer(data, dtype=np.dtype(dtype), count=count, offset=at)
             arrays[name] = array
-            offset += array.nbytes
+            at += array.nbytes
         return _decode(index, header, arrays)
     except (ValueError, KeyError, IndexError, TypeError, zlib.error) as error:
         raise StoredFormatError(f"unreadable stored bucket: {error}") from None
 
 
 def _decode(index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> PathCounts:
+    types = tuple(SampleType(str(name), str(unit)) for name, unit in header["types"])
+    start, end = header["window"]
+    values = arrays["values"].astype(np.int64).reshape(len(arrays["ids"]), len(types))
     hashes = arrays["hashes"].astype(np.int64)
+    # An index holds every prefix of its paths: when all stacks are known, so are their prefixes.
+    ids = index.lookup(hashes[arrays["ids"]])
+    if (ids < 0).any():
+        ids = _intern_stored(index, header, arrays, hashes)[arrays["ids"]]
+    return PathCounts(types, ids, values, int(start), int(end), int(header["capped"]))
+
+
+def _frames(header: Dict[str, Any]) -> List[Any]:
+    """The stored frames (kept compressed until a path is new to the reading index)."""
+    frames: List[Any] = json.loads(zlib.decompress(header["frames"]))
+    return frames
+
+
+def _intern_stored(
+    index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarray], hashes: np.ndarray
+) -> np.ndarray:
+    """The ids in ``index`` of every stored path, adding the ones it lacks."""
     dense = index.lookup(hashes)
     dense[0] = ROOT
     missing = np.flatnonzero(dense < 0)
     if missing.size:
         with index.lock:
             to_id = np.asarray(
-                [index.frame_id(Frame(str(f), str(file), int(line))) for f, file, line in header["frames"]] or [0],
+                [index.frame_id(Frame(str(f), str(file), int(line))) for f, file, line in _frames(header)] or [0],
                 dtype=np.int64,
             )
             # Local path k > 0 is row k - 1 of the parents and frames arrays; parents come first,
@@ -395,47 +419,66 @@ def _decode(index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarr
             parents = np.where(dense[local_parents] >= 0, dense[local_parents], -2 - rank[local_parents])
             frames = to_id[arrays["frames"][missing - 1]]
             dense[missing] = index.add_stored(hashes[missing], parents, frames)
-    types = tuple(SampleType(str(name), str(unit)) for name, unit in header["types"])
-    start, end = header["window"]
-    values = arrays["values"].astype(np.int64).reshape(len(arrays["ids"]), len(types))
-    return PathCounts(types, dense[arrays["ids"]], values, int(start), int(end), int(header["capped"]))
+    return dense
 
 
 # -- as a Profile -----------------------------------------------------------------
 
 
-@dataclass
 class PathsProfile(Profile):
-    """A label-less merged :class:`Profile` that also carries its bucket sums.
+    """A label-less merged :class:`Profile` computed from bucket sums, its samples built lazily.
 
-    Flame graph views read :attr:`counts` through :func:`path_tree` (no per-sample work);
-    every other view reads the samples as from any profile.
+    Flame graph views read :attr:`counts` through :meth:`path_tree` (no per-sample work);
+    any other reader of :attr:`samples` gets them made from the counts on first access.
     """
 
-    index: Optional[PathIndex] = field(default=None, repr=False, compare=False)
-    counts: Optional[PathCounts] = field(default=None, repr=False, compare=False)
+    def __init__(self, index: PathIndex, counts: PathCounts, group: str) -> None:
+        self._lazy: Optional[Tuple[PathIndex, PathCounts]] = None
+        with index.lock:
+            frames = list(index.frames)
+        super().__init__(
+            sample_types=list(counts.types),
+            frames=frames,
+            group=group,
+            start_time_unix_ns=counts.start_ns,
+            duration_ns=max(counts.end_ns - counts.start_ns, 0),
+        )
+        self.index = index
+        self.counts = counts
+        self._lazy = (index, counts)
+
+    def __post_init__(self) -> None:
+        self._frame_index = {frame: i for i, frame in enumerate(self.frames)}
+        self._sample_index = {}  # filled with the samples, when they are made
+
+    @property
+    def samples(self) -> List[Sample]:
+        """The samples (one per stack), made from the counts on first access."""
+        if self._lazy is not None:
+            index, counts = self._lazy
+            self._lazy = None
+            with index.lock:
+                stack = index.stack
+                rows = zip(counts.ids.tolist(), counts.values.tolist())
+                self._samples = [Sample(stack(path), row) for path, row in rows]
+            self._sample_index = {(sample.stack, ()): n for n, sample in enumerate(self._samples)}
+        return self._samples
+
+    @samples.setter
+    def samples(self, value: List[Sample]) -> None:
+        self._lazy = None
+        self._samples = value
+
+    def total(self, name: Optional[str] = None) -> int:
+        """Sum of one sample type (from the counts, without making the samples)."""
+        column = 0 if name is None else self.value_index(name)
+        return int(self.counts.values[:, column].sum()) if len(self.counts.ids) else 0
 
     def path_tree(self, sample_type: str) -> PathTree:
         """The tree of ``sample_type`` over :attr:`counts`."""
-        if self.index is None or self.counts is None:
-            raise ValueError("this profile carries no call-path counts")
         return path_tree(self.index, self.counts, sample_type)
 
 
 def as_profile(index: PathIndex, counts: PathCounts, group: str) -> PathsProfile:
     """``counts`` as a :class:`PathsProfile` (frame indices are the index's frame ids)."""
-    with index.lock:
-        frames = list(index.frames)
-        stack = index.stack
-        rows = counts.values.tolist()
-        samples = [Sample(stack(path), row) for path, row in zip(counts.ids.tolist(), rows)]
-    return PathsProfile(
-        sample_types=list(counts.types),
-        frames=frames,
-        samples=samples,
-        group=group,
-        start_time_unix_ns=counts.start_ns,
-        duration_ns=max(counts.end_ns - counts.start_ns, 0),
-        index=index,
-        counts=counts,
-    )
+    return PathsProfile(index, counts, group)

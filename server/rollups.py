@@ -1,12 +1,19 @@
-"""Fast reads over many profiles: hourly rollups, merged-range and response caches, time series.
+"""Fast reads over many profiles: call-path rollups per profile and per hour, caches, time series.
 
 A flame graph over 24 hours of 5-minute profiles would otherwise load and merge 288 blobs
-per request. Instead profiles are merged per hour of their start time ("rollups"); a
+per request. Instead every profile is folded once into its group's call-path index
+(:mod:`.callpaths`) as a count array, and profiles are summed per hour of their start time
+("rollups"). The work is paid at ingest, on a worker thread (the ``request_finished``
+signal of a stored report): the new profile is folded and its hour's rollup rebuilt from
+the folded profiles and written to the blob store, deleting the one it supersedes. A
 rollup is keyed by the exact set of profile ids it holds, so it never goes stale: a late
-profile changes the set and so the key. Rollups of hours a range covers completely are
-also written to the blob store (``rollups/...``, keys made of hashes, never user text), so
-another server process, or this one after a restart, reads one blob per hour instead of
-twelve. Merged ranges and finished API responses are kept in bounded in-memory caches.
+profile changes the set and so the key. Stored rollups name call paths by content hash,
+so another server process, or this one after a restart, reads one compact blob per hour.
+
+A range then sums hour arrays (for an hour the range covers in part: the hour less the
+profiles outside the range, or the profiles inside, whichever is fewer) and the flame
+graph is pruned on the summed arrays. Profiles stored before rollups existed are folded on
+first read. Merged ranges and finished API responses are kept in bounded in-memory caches.
 """
 
 from __future__ import annotations
@@ -40,8 +47,6 @@ from .callpaths import (
 from .storage import Storage, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
-#: A finished hour is written to the blob store only once no more profiles are expected in it.
-PERSIST_GRACE_NS = 15 * 60 * 10**9
 MAX_SERIES_POINTS = 400
 #: A group's call-path index is started afresh beyond this many paths (memory stays bounded).
 MAX_INDEX_PATHS = 2_000_000
@@ -189,7 +194,10 @@ class Rollups:
             covered = (start_ns is None or start_ns <= hour * HOUR_NS) and (
                 end_ns is None or end_ns >= (hour + 1) * HOUR_NS
             )
-            parts.append(self._hour(index, group, hour, members, covered, write_now=False))
+            if covered:
+                parts.append(self._hour(index, group, hour, members, write_now=False))
+            else:
+                parts.append(self._partial_hour(index, group, hour, members))
         result = as_profile(index, merge_counts(index, parts), group)
         self.folded_ranges.put(key, result)
         return result
@@ -213,7 +221,7 @@ class Rollups:
 
     # -- ingest -----------------------------------------------------------------
     def after_ingest(self, profile_id: str) -> None:
-        """Fold the stored profile ``profile_id`` and seal finished hours, on the worker thread."""
+        """Fold the stored profile ``profile_id`` and re-seal its hour, on the worker thread."""
         self.worker.submit(lambda: self._ingested(profile_id))
 
     def _ingested(self, profile_id: str) -> None:
@@ -222,50 +230,71 @@ class Rollups:
             return
         index = self.index(row.group)
         self._profile(index, row.group, row, write_now=True)
-        finished = (time.time_ns() - PERSIST_GRACE_NS) // HOUR_NS - 1
         hour = row.start_time_unix_ns // HOUR_NS
-        for candidate in sorted({hour, finished}):
-            if candidate <= finished:
-                self._seal(index, row.group, candidate)
+        self._hour(index, row.group, hour, self._hour_rows(row.group, hour), write_now=True)
 
-    def _seal(self, index: PathIndex, group: str, hour: int) -> None:
-        """Write the rollup of a finished hour as it is now, deleting the one it supersedes."""
-        rows = [
-            r
-            for r in self.storage.find_profiles(group, hour * HOUR_NS, (hour + 1) * HOUR_NS)
-            if r.start_time_unix_ns // HOUR_NS == hour
-        ]
-        if not rows:
-            return
+    def _hour_rows(self, group: str, hour: int) -> List[StoredProfile]:
+        """Every stored profile of ``group`` starting within ``hour``."""
+        found = self.storage.find_profiles(group, hour * HOUR_NS, (hour + 1) * HOUR_NS)
+        return [row for row in found if row.start_time_unix_ns // HOUR_NS == hour]
+
+    # -- buckets ----------------------------------------------------------------
+    def _partial_hour(self, index: PathIndex, group: str, hour: int, rows: List[StoredProfile]) -> PathCounts:
+        """Some of an hour's profiles: the hour's rollup less the others when they are fewer."""
+        wanted = {row.id for row in rows}
+        hour_rows = self._hour_rows(group, hour)
+        others = [row for row in hour_rows if row.id not in wanted]
+        if not others and len(hour_rows) == len(rows):
+            return self._hour(index, group, hour, rows, write_now=False)
+        whole = self._stored_hour(index, _rollup_key(group, f"hour/h{hour}-{fingerprint(hour_rows)}"))
+        if whole is None or whole.capped or len(others) >= len(rows):
+            parts = [self._profile(index, group, row, write_now=False) for row in rows]
+        else:
+            parts = [whole] + [_negated(self._profile(index, group, row, write_now=False)) for row in others]
+        result = merge_counts(index, parts)
+        result.start_ns = min(row.start_time_unix_ns for row in rows)
+        result.end_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
+        return result
+
+    def _hour(self, index: PathIndex, group: str, hour: int, rows: List[StoredProfile], write_now: bool) -> PathCounts:
+        """All of an hour's profiles: from memory, the blob store, or built from its profiles.
+
+        A newly built hour is stored (now, or by the worker), and the rollup of the same
+        hour it supersedes (an earlier set of profiles) is deleted.
+        """
         key = _rollup_key(group, f"hour/h{hour}-{fingerprint(rows)}")
+        found = self._stored_hour(index, key)
+        if found is not None:
+            return found
+        parts = [self._profile(index, group, row, write_now) for row in rows]
+        found = cap(index, merge_counts(index, parts), self.max_bucket_paths)
+        self.hours.put(f"{index.epoch}/{key}", found)
+        if self._sealed.get((group, hour)) != key:
+            counts = found
+            if write_now:
+                self._seal(index, group, hour, key, counts)
+            else:
+                self.worker.submit(lambda: self._seal(index, group, hour, key, counts))
+        return found
+
+    def _stored_hour(self, index: PathIndex, key: str) -> Optional[PathCounts]:
+        """The hour rollup ``key`` from memory or the blob store (already sealed), else None."""
+        memory_key = f"{index.epoch}/{key}"
+        found = self.hours.get(memory_key)
+        if found is None:
+            found = self._read(index, key)
+            if found is not None:
+                self.hours.put(memory_key, found)
+        return found
+
+    def _seal(self, index: PathIndex, group: str, hour: int, key: str, counts: PathCounts) -> None:
         previous = self._sealed.get((group, hour))
         if previous == key:
             return
-        self._hour(index, group, hour, rows, covered=True, write_now=True)
+        self._write(index, key, counts)
         self._sealed.put((group, hour), key)
         if previous is not None:
             self.storage.blobs.delete(previous)
-
-    # -- buckets ----------------------------------------------------------------
-    def _hour(
-        self, index: PathIndex, group: str, hour: int, rows: List[StoredProfile], covered: bool, write_now: bool
-    ) -> PathCounts:
-        key = _rollup_key(group, f"hour/h{hour}-{fingerprint(rows)}")
-        memory_key = f"{index.epoch}/{key}"
-        found = self.hours.get(memory_key)
-        if found is not None:
-            if write_now:
-                self._write(index, key, found)
-            return found
-        persist = covered and (hour + 1) * HOUR_NS + PERSIST_GRACE_NS < time.time_ns()
-        found = self._read(index, key) if persist else None
-        if found is None:
-            parts = [self._profile(index, group, row, write_now) for row in rows]
-            found = cap(index, merge_counts(index, parts), self.max_bucket_paths)
-            if persist:
-                self._store(index, key, found, write_now)
-        self.hours.put(memory_key, found)
-        return found
 
     def _profile(self, index: PathIndex, group: str, row: StoredProfile, write_now: bool) -> PathCounts:
         memory_key = f"{index.epoch}/{row.id}"
@@ -302,6 +331,10 @@ class Rollups:
 def _rollup_key(group: str, name: str) -> str:
     group_digest = hashlib.sha256(group.encode("utf-8")).hexdigest()[:24]
     return f"rollups/paths-v{FORMAT_VERSION}/{group_digest}/{name}.bin"
+
+
+def _negated(counts: PathCounts) -> PathCounts:
+    return PathCounts(counts.types, counts.ids, -counts.values, counts.start_ns, counts.end_ns, -counts.capped)
 
 
 def _stored_profile(storage: Storage, profile_id: str) -> Optional[StoredProfile]:

@@ -59,7 +59,7 @@ def flamegraph_view(
     if not profile.has_type(used):
         return _tree_json(Node(ROOT_FRAME), max_nodes, used, "samples")
     unit = _unit(profile, used)
-    if view == TOP_DOWN and keep is None and isinstance(profile, PathsProfile) and profile.counts is not None:
+    if view == TOP_DOWN and keep is None and isinstance(profile, PathsProfile):
         # Summed call-path counts: only the kept nodes are built (same tree as the general path).
         tree = prune_paths(profile.path_tree(used), max_nodes)
         result = annotate_kinds(to_dict(tree))

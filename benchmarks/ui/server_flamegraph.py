@@ -2,7 +2,7 @@
 
 Ingests 288 profiles (one per 5 minutes over the last 24 hours) of a synthetic service
 through ``POST /api/v1/ingest`` into a fresh data folder (so the rollup worker folds each
-one and seals finished hours, as in production), then times
+one and re-seals its hour, as in production), then times
 ``GET /api/v1/groups/<g>/flamegraph?from=now-24h`` through the Flask app (no network):
 
 - first-read: the first request in the process that ingested everything (rollups built at ingest);
