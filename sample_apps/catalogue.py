@@ -56,7 +56,7 @@ SAMPLES: Tuple[Sample, ...] = (
     Sample("deepcopy_brown", "deepcopy_green", ("deepcopy-hot",), runs=20, twin_runs=200),
     Sample("strptime_brown", "strptime_green", ("strptime-hot",), runs=6, twin_runs=100),
     Sample("logging_brown", "logging_green", ("logging-overhead",), runs=5, twin_runs=100),
-    Sample("yaml_brown", "yaml_green", ("yaml-pure-python",), runs=20, twin_runs=150),
+    Sample("yaml_brown", "yaml_green", ("yaml-pure-python",), runs=20, twin_runs=1000),
     Sample("idle_brown", "idle_green", ("idle-wait-billed",), runs=30, twin_runs=300, needs=API),
     Sample(
         "flask_brown",
