@@ -40,7 +40,7 @@ class Sample:
 
 
 SAMPLES: Tuple[Sample, ...] = (
-    Sample("seed_brown", "seed_green", ("aws-sdk-client-per-invocation",), runs=150, twin_runs=300),
+    Sample("seed_brown", "seed_green", ("aws-sdk-client-per-invocation",), runs=150, twin_runs=800),
     Sample("http_brown", "http_green", ("http-connection-per-request",), runs=300, twin_runs=300, needs=API),
     Sample(
         "tls_brown",
