@@ -145,7 +145,7 @@ def test_finding_is_new_then_ongoing_then_resolved_with_one_issue(
 # -- trackers that are down or refuse the credentials ---------------------------------------
 
 
-def test_a_tracker_that_is_down_never_fails_ingest(server_factory: Callable[..., LiveServer]) -> None:
+def test_a_tracker_that_is_down_never_fails_ingest(server_factory: Callable[..., LiveServer], page: Any) -> None:
     server = server_factory(env=FAST)
     group = unique_name("down")
     key = server.create_group(group)
@@ -162,6 +162,10 @@ def test_a_tracker_that_is_down_never_fails_ingest(server_factory: Callable[...,
     assert ticket["ticket_id"] is None and ticket["failures"] >= 1 and "github" in ticket["error"].lower()
     send(server, key, brown(group, T0 + 60 * 10**9))  # still accepted; the next run retries
     wait_for("a retry", lambda: (failed_ticket() or {}).get("failures", 0) >= 2)
+    page.goto(f"{server.url}/groups/{group}/findings")
+    status = page.locator(".ticket-status").first
+    status.wait_for(timeout=15000)
+    assert "delivery failed" in status.inner_text() and "attempts" in status.inner_text()
 
 
 def test_rejected_credentials_are_visible_and_retried_after_a_fix(

@@ -31,15 +31,33 @@
     return G.el("a", { href: page.dataset.graph + "?" + new URLSearchParams(params).toString() }, name);
   }
 
+  // One line per ticket: where it is, its state, and the last delivery failure with its retry.
+  function ticketStatus(ticket) {
+    var line = G.el("div", { className: "detail ticket-status", "data-ticket-state": String(ticket.state || "") });
+    var name = String(ticket.channel || "ticket") + (ticket.ticket_id ? " #" + String(ticket.ticket_id) : "");
+    if (ticket.url && /^https?:\/\//.test(String(ticket.url))) {
+      line.appendChild(G.el("a", { href: String(ticket.url) }, name));
+    } else {
+      line.appendChild(document.createTextNode(name));
+    }
+    var status = ": " + String(ticket.state || "pending");
+    if (ticket.last_action) status += ", last " + String(ticket.last_action);
+    if (ticket.error) {
+      status += "; delivery failed (" + String(ticket.error) + ")";
+      if (ticket.failures) status += ", " + String(ticket.failures) + " attempt" + (ticket.failures === 1 ? "" : "s");
+      if (ticket.next_attempt) status += ", retried after " + String(ticket.next_attempt);
+    }
+    line.appendChild(document.createTextNode(status));
+    return line;
+  }
+
   function row(item) {
     var f = item.finding;
     var title = G.el("td", { title: f.rule ? String(f.rule) : null }, String(f.title || f.rule || ""));
     if (f.summary) title.appendChild(G.el("div", { className: "detail" }, String(f.summary)));
     if (f.fix) title.appendChild(G.el("div", { className: "detail" }, "Fix: " + String(f.fix)));
     item.tickets.forEach(function (ticket) {
-      if (ticket.url && /^https?:\/\//.test(String(ticket.url))) {
-        title.appendChild(G.el("div", { className: "detail" }, G.el("a", { href: String(ticket.url) }, "Ticket " + String(ticket.ticket_id || ""))));
-      }
+      title.appendChild(ticketStatus(ticket));
     });
     var evidence = G.el("td", { className: "frames" });
     (f.frames || []).forEach(function (frame, n) {
