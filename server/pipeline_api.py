@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 
 from .auth import require_admin
 from .errors import ApiError
@@ -161,7 +161,24 @@ def anomaly_json(anomaly: StoredAnomaly, votes: Dict[str, Dict[str, int]]) -> Di
         "first_reported": iso_ns(anomaly.first_reported_unix_ns),
         "last_reported": iso_ns(anomaly.last_reported_unix_ns),
         "feedback": votes.get(anomaly.id, {"useful": 0, "not_useful": 0}),
+        "compare_url": _compare_url(anomaly),
     }
+
+
+def _compare_url(anomaly: StoredAnomaly) -> Optional[str]:
+    """The web UI's diff of the time before the anomaly with its window, for links from tickets."""
+    ranges = anomaly.data.get("compare") or {}
+    before, after = ranges.get("before"), ranges.get("after")
+    if not (before and after and anomaly.data.get("group")):
+        return None
+    return url_for(
+        "web.compare_page",
+        name=anomaly.data["group"],
+        base_from=before["start"],
+        base_to=before["end"],
+        _external=False,
+        **{"from": after["start"], "to": after["end"]},
+    )
 
 
 def ticket_json(link: TicketLink) -> Dict[str, Any]:

@@ -253,6 +253,8 @@ def test_regression_halfway_is_an_anomaly_and_feedback_changes_the_next_report(
     assert found["start"] == "2026-01-05T14:03:20Z"  # the 21st window
     assert found["reason"].startswith("app.parse went from 5.0% to ")
     assert found["feedback"] == {"useful": 0, "not_useful": 0} and found["current"] is True
+    compare = server.session.get(server.url + found["compare_url"], timeout=30)
+    assert compare.status_code == 200 and "base_from=2026-01-05T" in found["compare_url"]
 
     response = server.session.post(server.api(f"/api/v1/anomalies/{found['id']}/feedback"), json={"useful": False})
     assert response.status_code == 201 and response.json()["feedback"]["not_useful"] == 1
