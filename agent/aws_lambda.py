@@ -35,20 +35,26 @@ reach the handler.
 
 from __future__ import annotations
 
-import functools
 import os
-import platform
 import threading
 import time
-from types import TracebackType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, cast
 
-from . import __version__, threadlabels
+from . import __version__
 from .config import ENV_PREFIX, Config, ConfigError
-from .exporters import HttpExporter
-from .guard import guard, guarded
-from .lambda_outbox import OutboxExporter, default_outbox_dir
+from .guard import copy_identity, guard, guarded
 from .profiler import current, flush, record_invocation, set_metadata, start  # direct: hot path
+
+# Every module imported here is paid for on each cold start: no typing, functools or platform at
+# run time, and the label store and outbox load with the agent. mypy treats any name
+# ``TYPE_CHECKING`` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
+
+    from .lambda_outbox import OutboxExporter
+
+    Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 __all__ = [
     "ENV_ARCHITECTURE",
@@ -67,17 +73,20 @@ ENV_ARCHITECTURE = "GREENFLAME_LAMBDA_ARCHITECTURE"
 #: Attribute set on wrapped handlers, so that nothing wraps a handler twice.
 WRAPPED_MARK = "__greenflame_profiled__"
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 AGENT = f"greenflame-agent/{__version__}"
 
 
 @guarded("lambda labels")
 def _push_labels(values: Dict[str, str]) -> Any:
+    from . import threadlabels
+
     return threadlabels.push(dict(values))
 
 
 @guarded("lambda labels")
 def _pop_labels(token: Any) -> None:
+    from . import threadlabels
+
     threadlabels.pop(token)
 
 
@@ -144,7 +153,7 @@ def _memory_mb(text: str) -> Optional[int]:
 def lambda_metadata(context: Any = None, env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """``metadata["lambda"]`` from Lambda's environment variables and the invocation context."""
     environ = os.environ if env is None else env
-    machine = normalize_architecture(platform.machine())
+    machine = normalize_architecture(os.uname().machine)  # what platform.machine() reads
     facts: Dict[str, Any] = {
         "function_name": environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
         "function_arn": str(getattr(context, "invoked_function_arn", "") or ""),
@@ -204,6 +213,9 @@ class _Session:
         if interval is None:
             return start(**settings) is not None  # a bad value: start() logs it once
         settings["report_interval_s"] = _SCHEDULER_OFF_S
+        # The write-ahead outbox replaces the HTTP exporter and its spool: building a spool only to
+        # drop it would cost a folder and the tempfile/shutil imports on every cold start.
+        settings["spool_max_mb"] = 0
         profiler = start(**settings)
         if profiler is None:
             return False
@@ -280,6 +292,9 @@ def lambda_interval(settings: Mapping[str, Any], env: Optional[Mapping[str, str]
 
 def _install_outboxes(profiler: Any) -> List[OutboxExporter]:
     """Replace the profiler's HTTP exporters by write-ahead outboxes (same server and key)."""
+    from .exporters import HttpExporter
+    from .lambda_outbox import OutboxExporter, default_outbox_dir
+
     config = profiler.config
     outboxes: List[OutboxExporter] = []
     exporters: List[Any] = []
@@ -347,7 +362,6 @@ def _wrap(handler: Handler, options: Mapping[str, Any]) -> Handler:
     if getattr(handler, WRAPPED_MARK, False):
         return handler
 
-    @functools.wraps(handler)
     def profiled(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
         begun = _guarded_begin(context, options)
         if begun is None:
@@ -360,8 +374,9 @@ def _wrap(handler: Handler, options: Mapping[str, Any]) -> Handler:
         finally:
             _guarded_end((time.perf_counter() - began) * 1000.0, cold, context)
 
+    copy_identity(handler, profiled)  # what functools.wraps does
     setattr(profiled, WRAPPED_MARK, True)
-    return cast(Handler, profiled)
+    return profiled  # type: ignore[return-value]
 
 
 def profile_handler(handler: Optional[Handler] = None, **agent_options: Any) -> Any:
@@ -372,7 +387,11 @@ def profile_handler(handler: Optional[Handler] = None, **agent_options: Any) -> 
     the agent is already running. A handler is never wrapped twice.
     """
     if handler is None:
-        return functools.partial(profile_handler, **agent_options)
+
+        def decorate(function: Handler) -> Handler:
+            return profile_handler(function, **agent_options)
+
+        return decorate
     if not callable(handler):
         raise TypeError(f"profile_handler expects a function, got {type(handler).__name__}")
     return _wrap(handler, dict(agent_options))

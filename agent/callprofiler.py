@@ -20,13 +20,18 @@ import importlib
 import random
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Tuple
 
 from . import threadlabels
 from .aggregator import Aggregator, FrameKey, Stack
 from .config import ConfigError
 from .idle import IDLE_CALLS
 from .sampler import TRUNCATED
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Tuple
+
 
 ENGINE = "pyinstrument"
 CPU_SOURCE = "call-cputime"

@@ -8,19 +8,21 @@ cannot drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
-from urllib.parse import urlsplit
+
+# No typing, dataclasses or urllib at run time: the config is read on every cold start. mypy
+# treats any name ``TYPE_CHECKING`` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+    Parser = Callable[[Any], Any]
 
 ENV_PREFIX = "GREENFLAME_"
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message is one line for the user."""
-
-
-Parser = Callable[[Any], Any]
 
 
 def _text(value: Any) -> str:
@@ -70,12 +72,25 @@ def _optional_text(value: Any) -> Optional[str]:
     return _text(value) or None
 
 
+def _scheme_and_host(url: str) -> Tuple[str, str]:
+    """``(scheme, netloc)`` as :func:`urllib.parse.urlsplit` finds them, without importing urllib
+    (and the ipaddress, re and enum modules it pulls) on every cold start."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or not scheme.isascii() or not scheme[:1].isalpha():
+        return "", ""
+    if any(not (c.isalnum() or c in "+-.") for c in scheme):
+        return "", ""
+    for stop in "/?#":
+        rest = rest.partition(stop)[0]
+    return scheme.lower(), rest
+
+
 def _url(value: Any) -> Optional[str]:
     text = _optional_text(value)
     if text is None:
         return None
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    scheme, netloc = _scheme_and_host(text)
+    if scheme not in ("http", "https") or not netloc:
         raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
     return text.rstrip("/")
 
@@ -94,19 +109,31 @@ def _s3_url(value: Any) -> Optional[str]:
     text = _optional_text(value)
     if text is None:
         return None
-    parts = urlsplit(text)
-    if parts.scheme != "s3" or not parts.netloc:
+    scheme, netloc = _scheme_and_host(text)
+    if scheme != "s3" or not netloc:
         raise ValueError(f"expected s3://BUCKET[/PREFIX], got {text!r}")
     return text.rstrip("/")
 
 
+class _Field:
+    """One declared option of :class:`Config`: its default, parser and help (the class attribute)."""
+
+    __slots__ = ("default", "help", "parse")
+
+    def __init__(self, default: Any, parse: Parser, help: str) -> None:
+        self.default, self.parse, self.help = default, parse, help
+
+
 def _option(default: Any, parse: Parser, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"parse": parse, "help": help})
+    return _Field(default, parse, help)
 
 
-@dataclasses.dataclass(frozen=True)
 class Config:
-    """The agent's settings. Build it with :meth:`from_env`; the defaults suit a service."""
+    """The agent's settings. Build it with :meth:`from_env`; the defaults suit a service.
+
+    Immutable, compared by value. A small hand-written record rather than a dataclass: importing
+    :mod:`dataclasses` (and :mod:`inspect` with it) would add milliseconds to every cold start.
+    """
 
     enabled: bool = _option(True, _bool, "kill switch: false turns the agent off entirely")
     kill_file: Optional[str] = _option(
@@ -162,30 +189,73 @@ class Config:
                 values[name] = _parse(option, env[option.variable], option.variable)
         return cls(**values)
 
+    def __init__(self, **values: Any) -> None:
+        fields = _fields()
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise TypeError(f"unknown Config fields: {', '.join(sorted(unknown))}")
+        for name, declared in fields.items():
+            object.__setattr__(self, name, values.get(name, declared.default))
 
-class Option(NamedTuple):
-    """One documented option: its name, environment variable, type, default and help."""
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Config is immutable: cannot set {name!r}")
 
-    name: str
-    variable: str
-    type: str
-    default: Any
-    help: str
-    parse: Parser
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Config is immutable: cannot delete {name!r}")
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _fields())
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _fields())
+        return f"Config({shown})"
+
+
+def _fields() -> Dict[str, _Field]:
+    """The declared options of :class:`Config` by name, in declaration order."""
+    return {name: vars(Config)[name] for name in Config.__annotations__}
+
+
+if TYPE_CHECKING:
+
+    class Option(NamedTuple):
+        """One documented option: its name, environment variable, type, default and help."""
+
+        name: str
+        variable: str
+        type: str
+        default: Any
+        help: str
+        parse: Parser
+
+else:
+    from collections import namedtuple
+
+    Option = namedtuple("Option", "name variable type default help parse")
+    Option.__doc__ = "One documented option: its name, environment variable, type, default and help."
 
 
 def options_table() -> List[Option]:
     """Every option of :class:`Config`, in declaration order."""
+    types = Config.__annotations__  # text, thanks to ``from __future__ import annotations``
     return [
         Option(
-            name=f.name,
-            variable=ENV_PREFIX + f.name.upper(),
-            type=str(f.type),
-            default=f.default,
-            help=f.metadata["help"],
-            parse=f.metadata["parse"],
+            name=name,
+            variable=ENV_PREFIX + name.upper(),
+            type=str(types[name]),
+            default=field.default,
+            help=field.help,
+            parse=field.parse,
         )
-        for f in dataclasses.fields(Config)
+        for name, field in _fields().items()
     ]
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Dict, Mapping
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Mapping
 
 
 class DropCounter:

@@ -18,10 +18,12 @@ import os
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
 
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import urllib.request
+    from typing import Any, Callable, Dict, List, Mapping, Optional
 
     from .spool import Spool
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Dict, List, Optional
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 MAX_DURATIONS = 1000
 

@@ -22,9 +22,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Callable, Dict, Optional, Tuple, Type, cast
 
 from .aws_lambda import init_phase, is_profiled, profile_handler, start_lambda_agent
+
+# No typing at run time (this module is imported on every cold start); mypy treats any name
+# ``TYPE_CHECKING`` as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 __all__ = ["ENTRY_HANDLER", "ENV_ORIGINAL_HANDLER", "LambdaRuntimeFault", "handler", "load_handler"]
 
@@ -102,7 +107,8 @@ def _profiled(found: Callable[..., Any]) -> Callable[..., Any]:
     # Not callable: left as is, so the runtime fails each invocation as it would without greenflame.
     if not callable(found) or is_profiled(found):
         return found
-    return cast(Callable[..., Any], profile_handler(found))
+    wrapped: Callable[..., Any] = profile_handler(found)
+    return wrapped
 
 
 def _entry() -> Callable[..., Any]:

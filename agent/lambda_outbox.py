@@ -16,19 +16,25 @@ invocation ends, never in a background thread (a frozen thread would not run any
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
 
 from .exporters import INGEST_PATH, Exporter, ExportError, encode
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from typing import Any, Dict, List, Optional, Tuple
+
 
 __all__ = ["OutboxExporter", "default_outbox_dir"]
 
 #: Reports kept waiting at most; the oldest is dropped (counted as ``outbox_full``) beyond it.
 MAX_PENDING = 32
 _SUFFIX = ".json.gz"
-_NAME = re.compile(r"^(\d{1,20})-([0-9a-f]{32})" + re.escape(_SUFFIX) + "$")
+_NAME_PATTERN = r"^(\d{1,20})-([0-9a-f]{32})\.json\.gz$"
+_SAFE_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: A send is not started with less time than this left before the deadline.
 _MIN_ATTEMPT_S = 0.02
@@ -37,8 +43,15 @@ _MIN_ATTEMPT_S = 0.02
 def default_outbox_dir(group: str, environ: Optional[Dict[str, str]] = None) -> str:
     """``$TMPDIR/greenflame-outbox/<group>`` (``/tmp`` when TMPDIR is unset), one folder per group."""
     env = os.environ if environ is None else environ
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", group)[:100] or "default"
+    safe = "".join(c if c in _SAFE_CHARACTERS else "_" for c in group)[:100] or "default"
     return os.path.join(env.get("TMPDIR") or "/tmp", "greenflame-outbox", safe)
+
+
+def _name_match(name: str) -> Optional[re.Match[str]]:
+    """Match an outbox file name; :mod:`re` loads on the first report, not on the cold start."""
+    import re
+
+    return re.match(_NAME_PATTERN, name)  # re caches the compiled pattern
 
 
 class _Outcome:
@@ -88,7 +101,7 @@ class OutboxExporter(Exporter):
     def pending(self) -> List[str]:
         """The reports waiting in the outbox, oldest first (full paths)."""
         try:
-            names = [name for name in os.listdir(self.directory) if _NAME.match(name)]
+            names = [name for name in os.listdir(self.directory) if _name_match(name)]
         except OSError:
             return []
         names.sort(key=lambda name: (int(name.split("-", 1)[0]), name))
@@ -130,7 +143,7 @@ class OutboxExporter(Exporter):
         for path in self.pending():
             if deadline - time.monotonic() < _MIN_ATTEMPT_S:
                 return False
-            key = _NAME.match(os.path.basename(path)).group(2)  # type: ignore[union-attr]
+            key = _name_match(os.path.basename(path)).group(2)  # type: ignore[union-attr]
             try:
                 with open(path, "rb") as handle:
                     body = handle.read()
@@ -218,7 +231,7 @@ def _remove(path: str) -> bool:
 
 def split_name(path: str) -> Tuple[int, str]:
     """(nanoseconds when stored, idempotency key) of an outbox file; ValueError if not one."""
-    found = _NAME.match(os.path.basename(path))
+    found = _name_match(os.path.basename(path))
     if found is None:
         raise ValueError(f"not an outbox report: {path}")
     return int(found.group(1)), found.group(2)

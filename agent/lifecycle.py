@@ -13,7 +13,11 @@ Any other event in a state is ignored (and reported as not allowed), so a second
 from __future__ import annotations
 
 import threading
-from typing import Dict, Optional, Tuple
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
 

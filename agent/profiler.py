@@ -8,30 +8,28 @@ guard: the agent never raises into, nor blocks, the program it profiles, except 
 from __future__ import annotations
 
 import atexit
-import importlib.util
-import logging
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set
 
-from . import __version__, threadlabels
-from .aggregator import Aggregator
-from .budget import CpuBudget
-from .callprofiler import CPU_SOURCE as CALL_CPU_SOURCE
-from .callprofiler import ENGINE as CALL_ENGINE
-from .callprofiler import CallProfiler
+from . import __version__
 from .config import Config, ConfigError
-from .cpuprobe import select_probe
-from .drops import DropCounter
-from .exporters import Exporter, ExportError, FileExporter, HttpExporter, S3Exporter
 from .guard import guard, guarded, logger
-from .invocations import InvocationStats
 from .lifecycle import PAUSED, RUNNING, Lifecycle
-from .sampler import ENGINE, ThreadSampler
-from .scheduler import Scheduler
-from .spool import Spool, default_directory
+
+# The sampler, aggregator, budget, CPU probe, call profiler, scheduler and exporters load when a
+# profiler is built (start()), not when this module is imported: importing the package or the
+# Lambda decorator must stay cheap (a cold start pays for every module). mypy treats any name
+# ``TYPE_CHECKING`` as true; typing itself is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Set
+
+    from .callprofiler import CallProfiler
+    from .drops import DropCounter
+    from .exporters import Exporter
+    from .sampler import ThreadSampler
 
 AGENT = f"greenflame-agent/{__version__}"
 _JOIN_TIMEOUT_S = 1.0
@@ -54,16 +52,23 @@ def exporters_for(config: Config, group: str = "", drops: Optional[DropCounter] 
 
     Raises :class:`ConfigError` when S3 is asked for without boto3 installed.
     """
+    from .drops import DropCounter
+    from .exporters import FileExporter, HttpExporter, S3Exporter
+
     exporters: List[Exporter] = []
     if config.out:
         exporters.append(FileExporter(config.out))
     if config.server:
         spool = None
         if config.spool_max_mb > 0:
+            from .spool import Spool, default_directory
+
             directory = config.spool_dir or default_directory(group)
             spool = Spool(directory, int(config.spool_max_mb * 1024 * 1024), drops or DropCounter())
         exporters.append(HttpExporter(config.server, config.ingest_key, config.export_timeout_s, AGENT, spool))
     if config.s3:
+        import importlib.util
+
         if importlib.util.find_spec("boto3") is None:
             raise ConfigError("GREENFLAME_S3 needs boto3, which is not installed: pip install boto3")
         exporters.append(S3Exporter(config.s3, group, config.export_timeout_s))
@@ -93,6 +98,12 @@ class Profiler:
         self.exporters = exporters if exporters is not None else exporters_for(config, self.group, self._drops)
 
     def _build_pipeline(self) -> None:
+        from .aggregator import Aggregator
+        from .budget import CpuBudget
+        from .drops import DropCounter
+        from .invocations import InvocationStats
+        from .scheduler import Scheduler
+
         config = self.config
         self._drops = DropCounter()
         self._invocations = InvocationStats()
@@ -101,10 +112,15 @@ class Profiler:
         self._sampler: Optional[ThreadSampler] = None
         self._budget = CpuBudget(config.cpu_budget, config.rate_hz, self._agent_native_ids)
         if config.engine == "pyinstrument":
+            from .callprofiler import CallProfiler
+
             self.call_profiler = CallProfiler(
                 self._aggregator, config.call_share, config.rate_hz, config.max_depth, config.auto_labels
             )
         else:
+            from .cpuprobe import select_probe
+            from .sampler import ThreadSampler
+
             self._sampler = ThreadSampler(
                 self._aggregator,
                 self._drops,
@@ -186,6 +202,8 @@ class Profiler:
             spool = getattr(exporter, "spool", None)
             if spool is not None:
                 spool.rebind(self._drops)
+        from . import threadlabels
+
         threadlabels.keep_only(iter([threading.get_ident()]))
         if state in (RUNNING, PAUSED):
             self.start()
@@ -238,6 +256,10 @@ class Profiler:
         """Drain the aggregator into a wire-format document with this window's metadata."""
         import uuid
 
+        from .callprofiler import CPU_SOURCE as CALL_CPU_SOURCE
+        from .callprofiler import ENGINE as CALL_ENGINE
+        from .sampler import ENGINE
+
         metadata: Dict[str, Any] = dict(self._metadata)
         window = self._budget.take_window()
         metadata.update(
@@ -267,6 +289,8 @@ class Profiler:
         return report
 
     def _export(self, report: Dict[str, Any], deadline: float) -> bool:
+        from .exporters import ExportError
+
         delivered = True
         restored = False
         for exporter in self.exporters:
@@ -450,6 +474,8 @@ class labels:  # a class used as a function: ``with labels(endpoint="/users"):``
         self._token: Optional[Any] = None
 
     def __enter__(self) -> labels:
+        from . import threadlabels
+
         with guard("labels"):
             self._token = threadlabels.push(self._labels)
         return self
@@ -457,6 +483,8 @@ class labels:  # a class used as a function: ``with labels(endpoint="/users"):``
     def __exit__(self, *exc_info: Any) -> None:
         token, self._token = self._token, None
         if token is not None:
+            from . import threadlabels
+
             with guard("labels"):
                 threadlabels.pop(token)
 
@@ -513,6 +541,8 @@ def _register_exit_finalizer(profiler: Profiler) -> None:
 
 
 def _log_to_stderr() -> None:
+    import logging
+
     if not any(getattr(h, "_greenflame", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, Optional
 
 from .worker import PeriodicWorker
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
 
 HOUSEKEEPING_S = 1.0
 

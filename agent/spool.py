@@ -14,9 +14,14 @@ import os
 import re
 import tempfile
 import time
-from typing import Callable, List, Optional, Tuple, Type
 
 from .drops import DropCounter
+
+# mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Tuple, Type
+
 
 _NAME = re.compile(r"(\d+)-([A-Za-z0-9_-]{1,64})\.json\.gz")
 _CLAIM = re.compile(r"(.+\.json\.gz)\.(\d+)\.claim")

@@ -212,7 +212,9 @@ def test_agent_errors_never_reach_the_handler(tmp_path: Path, monkeypatch: pytes
         raise RuntimeError("agent bug")
 
     monkeypatch.setattr(aws_lambda, "record_invocation", broken)
-    monkeypatch.setattr(aws_lambda.threadlabels, "push", broken)
+    from greenflame.agent import threadlabels
+
+    monkeypatch.setattr(threadlabels, "push", broken)
     monkeypatch.setattr(aws_lambda, "set_metadata", broken)
     handler = profile_handler(lambda event, context: event["x"], out=str(tmp_path / "p.json"))
 
