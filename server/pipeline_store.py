@@ -39,8 +39,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
+from .db import create_tables
 from .storage import profiles
 
 metadata = MetaData()
@@ -214,10 +215,7 @@ class PipelineStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        try:
-            metadata.create_all(engine, checkfirst=True)
-        except (OperationalError, ProgrammingError):  # another process created them meanwhile
-            metadata.create_all(engine, checkfirst=True)
+        create_tables(metadata, engine)
 
     # -- leases and generations -------------------------------------------------
     def generation(self, group: str) -> Generation:

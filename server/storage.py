@@ -14,8 +14,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from flask import Flask, current_app
 from sqlalchemy import (
@@ -28,21 +27,18 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
-    create_engine,
-    event,
     func,
     select,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Profile
 
 from .blobs import BlobStore, open_blob_store
-from .cli import CommandError
 from .context import SETTINGS_KEY
+from .db import make_engine
 
 INGEST_KEY_PREFIX = "gfi_"
 
@@ -117,7 +113,7 @@ class Storage:
     @classmethod
     def open(cls, database_url: str, blobs_url: str) -> Storage:
         """Connect to the database and blob store, creating tables that are missing."""
-        storage = cls(_make_engine(database_url), open_blob_store(blobs_url))
+        storage = cls(make_engine(database_url), open_blob_store(blobs_url))
         metadata.create_all(storage.engine)
         return storage
 
@@ -245,32 +241,6 @@ def _profile_row(profile_id: str, group: str, profile: Profile, idempotency_key:
         "wall_samples": profile.total(WALL) if profile.has_type(WALL) else 0,
         "cpu_samples": profile.total(CPU) if profile.has_type(CPU) else 0,
     }
-
-
-def _make_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise CommandError(f"invalid database URL {url!r}") from None
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    options: dict = {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    database = parsed.database
-    if not database or database == ":memory:":
-        options["poolclass"] = StaticPool  # one shared connection, or each thread sees its own empty DB
-    else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, **options)
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 # -- Flask integration --------------------------------------------------------

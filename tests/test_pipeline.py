@@ -23,8 +23,8 @@ from fake_github import FakeGitHub
 from findings import closed_port
 
 from greenflame.analyzer.model import Frame, Profile
+from greenflame.server.db import make_engine
 from greenflame.server.pipeline_store import PipelineStore
-from greenflame.server.tickets.store import make_engine
 
 TOKEN = "ghp_pipeline_test_token_0123"
 WAIT_S = 90.0

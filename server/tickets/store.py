@@ -13,8 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional
 
 from sqlalchemy import (
     BigInteger,
@@ -26,16 +25,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
-    create_engine,
-    event,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..db import create_tables, make_engine
 
 DEFAULT_LEASE_S = 300.0
 
@@ -96,7 +94,7 @@ class TicketStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        _create_tables(engine)
+        create_tables(metadata, engine)
 
     @classmethod
     def open(cls, database_url: str) -> TicketStore:
@@ -217,34 +215,3 @@ def _link(row: Any) -> TicketLink:
         created_unix_ns=row["created_unix_ns"],
         updated_unix_ns=row["updated_unix_ns"],
     )
-
-
-def _create_tables(engine: Engine) -> None:
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except (OperationalError, ProgrammingError):
-        # Another process created the table between the check and the CREATE.
-        metadata.create_all(engine, checkfirst=True)
-
-
-def make_engine(url: Union[str, Any]) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and its folder created."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
-    options: Dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    database = parsed.database
-    if database is None or database in ("", ":memory:"):
-        options["poolclass"] = StaticPool
-    else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, **options)
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
