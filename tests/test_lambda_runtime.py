@@ -9,6 +9,8 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -150,10 +152,40 @@ def test_layer_holds_the_agent_and_an_executable_wrapper(tmp_path: Path) -> None
     assert (infos["greenflame-wrapper"].external_attr >> 16) & 0o777 == 0o755
     assert "python/greenflame/agent/__init__.py" in infos and "python/greenflame/agent/lambda_entry.py" in infos
     assert all(name == "greenflame-wrapper" or name.startswith("python/greenflame/agent/") for name in infos)
-    assert not any("__pycache__" in name or name.endswith(".so") for name in infos)  # pure Python: any arch
+    assert not any(name.endswith(".so") for name in infos)  # pure Python: any arch
+    tag = sys.implementation.cache_tag
+    sources = [n for n in infos if n.endswith(".py")]
+    assert {n for n in infos if "__pycache__" in n} == {
+        n.replace("agent/", "agent/__pycache__/")[:-3] + f".{tag}.pyc" for n in sources
+    }
     assert wrapper.startswith("#!/bin/sh\n") and 'exec "$@"' in wrapper
     write_layer(tmp_path / "again.zip")
     assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "layer.zip").read_bytes()  # reproducible
+
+
+def test_the_unpacked_layer_imports_the_agent_from_its_bytecode(layer_opt: Path) -> None:
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import greenflame.agent.lambda_entry"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run(
+        [sys.executable, "-S", "-v", "-c", code, str(layer_opt / "python")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    agent_dir = layer_opt / "python" / "greenflame" / "agent"
+    loaded = [line for line in done.stderr.splitlines() if str(agent_dir) in line and "code object from" in line]
+    tag = sys.implementation.cache_tag
+    assert loaded and all(line.endswith(f".{tag}.pyc'") for line in loaded), done.stderr[-2000:]
+    assert any("lambda_entry" in line for line in loaded)  # it ran, and failed only for want of a handler
+
+
+def test_layer_for_an_interpreter_that_cannot_compile_is_one_line_error(tmp_path: Path) -> None:
+    from greenflame.server.cli import CommandError
+
+    with pytest.raises(CommandError, match=r"cannot run .*no-such-python"):
+        build_layer(str(tmp_path / "layer.zip"), pythons=[str(tmp_path / "no-such-python")])
+    assert not (tmp_path / "layer.zip").exists()
 
 
 def test_layer_refuses_a_directory_as_output(tmp_path: Path) -> None:
