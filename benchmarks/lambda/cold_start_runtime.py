@@ -48,7 +48,14 @@ def main() -> None:
             results["greenflame layer"].append(init_ms(work, True, 2 * number + 1))
     medians = {name: statistics.median(values) for name, values in results.items()}
     report: Dict[str, Any] = {
-        name: {"median_ms": round(medians[name], 1), "runs": len(v)} for name, v in results.items()
+        name: {
+            "median_ms": round(medians[name], 1),
+            "quartiles_ms": [round(q, 1) for q in statistics.quantiles(v, n=4)],
+            "min_ms": round(min(v), 1),
+            "max_ms": round(max(v), 1),
+            "runs": len(v),
+        }
+        for name, v in results.items()
     }
     report["added_median_ms"] = round(medians["greenflame layer"] - medians["plain"], 1)
     print(json.dumps(report, indent=2))
