@@ -11,21 +11,28 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
 from .drops import DropCounter
-from .threadlabels import LabelKey
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
+
+    from .threadlabels import LabelKey
+
+    #: ``(function, file, first line)``: how the agent identifies a frame.
+    FrameKey = Tuple[str, str, int]
+    #: Frames root first.
+    Stack = Tuple[FrameKey, ...]
+    #: One observation: the stack, the thread's labels, 1 when it was on a CPU else 0, and 1 when
+    #: it was off the CPU waiting in an idle call (:mod:`greenflame.agent.idle`) else 0.
+    Observation = Tuple[Stack, LabelKey, int, int]
+else:  # run time: the aliases only name the shapes (other modules import them)
+    FrameKey = Stack = Observation = tuple
 
 WIRE_FORMAT = "greenflame-profile"
 WIRE_VERSION = 1
 
-#: ``(function, file, first line)``: how the agent identifies a frame.
-FrameKey = Tuple[str, str, int]
-#: Frames root first.
-Stack = Tuple[FrameKey, ...]
-#: One observation: the stack, the thread's labels, 1 when it was on a CPU else 0, and 1 when
-#: it was off the CPU waiting in an idle call (:mod:`greenflame.agent.idle`) else 0.
-Observation = Tuple[Stack, LabelKey, int, int]
 #: The value columns of every report, in order.
 SAMPLE_TYPES = ("wall", "cpu", "idle")
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, Optional
 
 from .cpuprobe import thread_cpu_ns
 from .guard import logger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, Optional
 
 MIN_RATE_HZ = 1.0
 CHECK_INTERVAL_S = 1.0

@@ -27,7 +27,10 @@ import os
 import sys
 import threading
 import time
-from typing import Dict, Iterable, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional
 
 _PROC_TASKS = "/proc/self/task"
 _MAX_TICK_NS = 1_000_000_000
@@ -81,7 +84,7 @@ class ThreadClockProbe(CpuProbe):
     name = "thread-cputime"
 
     def __init__(self) -> None:
-        # native id -> [cpu_ns at the previous sample, wall ns at the previous sample, credit]
+        # native id -> [cpu_ns at the previous sample, wall ns at the previous sample, credit, clock id]
         self._state: Dict[int, List[float]] = {}
         self._last_tick_ns = 0
         self._tick_ns = 0.0  # moving average of the interval between ticks
@@ -107,21 +110,23 @@ class ThreadClockProbe(CpuProbe):
     def on_cpu(self, native_id: Optional[int], now_ns: int) -> int:
         if native_id is None:
             return 0
+        state = self._state.get(native_id)
         try:
-            cpu_ns = time.clock_gettime_ns(thread_clock_id(native_id))
+            if state is None:
+                clock = thread_clock_id(native_id)
+                self._state[native_id] = [time.clock_gettime_ns(clock), now_ns, 0.0, clock]
+                return 0
+            cpu_ns = time.clock_gettime_ns(int(state[3]))
         except OSError:
             self._state.pop(native_id, None)
-            return 0
-        state = self._state.get(native_id)
-        if state is None:
-            self._state[native_id] = [cpu_ns, now_ns, 0.0]
             return 0
         used, elapsed = cpu_ns - state[0], now_ns - state[1]
         state[0], state[1] = cpu_ns, now_ns
         if used <= 0 or elapsed <= 0:
             return 0  # certainly not running now; the credit waits for a sample where it is
-        unit = self._tick_ns or elapsed
-        credit = min(state[2] + used / unit, _MAX_CREDIT)
+        credit = state[2] + used / (self._tick_ns or elapsed)
+        if credit > _MAX_CREDIT:
+            credit = _MAX_CREDIT
         if credit >= 0.5:
             state[2] = credit - 1.0
             return 1

@@ -15,9 +15,12 @@ A sample is idle when the thread was not on a CPU *and* it stands on a call to o
 
 from __future__ import annotations
 
-import dis
 from types import CodeType, FrameType
-from typing import Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import dis
+    from typing import Dict, List, Optional, Tuple
 
 #: Names of calls that block waiting for something else to happen.
 IDLE_CALLS = frozenset(
@@ -66,6 +69,8 @@ def callee_name(code: CodeType, offset: int) -> Optional[str]:
 
     None when the instruction is not a call or the callee is not a simple name or attribute.
     """
+    import dis  # here, not at import time: only a new call site needs it, and it takes milliseconds to load
+
     instructions = list(dis.get_instructions(code))
     index = next((i for i, ins in enumerate(instructions) if ins.offset == offset), None)
     if index is None or instructions[index].opname not in _CALLS:
@@ -80,6 +85,8 @@ def _loader_before(instructions: List[dis.Instruction], index: int, need: int) -
     position = index - 1
     while position >= 0 and instructions[position].opname in _NEUTRAL:
         position -= 1  # the call's own PRECALL / KW_NAMES
+    import dis
+
     pushed = 0
     for ins in reversed(instructions[: position + 1]):
         if pushed >= need:
@@ -98,20 +105,33 @@ class IdleClassifier:
     """``is_idle(frame)``: whether the innermost ``frame`` is stopped on a call in :data:`IDLE_CALLS`."""
 
     def __init__(self) -> None:
-        # (id(code), offset) -> (code, verdict); holding the code keeps its id from being reused.
-        self._cache: Dict[Tuple[int, int], Tuple[CodeType, bool]] = {}
+        # id(code) -> (code, {offset: verdict}); holding the code keeps its id from being reused.
+        # Two levels so that the hot path allocates nothing (no (code, offset) tuple per lookup).
+        self._codes: Dict[int, Tuple[CodeType, Dict[int, bool]]] = {}
+        self._sites = 0
 
     def is_idle(self, frame: FrameType) -> bool:
         """Whether ``frame`` (a thread's innermost Python frame) waits in an idle call."""
         code = frame.f_code
-        key = (id(code), frame.f_lasti)
-        entry = self._cache.get(key)
+        entry = self._codes.get(id(code))
+        offset = frame.f_lasti
+        if entry is not None:
+            verdict = entry[1].get(offset)
+            if verdict is not None:
+                return verdict
+        return self._classify(code, offset)
+
+    def _classify(self, code: CodeType, offset: int) -> bool:
+        if self._sites >= _CACHE_LIMIT:
+            self._codes.clear()
+            self._sites = 0
+        try:
+            verdict = callee_name(code, offset) in IDLE_CALLS
+        except Exception:  # an unexpected bytecode shape: not idle, and do not look again
+            verdict = False
+        entry = self._codes.get(id(code))
         if entry is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            try:
-                verdict = callee_name(code, frame.f_lasti) in IDLE_CALLS
-            except Exception:  # an unexpected bytecode shape: not idle, and do not look again
-                verdict = False
-            entry = self._cache[key] = (code, verdict)
-        return entry[1]
+            entry = self._codes[id(code)] = (code, {})
+        entry[1][offset] = verdict
+        self._sites += 1
+        return verdict

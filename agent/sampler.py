@@ -15,22 +15,26 @@ second may lower the rate.
 
 from __future__ import annotations
 
-import inspect
 import random
 import sys
 import threading
 import time
 from types import CodeType, FrameType
-from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from . import threadlabels
-from .aggregator import Aggregator, FrameKey, Observation, Stack
+from .aggregator import Aggregator
 from .budget import CpuBudget
 from .cpuprobe import CpuProbe
 from .drops import DropCounter
 from .idle import IdleClassifier
-from .threadlabels import LabelKey
 from .worker import PeriodicWorker
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Set, Tuple
+
+    from .aggregator import FrameKey, Observation, Stack
+    from .threadlabels import LabelKey
 
 ENGINE = "thread"
 TRUNCATED: FrameKey = ("[truncated]", "", 0)
@@ -52,20 +56,23 @@ else:  # pragma: no cover - exercised on Python 3.9 and 3.10
         return code.co_name
 
 
-_GENERATOR_FLAGS = (
-    inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
-)
+# CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR (stable values; ``inspect``
+# has them but costs milliseconds to import).
+_GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200
 
 
 class _ThreadStack:
     """The frames and stack of one thread at its previous sample, for an incremental re-read."""
 
-    __slots__ = ("frames", "index", "keys")
+    __slots__ = ("frames", "index", "keys", "stack")
 
     def __init__(self) -> None:
         self.frames: List[FrameType] = []  # root first
         self.keys: List[FrameKey] = []
         self.index: Dict[int, int] = {}  # id(frame) -> position in ``frames``
+        # The stack returned last time: the same object while nothing changed, so the aggregator's
+        # dict compares it by identity instead of frame by frame.
+        self.stack: Stack = ()
 
 
 class StackReader:
@@ -112,10 +119,12 @@ class StackReader:
             frame = frame.f_back
         if keep < len(frames) or new:
             self._replace(state, keep, new)
-        keys = state.keys
-        if len(keys) > self._max_depth:
-            return (*keys[: self._max_depth - 1], TRUNCATED)
-        return tuple(keys)
+            keys = state.keys
+            if len(keys) > self._max_depth:
+                state.stack = (*keys[: self._max_depth - 1], TRUNCATED)
+            else:
+                state.stack = tuple(keys)
+        return state.stack
 
     def _replace(self, state: _ThreadStack, keep: int, new: List[FrameType]) -> None:
         """Keep the first ``keep`` frames of the previous stack and put ``new`` (leaf first) on top."""
@@ -177,6 +186,7 @@ class ThreadSampler:
         self._refresh_at_ns = 0
         self._budget_at_ns = 0
         self._labels: Dict[Tuple[LabelKey, str, str], LabelKey] = {}
+        self._thread_labels: Dict[int, Tuple[LabelKey, LabelKey]] = {}  # ident -> (recorded, merged)
         self._debt = 0.0  # seconds the schedule is behind: tick costs and late wake-ups
         self._wait_started: Optional[float] = None
         self._waited_for = 0.0
@@ -231,21 +241,36 @@ class ThreadSampler:
         skip = self._skip
         threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
         del frames
-        native = self._native
-        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
-        probe, read, is_idle, label = self.probe, self._stacks.read, self._idle.is_idle, self._label_key
-        probe.begin_tick(now_ns)
-        observations: List[Observation] = []
-        append = observations.append
-        for ident, frame in threads if len(threads) <= self._max_threads else self._rotate(threads):
-            cpu = probe.on_cpu(native.get(ident), now_ns)
-            idle = 0 if cpu else int(is_idle(frame))
-            append((read(frame, ident), label(ident, tasks.get(ident)), cpu, idle))
+        if len(threads) > self._max_threads:
+            threads = self._rotate(threads)
+        self.probe.begin_tick(now_ns)
+        self.aggregator.add(self._observe(threads, now_ns))
         del threads
-        self.aggregator.add(observations)
         if now_ns >= self._budget_at_ns:
             self._check_budget(now_ns)
         self._debt += time.perf_counter() - started
+
+    def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int) -> List[Observation]:
+        """One observation per thread: stack, labels, on a CPU, idle."""
+        native, on_cpu, read, is_idle = self._native, self.probe.on_cpu, self._stacks.read, self._idle.is_idle
+        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
+        by_thread, known = threadlabels.by_thread(), self._thread_labels
+        observations: List[Observation] = []
+        append = observations.append
+        for ident, frame in threads:
+            cpu = on_cpu(native.get(ident), now_ns)
+            task = tasks.get(ident) if tasks else None
+            if task is None:
+                # Fast path: the merged labels of a thread outside tasks, until its label set changes.
+                raw = by_thread.get(ident, ())
+                entry = known.get(ident)
+                if entry is None or entry[0] is not raw:
+                    entry = known[ident] = (raw, self._label_key(ident, None))
+                labels = entry[1]
+            else:
+                labels = self._label_key(ident, task)
+            append((read(frame, ident), labels, cpu, 0 if cpu else int(is_idle(frame))))
+        return observations
 
     def _label_key(self, ident: int, task: Optional[object]) -> LabelKey:
         """The labels of thread ``ident`` (or of its running asyncio ``task``), automatic ones included."""
@@ -294,6 +319,7 @@ class ThreadSampler:
         known = [t for t in threading.enumerate() if t.ident is not None]
         self._native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
         self._names = {t.ident: t.name for t in known}  # type: ignore[misc]
+        self._thread_labels = {}  # thread names may have changed
         self._skip = self._excluded() | {threading.get_ident()}
         self._thread_count = len(frames)
         self._refresh_at_ns = now_ns + _NATIVE_REFRESH_NS
@@ -302,7 +328,7 @@ class ThreadSampler:
 
     def _next_delay(self) -> float:
         period = self._period
-        planned = random.uniform(0.5, 1.5) * period
+        planned = (0.5 + random.random()) * period
         delay = max(0.0, planned - self._debt)
         # Carry at most one period of debt, so a long stall (a frozen Lambda) causes no burst.
         self._debt = min(period, max(0.0, self._debt - planned))

@@ -25,16 +25,20 @@ import contextvars
 import sys
 import threading
 import weakref
-from typing import Any, Dict, Iterable, Optional, Tuple
 
-LabelKey = Tuple[Tuple[str, str], ...]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, Optional, Tuple
+
+    LabelKey = Tuple[Tuple[str, str], ...]
+    #: Token returned by :func:`push`: (the context variable's token, where the set was recorded, previous set).
+    Token = Tuple[contextvars.Token, Any, LabelKey]
+else:  # run time: the aliases only name the shapes for readers of this module
+    LabelKey = Token = tuple
 
 _var: contextvars.ContextVar[LabelKey] = contextvars.ContextVar("greenflame_labels", default=())
 _by_thread: Dict[int, LabelKey] = {}
 _by_task: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-#: Token returned by :func:`push`: (the context variable's token, where the set was recorded, previous set).
-Token = Tuple[contextvars.Token, Any, LabelKey]
 
 
 def current() -> LabelKey:
@@ -45,6 +49,11 @@ def current() -> LabelKey:
 def get(thread_id: int) -> LabelKey:
     """The labels recorded for thread ``thread_id`` outside asyncio tasks (empty when none)."""
     return _by_thread.get(thread_id, ())
+
+
+def by_thread() -> Dict[int, LabelKey]:
+    """The live table of thread identifier -> labels outside tasks (read-only, for the sampler's hot path)."""
+    return _by_thread
 
 
 def for_task(task: Any) -> Optional[LabelKey]:

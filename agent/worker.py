@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
 
 from .guard import report
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 _SLICE_S = 0.1
 
