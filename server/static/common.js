@@ -113,6 +113,40 @@
     else global.history.replaceState(null, "", url);
   }
 
+  /** The zoom kept in the URL's `zoom` value (a JSON list of frame names); [] when absent or malformed. */
+  function parseZoom(text) {
+    if (!text) return [];
+    try {
+      var path = JSON.parse(text);
+      return Array.isArray(path) ? path.map(String) : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  /** The URL's `zoom` value for a flame graph's zoom path ("" at the root, so it leaves the URL). */
+  function zoomText(path) {
+    return path.length ? JSON.stringify(path) : "";
+  }
+
+  /** Fill `nav` with the frames from the root to `graph`'s zoomed frame; each ancestor is a button zooming to it. */
+  function showZoomChain(nav, graph) {
+    clear(nav);
+    var chain = [];
+    for (var i = graph.zoom; i !== -1; i = graph.data.parent[i]) chain.unshift(i);
+    chain.forEach(function (index, n) {
+      if (n) nav.appendChild(document.createTextNode(" \u203a "));
+      var name = graph.data.names[index];
+      if (index === graph.zoom) {
+        nav.appendChild(el("span", { "aria-current": "location" }, name));
+      } else {
+        var button = el("button", { type: "button", className: "crumb" }, name);
+        button.addEventListener("click", function () { graph.zoomTo(index); });
+        nav.appendChild(button);
+      }
+    });
+  }
+
   /** The function name of a finding's frame (a dict or a string). */
   function frameName(frame) {
     if (frame === null || frame === undefined) return "";
@@ -141,6 +175,9 @@
     readState: readState,
     stateQuery: stateQuery,
     writeState: writeState,
+    parseZoom: parseZoom,
+    zoomText: zoomText,
+    showZoomChain: showZoomChain,
     frameName: frameName,
     money: money,
     mass: mass,

@@ -17,28 +17,11 @@
   var graph = new window.GreenflameFlamegraph.FlameGraph($("diff"), $("diff-tooltip"), {
     status: $("diff-selection"),
     onZoom: function () {
-      var path = graph.zoomPath();
-      state.zoom = path.length ? JSON.stringify(path) : "";
+      state.zoom = G.zoomText(graph.zoomPath());
       G.writeState(state, DEFAULTS, false);
-      showBreadcrumb();
+      G.showZoomChain($("breadcrumb"), graph);
     },
   });
-
-  function showBreadcrumb() {
-    var nav = G.clear($("breadcrumb"));
-    var chain = [];
-    for (var i = graph.zoom; i !== -1; i = graph.data.parent[i]) chain.unshift(i);
-    chain.forEach(function (index, n) {
-      if (n) nav.appendChild(document.createTextNode(" \u203a "));
-      if (index === graph.zoom) {
-        nav.appendChild(G.el("span", { "aria-current": "location" }, graph.data.names[index]));
-        return;
-      }
-      var button = G.el("button", { type: "button", className: "crumb" }, graph.data.names[index]);
-      button.addEventListener("click", function () { graph.zoomTo(index); });
-      nav.appendChild(button);
-    });
-  }
 
   function drawLegend() {
     var canvas = $("legend-scale");
@@ -51,15 +34,6 @@
       ctx.fillRect(x, 0, 1, canvas.height);
     }
     $("legend-range").textContent = "(full colour: " + G.formatSigned(-graph.diffScale) + " / " + G.formatSigned(graph.diffScale) + ")";
-  }
-
-  function zoomPath() {
-    try {
-      var path = state.zoom ? JSON.parse(state.zoom) : [];
-      return Array.isArray(path) ? path.map(String) : [];
-    } catch (error) {
-      return [];
-    }
   }
 
   function describeSide(info, group) {
@@ -76,8 +50,8 @@
       var tree = body.flamegraph;
       graph.unit = tree.unit || "samples";
       graph.search = state.search.toLowerCase();
-      graph.setTree(tree, zoomPath());
-      showBreadcrumb();
+      graph.setTree(tree, G.parseZoom(state.zoom));
+      G.showZoomChain($("breadcrumb"), graph);
       drawLegend();
       showSearchShare();
       $("diff-status").textContent = "Base: " + describeSide(body.base, body.base.group) + ". Compared: " +

@@ -20,7 +20,7 @@
   var graph = new lib.FlameGraph($("flamegraph"), $("flamegraph-tooltip"), {
     color: state.color,
     status: $("flamegraph-selection"),
-    onZoom: function () { saveZoom(); showBreadcrumb(); },
+    onZoom: function () { saveZoom(); G.showZoomChain($("breadcrumb"), graph); },
     onSelect: function (index) { $("open-sandwich").hidden = index <= 0 || graph.data.pruned[index] > 0; },
   });
   var callers = new lib.FlameGraph($("callers"), $("callers-tooltip"), { inverted: true, color: state.color });
@@ -103,37 +103,9 @@
 
   /* ---- flame graph ------------------------------------------------------------- */
 
-  function zoomPath() {
-    if (!state.zoom) return [];
-    try {
-      var path = JSON.parse(state.zoom);
-      return Array.isArray(path) ? path.map(String) : [];
-    } catch (error) {
-      return [];
-    }
-  }
-
   function saveZoom() {
-    var path = graph.zoomPath();
-    state.zoom = path.length ? JSON.stringify(path) : "";
+    state.zoom = G.zoomText(graph.zoomPath());
     save(false);
-  }
-
-  function showBreadcrumb() {
-    var nav = G.clear($("breadcrumb"));
-    var chain = [];
-    for (var i = graph.zoom; i !== -1; i = graph.data.parent[i]) chain.unshift(i);
-    chain.forEach(function (index, n) {
-      if (n) nav.appendChild(document.createTextNode(" \u203a "));
-      var name = graph.data.names[index];
-      if (index === graph.zoom) {
-        nav.appendChild(G.el("span", { "aria-current": "location" }, name));
-      } else {
-        var button = G.el("button", { type: "button", className: "crumb" }, name);
-        button.addEventListener("click", function () { graph.zoomTo(index); });
-        nav.appendChild(button);
-      }
-    });
   }
 
   function loadFlamegraph() {
@@ -144,8 +116,8 @@
       var tree = body.flamegraph;
       graph.unit = tree.unit || "samples";
       graph.search = state.search.toLowerCase();
-      graph.setTree(tree, zoomPath());
-      showBreadcrumb();
+      graph.setTree(tree, G.parseZoom(state.zoom));
+      G.showZoomChain($("breadcrumb"), graph);
       showSearchShare();
       showFunctions();
       var profiles = body.profile_count + (body.profile_count === 1 ? " profile, " : " profiles, ");
