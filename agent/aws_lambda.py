@@ -265,7 +265,7 @@ class _Session:
         now = time.monotonic()
         if now - self._last_report >= self._interval_s or _flush_requested(context):
             self._report(profiler, context, now)
-        elif any(o.last_attempt + RESEND_EVERY_S <= now for o in self._outboxes):
+        elif any(not o.empty and o.last_attempt + RESEND_EVERY_S <= now for o in self._outboxes):
             budget = _budget(context)
             if budget > 0:
                 for outbox in self._outboxes:

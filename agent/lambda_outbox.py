@@ -71,6 +71,9 @@ class OutboxExporter(Exporter):
         self._lock = threading.Lock()
         self._dropped: Dict[str, int] = {}
         self.last_attempt = 0.0
+        #: True once the outbox was found empty, until the next report: lets the end of an
+        #: invocation skip the resend check (a folder listing, tens of microseconds) when it can.
+        self.empty = False
 
     # -- the Exporter interface -----------------------------------------------------
 
@@ -87,6 +90,7 @@ class OutboxExporter(Exporter):
             body = encode(report, compress=True)
             key = uuid.uuid4().hex
             stored = self._store(key, body)
+            self.empty = False
             if stored is None:
                 outcome = self._send(key, body, deadline)
                 if outcome != _Outcome.SENT:
@@ -155,6 +159,7 @@ class OutboxExporter(Exporter):
             if outcome == _Outcome.REJECTED:
                 self._count("export_rejected")
             _remove(path)
+        self.empty = True
         return True
 
     # -- one attempt -------------------------------------------------------------------

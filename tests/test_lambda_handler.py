@@ -247,3 +247,23 @@ def test_architecture_override_and_names() -> None:
     assert facts["host_architecture"] == aws_lambda.normalize_architecture(platform.machine())
     assert facts["function_arn"] == "" and facts["memory_size_mb"] is None
     assert aws_lambda.default_group({}) == "aws-lambda"
+
+
+def test_outbox_is_known_empty_until_the_next_report(tmp_path: Path) -> None:
+    import socket
+    import time as clock
+
+    from greenflame.agent.lambda_outbox import OutboxExporter
+
+    with socket.socket() as probe:  # a port nothing listens on: every send is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    outbox = OutboxExporter(f"http://127.0.0.1:{port}", None, str(tmp_path / "outbox"), "test")
+    assert not outbox.empty  # a previous process may have left reports: look once
+    assert outbox.resend(clock.monotonic() + 1.0)
+    assert outbox.empty  # nothing to resend: invocation ends skip the check from now on
+
+    outbox.export({"metadata": {}, "samples": []}, clock.monotonic() + 1.0)  # refused: kept for later
+    assert not outbox.empty and len(outbox.pending()) == 1
+    assert not outbox.resend(clock.monotonic() + 1.0)
+    assert not outbox.empty and len(outbox.pending()) == 1
