@@ -60,6 +60,23 @@ class Channel(abc.ABC):
         """The ticket carrying fingerprint ``key`` (marker or label), or None."""
 
 
+class IndexedChannel(Channel):
+    """A tracker whose greenflame tickets are listed once per channel, then found by key."""
+
+    def __init__(self, config: ChannelConfig, transport: Transport) -> None:
+        super().__init__(config, transport)
+        self._index: Optional[Dict[str, RemoteTicket]] = None
+
+    def find(self, key: str) -> Optional[RemoteTicket]:
+        if self._index is None:
+            self._index = self._load_index()
+        return self._index.get(key)
+
+    @abc.abstractmethod
+    def _load_index(self) -> Dict[str, RemoteTicket]:
+        """Every greenflame ticket by fingerprint key; an open one wins over a closed duplicate."""
+
+
 def open_channel(
     config: ChannelConfig,
     *,

@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional
 from urllib.parse import quote
 
 from . import render_markdown
-from .channel import Channel
+from .channel import IndexedChannel
 from .config import ChannelConfig
 from .document import TicketContent
 from .models import CLOSED, OPEN, REJECTED, DeliveryError, RemoteTicket
@@ -24,14 +24,10 @@ MAX_PAGES = 50
 NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
-class GitHubChannel(Channel):
+class GitHubChannel(IndexedChannel):
     """Issues in one GitHub repository."""
 
     tracker_name = "GitHub"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._index: Optional[Dict[str, RemoteTicket]] = None
 
     @staticmethod
     def auth_headers(config: ChannelConfig) -> Dict[str, str]:
@@ -71,11 +67,6 @@ class GitHubChannel(Channel):
         if comment:
             self.comment(ticket_id, comment)
         return ticket
-
-    def find(self, key: str) -> Optional[RemoteTicket]:
-        if self._index is None:
-            self._index = self._load_index()
-        return self._index.get(key)
 
     def _load_index(self) -> Dict[str, RemoteTicket]:
         """Every greenflame issue by fingerprint key; an open one wins over a closed duplicate."""

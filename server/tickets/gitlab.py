@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import quote
 
 from . import render_markdown
-from .channel import Channel
+from .channel import IndexedChannel
 from .config import ChannelConfig
 from .document import TicketContent
 from .models import CLOSED, OPEN, REJECTED, DeliveryError, RemoteTicket
@@ -21,14 +21,10 @@ PER_PAGE = 100
 MAX_PAGES = 50
 
 
-class GitLabChannel(Channel):
+class GitLabChannel(IndexedChannel):
     """Issues in one GitLab project."""
 
     tracker_name = "GitLab"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._index: Optional[Dict[str, RemoteTicket]] = None
 
     @staticmethod
     def auth_headers(config: ChannelConfig) -> Dict[str, str]:
@@ -66,11 +62,6 @@ class GitLabChannel(Channel):
         if comment:
             self.comment(ticket_id, comment)
         return ticket
-
-    def find(self, key: str) -> Optional[RemoteTicket]:
-        if self._index is None:
-            self._index = self._load_index()
-        return self._index.get(key)
 
     def _state_event(self, ticket_id: str, event: str) -> RemoteTicket:
         response = self.transport.call("PUT", f"{self._project}/issues/{ticket_id}", json={"state_event": event})
