@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import json
 import os
 import re
 import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Dict, Optional
 
 from ..model import Profile, ProfileError
 from . import collapsed, greenflame_json, pprof, speedscope
-from ._common import GZIP_MAGIC, gunzip
+from ._common import GZIP_MAGIC, gunzip, json_document
 
 __all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "dump_profile", "export_command", "load_profile", "read_profile"]
 
@@ -75,16 +74,7 @@ def _read(data: bytes, max_bytes: int) -> Profile:
 
 
 def _read_json(data: bytes) -> Profile:
-    try:
-        document: Any = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ProfileError(f"profile JSON is not valid UTF-8 (byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise ProfileError(
-            f"profile is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except RecursionError:
-        raise ProfileError("profile JSON is nested too deeply") from None
+    document = json_document(data)
     if isinstance(document, dict) and "format" in document:
         return greenflame_json.profile_from_dict(document)
     if speedscope.is_speedscope(document):

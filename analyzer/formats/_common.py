@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any, Dict, Tuple
 
@@ -74,3 +75,17 @@ def gunzip(data: bytes, limit: int) -> bytes:
             raise ProfileError("gzip data is truncated")
         rest = stream.unused_data
     return bytes(out)
+
+
+def json_document(data: bytes) -> Any:
+    """Decode a profile's UTF-8 JSON bytes; any problem is a one-line ProfileError."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ProfileError(f"profile JSON is not valid UTF-8 (byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ProfileError(
+            f"profile is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except RecursionError:
+        raise ProfileError("profile JSON is nested too deeply") from None

@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, List, Mapping
 
 from ..model import WIRE_FORMAT, WIRE_VERSION, Frame, Profile, ProfileError, Sample, SampleType
 from . import _check as check
-from ._common import quote
+from ._common import json_document, quote
 
 __all__ = ["dumps", "loads", "profile_from_dict", "profile_to_dict", "validate_metadata"]
 
@@ -60,19 +60,7 @@ def dumps(p: Profile) -> bytes:
 
 def loads(data: bytes) -> Profile:
     """Parse and validate a greenflame JSON document (UTF-8 bytes, not compressed)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ProfileError(f"profile JSON is not valid UTF-8 (byte {error.start})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ProfileError(
-            f"profile is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
-    except RecursionError:
-        raise ProfileError("profile JSON is nested too deeply") from None
-    return profile_from_dict(document)
+    return profile_from_dict(json_document(data))
 
 
 def profile_from_dict(d: Any) -> Profile:
