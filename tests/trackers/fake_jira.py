@@ -135,13 +135,7 @@ class FakeJira(FakeTracker):
     # -- endpoints ----------------------------------------------------------
 
     def _create(self, request: Request) -> Response:
-        data = request.json(UNSUPPORTED)
-        fields = data.get("fields") if isinstance(data, dict) else None
-        if not isinstance(fields, dict):
-            raise Reject(400, messages("Issue must be created with fields."))
-        problems = self._field_problems(fields, creating=True)
-        if problems:
-            raise Reject(400, errors(**problems))
+        fields = self._valid_fields(request, "Issue must be created with fields.", creating=True)
         key = self.add_issue(fields["summary"], list(fields.get("labels") or []), description=fields.get("description"))
         issue = self.issues[key]
         return json_response(
@@ -149,15 +143,20 @@ class FakeJira(FakeTracker):
         )
 
     def _edit(self, request: Request, key: str) -> Response:
+        fields = self._valid_fields(request, "No fields to update.", creating=False)
+        self.issues[key]["fields"].update(fields)
+        return 204, {}, b""
+
+    def _valid_fields(self, request: Request, missing: str, creating: bool) -> Dict[str, Any]:
+        """The request's ``fields`` object, or the 400 Jira answers when it is missing or invalid."""
         data = request.json(UNSUPPORTED)
         fields = data.get("fields") if isinstance(data, dict) else None
         if not isinstance(fields, dict):
-            raise Reject(400, messages("No fields to update."))
-        problems = self._field_problems(fields, creating=False)
+            raise Reject(400, messages(missing))
+        problems = self._field_problems(fields, creating=creating)
         if problems:
             raise Reject(400, errors(**problems))
-        self.issues[key]["fields"].update(fields)
-        return 204, {}, b""
+        return fields
 
     def _field_problems(self, fields: Dict[str, Any], creating: bool) -> Dict[str, str]:
         problems: Dict[str, str] = {}
