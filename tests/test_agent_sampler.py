@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
@@ -10,7 +11,8 @@ from greenflame.agent import labels
 from greenflame.agent.aggregator import Aggregator
 from greenflame.agent.cpuprobe import ProcStatProbe, ThreadClockProbe, select_probe
 from greenflame.agent.drops import DropCounter
-from greenflame.agent.sampler import ThreadSampler
+from greenflame.agent.idle import IdleClassifier
+from greenflame.agent.sampler import StackReader, ThreadSampler
 
 
 def spin(seconds: float) -> int:
@@ -216,3 +218,38 @@ def test_cpu_probes_tell_a_busy_thread_from_a_sleeping_one() -> None:
     for probe in probes:
         assert counts[probe.name, "busy"] >= 12, counts
         assert counts[probe.name, "sleeper"] <= 4, counts
+
+
+def test_an_unchanged_stack_is_the_same_tuple_and_a_changed_one_is_read_again() -> None:
+    stop = threading.Event()
+    parked = threading.Thread(target=deep, args=(30, stop), daemon=True)
+    parked.start()
+    reader = StackReader(max_depth=128)
+    try:
+        time.sleep(0.05)
+        first = reader.read(sys._current_frames()[parked.ident], parked.ident)  # type: ignore[index]
+        second = reader.read(sys._current_frames()[parked.ident], parked.ident)  # type: ignore[index]
+        assert second is first
+        assert sum(1 for frame in first if frame[0].endswith("deep")) == 31
+        here = reader.read(sys._current_frames()[threading.get_ident()], parked.ident)
+        assert here != first and here[-1][0].endswith(
+            "test_an_unchanged_stack_is_the_same_tuple_and_a_changed_one_is_read_again"
+        )
+    finally:
+        stop.set()
+        parked.join(5)
+
+
+def test_idle_verdicts_are_cached_per_call_site() -> None:
+    stop = threading.Event()
+    sleeper = threading.Thread(target=deep, args=(0, stop), daemon=True)  # waits in Condition.wait
+    sleeper.start()
+    classifier = IdleClassifier()
+    try:
+        time.sleep(0.05)
+        frame = sys._current_frames()[sleeper.ident]  # type: ignore[index]
+        assert classifier.is_idle(frame) and classifier.is_idle(frame)
+        assert not classifier.is_idle(sys._current_frames()[threading.get_ident()])
+    finally:
+        stop.set()
+        sleeper.join(5)
