@@ -49,9 +49,9 @@ from .storage import Storage, StoredProfile, get_storage, profiles
 HOUR_NS = 3600 * 10**9
 MAX_SERIES_POINTS = 400
 #: A group's call-path index is started afresh beyond this many paths (memory stays bounded).
-MAX_INDEX_PATHS = 2_000_000
-PROFILE_CACHE_BYTES = 256 * 1024 * 1024
-HOUR_CACHE_BYTES = 256 * 1024 * 1024
+MAX_INDEX_PATHS = 500_000
+PROFILE_CACHE_BYTES = 128 * 1024 * 1024
+HOUR_CACHE_BYTES = 128 * 1024 * 1024
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 K = TypeVar("K", bound=Hashable)

@@ -190,3 +190,21 @@ def test_after_a_restart_rollups_are_read_back_not_the_raw_profiles(
     assert service.flamegraph(T0_NS + HOUR_NS // 2, T0_NS + 2 * HOUR_NS) == expected_json(
         profiles[5:24]
     )  # windows overlapping the range
+
+
+def test_an_index_grown_past_its_bound_starts_afresh_and_results_stay_exact(tmp_path: Path) -> None:
+    service = Service(tmp_path)
+    profiles = random_profiles(4, seed=11)
+    for profile in profiles[:2]:
+        service.ingest(profile)
+    end = T0_NS + HOUR_NS
+    assert service.flamegraph(T0_NS, end) == expected_json(profiles[:2])
+    with service.app.app_context():
+        rollups = get_rollups(get_storage())
+        rollups.max_index_paths = 5
+        first = rollups.index("svc")
+    for profile in profiles[2:]:
+        service.ingest(profile)
+    assert service.flamegraph(T0_NS, end) == expected_json(profiles)
+    with service.app.app_context():
+        assert get_rollups(get_storage()).index("svc") is not first

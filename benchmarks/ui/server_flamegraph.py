@@ -13,8 +13,10 @@ one and re-seals its hour, as in production), then times
 - new-data-unfolded: the same, but the request races the worker (it may fold the profile itself);
 - legacy-cold: a new app after every rollup blob was deleted (data stored by an older version).
 
-Every round runs restart, warm, wall, bottom-up, new-data and new-data-unfolded in turn, so
-the cases alternate under the same machine load; medians, quartiles and extremes are printed.
+The analysis pipeline (which loads every new profile on its own thread) is stopped, so
+that only the flame graph's own work is timed. Every round runs restart, warm, wall,
+bottom-up, new-data and new-data-unfolded in turn, so the cases alternate under the same
+machine load; medians, quartiles and extremes are printed.
 
     python benchmarks/ui/server_flamegraph.py [--rounds 7] [--stacks 1500]
 """
@@ -29,14 +31,15 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Iterator, List, Tuple
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
-from greenflame.server.app import create_app
+from greenflame.server import pipeline_worker
+from greenflame.server.app import create_app as create_server_app
 from greenflame.server.rollups import get_rollups
 from greenflame.server.storage import get_storage
 
@@ -71,20 +74,26 @@ def stack_pool(rng: random.Random, frames: List[Frame], count: int) -> List[Tupl
     return stacks
 
 
-def make_profiles(count: int, stacks_per_profile: int, seed: int = 7) -> List[Profile]:
+def make_profiles(count: int, stacks_per_profile: int, seed: int = 7) -> Iterator[Profile]:
+    """The service's profiles, oldest first, made one at a time (the benchmark keeps none alive)."""
     rng = random.Random(seed)
     frames = frame_pool(rng, 1200)
     pool = stack_pool(rng, frames, stacks_per_profile * 3)
     now = time.time_ns()
     start = now - count * FIVE_MINUTES_NS
-    profiles = []
     for n in range(count):
         profile = Profile(group=GROUP, start_time_unix_ns=start + n * FIVE_MINUTES_NS, duration_ns=FIVE_MINUTES_NS)
         for stack in rng.sample(pool, stacks_per_profile):
             wall = rng.randint(1, 40)
             profile.add(stack, [wall, rng.randint(0, wall)], {"endpoint": f"/api/{rng.randint(0, 5)}"})
-        profiles.append(profile)
-    return profiles
+        yield profile
+
+
+def create_app(settings: Dict[str, str]) -> Flask:
+    """The server app without its analysis pipeline (it would load every profile meanwhile)."""
+    app = create_server_app(settings)
+    pipeline_worker.get_scheduler(app).stop()
+    return app
 
 
 def timed(call: Callable[[], object]) -> float:
@@ -130,7 +139,7 @@ class Bench:
 
     def newest(self) -> Profile:
         self.extra += 1
-        profile = make_profiles(1, self.stacks, seed=1000 + self.extra)[0]
+        profile = next(make_profiles(1, self.stacks, seed=1000 + self.extra))
         profile.start_time_unix_ns = time.time_ns() - 60 * 10**9
         return profile
 
