@@ -125,6 +125,10 @@ class Service:
             "/api/v1/ingest", data=body, headers=_auth(self.key), content_type="application/json"
         )
         assert response.status_code == 202, response.data
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait for the rollup worker (no job outlives the test and its data folder)."""
         with self.app.app_context():
             assert get_rollups(get_storage()).worker.drain(60)
 
@@ -132,6 +136,7 @@ class Service:
         query = {"from": str(start_ns // 10**9), "to": str(end_ns // 10**9), "type": sample_type, "max_nodes": "100000"}
         response = self.app.test_client().get("/api/v1/groups/svc/flamegraph", query_string=query)
         assert response.status_code == 200, response.data
+        self.drain()
         tree: Dict[str, Any] = response.get_json()["flamegraph"]
         return tree
 
