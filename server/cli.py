@@ -62,7 +62,7 @@ def _lambda_invoke(args: argparse.Namespace) -> int:
 def _lambda_layer(args: argparse.Namespace) -> int:
     from greenflame.server.lambda_layer import build_layer
 
-    return build_layer(args.output)
+    return build_layer(args.output, pythons=args.python or ())
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.set_defaults(run_verb=_lambda_invoke)
     layer = lam_verbs.add_parser("layer", help="build the greenflame Lambda layer zip")
     layer.add_argument("-o", "--output", required=True, metavar="layer.zip")
+    layer.add_argument(
+        "--python",
+        action="append",
+        metavar="PATH",
+        help="also ship bytecode for this interpreter (repeatable; default: only the one running greenflame)",
+    )
     layer.set_defaults(run_verb=_lambda_layer)
 
     analyze = verbs.add_parser("analyze", help="recommendations with cost and CO2e for profiles")
