@@ -53,7 +53,7 @@ SAMPLES: Tuple[Sample, ...] = (
     Sample("db_brown", "db_green", ("db-connection-per-invocation",), runs=1500, twin_runs=3000),
     Sample("import_brown", "import_green", ("import-in-handler",), runs=250, twin_runs=150, twin_event='{"orders": 3}'),
     Sample("regex_brown", "regex_green", ("regex-compile-hot",), runs=8, twin_runs=150, twin_event='{"days": 20}'),
-    Sample("deepcopy_brown", "deepcopy_green", ("deepcopy-hot",), runs=20, twin_runs=200),
+    Sample("deepcopy_brown", "deepcopy_green", ("deepcopy-hot",), runs=20, twin_runs=500),
     Sample("strptime_brown", "strptime_green", ("strptime-hot",), runs=6, twin_runs=100),
     Sample("logging_brown", "logging_green", ("logging-overhead",), runs=5, twin_runs=100),
     Sample("yaml_brown", "yaml_green", ("yaml-pure-python",), runs=20, twin_runs=1000),
