@@ -196,13 +196,17 @@ def test_automatic_labels_name_the_thread() -> None:
 def test_cpu_probes_tell_a_busy_thread_from_a_sleeping_one() -> None:
     stop = threading.Event()
     sleeper = threading.Thread(target=stop.wait, args=(10,), daemon=True)
-    busy = threading.Thread(target=lambda: spin(1.0), daemon=True)
+    busy = threading.Thread(target=lambda: spin(4.0), daemon=True)
     sleeper.start()
     busy.start()
     probes = [probe() for probe in (ThreadClockProbe, ProcStatProbe) if probe.available()]
     counts = {(p.name, who): 0 for p in probes for who in ("busy", "sleeper")}
+    ticks = 0
     try:
-        for _ in range(40):
+        # Until every probe saw the busy thread on CPU 12 times: on a loaded machine the busy
+        # thread is itself descheduled often, so the number of ticks this takes varies.
+        while ticks < 300 and any(counts[p.name, "busy"] < 12 for p in probes):
+            ticks += 1
             now = time.monotonic_ns()
             for probe in probes:
                 counts[probe.name, "busy"] += probe.on_cpu(busy.native_id, now)
@@ -216,8 +220,8 @@ def test_cpu_probes_tell_a_busy_thread_from_a_sleeping_one() -> None:
             probe.close()
     assert probes, "no CPU probe available on this platform"
     for probe in probes:
-        assert counts[probe.name, "busy"] >= 12, counts
-        assert counts[probe.name, "sleeper"] <= 4, counts
+        assert counts[probe.name, "busy"] >= 12, (ticks, counts)
+        assert counts[probe.name, "sleeper"] <= max(4, ticks // 10), (ticks, counts)
 
 
 def test_an_unchanged_stack_is_the_same_tuple_and_a_changed_one_is_read_again() -> None:
