@@ -300,7 +300,8 @@ def prune_paths(tree: PathTree, max_nodes: int) -> Node:
     """The same tree as ``prune(build_tree(...), max_nodes)`` of the samples ``tree`` sums.
 
     Only the kept nodes are ever created, so the cost follows ``max_nodes``, not the
-    size of the full tree.
+    size of the full tree. Every node's children are in :meth:`Node.sorted_children`
+    order, so ``to_dict(..., ordered=True)`` need not sort them again.
     """
     if max_nodes < 2:
         raise ValueError(f"max_nodes must be at least 2 (the root and one 'other' node), got {max_nodes}")
@@ -350,6 +351,7 @@ def _add_path_other_nodes(tree: PathTree, copies: Dict[int, Node], kept_children
         pruned = tree.counts[path] - 1 - kept_counts.get(path, 0)
         frame = OTHER_FRAME if OTHER_FRAME not in node.children else Frame("other", "<pruned>")
         node.children[frame] = Node(frame, lost, lost, pruned=pruned)
+        node.children = {child.frame: child for child in node.sorted_children()}
 
 
 def _add_other_nodes(copy: Node, originals: Dict[int, Node]) -> None:
@@ -365,13 +367,17 @@ def _add_other_nodes(copy: Node, originals: Dict[int, Node]) -> None:
         node_copy.children[other.frame] = other
 
 
-def to_dict(tree: Node) -> Dict[str, Any]:
-    """Nested JSON-ready dicts: name, file, line, self, total, children (by total descending)."""
+def to_dict(tree: Node, ordered: bool = False) -> Dict[str, Any]:
+    """Nested JSON-ready dicts: name, file, line, self, total, children (by total descending).
+
+    ``ordered``: the children are already in :meth:`Node.sorted_children` order (as
+    :func:`prune_paths` leaves them), so they are not sorted again.
+    """
     result = _node_dict(tree)
     pending = [(tree, result)]
     while pending:
         node, out = pending.pop()
-        for child in node.sorted_children():
+        for child in node.children.values() if ordered else node.sorted_children():
             child_out = _node_dict(child)
             out["children"].append(child_out)
             pending.append((child, child_out))

@@ -122,15 +122,27 @@ class PathIndex:
         return found
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
-        """The ids of paths with these content hashes, -1 for unknown ones (vectorised)."""
+        """The ids of paths with these content hashes, -1 for unknown ones (vectorised).
+
+        A sorted snapshot of the hashes answers most; paths added since are looked up one
+        by one, and the snapshot is rebuilt only once they are many (not on every growth).
+        """
         with self.lock:
-            if self._sorted is None or len(self._sorted[0]) != len(self.hashes):
+            size = len(self.hashes)
+            if self._sorted is None or size - len(self._sorted[0]) > max(1024, size // 4):
                 known = np.asarray(self.hashes, dtype=np.int64)
                 order = np.argsort(known, kind="stable")
                 self._sorted = (known[order], order)
             keys, order = self._sorted
+            recent = range(len(keys), size)
         at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
-        return np.where(keys[at] == hashes, order[at], -1)
+        found = np.where(keys[at] == hashes, order[at], -1)
+        if len(recent):
+            misses = np.flatnonzero(found < 0)
+            if misses.size:
+                newer = {self.hashes[path]: path for path in recent}
+                found[misses] = [newer.get(h, -1) for h in hashes[misses].tolist()]
+        return found
 
     def add_stored(self, hashes: np.ndarray, parents: np.ndarray, frame_ids: np.ndarray) -> np.ndarray:
         """Append paths read from storage (parents as ids of this index, or as -2 - k for the

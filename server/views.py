@@ -62,7 +62,7 @@ def flamegraph_view(
     if view == TOP_DOWN and keep is None and isinstance(profile, PathsProfile):
         # Summed call-path counts: only the kept nodes are built (same tree as the general path).
         tree = prune_paths(profile.path_tree(used), max_nodes)
-        result = annotate_kinds(to_dict(tree))
+        result = annotate_kinds(to_dict(tree, ordered=True))
         result["sample_type"] = used
         result["unit"] = unit
         return result

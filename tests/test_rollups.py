@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
-from greenflame.analyzer.tree import build_tree, prune, prune_paths
+from greenflame.analyzer.tree import build_tree, prune, prune_paths, to_dict
 from greenflame.server import callpaths
 from greenflame.server.app import create_app
 from greenflame.server.callpaths import (
@@ -60,7 +60,9 @@ def test_rolled_up_tree_equals_tree_of_merged_raw_profiles(
     index = PathIndex()
     tree = path_tree(index, rolled_up(index, profiles), sample_type)
     assert prune_paths(tree, 10**6) == expected
-    assert prune_paths(tree, max_nodes) == prune(expected, max_nodes)
+    pruned = prune_paths(tree, max_nodes)
+    assert pruned == prune(expected, max_nodes)
+    assert to_dict(pruned, ordered=True) == to_dict(pruned)  # children come in display order
 
 
 @settings(max_examples=60, deadline=None)
