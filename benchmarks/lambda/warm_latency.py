@@ -7,6 +7,15 @@ invocation ends every 10 s to a local HTTP ingest server in this process; CodeGu
 ``with_lambda_profiler`` runs with its defaults (its reports go nowhere: there is no network).
 
     python benchmarks/lambda/warm_latency.py --invocations 3000 --work-ms 2
+
+For bisecting, ``--variants`` picks the handlers (besides the three above: ``gf-nolabels``, the
+decorator's begin and end without the labels; ``gf-labels``, only the label push and pop around
+the plain handler), and ``--agent`` sets the process-wide state of greenflame: ``on`` (started,
+as by the decorator), ``paused`` (started, then paused: no sampler thread), ``off`` (never
+started). ``--no-budget`` removes the sampler's once-a-second CPU budget check. The sampling rate
+is ``GREENFLAME_RATE_HZ``.
+
+    python benchmarks/lambda/warm_latency.py --agent paused --variants plain,greenflame
 """
 
 from __future__ import annotations
@@ -71,7 +80,58 @@ def ingest_server() -> str:
     return f"http://127.0.0.1:{server.server_port}"
 
 
-def variants(work_ms: float) -> Dict[str, Callable[[Any, Any], Any]]:
+DEFAULT_VARIANTS = "plain,greenflame,codeguru"
+VARIANTS = ("plain", "greenflame", "codeguru", "gf-nolabels", "gf-labels")
+
+
+def without_labels(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The decorator's begin and end around ``handler``, without pushing the invocation's labels."""
+    from greenflame.agent import aws_lambda
+
+    def wrapped(event: Any, context: Any) -> Any:
+        begun = aws_lambda._guarded_begin(context, {})
+        began = time.perf_counter()
+        try:
+            return handler(event, context)
+        finally:
+            if begun is not None:
+                aws_lambda._guarded_end((time.perf_counter() - began) * 1000.0, begun[0], context)
+
+    return wrapped
+
+
+def labels_only(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Only the decorator's label push and pop around ``handler``."""
+    from greenflame.agent import threadlabels
+
+    def wrapped(event: Any, context: Any) -> Any:
+        token = threadlabels.push({"lambda_phase": "invoke"})
+        try:
+            return handler(event, context)
+        finally:
+            threadlabels.pop(token)
+
+    return wrapped
+
+
+def build(name: str, work_ms: float) -> Callable[[Any, Any], Any]:
+    handler = make_handler(work_ms)
+    if name == "greenflame":
+        from greenflame.agent.aws_lambda import profile_handler
+
+        return profile_handler(handler)  # type: ignore[no-any-return]
+    if name == "codeguru":
+        from codeguru_profiler_agent import with_lambda_profiler
+
+        return with_lambda_profiler(profiling_group_name="bench", region_name="us-east-1")(handler)  # type: ignore[no-any-return]
+    if name == "gf-nolabels":
+        return without_labels(handler)
+    if name == "gf-labels":
+        return labels_only(handler)
+    return handler
+
+
+def variants(work_ms: float, names: List[str] = DEFAULT_VARIANTS.split(",")) -> Dict[str, Callable[[Any, Any], Any]]:
     os.environ.update(
         AWS_LAMBDA_FUNCTION_NAME="bench",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512",
@@ -82,22 +142,39 @@ def variants(work_ms: float) -> Dict[str, Callable[[Any, Any], Any]]:
         AWS_EC2_METADATA_DISABLED="true",
         GREENFLAME_SERVER=ingest_server(),
     )
-    from codeguru_profiler_agent import with_lambda_profiler
-
-    from greenflame.agent.aws_lambda import profile_handler
-
-    return {
-        "plain": make_handler(work_ms),
-        "greenflame": profile_handler(make_handler(work_ms)),
-        "codeguru": with_lambda_profiler(profiling_group_name="bench", region_name="us-east-1")(make_handler(work_ms)),
-    }
+    return {name: build(name, work_ms) for name in names}
 
 
-def run(invocations: int, work_ms: float) -> Dict[str, List[int]]:
-    handlers = variants(work_ms)
-    timings: Dict[str, List[int]] = {name: [] for name in handlers}
+def set_agent(state: str, budget: bool) -> None:
+    """Put greenflame in ``state`` (on, paused, off) for the whole run; drop the budget check if not ``budget``."""
+    if state == "off":
+        return
+    from greenflame.agent import pause
+    from greenflame.agent.aws_lambda import start_lambda_agent
+    from greenflame.agent.profiler import current
+
+    start_lambda_agent()
+    profiler = current()
+    if profiler is None:
+        raise SystemExit("greenflame did not start")
+    if not budget and profiler._sampler is not None:
+        profiler._sampler.budget = None
+    if state == "paused":
+        pause()
+
+
+def run(
+    invocations: int,
+    work_ms: float,
+    names: List[str] = DEFAULT_VARIANTS.split(","),
+    agent: str = "on",
+    budget: bool = True,
+) -> Dict[str, List[int]]:
+    handlers = variants(work_ms, names)
     for handler in handlers.values():  # cold starts, not measured here
         handler({}, Context())
+    set_agent(agent, budget)
+    timings: Dict[str, List[int]] = {name: [] for name in handlers}
     while min(len(t) for t in timings.values()) < invocations:
         for name, handler in handlers.items():
             for _ in range(BLOCK):
@@ -134,13 +211,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invocations", type=int, default=3000)
     parser.add_argument("--work-ms", type=float, default=2.0)
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--agent", choices=("on", "paused", "off"), default="on")
+    parser.add_argument("--no-budget", action="store_true", help="no CPU budget check in the sampler")
     args = parser.parse_args()
-    timings = run(args.invocations, args.work_ms)
-    from codeguru_profiler_agent.aws_lambda import profiler_decorator
-
+    names = [name.strip() for name in args.variants.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown or "plain" not in names:
+        parser.error(f"--variants must include plain and name only {', '.join(VARIANTS)}")
+    if args.agent == "off" and {"greenflame", "gf-nolabels"} & set(names):
+        parser.error("--agent off: the greenflame and gf-nolabels variants would start the agent")
+    timings = run(args.invocations, args.work_ms, names, args.agent, not args.no_budget)
     report = summary(timings)
-    report["codeguru_profiler_active"] = type(profiler_decorator._profiler).__name__
+    if "codeguru" in names:
+        from codeguru_profiler_agent.aws_lambda import profiler_decorator
+
+        report["codeguru_profiler_active"] = type(profiler_decorator._profiler).__name__
     report["work_ms"] = args.work_ms
+    report["agent"] = args.agent
+    report["rate_hz"] = os.environ.get("GREENFLAME_RATE_HZ", "default")
     print(json.dumps(report, indent=2))
 
 
