@@ -183,6 +183,8 @@ RESEND_EVERY_S = 2.0
 MAX_LABELLED_REQUESTS = 8
 #: The agent's own scheduler thread never fires in Lambda: reports go at invocation ends.
 _SCHEDULER_OFF_S = 86400.0
+#: The labels of a warm invocation past the first MAX_LABELLED_REQUESTS of a report, prebuilt.
+_INVOKE_LABELS = (("lambda_phase", "invoke"),)
 #: ``context.client_context.custom[FLUSH_KEY]`` truthy: report at the end of this invocation.
 FLUSH_KEY = "greenflame_flush"
 
@@ -200,6 +202,7 @@ class _Session:
         self._last_report = time.monotonic()
         self._labelled = 0
         self._outboxes: List[OutboxExporter] = []
+        self._label_store: Any = None  # the threadlabels module, once the first invocation loaded it
 
     def start_agent(self, options: Mapping[str, Any]) -> bool:
         """Start the agent in Lambda mode unless it runs (or was refused); whether it runs."""
@@ -224,19 +227,33 @@ class _Session:
             self._outboxes = _install_outboxes(profiler)
         return True
 
-    def begin(self, context: Any, options: Mapping[str, Any]) -> Optional[Tuple[bool, _SafeLabels]]:
-        """Note an invocation: (cold start, its labels), or None when the agent is off."""
+    def begin(self, context: Any, options: Mapping[str, Any]) -> Optional[Tuple[bool, Any]]:
+        """Note an invocation and push its labels: (cold start, the labels' token), or None when off.
+
+        The hot path of every warm invocation, which runs with caches a handler's run made cold:
+        few calls, no objects but the token, the usual label set prebuilt.
+        """
         with self._lock:
             cold = not self._invoked
             self._invoked = True
-            if not self.start_agent(options):
+            if current() is None and not self.start_agent(options):
                 return None
             if getattr(context, "invoked_function_arn", None) != self._sent_arn:
                 with guard("lambda metadata"):  # a failure here must not cost the invocation's profile
                     self._describe(context)
-            return cold, self._labels(context, cold)
+            key = self._label_key(context, cold)
+        with guard("lambda labels"):
+            store = self._label_store
+            if store is None:
+                from . import threadlabels as store
 
-    def _labels(self, context: Any, cold: bool) -> _SafeLabels:
+                self._label_store = store
+            return cold, store.push(key)
+        return cold, None
+
+    def _label_key(self, context: Any, cold: bool) -> Tuple[Tuple[str, str], ...]:
+        if not cold and self._labelled >= MAX_LABELLED_REQUESTS:
+            return _INVOKE_LABELS
         values = {"lambda_phase": "invoke"}
         if cold:
             values["lambda_cold_start"] = "true"
@@ -245,15 +262,18 @@ class _Session:
             if request_id:
                 self._labelled += 1
                 values["lambda_request_id"] = str(request_id)
-        return _SafeLabels(**values)
+        return tuple(sorted(values.items()))
 
     def _describe(self, context: Any) -> None:
         """Send ``metadata["lambda"]`` when it is new (first call, or another qualified ARN)."""
         set_metadata("lambda", lambda_metadata(context))
         self._sent_arn = getattr(context, "invoked_function_arn", None)
 
-    def end(self, duration_ms: float, cold: bool, context: Any) -> None:
-        """Record the invocation; report now (synchronously, within budget) if it is time to."""
+    def end(self, duration_ms: float, cold: bool, token: Any, context: Any) -> None:
+        """Pop the labels, record the invocation; report now (synchronously, within budget) if it is time to."""
+        if token is not None:
+            with guard("lambda labels"):
+                self._label_store.pop(token)
         record_invocation(duration_ms, cold)
         profiler = current()
         if profiler is None:
@@ -265,11 +285,17 @@ class _Session:
         now = time.monotonic()
         if now - self._last_report >= self._interval_s or _flush_requested(context):
             self._report(profiler, context, now)
-        elif any(not o.empty and o.last_attempt + RESEND_EVERY_S <= now for o in self._outboxes):
-            budget = _budget(context)
-            if budget > 0:
-                for outbox in self._outboxes:
-                    outbox.resend(now + budget)
+        else:
+            for outbox in self._outboxes:  # a loop, not any(<generator>): this runs every invocation
+                if not outbox.empty and outbox.last_attempt + RESEND_EVERY_S <= now:
+                    self._resend(context, now)
+                    return
+
+    def _resend(self, context: Any, now: float) -> None:
+        budget = _budget(context)
+        if budget > 0:
+            for outbox in self._outboxes:
+                outbox.resend(now + budget)
 
     def _report(self, profiler: Any, context: Any, now: float) -> None:
         budget = _budget(context)
@@ -340,13 +366,13 @@ _SESSION = _Session()
 
 
 @guarded("lambda invocation start")
-def _guarded_begin(context: Any, options: Mapping[str, Any]) -> Optional[Tuple[bool, _SafeLabels]]:
+def _guarded_begin(context: Any, options: Mapping[str, Any]) -> Optional[Tuple[bool, Any]]:
     return _SESSION.begin(context, options)
 
 
 @guarded("lambda invocation end")
-def _guarded_end(duration_ms: float, cold: bool, context: Any) -> None:
-    _SESSION.end(duration_ms, cold, context)
+def _guarded_end(duration_ms: float, cold: bool, token: Any, context: Any) -> None:
+    _SESSION.end(duration_ms, cold, token, context)
 
 
 @guarded("lambda agent start", default=False)
@@ -366,13 +392,12 @@ def _wrap(handler: Handler, options: Mapping[str, Any]) -> Handler:
         begun = _guarded_begin(context, options)
         if begun is None:
             return handler(event, context, *args, **kwargs)
-        cold, invocation_labels = begun
+        cold, token = begun
         began = time.perf_counter()
         try:
-            with invocation_labels:
-                return handler(event, context, *args, **kwargs)
+            return handler(event, context, *args, **kwargs)
         finally:
-            _guarded_end((time.perf_counter() - began) * 1000.0, cold, context)
+            _guarded_end((time.perf_counter() - began) * 1000.0, cold, token, context)
 
     copy_identity(handler, profiled)  # what functools.wraps does
     setattr(profiled, WRAPPED_MARK, True)

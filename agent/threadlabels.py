@@ -28,7 +28,7 @@ import weakref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterable, Optional, Tuple
+    from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
     LabelKey = Tuple[Tuple[str, str], ...]
     #: Token returned by :func:`push`: (the context variable's token, where the set was recorded, previous set).
@@ -72,15 +72,22 @@ def for_task(task: Any) -> Optional[LabelKey]:
         return None
 
 
-def push(labels: Dict[str, object]) -> Token:
-    """Add ``labels`` (values made text) to the current context's; returns the token for :func:`pop`."""
+def push(labels: Union[Dict[str, object], LabelKey]) -> Token:
+    """Add ``labels`` (values made text) to the current context's; returns the token for :func:`pop`.
+
+    ``labels`` may also be given in key form (a tuple of sorted text pairs, as :func:`current`
+    returns): outside any other block it is then recorded as it is, with no conversion (the Lambda
+    decorator's hot path).
+    """
     previous = _var.get()
-    merged = dict(previous)
-    merged.update((str(key), str(value)) for key, value in labels.items())
-    key = tuple(sorted(merged.items()))
-    token = _var.set(key)
+    if previous or not isinstance(labels, tuple):
+        merged = dict(previous)
+        items = labels if isinstance(labels, tuple) else labels.items()
+        merged.update((str(key), str(value)) for key, value in items)
+        labels = tuple(sorted(merged.items()))
+    token = _var.set(labels)
     where = _running_task() or threading.get_ident()
-    _record(where, key)
+    _record(where, labels)
     return token, where, previous
 
 

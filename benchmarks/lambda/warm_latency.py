@@ -84,18 +84,36 @@ DEFAULT_VARIANTS = "plain,greenflame,codeguru"
 VARIANTS = ("plain", "greenflame", "codeguru", "gf-nolabels", "gf-labels")
 
 
+class _NoLabels:
+    """A label store that records nothing: the decorator's work without the labels."""
+
+    @staticmethod
+    def push(key: Any) -> None:
+        return None
+
+    @staticmethod
+    def pop(token: Any) -> None:
+        pass
+
+
 def without_labels(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """The decorator's begin and end around ``handler``, without pushing the invocation's labels."""
+    """The decorator's begin and end around ``handler`` (a session of its own), without the labels."""
     from greenflame.agent import aws_lambda
 
+    session = aws_lambda._Session()
+    session._label_store = _NoLabels()
+
     def wrapped(event: Any, context: Any) -> Any:
-        begun = aws_lambda._guarded_begin(context, {})
+        if not session._owned and aws_lambda._SESSION._owned:  # share the decorator's reporting cadence
+            session._owned, session._outboxes = True, aws_lambda._SESSION._outboxes
+            session._interval_s = aws_lambda._SESSION._interval_s
+        begun = session.begin(context, {})
         began = time.perf_counter()
         try:
             return handler(event, context)
         finally:
             if begun is not None:
-                aws_lambda._guarded_end((time.perf_counter() - began) * 1000.0, begun[0], context)
+                session.end((time.perf_counter() - began) * 1000.0, begun[0], begun[1], context)
 
     return wrapped
 
@@ -119,11 +137,11 @@ def build(name: str, work_ms: float) -> Callable[[Any, Any], Any]:
     if name == "greenflame":
         from greenflame.agent.aws_lambda import profile_handler
 
-        return profile_handler(handler)  # type: ignore[no-any-return]
+        return profile_handler(handler)
     if name == "codeguru":
         from codeguru_profiler_agent import with_lambda_profiler
 
-        return with_lambda_profiler(profiling_group_name="bench", region_name="us-east-1")(handler)  # type: ignore[no-any-return]
+        return with_lambda_profiler(profiling_group_name="bench", region_name="us-east-1")(handler)
     if name == "gf-nolabels":
         return without_labels(handler)
     if name == "gf-labels":
