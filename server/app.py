@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 from flask import Flask, Response
 
-from . import api, errors, ingest, pipeline_api, pipeline_worker, storage, web
+from . import api, errors, ingest, pipeline_api, pipeline_worker, rollups, storage, web
 from .cli import CommandError
 from .context import SETTINGS_KEY
 from .settings import Settings
@@ -44,6 +44,7 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     app.register_blueprint(web.bp)
     app.register_blueprint(pipeline_api.bp)
     pipeline_worker.init_app(app)  # analysis after ingest, on its own thread
+    rollups.init_app(app)  # the last day's hourly rollups read back, on their worker thread
     app.after_request(_security_headers)
     return app
 

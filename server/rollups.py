@@ -47,6 +47,8 @@ from .callpaths import (
 from .storage import Storage, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
+#: How far back the rollups are read into memory when the server starts.
+WARM_SPAN_NS = 24 * HOUR_NS
 MAX_SERIES_POINTS = 400
 #: A group's call-path index is started afresh beyond this many paths (memory stays bounded).
 MAX_INDEX_PATHS = 500_000
@@ -218,6 +220,23 @@ class Rollups:
             body = build()
             self.responses.put(key, body)
         return body
+
+    # -- start-up -----------------------------------------------------------------
+    def warm(self, now_ns: int, span_ns: int = WARM_SPAN_NS) -> None:
+        """Read every group's hours of the last ``span_ns`` into the caches, on the worker thread.
+
+        After a restart the first flame graph over the last day would otherwise read each
+        sealed hour from the blob store on the request path.
+        """
+        self.worker.submit(lambda: self._warm(now_ns - span_ns, now_ns))
+
+    def _warm(self, start_ns: int, end_ns: int) -> None:
+        for group in self.storage.list_groups():
+            index = self.index(group.name)
+            for hour in range(start_ns // HOUR_NS, end_ns // HOUR_NS + 1):
+                rows = self._hour_rows(group.name, hour)
+                if rows:
+                    self._hour(index, group.name, hour, rows, write_now=False)
 
     # -- ingest -----------------------------------------------------------------
     def after_ingest(self, profile_id: str) -> None:
@@ -393,6 +412,12 @@ def timeseries(storage: Storage, group: str, start_ns: int, end_ns: int, step_ns
         }
         for row in rows
     ]
+
+
+def init_app(app: Flask) -> None:
+    """Warm the rollups of the last day as the app starts, off the request path."""
+    with app.app_context():
+        get_rollups(get_storage()).warm(time.time_ns())
 
 
 EXTENSION_KEY = "greenflame.rollups"

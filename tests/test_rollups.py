@@ -4,6 +4,7 @@ profiles; stored buckets round-trip into another index; the per-bucket cap; incr
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -215,3 +216,23 @@ def test_an_index_grown_past_its_bound_starts_afresh_and_results_stay_exact(tmp_
     assert service.flamegraph(T0_NS, end) == expected_json(profiles)
     with service.app.app_context():
         assert get_rollups(get_storage()).index("svc") is not first
+
+
+def test_a_restarted_server_reads_the_last_day_back_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recent = (time.time_ns() - 3 * HOUR_NS) // HOUR_NS * HOUR_NS
+    profiles = [build(rows, recent + n * 600 * 10**9) for n, rows in enumerate([[((0, 1), 3, 2)]] * 9)]
+    service = Service(tmp_path)
+    for profile in profiles:
+        service.ingest(profile)
+    service.restart()
+    service.drain()  # the start-up warm-up runs on the rollup worker
+    with service.app.app_context():
+        assert len(get_rollups(get_storage()).hours._items) == 2  # 9 ten-minute profiles: two hours
+
+    def no_raw_reads(self: Storage, row: object) -> Profile:
+        raise AssertionError("a raw profile was read although its rollup is stored")
+
+    monkeypatch.setattr(Storage, "load_profile", no_raw_reads)
+    assert service.flamegraph(recent, recent + 2 * HOUR_NS) == expected_json(profiles)

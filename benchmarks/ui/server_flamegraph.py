@@ -6,7 +6,9 @@ one and re-seals its hour, as in production), then times
 ``GET /api/v1/groups/<g>/flamegraph?from=now-24h`` through the Flask app (no network):
 
 - first-read: the first request in the process that ingested everything (rollups built at ingest);
-- restart: a new app on the same storage (hourly and per-profile rollups read from the blob store);
+- restart-warmed: a new app on the same storage, first request once its start-up warm-up (the
+  last day's hourly rollups read back on the rollup worker) has finished;
+- restart: a new app on the same storage, requested at once (racing its warm-up);
 - warm: the same app again (response cache hit);
 - wall, bottom-up: the warm app, another type / view (merged range cached, tree not);
 - new-data: the warm app right after one more profile was ingested and folded by the worker;
@@ -169,6 +171,9 @@ def main() -> None:
         client = bench.app.test_client()
         record("first-read", bench.get(client))
         for _ in range(args.rounds):
+            warmed = create_app(bench.settings)
+            bench.drain(warmed)  # the start-up warm-up has read the last day back
+            record("restart-warmed", bench.get(warmed.test_client()))
             app = create_app(bench.settings)
             client = app.test_client()
             record("restart", bench.get(client))
