@@ -12,7 +12,9 @@ For bisecting, ``--variants`` picks the handlers (besides the three above: ``gf-
 decorator's begin and end without the labels; ``gf-labels``, only the label push and pop around
 the plain handler), and ``--agent`` sets the process-wide state of greenflame: ``on`` (started,
 as by the decorator), ``paused`` (started, then paused: no sampler thread), ``off`` (never
-started). ``--no-budget`` removes the sampler's once-a-second CPU budget check. The sampling rate
+started). ``--no-budget`` removes the sampler's once-a-second CPU budget check; ``--split`` also reports
+the time from the call to the handler's entry and from its exit to the return (``<variant>
+before``/``after``). The sampling rate
 is ``GREENFLAME_RATE_HZ``.
 
     python benchmarks/lambda/warm_latency.py --agent paused --variants plain,greenflame
@@ -52,12 +54,21 @@ class Context:
         return int((self._deadline - time.monotonic()) * 1000)
 
 
+#: With ``--split``, the handler's entry and exit times (perf_counter_ns) of the last invocation.
+MARKS: List[int] = [0, 0]
+SPLIT = False
+
+
 def make_handler(work_ms: float) -> Callable[[Any, Any], Any]:
     def handler(event: Any, context: Any) -> Dict[str, int]:
+        if SPLIT:
+            MARKS[0] = time.perf_counter_ns()
         end = time.perf_counter() + work_ms / 1000.0
         total = 0
         while time.perf_counter() < end:
             total += sum(range(50))
+        if SPLIT:
+            MARKS[1] = time.perf_counter_ns()
         return {"statusCode": 200, "n": total}
 
     return handler
@@ -193,13 +204,20 @@ def run(
         handler({}, Context())
     set_agent(agent, budget)
     timings: Dict[str, List[int]] = {name: [] for name in handlers}
+    if SPLIT:  # the time from the call to the handler's entry, and from its exit to the return
+        timings.update({f"{name} before": [] for name in handlers})
+        timings.update({f"{name} after": [] for name in handlers})
     while min(len(t) for t in timings.values()) < invocations:
         for name, handler in handlers.items():
             for _ in range(BLOCK):
                 context = Context()
                 began = time.perf_counter_ns()
                 handler({}, context)
-                timings[name].append(time.perf_counter_ns() - began)
+                ended = time.perf_counter_ns()
+                timings[name].append(ended - began)
+                if SPLIT:
+                    timings[f"{name} before"].append(MARKS[0] - began)
+                    timings[f"{name} after"].append(ended - MARKS[1])
     return timings
 
 
@@ -209,10 +227,12 @@ def quantile(values: List[int], q: float) -> float:
 
 
 def summary(timings: Dict[str, List[int]]) -> Dict[str, Any]:
-    base_median = statistics.median(timings["plain"]) / 1000.0
-    base_p99 = quantile(timings["plain"], 0.99)
     result: Dict[str, Any] = {}
     for name, values in timings.items():
+        part = name.partition(" ")[2]  # "before" or "after" with --split: compared with plain's part
+        base = timings[f"plain {part}" if part else "plain"]
+        base_median = statistics.median(base) / 1000.0
+        base_p99 = quantile(base, 0.99)
         median = statistics.median(values) / 1000.0
         p99 = quantile(values, 0.99)
         result[name] = {
@@ -232,7 +252,10 @@ def main() -> None:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--agent", choices=("on", "paused", "off"), default="on")
     parser.add_argument("--no-budget", action="store_true", help="no CPU budget check in the sampler")
+    parser.add_argument("--split", action="store_true", help="also time each wrapper before and after the handler")
     args = parser.parse_args()
+    global SPLIT
+    SPLIT = args.split
     names = [name.strip() for name in args.variants.split(",") if name.strip()]
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown or "plain" not in names:
