@@ -10,6 +10,8 @@ Run it locally with the profiler::
     greenflame lambda invoke greenflame.sample_apps.seed_brown.lambda_handler --invocations 200 --out brown.json
 
 Nothing here talks to the network: creating a client needs a region but no credentials.
+Self-contained on purpose, like the post's function: it deploys as one file (the runtime tests
+copy it alone into a task root), so it repeats its twin's work rather than importing it.
 """
 
 from __future__ import annotations
