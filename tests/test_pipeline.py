@@ -234,7 +234,7 @@ def service_run(group: str, count: int = 40, regression_from: int = 20) -> List[
 
 
 def test_regression_halfway_is_an_anomaly_and_feedback_changes_the_next_report(
-    server_factory: Callable[..., LiveServer],
+    server_factory: Callable[..., LiveServer], page: Any
 ) -> None:
     server = server_factory(env={"GREENFLAME_ANALYSIS_DELAY_MS": "500"})
     group = unique_name("svc")
@@ -255,6 +255,10 @@ def test_regression_halfway_is_an_anomaly_and_feedback_changes_the_next_report(
     assert found["feedback"] == {"useful": 0, "not_useful": 0} and found["current"] is True
     compare = server.session.get(server.url + found["compare_url"], timeout=30)
     assert compare.status_code == 200 and "base_from=2026-01-05T" in found["compare_url"]
+    page.goto(f"{server.url}/groups/{group}/anomalies")
+    page.get_by_text("Compare with before").first.click()
+    page.wait_for_url("**/compare?**")
+    assert "base_from=2026-01-05T" in page.url and "search=" in page.url
 
     response = server.session.post(server.api(f"/api/v1/anomalies/{found['id']}/feedback"), json={"useful": False})
     assert response.status_code == 201 and response.json()["feedback"]["not_useful"] == 1

@@ -23,14 +23,11 @@
   function links(anomaly) {
     var cell = G.el("td", { className: "links" });
     var search = searchText(anomaly.frame);
-    var compare = anomaly.compare || {};
-    if (compare.before && compare.after) {
-      var params = {
-        base_from: String(compare.before.start), base_to: String(compare.before.end),
-        from: String(compare.after.start), to: String(compare.after.end),
-      };
-      if (search) params.search = search;
-      cell.appendChild(G.el("a", { href: page.dataset.compare + "?" + new URLSearchParams(params).toString() }, "Compare with before"));
+    // The API builds the comparison's URL (tickets link the same one); only same-site paths are used.
+    var compare = typeof anomaly.compare_url === "string" && /^\/[^\/]/.test(anomaly.compare_url) ? anomaly.compare_url : "";
+    if (compare) {
+      if (search) compare += "&" + new URLSearchParams({ search: search }).toString();
+      cell.appendChild(G.el("a", { href: compare }, "Compare with before"));
       cell.appendChild(document.createTextNode(" \u00b7 "));
     }
     var graph = { from: String(anomaly.start || "") };
