@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from fixtures_server import server_command
 
 from greenflame.agent.runner import default_group
 from greenflame.analyzer.formats import greenflame_json
@@ -33,7 +34,7 @@ sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 
 def greenflame(*args: str, cwd: Path, env: Dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "greenflame.server", *args],
+        server_command(*args),
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -140,7 +141,7 @@ def test_sigterm_is_forwarded_and_the_profile_still_flushed(tmp_path: Path) -> N
     script.write_text("import time\nprint('ready', flush=True)\ndef serve():\n    time.sleep(60)\nserve()\n")
     out = tmp_path / "p.json"
     runner = subprocess.Popen(
-        [sys.executable, "-m", "greenflame.server", "run", "--out", str(out), "--", sys.executable, str(script)],
+        server_command("run", "--out", str(out), "--", sys.executable, str(script)),
         cwd=tmp_path,
         env=clean_env(),
         stdout=subprocess.PIPE,

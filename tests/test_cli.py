@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+from fixtures_server import server_command
 
 VERBS: List[List[str]] = [
     ["run"],
@@ -27,7 +28,7 @@ VERBS: List[List[str]] = [
 
 def greenflame(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "greenflame.server", *args],
+        server_command(*args),
         capture_output=True,
         text=True,
         timeout=120,

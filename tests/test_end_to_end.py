@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from fixtures_server import server_command
 
 RULE = "aws-sdk-client-per-invocation"
 BROWN = "greenflame.sample_apps.seed_brown.lambda_handler"
@@ -21,7 +22,7 @@ GREEN = "greenflame.sample_apps.seed_green.lambda_handler"
 def greenflame(*args: str, env: Dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the ``greenflame`` command as a real child process."""
     return subprocess.run(
-        [sys.executable, "-m", "greenflame.server", *args],
+        server_command(*args),
         env=env,
         capture_output=True,
         text=True,

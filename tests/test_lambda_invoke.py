@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import pty
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from fixtures_agent import IngestServer
+from fixtures_server import server_command
 
 pytest.importorskip("boto3")
 
@@ -23,12 +23,10 @@ GREEN = "greenflame.sample_apps.seed_green.lambda_handler"
 
 
 def greenflame(*args: str, cwd: Path, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
-    """Run the installed ``greenflame`` command (or the CLI module where it is not on PATH)."""
-    installed = shutil.which("greenflame")
-    command = [installed] if installed else [sys.executable, "-m", "greenflame.server.cli"]
+    """Run the ``greenflame`` command beside this interpreter."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENFLAME_", "AWS_"))}
     full_env.update(env or {})
-    return subprocess.run([*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(server_command(*args), cwd=cwd, env=full_env, capture_output=True, text=True, timeout=180)
 
 
 def stacks(report: Dict[str, Any]) -> Iterator[Tuple[List[Dict[str, Any]], Dict[str, str], int]]:
@@ -190,11 +188,9 @@ def test_server_gets_the_profile_with_the_ingest_key(task_root: Path, ingest_ser
 
 def test_progress_lines_on_a_terminal(task_root: Path) -> None:
     leader, follower = pty.openpty()
-    installed = shutil.which("greenflame")
-    command = [installed] if installed else [sys.executable, "-m", "greenflame.server.cli"]
     try:
         process = subprocess.run(
-            [*command, "lambda", "invoke", "handlers.hello", "--invocations", "250", "--out", "p.json"],
+            server_command("lambda", "invoke", "handlers.hello", "--invocations", "250", "--out", "p.json"),
             cwd=task_root,
             stderr=follower,
             stdout=subprocess.DEVNULL,
