@@ -51,7 +51,9 @@ SAMPLES: Tuple[Sample, ...] = (
         needs=TLS_API,
     ),
     Sample("db_brown", "db_green", ("db-connection-per-invocation",), runs=1500, twin_runs=6000),
-    Sample("import_brown", "import_green", ("import-in-handler",), runs=1000, twin_runs=150, twin_event='{"orders": 3}'),
+    Sample(
+        "import_brown", "import_green", ("import-in-handler",), runs=1000, twin_runs=150, twin_event='{"orders": 3}'
+    ),
     Sample("regex_brown", "regex_green", ("regex-compile-hot",), runs=8, twin_runs=150, twin_event='{"days": 20}'),
     Sample("deepcopy_brown", "deepcopy_green", ("deepcopy-hot",), runs=20, twin_runs=1000),
     Sample("strptime_brown", "strptime_green", ("strptime-hot",), runs=6, twin_runs=100),
