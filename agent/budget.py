@@ -1,7 +1,8 @@
-"""The CPU budget: the agent's own threads may use at most ``cpu_budget`` cores.
+"""The CPU budget: the agent may use at most ``cpu_budget`` cores.
 
-Once a second (from the sampler's tick) :class:`CpuBudget` reads the CPU clocks of the agent's
-threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`) and compares the CPU they used with
+Once a second (from the sampler's thread) :class:`CpuBudget` reads the CPU clocks of the agent's
+threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the agent's code cost in the
+program's own threads (``extra_cpu_ns``: the SIGPROF handler), and compares the CPU used with
 the wall time that passed. Above the budget the sampling rate is lowered in proportion (with a
 10% margin), down to :data:`MIN_RATE_HZ`; well below it (under half the budget) the rate climbs
 back by half at a time towards the configured one. Each lowering is logged (a warning at most
@@ -40,12 +41,14 @@ class CpuBudget:
         rate_hz: float,
         agent_threads: Callable[[], Iterable[Optional[int]]],
         clock: Callable[[], float] = time.monotonic,
+        extra_cpu_ns: Callable[[], int] = lambda: 0,
         cpu_of: Callable[[int], Optional[int]] = thread_cpu_ns,
     ) -> None:
         self.budget_cores = budget_cores
         self.configured_hz = rate_hz
         self.rate_hz = rate_hz
         self._agent_threads = agent_threads
+        self._extra_cpu_ns = extra_cpu_ns
         self._clock = clock
         self._cpu_of = cpu_of
         self._lock = threading.Lock()
@@ -130,7 +133,7 @@ class CpuBudget:
             self._last_cpu[native_id] = cpu
             # An agent thread seen for the first time counts in full: all its CPU is the agent's.
             self._total += max(0, cpu - previous) if previous is not None else cpu
-        return self._total
+        return self._total + self._extra_cpu_ns()
 
     def _mean_rate(self, now: float) -> float:
         seconds = self._rate_seconds + self.rate_hz * (now - self._rate_since)

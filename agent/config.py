@@ -150,7 +150,15 @@ class Config:
     )
     rate_hz: float = _option(100.0, _bounded(float, 0.1, 1000), "samples per second per thread")
     cpu_budget: float = _option(
-        0.01, _bounded(float, 0.0001, 1.0), "CPU the agent's threads may use, in cores; above it the rate is lowered"
+        0.01,
+        _bounded(float, 0.0001, 1.0),
+        "CPU the agent may use (its threads and SIGPROF handler), in cores; above it the rate is lowered",
+    )
+    signal_trigger: bool = _option(
+        True,
+        _bool,
+        "thread engine: while the main thread runs Python, it takes the samples from a SIGPROF timer "
+        "instead of waking the sampler thread (much cheaper); false: the sampler thread only",
     )
     report_interval_s: float = _option(60.0, _bounded(float, 0.1, 86400), "seconds between two reports")
     max_stacks: int = _option(10_000, _bounded(int, 1, 10_000_000), "distinct stacks kept per report")

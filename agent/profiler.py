@@ -110,7 +110,10 @@ class Profiler:
         self._aggregator = Aggregator(config.max_stacks, self._drops)
         self.call_profiler: Optional[CallProfiler] = None
         self._sampler: Optional[ThreadSampler] = None
-        self._budget = CpuBudget(config.cpu_budget, config.rate_hz, self._agent_native_ids)
+        self._signal_samples_seen = 0
+        self._budget = CpuBudget(
+            config.cpu_budget, config.rate_hz, self._agent_native_ids, extra_cpu_ns=self._signal_cpu_ns
+        )
         if config.engine == "pyinstrument":
             from .callprofiler import CallProfiler
 
@@ -131,6 +134,7 @@ class Profiler:
                 excluded=self._agent_threads,
                 auto_labels=config.auto_labels,
                 budget=self._budget,
+                signal_trigger=config.signal_trigger,
             )
         self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush, self._housekeeping)
         self._last_flush = time.monotonic()
@@ -273,6 +277,9 @@ class Profiler:
             state=self.state,
             **window,
         )
+        if self._sampler is not None:
+            taken = self._sampler.signal_stats()["samples"]
+            metadata["signal_samples"], self._signal_samples_seen = taken - self._signal_samples_seen, taken
         if self._sampler is None:
             metadata["sample_rate_hz"] = self.config.rate_hz
             metadata["call_share"] = self.config.call_share
@@ -320,6 +327,15 @@ class Profiler:
 
     def _agent_threads(self) -> Set[Optional[int]]:
         return {self._scheduler.ident}
+
+    def signal_stats(self) -> Dict[str, int]:
+        """What the thread engine's SIGPROF trigger did since the start (see ``ThreadSampler.signal_stats``)."""
+        if self._sampler is None:
+            return {"calls": 0, "cpu_ns": 0, "samples": 0}
+        return self._sampler.signal_stats()
+
+    def _signal_cpu_ns(self) -> int:
+        return self._sampler.signal_stats()["cpu_ns"] if self._sampler is not None else 0
 
     def _agent_native_ids(self) -> List[Optional[int]]:
         ids = [self._scheduler.native_id]

@@ -1,11 +1,12 @@
-"""The ``thread`` engine: a daemon thread that samples every thread's stack with ``sys._current_frames()``.
+"""The ``thread`` engine: samples every thread's stack with ``sys._current_frames()``.
 
-Ticks are spaced by a random interval of 0.5 to 1.5 times the period (mean: the period), so
-that the sampler cannot lock on to a periodic pattern in the program (aliasing). The time a tick
-takes, and how late the thread woke up (it waits for the GIL behind busy threads), are
-subtracted from the next waits, so the mean rate stays close to ``rate_hz``.
+Samples are due at random intervals of 0.5 to 1.5 times the period (mean: the period), so that
+the sampler cannot lock on to a periodic pattern in the program (aliasing); a sample taken late
+(behind a busy GIL) brings the next one closer, so the mean rate stays close to ``rate_hz``.
+A daemon thread takes them, or the main thread from a SIGPROF handler while it runs Python code
+(:mod:`.sigprof`), which costs a small fraction of a thread wake-up; see :class:`ThreadSampler`.
 
-Per sampled thread a tick records: the stack (root first, at most ``max_depth`` frames), the
+Per sampled thread a sample records: the stack (root first, at most ``max_depth`` frames), the
 labels (the thread's or its running asyncio task's, plus the automatic ``thread`` and
 ``asyncio_task`` labels), whether it was on a CPU (:mod:`.cpuprobe`) and, when it was not,
 whether it waited in an idle call (:mod:`.idle`). The agent's own threads are never sampled; at
@@ -24,9 +25,11 @@ from types import CodeType, FrameType
 from . import threadlabels
 from .aggregator import Aggregator
 from .budget import CpuBudget
-from .cpuprobe import CpuProbe
+from .cpuprobe import CpuProbe, thread_cpu_ns
 from .drops import DropCounter
+from .guard import logger, report
 from .idle import IdleClassifier
+from .sigprof import ProfSignalTrigger
 from .worker import PeriodicWorker
 
 TYPE_CHECKING = False
@@ -41,9 +44,28 @@ TRUNCATED: FrameKey = ("[truncated]", "", 0)
 
 _FRAME_CACHE_LIMIT = 50_000
 _LABEL_CACHE_LIMIT = 10_000
-_BUDGET_CHECK_NS = 1_000_000_000
+_BUDGET_CHECK_S = 1.0
 _NO_TASKS: Dict[int, object] = {}
 _NATIVE_REFRESH_NS = 1_000_000_000
+
+#: How often the sampler thread looks at what the SIGPROF handler did (and wakes at least).
+WINDOW_S = 0.5
+FIRST_WINDOW_S = 0.1
+#: Share of the window the handler must have sampled on time for the thread to stop sampling.
+COVERED = 0.9
+#: Below this share the main thread is not running Python: the timer stops for :data:`RETRY_S`.
+UNCOVERED = 0.05
+RETRY_S = 5.0
+#: The main thread's CPU share of a window below which it counts as idle: if the handler still ran
+#: for at least :data:`WOKEN_SHARE` of the samples due, each signal woke it (through a wake-up fd,
+#: as event loops set up), which costs more than the sampler thread: the timer stops for good.
+IDLE_MAIN = 0.2
+WOKEN_SHARE = 0.25
+#: ... and when the main thread used less CPU than this per handler call (it only woke for it),
+#: in two windows in a row.
+WOKEN_CPU_S = 0.0005
+#: ITIMER_PROF fires on the kernel's scheduler tick (4 ms at 250 Hz), after the CPU time elapsed.
+_TIMER_SLACK_S = 0.005
 
 if sys.version_info >= (3, 11):
 
@@ -155,7 +177,23 @@ class StackReader:
 
 
 class ThreadSampler:
-    """Samples all threads but the agent's own at ``rate_hz`` into an :class:`Aggregator`."""
+    """Samples all threads but the agent's own at ``rate_hz`` into an :class:`Aggregator`.
+
+    Samples are taken by the sampler thread, or, with ``signal_trigger``, by the main thread from
+    a SIGPROF handler while it runs Python code (:mod:`.sigprof`): whoever finds a sample due
+    first takes it. Every :data:`WINDOW_S` the sampler thread looks at what the handler did in
+    the window:
+
+    - it covered at least :data:`COVERED` of the window (no gap between its samples longer than
+      a normal interval; the timer's granularity makes no gap): the thread stops waking for each
+      sample and only checks again at the end of the next window (the cheap mode);
+    - it covered almost nothing (the main thread waits, or the process is idle): the timer
+      stops, to be tried again :data:`RETRY_S` later;
+    - it ran although the main thread was mostly idle (each signal woke it, through a wake-up
+      file descriptor such as event loops set up, which costs more than the thread): the timer
+      stops for good;
+    - otherwise the thread samples on its own schedule, the handler taking what it finds due.
+    """
 
     def __init__(
         self,
@@ -168,6 +206,7 @@ class ThreadSampler:
         excluded: Callable[[], Set[Optional[int]]] = set,
         auto_labels: bool = True,
         budget: Optional[CpuBudget] = None,
+        signal_trigger: bool = False,
     ) -> None:
         self.aggregator = aggregator
         self.probe = probe
@@ -184,14 +223,32 @@ class ThreadSampler:
         self._skip: Set[Optional[int]] = set()
         self._thread_count = -1
         self._refresh_at_ns = 0
-        self._budget_at_ns = 0
+        self._refresh_wanted = False
+        self._budget_at = 0.0
         self._labels: Dict[Tuple[LabelKey, str, str], LabelKey] = {}
         self._thread_labels: Dict[int, Tuple[LabelKey, LabelKey]] = {}  # ident -> (recorded, merged)
-        self._debt = 0.0  # seconds the schedule is behind: tick costs and late wake-ups
-        self._wait_started: Optional[float] = None
-        self._waited_for = 0.0
+        self._tick_lock = threading.Lock()  # one sample at a time, whichever thread takes it
+        self._due = 0.0  # monotonic time the next sample is due
         self._ticks = 0
-        self._worker = PeriodicWorker("greenflame-sampler", self.sample, self._next_delay)
+        # Counted where the DropCounter's lock must not be waited for (the signal handler).
+        self._pending_drops: Dict[str, int] = {}
+        self._use_signal = signal_trigger
+        self._trigger: Optional[ProfSignalTrigger] = None
+        self._signal_mode = False
+        self._retry_at: Optional[float] = None
+        self._retired_signal_ns = 0
+        self._retired_calls = 0
+        self._woken_windows = 0
+        self._main_loop_running = False  # seen from the handler: asyncio's loop runs in the main thread
+        self._signal_samples = 0
+        self._window_started = 0.0
+        self._window_end = 0.0
+        self._window_signal = 0  # samples the handler took in this window
+        self._window_calls = 0  # the trigger's handler calls at the window's start
+        self._main_cpu: Optional[int] = None  # the main thread's CPU ns at the window's start
+        self._window_gaps = 0.0  # seconds of the window between handler samples beyond normal intervals
+        self._last_signal_sample = 0.0
+        self._worker = PeriodicWorker("greenflame-sampler", self._thread_tick, self._next_delay)
 
     @property
     def rate_hz(self) -> float:
@@ -199,8 +256,11 @@ class ThreadSampler:
         return 1.0 / self._period
 
     def set_rate(self, rate_hz: float) -> None:
-        """Sample at ``rate_hz`` from the next tick on."""
+        """Sample at ``rate_hz`` from the next sample on."""
         self._period = 1.0 / rate_hz
+        trigger = self._trigger
+        if trigger is not None and trigger.armed:
+            trigger.retime(self._period / 2)
 
     @property
     def ident(self) -> Optional[int]:
@@ -212,47 +272,224 @@ class ThreadSampler:
         """The sampler thread's kernel thread id while it runs."""
         return self._worker.native_id
 
+    @property
+    def signal_mode(self) -> bool:
+        """Whether the main thread's SIGPROF handler takes the samples and the thread only watches."""
+        return self._signal_mode
+
+    def signal_stats(self) -> Dict[str, int]:
+        """Since the start: SIGPROF handler ``calls``, the ``cpu_ns`` they cost the main thread (time in
+        the handler plus an estimate of each delivery) and the ``samples`` they took."""
+        trigger = self._trigger
+        calls = self._retired_calls + (trigger.calls if trigger is not None else 0)
+        cpu = self._retired_signal_ns + (trigger.cpu_ns() if trigger is not None else 0)
+        return {"calls": calls, "cpu_ns": cpu, "samples": self._signal_samples}
+
     def is_alive(self) -> bool:
         """Whether the sampler thread runs."""
         return self._worker.is_alive()
 
     def start(self) -> None:
-        """Start sampling (harmless when already started)."""
-        self._wait_started = None
+        """Start sampling (harmless when already started); arms SIGPROF when allowed and possible."""
+        now = time.monotonic()
+        self._due = now + (0.5 + random.random()) * self._period
         self._thread_count = -1  # refresh at the first tick: the sampler's own thread is new
-        self._budget_at_ns = time.monotonic_ns() + _BUDGET_CHECK_NS
+        self._budget_at = now + _BUDGET_CHECK_S
+        self._signal_mode = False
+        self._start_window(now, FIRST_WINDOW_S)  # until the handler has shown it covers, the thread samples
+        if self._use_signal:
+            self._arm_trigger()
         self._worker.start()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop sampling, waiting up to ``timeout`` seconds for the thread; release the frames held."""
+        if self._trigger is not None:
+            self._trigger.disarm()
+        self._signal_mode = False
         self._worker.stop(timeout)
+        self._flush_pending_drops()
         if not self._worker.is_alive():
             self._stacks.clear()
 
     def sample(self) -> None:
-        """Take one sample of every thread (the sampler thread calls this at each tick)."""
-        started = time.perf_counter()
-        if self._wait_started is not None:
-            self._debt += started - self._wait_started - self._waited_for
-        now_ns = time.monotonic_ns()
-        frames = sys._current_frames()
-        if now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
-            self._refresh(frames, now_ns)
-        skip = self._skip
-        threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
-        del frames
-        if len(threads) > self._max_threads:
-            threads = self._rotate(threads)
-        self.probe.begin_tick(now_ns)
-        self.aggregator.add(self._observe(threads, now_ns))
-        del threads
-        if now_ns >= self._budget_at_ns:
-            self._check_budget(now_ns)
-        self._debt += time.perf_counter() - started
+        """Take one sample of every thread now (the sampler thread's way; also for benchmarks)."""
+        self._take(time.monotonic(), None, False)
 
-    def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int) -> List[Observation]:
+    # -- who samples when ----------------------------------------------------------------
+
+    def _thread_tick(self) -> None:
+        now = time.monotonic()
+        if now >= self._window_end:
+            self._end_window(now)
+        if not self._signal_mode and now >= self._due:
+            self._take(now, None, False)
+
+    def _next_delay(self) -> float:
+        now = time.monotonic()
+        until_window = self._window_end - now
+        if self._signal_mode:
+            return max(0.0, until_window)
+        return max(0.0, min(self._due - now, until_window))
+
+    def _on_signal(self, frame: Optional[FrameType]) -> None:
+        """The SIGPROF handler's work, in the main thread: a sample when one is due."""
+        now = time.monotonic()
+        if now < self._due or self._thread_count < 0:
+            return
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is not None and asyncio.events._get_running_loop() is not None:
+            self._main_loop_running = True  # the thread retires the trigger at the window's end
+            return
+        if self._take(now, frame, True):
+            self._signal_samples += 1
+            self._window_signal += 1
+            self._window_gaps += self._gap(self._last_signal_sample, now)
+            self._last_signal_sample = now
+
+    def _gap(self, since: float, now: float) -> float:
+        """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal
+        interval (1.5 periods) and the timer's own granularity (a few ms of CPU time)."""
+        return max(0.0, now - max(since, self._window_started) - 1.5 * self._period - _TIMER_SLACK_S)
+
+    def _schedule(self, now: float) -> None:
+        """The next due time: a random interval of 0.5 to 1.5 periods after the previous one, so the mean
+        rate holds when samples come late (a busy GIL), carrying at most one period of lateness."""
+        period = self._period
+        self._due = max(self._due, now - period) + (0.5 + random.random()) * period
+
+    def _start_window(self, now: float, length: float = WINDOW_S) -> None:
+        self._window_started = now
+        self._window_end = now + length
+        self._window_signal = 0
+        trigger = self._trigger
+        self._window_calls = trigger.calls if trigger is not None else 0
+        main = threading.main_thread().native_id
+        self._main_cpu = thread_cpu_ns(main) if main is not None else None
+        self._window_gaps = 0.0
+
+    def _end_window(self, now: float) -> None:
+        """The sampler thread's periodic look: the trigger's errors and coverage, drops, the budget."""
+        trigger = self._trigger
+        if trigger is not None:
+            for where, error in trigger.take_errors():
+                report(where, error)
+            self._judge_trigger(trigger, now)
+        self._flush_pending_drops()
+        self._idle.classify_pending()
+        if now >= self._budget_at:
+            self._check_budget(now)
+        self._start_window(now)
+
+    def _judge_trigger(self, trigger: ProfSignalTrigger, now: float) -> None:
+        if not trigger.installed():
+            self._retire_trigger(trigger, "the program installed its own SIGPROF handler")
+            return
+        if not trigger.armed:
+            if self._retry_at is not None and now >= self._retry_at:
+                self._retry_at = None
+                trigger.retime(self._period / 2)
+                trigger.arm()
+            return
+        taken, calls = self._window_signal, trigger.calls - self._window_calls
+        length = now - self._window_started
+        expected = length / self._period
+        # The share of the window in which the handler sampled on time (the main thread ran Python).
+        covered = 1.0 - (self._window_gaps + self._gap(self._last_signal_sample, now)) / length if length > 0 else 0.0
+        if self._main_loop_running:
+            self._retire_trigger(trigger, "an asyncio event loop runs in the main thread (its wake-up fd)")
+        elif self._woken(calls, expected, length):
+            self._retire_trigger(trigger, "SIGPROF wakes the idle main thread (a wake-up fd, as event loops set)")
+        elif taken and covered >= COVERED:
+            self._signal_mode = True
+        else:
+            self._signal_mode = False
+            if taken < UNCOVERED * expected:
+                trigger.disarm()  # the main thread is not running Python: the thread samples
+                self._retry_at = now + RETRY_S
+
+    def _woken(self, calls: int, expected: float, length: float) -> bool:
+        """Whether the handler ran although the main thread was idle, in this window and the previous."""
+        share = self._main_share(length)
+        woken = calls >= WOKEN_SHARE * expected and share < IDLE_MAIN and share * length < WOKEN_CPU_S * calls
+        self._woken_windows = self._woken_windows + 1 if woken else 0
+        return self._woken_windows >= 2
+
+    def _main_share(self, length: float) -> float:
+        """The share of the window's ``length`` seconds the main thread spent on a CPU (1.0 if unknown)."""
+        main = threading.main_thread().native_id
+        started = self._main_cpu
+        now = thread_cpu_ns(main) if main is not None else None
+        if started is None or now is None or length <= 0:
+            return 1.0
+        return (now - started) / 1e9 / length
+
+    def _arm_trigger(self) -> None:
+        """Set up the SIGPROF trigger (on the calling thread, which must be the main one)."""
+        if self._trigger is None:
+            reason = ProfSignalTrigger.unusable_reason()
+            if reason is not None:
+                logger.debug("greenflame: sampling from the sampler thread only: %s", reason)
+                return
+            self._trigger = ProfSignalTrigger(self._period / 2, self._on_signal)
+        self._retry_at = None
+        self._trigger.retime(self._period / 2)
+        if not self._trigger.arm():
+            self._retire_trigger(self._trigger, "SIGPROF or ITIMER_PROF is in use")
+
+    def _retire_trigger(self, trigger: ProfSignalTrigger, why: str) -> None:
+        trigger.disarm()
+        self._retired_signal_ns += trigger.cpu_ns()
+        self._retired_calls += trigger.calls
+        self._trigger = None
+        self._signal_mode = False
+        self._use_signal = False
+        logger.debug("greenflame: SIGPROF trigger off: %s", why)
+
+    # -- one sample ----------------------------------------------------------------------
+
+    def _take(self, now: float, main_frame: Optional[FrameType], in_handler: bool) -> bool:
+        """Sample every thread; in the handler never wait for a lock (the main thread may hold it)."""
+        if not self._tick_lock.acquire(blocking=not in_handler):
+            return False
+        try:
+            self._schedule(now)
+            now_ns = time.monotonic_ns()
+            frames = sys._current_frames()
+            if in_handler:
+                # The main thread's own entry is this handler: use the frame it interrupted.
+                main = threading.get_ident()
+                if main_frame is None:
+                    frames.pop(main, None)
+                else:
+                    frames[main] = main_frame
+                if len(frames) != self._thread_count:
+                    self._refresh_wanted = True  # enumerating threads takes a lock: the thread does it
+            elif self._refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
+                self._refresh(frames, now_ns)
+            skip = self._skip
+            threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
+            del frames
+            if len(threads) > self._max_threads:
+                threads = self._rotate(threads)
+            self.probe.begin_tick(now_ns)
+            observations = self._observe(threads, now_ns, in_handler)
+            del threads
+            if in_handler:
+                full = self.aggregator.try_add(observations)
+                if full is None:
+                    self._count_drop("aggregator_busy", len(observations))
+                else:
+                    self._count_drop("aggregator_full", full)
+            else:
+                self.aggregator.add(observations)
+            return True
+        finally:
+            self._tick_lock.release()
+
+    def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int, in_handler: bool) -> List[Observation]:
         """One observation per thread: stack, labels, on a CPU, idle."""
-        native, on_cpu, read, is_idle = self._native, self.probe.on_cpu, self._stacks.read, self._idle.is_idle
+        native, on_cpu, read = self._native, self.probe.on_cpu, self._stacks.read
+        is_idle = self._idle.is_idle_known if in_handler else self._idle.is_idle
         tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
         by_thread, known = threadlabels.by_thread(), self._thread_labels
         observations: List[Observation] = []
@@ -298,18 +535,28 @@ class ThreadSampler:
             merged = self._labels[cache_key] = tuple(sorted(values.items()))
         return merged
 
-    def _check_budget(self, now_ns: int) -> None:
-        self._budget_at_ns = now_ns + _BUDGET_CHECK_NS
+    def _check_budget(self, now: float) -> None:
+        self._budget_at = now + _BUDGET_CHECK_S
         budget = self.budget
         if budget is not None:
             rate = budget.check()
             if rate != self.rate_hz:
                 self.set_rate(rate)
 
+    def _count_drop(self, reason: str, count: int) -> None:
+        if count > 0:
+            pending = self._pending_drops
+            pending[reason] = pending.get(reason, 0) + count
+
+    def _flush_pending_drops(self) -> None:
+        pending, self._pending_drops = self._pending_drops, {}
+        for reason, count in pending.items():
+            self._drops.add(reason, count)
+
     def _rotate(self, threads: List[Tuple[int, FrameType]]) -> List[Tuple[int, FrameType]]:
         """At most ``max_threads`` threads, starting at a different one each tick so none is starved."""
         self._ticks += 1
-        self._drops.add("max_threads", len(threads) - self._max_threads)
+        self._count_drop("max_threads", len(threads) - self._max_threads)
         start = self._ticks % len(threads)
         rotated = threads[start:] + threads[:start]
         return rotated[: self._max_threads]
@@ -320,18 +567,9 @@ class ThreadSampler:
         self._native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
         self._names = {t.ident: t.name for t in known}  # type: ignore[misc]
         self._thread_labels = {}  # thread names may have changed
-        self._skip = self._excluded() | {threading.get_ident()}
+        self._skip = self._excluded() | {threading.get_ident(), self._worker.ident}
         self._thread_count = len(frames)
         self._refresh_at_ns = now_ns + _NATIVE_REFRESH_NS
+        self._refresh_wanted = False
         self.probe.forget_others(self._native.values())
         self._stacks.forget_others(set(frames))
-
-    def _next_delay(self) -> float:
-        period = self._period
-        planned = (0.5 + random.random()) * period
-        delay = max(0.0, planned - self._debt)
-        # Carry at most one period of debt, so a long stall (a frozen Lambda) causes no burst.
-        self._debt = min(period, max(0.0, self._debt - planned))
-        self._waited_for = delay
-        self._wait_started = time.perf_counter()
-        return delay

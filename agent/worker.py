@@ -84,19 +84,13 @@ class PeriodicWorker:
 def _sleep(delay: float, stopping: threading.Event) -> bool:
     """Wait ``delay`` seconds or until ``stopping`` is set; True when it is.
 
-    ``time.sleep`` rather than ``Event.wait``: with busy threads holding the GIL, each wake-up
-    costs a GIL hand-over, and ``Event.wait`` (a Condition with a temporary lock) was measured
-    at about 1.5 times the CPU of a plain sleep per tick. Long waits are cut into slices so a
-    stop is noticed within :data:`_SLICE_S`.
+    ``time.sleep`` for short waits (the sampler's ticks): with busy threads holding the GIL, each
+    wake-up costs a GIL hand-over, and ``Event.wait`` (a Condition with a temporary lock) was
+    measured at about 1.5 times the CPU of a plain sleep per tick. A long wait (more than
+    :data:`_SLICE_S`) is one ``Event.wait``, which a stop ends at once, rather than several
+    sleeps: each wake-up costs the program a GIL hand-over.
     """
     if delay <= _SLICE_S:
         time.sleep(delay)
         return stopping.is_set()
-    end = time.monotonic() + delay
-    while True:
-        if stopping.is_set():
-            return True
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return stopping.is_set()
-        time.sleep(min(remaining, _SLICE_S))
+    return stopping.wait(delay)

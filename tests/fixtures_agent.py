@@ -7,12 +7,19 @@ during which the guard swallowed something, unless the test is marked
 
 ``ingest_server``: a real HTTP server on a free port that records requests to
 ``/api/v1/ingest`` and answers with scripted responses.
+
+:func:`run_python`: run a script in a fresh interpreter, with only the given ``GREENFLAME_*``
+variables.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +28,15 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import pytest
 
 MARKER = "agent_errors_expected"
+
+
+def run_python(code: str, env: Dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
+    """Run ``code`` (dedented) with ``python -c``; no ``GREENFLAME_*`` variable but those in ``env``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GREENFLAME_")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -85,6 +85,7 @@ def test_docs_come_from_the_same_table() -> None:
         "call_share",
         "rate_hz",
         "cpu_budget",
+        "signal_trigger",
         "report_interval_s",
         "max_stacks",
         "max_depth",

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from fixtures_agent import run_python
 
 import greenflame.agent as agent
 from greenflame.agent.budget import CpuBudget
@@ -40,14 +38,6 @@ def functions(report: Dict[str, Any]) -> List[str]:
 
 def short(name: str) -> str:
     return name.rsplit("<locals>.", 1)[-1]
-
-
-def run_python(code: str, env: Dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GREENFLAME_")}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=full_env, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_the_state_machine_allows_only_its_transitions() -> None:

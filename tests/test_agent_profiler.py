@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from fixtures_agent import IngestServer
+from fixtures_agent import IngestServer, run_python
 
 import greenflame.agent as agent
 from greenflame.analyzer.formats import greenflame_json
@@ -34,18 +34,6 @@ def read(path: Path) -> Dict[str, Any]:
 
 def functions(report: Dict[str, Any]) -> List[str]:
     return [frame["function"] for frame in report["frames"]]
-
-
-def run_python(code: str, env: Dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GREENFLAME_")}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_start_flush_stop_writes_a_profile_with_metadata(tmp_path: Path) -> None:

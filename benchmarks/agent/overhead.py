@@ -2,7 +2,9 @@
 
     python overhead.py --pairs 5 --seconds 4 [--agents greenflame,naive,codeguru,...]
 
-For every workload (1 thread with ~15-frame stacks; 4 threads with 60-frame stacks) and every
+For every workload (1 thread with ~15-frame stacks, run in the main thread as a single-threaded
+program does, then in another thread while the main thread waits; 4 threads with 60-frame
+stacks, the main thread waiting) and every
 agent, runs ``workload.py`` without and with the agent in turn, ``--pairs`` times, and prints a
 Markdown table: the agent threads' CPU as a share of the application threads' CPU (median and
 range), the throughput ratio with/without (median and range of the pairs), the baseline's own
@@ -21,12 +23,17 @@ import sys
 from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKLOADS = [(1, 15), (4, 60)]
+#: (label, threads, depth, workload in the main thread)
+WORKLOADS = [
+    ("1 thread (main), 15 frames", 1, 15, True),
+    ("1 thread (not main; main waits), 15 frames", 1, 15, False),
+    ("4 threads, 60 frames", 4, 60, False),
+]
 
 
-def run(python: str, agent: str, threads: int, depth: int, seconds: float) -> Dict[str, Any]:
+def run(python: str, agent: str, threads: int, depth: int, seconds: float, in_main: bool) -> Dict[str, Any]:
     command = [python, os.path.join(HERE, "workload.py"), "--agent", agent, "--threads", str(threads)]
-    command += ["--depth", str(depth), "--seconds", str(seconds)]
+    command += ["--depth", str(depth), "--seconds", str(seconds)] + (["--main"] if in_main else [])
     env = dict(os.environ, PATH=os.path.dirname(python) + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds * 10 + 60, env=env)
     if result.returncode != 0:
@@ -48,15 +55,15 @@ def main() -> None:
     args = parser.parse_args()
     print("| workload | agent | agent CPU / app CPU, % | throughput with/without | baseline noise | ticks/s |")
     print("|---|---|---|---|---|---|")
-    for threads, depth in WORKLOADS:
+    for label, threads, depth, in_main in WORKLOADS:
         for agent in args.agents.split(","):
             shares: List[float] = []
             ratios: List[float] = []
             base_rates: List[float] = []
             ticks: List[float] = []
             for _ in range(args.pairs):
-                base = run(args.python, "none", threads, depth, args.seconds)
-                measured = run(args.python, agent, threads, depth, args.seconds)
+                base = run(args.python, "none", threads, depth, args.seconds, in_main)
+                measured = run(args.python, agent, threads, depth, args.seconds, in_main)
                 base_rate = base["work"] / base["wall_s"]
                 base_rates.append(base_rate)
                 ratios.append((measured["work"] / measured["wall_s"]) / base_rate)
@@ -66,7 +73,7 @@ def main() -> None:
                     ticks.append(measured["ticks_per_s"])
             noise = (max(base_rates) - min(base_rates)) / statistics.median(base_rates)
             print(
-                f"| {threads} thread(s), {depth} frames | {agent} | {spread(shares)} | {spread(ratios)} "
+                f"| {label} | {agent} | {spread(shares)} | {spread(ratios)} "
                 f"| ±{50 * noise:.0f}% | {statistics.median(ticks) if ticks else '-'} |",
                 flush=True,
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,33 @@ def descend(depth: int, body: Callable[[], None]) -> None:
         descend(depth - 1, body)
     else:
         body()
+
+
+def signal_delivery_ns(count: int = 2000) -> float:
+    """CPU per signal sent to this thread with an empty Python handler (the kill system call included,
+    so an over-estimate of a timer's signal): the part of the SIGPROF trigger's cost that its own
+    handler cannot time."""
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+    me = threading.get_ident()
+    started = time.thread_time_ns()
+    for _ in range(count):
+        signal.pthread_kill(me, signal.SIGUSR1)
+    cost = (time.thread_time_ns() - started) / count
+    signal.signal(signal.SIGUSR1, previous)
+    return cost
+
+
+def greenflame_signal_cpu_ns(delivery_ns: float) -> int:
+    """What greenflame's SIGPROF handler has cost the main thread so far: its own measured time plus
+    ``delivery_ns`` per signal (the agent's built-in estimate replaced by this run's measurement)."""
+    import greenflame.agent as agent
+    from greenflame.agent.sigprof import DELIVERY_NS
+
+    profiler = agent.current()
+    if profiler is None:
+        return 0
+    stats = profiler.signal_stats()
+    return int(stats["cpu_ns"] - stats["calls"] * DELIVERY_NS + stats["calls"] * delivery_ns)
 
 
 def start_agent(name: str, rate_hz: float, out_dir: str) -> Callable[[], None]:
@@ -131,13 +159,15 @@ def start_agent(name: str, rate_hz: float, out_dir: str) -> Callable[[], None]:
 
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     out_dir = tempfile.mkdtemp(prefix="gf-bench-")
+    greenflame = args.agent.startswith("greenflame")
+    delivery = signal_delivery_ns() if greenflame else 0.0
     stop_agent = start_agent(args.agent, args.rate, out_dir)
     spy: Optional[subprocess.Popen] = getattr(start_agent, "spy", None)
     spy_cpu_start = process_cpu_ns(spy.pid) if spy is not None else 0
     counts = [0] * args.threads
     app_tids: List[int] = [0] * args.threads
     app_cpu = [0] * args.threads
-    begin = threading.Barrier(args.threads + 1)
+    begin = threading.Barrier(1 if args.main else args.threads + 1)  # in main: nobody to wait for
     deadline = [0.0]
 
     def worker(index: int) -> None:
@@ -161,18 +191,28 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         if pyinstrument_profiler is not None:
             pyinstrument_profiler.stop()
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
+    in_main = args.main
+    threads = [] if in_main else [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
     for thread in threads:
         thread.start()
     others0 = agent_threads_cpu(app_tids)
+    signal0 = greenflame_signal_cpu_ns(delivery) if greenflame else 0
     deadline[0] = time.perf_counter() + args.seconds
     wall0 = time.perf_counter()
-    begin.wait()
+    if in_main:
+        worker(0)
+    else:
+        begin.wait()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - wall0
     others = {tid: cpu - others0.get(tid, 0) for tid, cpu in agent_threads_cpu(app_tids).items()}
     agent_cpu = sum(others.values())
+    if greenflame:
+        # The handler ran in the application's main thread: its cost moves from the app to the agent.
+        in_handler = greenflame_signal_cpu_ns(delivery) - signal0
+        agent_cpu += in_handler
+        app_cpu[0] -= in_handler if in_main else 0
     if spy is not None:
         agent_cpu += process_cpu_ns(spy.pid) - spy_cpu_start
     stop_agent()
@@ -180,6 +220,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "agent": args.agent,
         "ticks_per_s": round(TICKS[0] / wall, 1) if TICKS[0] else None,
         "threads": args.threads,
+        "in_main": args.main,
         "depth": args.depth,
         "app_cpu_ns": sum(app_cpu),
         "agent_cpu_ns": agent_cpu,
@@ -206,6 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--agent", choices=AGENTS, default="none")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--main", action="store_true", help="run the (single) workload thread in the main thread")
     parser.add_argument("--depth", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=100.0)

@@ -1,0 +1,137 @@
+"""The SIGPROF trigger: the main thread takes samples between two of its own bytecodes.
+
+Why: a sampler thread must wake up and take the GIL for every sample. On the project's virtual
+machine that costs 90 to 130 us of CPU per tick (timer programming, waking an idle vCPU, the GIL
+hand-over), ten times the work of the tick itself, while a signal delivered to a thread that is
+already running costs about 3.5 us (``benchmarks/agent/README.md``). So while the main thread
+is running Python code, ``ITIMER_PROF`` (process CPU time) raises SIGPROF and the handler, which
+CPython runs in the main thread, takes the sample; the sampler thread only wakes a few times a
+second to check that this still happens (:class:`greenflame.agent.sampler.ThreadSampler`).
+
+Only used when it cannot disturb the program:
+
+- set up from the main thread, with SIGPROF at its default action and ``ITIMER_PROF`` unused
+  (another profiler may own them);
+- ``SA_RESTART`` is set, so a system call interrupted in another thread is restarted rather than
+  failing with ``EINTR`` (Python's own calls retry either way, PEP 475);
+- once installed, the handler stays installed after :meth:`disarm` (it then does nothing): a
+  SIGPROF still in flight must never meet the default action, which ends the process;
+- when the program replaces the handler, the trigger notices and stops the timer.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any, Callable, List, Optional, Tuple
+
+_MAX_ERRORS = 10
+
+#: CPU one SIGPROF costs the interrupted thread outside the handler's Python code (kernel delivery,
+#: CPython's C handler, the eval loop's pending-call check): measured at 3.3-3.5 us including a
+#: ``pthread_kill`` system call on the project machine (``benchmarks/agent/README.md``), rounded up.
+DELIVERY_NS = 4_000
+
+
+class ProfSignalTrigger:
+    """Calls ``on_signal(frame)`` in the main thread every ``interval_s`` of process CPU time.
+
+    ``frame`` is the main thread's frame that the signal interrupted. Exceptions raised by
+    ``on_signal`` are kept (see :meth:`take_errors`) rather than logged from inside the handler,
+    where the main thread may hold the logging module's locks; ``KeyboardInterrupt`` and other
+    ``BaseException`` pass through.
+    """
+
+    def __init__(self, interval_s: float, on_signal: Callable[[Optional[FrameType]], Any]) -> None:
+        self.interval_s = interval_s
+        self._on_signal = on_signal
+        self._armed = False
+        self._handler = self._handle  # one bound method, so that identity tells it is installed
+        self._errors: List[Tuple[str, Exception]] = []
+        self.calls = 0  # handler calls while armed
+        self.handler_ns = 0  # time spent in the handler while armed (the main thread runs: wall = CPU)
+
+    @staticmethod
+    def unusable_reason() -> Optional[str]:
+        """Why the trigger cannot be set up from this thread now, or None when it can."""
+        if not hasattr(signal, "setitimer") or not hasattr(signal, "SIGPROF"):
+            return "no SIGPROF interval timer on this platform"
+        if threading.current_thread() is not threading.main_thread():
+            return "the agent was not started from the main thread"
+        current = signal.getsignal(signal.SIGPROF)
+        if current is not signal.SIG_DFL and not _is_ours(current):
+            return "SIGPROF already has a handler (another profiler?)"
+        if signal.getitimer(signal.ITIMER_PROF) != (0.0, 0.0):
+            return "ITIMER_PROF is already in use"
+        return None
+
+    @property
+    def armed(self) -> bool:
+        """Whether the timer runs."""
+        return self._armed
+
+    def arm(self) -> bool:
+        """Install the handler if needed (main thread only) and start the timer; False when it cannot."""
+        if self._armed:
+            return True
+        if not self.installed():
+            if self.unusable_reason() is not None:
+                return False
+            signal.signal(signal.SIGPROF, self._handler)
+            signal.siginterrupt(signal.SIGPROF, False)
+        elif signal.getitimer(signal.ITIMER_PROF) != (0.0, 0.0):
+            return False
+        self._armed = True
+        signal.setitimer(signal.ITIMER_PROF, self.interval_s, self.interval_s)
+        return True
+
+    def disarm(self) -> None:
+        """Stop the timer (from any thread); the handler stays installed and does nothing."""
+        if not self._armed:
+            return
+        self._armed = False
+        # Stop the timer when it is ours: our handler, or (the program took SIGPROF over) our interval.
+        if self.installed() or abs(signal.getitimer(signal.ITIMER_PROF)[1] - self.interval_s) < 1e-4:
+            signal.setitimer(signal.ITIMER_PROF, 0.0, 0.0)
+
+    def retime(self, interval_s: float) -> None:
+        """Use ``interval_s`` from now on (restarting the timer when it runs)."""
+        self.interval_s = interval_s
+        if self._armed and self.installed():
+            signal.setitimer(signal.ITIMER_PROF, interval_s, interval_s)
+
+    def cpu_ns(self) -> int:
+        """What the handler has cost the main thread so far: time in it plus :data:`DELIVERY_NS` per call."""
+        return self.handler_ns + self.calls * DELIVERY_NS
+
+    def installed(self) -> bool:
+        """Whether SIGPROF still calls this trigger (the program may have replaced the handler)."""
+        return signal.getsignal(signal.SIGPROF) is self._handler
+
+    def take_errors(self) -> List[Tuple[str, Exception]]:
+        """The exceptions ``on_signal`` raised since the last call, for the caller to report."""
+        errors, self._errors = self._errors, []
+        return errors
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        if not self._armed:
+            return
+        started = time.perf_counter_ns()
+        try:
+            self._on_signal(frame)
+        except Exception as error:
+            if len(self._errors) < _MAX_ERRORS:
+                self._errors.append(("sampler signal", error))
+        finally:
+            self.calls += 1
+            self.handler_ns += time.perf_counter_ns() - started
+
+
+def _is_ours(handler: object) -> bool:
+    """Whether ``handler`` is the bound handler of some trigger (one left by an earlier start)."""
+    return getattr(handler, "__func__", None) is ProfSignalTrigger._handle
