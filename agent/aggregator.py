@@ -16,7 +16,7 @@ from .drops import DropCounter
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
     from .threadlabels import LabelKey
 
@@ -53,40 +53,22 @@ class Aggregator:
 
     def add(self, observations: Iterable[Observation]) -> None:
         """Count a batch of observations (one sampler tick) under one lock acquisition."""
+        full = 0
         with self._lock:
-            full = self._count(observations)
+            counts = self._counts
+            for stack, labels, cpu, idle in observations:
+                key = (stack, labels)
+                values = counts.get(key)
+                if values is None:
+                    if len(counts) >= self._max_stacks:
+                        full += 1
+                        continue
+                    values = counts[key] = [0, 0, 0]
+                values[0] += 1
+                values[1] += cpu
+                values[2] += idle
         if full:
             self._drops.add("aggregator_full", full)
-
-    def try_add(self, observations: Iterable[Observation]) -> Optional[int]:
-        """Like :meth:`add` without ever waiting: None when the lock is taken (nothing counted), else
-        the number of observations dropped as ``aggregator_full``, which the caller must count.
-
-        For a signal handler: it interrupts the main thread, which may hold the lock itself.
-        """
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            return self._count(observations)
-        finally:
-            self._lock.release()
-
-    def _count(self, observations: Iterable[Observation]) -> int:
-        """Count observations (the lock held); the number dropped because the table is full."""
-        full = 0
-        counts = self._counts
-        for stack, labels, cpu, idle in observations:
-            key = (stack, labels)
-            values = counts.get(key)
-            if values is None:
-                if len(counts) >= self._max_stacks:
-                    full += 1
-                    continue
-                values = counts[key] = [0, 0, 0]
-            values[0] += 1
-            values[1] += cpu
-            values[2] += idle
-        return full
 
     def add_counts(self, counted: Iterable[Tuple[Stack, LabelKey, Sequence[int]]]) -> None:
         """Add ``[wall, cpu, idle]`` counts per key (an engine that measures rather than samples)."""

@@ -62,7 +62,6 @@ _LOADERS = frozenset(
     {"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST", "LOAD_SUPER_ATTR"}
 )
 _CACHE_LIMIT = 20_000
-_PENDING_LIMIT = 100
 
 
 def callee_name(code: CodeType, offset: int) -> Optional[str]:
@@ -110,35 +109,19 @@ class IdleClassifier:
         # Two levels so that the hot path allocates nothing (no (code, offset) tuple per lookup).
         self._codes: Dict[int, Tuple[CodeType, Dict[int, bool]]] = {}
         self._sites = 0
-        self._pending: List[Tuple[CodeType, int]] = []
-
-    def is_idle_known(self, frame: FrameType) -> bool:
-        """Like :meth:`is_idle` but never disassembles (a signal handler must not import or take long):
-        a call site not classified yet counts as not idle and is kept for :meth:`classify_pending`."""
-        verdict = self._known(frame)
-        if verdict is None:
-            if len(self._pending) < _PENDING_LIMIT:
-                self._pending.append((frame.f_code, frame.f_lasti))
-            return False
-        return verdict
-
-    def classify_pending(self) -> None:
-        """Classify the call sites :meth:`is_idle_known` met, so that they are known next time."""
-        pending, self._pending = self._pending, []
-        for code, offset in pending:
-            entry = self._codes.get(id(code))
-            if entry is None or offset not in entry[1]:
-                self._classify(code, offset)
 
     def is_idle(self, frame: FrameType) -> bool:
         """Whether ``frame`` (a thread's innermost Python frame) waits in an idle call."""
-        verdict = self._known(frame)
-        return self._classify(frame.f_code, frame.f_lasti) if verdict is None else verdict
+        return self.is_idle_at(frame.f_code, frame.f_lasti)
 
-    def _known(self, frame: FrameType) -> Optional[bool]:
-        """The cached verdict for ``frame``'s call site, or None when it was never classified."""
-        entry = self._codes.get(id(frame.f_code))
-        return entry[1].get(frame.f_lasti) if entry is not None else None
+    def is_idle_at(self, code: CodeType, offset: int) -> bool:
+        """Whether the instruction at ``offset`` of ``code`` (where a thread stands) is an idle call."""
+        entry = self._codes.get(id(code))
+        if entry is not None:
+            verdict = entry[1].get(offset)
+            if verdict is not None:
+                return verdict
+        return self._classify(code, offset)
 
     def _classify(self, code: CodeType, offset: int) -> bool:
         if self._sites >= _CACHE_LIMIT:

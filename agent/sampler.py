@@ -20,6 +20,7 @@ import random
 import sys
 import threading
 import time
+from collections import deque
 from types import CodeType, FrameType
 
 from . import threadlabels
@@ -34,10 +35,14 @@ from .worker import PeriodicWorker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional, Set, Tuple
+    from typing import Callable, Deque, Dict, List, Optional, Set, Tuple
 
     from .aggregator import FrameKey, Observation, Stack
     from .threadlabels import LabelKey
+
+    #: What the handler records per thread: ident, code objects (leaf first), on a CPU, the leaf's
+    #: code and instruction offset (for the idle test), the thread's labels, its running task.
+    _Captured = Tuple[int, List[CodeType], int, CodeType, int, LabelKey, Optional[object]]
 
 ENGINE = "thread"
 TRUNCATED: FrameKey = ("[truncated]", "", 0)
@@ -47,14 +52,15 @@ _LABEL_CACHE_LIMIT = 10_000
 _BUDGET_CHECK_S = 1.0
 _NO_TASKS: Dict[int, object] = {}
 _NATIVE_REFRESH_NS = 1_000_000_000
+_PENDING_LIMIT = 1_000  # samples the handler may record before the thread aggregates them
 
 #: How often the sampler thread looks at what the SIGPROF handler did (and wakes at least).
 WINDOW_S = 0.5
-FIRST_WINDOW_S = 0.1
+#: ... and while the thread samples itself (it is awake anyway): the cheap mode starts sooner.
+THREAD_WINDOW_S = 0.1
 #: Share of the window the handler must have sampled on time for the thread to stop sampling.
 COVERED = 0.9
-#: Below this share the main thread is not running Python: the timer stops for :data:`RETRY_S`.
-UNCOVERED = 0.05
+#: When the handler took no sample for :data:`WINDOW_S`, the timer stops for this long.
 RETRY_S = 5.0
 #: The main thread's CPU share of a window below which it counts as idle: if the handler still ran
 #: for at least :data:`WOKEN_SHARE` of the samples due, each signal woke it (through a wake-up fd,
@@ -159,6 +165,14 @@ class StackReader:
             frames.append(frame)
             keys.append(codes[id(frame.f_code)][1])
 
+    def from_codes(self, codes: List[CodeType]) -> Stack:
+        """The stack of a thread recorded as its frames' code objects, leaf first (by the SIGPROF handler)."""
+        known, remember = self._codes, self._remember
+        keys = [(known.get(id(code)) or remember(code))[1] for code in reversed(codes)]
+        if len(keys) > self._max_depth:
+            return (*keys[: self._max_depth - 1], TRUNCATED)
+        return tuple(keys)
+
     def forget_others(self, alive: Set[int]) -> None:
         """Release the frames of threads not in ``alive``."""
         for thread in [t for t in self._threads if t not in alive]:
@@ -187,8 +201,8 @@ class ThreadSampler:
     - it covered at least :data:`COVERED` of the window (no gap between its samples longer than
       a normal interval; the timer's granularity makes no gap): the thread stops waking for each
       sample and only checks again at the end of the next window (the cheap mode);
-    - it covered almost nothing (the main thread waits, or the process is idle): the timer
-      stops, to be tried again :data:`RETRY_S` later;
+    - it took no sample for :data:`WINDOW_S` (the main thread waits, or the process is idle):
+      the timer stops, to be tried again :data:`RETRY_S` later;
     - it ran although the main thread was mostly idle (each signal woke it, through a wake-up
       file descriptor such as event loops set up, which costs more than the thread): the timer
       stops for good;
@@ -232,6 +246,7 @@ class ThreadSampler:
         self._ticks = 0
         # Counted where the DropCounter's lock must not be waited for (the signal handler).
         self._pending_drops: Dict[str, int] = {}
+        self._pending: Deque[List[_Captured]] = deque()  # samples the handler recorded
         self._use_signal = signal_trigger
         self._trigger: Optional[ProfSignalTrigger] = None
         self._signal_mode = False
@@ -260,7 +275,7 @@ class ThreadSampler:
         self._period = 1.0 / rate_hz
         trigger = self._trigger
         if trigger is not None and trigger.armed:
-            trigger.retime(self._period / 2)
+            trigger.retime(self._period)
 
     @property
     def ident(self) -> Optional[int]:
@@ -296,7 +311,7 @@ class ThreadSampler:
         self._thread_count = -1  # refresh at the first tick: the sampler's own thread is new
         self._budget_at = now + _BUDGET_CHECK_S
         self._signal_mode = False
-        self._start_window(now, FIRST_WINDOW_S)  # until the handler has shown it covers, the thread samples
+        self._start_window(now)
         if self._use_signal:
             self._arm_trigger()
         self._worker.start()
@@ -307,13 +322,14 @@ class ThreadSampler:
             self._trigger.disarm()
         self._signal_mode = False
         self._worker.stop(timeout)
+        self.process_pending()
         self._flush_pending_drops()
         if not self._worker.is_alive():
             self._stacks.clear()
 
     def sample(self) -> None:
         """Take one sample of every thread now (the sampler thread's way; also for benchmarks)."""
-        self._take(time.monotonic(), None, False)
+        self._take(time.monotonic())
 
     # -- who samples when ----------------------------------------------------------------
 
@@ -321,30 +337,104 @@ class ThreadSampler:
         now = time.monotonic()
         if now >= self._window_end:
             self._end_window(now)
-        if not self._signal_mode and now >= self._due:
-            self._take(now, None, False)
+        if not self._signal_mode and now >= self._thread_due():
+            self._take(now)
+        self.process_pending()
 
     def _next_delay(self) -> float:
         now = time.monotonic()
         until_window = self._window_end - now
         if self._signal_mode:
             return max(0.0, until_window)
-        return max(0.0, min(self._due - now, until_window))
+        return max(0.0, min(self._thread_due() - now, until_window))
 
-    def _on_signal(self, frame: Optional[FrameType]) -> None:
-        """The SIGPROF handler's work, in the main thread: a sample when one is due."""
+    def _thread_due(self) -> float:
+        """When the thread takes the next sample: when it is due, or, while the SIGPROF timer runs, a
+        little later, leaving it to the handler if the main thread runs (the timer fires on the
+        kernel's tick, a few ms late)."""
+        trigger = self._trigger
+        return self._due + _TIMER_SLACK_S if trigger is not None and trigger.armed else self._due
+
+    def _on_signal(self, frame: Optional[FrameType]) -> float:
+        """The SIGPROF handler's work, in the main thread: a sample when one is due; the seconds until
+        the next one is due."""
         now = time.monotonic()
-        if now < self._due or self._thread_count < 0:
+        if now >= self._due and self._thread_count >= 0:
+            asyncio = sys.modules.get("asyncio")
+            if asyncio is not None and asyncio.events._get_running_loop() is not None:
+                self._main_loop_running = True  # the thread retires the trigger at the window's end
+            elif self._capture(now, frame):
+                self._signal_samples += 1
+                self._window_signal += 1
+                self._window_gaps += self._gap(self._last_signal_sample, now)
+                self._last_signal_sample = now
+        return self._due - now
+
+    def _capture(self, now: float, main_frame: Optional[FrameType]) -> bool:
+        """In the handler: record a sample as plain data for the thread to aggregate later.
+
+        As little as possible runs here, because it runs cold (the program's work between two
+        samples evicts the agent's code and data from the CPU caches): no lock, no import, no
+        aggregation. Code objects are recorded rather than frames, which would keep the locals of
+        returned calls alive until the thread gets to them.
+        """
+        if not self._tick_lock.acquire(blocking=False):
+            return False  # the thread is sampling or aggregating: the timer tries again in a moment
+        try:
+            return self._capture_locked(now, main_frame)
+        finally:
+            self._tick_lock.release()
+
+    def _capture_locked(self, now: float, main_frame: Optional[FrameType]) -> bool:
+        self._schedule(now)
+        pending = self._pending
+        if len(pending) >= _PENDING_LIMIT:
+            self._count_drop("signal_backlog", 1)
+            return False
+        frames = sys._current_frames()
+        main = threading.get_ident()
+        if main_frame is None:
+            frames.pop(main, None)
+        else:
+            frames[main] = main_frame
+        if len(frames) != self._thread_count:
+            self._refresh_wanted = True  # enumerating threads takes a lock: the thread does it
+        skip = self._skip
+        threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
+        del frames
+        if len(threads) > self._max_threads:
+            threads = self._rotate(threads)
+        now_ns = time.monotonic_ns()
+        self.probe.begin_tick(now_ns)
+        native, on_cpu, by_thread = self._native, self.probe.on_cpu, threadlabels.by_thread()
+        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
+        records: List[_Captured] = []
+        for ident, frame in threads:
+            # The main thread runs this handler: it is on a CPU, no clock needed.
+            cpu = 1 if ident == main else on_cpu(native.get(ident), now_ns)
+            leaf, offset = frame.f_code, frame.f_lasti
+            codes = []
+            walk: Optional[FrameType] = frame
+            while walk is not None:
+                codes.append(walk.f_code)
+                walk = walk.f_back
+            task = tasks.get(ident) if tasks else None
+            records.append((ident, codes, cpu, leaf, offset, by_thread.get(ident, ()), task))
+        pending.append(records)
+        return True
+
+    def process_pending(self) -> None:
+        """Aggregate the samples the handler recorded (the sampler thread, or before a report)."""
+        if not self._pending:
             return
-        asyncio = sys.modules.get("asyncio")
-        if asyncio is not None and asyncio.events._get_running_loop() is not None:
-            self._main_loop_running = True  # the thread retires the trigger at the window's end
-            return
-        if self._take(now, frame, True):
-            self._signal_samples += 1
-            self._window_signal += 1
-            self._window_gaps += self._gap(self._last_signal_sample, now)
-            self._last_signal_sample = now
+        with self._tick_lock:
+            pending, from_codes, is_idle_at = self._pending, self._stacks.from_codes, self._idle.is_idle_at
+            while pending:
+                observations: List[Observation] = []
+                for ident, codes, cpu, leaf, offset, raw, task in pending.popleft():
+                    idle = 0 if cpu else int(is_idle_at(leaf, offset))
+                    observations.append((from_codes(codes), self._labels_of(ident, raw, task), cpu, idle))
+                self.aggregator.add(observations)
 
     def _gap(self, since: float, now: float) -> float:
         """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal
@@ -357,9 +447,9 @@ class ThreadSampler:
         period = self._period
         self._due = max(self._due, now - period) + (0.5 + random.random()) * period
 
-    def _start_window(self, now: float, length: float = WINDOW_S) -> None:
+    def _start_window(self, now: float) -> None:
         self._window_started = now
-        self._window_end = now + length
+        self._window_end = now + (WINDOW_S if self._signal_mode else THREAD_WINDOW_S)
         self._window_signal = 0
         trigger = self._trigger
         self._window_calls = trigger.calls if trigger is not None else 0
@@ -375,7 +465,6 @@ class ThreadSampler:
                 report(where, error)
             self._judge_trigger(trigger, now)
         self._flush_pending_drops()
-        self._idle.classify_pending()
         if now >= self._budget_at:
             self._check_budget(now)
         self._start_window(now)
@@ -387,7 +476,8 @@ class ThreadSampler:
         if not trigger.armed:
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry_at = None
-                trigger.retime(self._period / 2)
+                self._last_signal_sample = now  # the handler gets a whole window to show up
+                trigger.retime(self._period)
                 trigger.arm()
             return
         taken, calls = self._window_signal, trigger.calls - self._window_calls
@@ -403,8 +493,8 @@ class ThreadSampler:
             self._signal_mode = True
         else:
             self._signal_mode = False
-            if taken < UNCOVERED * expected:
-                trigger.disarm()  # the main thread is not running Python: the thread samples
+            if now - self._last_signal_sample >= WINDOW_S:
+                trigger.disarm()  # the main thread does not run Python: the thread samples
                 self._retry_at = now + RETRY_S
 
     def _woken(self, calls: int, expected: float, length: float) -> bool:
@@ -430,9 +520,10 @@ class ThreadSampler:
             if reason is not None:
                 logger.debug("greenflame: sampling from the sampler thread only: %s", reason)
                 return
-            self._trigger = ProfSignalTrigger(self._period / 2, self._on_signal)
+            self._trigger = ProfSignalTrigger(self._period, self._on_signal)
         self._retry_at = None
-        self._trigger.retime(self._period / 2)
+        self._last_signal_sample = time.monotonic()  # the handler gets a whole window to show up
+        self._trigger.retime(self._period)
         if not self._trigger.arm():
             self._retire_trigger(self._trigger, "SIGPROF or ITIMER_PROF is in use")
 
@@ -447,24 +538,13 @@ class ThreadSampler:
 
     # -- one sample ----------------------------------------------------------------------
 
-    def _take(self, now: float, main_frame: Optional[FrameType], in_handler: bool) -> bool:
-        """Sample every thread; in the handler never wait for a lock (the main thread may hold it)."""
-        if not self._tick_lock.acquire(blocking=not in_handler):
-            return False
-        try:
+    def _take(self, now: float) -> None:
+        """Sample every thread now (the sampler thread)."""
+        with self._tick_lock:
             self._schedule(now)
             now_ns = time.monotonic_ns()
             frames = sys._current_frames()
-            if in_handler:
-                # The main thread's own entry is this handler: use the frame it interrupted.
-                main = threading.get_ident()
-                if main_frame is None:
-                    frames.pop(main, None)
-                else:
-                    frames[main] = main_frame
-                if len(frames) != self._thread_count:
-                    self._refresh_wanted = True  # enumerating threads takes a lock: the thread does it
-            elif self._refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
+            if self._refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
                 self._refresh(frames, now_ns)
             skip = self._skip
             threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
@@ -472,46 +552,36 @@ class ThreadSampler:
             if len(threads) > self._max_threads:
                 threads = self._rotate(threads)
             self.probe.begin_tick(now_ns)
-            observations = self._observe(threads, now_ns, in_handler)
+            observations = self._observe(threads, now_ns)
             del threads
-            if in_handler:
-                full = self.aggregator.try_add(observations)
-                if full is None:
-                    self._count_drop("aggregator_busy", len(observations))
-                else:
-                    self._count_drop("aggregator_full", full)
-            else:
-                self.aggregator.add(observations)
-            return True
-        finally:
-            self._tick_lock.release()
+            self.aggregator.add(observations)
 
-    def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int, in_handler: bool) -> List[Observation]:
+    def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int) -> List[Observation]:
         """One observation per thread: stack, labels, on a CPU, idle."""
-        native, on_cpu, read = self._native, self.probe.on_cpu, self._stacks.read
-        is_idle = self._idle.is_idle_known if in_handler else self._idle.is_idle
+        native, on_cpu, read, is_idle = self._native, self.probe.on_cpu, self._stacks.read, self._idle.is_idle
         tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
-        by_thread, known = threadlabels.by_thread(), self._thread_labels
+        by_thread = threadlabels.by_thread()
         observations: List[Observation] = []
         append = observations.append
         for ident, frame in threads:
             cpu = on_cpu(native.get(ident), now_ns)
-            task = tasks.get(ident) if tasks else None
-            if task is None:
-                # Fast path: the merged labels of a thread outside tasks, until its label set changes.
-                raw = by_thread.get(ident, ())
-                entry = known.get(ident)
-                if entry is None or entry[0] is not raw:
-                    entry = known[ident] = (raw, self._label_key(ident, None))
-                labels = entry[1]
-            else:
-                labels = self._label_key(ident, task)
+            labels = self._labels_of(ident, by_thread.get(ident, ()), tasks.get(ident) if tasks else None)
             append((read(frame, ident), labels, cpu, 0 if cpu else int(is_idle(frame))))
         return observations
 
-    def _label_key(self, ident: int, task: Optional[object]) -> LabelKey:
-        """The labels of thread ``ident`` (or of its running asyncio ``task``), automatic ones included."""
-        labels = threadlabels.get(ident)
+    def _labels_of(self, ident: int, raw: LabelKey, task: Optional[object]) -> LabelKey:
+        """The labels of a sample of thread ``ident``: its recorded set ``raw`` (or its running asyncio
+        ``task``'s), with the automatic ones."""
+        if task is not None:
+            return self._label_key(ident, raw, task)
+        # Fast path: the merged labels of a thread outside tasks, until its label set changes.
+        entry = self._thread_labels.get(ident)
+        if entry is None or entry[0] is not raw:
+            entry = self._thread_labels[ident] = (raw, self._label_key(ident, raw, None))
+        return entry[1]
+
+    def _label_key(self, ident: int, labels: LabelKey, task: Optional[object]) -> LabelKey:
+        """Thread ``ident``'s ``labels`` (or its running asyncio ``task``'s), automatic ones included."""
         task_name = ""
         if task is not None:
             task_labels = threadlabels.for_task(task)

@@ -28,9 +28,10 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
-    from typing import Any, Callable, List, Optional, Tuple
+    from typing import Callable, List, Optional, Tuple
 
 _MAX_ERRORS = 10
+_MIN_DELAY_S = 0.001
 
 #: CPU one SIGPROF costs the interrupted thread outside the handler's Python code (kernel delivery,
 #: CPython's C handler, the eval loop's pending-call check): measured at 3.3-3.5 us including a
@@ -39,15 +40,19 @@ DELIVERY_NS = 4_000
 
 
 class ProfSignalTrigger:
-    """Calls ``on_signal(frame)`` in the main thread every ``interval_s`` of process CPU time.
+    """Calls ``on_signal(frame)`` in the main thread after ``interval_s`` of process CPU time, then
+    again after as many seconds as each call returns.
 
-    ``frame`` is the main thread's frame that the signal interrupted. Exceptions raised by
-    ``on_signal`` are kept (see :meth:`take_errors`) rather than logged from inside the handler,
+    The timer is one-shot, re-armed by the handler: one signal per sample (a periodic timer would
+    deliver signals that find no sample due), at the random intervals the sampler chooses, and a
+    main thread that stops running Python stops the timer by itself. ``frame`` is the main
+    thread's frame that the signal interrupted. Exceptions raised by ``on_signal`` are kept (see
+    :meth:`take_errors`) rather than logged from inside the handler,
     where the main thread may hold the logging module's locks; ``KeyboardInterrupt`` and other
     ``BaseException`` pass through.
     """
 
-    def __init__(self, interval_s: float, on_signal: Callable[[Optional[FrameType]], Any]) -> None:
+    def __init__(self, interval_s: float, on_signal: Callable[[Optional[FrameType]], float]) -> None:
         self.interval_s = interval_s
         self._on_signal = on_signal
         self._armed = False
@@ -87,7 +92,7 @@ class ProfSignalTrigger:
         elif signal.getitimer(signal.ITIMER_PROF) != (0.0, 0.0):
             return False
         self._armed = True
-        signal.setitimer(signal.ITIMER_PROF, self.interval_s, self.interval_s)
+        signal.setitimer(signal.ITIMER_PROF, self.interval_s)
         return True
 
     def disarm(self) -> None:
@@ -95,15 +100,13 @@ class ProfSignalTrigger:
         if not self._armed:
             return
         self._armed = False
-        # Stop the timer when it is ours: our handler, or (the program took SIGPROF over) our interval.
-        if self.installed() or abs(signal.getitimer(signal.ITIMER_PROF)[1] - self.interval_s) < 1e-4:
-            signal.setitimer(signal.ITIMER_PROF, 0.0, 0.0)
+        # When the program took SIGPROF over, the timer may be its own: ours fires once at most.
+        if self.installed():
+            signal.setitimer(signal.ITIMER_PROF, 0.0)
 
     def retime(self, interval_s: float) -> None:
-        """Use ``interval_s`` from now on (restarting the timer when it runs)."""
+        """Wait ``interval_s`` before the first signal after :meth:`arm` (and after a failed call)."""
         self.interval_s = interval_s
-        if self._armed and self.installed():
-            signal.setitimer(signal.ITIMER_PROF, interval_s, interval_s)
 
     def cpu_ns(self) -> int:
         """What the handler has cost the main thread so far: time in it plus :data:`DELIVERY_NS` per call."""
@@ -122,12 +125,15 @@ class ProfSignalTrigger:
         if not self._armed:
             return
         started = time.perf_counter_ns()
+        delay = self.interval_s
         try:
-            self._on_signal(frame)
+            delay = self._on_signal(frame)
         except Exception as error:
             if len(self._errors) < _MAX_ERRORS:
                 self._errors.append(("sampler signal", error))
         finally:
+            if self._armed:
+                signal.setitimer(signal.ITIMER_PROF, delay if delay > _MIN_DELAY_S else _MIN_DELAY_S)
             self.calls += 1
             self.handler_ns += time.perf_counter_ns() - started
 

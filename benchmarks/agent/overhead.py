@@ -20,15 +20,15 @@ import os
 import statistics
 import subprocess
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-#: (label, threads, depth, workload in the main thread)
-WORKLOADS = [
-    ("1 thread (main), 15 frames", 1, 15, True),
-    ("1 thread (not main; main waits), 15 frames", 1, 15, False),
-    ("4 threads, 60 frames", 4, 60, False),
-]
+#: name -> (label, threads, depth, workload in the main thread)
+WORKLOADS = {
+    "main": ("1 thread (main), 15 frames", 1, 15, True),
+    "worker": ("1 thread (not main; main waits), 15 frames", 1, 15, False),
+    "four": ("4 threads, 60 frames", 4, 60, False),
+}
 
 
 def run(python: str, agent: str, threads: int, depth: int, seconds: float, in_main: bool) -> Dict[str, Any]:
@@ -52,31 +52,31 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--agents", default="greenflame,naive,codeguru,pyroscope,pyinstrument,py-spy")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"some of {', '.join(WORKLOADS)}")
     args = parser.parse_args()
     print("| workload | agent | agent CPU / app CPU, % | throughput with/without | baseline noise | ticks/s |")
     print("|---|---|---|---|---|---|")
-    for label, threads, depth, in_main in WORKLOADS:
-        for agent in args.agents.split(","):
-            shares: List[float] = []
-            ratios: List[float] = []
-            base_rates: List[float] = []
-            ticks: List[float] = []
-            for _ in range(args.pairs):
+    agents = args.agents.split(",")
+    for name in args.workloads.split(","):
+        label, threads, depth, in_main = WORKLOADS[name]
+        runs: Dict[str, List[Tuple[Dict[str, Any], Dict[str, Any]]]] = {agent: [] for agent in agents}
+        for _ in range(args.pairs):
+            for agent in agents:  # agents interleaved too, so that a drift of the machine hits all alike
                 base = run(args.python, "none", threads, depth, args.seconds, in_main)
-                measured = run(args.python, agent, threads, depth, args.seconds, in_main)
-                base_rate = base["work"] / base["wall_s"]
-                base_rates.append(base_rate)
-                ratios.append((measured["work"] / measured["wall_s"]) / base_rate)
-                if measured["app_cpu_ns"]:
-                    shares.append(100 * measured["agent_cpu_ns"] / measured["app_cpu_ns"])
-                if measured.get("ticks_per_s"):
-                    ticks.append(measured["ticks_per_s"])
-            noise = (max(base_rates) - min(base_rates)) / statistics.median(base_rates)
-            print(
-                f"| {label} | {agent} | {spread(shares)} | {spread(ratios)} "
-                f"| ±{50 * noise:.0f}% | {statistics.median(ticks) if ticks else '-'} |",
-                flush=True,
-            )
+                runs[agent].append((base, run(args.python, agent, threads, depth, args.seconds, in_main)))
+        for agent in agents:
+            print(f"| {label} | {agent} | {summary(runs[agent])} |", flush=True)
+
+
+def summary(pairs: List[Tuple[Dict[str, Any], Dict[str, Any]]]) -> str:
+    """The table cells of one agent: share, throughput ratio, baseline noise, ticks per second."""
+    base_rates = [base["work"] / base["wall_s"] for base, _ in pairs]
+    ratios = [(measured["work"] / measured["wall_s"]) / rate for (_, measured), rate in zip(pairs, base_rates)]
+    shares = [100 * m["agent_cpu_ns"] / m["app_cpu_ns"] for _, m in pairs if m["app_cpu_ns"]]
+    ticks = [m["ticks_per_s"] for _, m in pairs if m.get("ticks_per_s")]
+    noise = (max(base_rates) - min(base_rates)) / statistics.median(base_rates)
+    shown_ticks = statistics.median(ticks) if ticks else "-"
+    return f"{spread(shares)} | {spread(ratios)} | ±{50 * noise:.0f}% | {shown_ticks}"
 
 
 if __name__ == "__main__":

@@ -23,7 +23,17 @@ from types import FrameType
 from typing import Any, Callable, Dict, List, Optional
 
 TICKS = [0]
-AGENTS = ("none", "greenflame", "greenflame-unbudgeted", "naive", "codeguru", "pyroscope", "pyinstrument", "py-spy")
+AGENTS = (
+    "none",
+    "greenflame",
+    "greenflame-unbudgeted",
+    "greenflame-thread",
+    "naive",
+    "codeguru",
+    "pyroscope",
+    "pyinstrument",
+    "py-spy",
+)
 
 
 def schedstat_ns(tid: int) -> int:
@@ -88,8 +98,16 @@ def start_agent(name: str, rate_hz: float, out_dir: str) -> Callable[[], None]:
         import greenflame.agent as agent
 
         out = os.path.join(out_dir, "gf.json")
-        budget = 1.0 if name == "greenflame-unbudgeted" else 0.01  # 1.0: the budget never lowers the rate
-        agent.start(out=out, rate_hz=rate_hz, report_interval_s=3600, group="bench", cpu_budget=budget)
+        # -unbudgeted: a budget of a whole core never lowers the rate; -thread: also no SIGPROF trigger
+        budget = 0.01 if name == "greenflame" else 1.0
+        agent.start(
+            out=out,
+            rate_hz=rate_hz,
+            report_interval_s=3600,
+            group="bench",
+            cpu_budget=budget,
+            signal_trigger=name != "greenflame-thread",
+        )
 
         def stop() -> None:
             agent.stop(flush=True)
