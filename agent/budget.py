@@ -1,6 +1,6 @@
 """The CPU budget: the agent may use at most ``cpu_budget`` cores.
 
-Once a second (from the sampler's thread) :class:`CpuBudget` reads the CPU clocks of the agent's
+Twice a second (from the sampler's thread) :class:`CpuBudget` reads the CPU clocks of the agent's
 threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the agent's code cost in the
 program's own threads (``extra_cpu_ns``: the SIGPROF handler), and compares the CPU used with
 the wall time that passed. Above the budget the sampling rate is lowered in proportion (with a
@@ -23,13 +23,13 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, Optional
 
 MIN_RATE_HZ = 1.0
-CHECK_INTERVAL_S = 1.0
+CHECK_INTERVAL_S = 0.5
 _MARGIN = 0.9
 _RAISE_BELOW = 0.5
 _RAISE_FACTOR = 1.5
 _SMOOTHING = 0.5
 _WARN_EVERY_S = 60.0
-_MIN_ELAPSED_S = 0.5
+_MIN_ELAPSED_S = 0.25
 
 
 class CpuBudget:
@@ -144,6 +144,8 @@ class CpuBudget:
         self._rate_seconds += self.rate_hz * (now - self._rate_since)
         self._rate_since = now
         self.rate_hz = rate
+        # Smoothing across a change would mix in the cost of the old rate and overshoot: start afresh.
+        self._share = None
 
     def _adjust(self, now: float, share: float) -> None:
         if share > self.budget_cores and self.rate_hz > MIN_RATE_HZ:

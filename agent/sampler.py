@@ -49,7 +49,7 @@ TRUNCATED: FrameKey = ("[truncated]", "", 0)
 
 _FRAME_CACHE_LIMIT = 50_000
 _LABEL_CACHE_LIMIT = 10_000
-_BUDGET_CHECK_S = 1.0
+_BUDGET_CHECK_S = 0.5
 _NO_TASKS: Dict[int, object] = {}
 _NATIVE_REFRESH_NS = 1_000_000_000
 _PENDING_LIMIT = 1_000  # samples the handler may record before the thread aggregates them
