@@ -6,9 +6,10 @@ For every workload (1 thread with ~15-frame stacks, run in the main thread as a 
 program does, then in another thread while the main thread waits; 4 threads with 60-frame
 stacks, the main thread waiting) and every
 agent, runs ``workload.py`` without and with the agent in turn, ``--pairs`` times, and prints a
-Markdown table: the agent threads' CPU as a share of the application threads' CPU (median and
-range), the throughput ratio with/without (median and range of the pairs), the baseline's own
-spread (the noise), and the ticks per second the in-process samplers reached.
+Markdown table: the agent's CPU as a share of the application threads' CPU (median and range),
+the throughput ratio with/without (median and range of the pairs), the baseline's own spread (the
+noise), the ticks per second the in-process samplers reached, and the agent's one-time start-up
+CPU (its first ``--warmup`` seconds, which the other columns leave out).
 Each run is a fresh interpreter; competitors must be importable by ``--python``.
 """
 
@@ -31,9 +32,12 @@ WORKLOADS = {
 }
 
 
-def run(python: str, agent: str, threads: int, depth: int, seconds: float, in_main: bool) -> Dict[str, Any]:
+def run(
+    python: str, agent: str, threads: int, depth: int, seconds: float, warmup: float, in_main: bool
+) -> Dict[str, Any]:
     command = [python, os.path.join(HERE, "workload.py"), "--agent", agent, "--threads", str(threads)]
-    command += ["--depth", str(depth), "--seconds", str(seconds)] + (["--main"] if in_main else [])
+    command += ["--depth", str(depth), "--seconds", str(seconds), "--warmup", str(warmup)]
+    command += ["--main"] if in_main else []
     env = dict(os.environ, PATH=os.path.dirname(python) + os.pathsep + os.environ.get("PATH", ""))
     result = subprocess.run(command, capture_output=True, text=True, timeout=seconds * 10 + 60, env=env)
     if result.returncode != 0:
@@ -50,20 +54,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds each run goes before measuring")
     parser.add_argument("--agents", default="greenflame,naive,codeguru,pyroscope,pyinstrument,py-spy")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help=f"some of {', '.join(WORKLOADS)}")
     args = parser.parse_args()
-    print("| workload | agent | agent CPU / app CPU, % | throughput with/without | baseline noise | ticks/s |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| workload | agent | agent CPU / app CPU, % | throughput with/without | baseline noise | ticks/s "
+        "| start-up CPU, ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
     agents = args.agents.split(",")
     for name in args.workloads.split(","):
         label, threads, depth, in_main = WORKLOADS[name]
         runs: Dict[str, List[Tuple[Dict[str, Any], Dict[str, Any]]]] = {agent: [] for agent in agents}
         for _ in range(args.pairs):
             for agent in agents:  # agents interleaved too, so that a drift of the machine hits all alike
-                base = run(args.python, "none", threads, depth, args.seconds, in_main)
-                runs[agent].append((base, run(args.python, agent, threads, depth, args.seconds, in_main)))
+                base = run(args.python, "none", threads, depth, args.seconds, args.warmup, in_main)
+                measured = run(args.python, agent, threads, depth, args.seconds, args.warmup, in_main)
+                runs[agent].append((base, measured))
         for agent in agents:
             print(f"| {label} | {agent} | {summary(runs[agent])} |", flush=True)
 
@@ -76,7 +85,8 @@ def summary(pairs: List[Tuple[Dict[str, Any], Dict[str, Any]]]) -> str:
     ticks = [m["ticks_per_s"] for _, m in pairs if m.get("ticks_per_s")]
     noise = (max(base_rates) - min(base_rates)) / statistics.median(base_rates)
     shown_ticks = statistics.median(ticks) if ticks else "-"
-    return f"{spread(shares)} | {spread(ratios)} | ±{50 * noise:.0f}% | {shown_ticks}"
+    start_ms = statistics.median(m.get("agent_warmup_cpu_ns", 0) / 1e6 for _, m in pairs)
+    return f"{spread(shares)} | {spread(ratios)} | ±{50 * noise:.0f}% | {shown_ticks} | {start_ms:.1f}"
 
 
 if __name__ == "__main__":

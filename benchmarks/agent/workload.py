@@ -4,7 +4,11 @@
 
 Prints one JSON line: the application threads' CPU time and the profiler's CPU time (each
 thread's first ``/proc/self/task/<tid>/schedstat`` field, read while the threads are alive;
-for py-spy, its process's utime+stime from ``/proc/<pid>/stat``), the work done and the wall time.
+for py-spy, its process's utime+stime from ``/proc/<pid>/stat``), the work done and the wall time,
+all measured over ``--seconds`` after a ``--warmup`` (the profiler's start-up cost is reported on
+its own, as ``agent_warmup_cpu_ns``). greenflame's SIGPROF handler runs in the main thread: its
+cost (``Profiler.signal_stats()``, with this run's measured cost of a signal delivery) moves from
+the application's CPU to the agent's.
 Agent threads are the threads that are neither the main thread nor a workload thread.
 """
 
@@ -175,18 +179,41 @@ def start_agent(name: str, rate_hz: float, out_dir: str) -> Callable[[], None]:
     return lambda: None
 
 
+class Snapshot:
+    """Everything measured, at one moment: the run is the difference of two snapshots."""
+
+    def __init__(
+        self, app_tids: List[int], counts: List[int], signal_cpu: Callable[[], int], spy_pid: Optional[int]
+    ) -> None:
+        self.wall = time.perf_counter()
+        self.app_cpu = [schedstat_ns(tid) for tid in app_tids]
+        self.agent_cpu = agent_threads_cpu(app_tids)
+        self.signal_cpu = signal_cpu()
+        self.work = sum(counts)
+        self.spy_cpu = process_cpu_ns(spy_pid) if spy_pid is not None else 0  # py-spy runs outside
+
+
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     out_dir = tempfile.mkdtemp(prefix="gf-bench-")
     greenflame = args.agent.startswith("greenflame")
     delivery = signal_delivery_ns() if greenflame else 0.0
+
+    def signal_cpu() -> int:
+        return greenflame_signal_cpu_ns(delivery) if greenflame else 0
+
     stop_agent = start_agent(args.agent, args.rate, out_dir)
     spy: Optional[subprocess.Popen] = getattr(start_agent, "spy", None)
-    spy_cpu_start = process_cpu_ns(spy.pid) if spy is not None else 0
+    spy_start = process_cpu_ns(spy.pid) if spy is not None else 0
     counts = [0] * args.threads
     app_tids: List[int] = [0] * args.threads
-    app_cpu = [0] * args.threads
     begin = threading.Barrier(1 if args.main else args.threads + 1)  # in main: nobody to wait for
+    warm_end = [0.0]
     deadline = [0.0]
+    marks: List[Snapshot] = []
+    measured = threading.Event()  # workers stay alive until their CPU has been read
+
+    def mark() -> None:
+        marks.append(Snapshot(app_tids, counts, signal_cpu, spy.pid if spy is not None else None))
 
     def worker(index: int) -> None:
         pyinstrument_profiler = None
@@ -197,52 +224,64 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             pyinstrument_profiler.start()
         app_tids[index] = threading.get_native_id()
         begin.wait()
-        cpu0 = schedstat_ns(app_tids[index])
 
         def body() -> None:
-            while time.perf_counter() < deadline[0]:
+            warming = args.main
+            while True:
+                now = time.perf_counter()
+                if now >= deadline[0]:
+                    break
+                if warming and now >= warm_end[0]:
+                    warming = False
+                    mark()  # in the main thread, the workload itself marks the end of the warm-up
                 work_unit()
                 counts[index] += 1
+            if args.main:
+                mark()
 
         descend(args.depth, body)
-        app_cpu[index] = schedstat_ns(app_tids[index]) - cpu0
         if pyinstrument_profiler is not None:
             pyinstrument_profiler.stop()
+        measured.wait()
 
-    in_main = args.main
-    threads = [] if in_main else [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
+    threads = [] if args.main else [threading.Thread(target=worker, args=(i,)) for i in range(args.threads)]
     for thread in threads:
         thread.start()
-    others0 = agent_threads_cpu(app_tids)
-    signal0 = greenflame_signal_cpu_ns(delivery) if greenflame else 0
-    deadline[0] = time.perf_counter() + args.seconds
-    wall0 = time.perf_counter()
-    if in_main:
+    warm_end[0] = time.perf_counter() + args.warmup
+    deadline[0] = warm_end[0] + args.seconds
+    if args.main:
+        measured.set()
         worker(0)
     else:
         begin.wait()
+        time.sleep(max(0.0, warm_end[0] - time.perf_counter()))
+        mark()
+        time.sleep(max(0.0, deadline[0] - time.perf_counter()))
+        mark()
+    measured.set()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - wall0
-    others = {tid: cpu - others0.get(tid, 0) for tid, cpu in agent_threads_cpu(app_tids).items()}
-    agent_cpu = sum(others.values())
-    if greenflame:
-        # The handler ran in the application's main thread: its cost moves from the app to the agent.
-        in_handler = greenflame_signal_cpu_ns(delivery) - signal0
-        agent_cpu += in_handler
-        app_cpu[0] -= in_handler if in_main else 0
-    if spy is not None:
-        agent_cpu += process_cpu_ns(spy.pid) - spy_cpu_start
+    first, last = marks[0], marks[-1]
+    wall = last.wall - first.wall
+    agent_cpu = sum(cpu - first.agent_cpu.get(tid, 0) for tid, cpu in last.agent_cpu.items())
+    app_cpu = sum(last.app_cpu) - sum(first.app_cpu)
+    # The SIGPROF handler ran in the application's main thread: its cost moves from the app to the agent.
+    in_handler = last.signal_cpu - first.signal_cpu
+    agent_cpu += in_handler
+    app_cpu -= in_handler if args.main else 0
+    agent_cpu += last.spy_cpu - first.spy_cpu
     stop_agent()
     return {
         "agent": args.agent,
-        "ticks_per_s": round(TICKS[0] / wall, 1) if TICKS[0] else None,
+        "ticks_per_s": round(TICKS[0] / (wall + args.warmup), 1) if TICKS[0] else None,
         "threads": args.threads,
         "in_main": args.main,
         "depth": args.depth,
-        "app_cpu_ns": sum(app_cpu),
+        "app_cpu_ns": app_cpu,
         "agent_cpu_ns": agent_cpu,
-        "work": sum(counts),
+        # What the agent used from its start to the end of the warm-up (its threads are new).
+        "agent_warmup_cpu_ns": sum(first.agent_cpu.values()) + first.signal_cpu + first.spy_cpu - spy_start,
+        "work": last.work - first.work,
         "wall_s": wall,
     }
 
@@ -267,7 +306,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--main", action="store_true", help="run the (single) workload thread in the main thread")
     parser.add_argument("--depth", type=int, default=15)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds run before measuring")
     parser.add_argument("--rate", type=float, default=100.0)
     args = parser.parse_args()
     sys.setrecursionlimit(max(1000, args.depth + 200))
