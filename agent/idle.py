@@ -62,6 +62,7 @@ _LOADERS = frozenset(
     {"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST", "LOAD_SUPER_ATTR"}
 )
 _CACHE_LIMIT = 20_000
+_PENDING_LIMIT = 100
 
 
 def callee_name(code: CodeType, offset: int) -> Optional[str]:
@@ -109,10 +110,31 @@ class IdleClassifier:
         # Two levels so that the hot path allocates nothing (no (code, offset) tuple per lookup).
         self._codes: Dict[int, Tuple[CodeType, Dict[int, bool]]] = {}
         self._sites = 0
+        self._pending: List[Tuple[CodeType, int]] = []
 
     def is_idle(self, frame: FrameType) -> bool:
         """Whether ``frame`` (a thread's innermost Python frame) waits in an idle call."""
         return self.is_idle_at(frame.f_code, frame.f_lasti)
+
+    def is_idle_known(self, frame: FrameType) -> bool:
+        """Like :meth:`is_idle` but never disassembles: a call site not classified yet counts as not
+        idle and waits for :meth:`classify_pending`. For the sampler's tick, which holds a lock the
+        SIGPROF handler needs: the first disassembly imports :mod:`dis`, and an import behind busy
+        threads waits for the GIL at every file system call (measured: about half a second)."""
+        code, offset = frame.f_code, frame.f_lasti
+        entry = self._codes.get(id(code))
+        verdict = entry[1].get(offset) if entry is not None else None
+        if verdict is None:
+            if len(self._pending) < _PENDING_LIMIT:
+                self._pending.append((code, offset))
+            return False
+        return verdict
+
+    def classify_pending(self) -> None:
+        """Classify the call sites :meth:`is_idle_known` met, so that they are known next time."""
+        pending, self._pending = self._pending, []
+        for code, offset in pending:
+            self.is_idle_at(code, offset)
 
     def is_idle_at(self, code: CodeType, offset: int) -> bool:
         """Whether the instruction at ``offset`` of ``code`` (where a thread stands) is an idle call."""

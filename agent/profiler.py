@@ -264,6 +264,8 @@ class Profiler:
         from .callprofiler import ENGINE as CALL_ENGINE
         from .sampler import ENGINE
 
+        if self._sampler is not None:
+            self._sampler.process_pending()  # samples the SIGPROF handler recorded belong in this report
         metadata: Dict[str, Any] = dict(self._metadata)
         window = self._budget.take_window()
         metadata.update(

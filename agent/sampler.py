@@ -312,9 +312,14 @@ class ThreadSampler:
         self._budget_at = now + _BUDGET_CHECK_S
         self._signal_mode = False
         self._start_window(now)
-        if self._use_signal:
-            self._arm_trigger()
         self._worker.start()
+        if self._use_signal:
+            # The handler needs the thread table (which threads are the agent's) before the sampler
+            # thread's first sample: behind a main thread that releases the GIL often and briefly
+            # (I/O), the sampler thread can wait seconds for it (the GIL's convoy effect).
+            with self._tick_lock:
+                self._refresh(sys._current_frames(), time.monotonic_ns())
+            self._arm_trigger()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop sampling, waiting up to ``timeout`` seconds for the thread; release the frames held."""
@@ -427,8 +432,13 @@ class ThreadSampler:
         """Aggregate the samples the handler recorded (the sampler thread, or before a report)."""
         if not self._pending:
             return
+        is_idle_at = self._idle.is_idle_at
+        for records in list(self._pending):  # classify new call sites first, outside the lock
+            for record in records:
+                if not record[2]:
+                    is_idle_at(record[3], record[4])
         with self._tick_lock:
-            pending, from_codes, is_idle_at = self._pending, self._stacks.from_codes, self._idle.is_idle_at
+            pending, from_codes = self._pending, self._stacks.from_codes
             while pending:
                 observations: List[Observation] = []
                 for ident, codes, cpu, leaf, offset, raw, task in pending.popleft():
@@ -465,6 +475,7 @@ class ThreadSampler:
                 report(where, error)
             self._judge_trigger(trigger, now)
         self._flush_pending_drops()
+        self._idle.classify_pending()
         if now >= self._budget_at:
             self._check_budget(now)
         self._start_window(now)
@@ -558,7 +569,7 @@ class ThreadSampler:
 
     def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int) -> List[Observation]:
         """One observation per thread: stack, labels, on a CPU, idle."""
-        native, on_cpu, read, is_idle = self._native, self.probe.on_cpu, self._stacks.read, self._idle.is_idle
+        native, on_cpu, read, is_idle = self._native, self.probe.on_cpu, self._stacks.read, self._idle.is_idle_known
         tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
         by_thread = threadlabels.by_thread()
         observations: List[Observation] = []
@@ -637,7 +648,7 @@ class ThreadSampler:
         self._native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
         self._names = {t.ident: t.name for t in known}  # type: ignore[misc]
         self._thread_labels = {}  # thread names may have changed
-        self._skip = self._excluded() | {threading.get_ident(), self._worker.ident}
+        self._skip = self._excluded() | {self._worker.ident}  # the agent's threads, this sampler's own
         self._thread_count = len(frames)
         self._refresh_at_ns = now_ns + _NATIVE_REFRESH_NS
         self._refresh_wanted = False
