@@ -476,6 +476,9 @@ class ThreadSampler:
             self._judge_trigger(trigger, now)
         self._flush_pending_drops()
         self._idle.classify_pending()
+        if self._refresh_wanted or time.monotonic_ns() >= self._refresh_at_ns:
+            with self._tick_lock:  # in the cheap mode no sample of the thread's does it
+                self._refresh(sys._current_frames(), time.monotonic_ns())
         if now >= self._budget_at:
             self._check_budget(now)
         self._start_window(now)

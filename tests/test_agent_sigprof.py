@@ -85,6 +85,31 @@ def test_a_busy_main_thread_takes_its_own_samples_and_they_look_like_the_threads
     assert printed["itimer"] == [0.0, 0.0]  # stopped with the agent
 
 
+def test_threads_started_while_the_handler_samples_are_named_and_the_agents_never_show(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        """
+        stop = threading.Event()
+        def sleeper_body():
+            stop.wait(10)
+        def busy_main():
+            spin(1.0)
+            threading.Thread(target=sleeper_body, name="late-sleeper").start()
+            spin(1.5)
+        agent.start()
+        busy_main()
+        stop.set()
+        finish(stats=agent.current().signal_stats())
+        """,
+    )
+    report = printed["report"]
+    assert printed["stats"]["samples"] >= 60
+    late = [s for s in report["samples"] if s.get("labels", {}).get("thread") == "late-sleeper"]
+    assert sum(s["values"][0] for s in late) >= 30  # named within a window of starting
+    assert all(s["values"][2] == s["values"][0] for s in late if s["values"][1] == 0)  # waiting: idle
+    assert not {"PeriodicWorker._run", "Scheduler._tick"} & set(functions(report))
+
+
 def test_a_waiting_main_thread_leaves_the_sampling_to_the_thread(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
