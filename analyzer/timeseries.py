@@ -45,7 +45,9 @@ TOTAL = "[total]"
 #: Group-level metrics.
 TOTAL_METRICS: Tuple[str, ...] = ("cpu_samples", "wall_samples", "invocations", "mean_duration_ms")
 
-_LIBRARY_MARKERS = ("site-packages", "dist-packages", "/lib/python", "\\lib\\python", "<frozen")
+#: ``<string>``: code generated at run time by ``exec`` (a namedtuple's ``__new__``, a dataclass's
+#: ``__init__``): nothing the user can open and fix, and one frame key for all of it.
+_LIBRARY_MARKERS = ("site-packages", "dist-packages", "/lib/python", "\\lib\\python", "<frozen", "<string>")
 _SOURCE_SUFFIX = re.compile(r"\.(py|pyc|pyo|pyx|pyi|so|pyd)$")
 
 

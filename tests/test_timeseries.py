@@ -52,6 +52,7 @@ def test_library_files() -> None:
     assert is_library_file("/usr/lib/python3.11/json/decoder.py")
     assert is_library_file("/var/task/.venv/lib/python3.11/site-packages/boto3/session.py")
     assert not is_library_file("/var/task/handler.py")
+    assert is_library_file("<string>")  # generated: a namedtuple's __new__, a dataclass's __init__
 
 
 def test_buckets_leave_gaps_missing_and_sum_within_a_bucket() -> None:
