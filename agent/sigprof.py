@@ -16,7 +16,8 @@ Only used when it cannot disturb the program:
   failing with ``EINTR`` (Python's own calls retry either way, PEP 475);
 - once installed, the handler stays installed after :meth:`disarm` (it then does nothing): a
   SIGPROF still in flight must never meet the default action, which ends the process;
-- when the program replaces the handler, the trigger notices and stops the timer.
+- when the program replaces the handler, the trigger notices; its one-shot timer, which only its
+  own handler re-arms, fires at most once more.
 """
 
 from __future__ import annotations
@@ -47,9 +48,8 @@ class ProfSignalTrigger:
     deliver signals that find no sample due), at the random intervals the sampler chooses, and a
     main thread that stops running Python stops the timer by itself. ``frame`` is the main
     thread's frame that the signal interrupted. Exceptions raised by ``on_signal`` are kept (see
-    :meth:`take_errors`) rather than logged from inside the handler,
-    where the main thread may hold the logging module's locks; ``KeyboardInterrupt`` and other
-    ``BaseException`` pass through.
+    :meth:`take_errors`) rather than logged from inside the handler, where the main thread may hold
+    the logging module's locks; ``KeyboardInterrupt`` and other ``BaseException`` pass through.
     """
 
     def __init__(self, interval_s: float, on_signal: Callable[[Optional[FrameType]], float]) -> None:
