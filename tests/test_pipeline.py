@@ -8,13 +8,13 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
 from fixtures_server import LiveServer, ingest_profile, server_command, server_env, unique_name
+from fixtures_server import wait_for as wait_until
 from test_analyzer_builders import lambda_profile
 
 sys.path.insert(0, str(Path(__file__).parent / "trackers"))
@@ -38,16 +38,9 @@ def github() -> Iterator[FakeGitHub]:
         yield server
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+def wait_for(what: str, probe: Callable[[], Any]) -> Any:
+    """The shared :func:`fixtures_server.wait_for` with this module's longer timeout."""
+    return wait_until(what, probe, WAIT_S)
 
 
 def admin(server: LiveServer) -> Dict[str, str]:

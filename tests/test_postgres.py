@@ -9,13 +9,12 @@ throw-away PostgreSQL server (``scripts/start-postgres``) and names it in
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator
 
 import pytest
-from fixtures_server import LiveServer, ingest_profile, make_profile, unique_name
+from fixtures_server import LiveServer, ingest_profile, make_profile, unique_name, wait_for
 
 URL_VARIABLE = "GREENFLAME_TEST_POSTGRES_URL"
 
@@ -38,16 +37,6 @@ def database_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_two_servers_share_one_postgres_database(
