@@ -79,10 +79,6 @@ class CpuBudget:
         """The smoothed share of one core the agent used at the last check (None before one)."""
         return self._share
 
-    def due(self, now: float) -> bool:
-        """Whether a check is due at monotonic time ``now``."""
-        return now - self._checked_at >= CHECK_INTERVAL_S
-
     def check(self) -> float:
         """Measure, adjust and return the rate to sample at."""
         with self._lock:

@@ -25,7 +25,7 @@ from types import CodeType, FrameType
 
 from . import threadlabels
 from .aggregator import Aggregator
-from .budget import CpuBudget
+from .budget import CHECK_INTERVAL_S, CpuBudget
 from .cpuprobe import CpuProbe, thread_cpu_ns
 from .drops import DropCounter
 from .guard import logger, report
@@ -49,7 +49,6 @@ TRUNCATED: FrameKey = ("[truncated]", "", 0)
 
 _FRAME_CACHE_LIMIT = 50_000
 _LABEL_CACHE_LIMIT = 10_000
-_BUDGET_CHECK_S = 0.5
 _NO_TASKS: Dict[int, object] = {}
 _NATIVE_REFRESH_NS = 1_000_000_000
 _PENDING_LIMIT = 1_000  # samples the handler may record before the thread aggregates them
@@ -287,11 +286,6 @@ class ThreadSampler:
         """The sampler thread's kernel thread id while it runs."""
         return self._worker.native_id
 
-    @property
-    def signal_mode(self) -> bool:
-        """Whether the main thread's SIGPROF handler takes the samples and the thread only watches."""
-        return self._signal_mode
-
     def signal_stats(self) -> Dict[str, int]:
         """Since the start: SIGPROF handler ``calls``, the ``cpu_ns`` they cost the main thread (time in
         the handler plus an estimate of each delivery) and the ``samples`` they took."""
@@ -309,7 +303,7 @@ class ThreadSampler:
         now = time.monotonic()
         self._due = now + (0.5 + random.random()) * self._period
         self._thread_count = -1  # refresh at the first tick: the sampler's own thread is new
-        self._budget_at = now + _BUDGET_CHECK_S
+        self._budget_at = now + CHECK_INTERVAL_S
         self._signal_mode = False
         self._start_window(now)
         self._worker.start()
@@ -489,10 +483,7 @@ class ThreadSampler:
             return
         if not trigger.armed:
             if self._retry_at is not None and now >= self._retry_at:
-                self._retry_at = None
-                self._last_signal_sample = now  # the handler gets a whole window to show up
-                trigger.retime(self._period)
-                trigger.arm()
+                self._arm_trigger()
             return
         taken, calls = self._window_signal, trigger.calls - self._window_calls
         length = now - self._window_started
@@ -620,7 +611,7 @@ class ThreadSampler:
         return merged
 
     def _check_budget(self, now: float) -> None:
-        self._budget_at = now + _BUDGET_CHECK_S
+        self._budget_at = now + CHECK_INTERVAL_S
         budget = self.budget
         if budget is not None:
             rate = budget.check()
