@@ -35,7 +35,7 @@ from .worker import PeriodicWorker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Deque, Dict, List, Optional, Set, Tuple
+    from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
     from .aggregator import FrameKey, Observation, Stack
     from .threadlabels import LabelKey
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     #: What the handler records per thread: ident, code objects (leaf first), on a CPU, the leaf's
     #: code and instruction offset (for the idle test), the thread's labels, its running task.
     _Captured = Tuple[int, List[CodeType], int, CodeType, int, LabelKey, Optional[object]]
+    #: One sample the handler took: when (monotonic seconds), and what of each thread.
+    _Pending = Tuple[float, List[_Captured]]
 
 ENGINE = "thread"
 TRUNCATED: FrameKey = ("[truncated]", "", 0)
@@ -51,12 +53,23 @@ _FRAME_CACHE_LIMIT = 50_000
 _LABEL_CACHE_LIMIT = 10_000
 _NO_TASKS: Dict[int, object] = {}
 _NATIVE_REFRESH_NS = 1_000_000_000
+#: threading's live table of the threads it started (or adopted), read only for its length (atomic):
+#: a change tells the SIGPROF handler that the main thread may no longer be alone.
+_ACTIVE: Optional[Dict[int, object]] = getattr(threading, "_active", None)
+_BY_THREAD = threadlabels.by_thread()
+# Bound once: the SIGPROF handler runs cold, where each module attribute looked up costs.
+_random = random.random
+_monotonic = time.monotonic
+_MODULES = sys.modules
 _PENDING_LIMIT = 1_000  # samples the handler may record before the thread aggregates them
 
 #: How often the sampler thread looks at what the SIGPROF handler did (and wakes at least).
 WINDOW_S = 0.5
 #: ... and while the thread samples itself (it is awake anyway): the cheap mode starts sooner.
 THREAD_WINDOW_S = 0.1
+#: ... and in the cheap mode while the main thread is the only thread to sample: when it stops
+#: running Python, no other thread's samples are lost until the sampler thread looks again.
+SOLO_WINDOW_S = 1.0
 #: Share of the window the handler must have sampled on time for the thread to stop sampling.
 COVERED = 0.9
 #: When the handler took no sample for :data:`WINDOW_S`, the timer stops for this long.
@@ -86,6 +99,11 @@ else:  # pragma: no cover - exercised on Python 3.9 and 3.10
 # CO_GENERATOR | CO_COROUTINE | CO_ITERABLE_COROUTINE | CO_ASYNC_GENERATOR (stable values; ``inspect``
 # has them but costs milliseconds to import).
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x100 | 0x200
+
+
+def _active_count() -> int:
+    """The length of threading's table of live threads, -1 when this Python has none."""
+    return len(_ACTIVE) if _ACTIVE is not None else -1
 
 
 class _ThreadStack:
@@ -199,7 +217,9 @@ class ThreadSampler:
 
     - it covered at least :data:`COVERED` of the window (no gap between its samples longer than
       a normal interval; the timer's granularity makes no gap): the thread stops waking for each
-      sample and only checks again at the end of the next window (the cheap mode);
+      sample and only checks again at the end of the next window (the cheap mode; the window is
+      :data:`SOLO_WINDOW_S` long while the main thread is the only thread to sample, and the
+      handler then samples it alone, without ``sys._current_frames()`` or a lock);
     - it took no sample for :data:`WINDOW_S` (the main thread waits, or the process is idle):
       the timer stops, to be tried again :data:`RETRY_S` later;
     - it ran although the main thread was mostly idle (each signal woke it, through a wake-up
@@ -235,6 +255,10 @@ class ThreadSampler:
         self._names: Dict[int, str] = {}
         self._skip: Set[Optional[int]] = set()
         self._thread_count = -1
+        self._main_ident: Optional[int] = None
+        # len(threading._active) when the main thread was found to be the only thread to sample, or -1:
+        # while the length holds, the SIGPROF handler samples the main thread alone.
+        self._solo_active = -1
         self._refresh_at_ns = 0
         self._refresh_wanted = False
         self._budget_at = 0.0
@@ -245,7 +269,7 @@ class ThreadSampler:
         self._ticks = 0
         # Counted where the DropCounter's lock must not be waited for (the signal handler).
         self._pending_drops: Dict[str, int] = {}
-        self._pending: Deque[List[_Captured]] = deque()  # samples the handler recorded
+        self._pending: Deque[_Pending] = deque()  # samples the handler recorded
         self._use_signal = signal_trigger
         self._trigger: Optional[ProfSignalTrigger] = None
         self._signal_mode = False
@@ -292,7 +316,7 @@ class ThreadSampler:
         trigger = self._trigger
         calls = self._retired_calls + (trigger.calls if trigger is not None else 0)
         cpu = self._retired_signal_ns + (trigger.cpu_ns() if trigger is not None else 0)
-        return {"calls": calls, "cpu_ns": cpu, "samples": self._signal_samples}
+        return {"calls": calls, "cpu_ns": cpu, "samples": self._signal_samples + len(self._pending)}
 
     def is_alive(self) -> bool:
         """Whether the sampler thread runs."""
@@ -312,7 +336,7 @@ class ThreadSampler:
             # thread's first sample: behind a main thread that releases the GIL often and briefly
             # (I/O), the sampler thread can wait seconds for it (the GIL's convoy effect).
             with self._tick_lock:
-                self._refresh(sys._current_frames(), time.monotonic_ns())
+                self._refresh_now()
             self._arm_trigger()
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -328,17 +352,17 @@ class ThreadSampler:
 
     def sample(self) -> None:
         """Take one sample of every thread now (the sampler thread's way; also for benchmarks)."""
-        self._take(time.monotonic())
+        self._take(time.monotonic(), recheck=False)
 
     # -- who samples when ----------------------------------------------------------------
 
     def _thread_tick(self) -> None:
         now = time.monotonic()
+        self.process_pending()  # first: the window's coverage counts the handler's samples
         if now >= self._window_end:
             self._end_window(now)
         if not self._signal_mode and now >= self._thread_due():
             self._take(now)
-        self.process_pending()
 
     def _next_delay(self) -> float:
         now = time.monotonic()
@@ -356,40 +380,60 @@ class ThreadSampler:
 
     def _on_signal(self, frame: Optional[FrameType]) -> float:
         """The SIGPROF handler's work, in the main thread: a sample when one is due; the seconds until
-        the next one is due."""
-        now = time.monotonic()
-        if now >= self._due and self._thread_count >= 0:
-            asyncio = sys.modules.get("asyncio")
-            if asyncio is not None and asyncio.events._get_running_loop() is not None:
-                self._main_loop_running = True  # the thread retires the trigger at the window's end
-            elif self._capture(now, frame):
-                self._signal_samples += 1
-                self._window_signal += 1
-                self._window_gaps += self._gap(self._last_signal_sample, now)
-                self._last_signal_sample = now
-        return self._due - now
+        the next one is due.
 
-    def _capture(self, now: float, main_frame: Optional[FrameType]) -> bool:
-        """In the handler: record a sample as plain data for the thread to aggregate later.
-
-        As little as possible runs here, because it runs cold (the program's work between two
-        samples evicts the agent's code and data from the CPU caches): no lock, no import, no
-        aggregation. Code objects are recorded rather than frames, which would keep the locals of
-        returned calls alive until the thread gets to them.
+        As little as possible runs here, and in as few calls as possible, because it runs cold (the
+        program's work between two samples evicts the agent's code and data from the CPU caches,
+        and every statement costs a microsecond or more): no lock waited for, no import, no
+        aggregation, no bookkeeping (the sampler thread derives it from the samples' times). Code
+        objects are recorded rather than frames, which would keep the locals of returned calls
+        alive until the thread gets to them.
         """
+        now = _monotonic()
+        due = self._due
+        if now < due or self._thread_count < 0:
+            return due - now
+        if "asyncio" in _MODULES and _MODULES["asyncio"].events._get_running_loop() is not None:
+            self._main_loop_running = True  # the thread retires the trigger at the window's end
+            return self._period
+        solo = self._solo_active
+        if solo < 0 or frame is None or _ACTIVE is None or len(_ACTIVE) != solo:
+            self._capture(now, frame)  # other threads to sample
+            return self._due - now
+        # The main thread is the only one to sample: its frame is at hand, so no sys._current_frames()
+        # (which visits every thread), no thread table, and no lock: the sampler thread re-checks the
+        # due time under its lock before it samples (see _take()). _schedule(), inlined.
+        period = self._period
+        self._due = due = max(due, now - period) + (0.5 + _random()) * period
+        if len(self._pending) >= _PENDING_LIMIT:
+            self._count_drop("signal_backlog", 1)
+            return due - now
+        codes = []
+        walk: Optional[FrameType] = frame
+        while walk is not None:
+            codes.append(walk.f_code)
+            walk = walk.f_back
+        main = self._main_ident or 0
+        self._pending.append((now, [(main, codes, 1, frame.f_code, frame.f_lasti, _BY_THREAD.get(main, ()), None)]))
+        return due - now
+
+    def _capture(self, now: float, main_frame: Optional[FrameType]) -> None:
+        """In the handler: record a sample of every thread but the agent's as plain data, for the thread
+        to aggregate later; skipped when the sampler thread is sampling or aggregating (the timer
+        tries again in a moment)."""
         if not self._tick_lock.acquire(blocking=False):
-            return False  # the thread is sampling or aggregating: the timer tries again in a moment
+            return
         try:
-            return self._capture_locked(now, main_frame)
+            self._capture_locked(now, main_frame)
         finally:
             self._tick_lock.release()
 
-    def _capture_locked(self, now: float, main_frame: Optional[FrameType]) -> bool:
+    def _capture_locked(self, now: float, main_frame: Optional[FrameType]) -> None:
         self._schedule(now)
         pending = self._pending
         if len(pending) >= _PENDING_LIMIT:
             self._count_drop("signal_backlog", 1)
-            return False
+            return
         frames = sys._current_frames()
         main = threading.get_ident()
         if main_frame is None:
@@ -419,26 +463,48 @@ class ThreadSampler:
                 walk = walk.f_back
             task = tasks.get(ident) if tasks else None
             records.append((ident, codes, cpu, leaf, offset, by_thread.get(ident, ()), task))
-        pending.append(records)
-        return True
+        pending.append((now, records))
 
     def process_pending(self) -> None:
         """Aggregate the samples the handler recorded (the sampler thread, or before a report)."""
         if not self._pending:
             return
         is_idle_at = self._idle.is_idle_at
-        for records in list(self._pending):  # classify new call sites first, outside the lock
+        for _, records in list(self._pending):  # classify new call sites first, outside the lock
             for record in records:
                 if not record[2]:
                     is_idle_at(record[3], record[4])
         with self._tick_lock:
-            pending, from_codes = self._pending, self._stacks.from_codes
+            # Counted by the code objects' ids first (cheap to hash, and alive while their records
+            # are), so that a stack of frame keys, slow to build and to hash, is made once per batch.
+            counted: Dict[Tuple[Tuple[int, ...], int, LabelKey, Optional[object], int, int], List[Any]] = {}
+            pending = self._pending
             while pending:
-                observations: List[Observation] = []
-                for ident, codes, cpu, leaf, offset, raw, task in pending.popleft():
+                taken_at, records = pending.popleft()
+                self._count_signal_sample(taken_at)
+                for ident, codes, cpu, leaf, offset, raw, task in records:
                     idle = 0 if cpu else int(is_idle_at(leaf, offset))
-                    observations.append((from_codes(codes), self._labels_of(ident, raw, task), cpu, idle))
-                self.aggregator.add(observations)
+                    key = (tuple(map(id, codes)), ident, raw, task, cpu, idle)
+                    entry = counted.get(key)
+                    if entry is None:
+                        counted[key] = [codes, 1]
+                    else:
+                        entry[1] += 1
+            from_codes, labels_of = self._stacks.from_codes, self._labels_of
+            self.aggregator.add_counts(
+                (from_codes(codes), labels_of(ident, raw, task), (count, count * cpu, count * idle))
+                for (_, ident, raw, task, cpu, idle), (codes, count) in counted.items()
+            )
+
+    def _count_signal_sample(self, taken_at: float) -> None:
+        """Account for a sample the handler took at ``taken_at``: in the totals and in the window's
+        coverage (the handler itself does no bookkeeping, every statement there costs)."""
+        self._signal_samples += 1
+        if taken_at >= self._window_started:
+            self._window_signal += 1
+            self._window_gaps += self._gap(self._last_signal_sample, taken_at)
+        if taken_at > self._last_signal_sample:
+            self._last_signal_sample = taken_at
 
     def _gap(self, since: float, now: float) -> float:
         """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal
@@ -453,13 +519,18 @@ class ThreadSampler:
 
     def _start_window(self, now: float) -> None:
         self._window_started = now
-        self._window_end = now + (WINDOW_S if self._signal_mode else THREAD_WINDOW_S)
+        self._window_end = now + self._window_length()
         self._window_signal = 0
         trigger = self._trigger
         self._window_calls = trigger.calls if trigger is not None else 0
         main = threading.main_thread().native_id
         self._main_cpu = thread_cpu_ns(main) if main is not None else None
         self._window_gaps = 0.0
+
+    def _window_length(self) -> float:
+        if not self._signal_mode:
+            return THREAD_WINDOW_S
+        return SOLO_WINDOW_S if self._solo_active >= 0 else WINDOW_S
 
     def _end_window(self, now: float) -> None:
         """The sampler thread's periodic look: the trigger's errors and coverage, drops, the budget."""
@@ -470,9 +541,15 @@ class ThreadSampler:
             self._judge_trigger(trigger, now)
         self._flush_pending_drops()
         self._idle.classify_pending()
-        if self._refresh_wanted or time.monotonic_ns() >= self._refresh_at_ns:
-            with self._tick_lock:  # in the cheap mode no sample of the thread's does it
-                self._refresh(sys._current_frames(), time.monotonic_ns())
+        # In the cheap mode no sample of the thread's does it; a thread that threading does not know
+        # (started from C) only shows in the count of frames.
+        if (
+            self._refresh_wanted
+            or time.monotonic_ns() >= self._refresh_at_ns
+            or len(sys._current_frames()) != self._thread_count
+        ):
+            with self._tick_lock:
+                self._refresh_now()
         if now >= self._budget_at:
             self._check_budget(now)
         self._start_window(now)
@@ -543,14 +620,18 @@ class ThreadSampler:
 
     # -- one sample ----------------------------------------------------------------------
 
-    def _take(self, now: float) -> None:
-        """Sample every thread now (the sampler thread)."""
+    def _take(self, now: float, recheck: bool = True) -> None:
+        """Sample every thread now (the sampler thread), unless ``recheck`` and the SIGPROF handler has
+        just taken the sample that was due."""
         with self._tick_lock:
+            if recheck and now < self._due:
+                return
             self._schedule(now)
             now_ns = time.monotonic_ns()
+            active = _active_count()
             frames = sys._current_frames()
             if self._refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
-                self._refresh(frames, now_ns)
+                self._refresh(frames, now_ns, active)
             skip = self._skip
             threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
             del frames
@@ -636,14 +717,23 @@ class ThreadSampler:
         rotated = threads[start:] + threads[:start]
         return rotated[: self._max_threads]
 
-    def _refresh(self, frames: Dict[int, FrameType], now_ns: int) -> None:
-        """Once a second, or when the number of threads changed: kernel ids, names, the threads to skip."""
+    def _refresh_now(self) -> None:
+        active = _active_count()
+        self._refresh(sys._current_frames(), time.monotonic_ns(), active)
+
+    def _refresh(self, frames: Dict[int, FrameType], now_ns: int, active: int) -> None:
+        """Once a second, or when the number of threads changed: kernel ids, names, the threads to skip,
+        whether the main thread is alone (``active``: the length of threading's table, read before
+        ``frames``, so that a thread registered in between makes the two disagree, not agree)."""
         known = [t for t in threading.enumerate() if t.ident is not None]
         self._native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
         self._names = {t.ident: t.name for t in known}  # type: ignore[misc]
         self._thread_labels = {}  # thread names may have changed
         self._skip = self._excluded() | {self._worker.ident}  # the agent's threads, this sampler's own
         self._thread_count = len(frames)
+        main = self._main_ident = threading.main_thread().ident
+        alone = all(ident == main or ident in self._skip for ident in frames)
+        self._solo_active = active if alone and active >= 0 else -1
         self._refresh_at_ns = now_ns + _NATIVE_REFRESH_NS
         self._refresh_wanted = False
         self.probe.forget_others(self._native.values())

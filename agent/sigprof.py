@@ -39,6 +39,11 @@ _MIN_DELAY_S = 0.001
 #: ``pthread_kill`` system call on the project machine (``benchmarks/agent/README.md``), rounded up.
 DELIVERY_NS = 4_000
 
+# Bound once: the handler runs cold, where each module attribute looked up costs.
+_clock_ns = time.perf_counter_ns
+_setitimer: Callable[[int, float], object] = getattr(signal, "setitimer", lambda which, seconds: None)
+_ITIMER_PROF = getattr(signal, "ITIMER_PROF", 0)
+
 
 class ProfSignalTrigger:
     """Calls ``on_signal(frame)`` in the main thread after ``interval_s`` of process CPU time, then
@@ -124,7 +129,7 @@ class ProfSignalTrigger:
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         if not self._armed:
             return
-        started = time.perf_counter_ns()
+        started = _clock_ns()
         delay = self.interval_s
         try:
             delay = self._on_signal(frame)
@@ -133,9 +138,9 @@ class ProfSignalTrigger:
                 self._errors.append(("sampler signal", error))
         finally:
             if self._armed:
-                signal.setitimer(signal.ITIMER_PROF, delay if delay > _MIN_DELAY_S else _MIN_DELAY_S)
+                _setitimer(_ITIMER_PROF, delay if delay > _MIN_DELAY_S else _MIN_DELAY_S)
             self.calls += 1
-            self.handler_ns += time.perf_counter_ns() - started
+            self.handler_ns += _clock_ns() - started
 
 
 def _is_ours(handler: object) -> bool:

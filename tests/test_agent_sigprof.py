@@ -110,6 +110,33 @@ def test_threads_started_while_the_handler_samples_are_named_and_the_agents_neve
     assert not {"PeriodicWorker._run", "Scheduler._tick"} & set(functions(report))
 
 
+def test_a_thread_threading_does_not_know_is_found_while_the_main_thread_samples_alone(tmp_path: Path) -> None:
+    # The handler samples the main thread alone while threading's table keeps its length; a thread
+    # started with _thread (as C extensions start theirs) does not change it, so only the sampler
+    # thread's look at the frames every window finds it.
+    printed = run(
+        tmp_path,
+        """
+        import _thread
+        done = threading.Event()
+        def raw_worker():
+            spin(2.0)
+            done.set()
+        def busy_main():
+            spin(1.0)  # long enough for the handler to sample alone
+            _thread.start_new_thread(raw_worker, ())
+            spin(2.5)
+            done.wait(10)
+        agent.start()
+        busy_main()
+        finish(stats=agent.current().signal_stats())
+        """,
+    )
+    report = printed["report"]
+    assert printed["stats"]["samples"] >= 100
+    assert samples_in(report, "raw_worker") >= 40  # 2 s at 100 Hz, less the first window at most
+
+
 def test_a_waiting_main_thread_leaves_the_sampling_to_the_thread(tmp_path: Path) -> None:
     printed = run(
         tmp_path,

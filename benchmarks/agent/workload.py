@@ -279,6 +279,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         "depth": args.depth,
         "app_cpu_ns": app_cpu,
         "agent_cpu_ns": agent_cpu,
+        "agent_handler_cpu_ns": in_handler,  # the SIGPROF handler's share of agent_cpu_ns
         # What the agent used from its start to the end of the warm-up (its threads are new).
         "agent_warmup_cpu_ns": sum(first.agent_cpu.values()) + first.signal_cpu + first.spy_cpu - spy_start,
         "work": last.work - first.work,
