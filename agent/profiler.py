@@ -136,7 +136,9 @@ class Profiler:
                 budget=self._budget,
                 signal_trigger=config.signal_trigger,
             )
-        self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush, self._housekeeping)
+        # Without a kill-switch file there is nothing to look after between reports: no wake-ups.
+        housekeeping = self._housekeeping if config.kill_file else None
+        self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush, housekeeping)
         self._last_flush = time.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------
