@@ -4,10 +4,13 @@ Twice a second (from the sampler's thread) :class:`CpuBudget` reads the CPU cloc
 threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the agent's code cost in the
 program's own threads (``extra_cpu_ns``: the SIGPROF handler), and compares the CPU used with
 the wall time that passed. Above the budget the sampling rate is lowered in proportion (with a
-10% margin), down to :data:`MIN_RATE_HZ`; well below it (under half the budget) the rate climbs
-back by half at a time towards the configured one. Each lowering is logged (a warning at most
-once a minute, then debug) and reported in the window's metadata (``rate_limited``), with the
-agent's CPU time (``agent_cpu_ns``) and the time-weighted mean rate of the window.
+10% margin), down to :data:`MIN_RATE_HZ`; below it the rate climbs back by half at a time towards
+the configured one, as long as the cost projected to the higher rate stays within the margin. The
+first interval is not judged: it holds the agent's start-up (its threads, first imports), a
+one-off that would lower the rate for seconds (it is still in ``agent_cpu_ns``). Each lowering
+is logged (a warning at most once a minute, then debug) and reported in the window's metadata
+(``rate_limited``), with the agent's CPU time (``agent_cpu_ns``) and the time-weighted mean rate
+of the window.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ if TYPE_CHECKING:
 MIN_RATE_HZ = 1.0
 CHECK_INTERVAL_S = 0.5
 _MARGIN = 0.9
-_RAISE_BELOW = 0.5
 _RAISE_FACTOR = 1.5
 _SMOOTHING = 0.5
 _WARN_EVERY_S = 60.0
@@ -57,6 +59,7 @@ class CpuBudget:
         self._total_at_check = 0
         self._total_at_window = 0
         self._share: Optional[float] = None
+        self._primed = False  # the first interval (the start-up) has passed
         now = clock()
         self._checked_at = now
         self._last_warning = -_WARN_EVERY_S
@@ -90,6 +93,9 @@ class CpuBudget:
             used, self._total_at_check = total - self._total_at_check, total
             self._checked_at = now
             if elapsed <= 0:
+                return self.rate_hz
+            if not self._primed:
+                self._primed = True
                 return self.rate_hz
             share = used / 1e9 / elapsed
             self._share = share if self._share is None else _SMOOTHING * share + (1 - _SMOOTHING) * self._share
@@ -150,10 +156,11 @@ class CpuBudget:
             self._lowest = min(self._lowest, rate)
             self._log_lowered(now, share, rate)
             self._set_rate(now, rate)
-        elif share < _RAISE_BELOW * self.budget_cores and self.rate_hz < self.configured_hz:
+        elif self.rate_hz < self.configured_hz:
             rate = min(self.configured_hz, self.rate_hz * _RAISE_FACTOR)
-            logger.debug("greenflame: agent CPU back under budget: sampling at %.1f Hz", rate)
-            self._set_rate(now, rate)
+            if share * rate / self.rate_hz <= self.budget_cores * _MARGIN:  # the cost grows with the rate
+                logger.debug("greenflame: agent CPU back under budget: sampling at %.1f Hz", rate)
+                self._set_rate(now, rate)
 
     def _log_lowered(self, now: float, share: float, rate: float) -> None:
         warn = now - self._last_warning >= _WARN_EVERY_S

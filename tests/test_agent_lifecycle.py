@@ -242,14 +242,16 @@ def test_the_budget_lowers_the_rate_says_so_and_recovers(caplog: pytest.LogCaptu
     cpu = {7: 0}
     budget = CpuBudget(0.01, 100.0, lambda: [7], clock=lambda: clock[0], cpu_of=cpu.get)
     budget.check()
-    clock[0], cpu[7] = 1.0, 40_000_000  # 4% of a core: four times the budget
+    clock[0], cpu[7] = 1.0, 30_000_000  # the start-up, 3% of a core: a one-off, not judged
+    assert budget.check() == 100.0
+    clock[0], cpu[7] = 2.0, 70_000_000  # 4% of a core: four times the budget
     assert budget.check() < 50
-    clock[0] = 2.0
+    clock[0] = 3.0
     assert "above its budget of 1.00%: sampling rate lowered from 100.0 Hz" in caplog.text
     window = budget.take_window()
-    assert window["agent_cpu_ns"] == 40_000_000 and window["rate_limited"]["times"] == 1
+    assert window["agent_cpu_ns"] == 70_000_000 and window["rate_limited"]["times"] == 1
     assert window["sample_rate_hz"] < 100
-    for second in range(3, 30):  # the agent goes quiet: the rate climbs back to the configured one
+    for second in range(4, 30):  # the agent goes quiet: the rate climbs back to the configured one
         clock[0] = float(second)
         budget.check()
     assert budget.rate_hz == 100.0
@@ -268,3 +270,26 @@ def test_a_tiny_budget_really_lowers_the_sampling_rate(tmp_path: Path) -> None:
     meta = read(out)["metadata"]
     assert meta["rate_limited"]["lowest_rate_hz"] < 1000 and meta["sample_rate_hz"] < 1000
     assert meta["agent_cpu_ns"] > 0
+
+
+def test_the_budget_climbs_back_only_as_far_as_the_cost_projected_to_the_higher_rate_allows() -> None:
+    clock = [0.0]
+    cpu = {7: 0}
+    budget = CpuBudget(0.01, 100.0, lambda: [7], clock=lambda: clock[0], cpu_of=cpu.get)
+
+    def second(share: float) -> float:
+        clock[0] += 1.0
+        cpu[7] += int(share * 1e9)
+        return budget.check()
+
+    second(0.05)  # start-up, not judged
+    assert second(0.04) < 25  # lowered to about 22 Hz
+    # The agent's cost is 0.0075% of a core per Hz: 100 Hz would cost 0.75%, within the 0.9% margin.
+    for _ in range(10):
+        second(budget.rate_hz * 0.000075)
+    assert budget.rate_hz == 100.0
+    # At 0.012% per Hz the budget allows 75 Hz: it climbs while the projection fits and stays there.
+    second(0.05)
+    for _ in range(10):
+        second(budget.rate_hz * 0.00012)
+    assert 45 <= budget.rate_hz <= 75
