@@ -74,6 +74,11 @@ def callee_name(code: CodeType, offset: int) -> Optional[str]:
 
     instructions = list(dis.get_instructions(code))
     index = next((i for i, ins in enumerate(instructions) if ins.offset == offset), None)
+    if index is not None and instructions[index].opname == "PRECALL" and index + 1 < len(instructions):
+        # Python 3.11: once a call site is specialised for a builtin (``time.sleep``, a lock's
+        # ``acquire``), PRECALL makes the call itself and skips the CALL: a thread blocked there
+        # stands on the PRECALL.
+        index += 1
     if index is None or instructions[index].opname not in _CALLS:
         return None
     call = instructions[index]

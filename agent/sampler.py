@@ -106,6 +106,25 @@ def _active_count() -> int:
     return len(_ACTIVE) if _ACTIVE is not None else -1
 
 
+#: The SIGPROF handler's entry point, and how deep under it the agent's own calls go at most.
+_HANDLER_CODE = ProfSignalTrigger._handle.__code__
+_HANDLER_DEPTH = 8
+
+
+def _interrupted(frame: FrameType) -> FrameType:
+    """The frame the SIGPROF handler interrupted when the main thread's ``frame`` is inside the handler
+    (the sampler thread can take the GIL while the handler runs), else ``frame``: the agent's own
+    frames never show."""
+    walk: Optional[FrameType] = frame
+    for _ in range(_HANDLER_DEPTH):
+        if walk is None:
+            break
+        if walk.f_code is _HANDLER_CODE:
+            return walk.f_back or frame
+        walk = walk.f_back
+    return frame
+
+
 class _ThreadStack:
     """The frames and stack of one thread at its previous sample, for an incremental re-read."""
 
@@ -651,7 +670,10 @@ class ThreadSampler:
         by_thread = threadlabels.by_thread()
         observations: List[Observation] = []
         append = observations.append
+        main = self._main_ident if self._trigger is not None else None
         for ident, frame in threads:
+            if ident == main:
+                frame = _interrupted(frame)
             cpu = on_cpu(native.get(ident), now_ns)
             labels = self._labels_of(ident, by_thread.get(ident, ()), tasks.get(ident) if tasks else None)
             append((read(frame, ident), labels, cpu, 0 if cpu else int(is_idle(frame))))

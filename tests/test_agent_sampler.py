@@ -257,3 +257,32 @@ def test_idle_verdicts_are_cached_per_call_site() -> None:
     finally:
         stop.set()
         sleeper.join(5)
+
+
+def _nap() -> None:
+    time.sleep(0.001)  # a hot call site: Python 3.11 specialises it (the call runs in PRECALL)
+
+
+def _nap_often(stop: threading.Event) -> None:
+    while not stop.is_set():
+        _nap()  # calls warm the function up: then its call sites are specialised
+
+
+def test_a_hot_call_site_to_a_builtin_is_still_idle() -> None:
+    stop = threading.Event()
+    napper = threading.Thread(target=_nap_often, args=(stop,), daemon=True)
+    napper.start()
+    classifier = IdleClassifier()
+    offsets = set()
+    try:
+        time.sleep(0.2)  # a hundred calls and more: specialised by now
+        for _ in range(20):
+            frame = sys._current_frames()[napper.ident]  # type: ignore[index]
+            if frame.f_code is _nap.__code__:
+                offsets.add(frame.f_lasti)
+                assert classifier.is_idle(frame), (frame.f_lasti, offsets)
+            time.sleep(0.003)
+    finally:
+        stop.set()
+        napper.join(5)
+    assert offsets  # the thread was seen in the sleep at least once

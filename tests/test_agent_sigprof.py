@@ -137,6 +137,34 @@ def test_a_thread_threading_does_not_know_is_found_while_the_main_thread_samples
     assert samples_in(report, "raw_worker") >= 40  # 2 s at 100 Hz, less the first window at most
 
 
+def test_a_sample_the_thread_takes_while_the_handler_runs_shows_the_interrupted_frame() -> None:
+    # The sampler thread can take the GIL in the middle of the handler: it must see the program's
+    # frame that the signal interrupted, not the agent's frames above it.
+    code = PRELUDE + textwrap.dedent(
+        """
+        from greenflame.agent.sampler import _interrupted
+        from greenflame.agent.sigprof import ProfSignalTrigger
+        seen = []
+        def on_signal(frame):
+            seen.append([_interrupted(sys._getframe()) is frame, frame.f_code.co_name])
+            if len(seen) >= 3:
+                trigger.disarm()
+            return 0.005
+        trigger = ProfSignalTrigger(0.005, on_signal)
+        assert trigger.arm()
+        def user_code():
+            spin(1.0)
+        user_code()
+        print(json.dumps(seen))
+        """
+    )
+    result = run_python(code, {})
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(seen) == 3 and all(found for found, _ in seen), seen
+    assert {name for _, name in seen} <= {"spin", "user_code"}
+
+
 def test_a_waiting_main_thread_leaves_the_sampling_to_the_thread(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
