@@ -5,7 +5,8 @@ threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the agent's
 program's own threads (``extra_cpu_ns``: the SIGPROF handler), and compares the CPU used with
 the wall time that passed. Above the budget the sampling rate is lowered in proportion (with a
 10% margin), down to :data:`MIN_RATE_HZ`; below it the rate climbs back by half at a time towards
-the configured one, as long as the cost projected to the higher rate stays within the margin. The
+the configured one, as long as the cost projected to the higher rate stays under 80% of the
+budget. The
 first interval is not judged: it holds the agent's start-up (its threads, first imports), a
 one-off that would lower the rate for seconds (it is still in ``agent_cpu_ns``). Each lowering
 is logged (a warning at most once a minute, then debug) and reported in the window's metadata
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
 MIN_RATE_HZ = 1.0
 CHECK_INTERVAL_S = 0.5
 _MARGIN = 0.9
+#: The rate climbs back only while the cost projected to the higher rate stays under this share of
+#: the budget: a band between it and the budget keeps the rate from see-sawing at the limit.
+_RAISE_MARGIN = 0.8
 _RAISE_FACTOR = 1.5
 _SMOOTHING = 0.5
 _WARN_EVERY_S = 60.0
@@ -158,7 +162,7 @@ class CpuBudget:
             self._set_rate(now, rate)
         elif self.rate_hz < self.configured_hz:
             rate = min(self.configured_hz, self.rate_hz * _RAISE_FACTOR)
-            if share * rate / self.rate_hz <= self.budget_cores * _MARGIN:  # the cost grows with the rate
+            if share * rate / self.rate_hz <= self.budget_cores * _RAISE_MARGIN:  # the cost grows with the rate
                 logger.debug("greenflame: agent CPU back under budget: sampling at %.1f Hz", rate)
                 self._set_rate(now, rate)
 

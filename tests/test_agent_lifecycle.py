@@ -284,12 +284,12 @@ def test_the_budget_climbs_back_only_as_far_as_the_cost_projected_to_the_higher_
 
     second(0.05)  # start-up, not judged
     assert second(0.04) < 25  # lowered to about 22 Hz
-    # The agent's cost is 0.0075% of a core per Hz: 100 Hz would cost 0.75%, within the 0.9% margin.
+    # The agent's cost is 0.0075% of a core per Hz: 100 Hz would cost 0.75%, under 80% of the budget.
     for _ in range(10):
         second(budget.rate_hz * 0.000075)
     assert budget.rate_hz == 100.0
-    # At 0.012% per Hz the budget allows 75 Hz: it climbs while the projection fits and stays there.
+    # At 0.012% per Hz 80% of the budget allows 66 Hz: it climbs while the projection fits, stays there.
     second(0.05)
     for _ in range(10):
         second(budget.rate_hz * 0.00012)
-    assert 45 <= budget.rate_hz <= 75
+    assert 40 <= budget.rate_hz <= 67
