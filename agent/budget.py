@@ -1,17 +1,16 @@
 """The CPU budget: the agent may use at most ``cpu_budget`` cores.
 
-Twice a second (from the sampler's thread) :class:`CpuBudget` reads the CPU clocks of the agent's
-threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the agent's code cost in the
-program's own threads (``extra_cpu_ns``: the SIGPROF handler), and compares the CPU used with
-the wall time that passed. Above the budget the sampling rate is lowered in proportion (with a
-10% margin), down to :data:`MIN_RATE_HZ`; below it the rate climbs back by half at a time towards
-the configured one, as long as the cost projected to the higher rate stays under 80% of the
-budget. The
-first interval is not judged: it holds the agent's start-up (its threads, first imports), a
-one-off that would lower the rate for seconds (it is still in ``agent_cpu_ns``). Each lowering
-is logged (a warning at most once a minute, then debug) and reported in the window's metadata
-(``rate_limited``), with the agent's CPU time (``agent_cpu_ns``) and the time-weighted mean rate
-of the window.
+At the end of each of the sampler thread's windows (0.5 to 1 s) :class:`CpuBudget` reads the CPU
+clocks of the agent's threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the
+agent's code cost in the program's own threads (``extra_cpu_ns``: the SIGPROF handler), and
+compares the CPU used with the wall time that passed. Above the budget the sampling rate is
+lowered in proportion (with a 10% margin), down to :data:`MIN_RATE_HZ`; below it the rate climbs
+back by half at a time towards the configured one, as long as the cost projected to the higher
+rate stays under 80% of the budget. The first interval is not judged: it holds the agent's
+start-up (its threads, first imports), a one-off that would lower the rate for seconds (it is
+still in ``agent_cpu_ns``). Each lowering is logged (a warning at most once a minute, then debug)
+and reported in the window's metadata (``rate_limited``), with the agent's CPU time
+(``agent_cpu_ns``) and the time-weighted mean rate of the window.
 """
 
 from __future__ import annotations
