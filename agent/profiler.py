@@ -339,7 +339,7 @@ class Profiler:
         return self._sampler.signal_stats()
 
     def _signal_cpu_ns(self) -> int:
-        return self._sampler.signal_stats()["cpu_ns"] if self._sampler is not None else 0
+        return self.signal_stats()["cpu_ns"]
 
     def _agent_native_ids(self) -> List[Optional[int]]:
         ids = [self._scheduler.native_id]

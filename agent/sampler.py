@@ -564,13 +564,9 @@ class ThreadSampler:
         self._idle.classify_pending()
         # In the cheap mode no sample of the thread's does it; a thread that threading does not know
         # (started from C) only shows in the count of frames.
-        if (
-            self._refresh_wanted
-            or time.monotonic_ns() >= self._refresh_at_ns
-            or len(sys._current_frames()) != self._thread_count
-        ):
-            with self._tick_lock:
-                self._refresh_now()
+        with self._tick_lock:
+            active = _active_count()
+            self._refresh_if_due(sys._current_frames(), time.monotonic_ns(), active)
         if now >= self._budget_at:
             self._check_budget(now)
         self._start_window(now)
@@ -651,8 +647,7 @@ class ThreadSampler:
             now_ns = time.monotonic_ns()
             active = _active_count()
             frames = sys._current_frames()
-            if self._refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
-                self._refresh(frames, now_ns, active)
+            self._refresh_if_due(frames, now_ns, active)
             skip = self._skip
             threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
             del frames
@@ -740,6 +735,11 @@ class ThreadSampler:
         start = self._ticks % len(threads)
         rotated = threads[start:] + threads[:start]
         return rotated[: self._max_threads]
+
+    def _refresh_if_due(self, frames: Dict[int, FrameType], now_ns: int, active: int) -> None:
+        """:meth:`_refresh` when asked for, once a second, or when the number of threads changed."""
+        if self._refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self._thread_count:
+            self._refresh(frames, now_ns, active)
 
     def _refresh_now(self) -> None:
         active = _active_count()
