@@ -11,7 +11,7 @@ from typing import Any, Generator
 
 import pytest
 
-pytest_plugins = ["fixtures_agent", "fixtures_server", "fixtures_browser"]
+pytest_plugins = ["support.agent", "support.server", "support.browser"]
 
 ON_CI = os.environ.get("CI") == "true"
 

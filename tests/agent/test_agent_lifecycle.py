@@ -1,0 +1,295 @@
+"""Lifecycle: states, pause/resume, kill switches, fork (gunicorn-style and multiprocessing),
+threads that come and go, deep recursion, idle frames and the CPU budget."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from support.agent import run_python
+
+import greenflame.agent as agent
+from greenflame.agent.budget import CpuBudget
+from greenflame.agent.lifecycle import Lifecycle
+
+
+def spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def read(path: Path) -> Dict[str, Any]:
+    data = path.read_bytes()
+    document: Dict[str, Any] = json.loads(gzip.decompress(data) if path.name.endswith(".gz") else data)
+    return document
+
+
+def functions(report: Dict[str, Any]) -> List[str]:
+    """Function names without the ``<locals>`` qualification of functions defined in tests."""
+    return [short(frame["function"]) for frame in report["frames"]]
+
+
+def short(name: str) -> str:
+    return name.rsplit("<locals>.", 1)[-1]
+
+
+def test_the_state_machine_allows_only_its_transitions() -> None:
+    life = Lifecycle()
+    assert life.fire("pause") is None and life.state == "created"
+    assert life.fire("start") == "running" and life.fire("start") is None
+    assert life.fire("pause") == "paused" and life.fire("pause") is None
+    assert life.fire("resume") == "running"
+    assert life.fire("stop") == "stopped" and life.fire("start") is None and life.fire("resume") is None
+
+
+def test_pause_stops_sampling_and_resume_restarts_it(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    profiler = agent.start(out=str(out), report_interval_s=3600, rate_hz=200)
+    assert profiler is not None
+    assert agent.pause() and profiler.state == "paused" and not profiler.is_running()
+    spin(0.3)  # not sampled
+    assert agent.resume() and profiler.state == "running" and profiler.is_running()
+    with agent.labels(part="after"):
+        spin(0.3)
+    agent.stop()
+    samples = read(out)["samples"]
+    assert samples and all(s["labels"].get("part") == "after" for s in samples if "spin" in str(s))
+
+
+def test_the_kill_switch_file_pauses_and_its_removal_resumes(tmp_path: Path) -> None:
+    kill = tmp_path / "greenflame.off"
+    kill.write_text("")
+    out = tmp_path / "p.json"
+    profiler = agent.start(out=str(out), kill_file=str(kill), report_interval_s=3600, rate_hz=200)
+    assert profiler is not None and profiler.state == "paused" and not profiler.is_running()
+    assert not agent.resume()  # the file wins over the API
+    kill.unlink()
+    give_up = time.monotonic() + 30
+    while profiler.state != "running" and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert profiler.state == "running"
+    kill.write_text("")
+    while profiler.state != "paused" and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert profiler.state == "paused"
+    agent.stop()
+    assert read(out)["metadata"]["kill_switch"] == "file"
+
+
+def test_the_kill_switch_variable_starts_nothing_in_a_real_process(tmp_path: Path) -> None:
+    result = run_python(
+        """
+        import threading, greenflame.agent as agent
+        print(agent.start(), threading.active_count())
+        """,
+        {"GREENFLAME_ENABLED": "0", "GREENFLAME_OUT": str(tmp_path / "p.json")},
+    )
+    assert result.stdout.split() == ["None", "1"], result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_gunicorn_style_worker_profiles_itself(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    result = run_python(
+        """
+        import os, sys, threading, time, greenflame.agent as agent
+        def spin(s):
+            end = time.perf_counter() + s
+            while time.perf_counter() < end:
+                pass
+        def handle_request(): spin(0.1)
+        def worker_thread():
+            for _ in range(3):
+                handle_request()
+        agent.start()
+        pid = os.fork()
+        if pid == 0:  # the worker: threads serving requests, then a normal sys.exit like gunicorn's
+            threads = [threading.Thread(target=worker_thread) for _ in range(2)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            sys.exit(0)
+        _, status = os.waitpid(pid, 0)
+        print(pid, os.waitstatus_to_exitcode(status))
+        """,
+        {"GREENFLAME_OUT": str(out), "GREENFLAME_REPORT_INTERVAL_S": "3600", "GREENFLAME_RATE_HZ": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    child_pid, status = map(int, result.stdout.split())
+    assert status == 0
+    child = read(tmp_path / f"p.pid{child_pid}.0.json")
+    assert child["metadata"]["pid"] == child_pid and "handle_request" in functions(child)
+    assert "handle_request" not in functions(read(out))
+
+
+def test_multiprocessing_fork_workers_flush_before_os_exit(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    result = run_python(
+        """
+        import multiprocessing, time, greenflame.agent as agent
+        def mp_task(seconds):
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                pass
+        if __name__ == "__main__":
+            agent.start()
+            ctx = multiprocessing.get_context("fork")
+            workers = [ctx.Process(target=mp_task, args=(0.3,)) for _ in range(2)]
+            for w in workers: w.start()
+            for w in workers: w.join(60)
+            print(" ".join(str(w.pid) for w in workers), " ".join(str(w.exitcode) for w in workers))
+        """,
+        {"GREENFLAME_OUT": str(out), "GREENFLAME_REPORT_INTERVAL_S": "3600", "GREENFLAME_RATE_HZ": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    pids, codes = lines[:2], lines[2:]
+    assert codes == ["0", "0"]
+    for pid in pids:
+        child = read(tmp_path / f"p.pid{pid}.0.json")
+        assert "mp_task" in functions(child), child["frames"]
+
+
+def test_threads_starting_and_ending_during_sampling(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    agent.start(out=str(out), report_interval_s=3600, rate_hz=500, max_threads=8, cpu_budget=1.0)
+
+    def short_lived() -> None:
+        spin(0.01)
+
+    for _ in range(100):
+        threads = [threading.Thread(target=short_lived) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    agent.stop()
+    report = read(out)
+    assert report["samples"] and "short_lived" in functions(report)
+
+
+def test_deep_recursion_is_capped_at_max_depth(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        agent.start(out=str(out), report_interval_s=3600, rate_hz=200, max_depth=64, cpu_budget=1.0)
+
+        def recurse(n: int) -> None:
+            if n:
+                recurse(n - 1)
+            else:
+                spin(0.4)
+
+        recurse(5_000)
+        agent.stop()
+    finally:
+        sys.setrecursionlimit(limit)
+    report = read(out)
+    names = [[short(report["frames"][i]["function"]) for i in s["stack"]] for s in report["samples"]]
+    deep = [n for n in names if "recurse" in n]
+    assert deep and all(len(n) == 64 and n[-1] == "[truncated]" for n in deep)
+
+
+def test_idle_waits_are_classified_and_busy_code_is_not(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    stop = threading.Event()
+    lock = threading.Lock()
+    lock.acquire()
+
+    def sleeper() -> None:
+        while not stop.is_set():
+            time.sleep(0.01)
+
+    def locked() -> None:
+        lock.acquire(timeout=20)
+
+    def waiter() -> None:
+        stop.wait(20)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (sleeper, locked, waiter)]
+    for thread in threads:
+        thread.start()
+    agent.start(out=str(out), report_interval_s=3600, rate_hz=200, cpu_budget=1.0)
+    spin(1.0)
+    agent.stop()
+    stop.set()
+    lock.release()
+    for thread in threads:
+        thread.join(5)
+    report = read(out)
+    totals: Dict[str, List[int]] = {}
+    for sample in report["samples"]:
+        leaf = short(report["frames"][sample["stack"][-1]]["function"])
+        column = totals.setdefault(leaf, [0, 0, 0])
+        for i in range(3):
+            column[i] += sample["values"][i]
+    assert [t["name"] for t in report["sample_types"]] == ["wall", "cpu", "idle"]
+    for leaf in ("sleeper", "locked", "Condition.wait"):  # Event.wait ends in Condition.wait
+        wall, _, idle = totals[leaf]
+        assert idle >= 0.8 * wall and wall >= 10, (leaf, totals[leaf])
+    assert totals["spin"][2] == 0
+
+
+def test_the_budget_lowers_the_rate_says_so_and_recovers(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [0.0]
+    cpu = {7: 0}
+    budget = CpuBudget(0.01, 100.0, lambda: [7], clock=lambda: clock[0], cpu_of=cpu.get)
+    budget.check()
+    clock[0], cpu[7] = 1.0, 30_000_000  # the start-up, 3% of a core: a one-off, not judged
+    assert budget.check() == 100.0
+    clock[0], cpu[7] = 2.0, 70_000_000  # 4% of a core: four times the budget
+    assert budget.check() < 50
+    clock[0] = 3.0
+    assert "above its budget of 1.00%: sampling rate lowered from 100.0 Hz" in caplog.text
+    window = budget.take_window()
+    assert window["agent_cpu_ns"] == 70_000_000 and window["rate_limited"]["times"] == 1
+    assert window["sample_rate_hz"] < 100
+    for second in range(4, 30):  # the agent goes quiet: the rate climbs back to the configured one
+        clock[0] = float(second)
+        budget.check()
+    assert budget.rate_hz == 100.0
+    budget.take_window()
+    clock[0] = 31.0
+    budget.check()
+    assert "rate_limited" not in budget.take_window()
+
+
+def test_a_tiny_budget_really_lowers_the_sampling_rate(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    profiler = agent.start(out=str(out), report_interval_s=3600, rate_hz=1000, cpu_budget=0.0001)
+    assert profiler is not None
+    spin(2.5)
+    agent.stop()
+    meta = read(out)["metadata"]
+    assert meta["rate_limited"]["lowest_rate_hz"] < 1000 and meta["sample_rate_hz"] < 1000
+    assert meta["agent_cpu_ns"] > 0
+
+
+def test_the_budget_climbs_back_only_as_far_as_the_cost_projected_to_the_higher_rate_allows() -> None:
+    clock = [0.0]
+    cpu = {7: 0}
+    budget = CpuBudget(0.01, 100.0, lambda: [7], clock=lambda: clock[0], cpu_of=cpu.get)
+
+    def second(share: float) -> float:
+        clock[0] += 1.0
+        cpu[7] += int(share * 1e9)
+        return budget.check()
+
+    second(0.05)  # start-up, not judged
+    assert second(0.04) < 25  # lowered to about 22 Hz
+    # The agent's cost is 0.0075% of a core per Hz: 100 Hz would cost 0.75%, under 80% of the budget.
+    for _ in range(10):
+        second(budget.rate_hz * 0.000075)
+    assert budget.rate_hz == 100.0
+    # At 0.012% per Hz 80% of the budget allows 66 Hz: it climbs while the projection fits, stays there.
+    second(0.05)
+    for _ in range(10):
+        second(budget.rate_hz * 0.00012)
+    assert 40 <= budget.rate_hz <= 67

@@ -1,0 +1,162 @@
+"""The analysis report, its three renderers, and ``greenflame analyze`` run as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from support.builders import HANDLER, lambda_profile
+
+from greenflame.analyzer.model import Frame, Profile
+from greenflame.analyzer.renderers import RENDERERS, render
+from greenflame.analyzer.report import analyze_profile
+
+REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
+
+
+def test_report_document_shape() -> None:
+    report = analyze_profile(lambda_profile())
+    assert report["version"] == 1 and report["group"] == "brown"
+    assert report["window"]["duration_ns"] == 60 * 10**9 and report["window"]["start"].startswith("2023-11-14")
+    (finding,) = report["recommendations"]
+    assert set(finding) >= REQUIRED
+    assert report["totals"]["cost_usd_per_month"] == pytest.approx(finding["cost_usd_per_month"])
+    assert report["totals"]["co2e_kg_per_month"] == pytest.approx(finding["co2e_kg_per_month"])
+    assert report["lambda"]["memory_size_mb"] == 512 and report["invocations"]["mean_duration_ms"] == 40.0
+    assert report["rules"] and report["hotspots"]
+    json.dumps(report, allow_nan=False)
+
+
+def test_report_without_findings() -> None:
+    report = analyze_profile(lambda_profile(client_in_handler=False))
+    assert report["recommendations"] == []
+    assert report["totals"]["cost_usd_per_month"] is None
+    assert "No recommendations" in render(report, "text")
+    assert "No recommendations" in render(report, "markdown")
+    assert json.loads(render(report, "json"))["recommendations"] == []
+
+
+def test_report_on_an_empty_profile() -> None:
+    report = analyze_profile(Profile())
+    assert report["recommendations"] == [] and report["window"]["start"] is None
+    for fmt in RENDERERS:
+        assert render(report, fmt).endswith("\n")
+
+
+def test_overrides_reach_the_findings() -> None:
+    report = analyze_profile(lambda_profile(), region="eu-west-3", invocations_per_month=2e6)
+    inputs = report["recommendations"][0]["inputs"]
+    assert inputs["region"]["source"] == "override" and inputs["grid_g_co2e_per_kwh"] == 51.1
+    assert report["overrides"] == {"region": "eu-west-3", "invocations_per_month": 2e6}
+    with pytest.raises(ValueError):
+        analyze_profile(lambda_profile(), invocations_per_month=-5)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_human_renderers_show_rule_cost_and_carbon(fmt: str) -> None:
+    report = analyze_profile(lambda_profile())
+    finding = report["recommendations"][0]
+    output = render(report, fmt)
+    assert "aws-sdk-client-per-invocation" in output
+    assert f"${finding['cost_usd_per_month']:,.2f}" in output
+    assert f"{finding['co2e_kg_per_month']:.3g} kg CO2e/month" in output
+    assert "lambda_handler" in output and "client" in output
+    assert finding["fix"].split(",")[0] in output
+
+
+def test_renderers_neutralise_hostile_frame_names() -> None:
+    profile = lambda_profile()
+    evil = Frame("<img src=x onerror=alert(1)>\x1b[2J[link](http://x)", "/var/task/\x07evil.py", 1)
+    for _ in range(20):
+        profile.add(
+            [HANDLER, evil, *[profile.frames[i] for i in profile.samples[1].stack[-5:]]],
+            [1, 1],
+            {"lambda_phase": "invoke"},
+        )
+    report = analyze_profile(profile)
+    text = render(report, "text")
+    assert "\x1b" not in text and "\x07" not in text
+    markdown = render(report, "markdown")
+    assert "\x1b" not in markdown
+    for line in markdown.splitlines():
+        if "<img" in line:  # only ever inside inline code, where Markdown and HTML are inert
+            spans = line.split("`")
+            assert all("<img" not in outside for outside in spans[0::2])
+    assert any("<img" in line for line in markdown.splitlines())
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError):
+        render({}, "yaml")
+
+
+# -- the command line, as a real process ---------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, profile: Profile) -> str:
+    from greenflame.analyzer.formats import dump_profile
+
+    path = tmp_path / name
+    path.write_bytes(dump_profile(profile, "json"))
+    return str(path)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from greenflame.server.cli import main; sys.exit(main())",
+            "analyze",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_json_output_has_the_design_keys(tmp_path: Path) -> None:
+    path = _write(tmp_path, "brown.json", lambda_profile())
+    result = _cli(path, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert "recommendations" in document
+    (finding,) = document["recommendations"]
+    assert set(finding) >= REQUIRED
+    assert isinstance(finding["co2e_kg_per_month"], float)
+
+
+def test_cli_merges_files_and_adds_up_invocations(tmp_path: Path) -> None:
+    first = lambda_profile(invocations=40)
+    second = lambda_profile(invocations=60)
+    second.start_time_unix_ns = first.start_time_unix_ns + first.duration_ns
+    paths = [_write(tmp_path, "a.json", first), _write(tmp_path, "b.json", second)]
+    document: Dict[str, Any] = json.loads(_cli(*paths, "--format", "json").stdout)
+    assert document["invocations"]["count"] == 100
+    assert document["window"]["duration_ns"] == 120 * 10**9
+    finding = document["recommendations"][0]
+    assert finding["inputs"]["invocations_per_month"]["value"] == pytest.approx(100 / 120 * 730 * 3600)
+    assert finding["samples"] == 100
+
+
+def test_cli_text_and_overrides(tmp_path: Path) -> None:
+    path = _write(tmp_path, "brown.json", lambda_profile())
+    result = _cli(path, "--region", "eu-north-1", "--invocations-per-month", "1000000")
+    assert result.returncode == 0, result.stderr
+    assert "aws-sdk-client-per-invocation" in result.stdout and "eu-north-1 (override)" in result.stdout
+    lines: List[str] = result.stdout.splitlines()
+    assert any(line.startswith("1 recommendation: $") for line in lines)
+
+
+def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
+    missing = _cli(str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.json" in missing.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "greenflame-profile", "version": 1, "samples": "x"}')
+    result = _cli(str(bad))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

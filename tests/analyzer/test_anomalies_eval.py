@@ -1,0 +1,55 @@
+"""The anomaly benchmark in miniature: a seed-fixed labelled series with the quality floor asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+import pytest
+from support.paths import ROOT
+
+BENCH = ROOT / "benchmarks" / "anomalies"
+
+
+def _load(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))  # evaluate.py imports generate.py beside it
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    evaluate = _load("evaluate")
+    result: dict = evaluate.run(seed=1, groups=5, days=7, regressions_per_day=1.0)
+    return result
+
+
+def test_generator_is_seeded_and_labelled() -> None:
+    generate = _load("generate")
+    first, labels = generate.generate(5, groups=2, days=3)
+    again, labels_again = generate.generate(5, groups=2, days=3)
+    assert labels == labels_again and labels
+    assert first[0].inclusive == again[0].inclusive
+    assert {label.shape for label in labels} <= set(generate.SHAPES)
+    assert all(label.start_unix_s >= generate.EPOCH_S + 2 * 86400 for label in labels)
+    times = first[0].times
+    assert len(times) < 3 * generate.PER_DAY  # gaps are missing points
+
+
+def test_quality_floor(report: dict) -> None:
+    ours = report["greenflame"]
+    big = ours["rows"]["size >= 3 pt"]
+    assert big["labels"] >= 5
+    assert big["f1"] >= 0.9
+    assert ours["false_alarms_per_group_week"] <= 1.0
+
+
+def test_beats_the_zscore_baseline(report: dict) -> None:
+    assert report["greenflame"]["precision"] > report["z-score"]["precision"]
+    assert report["greenflame"]["rows"]["size >= 3 pt"]["f1"] > report["z-score"]["rows"]["size >= 3 pt"]["f1"]

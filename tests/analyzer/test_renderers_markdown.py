@@ -1,0 +1,167 @@
+"""The Markdown report for tickets: every section issue 5 asks for, escaping, and the evidence SVG."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+from support.builders import HANDLER, lambda_profile
+
+from greenflame.analyzer import svg
+from greenflame.analyzer.formats import dump_profile
+from greenflame.analyzer.model import Frame
+from greenflame.analyzer.renderers import markdown
+from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.rules import get_rule
+
+DATA_URI = re.compile(r"!\[evidence flame graph\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
+
+
+def report() -> Dict[str, Any]:
+    return analyze_profile(lambda_profile(invocations=50))
+
+
+def section(text: str, heading: str) -> str:
+    """The body of the ``### heading`` section of the first finding."""
+    start = text.index(f"### {heading}\n")
+    end = text.find("\n### ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def test_every_part_of_a_ticket_is_there() -> None:
+    document = report()
+    finding = document["recommendations"][0]
+    text = markdown.render(document)
+    rule = get_rule(finding["rule"])
+    what = section(text, "What")
+    assert f"{finding['share']:.1%}" in what and f"{finding['expected_share']:.1%}" in what
+    assert f"**{finding['times_expected']:.1f}x more than expected**" in what
+    where = section(text, "Where")
+    assert "`client (/var/lang/lib/python3.11/site-packages/boto3/__init__.py:86)`" in where
+    assert "`main` → `handle_event_request` → `lambda_handler` → `client`" in where
+    why = section(text, "Why it matters")
+    assert markdown.escape(rule.description) in why
+    assert f"${finding['cost_usd_per_month']:,.2f}/month (Lambda duration)" in why
+    co2 = finding["co2e_kg_per_month_range"]
+    assert f"{co2['central']:.3g} kg CO2e/month (range {co2['low']:.2g}-{co2['high']:.2g})" in why
+    sci = finding["sci_g_per_invocation"]
+    assert f"{sci['before']:.2g} g CO2e per invocation now, {sci['after']:.2g} after the fix" in why
+    assert "memory 512 MB (profile)" in why and "invocations/month" in why
+    fix = section(text, "Fix")
+    assert markdown.escape(rule.fix) in fix
+    assert "Bad:\n\n```python\n" + rule.bad_example.rstrip("\n") + "\n```" in fix
+    assert "Good:\n\n```python\n" + rule.good_example.rstrip("\n") + "\n```" in fix
+    evidence = section(text, "Evidence")
+    assert f"Fingerprint: `{finding['fingerprint']}`" in evidence
+
+
+def test_embedded_evidence_is_a_valid_svg_with_the_frames_highlighted() -> None:
+    text = markdown.render(report())
+    (encoded,) = DATA_URI.findall(text)
+    root = ET.fromstring(base64.b64decode(encoded))
+    rects = {
+        (g.find("{http://www.w3.org/2000/svg}title").text or "").split(" (")[0]: g.find(  # type: ignore[union-attr]
+            "{http://www.w3.org/2000/svg}rect"
+        )
+        for g in root.iter("{http://www.w3.org/2000/svg}g")
+    }
+    assert rects["client"].get("fill") == svg.HIGHLIGHT_FILL  # type: ignore[union-attr]
+    assert len(encoded) < 40_000  # small enough for a ticket body
+
+
+def test_evidence_can_be_referenced_or_left_out() -> None:
+    document = report()
+    fingerprint = document["recommendations"][0]["fingerprint"]
+    url = "https://tracker.example/uploads/evidence (1).svg"
+    text = markdown.render(document, evidence_urls={fingerprint: url})
+    assert "![evidence flame graph](https://tracker.example/uploads/evidence%20%281%29.svg)" in text
+    assert "data:image" not in text
+    assert "data:image" not in markdown.render(document, evidence="none")
+    with pytest.raises(ValueError):
+        markdown.render(document, evidence="inline-html")
+
+
+def test_hostile_text_stays_inert() -> None:
+    profile = lambda_profile(invocations=50)
+    evil = Frame("<img src=x onerror=alert(1)>]]>&@admin [x](http://e)", "/task/`evil`.py", 1)
+    for _ in range(30):
+        profile.add(
+            [HANDLER, evil, *[profile.frames[i] for i in profile.samples[1].stack[-5:]]],
+            [1, 1],
+            {"lambda_phase": "invoke"},
+        )
+    document = report()
+    document["recommendations"] = analyze_profile(profile)["recommendations"]
+    finding = document["recommendations"][0]
+    finding["title"] = "<b>@everyone</b> [click](http://e)"
+    finding["inputs"]["notes"] = ["<script>alert(1)</script>"]
+    text = markdown.render(document)
+    body = DATA_URI.sub("", text)
+    for line in body.splitlines():
+        outside = "".join(line.split("`")[0::2])  # only ever inside inline code spans
+        assert "<img" not in outside and "<b>" not in outside and "<script" not in outside
+        assert (
+            re.search(r"(?<!\\)\]\(http", outside) is None and re.search(r"(?<!\\)@(everyone|admin)", outside) is None
+        )
+    assert "`<img src=x onerror=alert(1)>]]>&@admin [x](http://e)`" in body
+    for encoded in DATA_URI.findall(text):
+        root = ET.fromstring(base64.b64decode(encoded))
+        assert all(el.tag.rsplit("}", 1)[-1] in {"svg", "title", "rect", "text", "g"} for el in root.iter())
+
+
+def test_fences_outgrow_backticks_in_the_code() -> None:
+    assert markdown.fence("a = '```'\n", "python") == ["````python", "a = '```'", "````"]
+    assert markdown.fence("plain") == ["```", "plain", "```"]
+
+
+def test_service_finding_and_unknown_rule() -> None:
+    document = report()
+    finding = copy.deepcopy(document["recommendations"][0])
+    finding.update(rule="future-rule", sci_g_per_invocation=None, sci_g_per_request={"before": 2e-4, "after": 1e-4})
+    finding["inputs"] = {
+        "usd_per_vcpu_hour": {"value": 0.04048, "source": "default, secondary source"},
+        "requests_per_month": {"value": 1e7, "source": "measured"},
+        "region": {"value": "eu-west-1", "source": "override"},
+    }
+    document["recommendations"] = [finding]
+    text = markdown.render(document)
+    assert "0.0002 g CO2e per request now, 0.0001 after the fix" in text
+    assert "vCPU-hours at $0.04048 per vCPU-hour, default, secondary source" in text
+    assert "requests/month 10,000,000 (measured)" in text and "region eu-west-1 (override)" in text
+    assert "Bad:" not in text  # no catalogue entry, no examples, no failure
+
+
+def test_no_findings() -> None:
+    empty = analyze_profile(lambda_profile(client_in_handler=False))
+    assert "No recommendations" in markdown.render(empty)
+
+
+def test_cli_markdown_embeds_the_evidence(tmp_path: Path) -> None:
+    path = tmp_path / "brown.json"
+    path.write_bytes(dump_profile(lambda_profile(invocations=50), "json"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from greenflame.server.cli import main; sys.exit(main())",
+            "analyze",
+            str(path),
+            "--format",
+            "markdown",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "### Fix" in result.stdout
+    (encoded,) = DATA_URI.findall(result.stdout)
+    assert ET.fromstring(base64.b64decode(encoded)).tag == "{http://www.w3.org/2000/svg}svg"

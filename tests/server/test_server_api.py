@@ -1,0 +1,220 @@
+"""The read and admin API against a real server: groups, flame graph, recommendations, JSON errors."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import pytest
+import requests
+from support.builders import lambda_profile
+from support.server import LiveServer, assert_error, ingest_profile, make_profile, unique_name
+
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.server.app import create_app
+
+HOUR_NS = 3600 * 10**9
+T0 = 1_700_000_000 * 10**9
+
+
+def get(server: LiveServer, path: str, params: Optional[Dict[str, str]] = None) -> requests.Response:
+    return server.session.get(server.api(path), params=params, timeout=30)
+
+
+def create(server: LiveServer, body: Any, token: Optional[str] = None) -> requests.Response:
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    return server.session.post(server.api("/api/v1/groups"), json=body, headers=headers, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def loaded(live_server: LiveServer) -> str:
+    """A group with two profiles an hour apart (the second with doubled counts)."""
+    name = unique_name("api")
+    key = live_server.create_group(name)
+    assert ingest_profile(live_server, key, make_profile(name, T0)).status_code == 202
+    assert ingest_profile(live_server, key, make_profile(name, T0 + HOUR_NS, scale=2)).status_code == 202
+    return name
+
+
+# -- groups -----------------------------------------------------------------------
+
+
+def test_create_group_returns_a_working_key(live_server: LiveServer) -> None:
+    name = unique_name("new")
+    response = create(live_server, {"name": name}, live_server.admin_token)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == name and body["ingest_key"].startswith("gfi_")
+    assert response.headers["Location"].endswith(f"/api/v1/groups/{name}")
+    assert ingest_profile(live_server, body["ingest_key"], make_profile(name)).status_code == 202
+
+
+def test_create_group_errors(live_server: LiveServer) -> None:
+    name = unique_name("dup")
+    assert_error(create(live_server, {"name": name}), 401, "unauthorized")
+    assert_error(create(live_server, {"name": name}, "wrong-token"), 403, "forbidden")
+    assert create(live_server, {"name": name}, live_server.admin_token).status_code == 201
+    assert_error(create(live_server, {"name": name}, live_server.admin_token), 409, "conflict")
+    for bad in ("", "-leading-dash", "has space", "<script>", "x" * 129, "a/b", ".."):
+        assert_error(create(live_server, {"name": bad}, live_server.admin_token), 400, "invalid_group_name")
+    assert_error(create(live_server, {"name": 42}, live_server.admin_token), 400, "bad_request")
+    assert_error(create(live_server, ["not", "an", "object"], live_server.admin_token), 400, "bad_request")
+
+
+def test_groups_list_counts_profiles_and_time_span(live_server: LiveServer, loaded: str) -> None:
+    response = get(live_server, "/api/v1/groups")
+    assert response.status_code == 200
+    (group,) = [g for g in response.json()["groups"] if g["name"] == loaded]
+    assert group["profile_count"] == 2
+    assert group["first_seen_unix_ns"] == T0
+    assert group["last_seen_unix_ns"] == T0 + HOUR_NS + 60 * 10**9
+    assert group["last_received_unix_ns"] >= group["created_unix_ns"]
+    names = [g["name"] for g in response.json()["groups"]]
+    assert names == sorted(names)
+
+
+def test_empty_group_has_no_time_span(live_server: LiveServer) -> None:
+    name = unique_name("empty")
+    live_server.create_group(name)
+    group = get(live_server, f"/api/v1/groups/{name}").json()
+    assert group["profile_count"] == 0 and group["first_seen_unix_ns"] is None
+
+
+# -- flame graph ------------------------------------------------------------------
+
+
+def child(node: Dict[str, Any], name: str) -> Dict[str, Any]:
+    (found,) = [c for c in node["children"] if c["name"] == name]
+    return found
+
+
+def test_flamegraph_merges_the_group_profiles(live_server: LiveServer, loaded: str) -> None:
+    response = get(live_server, f"/api/v1/groups/{loaded}/flamegraph")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["group"] == loaded and body["type"] == "cpu" and body["profile_count"] == 2
+    root = body["flamegraph"]
+    assert root["name"] == "all" and root["sample_type"] == "cpu"
+    # cpu per profile: parse 5 + handler 1 = 6; the second profile doubles it.
+    assert root["total"] == 18
+    handler = child(child(root, "<module>"), "app.handler")
+    assert (handler["total"], handler["self"], handler["file"], handler["line"]) == (18, 3, "/srv/app.py", 10)
+    assert child(handler, "app.parse")["total"] == 15
+
+
+def test_flamegraph_wall_view_and_time_range(live_server: LiveServer, loaded: str) -> None:
+    wall = get(live_server, f"/api/v1/groups/{loaded}/flamegraph", {"type": "wall"}).json()
+    assert wall["type"] == "wall" and wall["flamegraph"]["total"] == 36  # (6 + 2 + 4) * 3
+    later = str((T0 + HOUR_NS) // 10**9)
+    second = get(live_server, f"/api/v1/groups/{loaded}/flamegraph", {"from": later}).json()
+    assert second["profile_count"] == 1 and second["flamegraph"]["total"] == 12
+    first = get(live_server, f"/api/v1/groups/{loaded}/flamegraph", {"to": "2023-11-14T22:30:00Z"}).json()
+    assert first["profile_count"] == 1 and first["flamegraph"]["total"] == 6
+    assert first["to_unix_ns"] == T0 + 1000 * 10**9  # T0 is 2023-11-14T22:13:20Z
+    none = get(live_server, f"/api/v1/groups/{loaded}/flamegraph", {"from": "now-1h"}).json()
+    assert none["profile_count"] == 0 and none["flamegraph"]["total"] == 0
+
+
+def test_flamegraph_max_nodes_prunes(live_server: LiveServer, loaded: str) -> None:
+    small = get(live_server, f"/api/v1/groups/{loaded}/flamegraph", {"max_nodes": "2"}).json()
+    assert small["flamegraph"]["total"] == 18
+
+    def count(node: Dict[str, Any]) -> int:
+        return 1 + sum(count(c) for c in node["children"])
+
+    assert count(small["flamegraph"]) < count(
+        get(live_server, f"/api/v1/groups/{loaded}/flamegraph").json()["flamegraph"]
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"type": "alloc"},
+        {"from": "yesterday"},
+        {"from": "now-1h", "to": "now-2h"},
+        {"max_nodes": "0"},
+        {"max_nodes": "x"},
+    ],
+)
+def test_flamegraph_bad_parameters_are_400(live_server: LiveServer, loaded: str, params: Dict[str, str]) -> None:
+    assert_error(get(live_server, f"/api/v1/groups/{loaded}/flamegraph", params), 400, "invalid_parameter")
+
+
+def test_unknown_group_is_404(live_server: LiveServer) -> None:
+    for suffix in ("", "/flamegraph", "/recommendations"):
+        assert_error(get(live_server, f"/api/v1/groups/no-such-group{suffix}"), 404, "not_found")
+
+
+# -- recommendations ----------------------------------------------------------------
+
+
+def test_recommendations_of_a_lambda_group(live_server: LiveServer) -> None:
+    name = unique_name("brown")
+    key = live_server.create_group(name)
+    profile = lambda_profile()
+    profile.group = name
+    assert ingest_profile(live_server, key, profile).status_code == 202
+    response = get(live_server, f"/api/v1/groups/{name}/recommendations")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["group"] == name and body["profile_count"] == 1
+    (finding,) = body["recommendations"]
+    assert finding["rule"] == "aws-sdk-client-per-invocation"
+    assert finding["share"] > finding["expected_share"] > 0
+    assert finding["cost_usd_per_month"] > 0 and finding["co2e_kg_per_month"] > 0
+    more = get(live_server, f"/api/v1/groups/{name}/recommendations", {"invocations_per_month": "1e9"}).json()
+    assert more["recommendations"][0]["cost_usd_per_month"] > finding["cost_usd_per_month"]
+
+
+def test_recommendations_without_findings_or_data(live_server: LiveServer, loaded: str) -> None:
+    body = get(live_server, f"/api/v1/groups/{loaded}/recommendations").json()
+    assert body["recommendations"] == [] and body["profile_count"] == 2
+    empty = get(live_server, f"/api/v1/groups/{loaded}/recommendations", {"from": "now-1m"}).json()
+    assert empty["recommendations"] == [] and empty["profile_count"] == 0
+    bad = get(live_server, f"/api/v1/groups/{loaded}/recommendations", {"invocations_per_month": "-3"})
+    assert_error(bad, 400, "invalid_parameter")
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+def test_unknown_api_path_and_method_are_json(live_server: LiveServer) -> None:
+    assert_error(get(live_server, "/api/v1/nothing-here"), 404, "not_found")
+    response = live_server.session.delete(live_server.api("/api/v1/groups"), timeout=10)
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+    response = live_server.session.get(live_server.api("/api/v1/ingest"), timeout=10)
+    assert_error(response, 405, "method_not_allowed")
+
+
+def test_range_too_large_is_400(tmp_path: Any) -> None:
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "t", "max_query_profiles": 1})
+    client = app.test_client()
+    key = client.post("/api/v1/groups", json={"name": "busy"}, headers={"Authorization": "Bearer t"}).json["ingest_key"]
+    for start in (T0, T0 + HOUR_NS):
+        body = greenflame_json.dumps(make_profile("busy", start))
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        assert client.post("/api/v1/ingest", data=body, headers=headers).status_code == 202
+    response = client.get("/api/v1/groups/busy/flamegraph")
+    assert response.status_code == 400 and response.json["error"]["code"] == "range_too_large"
+    assert client.get("/api/v1/groups/busy/flamegraph", query_string={"to": str(T0 // 10**9 + 1)}).status_code == 200
+
+
+def test_unexpected_errors_are_json_without_traceback(tmp_path: Any) -> None:
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "t"})
+
+    @app.get("/api/v1/boom")
+    def boom() -> str:
+        raise RuntimeError("secret internal detail")
+
+    @app.get("/boom")
+    def page_boom() -> str:
+        raise RuntimeError("secret internal detail")
+
+    client = app.test_client()
+    response = client.get("/api/v1/boom")
+    assert response.status_code == 500 and response.is_json
+    assert response.json == {"error": {"code": "internal_error", "message": response.json["error"]["message"]}}
+    assert b"secret" not in response.data and b"Traceback" not in response.data
+    page = client.get("/boom")
+    assert page.status_code == 500 and b"secret" not in page.data and b"Traceback" not in page.data

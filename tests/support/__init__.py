@@ -1,0 +1,1 @@
+"""What the tests share: fixtures, builders, fake trackers and paths."""
