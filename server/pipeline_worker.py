@@ -1,12 +1,12 @@
-"""The pipeline's worker thread, and how the app starts it and tells it about ingested profiles.
+"""The pipeline's worker thread, and how the app starts it and tells it about stored profiles.
 
-Ingest only calls :meth:`Scheduler.notify`, which records the group in a bounded in-memory
-table under a lock and returns: it never waits for the database or the analysis. The worker
-thread analyses each notified group once its delay has passed (``GREENFLAME_ANALYSIS_DELAY_MS``
-after the first notification, so a burst of reports gives one run), and every
-:data:`SWEEP_S` seconds asks the database for groups whose data changed since their last
-analysis, which catches notifications dropped when the table was full, groups other processes
-were notified about but could not finish, and runs lost to a restart.
+The storage's :data:`.events.profile_stored` signal only calls :meth:`Scheduler.notify`, which
+records the group in a bounded in-memory table under a lock and returns: it never waits for the
+database or the analysis. The worker thread analyses each notified group once its delay has
+passed (``GREENFLAME_ANALYSIS_DELAY_MS`` after the first notification, so a burst of reports
+gives one run), and every :data:`SWEEP_S` seconds asks the database for groups whose data
+changed since their last analysis, which catches notifications dropped when the table was full,
+groups other processes were notified about but could not finish, and runs lost to a restart.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
-from flask import Flask, Response, request
+from flask import Flask
 
-from .auth import bearer_token
 from .context import SETTINGS_KEY
+from .events import ProfileStored, connect_storage, profile_stored
 from .pipeline import Pipeline, PipelineConfig
 from .pipeline_store import PipelineStore
 from .settings import Settings
-from .storage import get_storage
+from .storage import Storage
 from .tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
@@ -160,11 +160,18 @@ class PipelineService:
             self.store.invalidate(group)
         self.scheduler.notify(group)
 
+    def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
+        """Schedule a run of the group a new profile was stored for (returns at once)."""
+        self.scheduler.notify(profile.group)
+
 
 def init_app(app: Flask) -> PipelineService:
-    """Create the pipeline on the app's storage and hook it to ingest. The thread starts lazily."""
+    """Create the pipeline on the app's storage and hook it to the storage's ``profile_stored``.
+
+    The thread starts lazily, with the first notification.
+    """
     settings: Settings = app.config[SETTINGS_KEY]
-    storage = app.extensions["greenflame.storage"]
+    storage: Storage = app.extensions["greenflame.storage"]
     config = PipelineConfig(
         window_s=settings.analysis_window_s,
         history_s=settings.anomaly_history_s,
@@ -176,22 +183,8 @@ def init_app(app: Flask) -> PipelineService:
     scheduler = Scheduler(pipeline.run_group, settings.analysis_delay_ms / 1000.0, sweep=pipeline_store.stale_groups)
     service = PipelineService(pipeline, scheduler)
     app.extensions[EXTENSION_KEY] = service
-    app.after_request(_after_ingest)
+    connect_storage(app, profile_stored, storage, service.on_profile_stored)
     return service
-
-
-def _after_ingest(response: Response) -> Response:
-    """Tell the pipeline about a newly stored profile (not a retried duplicate)."""
-    if request.endpoint != "ingest.ingest" or response.status_code != 202:
-        return response
-    from flask import current_app
-
-    token = bearer_token()
-    group = get_storage().group_for_key(token) if token else None
-    if group is not None:
-        service: PipelineService = current_app.extensions[EXTENSION_KEY]
-        service.scheduler.notify(group)
-    return response
 
 
 def get_scheduler(app: Flask) -> Scheduler:

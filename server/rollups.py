@@ -3,9 +3,9 @@
 A flame graph over 24 hours of 5-minute profiles would otherwise load and merge 288 blobs
 per request. Instead every profile is folded once into its group's call-path index
 (:mod:`.callpaths`) as a count array, and profiles are summed per hour of their start time
-("rollups"). The work is paid at ingest, on a worker thread (the ``request_finished``
-signal of a stored report): the new profile is folded and its hour's rollup rebuilt from
-the folded profiles and written to the blob store, deleting the one it supersedes. A
+("rollups"). The work is paid at ingest, on a worker thread (the storage's
+:data:`.events.profile_stored` signal): the new profile is folded and its hour's rollup rebuilt
+from the folded profiles and written to the blob store, deleting the one it supersedes. A
 rollup is keyed by the exact set of profile ids it holds, so it never goes stale: a late
 profile changes the set and so the key. Stored rollups name call paths by content hash,
 so another server process, or this one after a restart, reads one compact blob per hour.
@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar
 
-from flask import Flask, Response, current_app, request, request_finished
+from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from greenflame.analyzer.model import Profile, merge
@@ -44,6 +44,7 @@ from .callpaths import (
     fold_profile,
     merge_counts,
 )
+from .events import ProfileStored, connect_storage, profile_stored
 from .storage import Storage, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
@@ -152,7 +153,7 @@ class Rollups:
 
     :meth:`folded` (labels dropped, call-path counts attached) is the fast path for flame
     graphs; :meth:`merged` keeps labels and metadata, for label filters and recommendations.
-    :meth:`after_ingest` folds a new profile and seals finished hours on a worker thread.
+    :meth:`on_profile_stored` folds a new profile and seals its hour on a worker thread.
     """
 
     def __init__(
@@ -239,14 +240,19 @@ class Rollups:
                     self._hour(index, group.name, hour, rows, write_now=False)
 
     # -- ingest -----------------------------------------------------------------
-    def after_ingest(self, profile_id: str) -> None:
-        """Fold the stored profile ``profile_id`` and re-seal its hour, on the worker thread."""
-        self.worker.submit(lambda: self._ingested(profile_id))
+    def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
+        """Fold a newly stored profile and re-seal its hour, on the worker thread."""
+        row = StoredProfile(
+            profile.profile_id,
+            profile.group,
+            profile.start_time_unix_ns,
+            profile.duration_ns,
+            profile.received_unix_ns,
+            profile.blob_key,
+        )
+        self.worker.submit(lambda: self._ingested(row))
 
-    def _ingested(self, profile_id: str) -> None:
-        row = _stored_profile(self.storage, profile_id)
-        if row is None:
-            return
+    def _ingested(self, row: StoredProfile) -> None:
         index = self.index(row.group)
         self._profile(index, row.group, row, write_now=True)
         hour = row.start_time_unix_ns // HOUR_NS
@@ -356,28 +362,6 @@ def _negated(counts: PathCounts) -> PathCounts:
     return PathCounts(counts.types, counts.ids, -counts.values, counts.start_ns, counts.end_ns, -counts.capped)
 
 
-def _stored_profile(storage: Storage, profile_id: str) -> Optional[StoredProfile]:
-    p = profiles.c
-    query = select(p.id, p.group_name, p.start_time_unix_ns, p.duration_ns, p.received_unix_ns, p.blob_key)
-    with storage.engine.connect() as conn:
-        row = conn.execute(query.where(p.id == profile_id)).first()
-    return None if row is None else StoredProfile(row[0], row[1], row[2], row[3], row[4], row[5])
-
-
-def _on_request_finished(sender: Flask, response: Response, **_extra: Any) -> None:
-    """After a profile is stored (202), fold it into the rollups on the worker thread."""
-    if request.endpoint != "ingest.ingest" or response.status_code != 202:
-        return
-    body = response.get_json(silent=True)
-    profile_id = body.get("id") if isinstance(body, dict) else None
-    if isinstance(profile_id, str):
-        get_rollups(get_storage()).after_ingest(profile_id)
-
-
-# Connected once for every app of the process: ingest stays unaware of rollups.
-request_finished.connect(_on_request_finished)
-
-
 def series_step_ns(start_ns: int, end_ns: int) -> int:
     """A round bucket width giving at most :data:`MAX_SERIES_POINTS` points over the span."""
     span_s = max((end_ns - start_ns) / 10**9, 1.0)
@@ -415,9 +399,14 @@ def timeseries(storage: Storage, group: str, start_ns: int, end_ns: int, step_ns
 
 
 def init_app(app: Flask) -> None:
-    """Warm the rollups of the last day as the app starts, off the request path."""
+    """Create the app's rollups, fold each profile its storage stores, and warm the last day.
+
+    Ingest stays unaware of rollups: they listen to the storage's ``profile_stored`` signal.
+    """
     with app.app_context():
-        get_rollups(get_storage()).warm(time.time_ns())
+        rollups = get_rollups(get_storage())
+    connect_storage(app, profile_stored, rollups.storage, rollups.on_profile_stored)
+    rollups.warm(time.time_ns())
 
 
 EXTENSION_KEY = "greenflame.rollups"

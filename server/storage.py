@@ -39,6 +39,7 @@ from greenflame.analyzer.model import CPU, WALL, Profile
 from .blobs import BlobStore, open_blob_store
 from .context import SETTINGS_KEY
 from .db import make_engine
+from .events import ProfileStored, profile_stored
 
 INGEST_KEY_PREFIX = "gfi_"
 
@@ -179,7 +180,8 @@ class Storage:
         """Store ``profile`` for ``group``; return ``(id, duplicate)``.
 
         A second report with the same idempotency key in the same group is not stored
-        again: the first one's id comes back with ``duplicate`` true.
+        again: the first one's id comes back with ``duplicate`` true. A new profile is
+        announced with :data:`.events.profile_stored` once its row is committed.
         """
         if idempotency_key:
             existing = self._id_for_idempotency_key(group, idempotency_key)
@@ -199,7 +201,20 @@ class Storage:
             if existing is None:
                 raise
             return existing, True
+        self._stored(row)
         return profile_id, False
+
+    def _stored(self, row: dict) -> None:
+        """Tell the app's parts (rollups, the pipeline) about a newly committed profile row."""
+        event = ProfileStored(
+            group=row["group_name"],
+            profile_id=row["id"],
+            start_time_unix_ns=row["start_time_unix_ns"],
+            end_time_unix_ns=row["start_time_unix_ns"] + row["duration_ns"],
+            received_unix_ns=row["received_unix_ns"],
+            blob_key=row["blob_key"],
+        )
+        profile_stored.send(self, profile=event)
 
     def _id_for_idempotency_key(self, group: str, key: str) -> Optional[str]:
         query = select(profiles.c.id).where(profiles.c.group_name == group, profiles.c.idempotency_key == key)
