@@ -9,9 +9,10 @@ from typing import List
 
 import pytest
 
-from greenflame.analyzer.anomalies import anomalies_command, choose_resolution
+from greenflame.analyzer.anomalies import choose_resolution
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile, ProfileError
+from greenflame.cli.anomalies import anomalies_command
 
 START_NS = 1_767_571_200 * 10**9 + 14 * 3600 * 10**9  # 2026-01-05 14:00 UTC
 WINDOW_NS = 10 * 10**9

@@ -15,9 +15,9 @@ sys.path.insert(0, str(TRACKERS))
 from fake_github import FakeGitHub
 from support.builders import lambda_profile
 
+from greenflame.analyzer.errors import UserError
 from greenflame.analyzer.formats import dump_profile
-from greenflame.server.cli import CommandError
-from greenflame.server.tickets.commands import push_command, status_command
+from greenflame.cli.tickets import push_command, status_command
 
 TOKEN = "ghp_cli_token_abcdef123"
 
@@ -91,12 +91,12 @@ def test_dry_run_prints_the_tickets_and_sends_nothing(
     ],
 )
 def test_bad_destination_is_one_line(profile_file: str, env: None, to: str, message: str) -> None:
-    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
         push_command([profile_file], to, None, None, False)
     assert "\n" not in str(caught.value)
 
 
 def test_missing_token_is_one_line(profile_file: str, env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GREENFLAME_GITHUB_TOKEN")
-    with pytest.raises(CommandError, match="set GREENFLAME_GITHUB_TOKEN"):
+    with pytest.raises(UserError, match="set GREENFLAME_GITHUB_TOKEN"):
         push_command([profile_file], "github:acme/shop", None, None, False)

@@ -25,8 +25,8 @@ from support.paths import ROOT
 from support.server import LiveServer, unique_name
 
 from greenflame.agent.aws_lambda import FLUSH_KEY, RESEND_EVERY_S
-from greenflame.server.lambda_layer import WRAPPER_PATH, build_layer, extract_layer, write_layer
-from greenflame.server.lambda_runtime import FunctionConfig, InvokeResult, LocalLambda
+from greenflame.devtools.lambda_layer import WRAPPER_PATH, build_layer, extract_layer, write_layer
+from greenflame.devtools.lambda_runtime import FunctionConfig, InvokeResult, LocalLambda
 
 pytest.importorskip("awslambdaric")
 pytestmark = pytest.mark.timeout(240)
@@ -182,17 +182,17 @@ def test_the_unpacked_layer_imports_the_agent_from_its_bytecode(layer_opt: Path)
 
 
 def test_layer_for_an_interpreter_that_cannot_compile_is_one_line_error(tmp_path: Path) -> None:
-    from greenflame.server.cli import CommandError
+    from greenflame.analyzer.errors import UserError
 
-    with pytest.raises(CommandError, match=r"cannot run .*no-such-python"):
+    with pytest.raises(UserError, match=r"cannot run .*no-such-python"):
         build_layer(str(tmp_path / "layer.zip"), pythons=[str(tmp_path / "no-such-python")])
     assert not (tmp_path / "layer.zip").exists()
 
 
 def test_layer_refuses_a_directory_as_output(tmp_path: Path) -> None:
-    from greenflame.server.cli import CommandError
+    from greenflame.analyzer.errors import UserError
 
-    with pytest.raises(CommandError, match="is a directory"):
+    with pytest.raises(UserError, match="is a directory"):
         build_layer(str(tmp_path))
 
 

@@ -1,4 +1,4 @@
-"""``greenflame lambda invoke`` on the local Lambda runtime (:mod:`greenflame.server.lambda_runtime`).
+"""``greenflame lambda invoke`` on the local Lambda runtime (:mod:`greenflame.devtools.lambda_runtime`).
 
 The handler runs in its own process under the real runtime client (``awslambdaric``), started
 through the greenflame layer's exec wrapper exactly as a deployed function with
@@ -8,9 +8,8 @@ agent for a report through the client context, so every invocation is in the pro
 
 With ``--server`` the function ships to that server itself; otherwise it ships to the local
 runtime, which merges what it received (each report once, by its Idempotency-Key) into one file:
-``--out FILE``, or ``<group>.json``. Where ``awslambdaric`` is not installed (it is in the
-``lambda`` extra; Linux only), the in-process runner of :mod:`greenflame.agent.lambda_local` runs
-the handler instead, and says so.
+``--out FILE``, or ``<group>.json``. The runtime client ``awslambdaric`` comes with the
+``lambda`` extra (Linux only); without it the command says so, before any work.
 """
 
 from __future__ import annotations
@@ -26,7 +25,10 @@ from typing import Any, Dict, List, Optional
 
 from greenflame.agent.aws_lambda import ENV_ARCHITECTURE, FLUSH_KEY, default_group
 from greenflame.agent.config import ENV_PREFIX, Config
-from greenflame.agent.lambda_local import (
+from greenflame.agent.lambda_outbox import OutboxExporter, default_outbox_dir
+from greenflame.analyzer.errors import UserError
+
+from .lambda_handler import (
     HandlerSpec,
     RunStats,
     function_arn,
@@ -36,8 +38,6 @@ from greenflame.agent.lambda_local import (
     show_progress,
     summary_line,
 )
-from greenflame.agent.lambda_outbox import OutboxExporter, default_outbox_dir
-
 from .lambda_layer import WRAPPER_PATH, extract_layer, write_layer
 from .lambda_runtime import FunctionConfig, InvokeResult, LocalLambda
 
@@ -55,12 +55,6 @@ def runtime_available() -> bool:
     return os.name == "posix" and importlib.util.find_spec("awslambdaric") is not None
 
 
-def _command_error(message: str) -> Exception:
-    from .cli import CommandError
-
-    return CommandError(message)
-
-
 def _check_module(spec: HandlerSpec, task_root: str) -> None:
     """A one-line error when the handler's module cannot be found (before starting anything)."""
     sys.path.insert(0, task_root)
@@ -71,7 +65,7 @@ def _check_module(spec: HandlerSpec, task_root: str) -> None:
     finally:
         sys.path.remove(task_root)
     if found is None:
-        raise _command_error(
+        raise UserError(
             f"cannot find module {spec.module!r} for handler {spec.lambda_handler!r} "
             f"(looked in {task_root} and the Python path)"
         )
@@ -136,7 +130,7 @@ class _Run:
             self.stats.init_ms = result.init_duration_ms
         if result.init_failed:
             if result.error_type in _COMMAND_FAULTS:
-                raise _command_error(f"{result.error_message} ({result.error_type})")
+                raise UserError(f"{result.error_message} ({result.error_type})")
             self.stats.errors += 1
             show_error(self.stats, result.error_type, result.error_message, "")
             return False
@@ -168,7 +162,7 @@ def _write_merged(reports: List[bytes], group: str, out: str) -> None:
     try:
         Path(out).write_bytes(data)
     except OSError as error:
-        raise _command_error(f"cannot write {out}: {error.strerror or error}") from None
+        raise UserError(f"cannot write {out}: {error.strerror or error}") from None
 
 
 def invoke(
@@ -183,10 +177,10 @@ def invoke(
 ) -> int:
     """Run ``handler_spec`` ``invocations`` times on the local runtime; 0, or 1 if any call failed."""
     if not runtime_available():
-        from greenflame.agent.lambda_local import invoke as in_process
-
-        print("greenflame: awslambdaric is not installed: running the handler in this process", file=sys.stderr)
-        return in_process(handler_spec, invocations, event, memory_mb, arch, region, out, server)
+        raise UserError(
+            "lambda invoke needs awslambdaric (the Lambda runtime client, Linux only), which is not installed; "
+            "install it with: pip install 'greenflame[lambda]'"
+        )
     spec = parse_handler_spec(handler_spec)
     event_data = json.loads(load_event(event))
     _check_module(spec, os.getcwd())

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 __all__ = [
+    "LAYER_MODULES",
+    "SERVICE_ONLY_MODULES",
     "WRAPPER_NAME",
     "WRAPPER_PATH",
     "LayerBuildError",
@@ -103,10 +105,42 @@ def _agent_dir() -> Path:
     return Path(greenflame.agent.__file__).resolve().parent
 
 
+#: The agent's modules that run in a Lambda sandbox: the layer's entry point and everything it
+#: imports, eagerly or lazily. ``runner`` and ``bootstrap`` (``greenflame run``) stay out. A test
+#: checks that the list is closed under import and that every other agent module is named in
+#: :data:`SERVICE_ONLY_MODULES`, so a new module is a decision, not an accident.
+LAYER_MODULES = (
+    "__init__",
+    "aggregator",
+    "aws_lambda",
+    "budget",
+    "callprofiler",
+    "config",
+    "cpuprobe",
+    "drops",
+    "exporters",
+    "guard",
+    "idle",
+    "invocations",
+    "lambda_entry",
+    "lambda_outbox",
+    "lifecycle",
+    "profiler",
+    "sampler",
+    "scheduler",
+    "sigprof",
+    "spool",
+    "threadlabels",
+    "worker",
+)
+#: The agent's modules that only ``greenflame run`` uses.
+SERVICE_ONLY_MODULES = ("bootstrap", "runner")
+
+
 def _agent_files(agent_dir: Path) -> Iterator[Path]:
-    for path in sorted(agent_dir.iterdir()):
-        if path.is_file() and (path.suffix == ".py" or path.name == "py.typed"):
-            yield path
+    for module in sorted(LAYER_MODULES):
+        yield agent_dir / f"{module}.py"
+    yield agent_dir / "py.typed"
 
 
 class LayerBuildError(Exception):
@@ -186,17 +220,17 @@ def build_layer(output: str, pythons: Sequence[str] = ()) -> int:
 
     ``pythons``: more interpreters to compile the agent's bytecode for (see the module doc).
     """
-    from .cli import CommandError
+    from greenflame.analyzer.errors import UserError
 
     target = Path(output).expanduser()
     if target.is_dir():
-        raise CommandError(f"{output} is a directory: give the zip file to write, e.g. -o layer.zip")
+        raise UserError(f"{output} is a directory: give the zip file to write, e.g. -o layer.zip")
     try:
         count = write_layer(target, pythons)
     except LayerBuildError as error:
-        raise CommandError(str(error)) from None
+        raise UserError(str(error)) from None
     except OSError as error:
-        raise CommandError(f"cannot write {output}: {error.strerror or error}") from None
+        raise UserError(f"cannot write {output}: {error.strerror or error}") from None
     size_kb = target.stat().st_size / 1024
     print(
         f"greenflame: wrote {target} ({count} files, {size_kb:.0f} KiB, any architecture); "
@@ -208,7 +242,7 @@ def build_layer(output: str, pythons: Sequence[str] = ()) -> int:
 
 def extract_layer(archive: Path, destination: Path) -> None:
     """Unpack a layer zip into ``destination`` as Lambda unpacks it into /opt, keeping file modes."""
-    from .cli import CommandError
+    from greenflame.analyzer.errors import UserError
 
     root = destination.resolve()
     try:
@@ -216,7 +250,7 @@ def extract_layer(archive: Path, destination: Path) -> None:
             for info in layer.infolist():
                 target = (root / info.filename).resolve()
                 if root not in target.parents:
-                    raise CommandError(f"{archive}: entry {info.filename!r} would land outside the layer folder")
+                    raise UserError(f"{archive}: entry {info.filename!r} would land outside the layer folder")
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
@@ -225,4 +259,4 @@ def extract_layer(archive: Path, destination: Path) -> None:
                 mode = (info.external_attr >> 16) & 0o777
                 target.chmod(mode or _FILE_MODE)
     except (OSError, zipfile.BadZipFile) as error:
-        raise CommandError(f"cannot unpack the layer {archive}: {error}") from None
+        raise UserError(f"cannot unpack the layer {archive}: {error}") from None

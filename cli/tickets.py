@@ -1,7 +1,7 @@
 """``greenflame tickets push`` and ``greenflame tickets status``.
 
-The lead wires these into ``server/cli.py``; both return the process exit status and
-raise ``CommandError`` (one line) for user mistakes.
+Both return the process exit status and raise :class:`~greenflame.analyzer.errors.UserError`
+(one line) for user mistakes.
 """
 
 from __future__ import annotations
@@ -9,16 +9,34 @@ from __future__ import annotations
 import os
 import sys
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, TextIO
 
-from .config import ChannelConfig, ChannelConfigError, parse_destination
-from .document import build_content
-from .models import FAILED, TicketStatus
-from .store import TicketLink, TicketStore
-from .sync import sync_findings, worth_a_ticket
+from greenflame.analyzer.errors import UserError
+
+if TYPE_CHECKING:
+    from greenflame.server.tickets.config import ChannelConfig
+    from greenflame.server.tickets.models import TicketStatus
+    from greenflame.server.tickets.store import TicketLink
 
 PUBLIC_URL_ENV = "GREENFLAME_PUBLIC_URL"
 UNGROUPED = "ungrouped"
+
+
+def register(verbs: Any) -> None:
+    """Add ``tickets push`` and ``tickets status`` to the command line."""
+    tickets = verbs.add_parser("tickets", help="turn findings into GitHub, GitLab or Jira tickets")
+    ticket_verbs = tickets.add_subparsers(dest="tickets_verb", metavar="VERB")
+    ticket_verbs.required = True
+    push = ticket_verbs.add_parser("push", help="analyse profiles and create, update or close one ticket per finding")
+    push.add_argument("files", nargs="+", metavar="FILE")
+    push.add_argument("--to", required=True, metavar="github:OWNER/REPO|gitlab:PROJECT|jira:KEY|webhook:URL")
+    push.add_argument("--api-url", metavar="URL", help="the tracker's API base URL (self-hosted GitLab, Jira)")
+    push.add_argument("--min-usd", type=float, metavar="X", help="only findings costing at least X dollars a month")
+    push.add_argument("--dry-run", action="store_true", help="show what would be posted, post nothing")
+    push.set_defaults(run_verb=lambda args: push_command(args.files, args.to, args.api_url, args.min_usd, args.dry_run))
+    status = ticket_verbs.add_parser("status", help="the tickets greenflame keeps, with their delivery status")
+    status.add_argument("--db", metavar="URL", help="the server's database URL (default: as `greenflame serve`)")
+    status.set_defaults(run_verb=lambda args: status_command(database=args.db))
 
 
 def push_command(
@@ -36,6 +54,10 @@ def push_command(
     findings_by_group = analyse_files(files)
     if dry_run:
         return _dry_run(findings_by_group, config, out)
+    from greenflame.server.tickets.models import FAILED
+    from greenflame.server.tickets.store import TicketStore
+    from greenflame.server.tickets.sync import sync_findings
+
     store = TicketStore.open(database_url())
     try:
         statuses = [
@@ -51,6 +73,8 @@ def push_command(
 
 def status_command(*, database: Optional[str] = None, out: Optional[TextIO] = None) -> int:
     """Print every ticket greenflame tracks, from the server's database (``database``: its URL, as ``--db``)."""
+    from greenflame.server.tickets.store import TicketStore
+
     out = out or sys.stdout
     store = TicketStore.open(database or database_url())
     try:
@@ -84,22 +108,24 @@ def database_url() -> str:
 
 
 def _destination(to: str, api_url: Optional[str], min_usd: Optional[float], check: bool) -> ChannelConfig:
-    from greenflame.server.cli import CommandError
+    from greenflame.server.tickets.config import ChannelConfigError, parse_destination
 
     if min_usd is not None and min_usd < 0:
-        raise CommandError(f"--min-usd must not be negative, got {min_usd}")
+        raise UserError(f"--min-usd must not be negative, got {min_usd}")
     settings = {"min_usd_per_month": min_usd, "link_base": os.environ.get(PUBLIC_URL_ENV) or None}
     try:
         config = parse_destination(to, api_url, settings=settings)
         if check:
             config.check()
     except ChannelConfigError as error:
-        raise CommandError(str(error)) from None
+        raise UserError(str(error)) from None
     return config
 
 
 def _dry_run(findings_by_group: Mapping[str, Sequence[Mapping[str, Any]]], config: ChannelConfig, out: TextIO) -> int:
-    from . import render_markdown
+    from greenflame.server.tickets import render_markdown
+    from greenflame.server.tickets.document import build_content
+    from greenflame.server.tickets.sync import worth_a_ticket
 
     count = 0
     for group, findings in findings_by_group.items():
@@ -117,6 +143,8 @@ def _dry_run(findings_by_group: Mapping[str, Sequence[Mapping[str, Any]]], confi
 
 def format_statuses(statuses: Sequence[TicketStatus]) -> str:
     """One line per sync outcome, failures with their reason, then a count."""
+    from greenflame.server.tickets.models import FAILED
+
     if not statuses:
         return "no findings: nothing to post\n"
     rows = [(s.action, s.group, s.channel, s.ticket_id or "-", s.url or "", s.error or s.title) for s in statuses]

@@ -1,4 +1,4 @@
-"""``greenflame attach`` (server/attach.py) against real processes through the real py-spy."""
+"""``greenflame attach`` (devtools/attach.py) against real processes through the real py-spy."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Iterator
 import pytest
 from support.agent import IngestServer
 
+from greenflame.analyzer.errors import UserError
 from greenflame.analyzer.formats import greenflame_json
-from greenflame.server import attach
-from greenflame.server.cli import CommandError
+from greenflame.devtools import attach
 
 TARGET = """
 import sys, time
@@ -32,7 +32,7 @@ busy_attach_target()
 def py_spy_or_skip() -> str:
     try:
         return attach.find_py_spy()
-    except CommandError:
+    except UserError:
         pytest.skip("py-spy is not installed (pip install py-spy)")
 
 
@@ -86,7 +86,7 @@ def test_ptrace_refused_is_one_line_saying_what_to_do(
     wrapper.chmod(0o755)
     os.chmod(tmp_path, 0o755)
     monkeypatch.setenv(attach.PY_SPY_VARIABLE, str(wrapper))
-    with pytest.raises(CommandError) as caught:
+    with pytest.raises(UserError) as caught:
         attach.attach_command(target.pid, duration=1, out=str(tmp_path / "never.json"))
     message = str(caught.value)
     assert "does not permit ptrace" in message and "SYS_PTRACE" in message and "\n" not in message
@@ -94,25 +94,25 @@ def test_ptrace_refused_is_one_line_saying_what_to_do(
 
 
 def test_a_missing_process_is_a_one_line_error() -> None:
-    with pytest.raises(CommandError, match="no process with id 999999999"):
+    with pytest.raises(UserError, match="no process with id 999999999"):
         attach.attach_command(999_999_999, duration=1)
 
 
 def test_missing_py_spy_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(attach.PY_SPY_VARIABLE, str(tmp_path / "nowhere" / "py-spy"))
-    with pytest.raises(CommandError, match="not an executable file"):
+    with pytest.raises(UserError, match="not an executable file"):
         attach.find_py_spy()
     monkeypatch.delenv(attach.PY_SPY_VARIABLE)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
-    with pytest.raises(CommandError, match="pip install py-spy"):
+    with pytest.raises(UserError, match="pip install py-spy"):
         attach.find_py_spy()
 
 
 def test_empty_or_garbled_py_spy_output_is_a_clear_error() -> None:
-    with pytest.raises(CommandError, match="recorded no sample of process 7"):
+    with pytest.raises(UserError, match="recorded no sample of process 7"):
         attach.to_profile(b"", 7, 100.0, 0, "g")
-    with pytest.raises(CommandError, match="cannot read py-spy's output"):
+    with pytest.raises(UserError, match="cannot read py-spy's output"):
         attach.to_profile(b"not a collapsed line\n", 7, 100.0, 0, "g")
 
 

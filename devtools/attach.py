@@ -7,7 +7,7 @@ column: py-spy leaves idle threads out), labelled ``engine: py-spy``, and writte
 or shipped to ``--server`` like an agent report.
 
 py-spy is found as ``$GREENFLAME_PY_SPY``, else ``py-spy`` on ``PATH``, else beside the running
-interpreter (a virtualenv's ``bin``). Every failure is a one-line :class:`CommandError`; when
+interpreter (a virtualenv's ``bin``). Every failure is a one-line :class:`UserError`; when
 the system refuses ptrace, the message says how to allow it.
 """
 
@@ -32,9 +32,9 @@ _STOP_GRACE_S = 10.0
 
 
 def _error(message: str) -> Exception:
-    from greenflame.server.cli import CommandError
+    from greenflame.analyzer.errors import UserError
 
-    return CommandError(message)
+    return UserError(message)
 
 
 def find_py_spy() -> str:
@@ -83,7 +83,7 @@ def attach_command(
     """Record process ``pid`` with py-spy for ``duration`` seconds (default: until it exits or Ctrl-C).
 
     Writes the profile to ``out`` (default ``greenflame-attach-<pid>-<time>.json.gz``) or ships
-    it to ``server``; returns 0, or raises a one-line ``CommandError``.
+    it to ``server``; returns 0, or raises a one-line ``UserError``.
     """
     _check_process(pid)
     rate_hz = DEFAULT_RATE_HZ if rate is None else rate

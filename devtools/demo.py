@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .cli import CommandError
+from greenflame.analyzer.errors import UserError
 
 #: The seed's two functions: (group, handler, whether the rule must flag it).
 FUNCTIONS = (
@@ -71,7 +71,7 @@ def _free_port() -> int:
 
 
 def _greenflame(*args: str) -> List[str]:
-    return [sys.executable, "-m", "greenflame.server", *args]
+    return [sys.executable, "-m", "greenflame.cli", *args]
 
 
 def start_server(data_dir: str) -> DemoServer:
@@ -90,14 +90,14 @@ def start_server(data_dir: str) -> DemoServer:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise CommandError(f"the server did not start; see {log.name}")
+            raise UserError(f"the server did not start; see {log.name}")
         try:
             server.request("GET", "/api/v1/groups")
             return server
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.2)
     server.stop()
-    raise CommandError(f"the server did not answer within {STARTUP_TIMEOUT_S:.0f} s; see {log.name}")
+    raise UserError(f"the server did not answer within {STARTUP_TIMEOUT_S:.0f} s; see {log.name}")
 
 
 def run_function(server: DemoServer, group: str, handler: str, invocations: int) -> None:
@@ -114,7 +114,7 @@ def run_function(server: DemoServer, group: str, handler: str, invocations: int)
         check=False,
     )
     if result.returncode != 0:
-        raise CommandError(f"running {handler} failed with exit status {result.returncode}")
+        raise UserError(f"running {handler} failed with exit status {result.returncode}")
 
 
 def recommendations(server: DemoServer, group: str) -> Dict[str, Any]:
