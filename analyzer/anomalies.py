@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .model import Profile
 
-__all__ = ["Anomaly", "DetectorConfig", "anomalies_command", "detect", "detect_profiles", "record_feedback", "render"]
+__all__ = ["Anomaly", "DetectorConfig", "detect", "detect_profiles", "record_feedback", "render"]
 
 _LEVEL_METRICS = ("mean_duration_ms",)
 _COUNT_METRICS = ("cpu_samples", "wall_samples")
@@ -332,15 +332,3 @@ def render(anomalies: Sequence[Anomaly], fmt: str) -> str:
             more = len(a.related_frames) - _RELATED_SHOWN
             lines.append(f"    also moved: {shown}" + (f" and {more} more" if more > 0 else ""))
     return "\n".join(lines) + "\n"
-
-
-def anomalies_command(files: Sequence[str], fmt: str = "text", feedback: Optional[Mapping[str, Any]] = None) -> str:
-    """What ``greenflame anomalies FILE... --format text|json`` prints."""
-    from .formats import load_profile
-
-    if fmt not in ("text", "json"):
-        from greenflame.server.cli import CommandError
-
-        raise CommandError(f"unknown format {fmt!r}: use text or json")
-    profiles = [load_profile(path) for path in files]
-    return render(detect_profiles(profiles, feedback=feedback), fmt)

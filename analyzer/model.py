@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from .errors import UserError
+
 WIRE_FORMAT = "greenflame-profile"
 WIRE_VERSION = 1
 
@@ -22,7 +24,7 @@ WALL = "wall"
 CPU = "cpu"
 
 
-class ProfileError(ValueError):
+class ProfileError(UserError, ValueError):
     """A profile is malformed or cannot be read; the message is for the user."""
 
 

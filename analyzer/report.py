@@ -1,16 +1,15 @@
 """The analysis report: every rule's findings on a profile, with totals, as one JSON document.
 
-``analyze_profile`` is what the server calls; ``analyze_command`` is behind
-``greenflame analyze FILE... [--format text|json|markdown]``.
+``analyze_profile`` is what the server, the pipeline and ``greenflame analyze`` call.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional
 
-from .model import CPU, WALL, Profile, merge
+from .model import CPU, WALL, Profile
 from .rules import AnalysisContext, all_rules, run_rules
 from .tree import hotspots
 
@@ -95,29 +94,3 @@ def _totals(findings: List[Dict[str, Any]]) -> Dict[str, Any]:
         "co2e_kg_per_month": co2_range["central"] if co2_range else None,
         "co2e_kg_per_month_range": co2_range,
     }
-
-
-def analyze_command(files: Sequence[str], fmt: str = "text", **overrides: Any) -> str:
-    """Load, merge and analyse ``files``; return the report rendered as ``fmt``.
-
-    ``overrides`` are passed to :func:`analyze_profile`; ``None`` values are left out.
-    """
-    from greenflame.server.cli import CommandError
-
-    from .formats import load_profile
-    from .renderers import RENDERERS
-
-    renderer = RENDERERS.get(fmt)
-    if renderer is None:
-        raise CommandError(f"unknown format {fmt!r}: expected one of {', '.join(sorted(RENDERERS))}")
-    if not files:
-        raise CommandError("no profile files given")
-    profiles = [load_profile(path) for path in files]
-    profile = profiles[0] if len(profiles) == 1 else merge(profiles)
-    try:
-        report = analyze_profile(profile, **{key: value for key, value in overrides.items() if value is not None})
-    except ValueError as error:
-        if type(error) is not ValueError:  # ProfileError: the CLI reports it as bad profile data
-            raise
-        raise CommandError(str(error)) from None
-    return renderer(report)

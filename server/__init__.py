@@ -1,1 +1,1 @@
-"""greenflame server: HTTP API, web UI, storage and the command line."""
+"""greenflame server: the HTTP service (API, web UI), storage, the analysis pipeline and tickets."""

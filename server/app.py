@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping, Optional, Union
 from flask import Flask, Response
 
 from . import api, errors, ingest, pipeline_api, pipeline_worker, rollups, storage, web
-from .cli import CommandError
+from greenflame.analyzer.errors import UserError
 from .context import SETTINGS_KEY
 from .settings import Settings
 
@@ -98,7 +98,7 @@ def _bind(app: Flask, settings: Settings) -> Any:
         )
     except OSError as error:
         reason = error.strerror or str(error)
-        raise CommandError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
 
 
 def _url(server: Any, settings: Settings) -> str:

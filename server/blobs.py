@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from .cli import CommandError
+from greenflame.analyzer.errors import UserError
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
@@ -74,8 +74,8 @@ def open_blob_store(url: str) -> BlobStore:
     if parsed.scheme in ("", "file"):
         path = unquote(parsed.path) if parsed.scheme == "file" else url
         if not path:
-            raise CommandError(f"blob store URL {url!r} names no folder")
+            raise UserError(f"blob store URL {url!r} names no folder")
         return FolderBlobStore(Path(path).expanduser().resolve())
     if len(parsed.scheme) == 1:  # a Windows drive letter, not a scheme
         return FolderBlobStore(Path(url).resolve())
-    raise CommandError(f"blob store {url!r} is not supported in this version: use a folder path or file:// URL")
+    raise UserError(f"blob store {url!r} is not supported in this version: use a folder path or file:// URL")

@@ -14,18 +14,18 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
-from .cli import CommandError
+from greenflame.analyzer.errors import UserError
 
 
 def make_engine(url: Union[str, URL]) -> Engine:
     """An engine for ``url`` (an SQLAlchemy URL); SQLite also gets its folder created.
 
-    Raises CommandError when ``url`` is not a database URL.
+    Raises UserError when ``url`` is not a database URL.
     """
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise CommandError(f"invalid database URL {str(url)!r}") from None
+        raise UserError(f"invalid database URL {str(url)!r}") from None
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
     options: Dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, get_type_hints
 
-from .cli import CommandError
+from greenflame.analyzer.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -82,24 +82,24 @@ class Settings:
                 values[item.name] = _convert(item.metadata["env"], text, hints[item.name])
         unknown = set(overrides or {}) - {item.name for item in fields(cls)}
         if unknown:
-            raise CommandError(f"unknown server setting(s): {', '.join(sorted(unknown))}")
+            raise UserError(f"unknown server setting(s): {', '.join(sorted(unknown))}")
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         settings = cls(**values)
         settings.check()
         return settings
 
     def check(self) -> None:
-        """Raise CommandError for values that cannot work."""
+        """Raise UserError for values that cannot work."""
         for name in ("max_upload_bytes", "max_decompressed_bytes", "max_query_profiles", "analysis_window_s"):
             if getattr(self, name) <= 0:
-                raise CommandError(f"{name} must be above zero, got {getattr(self, name)}")
+                raise UserError(f"{name} must be above zero, got {getattr(self, name)}")
         for name in ("analysis_delay_ms", "anomaly_history_s"):
             if getattr(self, name) < 0:
-                raise CommandError(f"{name} must not be negative, got {getattr(self, name)}")
+                raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.port <= 65535:
-            raise CommandError(f"port must be between 0 and 65535, got {self.port}")
+            raise UserError(f"port must be between 0 and 65535, got {self.port}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
-            raise CommandError(f"public_url must start with http:// or https://, got {self.public_url!r}")
+            raise UserError(f"public_url must start with http:// or https://, got {self.public_url!r}")
 
     @property
     def data_path(self) -> Path:
@@ -130,7 +130,7 @@ def load_or_create_admin_token(data_dir: Path) -> str:
     except FileExistsError:
         token = path.read_text(encoding="utf-8").strip()
         if not token:
-            raise CommandError(f"{path} is empty: delete it to generate a new admin token") from None
+            raise UserError(f"{path} is empty: delete it to generate a new admin token") from None
         log.info("admin token read from %s", path)
         return token
     token = secrets.token_urlsafe(32)
@@ -163,5 +163,5 @@ def _convert(env: str, text: str, kind: Any) -> Any:
         try:
             return int(text.replace("_", ""))
         except ValueError:
-            raise CommandError(f"{env} must be a whole number, got {text!r}") from None
+            raise UserError(f"{env} must be a whole number, got {text!r}") from None
     return text

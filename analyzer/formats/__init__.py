@@ -3,23 +3,19 @@
 Read: :func:`read_profile` (bytes) and :func:`load_profile` (a path) accept greenflame JSON,
 speedscope JSON, pprof (protobuf) and collapsed stacks (FlameGraph, ``py-spy --format raw``),
 each optionally gzipped. Write: :func:`dump_profile` to ``json``, ``pprof``, ``collapsed`` or
-``speedscope``. :func:`export_command` implements ``greenflame export``.
+``speedscope``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
-import os
 import re
-import sys
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 from ..model import Profile, ProfileError
 from . import collapsed, greenflame_json, pprof, speedscope
 from ._common import GZIP_MAGIC, gunzip, json_document
 
-__all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "dump_profile", "export_command", "load_profile", "read_profile"]
+__all__ = ["DEFAULT_MAX_BYTES", "FORMATS", "dump_profile", "load_profile", "read_profile"]
 
 #: Largest profile accepted, compressed or not (256 MiB).
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -107,49 +103,3 @@ def dump_profile(p: Profile, fmt: str) -> bytes:
     if writer is None:
         raise ValueError(f"unknown profile format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return writer(p)
-
-
-def export_command(file: str, fmt: str, out: Optional[str] = None) -> int:
-    """``greenflame export FILE --format FMT [-o OUT]``: convert a profile file; returns the exit status.
-
-    ``svg`` is a flame graph (see :func:`greenflame.analyzer.svg.render_svg`). Writes to
-    standard output when ``out`` is None; ``-o NAME.gz`` gzips the output.
-    """
-    from greenflame.server.cli import CommandError
-
-    if fmt == "svg":
-        from ..svg import render_svg
-
-        data = render_svg(load_profile(file)).encode("utf-8")
-    elif fmt not in _WRITERS:
-        raise CommandError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}, svg")
-    else:
-        data = dump_profile(load_profile(file), fmt)
-    if out is None:
-        _write_stdout(data, fmt, CommandError)
-    else:
-        _write_file(out, data, CommandError)
-    return 0
-
-
-def _write_stdout(data: bytes, fmt: str, error: Callable[[str], Exception]) -> None:
-    if fmt == "pprof" and sys.stdout.isatty():
-        raise error("pprof output is binary: give -o FILE or redirect standard output")
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
-
-
-def _write_file(out: str, data: bytes, error: Callable[[str], Exception]) -> None:
-    if out.endswith(".gz") and not data.startswith(GZIP_MAGIC):
-        data = gzip.compress(data, mtime=0)
-    opened = False
-    try:
-        with open(out, "wb") as handle:
-            opened = True
-            handle.write(data)
-    except OSError as problem:
-        if opened:  # do not leave a truncated file that a later read would call corrupt
-            with contextlib.suppress(OSError):
-                os.remove(out)
-        raise error(f"cannot write {out}: {problem.strerror or problem}") from None

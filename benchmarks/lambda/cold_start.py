@@ -27,7 +27,7 @@ import venv
 from pathlib import Path
 from typing import Dict, List
 
-from greenflame.server.lambda_layer import extract_layer, write_layer
+from greenflame.devtools.lambda_layer import extract_layer, write_layer
 
 GREENFLAME = (
     "import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter(); "

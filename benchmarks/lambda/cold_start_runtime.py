@@ -1,7 +1,7 @@
 """Added cold-start time on the local Lambda runtime: init duration with and without the layer.
 
 Each sample is a new execution environment of the same trivial function on
-:mod:`greenflame.server.lambda_runtime` (the real ``awslambdaric`` client): its init duration, from
+:mod:`greenflame.devtools.lambda_runtime` (the real ``awslambdaric`` client): its init duration, from
 process start to the runtime's first ``next`` request, without the layer and then through the
 layer's exec wrapper (shell wrapper, agent import and start, handler import), alternating.
 
@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List
 
-from greenflame.server.lambda_layer import WRAPPER_PATH, extract_layer, write_layer
-from greenflame.server.lambda_runtime import FunctionConfig, LocalLambda
+from greenflame.devtools.lambda_layer import WRAPPER_PATH, extract_layer, write_layer
+from greenflame.devtools.lambda_runtime import FunctionConfig, LocalLambda
 
 
 def init_ms(work: Path, wrapped: bool, number: int) -> float:

@@ -22,8 +22,8 @@ from typing import List
 
 import requests
 
-from greenflame.server.lambda_layer import WRAPPER_PATH, extract_layer, write_layer
-from greenflame.server.lambda_runtime import FunctionConfig, LocalLambda
+from greenflame.devtools.lambda_layer import WRAPPER_PATH, extract_layer, write_layer
+from greenflame.devtools.lambda_runtime import FunctionConfig, LocalLambda
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))

@@ -110,7 +110,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
         [
             sys.executable,
             "-c",
-            "import sys; from greenflame.server.cli import main; sys.exit(main())",
+            "import sys; from greenflame.cli.main import main; sys.exit(main())",
             "analyze",
             *args,
         ],

@@ -150,7 +150,7 @@ def test_cli_markdown_embeds_the_evidence(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from greenflame.server.cli import main; sys.exit(main())",
+            "import sys; from greenflame.cli.main import main; sys.exit(main())",
             "analyze",
             str(path),
             "--format",

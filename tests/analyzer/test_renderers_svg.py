@@ -180,7 +180,7 @@ def test_export_svg_as_a_real_process(tmp_path: Path) -> None:
     profile.add([HANDLER, Frame("<img src=x onerror=alert(1)>", "]]>&.py", 1)], [3, 3])
     source = tmp_path / "brown.json"
     source.write_bytes(dump_profile(profile, "json"))
-    command = [sys.executable, "-c", "import sys; from greenflame.server.cli import main; sys.exit(main())"]
+    command = [sys.executable, "-c", "import sys; from greenflame.cli.main import main; sys.exit(main())"]
     result = subprocess.run(
         [*command, "export", str(source), "--format", "svg"], capture_output=True, timeout=60, check=False
     )

@@ -17,7 +17,7 @@ from typing import Dict
 
 import pytest
 
-from greenflame.analyzer.anomalies import anomalies_command
+from greenflame.cli.anomalies import anomalies_command
 
 pytest.importorskip("boto3")
 
@@ -70,7 +70,7 @@ def _env() -> Dict[str, str]:
 def test_regression_switched_on_halfway_names_the_frame(tmp_path: Path) -> None:
     (tmp_path / "workload.py").write_text(WORKLOAD)
     marker = tmp_path / "switched-at"
-    command = [sys.executable, "-m", "greenflame.server", "run", "--group", "orders", "--out"]
+    command = [sys.executable, "-m", "greenflame.cli", "run", "--group", "orders", "--out"]
     command += [str(tmp_path / "profile.json"), "--", sys.executable, "workload.py", str(HALF_S), str(marker)]
     done = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def _cli(*args: str) -> List[str]:
-    return [sys.executable, "-m", "greenflame.server", *args]
+    return [sys.executable, "-m", "greenflame.cli", *args]
 
 
 def _free_port() -> int:

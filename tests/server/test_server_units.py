@@ -12,8 +12,8 @@ from typing import Optional
 import pytest
 from support.paths import ROOT
 
+from greenflame.analyzer.errors import UserError
 from greenflame.server.bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
-from greenflame.server.cli import CommandError
 from greenflame.server.errors import ApiError
 from greenflame.server.settings import Settings, describe, load_or_create_admin_token
 from greenflame.server.timerange import parse_range, parse_time
@@ -91,11 +91,11 @@ def test_settings_from_environment_and_overrides(tmp_path: Path) -> None:
     assert (settings.port, settings.host, settings.max_upload_bytes) == (9001, "127.0.0.1", 1024)
     assert settings.resolved_database_url() == f"sqlite:///{tmp_path.resolve()}/greenflame.db"
     assert settings.resolved_blobs_url() == str(tmp_path.resolve() / "profiles")
-    with pytest.raises(CommandError, match="GREENFLAME_PORT must be a whole number"):
+    with pytest.raises(UserError, match="GREENFLAME_PORT must be a whole number"):
         Settings.from_env(environ={"GREENFLAME_PORT": "eighty"})
-    with pytest.raises(CommandError, match="max_upload_bytes must be above zero"):
+    with pytest.raises(UserError, match="max_upload_bytes must be above zero"):
         Settings.from_env({"max_upload_bytes": 0}, environ={})
-    with pytest.raises(CommandError, match="unknown server setting"):
+    with pytest.raises(UserError, match="unknown server setting"):
         Settings.from_env({"colour": "green"}, environ={})
 
 
@@ -104,7 +104,7 @@ def test_admin_token_file(tmp_path: Path) -> None:
     assert len(token) >= 32 and (tmp_path / "data" / "admin-token").stat().st_mode & 0o777 == 0o600
     assert load_or_create_admin_token(tmp_path / "data") == token
     (tmp_path / "data" / "admin-token").write_text("\n")
-    with pytest.raises(CommandError, match="is empty"):
+    with pytest.raises(UserError, match="is empty"):
         load_or_create_admin_token(tmp_path / "data")
 
 

@@ -126,7 +126,7 @@ def server_command(*args: str) -> List[str]:
     script = Path(sys.executable).parent / "greenflame"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script), *args]
-    return [sys.executable, "-c", "import sys; from greenflame.server.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-c", "import sys; from greenflame.cli.main import main; sys.exit(main())", *args]
 
 
 def server_env(data_dir: Path, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
