@@ -9,8 +9,10 @@ import logging
 from typing import Mapping, Optional
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.wrappers import Response as BaseResponse
+
+from greenflame.analyzer.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def error_response(status: int, code: str, message: str, headers: Optional[Mappi
 def init_app(app: Flask) -> None:
     """Register the error handlers on ``app``."""
     app.register_error_handler(ApiError, _handle_api_error)
+    app.register_error_handler(UserError, _handle_user_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(Exception, _handle_unexpected)
 
@@ -63,6 +66,13 @@ def _is_api_request() -> bool:
 
 def _handle_api_error(error: ApiError) -> Response:
     return error_response(error.status, error.code, error.message, error.headers)
+
+
+def _handle_user_error(error: UserError) -> BaseResponse:
+    """A user mistake that reached the HTTP edge (a bad profile, a bad parameter): 400, one line."""
+    if not _is_api_request():
+        return BadRequest(str(error)).get_response()
+    return error_response(400, _CODES[400], str(error))
 
 
 def _handle_http_exception(error: HTTPException) -> BaseResponse:
