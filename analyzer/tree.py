@@ -12,11 +12,14 @@ compose: ``prune(build_tree(profile, "cpu"), 500)``.
 from __future__ import annotations
 
 import heapq
-import re
-import sysconfig
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+# Re-exported: the server and the tests read code kinds from here.
+from .codekind import LIBRARY as LIBRARY
+from .codekind import STDLIB as STDLIB
+from .codekind import USER as USER
+from .codekind import code_kind as code_kind
 from .model import CPU, WALL, Frame, Profile
 
 ROOT_FRAME = Frame("all")
@@ -540,48 +543,14 @@ def _other_dict(other: Node, original: Node, kept: Node, values: _Values) -> Dic
     }
 
 
-# -- "color my code" ---------------------------------------------------------------
-
-USER, LIBRARY, STDLIB = "user", "library", "stdlib"
-_LIBRARY_MARKERS = ("/site-packages/", "/dist-packages/", "/var/runtime/", "/opt/python/", "/.venv/", "/venv/")
-_STDLIB_PATH = re.compile(r"/lib/(?:python\d+(?:\.\d+)?|pypy\d*(?:\.\d+)?)/|/lib-python/")
-_STDLIB_PREFIXES = tuple(
-    sorted({p.replace("\\", "/").rstrip("/") + "/" for p in (sysconfig.get_paths().get("stdlib") or "",) if p})
-)
-
-
-def code_kind(file: str) -> str:
-    """Whose code a frame's file is: ``user``, ``library`` or ``stdlib`` (see docs/api.md).
-
-    Decided from the path alone: no file or a ``<...>`` pseudo-file (built-in, native,
-    frozen modules) and paths under a Python installation's ``lib/pythonX.Y/`` are the
-    standard library; installed packages (``site-packages``, ``dist-packages``, virtual
-    environments, the Lambda runtime and layers) are libraries; everything else is the
-    user's own code.
-    """
-    if not file or file.startswith("<"):
-        return STDLIB
-    path = file.replace("\\", "/")
-    if not path.startswith("/"):
-        path = "/" + path
-    lowered = path.lower()
-    if any(marker in lowered for marker in _LIBRARY_MARKERS):
-        return LIBRARY
-    if _STDLIB_PATH.search(lowered) or path.startswith(_STDLIB_PREFIXES):
-        return STDLIB
-    return USER
+# -- "color my code": whose code each node is, decided in codekind ---------------
 
 
 def annotate_kinds(tree: Dict[str, Any]) -> Dict[str, Any]:
     """Add ``kind`` (:func:`code_kind` of ``file``) to every node of a nested-dict tree, in place."""
-    known: Dict[str, str] = {}
     pending = [tree]
     while pending:
         node = pending.pop()
-        file = node.get("file") or ""
-        kind = known.get(file)
-        if kind is None:
-            kind = known[file] = code_kind(file)
-        node["kind"] = kind
+        node["kind"] = code_kind(node.get("file") or "")
         pending.extend(node.get("children", ()))
     return tree

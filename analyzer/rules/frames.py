@@ -13,14 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..codekind import is_library
 from ..model import Frame
 
-#: Path fragments that mark code that is not the application's: the standard library and
-#: installed packages (any prefix), frozen modules, the Lambda runtime and layers.
-_LIBRARY = re.compile(
-    r"(^<frozen |^<string>$|/site-packages/|/dist-packages/|/lib/python\d+(\.\d+)?t?/|"
-    r"^/var/runtime/|^/var/lang/|^/opt/python/|/greenflame/agent/)"
-)
 _COMPREHENSIONS = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
 #: Prefixes removed when a path is normalised, longest match first.
 _PREFIXES = re.compile(
@@ -120,10 +115,12 @@ class MatcherIndex:
 
 
 def is_application(frame: Frame) -> bool:
-    """Whether ``frame`` is the application's own code (not the standard library nor a package)."""
-    if not frame.file or frame.file.startswith("["):
-        return False
-    return _LIBRARY.search(_posix(frame.file)) is None
+    """Whether ``frame`` is the application's own code (not the standard library nor a package).
+
+    The decision is :func:`~greenflame.analyzer.codekind.code_kind`'s, shared with the trees
+    and the anomalies.
+    """
+    return not is_library(frame.file)
 
 
 def normalised_file(file: str) -> str:
