@@ -25,7 +25,7 @@ from . import threadlabels
 from .aggregator import Aggregator, FrameKey, Stack
 from .config import ConfigError
 from .idle import IDLE_CALLS
-from .sampler import TRUNCATED
+from .stacks import TRUNCATED
 
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False

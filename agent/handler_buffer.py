@@ -1,0 +1,105 @@
+"""What the SIGPROF handler recorded, waiting for the sampler thread to aggregate it in a batch.
+
+The handler runs cold in the main thread, where every statement costs: it only appends plain
+records (code objects, not frames, which would keep the locals of returned calls alive) to
+:attr:`HandlerBuffer.pending`, and counts what it drops without a lock. :meth:`HandlerBuffer.process`
+turns a batch into counts per (stack, labels): the sampler thread does it at each tick, and the
+profiler before each report.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from threading import Lock
+    from types import CodeType
+    from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+    from .aggregator import Aggregator
+    from .drops import DropCounter
+    from .idle import IdleClassifier
+    from .label_merge import LabelMerger
+    from .stacks import StackReader
+    from .threadlabels import LabelKey
+
+    #: What the handler records per thread: ident, code objects (leaf first), on a CPU, the leaf's
+    #: code and instruction offset (for the idle test), the thread's labels, its running task.
+    Captured = Tuple[int, List[CodeType], int, CodeType, int, LabelKey, Optional[object]]
+    #: One sample the handler took: when (monotonic seconds), and what of each thread.
+    Pending = Tuple[float, List[Captured]]
+
+#: Samples the handler may record before the sampler thread aggregates them; more are dropped
+#: (``signal_backlog``).
+PENDING_LIMIT = 1_000
+
+
+class HandlerBuffer:
+    """The handler's records (:attr:`pending`), its drops, and their aggregation under ``lock`` (the
+    lock of whoever takes a sample, so that aggregation and sampling never overlap)."""
+
+    def __init__(
+        self, aggregator: Aggregator, stacks: StackReader, labels: LabelMerger, idle: IdleClassifier, lock: Lock
+    ) -> None:
+        self._aggregator = aggregator
+        self._stacks = stacks
+        self._labels = labels
+        self._idle = idle
+        self._lock = lock
+        #: The samples recorded and not aggregated yet; always this one deque (the handler binds it).
+        self.pending: Deque[Pending] = deque()
+        #: Seen by the handler: asyncio's loop runs in the main thread.
+        self.main_loop_running = False
+        #: Samples the handler took and that were aggregated, since the start.
+        self.taken = 0
+        # Counted where the DropCounter's lock must not be waited for (the signal handler).
+        self._drops: Dict[str, int] = {}
+
+    def samples(self) -> int:
+        """Samples the handler took since the start, aggregated or not."""
+        return self.taken + len(self.pending)
+
+    def count_drop(self, reason: str, count: int) -> None:
+        """Count ``count`` samples (or threads) dropped for ``reason``, without a lock."""
+        if count > 0:
+            drops = self._drops
+            drops[reason] = drops.get(reason, 0) + count
+
+    def flush_drops(self, drops: DropCounter) -> None:
+        """Move the drops counted so far into ``drops``."""
+        counted, self._drops = self._drops, {}
+        for reason, count in counted.items():
+            drops.add(reason, count)
+
+    def process(self, on_sample: Callable[[float], None]) -> None:
+        """Aggregate the recorded samples; ``on_sample(taken_at)`` for each, in the order taken."""
+        if not self.pending:
+            return
+        is_idle_at = self._idle.is_idle_at
+        for _, records in list(self.pending):  # classify new call sites first, outside the lock
+            for record in records:
+                if not record[2]:
+                    is_idle_at(record[3], record[4])
+        with self._lock:
+            # Counted by the code objects' ids first (cheap to hash, and alive while their records
+            # are), so that a stack of frame keys, slow to build and to hash, is made once per batch.
+            counted: Dict[Tuple[Tuple[int, ...], int, LabelKey, Optional[object], int, int], List[Any]] = {}
+            pending = self.pending
+            while pending:
+                taken_at, records = pending.popleft()
+                self.taken += 1
+                on_sample(taken_at)
+                for ident, codes, cpu, leaf, offset, raw, task in records:
+                    idle = 0 if cpu else int(is_idle_at(leaf, offset))
+                    key = (tuple(map(id, codes)), ident, raw, task, cpu, idle)
+                    entry = counted.get(key)
+                    if entry is None:
+                        counted[key] = [codes, 1]
+                    else:
+                        entry[1] += 1
+            from_codes, labels_of = self._stacks.from_codes, self._labels.labels_of
+            self._aggregator.add_counts(
+                (from_codes(codes), labels_of(ident, raw, task), (count, count * cpu, count * idle))
+                for (_, ident, raw, task, cpu, idle), (codes, count) in counted.items()
+            )

@@ -1,0 +1,84 @@
+"""The SIGPROF handler's work, in the main thread: a sample when one is due (see :mod:`.sigprof`).
+
+The hot path of the SIGPROF trigger. As little as possible runs here, and in as few calls as
+possible, because it runs cold (the program's work between two samples evicts the agent's code
+and data from the CPU caches, and every statement costs a microsecond or more): no lock waited
+for, no import, no aggregation, no bookkeeping (the sampler thread derives it from the samples'
+times). Code objects are recorded rather than frames, which would keep the locals of returned
+calls alive until the thread gets to them.
+
+The handler is a closure over the parts it reads (the policy's due time, the thread table, the
+handler buffer's deque): each read is one variable and at most one attribute, as ``self._due``
+was when the handler was a method of the sampler, while each field stays in the part that owns it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from . import threadlabels
+from .handler_buffer import PENDING_LIMIT
+from .thread_table import ACTIVE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Callable, Optional
+
+    from .handler_buffer import HandlerBuffer
+    from .thread_table import ThreadTable
+    from .trigger_policy import TriggerPolicy
+
+    Handler = Callable[[Optional[FrameType]], float]
+
+# Bound once: the handler runs cold, where each module attribute looked up costs.
+_MODULES = sys.modules
+_BY_THREAD = threadlabels.by_thread()
+
+
+def build_handler(
+    policy: TriggerPolicy,
+    table: ThreadTable,
+    buffer: HandlerBuffer,
+    capture: Callable[[float, Optional[FrameType]], None],
+    clock: Callable[[], float],
+) -> Handler:
+    """The function the SIGPROF trigger calls with the main thread's interrupted frame; it returns the
+    seconds until the next sample is due.
+
+    When the main thread is the only thread to sample, it samples it alone, inline; otherwise
+    ``capture(now, frame)`` records every thread (and schedules the next sample). ``clock`` is the
+    sampler's monotonic clock, ``policy.draw`` its random source.
+    """
+    pending, count_drop, draw = buffer.pending, buffer.count_drop, policy.draw
+
+    def _on_signal(frame: Optional[FrameType]) -> float:
+        now = clock()
+        due = policy.due
+        if now < due or table.count < 0:
+            return due - now
+        if "asyncio" in _MODULES and _MODULES["asyncio"].events._get_running_loop() is not None:
+            buffer.main_loop_running = True  # the thread retires the trigger at the window's end
+            return policy.period
+        solo = table.solo_active
+        if solo < 0 or frame is None or ACTIVE is None or len(ACTIVE) != solo:
+            capture(now, frame)  # other threads to sample
+            return policy.due - now
+        # The main thread is the only one to sample: its frame is at hand, so no sys._current_frames()
+        # (which visits every thread), no thread table, and no lock: the sampler thread re-checks the
+        # due time under its lock before it samples. TriggerPolicy.schedule(), inlined.
+        period = policy.period
+        policy.due = due = max(due, now - period) + (0.5 + draw()) * period
+        if len(pending) >= PENDING_LIMIT:
+            count_drop("signal_backlog", 1)
+            return due - now
+        codes = []
+        walk: Optional[FrameType] = frame
+        while walk is not None:
+            codes.append(walk.f_code)
+            walk = walk.f_back
+        main = table.main_ident or 0
+        pending.append((now, [(main, codes, 1, frame.f_code, frame.f_lasti, _BY_THREAD.get(main, ()), None)]))
+        return due - now
+
+    return _on_signal

@@ -1,0 +1,216 @@
+"""When the thread engine samples, and whether the SIGPROF trigger is worth keeping: a pure policy.
+
+:class:`TriggerPolicy` holds the schedule (the next due time, drawn at random intervals of 0.5
+to 1.5 periods) and the sampler thread's windows (how much of each the SIGPROF handler covered).
+It reads no clock and draws no random number of its own: every method is given the current time
+(``now``, monotonic seconds) and what was measured (handler calls, the main thread's CPU), and
+random draws come from the ``draw`` callable it was built with. It decides; the
+:class:`~greenflame.agent.sampler.ThreadSampler` acts (arms, disarms or retires the timer), which
+is what lets the thresholds below be tested with a fake clock.
+
+The SIGPROF handler's lone-main-thread path reads and advances :attr:`TriggerPolicy.due` itself,
+inlining :meth:`TriggerPolicy.schedule` (see :func:`greenflame.agent.signal_handler.build_handler`).
+"""
+
+from __future__ import annotations
+
+from .budget import CHECK_INTERVAL_S
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Tuple
+
+#: How often the sampler thread looks at what the SIGPROF handler did (and wakes at least).
+WINDOW_S = 0.5
+#: ... and while the thread samples itself with the timer armed: the cheap mode starts sooner.
+THREAD_WINDOW_S = 0.1
+#: ... and in the cheap mode while the main thread is the only thread to sample: when it stops
+#: running Python, no other thread's samples are lost until the sampler thread looks again.
+SOLO_WINDOW_S = 1.0
+#: Share of the window the handler must have sampled on time for the thread to stop sampling.
+COVERED = 0.9
+#: When the handler took no sample for :data:`WINDOW_S`, the timer stops for this long.
+RETRY_S = 5.0
+#: The main thread's CPU share of a window below which it counts as idle: if the handler still ran
+#: for at least :data:`WOKEN_SHARE` of the samples due, each signal woke it (through a wake-up fd,
+#: as event loops set up), which costs more than the sampler thread: the timer stops for good.
+IDLE_MAIN = 0.2
+WOKEN_SHARE = 0.25
+#: ... and when the main thread used less CPU than this per handler call (it only woke for it),
+#: in two windows in a row.
+WOKEN_CPU_S = 0.0005
+#: ITIMER_PROF fires on the kernel's scheduler tick (4 ms at 250 Hz), after the CPU time elapsed.
+TIMER_SLACK_S = 0.005
+
+# What :meth:`TriggerPolicy.judge` decides for the window that ended.
+#: The timer is off and not due for another try: nothing to do.
+WAIT = "wait"
+#: The timer is off and its retry time came: arm it again.
+ARM = "arm"
+#: The handler covered the window: the cheap mode (the thread only looks once a window).
+SIGNAL_MODE = "signal-mode"
+#: The handler covered part of the window: the thread samples, the handler takes what it finds due.
+THREAD_MODE = "thread-mode"
+#: The handler took no sample for a whole :data:`WINDOW_S`: disarm, try again :data:`RETRY_S` later.
+PAUSE = "pause"
+#: The timer must stop for good (the reason comes with it).
+RETIRE = "retire"
+
+#: Why the trigger retires.
+OWN_HANDLER = "the program installed its own SIGPROF handler"
+MAIN_LOOP = "an asyncio event loop runs in the main thread (its wake-up fd)"
+WOKEN = "SIGPROF wakes the idle main thread (a wake-up fd, as event loops set)"
+
+
+class TriggerPolicy:
+    """The schedule of samples and the judgement of each window; pure (see the module's docstring).
+
+    ``draw`` returns uniform random numbers in [0, 1) (``random.random`` in production).
+    """
+
+    def __init__(self, period_s: float, draw: Callable[[], float]) -> None:
+        #: Seconds between samples on average (1 / rate).
+        self.period = period_s
+        #: Monotonic time the next sample is due; the SIGPROF handler advances it too.
+        self.due = 0.0
+        #: Whether the handler covers the windows (the cheap mode: the thread takes no sample).
+        self.signal_mode = False
+        self.draw = draw
+        self._retry_at: Optional[float] = None
+        self._budget_at = 0.0
+        self._woken_windows = 0
+        self._last_signal_sample = 0.0
+        self._window_started = 0.0
+        self._window_end = 0.0
+        self._window_signal = 0  # samples the handler took in this window
+        self._window_calls = 0  # the trigger's handler calls at the window's start
+        self._window_gaps = 0.0  # seconds of the window between handler samples beyond normal intervals
+        self._main_cpu: Optional[int] = None  # the main thread's CPU ns at the window's start
+
+    # -- the schedule -------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Sampling starts at ``now``: the first sample is due within 0.5 to 1.5 periods."""
+        self.due = now + (0.5 + self.draw()) * self.period
+        self._budget_at = now + CHECK_INTERVAL_S
+        self.signal_mode = False
+
+    def schedule(self, now: float) -> None:
+        """The next due time: a random interval of 0.5 to 1.5 periods after the previous one, so the mean
+        rate holds when samples come late (a busy GIL), carrying at most one period of lateness."""
+        period = self.period
+        self.due = max(self.due, now - period) + (0.5 + self.draw()) * period
+
+    def thread_due(self, armed: bool) -> float:
+        """When the sampler thread takes the next sample: when it is due, or, while the SIGPROF timer
+        is ``armed``, a little later, leaving it to the handler if the main thread runs (the timer
+        fires on the kernel's tick, a few ms late)."""
+        return self.due + TIMER_SLACK_S if armed else self.due
+
+    def thread_samples(self, now: float, armed: bool) -> bool:
+        """Whether the sampler thread takes a sample at ``now``."""
+        return not self.signal_mode and now >= self.thread_due(armed)
+
+    def next_delay(self, now: float, armed: bool) -> float:
+        """Seconds the sampler thread may sleep: until its next sample or the window's end."""
+        until_window = self._window_end - now
+        if self.signal_mode:
+            return max(0.0, until_window)
+        return max(0.0, min(self.thread_due(armed) - now, until_window))
+
+    def budget_due(self, now: float) -> bool:
+        """Whether the CPU budget is to be checked at ``now`` (then not again for :data:`CHECK_INTERVAL_S`)."""
+        if now < self._budget_at:
+            return False
+        self._budget_at = now + CHECK_INTERVAL_S
+        return True
+
+    # -- windows --------------------------------------------------------------------------
+
+    def window_over(self, now: float) -> bool:
+        """Whether the current window has ended at ``now``."""
+        return now >= self._window_end
+
+    def start_window(self, now: float, calls: int, main_cpu_ns: Optional[int], armed: bool, solo: bool) -> None:
+        """A window starts at ``now``: the trigger's handler ``calls`` so far, the main thread's CPU
+        clock; its length follows the mode, whether the timer is ``armed`` and whether the main
+        thread is the only thread to sample (``solo``)."""
+        self._window_started = now
+        self._window_end = now + self.window_length(armed, solo)
+        self._window_signal = 0
+        self._window_calls = calls
+        self._main_cpu = main_cpu_ns
+        self._window_gaps = 0.0
+
+    def window_length(self, armed: bool, solo: bool) -> float:
+        """Seconds until the sampler thread looks again (see the constants)."""
+        if self.signal_mode:
+            return SOLO_WINDOW_S if solo else WINDOW_S
+        # Without the timer there is no mode to switch to soon: a window's look costs ~0.2 ms here.
+        return THREAD_WINDOW_S if armed else WINDOW_S
+
+    def count_signal_sample(self, taken_at: float) -> None:
+        """Account for a sample the handler took at ``taken_at`` in the window's coverage (the handler
+        itself does no bookkeeping, every statement there costs)."""
+        if taken_at >= self._window_started:
+            self._window_signal += 1
+            self._window_gaps += self._gap(self._last_signal_sample, taken_at)
+        if taken_at > self._last_signal_sample:
+            self._last_signal_sample = taken_at
+
+    def armed_at(self, now: float) -> None:
+        """The timer was armed at ``now``: the handler gets a whole window to show up."""
+        self._retry_at = None
+        self._last_signal_sample = now
+
+    def judge(
+        self, now: float, installed: bool, armed: bool, calls: int, main_cpu_ns: Optional[int], main_loop: bool
+    ) -> Tuple[str, str]:
+        """What to do with the trigger at the end of the window, ``(decision, reason)``.
+
+        ``installed``: SIGPROF still calls the trigger; ``armed``: its timer runs; ``calls``: its
+        handler calls so far; ``main_cpu_ns``: the main thread's CPU clock now (None if unknown);
+        ``main_loop``: the handler saw an asyncio loop running in the main thread. The reason is
+        only given with :data:`RETIRE`.
+        """
+        if not installed:
+            return RETIRE, OWN_HANDLER
+        if not armed:
+            return (ARM if self._retry_at is not None and now >= self._retry_at else WAIT), ""
+        length = now - self._window_started
+        if main_loop:
+            return RETIRE, MAIN_LOOP
+        share = self._main_share(main_cpu_ns, length)
+        if self._woken(calls - self._window_calls, length / self.period, share, length):
+            return RETIRE, WOKEN
+        if self._window_signal and self._covered(now, length) >= COVERED:
+            self.signal_mode = True
+            return SIGNAL_MODE, ""
+        self.signal_mode = False
+        if now - self._last_signal_sample >= WINDOW_S:
+            self._retry_at = now + RETRY_S  # the main thread does not run Python: the thread samples
+            return PAUSE, ""
+        return THREAD_MODE, ""
+
+    def _covered(self, now: float, length: float) -> float:
+        """The share of the window in which the handler sampled on time (the main thread ran Python)."""
+        return 1.0 - (self._window_gaps + self._gap(self._last_signal_sample, now)) / length if length > 0 else 0.0
+
+    def _gap(self, since: float, now: float) -> float:
+        """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal
+        interval (1.5 periods) and the timer's own granularity (a few ms of CPU time)."""
+        return max(0.0, now - max(since, self._window_started) - 1.5 * self.period - TIMER_SLACK_S)
+
+    def _woken(self, calls: int, expected: float, share: float, length: float) -> bool:
+        """Whether the handler ran although the main thread was idle (a CPU ``share`` of the window's
+        ``length`` seconds), in this window and the previous."""
+        woken = calls >= WOKEN_SHARE * expected and share < IDLE_MAIN and share * length < WOKEN_CPU_S * calls
+        self._woken_windows = self._woken_windows + 1 if woken else 0
+        return self._woken_windows >= 2
+
+    def _main_share(self, main_cpu_ns: Optional[int], length: float) -> float:
+        """The share of the window's ``length`` seconds the main thread spent on a CPU (1.0 if unknown)."""
+        started = self._main_cpu
+        if started is None or main_cpu_ns is None or length <= 0:
+            return 1.0
+        return (main_cpu_ns - started) / 1e9 / length
