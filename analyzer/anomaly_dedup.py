@@ -6,10 +6,10 @@ the frame that explains them, and listed in its ``related_frames``:
 
 - a frame's anomaly is explained by an overlapping one of a frame below it in the stacks whose
   change is at least :data:`EXPLAINED_FRACTION` of its own;
-- when the remaining frame is library code (site-packages, the standard library), the deepest of
-  its explained callers that is the user's own code is reported instead, since that is where the
-  fix is; with no such caller, the library's entry point (``boto3.client`` rather than a botocore
-  internal), which is the call the user's code makes;
+- when the remaining frame is library code (anything but the user's own: see ``codekind``), the
+  deepest of its explained callers that is the user's own code is reported instead, since that is
+  where the fix is; with no such caller, the library's entry point (``boto3.client`` rather than a
+  botocore internal), which is the call the user's code makes;
 - a library frame's anomaly inside a larger overlapping anomaly of one of its callers is a detail
   of that call (a credentials lookup inside a client creation);
 - a group-total anomaly is explained by any overlapping frame anomaly in the same direction.
