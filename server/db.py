@@ -1,20 +1,56 @@
-"""The one way the server opens its SQL database and creates its tables.
+"""The one way the server opens its SQL database and brings it to the current schema.
 
 SQLite (the default) gets a thread-shareable connection, WAL, a busy timeout and foreign
 keys; any other backend gets a pooled engine that checks connections before use.
+
+:func:`upgrade_database` applies the Alembic revisions in ``migrations/versions`` (the schema
+itself is :mod:`.schema`). ``greenflame serve`` runs it at start-up (every store runs it when it
+opens) and ``greenflame db upgrade`` runs it alone.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Set, Union
 
-from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from greenflame.analyzer.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+# The revision equal to the schema of greenflame 0.1.0, the last release without migrations.
+BASELINE = "0001"
+
+# The key of the PostgreSQL advisory lock held while upgrading (any fixed 64-bit number, shared by
+# every greenflame process: two servers starting together upgrade one after the other).
+UPGRADE_LOCK_KEY = 0x67666D6967726174  # "gfmigrat"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What :func:`upgrade_database` did: the revision before (None: unversioned) and after."""
+
+    before: Optional[str]
+    after: str
+    adopted: bool = False  # the database was the unversioned schema of greenflame 0.1.0
+
+    @property
+    def changed(self) -> bool:
+        """True when the database's revision moved."""
+        return self.before != self.after
 
 
 def make_engine(url: Union[str, URL]) -> Engine:
@@ -39,13 +75,103 @@ def make_engine(url: Union[str, URL]) -> Engine:
     return engine
 
 
-def create_tables(metadata: MetaData, engine: Engine) -> None:
-    """Create the missing tables of ``metadata``, tolerating another process doing the same."""
+def alembic_config(url: Optional[str] = None, connection: Optional[Connection] = None) -> Config:
+    """Alembic's configuration for greenflame's migrations, built in code (no alembic.ini).
+
+    ``connection``: migrate through it (the caller commits); else ``url`` names the database.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ConfigParser interpolates %
+    config.attributes["connection"] = connection
+    return config
+
+
+@cache
+def head_revision() -> str:
+    """The latest revision in ``migrations/versions``."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
+    return head
+
+
+def current_revision(engine: Engine) -> Optional[str]:
+    """The database's revision, or None when it has none (empty, or greenflame 0.1.0's schema)."""
+    with _connect(engine) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_database(engine: Engine) -> Upgrade:
+    """Bring the database to the latest revision; safe to call from many processes at once.
+
+    An empty database gets every revision. A database that greenflame 0.1.0 created (its tables,
+    no ``alembic_version``) is checked against the baseline revision, which then creates only the
+    baseline tables it lacks (with all present, that is stamping it), and the later revisions
+    follow. A versioned database gets the revisions after its own. The upgrade runs in one
+    transaction under a lock: PostgreSQL's advisory lock, SQLite's write lock on the file.
+    """
+    head = head_revision()
+    if current_revision(engine) == head:
+        return Upgrade(head, head)
+    with _connect(engine) as connection:
+        _lock(connection)
+        before = MigrationContext.configure(connection).get_current_revision()
+        adopted = before is None and _check_previous_release(connection)
+        command.upgrade(alembic_config(connection=connection), "head")
+        connection.commit()
+    log.info("database upgraded from revision %s to %s", before or "(none)", head)
+    return Upgrade(before, head, adopted)
+
+
+def _connect(engine: Engine) -> Connection:
     try:
-        metadata.create_all(engine, checkfirst=True)
-    except (OperationalError, ProgrammingError):
-        # Another process created a table between the check and the CREATE.
-        metadata.create_all(engine, checkfirst=True)
+        return engine.connect()
+    except OperationalError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise UserError(f"cannot open the database {where}: {reason}") from None
+
+
+def _lock(connection: Connection) -> None:
+    """Hold the upgrade lock until the connection's transaction ends."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK_KEY})")
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout for other writers
+
+
+def _check_previous_release(connection: Connection) -> bool:
+    """True when the unversioned database holds tables of greenflame 0.1.0, after checking their columns.
+
+    Raises UserError when one of them lacks a column of the baseline: that is not our schema.
+    """
+    present = set(inspect(connection).get_table_names())
+    baseline = _baseline_columns()
+    for table in sorted(present & baseline.keys()):
+        columns = {column["name"] for column in inspect(connection).get_columns(table)}
+        missing = baseline[table] - columns
+        if missing:
+            raise UserError(
+                f"the database's table {table} lacks the columns {', '.join(sorted(missing))} of greenflame's"
+                f" schema (revision {BASELINE}): not upgrading a schema it does not know"
+            )
+    return bool(present & baseline.keys())
+
+
+@cache
+def _baseline_columns() -> Dict[str, Set[str]]:
+    """Each baseline table's columns, read back from the baseline revision run on an in-memory SQLite."""
+    engine = make_engine("sqlite://")
+    try:
+        with engine.connect() as connection:
+            command.upgrade(alembic_config(connection=connection), BASELINE)
+            reflected = inspect(connection)
+            tables = [name for name in reflected.get_table_names() if name != "alembic_version"]
+            return {name: {column["name"] for column in reflected.get_columns(name)} for name in tables}
+    finally:
+        engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

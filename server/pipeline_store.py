@@ -1,6 +1,6 @@
 """What the analysis pipeline keeps in the server's database.
 
-Tables (SQLAlchemy Core, SQLite or PostgreSQL, shared by every server process):
+Tables (declared in :mod:`.schema`; SQLite or PostgreSQL, shared by every server process):
 
 - ``analysis_state``: one row per group: the lease that lets one process at a time analyse the
   group, and the generation of data (profile count, latest receive time) last analysed;
@@ -20,116 +20,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from .db import create_tables
-from .storage import profiles
-
-metadata = MetaData()
-
-analysis_state = Table(
-    "analysis_state",
-    metadata,
-    Column("group_name", String(128), primary_key=True),
-    Column("lease_token", String(32), nullable=True),
-    Column("lease_owner", String(200), nullable=True),
-    Column("lease_until_unix_ns", BigInteger, nullable=True),
-    Column("analysed_count", BigInteger, nullable=False, default=0),
-    Column("analysed_received_ns", BigInteger, nullable=False, default=0),
-    Column("force_serial", Integer, nullable=False, default=0),
-    Column("analysed_force_serial", Integer, nullable=False, default=0),
-    Column("last_started_unix_ns", BigInteger, nullable=True),
-    Column("last_finished_unix_ns", BigInteger, nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("last_summary_json", Text, nullable=True),
-    Column("runs", Integer, nullable=False, default=0),
-)
-
-analysis_runs = Table(
-    "analysis_runs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("group_name", String(128), nullable=False),
-    Column("owner", String(200), nullable=False),
-    Column("generation_count", BigInteger, nullable=False),
-    Column("generation_received_ns", BigInteger, nullable=False),
-    Column("started_unix_ns", BigInteger, nullable=False),
-    Column("finished_unix_ns", BigInteger, nullable=True),
-    Column("error", Text, nullable=True),
-    Index("ix_analysis_runs_group", "group_name", "id"),
-)
-
-finding_states = Table(
-    "finding_states",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("group_name", String(128), nullable=False),
-    Column("fingerprint_key", String(32), nullable=False),
-    Column("fingerprint", Text, nullable=False),
-    Column("rule", String(128), nullable=False),
-    Column("title", String(300), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("first_seen_unix_ns", BigInteger, nullable=False),
-    Column("last_seen_unix_ns", BigInteger, nullable=False),
-    Column("resolved_unix_ns", BigInteger, nullable=True),
-    Column("finding_json", Text, nullable=False),
-    Column("record_json", Text, nullable=False),
-    Column("updated_unix_ns", BigInteger, nullable=False),
-    UniqueConstraint("group_name", "fingerprint_key", name="uq_finding_states_finding"),
-)
-
-anomalies = Table(
-    "anomalies",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("group_name", String(128), nullable=False),
-    Column("frame", Text, nullable=False),
-    Column("metric", String(64), nullable=False),
-    Column("start_unix_s", BigInteger, nullable=False),
-    Column("end_unix_s", BigInteger, nullable=True),
-    Column("current", Integer, nullable=False, default=1),
-    Column("data_json", Text, nullable=False),
-    Column("first_reported_unix_ns", BigInteger, nullable=False),
-    Column("last_reported_unix_ns", BigInteger, nullable=False),
-    Index("ix_anomalies_group", "group_name", "start_unix_s"),
-)
-
-anomaly_votes = Table(
-    "anomaly_votes",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("anomaly_id", String(32), ForeignKey("anomalies.id"), nullable=False),
-    Column("group_name", String(128), nullable=False),
-    Column("useful", Integer, nullable=False),
-    Column("created_unix_ns", BigInteger, nullable=False),
-    Index("ix_anomaly_votes_group", "group_name", "id"),
-)
-
-group_channels = Table(
-    "group_channels",
-    metadata,
-    Column("group_name", String(128), primary_key=True),
-    Column("channels_json", Text, nullable=False),
-    Column("updated_unix_ns", BigInteger, nullable=False),
+from .db import upgrade_database
+from .schema import (
+    analysis_runs,
+    analysis_state,
+    anomalies,
+    anomaly_votes,
+    finding_states,
+    group_channels,
+    profiles,
 )
 
 
@@ -215,7 +118,7 @@ class PipelineStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_tables(metadata, engine)
+        upgrade_database(engine)
 
     # -- leases and generations -------------------------------------------------
     def generation(self, group: str) -> Generation:

@@ -17,19 +17,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from flask import Flask, current_app
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    func,
-    select,
-)
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -38,37 +26,11 @@ from greenflame.analyzer.model import CPU, WALL, Profile
 
 from .blobs import BlobStore, open_blob_store
 from .context import SETTINGS_KEY
-from .db import make_engine
+from .db import make_engine, upgrade_database
 from .events import ProfileStored, profile_stored
+from .schema import groups, profiles
 
 INGEST_KEY_PREFIX = "gfi_"
-
-metadata = MetaData()
-
-groups = Table(
-    "groups",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("ingest_key_sha256", String(64), nullable=False, unique=True),
-    Column("created_unix_ns", BigInteger, nullable=False),
-)
-
-profiles = Table(
-    "profiles",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("group_name", String(128), ForeignKey("groups.name"), nullable=False),
-    Column("start_time_unix_ns", BigInteger, nullable=False),
-    Column("duration_ns", BigInteger, nullable=False),
-    Column("received_unix_ns", BigInteger, nullable=False),
-    Column("idempotency_key", String(128), nullable=True),
-    Column("blob_key", String(200), nullable=False),
-    Column("stack_count", Integer, nullable=False),
-    Column("wall_samples", BigInteger, nullable=False),
-    Column("cpu_samples", BigInteger, nullable=False),
-    UniqueConstraint("group_name", "idempotency_key", name="uq_profiles_group_idempotency"),
-    Index("ix_profiles_group_start", "group_name", "start_time_unix_ns"),
-)
 
 
 class GroupExistsError(Exception):
@@ -113,9 +75,9 @@ class Storage:
 
     @classmethod
     def open(cls, database_url: str, blobs_url: str) -> Storage:
-        """Connect to the database and blob store, creating tables that are missing."""
+        """Connect to the database and blob store, upgrading the database to the current schema."""
         storage = cls(make_engine(database_url), open_blob_store(blobs_url))
-        metadata.create_all(storage.engine)
+        upgrade_database(storage.engine)
         return storage
 
     def close(self) -> None:

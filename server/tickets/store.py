@@ -15,54 +15,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from ..db import create_tables, make_engine
+from ..db import make_engine, upgrade_database
+from ..schema import ticket_links
 
 DEFAULT_LEASE_S = 300.0
-
-metadata = MetaData()
-
-ticket_links = Table(
-    "ticket_links",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("group_name", String(128), nullable=False),
-    Column("channel", String(300), nullable=False),
-    Column("fingerprint_key", String(32), nullable=False),
-    Column("fingerprint", Text, nullable=False),
-    Column("rule", String(128), nullable=False),
-    Column("title", String(300), nullable=False),
-    Column("ticket_id", String(128), nullable=True),
-    Column("url", String(1000), nullable=True),
-    Column("state", String(16), nullable=True),
-    Column("numbers_json", Text, nullable=True),
-    Column("last_action", String(16), nullable=True),
-    Column("last_error", Text, nullable=True),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_unix_ns", BigInteger, nullable=True),
-    Column("lease_token", String(32), nullable=True),
-    Column("lease_until_unix_ns", BigInteger, nullable=True),
-    Column("created_unix_ns", BigInteger, nullable=False),
-    Column("updated_unix_ns", BigInteger, nullable=False),
-    UniqueConstraint("group_name", "channel", "fingerprint_key", name="uq_ticket_links_finding"),
-)
 
 
 @dataclass(frozen=True)
@@ -94,11 +54,11 @@ class TicketStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        create_tables(metadata, engine)
+        upgrade_database(engine)
 
     @classmethod
     def open(cls, database_url: str) -> TicketStore:
-        """A store on ``database_url`` (an SQLAlchemy URL), creating its table if needed."""
+        """A store on ``database_url`` (an SQLAlchemy URL), upgrading the database to the current schema."""
         return cls(make_engine(database_url))
 
     def close(self) -> None:
