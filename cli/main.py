@@ -13,12 +13,12 @@ from typing import Callable, List, NoReturn, Optional, Sequence
 
 from greenflame.analyzer.errors import UserError
 
-from . import analyze, anomalies, attach, demo, export, lambda_, run, serve, tickets
+from . import analyze, anomalies, attach, db, demo, export, lambda_, run, serve, tickets
 
 PROG = "greenflame"
 
 #: The verbs in the order ``--help`` lists them; each module adds its own parser.
-VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, demo)
+VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, db, demo)
 
 
 class _Parser(argparse.ArgumentParser):
