@@ -14,8 +14,9 @@ from typing import Any, Iterator, Mapping, Optional, Union
 
 from flask import Flask, Response
 
-from . import api, errors, ingest, pipeline_api, pipeline_worker, rollups, storage, web
 from greenflame.analyzer.errors import UserError
+
+from . import api, errors, events, ingest, pipeline_api, pipeline_worker, rollups, storage, web
 from .context import SETTINGS_KEY
 from .settings import Settings
 
@@ -43,8 +44,9 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(pipeline_api.bp)
-    pipeline_worker.init_app(app)  # analysis after ingest, on its own thread
-    rollups.init_app(app)  # the last day's hourly rollups read back, on their worker thread
+    # Both listen to the storage's profile_stored signal, and queue their work on their own thread.
+    pipeline_worker.init_app(app)  # a stored profile's group is analysed
+    rollups.init_app(app)  # a stored profile is folded; the last day's hourly rollups are read back
     app.after_request(_security_headers)
     return app
 
@@ -78,6 +80,7 @@ def serve(
         server.run()
     server.close()
     scheduler.stop()
+    events.disconnect_app(app)
     print("greenflame server stopped", flush=True)
     return 0
 
