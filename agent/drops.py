@@ -7,7 +7,7 @@ import threading
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Mapping
+    from typing import Any, Dict, Mapping
 
 
 class DropCounter:
@@ -34,6 +34,15 @@ class DropCounter:
         with self._lock:
             counts, self._counts = self._counts, {}
         return counts
+
+    def take_into(self, report: Dict[str, Any]) -> None:
+        """Move the counts into ``report``'s ``metadata["dropped"]`` (added to what it holds)."""
+        counts = self.take()
+        if not counts:
+            return
+        dropped = report.setdefault("metadata", {}).setdefault("dropped", {})
+        for reason, count in counts.items():
+            dropped[reason] = dropped.get(reason, 0) + count
 
     def peek(self) -> Dict[str, int]:
         """The current counts, without resetting them."""

@@ -15,16 +15,20 @@ the agent stays cheap.
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
+
+from .delivery import ON_FAILURE, QUEUED, Delivery, Sender
+from .delivery_policy import DELIVERED, REJECTED, RetryPolicy
+from .http_post import INGEST_PATH, HttpPost
 
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import urllib.request
-    from typing import Any, Callable, Dict, List, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional
 
+    from .delivery_policy import Verdict
+    from .diskqueue import DiskQueue
     from .spool import Spool
 
 
@@ -178,37 +182,19 @@ def _remove_quietly(path: str) -> None:
 
 # -- HTTP -----------------------------------------------------------------------
 
-INGEST_PATH = "/api/v1/ingest"
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-_MAX_ATTEMPTS = 4
-_BACKOFF_BASE_S = 0.5
-_BACKOFF_CAP_S = 8.0
-_MIN_ATTEMPT_S = 0.05
-
-
-class _Rejected(Exception):
-    """A non-retryable answer."""
-
-
-class _Retryable(Exception):
-    """A transient failure; ``retry_after`` is the server's requested wait, if any."""
-
-    def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 class HttpExporter(Exporter):
     """POSTs each report, gzipped, to ``{server}/api/v1/ingest`` with retries inside the deadline.
 
-    Connection errors, timeouts, 429 and 5xx are retried (at most 4 attempts) after an
-    exponential backoff with full jitter, or after the server's ``Retry-After`` when it fits
-    before the deadline. Any other 4xx, and redirects, are not retried. Every attempt of one
-    report carries the same ``Idempotency-Key`` (:func:`report_key`), so the server stores it once.
+    Delivery follows :mod:`~greenflame.agent.delivery_policy`: network failures, 408, 425, 429,
+    500, 502, 503 and 504 are retried (at most 4 attempts, each at most ``timeout_s``) after an
+    exponential backoff with full jitter, or after the server's ``Retry-After`` when it fits before
+    the deadline; any other status, and redirects, are final. Every attempt of one report carries
+    the same ``Idempotency-Key`` (:func:`report_key`), so the server stores it once.
 
-    With a ``spool``, a report that still failed after its retries is kept on disk
-    (:class:`~greenflame.agent.spool.Spool`) and the spooled reports are replayed, oldest first,
-    after the next successful delivery while the deadline allows.
+    With a ``spool`` (:class:`~greenflame.agent.spool.Spool`), a report that still failed after its
+    retries is kept on disk, and the spooled reports are sent again, oldest first, after the next
+    successful delivery while the deadline allows (:data:`~greenflame.agent.delivery.ON_FAILURE`).
     """
 
     def __init__(
@@ -219,127 +205,47 @@ class HttpExporter(Exporter):
         user_agent: str,
         spool: Optional[Spool] = None,
     ) -> None:
-        self.url = server.rstrip("/") + INGEST_PATH
         self.spool = spool
-        self._ingest_key = ingest_key
-        self._timeout_s = timeout_s
-        self._user_agent = user_agent
-        self._opener: Optional[urllib.request.OpenerDirector] = None
+        self._post = HttpPost(server.rstrip("/") + INGEST_PATH, ingest_key, user_agent)
+        self._delivery = Delivery(Sender(self._post, RetryPolicy(timeout_s=timeout_s)), spool, ON_FAILURE)
+
+    @property
+    def url(self) -> str:
+        """The ingest URL reports are POSTed to."""
+        return self._post.url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._post.url = value
 
     def export(self, report: Dict[str, Any], deadline: float) -> None:
-        key = report_key(report)
-        body = encode(report, compress=True)
-        try:
-            self.send(body, key, deadline)
-        except ExportError as error:
-            if error.reason == "export_failed" and self.spool is not None and self.spool.put(body, key):
-                raise ExportError(error.reason, f"{error}; kept in the spool {self.spool.directory}", True) from None
-            raise
-        if self.spool is not None:
-            self.spool.replay(self._replay_one(deadline), deadline, _Rejected)
-
-    def _replay_one(self, deadline: float) -> Callable[[bytes, str], None]:
-        def send(body: bytes, key: str) -> None:
-            remaining = deadline - time.monotonic()
-            if remaining < _MIN_ATTEMPT_S:
-                raise _Retryable("deadline")
-            self._post(body, self._headers(key), min(self._timeout_s, remaining))
-
-        return send
-
-    def send(self, body: bytes, key: str, deadline: float) -> None:
-        """POST an encoded report with idempotency ``key``, retrying until ``deadline``."""
-        headers = self._headers(key)
-        last = "no attempt fitted before the deadline"
-        for attempt in range(_MAX_ATTEMPTS):
-            remaining = deadline - time.monotonic()
-            if remaining < _MIN_ATTEMPT_S:
-                break
-            try:
-                self._post(body, headers, min(self._timeout_s, remaining))
-                return
-            except _Rejected as error:
-                raise ExportError("export_rejected", f"{self.url}: {error}") from None
-            except _Retryable as error:
-                last = str(error)
-                wait = _backoff(attempt) if error.retry_after is None else error.retry_after
-            if attempt + 1 < _MAX_ATTEMPTS:
-                if time.monotonic() + wait + _MIN_ATTEMPT_S > deadline:
-                    break
-                time.sleep(wait)
-        raise ExportError("export_failed", f"{self.url}: {last}")
+        verdict = self._delivery.deliver(encode(report, compress=True), report_key(report), deadline)
+        raise_unless_delivered(verdict, self.url, self.spool)
 
     def reset_after_fork(self) -> None:
-        self._opener = None
-
-    def _headers(self, idempotency_key: str) -> Dict[str, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-            "Idempotency-Key": idempotency_key,
-            "User-Agent": self._user_agent,
-        }
-        if self._ingest_key:
-            headers["Authorization"] = f"Bearer {self._ingest_key}"
-        return headers
-
-    def _post(self, body: bytes, headers: Dict[str, str], timeout: float) -> None:
-        import http.client
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-        try:
-            with self._get_opener().open(request, timeout=timeout) as response:
-                response.read(65536)
-        except urllib.error.HTTPError as error:
-            raise _classify(error.code, error.headers) from None
-        except (OSError, http.client.HTTPException) as error:
-            # URLError, refused or reset connections, timeouts, truncated answers.
-            reason = getattr(error, "reason", None) or error
-            raise _Retryable(f"cannot reach the server: {reason}") from None
-
-    def _get_opener(self) -> urllib.request.OpenerDirector:
-        if self._opener is None:
-            import urllib.request
-
-            class NoRedirect(urllib.request.HTTPRedirectHandler):
-                # urllib would turn a redirected POST into a GET without the report.
-                def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-                    return None
-
-            self._opener = urllib.request.build_opener(NoRedirect)
-        return self._opener
+        self._post.reset_after_fork()
+        if self.spool is not None:
+            self.spool.reset_after_fork()
 
 
-def _classify(status: int, headers: Any) -> Exception:
-    if status in _RETRY_STATUS:
-        retry_after = _retry_after(headers.get("Retry-After") if headers is not None else None)
-        return _Retryable(f"server answered HTTP {status}", retry_after)
-    return _Rejected(f"server answered HTTP {status}")
+def raise_unless_delivered(verdict: Verdict, url: str, queue: Optional[DiskQueue] = None) -> None:
+    """The :class:`ExportError` a delivery's ``verdict`` calls for, if any (none when delivered).
 
-
-def _retry_after(value: Optional[str]) -> Optional[float]:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    from email.utils import parsedate_to_datetime
-
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _backoff(attempt: int) -> float:
-    return random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt))
+    A report kept in ``queue`` raises with ``spooled`` set: it is not delivered yet, nor lost.
+    """
+    if verdict.outcome == DELIVERED:
+        return
+    if verdict.outcome == REJECTED:
+        raise ExportError("export_rejected", f"{url}: {verdict.detail}")
+    if verdict.outcome == QUEUED and queue is not None:
+        raise ExportError("export_failed", f"{url}: {verdict.detail}; kept in the {queue.name} {queue.directory}", True)
+    raise ExportError("export_failed", f"{url}: {verdict.detail}")
 
 
 # -- S3 -------------------------------------------------------------------------
+
+#: An upload is not started with less time than this left before the deadline.
+_MIN_S3_ATTEMPT_S = 0.05
 
 
 class S3Exporter(Exporter):
@@ -373,7 +279,7 @@ class S3Exporter(Exporter):
     def export(self, report: Dict[str, Any], deadline: float) -> None:
         body = encode(report, compress=True)
         key = self.key_for(report)
-        if deadline - time.monotonic() < _MIN_ATTEMPT_S:
+        if deadline - time.monotonic() < _MIN_S3_ATTEMPT_S:
             raise ExportError("export_failed", f"s3://{self.bucket}/{key}: no time left before the deadline")
         try:
             self._get_client().put_object(

@@ -14,16 +14,21 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
+# The agent's delivery policy (standard library only) decides which statuses are transient and
+# reads Retry-After, for trackers as for the ingest API: HTTP semantics are the same. What
+# differs stays here: trackers' own rate-limit signals (GitHub's 403, the reset headers), the
+# AUTH kind for 401/403, and the backoff (half to full jitter over longer waits: one server
+# pacing itself against a rate-limited API, not a fleet of agents that must not return in step).
+from greenflame.agent.delivery_policy import RETRYABLE_STATUSES, retry_after_s
+
 from .credentials import Secret, redact
 from .models import AUTH, RATE_LIMITED, REJECTED, UNAVAILABLE, DeliveryError
 
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RESET_HEADERS = ("x-ratelimit-reset", "ratelimit-reset")
 MAX_MESSAGE_CHARS = 300
 USER_AGENT = "greenflame-tickets/1"
@@ -201,21 +206,6 @@ def rate_limit_wait_s(headers: Mapping[str, str], now: float) -> Optional[float]
             if reset is not None:
                 return max(0.0, reset - now)
     return None
-
-
-def retry_after_s(value: Optional[str], now: float) -> Optional[float]:
-    """Retry-After as seconds: a number of seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def reset_time(value: str, now: float) -> Optional[float]:
