@@ -8,40 +8,17 @@ throw-away PostgreSQL server (``scripts/start-postgres``) and names it in
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict
 
-import pytest
 from support.server import LiveServer, ingest_profile, make_profile, unique_name, wait_for
-
-URL_VARIABLE = "GREENFLAME_TEST_POSTGRES_URL"
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A fresh database on the test PostgreSQL server, dropped afterwards."""
-    base = os.environ.get(URL_VARIABLE)
-    if not base:
-        pytest.skip(f"{URL_VARIABLE} is not set (scripts/test starts PostgreSQL and sets it)")
-    import sqlalchemy
-
-    name = f"greenflame_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_two_servers_share_one_postgres_database(
-    server_factory: Callable[..., LiveServer], database_url: str, tmp_path: Path
+    server_factory: Callable[..., LiveServer], postgres_database: Callable[[], str], tmp_path: Path
 ) -> None:
+    database_url = postgres_database()
     env: Dict[str, str] = {"GREENFLAME_DATABASE_URL": database_url, "GREENFLAME_BLOBS_URL": str(tmp_path / "blobs")}
     first, second = server_factory(env=env), server_factory(env=env)
     group = unique_name("pg")

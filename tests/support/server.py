@@ -211,6 +211,38 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.stop()
 
 
+POSTGRES_URL_VARIABLE = "GREENFLAME_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Make fresh databases on the test PostgreSQL server, each dropped afterwards: ``url = postgres_database()``.
+
+    ``scripts/test`` starts the server (``scripts/start-postgres``) and names it in
+    ``GREENFLAME_TEST_POSTGRES_URL``; without it the test is skipped (a failure on CI).
+    """
+    base = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not base:
+        pytest.skip(f"{POSTGRES_URL_VARIABLE} is not set (scripts/test starts PostgreSQL and sets it)")
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    made: List[str] = []
+
+    def make() -> str:
+        name = f"greenflame_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return f"{base.rsplit('/', 1)[0]}/{name}"
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(sqlalchemy.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def wait_for(what: str, probe: Callable[[], Any], timeout_s: float = 60.0) -> Any:
     """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
