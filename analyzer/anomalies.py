@@ -80,6 +80,31 @@ class Anomaly:
             "compare": self.compare(),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Anomaly:
+        """The anomaly of a :meth:`to_dict` document (as stored); ValueError if it is not one.
+
+        Figures come back as :meth:`to_dict` rounded them, so ``from_dict(d).to_dict() == d``.
+        """
+        try:
+            end = data["end"]
+            return cls(
+                group=str(data["group"]),
+                frame=str(data["frame"]),
+                metric=str(data["metric"]),
+                start_unix_s=unix_s(data["start"]),
+                end_unix_s=None if end is None else unix_s(end),
+                detected_unix_s=unix_s(data["detected"]),
+                score=float(data["score"]),
+                direction=str(data["direction"]),
+                baseline=float(data["baseline"]),
+                observed=float(data["observed"]),
+                reason=str(data["reason"]),
+                related_frames=[str(frame) for frame in data.get("related_frames") or ()],
+            )
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"not an anomaly document: {error!r}") from None
+
     def compare(self) -> Dict[str, Dict[str, str]]:
         """The ranges to diff: as long before the start as the anomaly lasted (at least one hour)."""
         end = self.end_unix_s if self.end_unix_s is not None else self.detected_unix_s
@@ -90,9 +115,17 @@ class Anomaly:
         }
 
 
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def iso(unix_s: float) -> str:
     """``2026-05-09T14:05:00Z``."""
-    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime(_ISO)
+
+
+def unix_s(text: str) -> int:
+    """Unix seconds of an :func:`iso` time; ValueError if ``text`` is not one."""
+    return int(datetime.strptime(text, _ISO).replace(tzinfo=timezone.utc).timestamp())
 
 
 def _round(value: float) -> float:

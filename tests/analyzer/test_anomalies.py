@@ -198,3 +198,22 @@ def test_render_text_and_json() -> None:
     assert item["start"] == "2026-01-05T00:00:00Z" and item["end"] is None
     assert {"frame", "start", "end", "score", "reason", "baseline", "observed", "compare"} <= set(item)
     assert render([], "text") == "No anomalies found.\n"
+
+
+def test_the_json_form_reads_back_into_the_same_anomaly() -> None:
+    found = detect(synthetic(days=4, step_at=3 * PER_DAY + 170, step=0.06))
+    ended = _anomaly("parse", T0, T0 + 3600, 0.123456789)
+    ended.related_frames = ["loads", "main"]
+    for anomaly in [*found, ended]:
+        document = json.loads(json.dumps(anomaly.to_dict()))  # as the server stores it
+        back = Anomaly.from_dict(document)
+        assert back.to_dict() == document
+        assert (back.start_unix_s, back.end_unix_s, back.detected_unix_s) == (
+            anomaly.start_unix_s,
+            anomaly.end_unix_s,
+            anomaly.detected_unix_s,
+        )
+        assert back.related_frames == anomaly.related_frames and back.reason == anomaly.reason
+    for bad in ({}, {**ended.to_dict(), "start": "yesterday"}, {**ended.to_dict(), "score": None}):
+        with pytest.raises(ValueError):
+            Anomaly.from_dict(bad)
