@@ -208,3 +208,53 @@ def test_drops_travel_in_the_next_report(tmp_path: Path, ingest_server: IngestSe
     first = ingest_server.received[0].report()["metadata"]["dropped"]
     assert second["export_rejected"] == 1
     assert second.get("aggregator_full", 0) >= first.get("aggregator_full", 0) > 0
+
+
+def test_a_spool_left_by_the_previous_agent_is_delivered(tmp_path: Path, ingest_server: IngestServer) -> None:
+    """The spool's file format is unchanged: ``<unix ns>-<report id>.json.gz`` holding the gzip body."""
+    old = tmp_path / "spool" / "1700000000000000000-4b2d1f7e-8c1a-4f1e-9d57-0e0a7b0c6f11.json.gz"
+    old.parent.mkdir()
+    old.write_bytes(gzip.compress(json.dumps(report(7)).encode()))
+    spool = Spool(str(old.parent), 10_000_000, DropCounter())
+    HttpExporter(ingest_server.url, None, 2, "ua", spool).export(report(8), time.monotonic() + 10)
+    keys = [r.headers["Idempotency-Key"] for r in ingest_server.received]
+    assert keys == ["report-8", "4b2d1f7e-8c1a-4f1e-9d57-0e0a7b0c6f11"]
+    assert ingest_server.received[1].report()["frames"][0]["function"] == "f7"
+    assert spool.pending() == []
+
+
+def test_an_outbox_left_by_the_previous_agent_is_resent_with_its_keys(
+    tmp_path: Path, ingest_server: IngestServer
+) -> None:
+    """The outbox's file format is unchanged: ``<unix ns>-<32 hex key>.json.gz``."""
+    from greenflame.agent.lambda_outbox import OutboxExporter
+
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    (folder / "1700000000000000000-0123456789abcdef0123456789abcdef.json.gz").write_bytes(gzip.compress(b"{}"))
+    outbox = OutboxExporter(ingest_server.url, None, str(folder), "ua")
+    assert outbox.resend(time.monotonic() + 5)
+    assert [r.headers["Idempotency-Key"] for r in ingest_server.received] == ["0123456789abcdef0123456789abcdef"]
+    assert outbox.pending() == [] and outbox.empty
+
+
+def test_the_outbox_counts_its_drops_in_the_next_report(tmp_path: Path, ingest_server: IngestServer) -> None:
+    from greenflame.agent.lambda_outbox import MAX_PENDING, OutboxExporter
+
+    port = free_port()  # nothing listens: every report stays in the outbox
+    outbox = OutboxExporter(f"http://127.0.0.1:{port}", None, str(tmp_path), "ua")
+    for n in range(MAX_PENDING + 2):
+        outbox.export(report(n), time.monotonic() + 1)
+    assert len(outbox.pending()) == MAX_PENDING
+    ingest_server.script((400, {}, 0.0))
+    back = OutboxExporter(ingest_server.url, None, str(tmp_path), "ua")
+    assert back.resend(time.monotonic() + 30)  # the oldest is refused, the rest delivered
+    assert back.pending() == [] and len(ingest_server.received) == MAX_PENDING
+    back.export(report(100), time.monotonic() + 30)
+    assert ingest_server.received[-1].report()["metadata"]["dropped"] == {"export_rejected": 1}
+    # The first exporter counted its two evictions, each in the report it exported next.
+    outbox._post.url = ingest_server.url + "/api/v1/ingest"
+    outbox.export(report(101), time.monotonic() + 30)
+    dropped = [r.report()["metadata"]["dropped"] for r in ingest_server.received]
+    assert sum(d.get("outbox_full", 0) for d in dropped) == 2
+    assert dropped[-1] == {"outbox_full": 1}

@@ -137,3 +137,30 @@ def test_a_slow_server_does_not_hold_the_caller_past_the_deadline(ingest_server:
         exporter(ingest_server, timeout_s=0.5).export(a_report(), deadline(1.5))
     assert caught.value.reason == "export_failed"
     assert time.monotonic() - started < 1.5 + 3  # the deadline plus slack, far below the server's 30 s
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 502, 504])
+def test_every_transient_status_is_retried_with_the_same_key(ingest_server: IngestServer, status: int) -> None:
+    ingest_server.script((status, {"Retry-After": "0"}, 0.0), (202, {}, 0.0))
+    exporter(ingest_server).export(a_report(), deadline(20))
+    assert len(ingest_server.received) == 2
+    assert len({r.headers["Idempotency-Key"] for r in ingest_server.received}) == 1
+
+
+def test_a_redirect_is_not_followed(ingest_server: IngestServer) -> None:
+    ingest_server.script((307, {"Location": ingest_server.url + "/elsewhere"}, 0.0))
+    with pytest.raises(ExportError) as caught:
+        exporter(ingest_server).export(a_report(), deadline(20))
+    assert caught.value.reason == "export_rejected" and "HTTP 307" in str(caught.value)
+    assert [r.path for r in ingest_server.received] == ["/api/v1/ingest"]
+
+
+def test_a_wait_the_server_asked_for_holds_the_next_export(ingest_server: IngestServer) -> None:
+    ingest_server.script((429, {"Retry-After": "3600"}, 0.0))
+    http = exporter(ingest_server)
+    for _ in range(2):
+        with pytest.raises(ExportError) as caught:
+            http.export(a_report(), deadline(5))
+        assert caught.value.reason == "export_failed"
+    assert len(ingest_server.received) == 1  # the second export did not knock again
+    assert "asked to wait" in str(caught.value)
