@@ -132,7 +132,7 @@ class Pipeline:
         cache: Dict[str, Profile] = {}
         window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
         merged = merge(self._load(window, cache), group)
-        report = analyze_profile(merged)
+        report = analyze_profile(merged).to_dict()
         findings: List[Dict[str, Any]] = list(report["recommendations"])
         previous = self.store.finding_states(group)
         rules = [rule["id"] for rule in report["rules"]]
@@ -185,13 +185,7 @@ class Pipeline:
             found = detector.detect_profiles(self._load(rows, cache), feedback=feedback)
         except ImportError as error:  # numpy or scikit-learn missing
             return [], f"unavailable: {error}"
-        items = [
-            {"frame": a.frame, "metric": a.metric, "start_unix_s": a.start_unix_s, "end_unix_s": a.end_unix_s,
-             "data": a.to_dict()}
-            for a in found
-            if a.group == group
-        ]  # fmt: skip
-        return self.store.replace_anomalies(group, items), None
+        return self.store.replace_anomalies(group, [a for a in found if a.group == group]), None
 
     def feedback(self, group: str) -> Dict[str, Any]:
         """The detector's feedback store for ``group``, replayed from the votes in order."""
@@ -258,20 +252,20 @@ def evidence_svgs(findings: Sequence[Mapping[str, Any]], profile: Profile) -> Di
     return out
 
 
-def anomaly_finding(anomaly: StoredAnomaly) -> Dict[str, Any]:
+def anomaly_finding(stored: StoredAnomaly) -> Dict[str, Any]:
     """An anomaly in the shape the ticket sync takes (a finding dict), with a stable fingerprint."""
-    data = anomaly.data
-    share = data.get("observed") if anomaly.metric == "inclusive_share" else None
+    anomaly = stored.anomaly
+    share = anomaly.observed if anomaly.metric == "inclusive_share" else None
     return {
         "rule": ANOMALY_RULE,
         "title": f"{anomaly.frame} regressed ({anomaly.metric.replace('_', ' ')})",
-        "summary": str(data.get("reason") or ""),
+        "summary": anomaly.reason,
         "fix": "Compare the two time ranges in the flame graph to see what changed at the start of the anomaly.",
         "frames": [{"function": anomaly.frame}],
         "share": share,
-        "expected_share": data.get("baseline") if share is not None else None,
+        "expected_share": anomaly.baseline if share is not None else None,
         "cost_usd_per_month": None,
         "co2e_kg_per_month": None,
-        "anomaly": data,
-        "fingerprint": f"anomaly/{anomaly.metric}/{anomaly.frame}/{anomaly.id}",
+        "anomaly": anomaly.to_dict(),
+        "fingerprint": f"anomaly/{anomaly.metric}/{anomaly.frame}/{stored.id}",
     }

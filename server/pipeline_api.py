@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional
 
 from flask import Blueprint, jsonify, request, url_for
 
+from greenflame.analyzer.anomalies import Anomaly
+
 from .auth import require_admin
 from .errors import ApiError
 from .pipeline_channels import public_channels, validate_channels
@@ -152,28 +154,28 @@ def finding_json(state: FindingState, links: List[TicketLink]) -> Dict[str, Any]
     }
 
 
-def anomaly_json(anomaly: StoredAnomaly, votes: Dict[str, Dict[str, int]]) -> Dict[str, Any]:
+def anomaly_json(stored: StoredAnomaly, votes: Dict[str, Dict[str, int]]) -> Dict[str, Any]:
     """The detector's anomaly with its id, whether the latest run reported it, and its feedback."""
     return {
-        **anomaly.data,
-        "id": anomaly.id,
-        "current": anomaly.current,
-        "first_reported": iso_ns(anomaly.first_reported_unix_ns),
-        "last_reported": iso_ns(anomaly.last_reported_unix_ns),
-        "feedback": votes.get(anomaly.id, {"useful": 0, "not_useful": 0}),
-        "compare_url": _compare_url(anomaly),
+        **stored.anomaly.to_dict(),
+        "id": stored.id,
+        "current": stored.current,
+        "first_reported": iso_ns(stored.first_reported_unix_ns),
+        "last_reported": iso_ns(stored.last_reported_unix_ns),
+        "feedback": votes.get(stored.id, {"useful": 0, "not_useful": 0}),
+        "compare_url": _compare_url(stored.anomaly),
     }
 
 
-def _compare_url(anomaly: StoredAnomaly) -> Optional[str]:
+def _compare_url(anomaly: Anomaly) -> Optional[str]:
     """The web UI's diff of the time before the anomaly with its window, for links from tickets."""
-    ranges = anomaly.data.get("compare") or {}
-    before, after = ranges.get("before"), ranges.get("after")
-    if not (before and after and anomaly.data.get("group")):
+    if not anomaly.group:
         return None
+    ranges = anomaly.compare()
+    before, after = ranges["before"], ranges["after"]
     return url_for(
         "web.compare_page",
-        name=anomaly.data["group"],
+        name=anomaly.group,
         base_from=before["start"],
         base_to=before["end"],
         _external=False,

@@ -24,6 +24,8 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from greenflame.analyzer.anomalies import Anomaly
+
 from .db import upgrade_database
 from .schema import (
     analysis_runs,
@@ -87,18 +89,34 @@ class FindingState:
 
 @dataclass(frozen=True)
 class StoredAnomaly:
-    """An anomaly as stored: the detector's dict plus a stable id and the votes on it."""
+    """The detector's anomaly as stored: with a stable id, and whether the latest run reported it."""
 
     id: str
     group: str
-    frame: str
-    metric: str
-    start_unix_s: int
-    end_unix_s: Optional[int]
+    anomaly: Anomaly
     current: bool
-    data: Dict[str, Any]
     first_reported_unix_ns: int
     last_reported_unix_ns: int
+
+    @property
+    def frame(self) -> str:
+        """The frame (or group total) whose metric moved."""
+        return self.anomaly.frame
+
+    @property
+    def metric(self) -> str:
+        """What moved: ``inclusive_share``, ``cpu_samples``, ``mean_duration_ms``..."""
+        return self.anomaly.metric
+
+    @property
+    def start_unix_s(self) -> int:
+        """When it started."""
+        return self.anomaly.start_unix_s
+
+    @property
+    def end_unix_s(self) -> Optional[int]:
+        """When it ended; None while it goes on."""
+        return self.anomaly.end_unix_s
 
 
 @dataclass(frozen=True)
@@ -315,7 +333,7 @@ class PipelineStore:
             row = conn.execute(select(anomalies).where(anomalies.c.id == anomaly_id)).mappings().first()
         return _stored_anomaly(row) if row is not None else None
 
-    def replace_anomalies(self, group: str, found: Sequence[Mapping[str, Any]]) -> List[StoredAnomaly]:
+    def replace_anomalies(self, group: str, found: Sequence[Anomaly]) -> List[StoredAnomaly]:
         """Record the latest detection for ``group``; earlier anomalies it no longer reports stop being current.
 
         A found anomaly keeps the id of a stored one with the same frame and metric whose time
@@ -329,12 +347,12 @@ class PipelineStore:
                 match = _overlapping(existing, item, exclude=kept)
                 anomaly_id = match.id if match is not None else uuid.uuid4().hex
                 values = {
-                    "frame": str(item["frame"]),
-                    "metric": str(item["metric"]),
-                    "start_unix_s": int(item["start_unix_s"]),
-                    "end_unix_s": item.get("end_unix_s"),
+                    "frame": item.frame,
+                    "metric": item.metric,
+                    "start_unix_s": item.start_unix_s,
+                    "end_unix_s": item.end_unix_s,
                     "current": 1,
-                    "data_json": json.dumps(item["data"], sort_keys=True),
+                    "data_json": json.dumps(item.to_dict(), sort_keys=True),
                     "last_reported_unix_ns": now,
                 }
                 if match is None:
@@ -434,25 +452,19 @@ def _stored_anomaly(row: Any) -> StoredAnomaly:
     return StoredAnomaly(
         id=row["id"],
         group=row["group_name"],
-        frame=row["frame"],
-        metric=row["metric"],
-        start_unix_s=row["start_unix_s"],
-        end_unix_s=row["end_unix_s"],
+        anomaly=Anomaly.from_dict(json.loads(row["data_json"])),
         current=bool(row["current"]),
-        data=json.loads(row["data_json"]),
         first_reported_unix_ns=row["first_reported_unix_ns"],
         last_reported_unix_ns=row["last_reported_unix_ns"],
     )
 
 
-def _overlapping(
-    existing: Sequence[StoredAnomaly], item: Mapping[str, Any], exclude: Sequence[str]
-) -> Optional[StoredAnomaly]:
+def _overlapping(existing: Sequence[StoredAnomaly], item: Anomaly, exclude: Sequence[str]) -> Optional[StoredAnomaly]:
     """The stored anomaly on the same frame and metric whose time range overlaps ``item``'s."""
     far = 2**62
-    start, end = int(item["start_unix_s"]), item.get("end_unix_s")
+    start, end = item.start_unix_s, item.end_unix_s
     for old in existing:
-        if old.id in exclude or old.frame != item["frame"] or old.metric != item["metric"]:
+        if old.id in exclude or old.frame != item.frame or old.metric != item.metric:
             continue
         old_end = old.end_unix_s if old.end_unix_s is not None else far
         if old.start_unix_s <= (end if end is not None else far) and start <= old_end:

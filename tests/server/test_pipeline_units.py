@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 from support.builders import lambda_profile
 
+from greenflame.analyzer.anomalies import Anomaly
 from greenflame.analyzer.finding_state import ResolvePolicy
 from greenflame.server.pipeline import Pipeline, PipelineConfig
 from greenflame.server.pipeline_channels import public_channels, validate_channels
@@ -106,9 +107,8 @@ def test_an_expired_lease_can_be_taken_over(storage: Storage) -> None:
 # -- anomalies keep their ids -------------------------------------------------------
 
 
-def anomaly(frame: str, start: int, end: Any = None) -> Dict[str, Any]:
-    data = {"frame": frame, "reason": f"{frame} moved", "related_frames": ["lib.x"]}
-    return {"frame": frame, "metric": "inclusive_share", "start_unix_s": start, "end_unix_s": end, "data": data}
+def anomaly(frame: str, start: int, end: Optional[int] = None) -> Anomaly:
+    return Anomaly(GROUP, frame, "inclusive_share", start, end, start, 9.0, "up", 0.1, 0.3, f"{frame} moved", ["lib.x"])
 
 
 def test_anomaly_ids_survive_reruns_and_votes_are_kept(storage: Storage) -> None:
@@ -116,6 +116,7 @@ def test_anomaly_ids_survive_reruns_and_votes_are_kept(storage: Storage) -> None
     (first,) = store.replace_anomalies(GROUP, [anomaly("app.parse", 1000)])
     (again,) = store.replace_anomalies(GROUP, [anomaly("app.parse", 1010, 2000)])
     assert again.id == first.id and again.end_unix_s == 2000
+    assert again.anomaly == anomaly("app.parse", 1010, 2000)  # the typed anomaly back from its row
     store.add_vote(again, useful=False)
     (other,) = store.replace_anomalies(GROUP, [anomaly("app.query", 5000)])
     assert other.id != first.id
