@@ -11,10 +11,11 @@ opens) and ``greenflame db upgrade`` runs it alone.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Dict, Optional, Set, Union
+from typing import Any, Dict, Iterator, Optional, Set, Union
 
 from alembic import command
 from alembic.config import Config
@@ -110,17 +111,16 @@ def upgrade_database(engine: Engine) -> Upgrade:
     no ``alembic_version``) is checked against the baseline revision, which then creates only the
     baseline tables it lacks (with all present, that is stamping it), and the later revisions
     follow. A versioned database gets the revisions after its own. The upgrade runs in one
-    transaction under a lock: PostgreSQL's advisory lock, SQLite's write lock on the file.
+    transaction under a lock (see :func:`_upgrade_transaction`), so processes starting together
+    upgrade one after the other and a failed revision leaves the database as it was.
     """
     head = head_revision()
     if current_revision(engine) == head:
         return Upgrade(head, head)
-    with _connect(engine) as connection:
-        _lock(connection)
+    with _connect(engine) as connection, _upgrade_transaction(connection):
         before = MigrationContext.configure(connection).get_current_revision()
         adopted = before is None and _check_previous_release(connection)
         command.upgrade(alembic_config(connection=connection), "head")
-        connection.commit()
     log.info("database upgraded from revision %s to %s", before or "(none)", head)
     return Upgrade(before, head, adopted)
 
@@ -134,12 +134,39 @@ def _connect(engine: Engine) -> Connection:
         raise UserError(f"cannot open the database {where}: {reason}") from None
 
 
-def _lock(connection: Connection) -> None:
-    """Hold the upgrade lock until the connection's transaction ends."""
-    if connection.dialect.name == "postgresql":
+@contextmanager
+def _upgrade_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction holding the upgrade lock, committed when the block ends without error.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: ``BEGIN IMMEDIATE`` takes the file's
+    write lock (waiting up to the busy timeout), with foreign keys off meanwhile and checked before
+    the commit, as SQLite's procedure for schema changes asks: batch mode re-creates a table by
+    copy, drop and rename, and dropping a referenced table would otherwise fail.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: before BEGIN
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK_KEY})")
-    elif connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout for other writers
+    try:
+        yield
+        if sqlite:
+            _check_foreign_keys(connection)
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        if sqlite and not connection.invalidated:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"the migration broke foreign keys (table, rowid, parent, key): {broken[:5]}")
 
 
 def _check_previous_release(connection: Connection) -> bool:

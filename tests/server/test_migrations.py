@@ -8,11 +8,12 @@ database at once; ``greenflame serve`` and ``greenflame db upgrade`` doing it.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from support.server import LiveServer
 
 from greenflame.analyzer.errors import UserError
 from greenflame.cli.main import main
+from greenflame.server import db
 from greenflame.server.db import BASELINE, Upgrade, alembic_config, head_revision, make_engine, upgrade_database
 from greenflame.server.schema import metadata
 from greenflame.server.storage import hash_key
@@ -233,6 +235,89 @@ def test_unknown_schema_is_refused_untouched(tmp_path: Path) -> None:
     engine.dispose()
     assert revision_of(url) is None
     assert set(snapshot(url, with_names=False)) == {"groups"}
+
+
+LATER_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+from greenflame.server.schema import NAMING_CONVENTION
+
+revision = "9001"
+down_revision = "{head}"
+
+
+def upgrade() -> None:
+{body}
+"""
+
+# SQLite cannot alter a column's type: batch mode copies the table (referenced by profiles),
+# naming the constraints 0.1.0 left unnamed.
+WIDER_KEYS = """
+    with op.batch_alter_table("groups", naming_convention=NAMING_CONVENTION) as batch:
+        batch.alter_column("ingest_key_sha256", type_=sa.String(128), existing_nullable=False)
+"""
+
+HALF_DONE = """
+    op.add_column("groups", sa.Column("colour", sa.String(16)))
+    raise RuntimeError("a revision that fails half-way")
+"""
+
+
+@pytest.fixture
+def later_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]:
+    """``later_revision(body)``: the migrations folder gets one more revision, as the next change adds."""
+    folder = tmp_path / "migrations"
+    shutil.copytree(db.MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def add(body: str) -> str:
+        text = LATER_REVISION.format(head=head_revision(), body=body.strip("\n"))
+        (folder / "versions" / "9001_later.py").write_text(text)
+        monkeypatch.setattr(db, "MIGRATIONS", folder)
+        head_revision.cache_clear()
+        return "9001"
+
+    yield add
+    monkeypatch.undo()
+    head_revision.cache_clear()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_later_revision_alters_a_referenced_table_of_a_0_1_0_database(
+    dialect: str, new_database: Callable[[str], str], later_revision: Callable[[str], str]
+) -> None:
+    url = new_database(dialect)
+    load_0_1_0_schema(url)
+    rows = fill_every_table(url)
+    later = later_revision(WIDER_KEYS)
+    assert upgrade(url) == Upgrade(before=None, after=later, adopted=True)
+    assert read_rows(url, rows) == rows
+    columns, _, _, uniques, _, _ = snapshot(url, with_names=True)["groups"]
+    assert ("ingest_key_sha256", "VARCHAR(128)", False) in columns
+    assert uniques == [("groups_ingest_key_sha256_key", ("ingest_key_sha256",))]
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        if dialect == "sqlite":  # foreign keys back on, and still holding
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        with pytest.raises(sa.exc.IntegrityError):
+            connection.execute(metadata.tables["profiles"].update().values(group_name="no-such-group"))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_failing_revision_leaves_the_database_as_it_was(
+    dialect: str, new_database: Callable[[str], str], later_revision: Callable[[str], str]
+) -> None:
+    url = new_database(dialect)
+    load_0_1_0_schema(url)
+    rows = fill_every_table(url)
+    before = snapshot(url, with_names=True)
+    later_revision(HALF_DONE)
+    with pytest.raises(RuntimeError, match="fails half-way"):
+        upgrade(url)
+    assert revision_of(url) is None  # not even the baseline's stamp
+    assert snapshot(url, with_names=True) == before
+    assert read_rows(url, rows) == rows
 
 
 def test_greenflame_serve_upgrades_a_0_1_0_database(server_factory: Callable[..., LiveServer], tmp_path: Path) -> None:
