@@ -1,25 +1,218 @@
-"""The analysis report: every rule's findings on a profile, with totals, as one JSON document.
+"""The analysis report: every rule's findings on a profile, with totals.
 
-``analyze_profile`` is what the server, the pipeline and ``greenflame analyze`` call.
+``analyze_profile`` is what the server, the pipeline and ``greenflame analyze`` call. It
+returns a typed :class:`Report`; :meth:`Report.to_dict` is its one JSON document (the
+``--format json`` output and the API's body).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from .model import CPU, WALL, Profile
 from .rules import AnalysisContext, all_rules, run_rules
+from .rules.finding import Co2Range, Finding, JsonDict
 from .tree import hotspots
 
 REPORT_VERSION = 1
 HOTSPOTS = 10
-_LAMBDA_KEYS = ("function_name", "function_arn", "memory_size_mb", "architecture", "region", "runtime", "handler")
+#: A value copied from the profile's metadata: a JSON string or number.
+Scalar = Union[str, int, float]
 
 
-def analyze_profile(profile: Profile, **overrides: Any) -> Dict[str, Any]:
-    """Run every rule on ``profile``; return the JSON-serialisable report.
+def _plain(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _present(pairs: Mapping[str, Any]) -> JsonDict:
+    return {key: value for key, value in pairs.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Window:
+    """The profile's time window; ``start`` and ``end`` are ISO 8601 when the start is known."""
+
+    start_time_unix_ns: int
+    duration_ns: int
+    start: Optional[str] = None
+    end: Optional[str] = None
+
+    @classmethod
+    def of(cls, profile: Profile) -> Window:
+        """The window of ``profile``."""
+        start_ns, duration_ns = profile.start_time_unix_ns, profile.duration_ns
+        if start_ns <= 0:
+            return cls(start_ns, duration_ns)
+        return cls(start_ns, duration_ns, _iso(start_ns), _iso(start_ns + max(duration_ns, 0)))
+
+    def to_dict(self) -> JsonDict:
+        """``{start_time_unix_ns, duration_ns, start, end}``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    """What the profile's metadata says about its Lambda function (each value a string or number)."""
+
+    function_name: Optional[Scalar] = None
+    function_arn: Optional[Scalar] = None
+    memory_size_mb: Optional[Scalar] = None
+    architecture: Optional[Scalar] = None
+    region: Optional[Scalar] = None
+    runtime: Optional[Scalar] = None
+    handler: Optional[Scalar] = None
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> Optional[LambdaFunction]:
+        """Read ``metadata["lambda"]`` (untrusted: only strings and numbers are kept)."""
+        raw = metadata.get("lambda")
+        if not isinstance(raw, Mapping):
+            return None
+        names = cls.__dataclass_fields__
+        return cls(**{key: raw[key] for key in names if _plain(raw.get(key))})
+
+    def to_dict(self) -> JsonDict:
+        """The known values, in field order."""
+        return _present(asdict(self))
+
+
+@dataclass(frozen=True)
+class Invocations:
+    """The profile's invocation statistics and their mean duration."""
+
+    count: Optional[Scalar] = None
+    cold_starts: Optional[Scalar] = None
+    duration_ms_sum: Optional[Scalar] = None
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> Optional[Invocations]:
+        """Read ``metadata["invocations"]`` (untrusted: only strings and numbers are kept)."""
+        raw = metadata.get("invocations")
+        if not isinstance(raw, Mapping):
+            return None
+        return cls(**{key: raw[key] for key in cls.__dataclass_fields__ if _plain(raw.get(key))})
+
+    @property
+    def mean_duration_ms(self) -> Optional[float]:
+        """Mean invocation duration, when the count is positive and the sum is a number."""
+        count, total = self.count, self.duration_ms_sum
+        if isinstance(count, (int, float)) and count > 0 and isinstance(total, (int, float)):
+            return total / count
+        return None
+
+    def to_dict(self) -> JsonDict:
+        """The known values and ``mean_duration_ms``."""
+        return _present({**asdict(self), "mean_duration_ms": self.mean_duration_ms})
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A rule the analysis ran: its id and title."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over the findings that have estimates (ranges add up bound by bound)."""
+
+    recommendations: int
+    cost_usd_per_month: Optional[float]
+    co2e_kg_per_month_range: Optional[Co2Range]
+
+    @classmethod
+    def of(cls, findings: List[Finding]) -> Totals:
+        """The totals of ``findings``."""
+        costs = [f.cost_usd_per_month for f in findings if f.cost_usd_per_month is not None]
+        carbon = [f.co2e_kg_per_month_range for f in findings if f.co2e_kg_per_month_range is not None]
+        return cls(len(findings), sum(costs) if costs else None, Co2Range.total(carbon))
+
+    @property
+    def co2e_kg_per_month(self) -> Optional[float]:
+        """The central CO2e total."""
+        return self.co2e_kg_per_month_range.central if self.co2e_kg_per_month_range else None
+
+    def to_dict(self) -> JsonDict:
+        """``{recommendations, cost_usd_per_month, co2e_kg_per_month, co2e_kg_per_month_range}``."""
+        ranged = self.co2e_kg_per_month_range
+        return {
+            "recommendations": self.recommendations,
+            "cost_usd_per_month": self.cost_usd_per_month,
+            "co2e_kg_per_month": self.co2e_kg_per_month,
+            "co2e_kg_per_month_range": ranged.to_dict() if ranged else None,
+        }
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """A frame by self value (bottom-up), with its total."""
+
+    name: str
+    file: str
+    line: int
+    self_value: int
+    total: int
+    sample_type: str
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Hotspot:
+        """Read one entry of :func:`greenflame.analyzer.tree.hotspots`."""
+        return cls(data["name"], data["file"], data["line"], data["self"], data["total"], data["sample_type"])
+
+    def to_dict(self) -> JsonDict:
+        """``{name, file, line, self, total, sample_type}``."""
+        return {
+            "name": self.name,
+            "file": self.file,
+            "line": self.line,
+            "self": self.self_value,
+            "total": self.total,
+            "sample_type": self.sample_type,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every rule's findings on one profile, what was profiled, the totals and the hotspots."""
+
+    version: int
+    group: str
+    window: Window
+    samples: Dict[str, int]
+    lambda_function: Optional[LambdaFunction]
+    invocations: Optional[Invocations]
+    overrides: AnalysisContext
+    rules: List[RuleRef]
+    recommendations: List[Finding]
+    hotspots: List[Hotspot]
+
+    @property
+    def totals(self) -> Totals:
+        """Sums over the recommendations."""
+        return Totals.of(self.recommendations)
+
+    def to_dict(self) -> JsonDict:
+        """The report's JSON document (keys in the published order)."""
+        return {
+            "version": self.version,
+            "group": self.group,
+            "window": self.window.to_dict(),
+            "samples": dict(self.samples),
+            "lambda": self.lambda_function.to_dict() if self.lambda_function else None,
+            "invocations": self.invocations.to_dict() if self.invocations else None,
+            "overrides": _present(asdict(self.overrides)),
+            "rules": [asdict(rule) for rule in self.rules],
+            "recommendations": [finding.to_dict() for finding in self.recommendations],
+            "totals": self.totals.to_dict(),
+            "hotspots": [spot.to_dict() for spot in self.hotspots],
+        }
+
+
+def analyze_profile(profile: Profile, **overrides: Any) -> Report:
+    """Run every rule on ``profile``; return the report.
 
     ``overrides`` are the fields of :class:`~greenflame.analyzer.rules.AnalysisContext`
     (``region``, ``invocations_per_month``, ``requests_per_month``, ``platform``,
@@ -28,69 +221,23 @@ def analyze_profile(profile: Profile, **overrides: Any) -> Dict[str, Any]:
     """
     profile.validate()
     context = AnalysisContext(**overrides)
-    findings = [finding.to_dict() for finding in run_rules(profile, context)]
-    return {
-        "version": REPORT_VERSION,
-        "group": profile.group,
-        "window": _window(profile),
-        "samples": {t.name: profile.total(t.name) for t in profile.sample_types},
-        "lambda": _lambda(profile.metadata),
-        "invocations": _invocations(profile.metadata),
-        "overrides": {key: value for key, value in asdict(context).items() if value is not None},
-        "rules": [{"id": rule.id, "title": rule.title} for rule in all_rules()],
-        "recommendations": findings,
-        "totals": _totals(findings),
-        "hotspots": hotspots(profile, CPU if profile.has_type(CPU) else WALL, HOTSPOTS),
-    }
+    return Report(
+        version=REPORT_VERSION,
+        group=profile.group,
+        window=Window.of(profile),
+        samples={t.name: profile.total(t.name) for t in profile.sample_types},
+        lambda_function=LambdaFunction.of(profile.metadata),
+        invocations=Invocations.of(profile.metadata),
+        overrides=context,
+        rules=[RuleRef(rule.id, rule.title) for rule in all_rules()],
+        recommendations=run_rules(profile, context),
+        hotspots=[Hotspot.from_dict(spot) for spot in hotspots(profile, _hotspot_type(profile), HOTSPOTS)],
+    )
+
+
+def _hotspot_type(profile: Profile) -> str:
+    return CPU if profile.has_type(CPU) else WALL
 
 
 def _iso(unix_ns: int) -> str:
     return datetime.fromtimestamp(unix_ns / 1e9, tz=timezone.utc).isoformat(timespec="seconds")
-
-
-def _window(profile: Profile) -> Dict[str, Any]:
-    window: Dict[str, Any] = {
-        "start_time_unix_ns": profile.start_time_unix_ns,
-        "duration_ns": profile.duration_ns,
-        "start": None,
-        "end": None,
-    }
-    if profile.start_time_unix_ns > 0:
-        window["start"] = _iso(profile.start_time_unix_ns)
-        window["end"] = _iso(profile.start_time_unix_ns + max(profile.duration_ns, 0))
-    return window
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
-
-
-def _lambda(metadata: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    raw = metadata.get("lambda")
-    if not isinstance(raw, Mapping):
-        return None
-    return {key: raw[key] for key in _LAMBDA_KEYS if _plain(raw.get(key))}
-
-
-def _invocations(metadata: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    raw = metadata.get("invocations")
-    if not isinstance(raw, Mapping):
-        return None
-    out = {key: raw[key] for key in ("count", "cold_starts", "duration_ms_sum") if _plain(raw.get(key))}
-    count, total = out.get("count"), out.get("duration_ms_sum")
-    if isinstance(count, (int, float)) and count > 0 and isinstance(total, (int, float)):
-        out["mean_duration_ms"] = total / count
-    return out
-
-
-def _totals(findings: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Sums over findings that have estimates (each finding's range adds up bound by bound)."""
-    costed = [f for f in findings if f["cost_usd_per_month"] is not None]
-    carbon = [f["co2e_kg_per_month_range"] for f in findings if f["co2e_kg_per_month_range"] is not None]
-    co2_range = {bound: sum(r[bound] for r in carbon) for bound in ("low", "central", "high")} if carbon else None
-    return {
-        "recommendations": len(findings),
-        "cost_usd_per_month": sum(f["cost_usd_per_month"] for f in costed) if costed else None,
-        "co2e_kg_per_month": co2_range["central"] if co2_range else None,
-        "co2e_kg_per_month_range": co2_range,
-    }

@@ -96,7 +96,8 @@ def analyse_files(files: Sequence[str]) -> Dict[str, List[Mapping[str, Any]]]:
         profile = load_profile(path)
         by_group.setdefault(profile.group or UNGROUPED, []).append(profile)
     return {
-        group: list(analyze_profile(merge(profiles, group))["recommendations"]) for group, profiles in by_group.items()
+        group: [f.to_dict() for f in analyze_profile(merge(profiles, group)).recommendations]
+        for group, profiles in by_group.items()
     }
 
 

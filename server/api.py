@@ -204,7 +204,7 @@ def group_recommendations(name: str) -> Any:
         report = analyze_profile(selected.profile, region=region, invocations_per_month=per_month)
     except ValueError as error:  # an unknown region, or a profile the rules cannot read
         raise ApiError(400, "invalid_parameter", str(error)) from None
-    return jsonify({**report, **_range_json(selected)})
+    return jsonify({**report.to_dict(), **_range_json(selected)})
 
 
 def group_json(group: GroupSummary) -> Dict[str, Any]:

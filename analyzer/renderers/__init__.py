@@ -1,21 +1,27 @@
 """Report renderers: one output format per module, each behind ``render(report) -> str``.
 
-A report is the dict made by :func:`greenflame.analyzer.report.analyze_profile`.
+A report is the :class:`~greenflame.analyzer.report.Report` made by
+:func:`greenflame.analyzer.report.analyze_profile`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Callable, Dict
 
+from ..report import Report
 from . import json_, markdown, text
 
-Renderer = Callable[[Dict[str, Any]], str]
+Renderer = Callable[[Report], str]
 
 #: Renderers by the name ``greenflame analyze --format`` takes.
-RENDERERS: Dict[str, Renderer] = {"text": text.render, "json": json_.render, "markdown": markdown.render}
+RENDERERS: Dict[str, Renderer] = {
+    "text": lambda report: text.render(report.to_dict()),
+    "json": lambda report: json_.render(report.to_dict()),
+    "markdown": lambda report: markdown.render(report.to_dict()),
+}
 
 
-def render(report: Dict[str, Any], fmt: str) -> str:
+def render(report: Report, fmt: str) -> str:
     """``report`` rendered as ``fmt``; ValueError for an unknown format."""
     try:
         renderer = RENDERERS[fmt]

@@ -3,16 +3,20 @@
 A rule is a pure function ``(profile, context) -> list[Finding]`` plus the facts the
 catalogue (``docs/rules.md``) publishes about it: the frames it targets, the context in
 which they are wasteful, the share above which it fires, the share expected of a
-healthy program, the fix, and a bad and a good code example.
+healthy program, the fix, and a bad and a good code example. The :class:`Finding` a rule
+returns, and its parts, are in :mod:`.finding`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import impact
 from ..model import Profile
+from .finding import Finding
+
+__all__ = ["AnalysisContext", "Check", "Finding", "Rule", "all_rules", "get_rule", "register"]
 
 
 @dataclass(frozen=True)
@@ -38,77 +42,6 @@ class AnalysisContext:
             impact.platform(self.platform)  # ValueError naming the known platforms
         if self.region is not None and not self.region.strip():
             raise ValueError("region must not be empty")
-
-
-@dataclass
-class Finding:
-    """One recommendation: the evidence, how far off expectations it is, and what it costs.
-
-    ``co2e_kg_per_month`` is the central estimate; ``co2e_kg_per_month_range`` holds
-    ``low``, ``central`` and ``high``. Money and carbon are ``None`` when the profile
-    lacks what is needed to estimate them (``inputs`` says what was missing).
-    """
-
-    rule: str
-    title: str
-    summary: str
-    fix: str
-    frames: List[Dict[str, Any]]
-    share: float
-    expected_share: float
-    threshold_share: float
-    sample_type: str
-    samples: int
-    scope_samples: int
-    cost_usd_per_month: Optional[float] = None
-    co2e_kg_per_month_range: Optional[Dict[str, float]] = None
-    sci_g_per_invocation: Optional[Dict[str, Optional[float]]] = None
-    wasted_ms_per_invocation: Optional[float] = None
-    inputs: Dict[str, Any] = field(default_factory=dict)
-    fingerprint: str = ""
-    #: The application frame that called into the wasteful code (``function``, ``file``, ``line``).
-    call_site: Optional[Dict[str, Any]] = None
-    #: The matching samples' share of the context's wall time (what Lambda bills), when known.
-    wall_share: Optional[float] = None
-    #: SCI per request ``{before, after}`` for services, when the request rate is known.
-    sci_g_per_request: Optional[Dict[str, Optional[float]]] = None
-
-    @property
-    def times_expected(self) -> Optional[float]:
-        """Observed share / expected share ("N times more than expected")."""
-        return self.share / self.expected_share if self.expected_share > 0 else None
-
-    @property
-    def co2e_kg_per_month(self) -> Optional[float]:
-        """The central CO2e estimate, kg per month."""
-        return None if self.co2e_kg_per_month_range is None else self.co2e_kg_per_month_range["central"]
-
-    def to_dict(self) -> Dict[str, Any]:
-        """A JSON-serialisable dict with every field, ``times_expected`` and the flat CO2e."""
-        return {
-            "rule": self.rule,
-            "title": self.title,
-            "summary": self.summary,
-            "fix": self.fix,
-            "frames": self.frames,
-            "share": self.share,
-            "expected_share": self.expected_share,
-            "times_expected": self.times_expected,
-            "threshold_share": self.threshold_share,
-            "sample_type": self.sample_type,
-            "samples": self.samples,
-            "scope_samples": self.scope_samples,
-            "wasted_ms_per_invocation": self.wasted_ms_per_invocation,
-            "cost_usd_per_month": self.cost_usd_per_month,
-            "co2e_kg_per_month": self.co2e_kg_per_month,
-            "co2e_kg_per_month_range": self.co2e_kg_per_month_range,
-            "sci_g_per_invocation": self.sci_g_per_invocation,
-            "inputs": self.inputs,
-            "fingerprint": self.fingerprint,
-            "call_site": self.call_site,
-            "wall_share": self.wall_share,
-            "sci_g_per_request": self.sci_g_per_request,
-        }
 
 
 Check = Callable[[Profile, AnalysisContext], List[Finding]]

@@ -9,12 +9,13 @@ CPU, times the measured CPU rate, priced per vCPU-hour of the platform
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from .. import impact
 from ..model import CPU, WALL, Profile
-from .base import AnalysisContext, Finding
-from .lambda_facts import LambdaFacts, Setting, lambda_facts
+from .base import AnalysisContext
+from .finding import SERVICE_INPUTS, Co2Range, Finding, Inputs, Sci, Setting, TimeShare
+from .lambda_facts import LambdaFacts, lambda_facts
 from .scope import LAMBDA, Scope
 
 
@@ -34,27 +35,27 @@ def add_impact(
         _service(finding, profile, context, scope, site_cpu)
 
 
-def _time_share(finding: Finding) -> Dict[str, Any]:
+def _time_share(finding: Finding) -> TimeShare:
     if finding.wall_share is not None:
-        return {"value": finding.wall_share, "sample_type": WALL}
-    return {"value": finding.share, "sample_type": finding.sample_type}
+        return TimeShare(finding.wall_share, WALL)
+    return TimeShare(finding.share, finding.sample_type)
 
 
 def _lambda(finding: Finding, profile: Profile, context: AnalysisContext, scope: Scope, scope_wall: int) -> None:
     facts = lambda_facts(profile, context)
     time_share = _time_share(finding)
-    inputs = facts.to_inputs()
-    inputs.update(scope=scope.describe(), time_share=time_share, notes=list(facts.notes))
+    inputs = facts.to_inputs(scope.describe())
+    inputs.time_share = time_share
     finding.inputs = inputs
     mean = facts.mean_duration_ms or _estimated_mean(profile, facts, scope_wall)
     if mean is None:
-        inputs["notes"].append("no invocation durations in the profile: cost and CO2e not estimated")
+        inputs.notes.append("no invocation durations in the profile: cost and CO2e not estimated")
         return
-    inputs["mean_duration_ms"] = mean.to_dict()
-    finding.wasted_ms_per_invocation = time_share["value"] * mean.value
+    inputs.mean_duration_ms = mean
+    finding.wasted_ms_per_invocation = time_share.value * mean.value
     rate = facts.invocations_per_month
     if rate is None:
-        inputs["notes"].append("no invocation rate: pass --invocations-per-month to estimate cost and CO2e")
+        inputs.notes.append("no invocation rate: pass --invocations-per-month to estimate cost and CO2e")
         return
     waste = impact.lambda_waste(
         finding.wasted_ms_per_invocation,
@@ -66,9 +67,9 @@ def _lambda(finding: Finding, profile: Profile, context: AnalysisContext, scope:
     )
     finding.cost_usd_per_month = waste.cost_usd_per_month
     _carbon(finding, waste.co2e_kg_per_month)
-    finding.sci_g_per_invocation = {"before": waste.sci_g_before, "after": waste.sci_g_after}
-    inputs["vcpu_hours_per_month"] = waste.vcpu_hours_per_month
-    inputs["energy_kwh_per_month"] = waste.energy_kwh_per_month
+    finding.sci_g_per_invocation = Sci(waste.sci_g_before, waste.sci_g_after)
+    inputs.vcpu_hours_per_month = waste.vcpu_hours_per_month
+    inputs.energy_kwh_per_month = waste.energy_kwh_per_month
 
 
 def _estimated_mean(profile: Profile, facts: LambdaFacts, scope_wall: int) -> Optional[Setting]:
@@ -81,9 +82,10 @@ def _estimated_mean(profile: Profile, facts: LambdaFacts, scope_wall: int) -> Op
 
 
 def _carbon(finding: Finding, carbon: impact.Carbon) -> None:
-    finding.co2e_kg_per_month_range = {"low": carbon.low, "central": carbon.central, "high": carbon.high}
-    finding.inputs["co2e_kg_per_month_operational"] = carbon.operational
-    finding.inputs["co2e_kg_per_month_embodied"] = carbon.embodied
+    finding.co2e_kg_per_month_range = Co2Range(carbon.low, carbon.central, carbon.high)
+    finding.inputs.co2e_kg_per_month_operational = carbon.operational
+    finding.inputs.co2e_kg_per_month_embodied = carbon.embodied
+    finding.inputs.estimated = True
 
 
 def _service(finding: Finding, profile: Profile, context: AnalysisContext, scope: Scope, site_cpu: int) -> None:
@@ -94,13 +96,14 @@ def _service(finding: Finding, profile: Profile, context: AnalysisContext, scope
         notes.append(f"no region for a service profile: assumed {region} (pass --region)")
     if not context.platform:
         notes.append(f"no platform given: priced as {platform}")
-    inputs: Dict[str, Any] = {
-        "scope": scope.describe(),
-        "region": {"value": region, "source": "override" if context.region else "default"},
-        "platform": {"value": platform, "source": "override" if context.platform else "default"},
-        "grid_g_co2e_per_kwh": impact.grid_factor(region)[0],
-        "notes": notes,
-    }
+    inputs = Inputs(
+        kind=SERVICE_INPUTS,
+        scope=scope.describe(),
+        region=Setting(region, "override" if context.region else "default"),
+        platform=Setting(platform, "override" if context.platform else "default"),
+        grid_g_co2e_per_kwh=impact.grid_factor(region)[0],
+        notes=notes,
+    )
     finding.inputs = inputs
     rate = _cpu_rate(profile, notes)
     if rate is None:
@@ -118,17 +121,15 @@ def _service(finding: Finding, profile: Profile, context: AnalysisContext, scope
         region=region,
         usd_per_vcpu_hour=context.usd_per_vcpu_hour,
     )
-    inputs.update(
-        process_cpu_share=cpu_share,
-        cpu_rate_vcpus=cpu_rate,
-        usd_per_vcpu_hour={"value": waste.usd_per_vcpu_hour, "source": waste.price_source},
-        vcpu_hours_per_month=waste.vcpu_hours_per_month,
-        energy_kwh_per_month=waste.energy_kwh_per_month,
-        requests_per_month={"value": requests, "source": "override"} if requests else None,
-    )
+    inputs.process_cpu_share = cpu_share
+    inputs.cpu_rate_vcpus = cpu_rate
+    inputs.usd_per_vcpu_hour = Setting(waste.usd_per_vcpu_hour, waste.price_source)
+    inputs.vcpu_hours_per_month = waste.vcpu_hours_per_month
+    inputs.energy_kwh_per_month = waste.energy_kwh_per_month
+    inputs.requests_per_month = Setting(requests, "override") if requests else None
     finding.cost_usd_per_month = waste.cost_usd_per_month
     _carbon(finding, waste.co2e_kg_per_month)
-    finding.sci_g_per_request = {"before": waste.sci_g_per_request_before, "after": waste.sci_g_per_request_after}
+    finding.sci_g_per_request = Sci(waste.sci_g_per_request_before, waste.sci_g_per_request_after)
 
 
 def _cpu_rate(profile: Profile, notes: List[str]) -> Optional[Tuple[int, float]]:

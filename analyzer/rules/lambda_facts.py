@@ -8,11 +8,12 @@ and a bad or missing one is replaced by a documented default, recorded as such.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from .. import impact
 from ..model import Frame, Profile
 from .base import AnalysisContext
+from .finding import LAMBDA_INPUTS, Inputs, Setting
 
 PHASE_LABEL = "lambda_phase"
 INVOKE = "invoke"
@@ -101,18 +102,6 @@ def invoke_scope(profile: Profile) -> Optional[InvokeScope]:
 
 
 @dataclass
-class Setting:
-    """One input of the impact estimate and where it came from."""
-
-    value: Any
-    source: str  # "profile", "override", "measured", "estimated" or "default"
-
-    def to_dict(self) -> Dict[str, Any]:
-        """``{"value", "source"}``."""
-        return {"value": self.value, "source": self.source}
-
-
-@dataclass
 class LambdaFacts:
     """Settings and invocation statistics of the profiled function."""
 
@@ -124,19 +113,20 @@ class LambdaFacts:
     invocations_per_month: Optional[Setting]
     notes: List[str] = field(default_factory=list)
 
-    def to_inputs(self) -> Dict[str, Any]:
-        """The inputs as a JSON-ready dict, each with its source."""
-        inputs: Dict[str, Any] = {
-            "memory_mb": self.memory_mb.to_dict(),
-            "architecture": self.architecture.to_dict(),
-            "region": self.region.to_dict(),
-            "invocations_in_window": self.invocations,
-        }
-        inputs["mean_duration_ms"] = self.mean_duration_ms.to_dict() if self.mean_duration_ms else None
-        inputs["invocations_per_month"] = self.invocations_per_month.to_dict() if self.invocations_per_month else None
-        grid, _ = impact.grid_factor(self.region.value)
-        inputs["grid_g_co2e_per_kwh"] = grid
-        return inputs
+    def to_inputs(self, scope: str) -> Inputs:
+        """The inputs of a finding in ``scope``, each with its source (notes copied)."""
+        return Inputs(
+            kind=LAMBDA_INPUTS,
+            scope=scope,
+            notes=list(self.notes),
+            memory_mb=self.memory_mb,
+            architecture=self.architecture,
+            region=self.region,
+            invocations_in_window=self.invocations,
+            mean_duration_ms=self.mean_duration_ms,
+            invocations_per_month=self.invocations_per_month,
+            grid_g_co2e_per_kwh=impact.grid_factor(self.region.value)[0],
+        )
 
 
 def lambda_facts(profile: Profile, context: AnalysisContext) -> LambdaFacts:

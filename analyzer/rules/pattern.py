@@ -23,11 +23,12 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..model import CPU, WALL, Frame, Profile
 from .base import AnalysisContext, Finding, Rule, register
 from .costing import add_impact
+from .finding import CallPath, EvidenceFrame, FrameRef
 from .frames import FrameMatcher, MatcherIndex, call_site, is_application, normalised
 from .scope import LAMBDA, SERVICE, Scope, find_scope
 
@@ -197,12 +198,7 @@ def _own_entry(pattern: Pattern, found: Optional[Tuple[str, int]]) -> Optional[i
     return found[1]
 
 
-def frame_dict(frame: Frame) -> Dict[str, Any]:
-    """A frame as JSON."""
-    return {"function": frame.function, "file": frame.file, "line": frame.line}
-
-
-def evidence(paths: Counter, scope_total: int) -> List[Dict[str, Any]]:
+def evidence(paths: Counter, scope_total: int) -> List[EvidenceFrame]:
     """Entry frames by samples, each with its heaviest call paths (root first)."""
     by_entry: Dict[Frame, Counter] = {}
     for path, value in paths.items():
@@ -212,14 +208,11 @@ def evidence(paths: Counter, scope_total: int) -> List[Dict[str, Any]]:
     items = []
     for entry, entry_paths in ranked[:MAX_ENTRY_FRAMES]:
         samples = sum(entry_paths.values())
-        item = frame_dict(entry)
-        item["samples"] = samples
-        item["share"] = samples / scope_total
-        item["stacks"] = [
-            {"frames": [frame_dict(f) for f in path], "samples": value}
+        stacks = tuple(
+            CallPath(tuple(FrameRef.of(f) for f in path), value)
             for path, value in sorted(entry_paths.items(), key=lambda kv: -kv[1])[:MAX_PATHS_PER_FRAME]
-        ]
-        items.append(item)
+        )
+        items.append(EvidenceFrame(FrameRef.of(entry), samples, samples / scope_total, stacks))
     return items
 
 
@@ -273,7 +266,7 @@ def _finding(
         samples=site.value,
         scope_samples=counted.value,
         fingerprint=fingerprint(pattern.rule_id, profile, site.frame),
-        call_site=frame_dict(site.frame),
+        call_site=FrameRef.of(site.frame),
     )
     if counted.wall > 0:
         finding.wall_share = (site.value if pattern.measure == OFF_CPU else site.wall) / counted.wall
@@ -285,10 +278,10 @@ def _finding(
 def summary(pattern: Pattern, finding: Finding, kind: str) -> str:
     """The finding in two sentences: what, how far off, what it costs, and the fix."""
     where = "invoke-phase" if kind == LAMBDA else "in-request"
-    site = finding.call_site or {}
+    site = finding.call_site.function if finding.call_site else "?"
     times = finding.times_expected or 0.0
     text = (
-        f"{pattern.what} in {site.get('function', '?')}: {finding.share:.1%} of {where} "
+        f"{pattern.what} in {site}: {finding.share:.1%} of {where} "
         f"{finding.sample_type} samples, {times:.1f}x the expected {finding.expected_share:.1%}"
     )
     if finding.wasted_ms_per_invocation is not None:
@@ -297,7 +290,7 @@ def summary(pattern: Pattern, finding: Finding, kind: str) -> str:
         text += f", ${finding.cost_usd_per_month:,.2f}/month"
     co2 = finding.co2e_kg_per_month_range
     if co2 is not None:
-        text += f", {co2['central']:.3g} kg CO2e/month (range {co2['low']:.2g}-{co2['high']:.2g})"
+        text += f", {co2.central:.3g} kg CO2e/month (range {co2.low:.2g}-{co2.high:.2g})"
     return f"{text}. {pattern.advice}"
 
 

@@ -20,21 +20,63 @@ REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_
 
 def test_report_document_shape() -> None:
     report = analyze_profile(lambda_profile())
-    assert report["version"] == 1 and report["group"] == "brown"
-    assert report["window"]["duration_ns"] == 60 * 10**9 and report["window"]["start"].startswith("2023-11-14")
-    (finding,) = report["recommendations"]
-    assert set(finding) >= REQUIRED
-    assert report["totals"]["cost_usd_per_month"] == pytest.approx(finding["cost_usd_per_month"])
-    assert report["totals"]["co2e_kg_per_month"] == pytest.approx(finding["co2e_kg_per_month"])
-    assert report["lambda"]["memory_size_mb"] == 512 and report["invocations"]["mean_duration_ms"] == 40.0
-    assert report["rules"] and report["hotspots"]
-    json.dumps(report, allow_nan=False)
+    assert report.version == 1 and report.group == "brown"
+    assert report.window.duration_ns == 60 * 10**9 and (report.window.start or "").startswith("2023-11-14")
+    (finding,) = report.recommendations
+    assert set(finding.to_dict()) >= REQUIRED
+    assert report.totals.cost_usd_per_month == pytest.approx(finding.cost_usd_per_month)
+    assert report.totals.co2e_kg_per_month == pytest.approx(finding.co2e_kg_per_month)
+    assert report.lambda_function is not None and report.lambda_function.memory_size_mb == 512
+    assert report.invocations is not None and report.invocations.mean_duration_ms == 40.0
+    assert report.rules and report.hotspots
+    document = report.to_dict()
+    json.dumps(document, allow_nan=False)
+    assert document["lambda"]["memory_size_mb"] == 512 and document["invocations"]["mean_duration_ms"] == 40.0
+    assert document["totals"]["co2e_kg_per_month"] == pytest.approx(finding.co2e_kg_per_month)
+    assert document["hotspots"][0]["self"] == report.hotspots[0].self_value
+
+
+def test_report_json_keeps_the_published_key_order() -> None:
+    document = analyze_profile(lambda_profile()).to_dict()
+    assert list(document) == [
+        "version",
+        "group",
+        "window",
+        "samples",
+        "lambda",
+        "invocations",
+        "overrides",
+        "rules",
+        "recommendations",
+        "totals",
+        "hotspots",
+    ]
+    assert list(document["invocations"]) == ["count", "cold_starts", "duration_ms_sum", "mean_duration_ms"]
+    assert list(document["totals"]) == [
+        "recommendations",
+        "cost_usd_per_month",
+        "co2e_kg_per_month",
+        "co2e_kg_per_month_range",
+    ]
+
+
+def test_untrusted_lambda_metadata_keeps_only_strings_and_numbers() -> None:
+    profile = lambda_profile()
+    profile.metadata = {
+        "lambda": {"memory_size_mb": True, "handler": "app.lambda_handler", "region": ["x"], "runtime": 3.11},
+        "invocations": {"count": 0, "duration_ms_sum": 3, "cold_starts": "1"},
+    }
+    document = analyze_profile(profile).to_dict()
+    assert document["lambda"] == {"runtime": 3.11, "handler": "app.lambda_handler"}
+    assert document["invocations"] == {"count": 0, "duration_ms_sum": 3, "cold_starts": "1"}
+    profile.metadata = {"lambda": "not an object"}
+    assert analyze_profile(profile).to_dict()["lambda"] is None
 
 
 def test_report_without_findings() -> None:
     report = analyze_profile(lambda_profile(client_in_handler=False))
-    assert report["recommendations"] == []
-    assert report["totals"]["cost_usd_per_month"] is None
+    assert report.recommendations == []
+    assert report.totals.cost_usd_per_month is None and report.to_dict()["totals"]["cost_usd_per_month"] is None
     assert "No recommendations" in render(report, "text")
     assert "No recommendations" in render(report, "markdown")
     assert json.loads(render(report, "json"))["recommendations"] == []
@@ -42,16 +84,16 @@ def test_report_without_findings() -> None:
 
 def test_report_on_an_empty_profile() -> None:
     report = analyze_profile(Profile())
-    assert report["recommendations"] == [] and report["window"]["start"] is None
+    assert report.recommendations == [] and report.window.start is None
     for fmt in RENDERERS:
         assert render(report, fmt).endswith("\n")
 
 
 def test_overrides_reach_the_findings() -> None:
     report = analyze_profile(lambda_profile(), region="eu-west-3", invocations_per_month=2e6)
-    inputs = report["recommendations"][0]["inputs"]
-    assert inputs["region"]["source"] == "override" and inputs["grid_g_co2e_per_kwh"] == 51.1
-    assert report["overrides"] == {"region": "eu-west-3", "invocations_per_month": 2e6}
+    inputs = report.recommendations[0].inputs
+    assert inputs.region is not None and inputs.region.source == "override" and inputs.grid_g_co2e_per_kwh == 51.1
+    assert report.to_dict()["overrides"] == {"region": "eu-west-3", "invocations_per_month": 2e6}
     with pytest.raises(ValueError):
         analyze_profile(lambda_profile(), invocations_per_month=-5)
 
@@ -59,13 +101,13 @@ def test_overrides_reach_the_findings() -> None:
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
 def test_human_renderers_show_rule_cost_and_carbon(fmt: str) -> None:
     report = analyze_profile(lambda_profile())
-    finding = report["recommendations"][0]
+    finding = report.recommendations[0]
     output = render(report, fmt)
     assert "aws-sdk-client-per-invocation" in output
-    assert f"${finding['cost_usd_per_month']:,.2f}" in output
-    assert f"{finding['co2e_kg_per_month']:.3g} kg CO2e/month" in output
+    assert f"${finding.cost_usd_per_month:,.2f}" in output
+    assert f"{finding.co2e_kg_per_month:.3g} kg CO2e/month" in output
     assert "lambda_handler" in output and "client" in output
-    assert finding["fix"].split(",")[0] in output
+    assert finding.fix.split(",")[0] in output
 
 
 def test_renderers_neutralise_hostile_frame_names() -> None:
@@ -91,7 +133,7 @@ def test_renderers_neutralise_hostile_frame_names() -> None:
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError):
-        render({}, "yaml")
+        render(analyze_profile(Profile()), "yaml")
 
 
 # -- the command line, as a real process ---------------------------------------------

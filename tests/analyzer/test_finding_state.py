@@ -129,8 +129,8 @@ def test_duplicates_bad_input_and_forgetting() -> None:
 
 
 def test_real_findings_from_the_analyzer() -> None:
-    brown = analyze_profile(lambda_profile(invocations=50))["recommendations"]
-    green = analyze_profile(lambda_profile(invocations=50, client_in_handler=False))["recommendations"]
+    brown = analyze_profile(lambda_profile(invocations=50)).to_dict()["recommendations"]
+    green = analyze_profile(lambda_profile(invocations=50, client_in_handler=False)).to_dict()["recommendations"]
     assert brown and not green
     states = run({}, brown, T0)
     fingerprint = brown[0]["fingerprint"]

@@ -25,7 +25,7 @@ DATA_URI = re.compile(r"!\[evidence flame graph\]\(data:image/svg\+xml;base64,([
 
 
 def report() -> Dict[str, Any]:
-    return analyze_profile(lambda_profile(invocations=50))
+    return analyze_profile(lambda_profile(invocations=50)).to_dict()
 
 
 def section(text: str, heading: str) -> str:
@@ -98,7 +98,7 @@ def test_hostile_text_stays_inert() -> None:
             {"lambda_phase": "invoke"},
         )
     document = report()
-    document["recommendations"] = analyze_profile(profile)["recommendations"]
+    document["recommendations"] = analyze_profile(profile).to_dict()["recommendations"]
     finding = document["recommendations"][0]
     finding["title"] = "<b>@everyone</b> [click](http://e)"
     finding["inputs"]["notes"] = ["<script>alert(1)</script>"]
@@ -139,7 +139,7 @@ def test_service_finding_and_unknown_rule() -> None:
 
 
 def test_no_findings() -> None:
-    empty = analyze_profile(lambda_profile(client_in_handler=False))
+    empty = analyze_profile(lambda_profile(client_in_handler=False)).to_dict()
     assert "No recommendations" in markdown.render(empty)
 
 

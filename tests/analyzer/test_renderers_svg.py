@@ -155,7 +155,7 @@ def test_wall_is_used_when_there_is_no_cpu() -> None:
 
 
 def _finding(profile: Profile) -> dict:
-    (finding,) = analyze_profile(profile)["recommendations"]
+    (finding,) = analyze_profile(profile).to_dict()["recommendations"]
     return finding
 
 

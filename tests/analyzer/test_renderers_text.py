@@ -11,7 +11,7 @@ from greenflame.analyzer.report import analyze_profile
 
 
 def test_lambda_and_service_findings() -> None:
-    report = analyze_profile(lambda_profile(invocations=50))
+    report = analyze_profile(lambda_profile(invocations=50)).to_dict()
     finding = report["recommendations"][0]
     output = text.render(report)
     assert "/month (Lambda duration)" in output

@@ -13,6 +13,7 @@ from support.builders import CLIENT_CREATION, HANDLER, WORK, lambda_profile
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.rules import AnalysisContext, all_rules, get_rule, run_rules
 from greenflame.analyzer.rules.aws_sdk_client import EXPECTED_SHARE, THRESHOLD_SHARE, entry_index
+from greenflame.analyzer.rules.finding import Setting
 
 RULE = "aws-sdk-client-per-invocation"
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
@@ -34,17 +35,18 @@ def test_fires_when_every_invocation_creates_a_client() -> None:
     assert finding.samples == 100 and finding.scope_samples == 400
     # 10 ms of a 40 ms mean invocation; 100 invocations in 60 s is 121.6 million a month.
     assert finding.wasted_ms_per_invocation == pytest.approx(10.0)
-    rate = finding.inputs["invocations_per_month"]
-    assert rate["source"] == "measured" and rate["value"] == pytest.approx(100 / 60 * 730 * 3600)
-    assert finding.cost_usd_per_month == pytest.approx(0.010 * rate["value"] * 0.5 * 0.0000166667)
+    rate = finding.inputs.invocations_per_month
+    assert rate is not None and rate.source == "measured" and rate.value == pytest.approx(100 / 60 * 730 * 3600)
+    assert finding.cost_usd_per_month == pytest.approx(0.010 * rate.value * 0.5 * 0.0000166667)
     co2 = finding.co2e_kg_per_month_range
-    assert co2["low"] < co2["central"] == finding.co2e_kg_per_month < co2["high"]
-    assert finding.sci_g_per_invocation["after"] < finding.sci_g_per_invocation["before"]
+    assert co2 is not None and co2.low < co2.central == finding.co2e_kg_per_month < co2.high
+    sci = finding.sci_g_per_invocation
+    assert sci is not None and sci.before is not None and sci.after is not None and sci.after < sci.before
 
 
 def test_fires_without_labels_using_the_handler_frame() -> None:
     finding = only(run_rules(lambda_profile(labels=False)))
-    assert "handler" in finding.inputs["scope"]
+    assert "handler" in (finding.inputs.scope or "")
     assert finding.share == pytest.approx(0.25)
 
 
@@ -81,11 +83,11 @@ def test_too_few_matching_samples_is_not_evidence() -> None:
 def test_evidence_names_the_entry_frame_and_its_call_paths() -> None:
     finding = only(run_rules(lambda_profile()))
     (entry,) = finding.frames
-    assert entry["function"] == "client" and entry["file"].endswith("boto3/__init__.py")
-    assert entry["samples"] == 100
-    (stack,) = entry["stacks"]
-    assert [f["function"] for f in stack["frames"]][-2:] == ["lambda_handler", "client"]
-    assert stack["samples"] == 100
+    assert entry.frame.function == "client" and entry.frame.file.endswith("boto3/__init__.py")
+    assert entry.samples == 100
+    (stack,) = entry.stacks
+    assert [f.function for f in stack.frames][-2:] == ["lambda_handler", "client"]
+    assert stack.samples == 100
 
 
 def test_wall_only_profiles_use_wall_and_say_so() -> None:
@@ -101,15 +103,15 @@ def test_wasted_time_uses_the_wall_share_when_io_inflates_the_cpu_share() -> Non
     profile.add([HANDLER, Frame("recv", "socket.py", 1)], [200, 0], {"lambda_phase": "invoke"})
     finding = only(run_rules(profile))
     assert finding.share == pytest.approx(0.5)  # CPU
-    assert finding.inputs["time_share"]["value"] == pytest.approx(100 / 400)  # wall
+    assert finding.inputs.time_share is not None and finding.inputs.time_share.value == pytest.approx(100 / 400)
 
 
 def test_overrides_are_used_and_reported() -> None:
     profile = lambda_profile()
     base = only(run_rules(profile))
     finding = only(run_rules(profile, AnalysisContext(region="eu-north-1", invocations_per_month=1e6)))
-    assert finding.inputs["region"] == {"value": "eu-north-1", "source": "override"}
-    assert finding.inputs["invocations_per_month"] == {"value": 1e6, "source": "override"}
+    assert finding.inputs.region == Setting("eu-north-1", "override")
+    assert finding.inputs.invocations_per_month == Setting(1e6, "override")
     assert finding.cost_usd_per_month == pytest.approx(0.010 * 1e6 * 0.5 * 0.0000166667)
     assert finding.co2e_kg_per_month < base.co2e_kg_per_month
     with pytest.raises(ValueError):
@@ -120,17 +122,17 @@ def test_defaults_fill_missing_or_bad_metadata() -> None:
     profile = lambda_profile()
     profile.metadata["lambda"].update(memory_size_mb="lots", architecture="aarch64", region="mars-1")
     finding = only(run_rules(profile))
-    assert finding.inputs["memory_mb"] == {"value": 128, "source": "default"}
-    assert finding.inputs["architecture"] == {"value": "arm64", "source": "profile"}
-    assert finding.inputs["grid_g_co2e_per_kwh"] == 392.8
-    assert any("mars-1" in note for note in finding.inputs["notes"])
+    assert finding.inputs.memory_mb == Setting(128, "default")
+    assert finding.inputs.architecture == Setting("arm64", "profile")
+    assert finding.inputs.grid_g_co2e_per_kwh == 392.8
+    assert any("mars-1" in note for note in finding.inputs.notes)
 
 
 def test_without_durations_the_mean_is_estimated_from_samples() -> None:
     profile = lambda_profile(invocations=100)
     profile.metadata["invocations"] = {"count": 100}
     finding = only(run_rules(profile))
-    assert finding.inputs["mean_duration_ms"] == {"value": pytest.approx(40.0), "source": "estimated"}
+    assert finding.inputs.mean_duration_ms == Setting(pytest.approx(40.0), "estimated")
     assert finding.wasted_ms_per_invocation == pytest.approx(10.0)
 
 
@@ -139,7 +141,7 @@ def test_without_invocation_counts_there_is_a_finding_but_no_money() -> None:
     profile.metadata.pop("invocations")
     finding = only(run_rules(profile))
     assert finding.cost_usd_per_month is None and finding.co2e_kg_per_month is None
-    assert finding.inputs["notes"]
+    assert finding.inputs.notes
     data = finding.to_dict()
     assert set(data) >= REQUIRED and data["co2e_kg_per_month"] is None
 
@@ -240,7 +242,7 @@ def test_truncated_stacks_still_fire_with_labels() -> None:
     findings = run_rules(profile)
     assert {f.rule for f in findings} == {RULE}
     # Stacks cut at the root have no application frame: their call site is the [truncated] marker.
-    assert {(f.call_site or {}).get("function") for f in findings} == {"lambda_handler", "[truncated]"}
+    assert {f.call_site.function for f in findings if f.call_site} == {"lambda_handler", "[truncated]"}
 
 
 def _profile_hitting(entry: Frame, size: int, off_cpu: bool) -> Profile:

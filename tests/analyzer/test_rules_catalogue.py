@@ -21,6 +21,7 @@ from support.paths import ROOT
 from greenflame.analyzer import impact
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.rules import AnalysisContext, all_rules, get_rule, run_rules
+from greenflame.analyzer.rules.finding import Sci
 from greenflame.analyzer.rules.frames import call_site, normalised
 from greenflame.analyzer.rules.pattern import attribution_index, owner, patterns
 
@@ -160,7 +161,7 @@ def test_one_finding_per_call_site() -> None:
     deepcopy = Frame("deepcopy", f"{STDLIB}/copy.py", 128)
     helper = Frame("build_invoice", "/var/task/invoices.py", 3)
     profile.add([Frame("handler", "/var/task/app.py", 10), helper, deepcopy], [60, 60], {"lambda_phase": "invoke"})
-    sites = {(f.call_site or {}).get("function") for f in get_rule("deepcopy-hot")(profile, AnalysisContext())}
+    sites = {f.call_site.function for f in get_rule("deepcopy-hot")(profile, AnalysisContext()) if f.call_site}
     assert sites == {"handler", "build_invoice"}
 
 
@@ -181,15 +182,16 @@ def test_services_use_the_request_context_and_the_vcpu_price(labelled: bool) -> 
     profile = _service_profile(labelled)
     (finding,) = run_rules(profile, AnalysisContext(region="eu-west-1", requests_per_month=1e7))
     assert finding.rule == "json-serialization-hot" and finding.share == pytest.approx(0.4)
-    assert finding.inputs["scope"].startswith("samples labelled" if labelled else "samples under a request-dispatch")
+    assert (finding.inputs.scope or "").startswith(
+        "samples labelled" if labelled else "samples under a request-dispatch"
+    )
     # 400 of the process's 2,000 CPU samples; 2,000 x 10 ms over 60 s = 0.333 busy vCPUs.
     waste = impact.service_waste(0.2, 2000 * 0.01 / 60, 1e7, region="eu-west-1")
     assert finding.cost_usd_per_month == pytest.approx(waste.cost_usd_per_month)
     assert finding.co2e_kg_per_month == pytest.approx(waste.co2e_kg_per_month.central)
-    assert finding.sci_g_per_request == {
-        "before": pytest.approx(waste.sci_g_per_request_before),
-        "after": pytest.approx(waste.sci_g_per_request_after),
-    }
+    assert finding.sci_g_per_request == Sci(
+        pytest.approx(waste.sci_g_per_request_before), pytest.approx(waste.sci_g_per_request_after)
+    )
     assert finding.wasted_ms_per_invocation is None and finding.sci_g_per_invocation is None
 
 

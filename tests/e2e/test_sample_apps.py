@@ -126,7 +126,7 @@ def _profile_and_analyse(job: Tuple[Sample, bool], tmp: Path, apis: Dict[str, Di
     runs = sample.twin_runs if is_twin else sample.runs
     (_service if sample.kind == SERVICE else _lambda)(sample, module, runs, out, env)
     profile = load_profile(str(out))
-    report = analyze_profile(profile)
+    report = analyze_profile(profile).to_dict()
     fired = {finding["rule"] for finding in report["recommendations"]}
     return Run(module, sample, is_twin, fired, _context_samples(profile), report)
 
