@@ -92,10 +92,14 @@ def alembic_config(url: Optional[str] = None, connection: Optional[Connection] =
 @cache
 def head_revision() -> str:
     """The latest revision in ``migrations/versions``."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     if head is None:
         raise RuntimeError(f"no migrations in {MIGRATIONS}")
     return head
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
 
 
 def current_revision(engine: Engine) -> Optional[str]:
@@ -119,6 +123,7 @@ def upgrade_database(engine: Engine) -> Upgrade:
         return Upgrade(head, head)
     with _connect(engine) as connection, _upgrade_transaction(connection):
         before = MigrationContext.configure(connection).get_current_revision()
+        _check_known(before, engine)
         adopted = before is None and _check_previous_release(connection)
         command.upgrade(alembic_config(connection=connection), "head")
     log.info("database upgraded from revision %s to %s", before or "(none)", head)
@@ -167,6 +172,17 @@ def _check_foreign_keys(connection: Connection) -> None:
     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     if broken:
         raise RuntimeError(f"the migration broke foreign keys (table, rowid, parent, key): {broken[:5]}")
+
+
+def _check_known(revision: Optional[str], engine: Engine) -> None:
+    """Raises UserError when ``revision`` is not one of ours (a newer greenflame upgraded the database)."""
+    if revision is None or revision in {script.revision for script in _scripts().walk_revisions()}:
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    raise UserError(
+        f"the database {where} is at schema revision {revision}, which this greenflame does not know"
+        f" (its latest is {head_revision()}): a newer greenflame upgraded it; install that version"
+    )
 
 
 def _check_previous_release(connection: Connection) -> bool:

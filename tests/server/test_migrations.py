@@ -320,6 +320,18 @@ def test_a_failing_revision_leaves_the_database_as_it_was(
     assert read_rows(url, rows) == rows
 
 
+def test_a_database_upgraded_by_a_newer_greenflame_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(UserError, match=f"at schema revision 9999, which .* latest is {head_revision()}"):
+        upgrade_database(engine)
+    engine.dispose()
+    assert revision_of(url) == "9999"
+
+
 def test_greenflame_serve_upgrades_a_0_1_0_database(server_factory: Callable[..., LiveServer], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     load_0_1_0_schema(url)
