@@ -118,16 +118,8 @@ class DiskQueue:
         if self.max_bytes is not None and len(body) > self.max_bytes:
             self.drops.add(f"{self.name}_full")
             return False
-        path = os.path.join(self.directory, f"{time.time_ns()}-{_key_in_name(key)}{SUFFIX}")
-        temporary = f"{path}.tmp{os.getpid()}"
-        try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            with open(temporary, "wb") as handle:
-                handle.write(body)
-            os.replace(temporary, path)
-        except OSError:
-            _remove(temporary)
-            raise
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        write_atomically(os.path.join(self.directory, f"{time.time_ns()}-{_key_in_name(key)}{SUFFIX}"), body)
         self._trim()
         return True
 
@@ -173,7 +165,7 @@ class DiskQueue:
 
     def remove(self, claim: Claim) -> None:
         """Delete a claimed report (delivered, or refused for good)."""
-        _remove(claim.claimed)
+        remove_quietly(claim.claimed)
         self._held.discard(claim.claimed)
 
     def _trim(self) -> None:
@@ -183,7 +175,7 @@ class DiskQueue:
         for path, size in files:
             if not self._over(total, count):
                 break
-            if _remove(path):
+            if remove_quietly(path):
                 self.drops.add(f"{self.name}_full")
             total -= size
             count -= 1
@@ -223,7 +215,21 @@ def _size(path: str) -> int:
         return 0
 
 
-def _remove(path: str) -> bool:
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers never see half of
+    it, and a kill mid-write leaves only a ``.tmp<pid>`` file that nothing reads. Raises OSError."""
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except OSError:
+        remove_quietly(temporary)
+        raise
+
+
+def remove_quietly(path: str) -> bool:
+    """Delete ``path``; whether it was there to delete."""
     try:
         os.remove(path)
     except OSError:

@@ -20,6 +20,7 @@ import time
 
 from .delivery import ON_FAILURE, QUEUED, Delivery, Sender
 from .delivery_policy import DELIVERED, REJECTED, RetryPolicy
+from .diskqueue import write_atomically
 from .http_post import INGEST_PATH, HttpPost
 
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
@@ -143,13 +144,9 @@ class FileExporter(Exporter):
         data = encode(report, self._compress)
         with self._lock:
             target = self.name_for(self._count)
-            temporary = f"{target}.tmp{os.getpid()}"
             try:
-                with open(temporary, "wb") as handle:
-                    handle.write(data)
-                os.replace(temporary, target)
+                write_atomically(target, data)
             except OSError as error:
-                _remove_quietly(temporary)
                 raise ExportError("export_failed", f"cannot write {target}: {error.strerror or error}") from None
             self._count += 1
 
@@ -171,13 +168,6 @@ def _mtime(path: str) -> float:
         return os.path.getmtime(path)
     except OSError:
         return 0.0
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 # -- HTTP -----------------------------------------------------------------------
