@@ -10,6 +10,7 @@ import os
 from typing import Any, Generator
 
 import pytest
+from support.speed import mark_slow
 
 pytest_plugins = ["support.agent", "support.server", "support.browser"]
 
@@ -32,3 +33,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, None]:
     outcome = yield
     _fail_skip(outcome.get_result())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    """Mark the slow tests, so that ``pytest -m "not slow"`` is the fast loop."""
+    mark_slow(items)
