@@ -27,7 +27,7 @@ from greenflame.devtools.lambda_runtime import FunctionConfig, LocalLambda
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from fixtures_server import start_server  # noqa: E402 - the test suite's real-server helper
+from support.server import start_server  # noqa: E402 - the test suite's real-server helper
 
 RULE = "aws-sdk-client-per-invocation"
 PERIOD_S = 0.060

@@ -255,7 +255,7 @@ def test_compare_link_from_group_page_and_two_groups(page: Any, live_server: Liv
 
 
 def test_findings_page_opens_the_flame_graph_on_the_evidence(page: Any, live_server: LiveServer) -> None:
-    from test_analyzer_builders import lambda_profile
+    from support.builders import lambda_profile
 
     name = unique_name("ui-findings")
     key = live_server.create_group(name)
