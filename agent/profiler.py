@@ -18,7 +18,7 @@ from .config import Config, ConfigError
 from .guard import guard, guarded, logger
 from .lifecycle import PAUSED, RUNNING, Lifecycle
 
-# The sampler, aggregator, budget, CPU probe, call profiler, scheduler and exporters load when a
+# The engine, aggregator, budget, CPU probe, scheduler and exporters load when a
 # profiler is built (start()), not when this module is imported: importing the package or the
 # Lambda decorator must stay cheap (a cold start pays for every module). mypy treats any name
 # ``TYPE_CHECKING`` as true; typing itself is not imported at run time.
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
     from .callprofiler import CallProfiler
     from .drops import DropCounter
+    from .engines import Engine
     from .exporters import Exporter
-    from .sampler import ThreadSampler
 
 AGENT = f"greenflame-agent/{__version__}"
 _JOIN_TIMEOUT_S = 1.0
@@ -101,6 +101,7 @@ class Profiler:
         from .aggregator import Aggregator
         from .budget import CpuBudget
         from .drops import DropCounter
+        from .engines import build_engine
         from .invocations import InvocationStats
         from .scheduler import Scheduler
 
@@ -108,34 +109,12 @@ class Profiler:
         self._drops = DropCounter()
         self._invocations = InvocationStats()
         self._aggregator = Aggregator(config.max_stacks, self._drops)
-        self.call_profiler: Optional[CallProfiler] = None
-        self._sampler: Optional[ThreadSampler] = None
-        self._signal_samples_seen = 0
         self._budget = CpuBudget(
             config.cpu_budget, config.rate_hz, self._agent_native_ids, extra_cpu_ns=self._signal_cpu_ns
         )
-        if config.engine == "pyinstrument":
-            from .callprofiler import CallProfiler
-
-            self.call_profiler = CallProfiler(
-                self._aggregator, config.call_share, config.rate_hz, config.max_depth, config.auto_labels
-            )
-        else:
-            from .cpuprobe import select_probe
-            from .sampler import ThreadSampler
-
-            self._sampler = ThreadSampler(
-                self._aggregator,
-                self._drops,
-                select_probe(),
-                rate_hz=config.rate_hz,
-                max_threads=config.max_threads,
-                max_depth=config.max_depth,
-                excluded=self._agent_threads,
-                auto_labels=config.auto_labels,
-                budget=self._budget,
-                signal_trigger=config.signal_trigger,
-            )
+        self._engine: Engine = build_engine(config, self._aggregator, self._drops, self._budget, self._agent_threads)
+        #: The per-call profiler behind :class:`profile_call` (``pyinstrument`` engine), else None.
+        self.call_profiler: Optional[CallProfiler] = self._engine.call_profiler
         # Without a kill-switch file there is nothing to look after between reports: no wake-ups.
         housekeeping = self._housekeeping if config.kill_file else None
         self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush, housekeeping)
@@ -155,23 +134,21 @@ class Profiler:
         self._scheduler.start()
         if self._kill_file_present():
             self._kill()
-        elif self._sampler is not None:
-            self._sampler.start()
+        else:
+            self._engine.start()
 
     def pause(self) -> bool:
         """Stop sampling but keep what was collected and keep reporting; True if it was running."""
         if self.lifecycle.fire("pause") is None:
             return False
-        if self._sampler is not None:
-            self._sampler.stop(_JOIN_TIMEOUT_S)
+        self._engine.stop(_JOIN_TIMEOUT_S)
         return True
 
     def resume(self) -> bool:
         """Sample again after :meth:`pause`; True if it was paused (a kill-switch file keeps it paused)."""
         if self._killed or self.lifecycle.fire("resume") is None:
             return False
-        if self._sampler is not None:
-            self._sampler.start()
+        self._engine.start()
         return True
 
     def stop(self, flush: bool = True, timeout_s: Optional[float] = None) -> bool:
@@ -181,25 +158,20 @@ class Profiler:
         """
         if self.lifecycle.fire("stop") is None:
             return True
-        if self._sampler is not None:
-            self._sampler.stop(_JOIN_TIMEOUT_S)
+        self._engine.stop(_JOIN_TIMEOUT_S)
         self._scheduler.stop(_JOIN_TIMEOUT_S)
         delivered = self.flush(timeout_s, even_if_empty=True) if flush else True
-        if self._sampler is not None:
-            self._sampler.probe.close()
+        self._engine.close()
         return delivered
 
     def is_running(self) -> bool:
-        """Whether the profiler is running (the sampler thread is alive, for the thread engine)."""
-        if self._sampler is None:
-            return self.state == RUNNING
-        return self._sampler.is_alive()
+        """Whether the engine samples (for the thread engine: its sampler thread is alive)."""
+        return self._engine.is_alive()
 
     def restart_after_fork(self) -> None:
         """In a forked child: drop the parent's samples and state, and start fresh threads."""
         # The parent's threads do not exist here and its locks may be held: build everything anew.
-        if self._sampler is not None:
-            self._sampler.probe.close()
+        self._engine.close()
         state = self.state
         self.lifecycle = Lifecycle()
         self._build_pipeline()
@@ -262,31 +234,22 @@ class Profiler:
         """Drain the aggregator into a wire-format document with this window's metadata."""
         import uuid
 
-        from .callprofiler import CPU_SOURCE as CALL_CPU_SOURCE
-        from .callprofiler import ENGINE as CALL_ENGINE
-        from .sampler import ENGINE
-
-        if self._sampler is not None:
-            self._sampler.process_pending()  # samples the SIGPROF handler recorded belong in this report
+        engine = self._engine
+        engine.collect()  # samples the SIGPROF handler recorded belong in this report
         metadata: Dict[str, Any] = dict(self._metadata)
         window = self._budget.take_window()
         metadata.update(
             agent=AGENT,
-            engine=ENGINE if self._sampler is not None else CALL_ENGINE,
+            engine=engine.name,
             runtime=runtime_name(),
             hostname=os.uname().nodename,
             pid=os.getpid(),
-            cpu_source=self._sampler.probe.name if self._sampler is not None else CALL_CPU_SOURCE,
+            cpu_source=engine.cpu_source,
             report_id=str(uuid.uuid4()),
             state=self.state,
             **window,
         )
-        if self._sampler is not None:
-            taken = self._sampler.signal_stats()["samples"]
-            metadata["signal_samples"], self._signal_samples_seen = taken - self._signal_samples_seen, taken
-        if self._sampler is None:
-            metadata["sample_rate_hz"] = self.config.rate_hz
-            metadata["call_share"] = self.config.call_share
+        metadata.update(engine.report_metadata())
         if self._killed:
             metadata["kill_switch"] = "file"
         invocations = self._invocations.take()
@@ -334,18 +297,13 @@ class Profiler:
 
     def signal_stats(self) -> Dict[str, int]:
         """What the thread engine's SIGPROF trigger did since the start (see ``ThreadSampler.signal_stats``)."""
-        if self._sampler is None:
-            return {"calls": 0, "cpu_ns": 0, "samples": 0}
-        return self._sampler.signal_stats()
+        return self._engine.signal_stats()
 
     def _signal_cpu_ns(self) -> int:
         return self.signal_stats()["cpu_ns"]
 
     def _agent_native_ids(self) -> List[Optional[int]]:
-        ids = [self._scheduler.native_id]
-        if self._sampler is not None:
-            ids.append(self._sampler.native_id)
-        return ids
+        return [self._scheduler.native_id, *self._engine.native_ids()]
 
 
 # -- the process-wide profiler and the public API -----------------------------------

@@ -186,8 +186,9 @@ def set_agent(state: str, budget: bool) -> None:
     profiler = current()
     if profiler is None:
         raise SystemExit("greenflame did not start")
-    if not budget and profiler._sampler is not None:
-        profiler._sampler.budget = None
+    sampler = getattr(profiler._engine, "sampler", None)  # the thread engine's
+    if not budget and sampler is not None:
+        sampler.budget = None
     if state == "paused":
         pause()
 

@@ -1,0 +1,300 @@
+"""The thread engine's timing policy, driven by a fake clock and a fixed random source: no threads,
+no signals. Each test names the threshold it checks (see greenflame.agent.trigger_policy)."""
+
+from __future__ import annotations
+
+import random
+from typing import List, Optional
+
+import pytest
+
+from greenflame.agent.budget import CHECK_INTERVAL_S
+from greenflame.agent.trigger_policy import (
+    ARM,
+    COVERED,
+    MAIN_LOOP,
+    OWN_HANDLER,
+    PAUSE,
+    RETIRE,
+    RETRY_S,
+    SIGNAL_MODE,
+    SOLO_WINDOW_S,
+    THREAD_MODE,
+    THREAD_WINDOW_S,
+    TIMER_SLACK_S,
+    WAIT,
+    WINDOW_S,
+    WOKEN,
+    WOKEN_CPU_S,
+    TriggerPolicy,
+)
+
+PERIOD = 0.01  # 100 Hz
+
+
+class FakeClock:
+    """Monotonic seconds that only move when told to."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+def policy_at(clock: FakeClock, draw: float = 0.5, armed: bool = True, solo: bool = False) -> TriggerPolicy:
+    """A policy started at the clock's time, its first window open (the draw fixed: intervals of 1 period)."""
+    policy = TriggerPolicy(PERIOD, lambda: draw)
+    policy.start(clock())
+    policy.armed_at(clock())
+    policy.start_window(clock(), calls=0, main_cpu_ns=None, armed=armed, solo=solo)
+    return policy
+
+
+def handler_samples(policy: TriggerPolicy, clock: FakeClock, until: float) -> int:
+    """The handler samples every period from now until ``until`` seconds later; its calls."""
+    calls = 0
+    end = clock() + until
+    while clock() + PERIOD <= end + 1e-9:
+        policy.count_signal_sample(clock.advance(PERIOD))
+        calls += 1
+    return calls
+
+
+def judge(policy: TriggerPolicy, clock: FakeClock, calls: int = 0, main_cpu_ns: Optional[int] = None) -> str:
+    decision, _ = policy.judge(clock(), True, True, calls, main_cpu_ns, False)
+    return decision
+
+
+# -- the schedule ---------------------------------------------------------------------------
+
+
+def test_the_first_sample_is_due_within_half_to_one_and_a_half_periods() -> None:
+    clock = FakeClock()
+    for draw, expected in ((0.0, 0.5), (0.5, 1.0), (0.999, 1.499)):
+        policy = TriggerPolicy(PERIOD, lambda: draw)  # noqa: B023 - called at once
+        policy.start(clock())
+        assert policy.due == pytest.approx(clock() + expected * PERIOD)
+
+
+def test_each_due_time_follows_the_previous_one_by_a_random_interval() -> None:
+    clock = FakeClock()
+    source = random.Random(7)
+    policy = TriggerPolicy(PERIOD, source.random)
+    policy.start(clock())
+    intervals: List[float] = []
+    for _ in range(2000):
+        previous = policy.due
+        clock.now = previous  # sampled exactly on time
+        policy.schedule(clock())
+        intervals.append(policy.due - previous)
+    assert min(intervals) >= 0.5 * PERIOD and max(intervals) < 1.5 * PERIOD
+    assert sum(intervals) / len(intervals) == pytest.approx(PERIOD, rel=0.03)  # the mean rate holds
+
+
+def test_a_late_sample_brings_the_next_closer_but_carries_at_most_one_period() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock, draw=0.5)
+    due = policy.due
+    clock.now = due + 0.4 * PERIOD  # a little late: the next is due one period after the old due time
+    policy.schedule(clock())
+    assert policy.due == pytest.approx(due + PERIOD)
+    clock.now = policy.due + 10 * PERIOD  # very late (a frozen process): one period of lateness kept
+    policy.schedule(clock())
+    assert policy.due == pytest.approx(clock() - PERIOD + PERIOD)
+
+
+def test_the_thread_leaves_a_due_sample_to_the_armed_timer_for_its_slack() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    clock.now = policy.due
+    assert policy.thread_samples(clock(), armed=False)
+    assert not policy.thread_samples(clock(), armed=True)
+    assert policy.thread_due(armed=True) == pytest.approx(policy.due + TIMER_SLACK_S)
+    clock.now = policy.due + TIMER_SLACK_S
+    assert policy.thread_samples(clock(), armed=True)
+    policy.signal_mode = True  # the cheap mode: the thread takes no sample at all
+    assert not policy.thread_samples(clock(), armed=False)
+
+
+def test_the_thread_sleeps_until_its_next_sample_or_the_window_end_never_less_than_zero() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock, armed=False)
+    assert policy.next_delay(clock(), armed=False) == pytest.approx(policy.due - clock())
+    policy.signal_mode = True
+    assert policy.next_delay(clock(), armed=False) == pytest.approx(WINDOW_S)
+    clock.advance(10.0)
+    assert policy.next_delay(clock(), armed=False) == 0.0
+
+
+def test_the_budget_is_checked_once_per_interval() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    assert not policy.budget_due(clock.advance(CHECK_INTERVAL_S * 0.9))
+    assert policy.budget_due(clock.advance(CHECK_INTERVAL_S * 0.1))
+    assert not policy.budget_due(clock.advance(CHECK_INTERVAL_S * 0.5))
+    assert policy.budget_due(clock.advance(CHECK_INTERVAL_S * 0.5))
+
+
+# -- window lengths ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signal_mode", "armed", "solo", "length"),
+    [
+        (True, True, True, SOLO_WINDOW_S),  # the cheap mode, the main thread alone
+        (True, True, False, WINDOW_S),  # the cheap mode, other threads too
+        (False, True, False, THREAD_WINDOW_S),  # the thread samples, the timer armed: look again soon
+        (False, False, False, WINDOW_S),  # no timer: nothing to switch to
+    ],
+)
+def test_window_lengths(signal_mode: bool, armed: bool, solo: bool, length: float) -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    policy.signal_mode = signal_mode
+    policy.start_window(clock(), 0, None, armed, solo)
+    assert policy.window_length(armed, solo) == length
+    assert not policy.window_over(clock.advance(length - 1e-6))
+    assert policy.window_over(clock.advance(1e-6))
+
+
+# -- judging a window ---------------------------------------------------------------------------
+
+
+def test_a_window_the_handler_covered_throughout_is_the_cheap_mode() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    calls = handler_samples(policy, clock, WINDOW_S)
+    assert judge(policy, clock, calls) == SIGNAL_MODE and policy.signal_mode
+
+
+@pytest.mark.parametrize(("sampled_s", "decision"), [(WINDOW_S - 0.06, SIGNAL_MODE), (WINDOW_S - 0.08, THREAD_MODE)])
+def test_a_window_is_covered_from_ninety_percent_on(sampled_s: float, decision: str) -> None:
+    # Sampled for ``sampled_s`` of a 0.5 s window, then nothing: the gap beyond one and a half
+    # periods and the timer's slack (0.02 s) is what the handler missed; 10% of 0.5 s is 0.05 s.
+    clock = FakeClock()
+    policy = policy_at(clock)
+    started = clock()
+    calls = handler_samples(policy, clock, sampled_s)
+    clock.now = started + WINDOW_S
+    missed = WINDOW_S - sampled_s - 1.5 * PERIOD - TIMER_SLACK_S
+    assert (1 - missed / WINDOW_S >= COVERED) == (decision == SIGNAL_MODE)
+    assert judge(policy, clock, calls) == decision
+    assert policy.signal_mode == (decision == SIGNAL_MODE)
+
+
+def test_gaps_inside_the_window_count_against_it_too() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    calls = handler_samples(policy, clock, 0.1)
+    clock.advance(0.1)  # a 0.1 s pause in the middle (the main thread waited)
+    calls += handler_samples(policy, clock, WINDOW_S - 0.2)
+    assert judge(policy, clock, calls) == THREAD_MODE
+
+
+def test_a_window_needs_a_sample_of_its_own_one_taken_before_it_does_not_count() -> None:
+    # A window shorter than one and a half periods shows no gap: only a sample in it covers it.
+    clock = FakeClock()
+    policy = policy_at(clock)
+    before = clock()
+    policy.start_window(clock.advance(0.001), 0, None, True, False)
+    policy.count_signal_sample(before)  # processed late, but taken in the previous window
+    clock.advance(PERIOD)
+    assert judge(policy, clock) == THREAD_MODE
+    policy.count_signal_sample(clock())
+    assert judge(policy, clock) == SIGNAL_MODE
+
+
+def test_a_window_without_a_sample_for_half_a_second_stops_the_timer_and_retries_after_five() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    handler_samples(policy, clock, 0.05)
+    clock.advance(WINDOW_S - 1e-3)  # not quite 0.5 s since the last sample: the thread samples
+    assert judge(policy, clock) == THREAD_MODE
+    clock.advance(1e-3)  # 0.5 s: the main thread does not run Python
+    assert judge(policy, clock) == PAUSE and not policy.signal_mode
+    paused_at = clock()
+    clock.now = paused_at + RETRY_S - 1e-3
+    assert policy.judge(clock(), True, False, 0, None, False) == (WAIT, "")
+    clock.now = paused_at + RETRY_S
+    assert policy.judge(clock(), True, False, 0, None, False) == (ARM, "")
+    policy.armed_at(clock())  # armed again: no retry pending, and a whole window to show up
+    assert policy.judge(clock.advance(60.0), True, False, 0, None, False) == (WAIT, "")
+
+
+def test_a_timer_never_paused_is_never_retried() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    assert policy.judge(clock.advance(3600.0), True, False, 0, None, False) == (WAIT, "")
+
+
+def woken_window(policy: TriggerPolicy, clock: FakeClock, calls: int, cpu_ns: int) -> str:
+    """A window of 0.5 s (50 samples due) in which the handler was called ``calls`` times while the
+    main thread used ``cpu_ns`` of CPU."""
+    policy.start_window(clock(), 0, 0, True, False)
+    clock.advance(WINDOW_S)
+    decision, _ = policy.judge(clock(), True, True, calls, cpu_ns, False)
+    return decision
+
+
+def test_signals_that_only_wake_an_idle_main_thread_retire_the_timer_after_two_windows() -> None:
+    # 20 calls (at least a quarter of the 50 due), the main thread 1 ms on a CPU: a share of 0.2%
+    # (idle, under 20%) and 50 us per call (under 0.5 ms: it only woke for the signal).
+    clock = FakeClock()
+    policy = policy_at(clock)
+    assert woken_window(policy, clock, 20, 1_000_000) != RETIRE  # once is not enough
+    policy.start_window(clock(), 0, 0, True, False)
+    clock.advance(WINDOW_S)
+    assert policy.judge(clock(), True, True, 20, 1_000_000, False) == (RETIRE, WOKEN)
+
+
+@pytest.mark.parametrize(
+    ("calls", "cpu_ns"),
+    [
+        (12, 1_000_000),  # fewer calls than a quarter of the 50 samples due: not woken by each signal
+        (20, 150_000_000),  # the main thread used 30% of a CPU: not idle
+        (20, 10_000_000 + int(20 * WOKEN_CPU_S * 1e9)),  # more than 0.5 ms per call: it worked
+    ],
+)
+def test_a_window_short_of_any_woken_threshold_never_retires(calls: int, cpu_ns: int) -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    for _ in range(4):
+        assert woken_window(policy, clock, calls, cpu_ns) != RETIRE
+
+
+def test_a_busy_window_between_two_woken_ones_starts_the_count_again() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    assert woken_window(policy, clock, 20, 1_000_000) != RETIRE
+    assert woken_window(policy, clock, 20, 400_000_000) != RETIRE  # the main thread worked
+    assert woken_window(policy, clock, 20, 1_000_000) != RETIRE
+    assert woken_window(policy, clock, 20, 1_000_000) == RETIRE
+
+
+def test_an_unknown_main_thread_cpu_clock_never_counts_as_idle() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    for _ in range(4):
+        policy.start_window(clock(), 0, None, True, False)
+        clock.advance(WINDOW_S)
+        assert policy.judge(clock(), True, True, 50, None, False)[0] != RETIRE
+
+
+def test_an_event_loop_in_the_main_thread_retires_the_timer() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    handler_samples(policy, clock, WINDOW_S)  # even a covered window
+    assert policy.judge(clock(), True, True, 50, None, True) == (RETIRE, MAIN_LOOP)
+
+
+@pytest.mark.parametrize("armed", [True, False])
+def test_a_program_that_took_sigprof_over_retires_the_timer(armed: bool) -> None:
+    clock = FakeClock()
+    policy = policy_at(clock)
+    handler_samples(policy, clock, WINDOW_S)
+    assert policy.judge(clock(), False, armed, 50, None, False) == (RETIRE, OWN_HANDLER)
