@@ -47,6 +47,11 @@ class Window:
             return cls(start_ns, duration_ns)
         return cls(start_ns, duration_ns, _iso(start_ns), _iso(start_ns + max(duration_ns, 0)))
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Window:
+        """Read the JSON form."""
+        return cls(data["start_time_unix_ns"], data["duration_ns"], data.get("start"), data.get("end"))
+
     def to_dict(self) -> JsonDict:
         """``{start_time_unix_ns, duration_ns, start, end}``."""
         return asdict(self)
@@ -66,12 +71,11 @@ class LambdaFunction:
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> Optional[LambdaFunction]:
-        """Read ``metadata["lambda"]`` (untrusted: only strings and numbers are kept)."""
+        """Read ``metadata["lambda"]`` (untrusted: only strings and numbers are kept); also the JSON form."""
         raw = metadata.get("lambda")
         if not isinstance(raw, Mapping):
             return None
-        names = cls.__dataclass_fields__
-        return cls(**{key: raw[key] for key in names if _plain(raw.get(key))})
+        return cls(**{key: raw[key] for key in cls.__dataclass_fields__ if _plain(raw.get(key))})
 
     def to_dict(self) -> JsonDict:
         """The known values, in field order."""
@@ -88,7 +92,7 @@ class Invocations:
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> Optional[Invocations]:
-        """Read ``metadata["invocations"]`` (untrusted: only strings and numbers are kept)."""
+        """Read ``metadata["invocations"]`` (untrusted: only strings and numbers are kept); also the JSON form."""
         raw = metadata.get("invocations")
         if not isinstance(raw, Mapping):
             return None
@@ -209,6 +213,22 @@ class Report:
             "totals": self.totals.to_dict(),
             "hotspots": [spot.to_dict() for spot in self.hotspots],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """Read the JSON form of :meth:`to_dict` (an API response); other keys are ignored."""
+        return cls(
+            version=data["version"],
+            group=data["group"],
+            window=Window.from_dict(data["window"]),
+            samples=dict(data["samples"]),
+            lambda_function=LambdaFunction.of(data),
+            invocations=Invocations.of(data),
+            overrides=AnalysisContext(**data.get("overrides") or {}),
+            rules=[RuleRef(rule["id"], rule["title"]) for rule in data["rules"]],
+            recommendations=[Finding.from_dict(item) for item in data["recommendations"]],
+            hotspots=[Hotspot.from_dict(spot) for spot in data["hotspots"]],
+        )
 
 
 def analyze_profile(profile: Profile, **overrides: Any) -> Report:

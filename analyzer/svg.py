@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Union
 
 from .model import CPU, Frame, Profile
+from .rules.finding import Finding, FrameRef
 from .tree import OTHER_FRAME, ROOT_FRAME, Node, build_tree, choose_sample_type, prune
 
 DEFAULT_WIDTH = 1200
@@ -45,9 +46,8 @@ OTHER_FILL = "rgb(200,200,200)"
 # XML 1.0 allows tab, newline, carriage return and these ranges; anything else is replaced.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-#: A frame to highlight: a Frame, a dict with ``function`` (and optionally ``file``, ``line``)
-#: as findings carry them, or a bare function name.
-FrameSpec = Union[Frame, Mapping[str, Any], str]
+#: A frame to highlight: a profile Frame, a finding's FrameRef, or a bare function name.
+FrameSpec = Union[Frame, FrameRef, str]
 
 
 def xml_text(value: Any, limit: int = MAX_NAME_CHARS) -> str:
@@ -61,8 +61,8 @@ def xml_text(value: Any, limit: int = MAX_NAME_CHARS) -> str:
 def highlighter(specs: Iterable[FrameSpec]) -> Callable[[Frame], bool]:
     """A predicate matching frames named by ``specs``.
 
-    A dict with a file matches that function in that file (at that line when the line is
-    not 0); a string or a dict without a file matches the function name anywhere.
+    A frame reference with a file matches that function in that file (at that line when the
+    line is not 0); a string or a reference without a file matches the function name anywhere.
     """
     exact = set()
     names = set()
@@ -71,12 +71,10 @@ def highlighter(specs: Iterable[FrameSpec]) -> Callable[[Frame], bool]:
             exact.add(spec)
         elif isinstance(spec, str):
             names.add(spec)
-        elif isinstance(spec, Mapping) and spec.get("function") is not None:
-            function, file, line = str(spec["function"]), str(spec.get("file") or ""), spec.get("line") or 0
-            if file:
-                exact.add(Frame(function, file, int(line) if isinstance(line, int) else 0))
-            else:
-                names.add(function)
+        elif spec.file:
+            exact.add(spec.to_frame())
+        else:
+            names.add(spec.function)
     loose = {(f.function, f.file) for f in exact if f.line == 0}
 
     def matches(frame: Frame) -> bool:
@@ -226,43 +224,36 @@ def _fill(box: _Box) -> str:
     return f"rgb({red},{green},{blue})"
 
 
-def evidence_tree(finding: Mapping[str, Any]) -> Node:
+def evidence_tree(finding: Finding) -> Node:
     """A call tree of a finding's evidence: its call paths into the matching frames, with values.
 
     Findings keep each entry frame's heaviest call paths (root first, ending at the entry
     frame) under ``frames[i].stacks``; values not covered by those paths are left out.
     """
     root = Node(ROOT_FRAME)
-    items = [item for item in finding.get("frames") or [] if isinstance(item, Mapping)]
-    for item in items:
-        for stack in item.get("stacks") or []:
-            value = stack.get("samples") if isinstance(stack, Mapping) else None
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    for item in finding.frames:
+        for stack in item.stacks:
+            value = stack.samples
+            if value <= 0:
                 continue
             node = root
             root.total += value
-            path = [_frame_of(f) for f in stack.get("frames") or [] if isinstance(f, Mapping)]
-            for frame in path:
-                node = node.child(frame)
+            for ref in stack.frames:
+                node = node.child(ref.to_frame())
                 node.total += value
             node.self_value += value
     return root
 
 
-def _frame_of(item: Mapping[str, Any]) -> Frame:
-    line = item.get("line")
-    return Frame(str(item.get("function", "?")), str(item.get("file") or ""), line if isinstance(line, int) else 0)
-
-
-def evidence_svg(finding: Mapping[str, Any], profile: Optional[Profile] = None, *, width: int = DEFAULT_WIDTH) -> str:
+def evidence_svg(finding: Finding, profile: Optional[Profile] = None, *, width: int = DEFAULT_WIDTH) -> str:
     """The flame graph of a finding's evidence, its matching frames highlighted.
 
     With the ``profile`` the finding came from, every stack through a matching frame is
     drawn (with the calls under it); without it, the call paths the finding lists.
     """
-    frames = [f for f in finding.get("frames") or [] if isinstance(f, Mapping)]
-    title = f"{finding.get('rule', 'finding')}: {finding.get('title', '')}".rstrip(": ")
-    sample_type = str(finding.get("sample_type") or CPU)
+    frames = [item.frame for item in finding.frames]
+    title = f"{finding.rule}: {finding.title}".rstrip(": ")
+    sample_type = finding.sample_type or CPU
     if profile is None:
         return render_svg(
             evidence_tree(finding),

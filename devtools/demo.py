@@ -126,9 +126,10 @@ def recommendations(server: DemoServer, group: str) -> Dict[str, Any]:
 def print_report(server: DemoServer, group: str, report: Dict[str, Any]) -> None:
     """Print one group's recommendations with the text renderer and the page's URL."""
     from greenflame.analyzer.renderers import text
+    from greenflame.analyzer.report import Report
 
     print(f"\n== {group}: {server.url}/groups/{group}")
-    print(text.render(report))
+    print(text.render(Report.from_dict(report)))
 
 
 def run_demo(invocations: int = INVOCATIONS) -> int:

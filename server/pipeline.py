@@ -240,13 +240,14 @@ class Pipeline:
 def evidence_svgs(findings: Sequence[Mapping[str, Any]], profile: Profile) -> Dict[str, str]:
     """Fingerprint -> the SVG flame graph of the finding's evidence, for trackers that take one."""
     try:
+        from greenflame.analyzer.rules.finding import Finding
         from greenflame.analyzer.svg import evidence_svg
     except ImportError:
         return {}
     out: Dict[str, str] = {}
     for finding in findings:
         try:
-            out[str(finding["fingerprint"])] = evidence_svg(finding, profile)
+            out[str(finding["fingerprint"])] = evidence_svg(Finding.from_dict(finding), profile)
         except (KeyError, ValueError) as error:  # no usable evidence: the ticket goes without a picture
             log.info("no evidence SVG for %s: %s", finding.get("fingerprint"), error)
     return out

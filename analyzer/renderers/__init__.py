@@ -14,11 +14,7 @@ from . import json_, markdown, text
 Renderer = Callable[[Report], str]
 
 #: Renderers by the name ``greenflame analyze --format`` takes.
-RENDERERS: Dict[str, Renderer] = {
-    "text": lambda report: text.render(report.to_dict()),
-    "json": lambda report: json_.render(report.to_dict()),
-    "markdown": lambda report: markdown.render(report.to_dict()),
-}
+RENDERERS: Dict[str, Renderer] = {"text": text.render, "json": json_.render, "markdown": markdown.render}
 
 
 def render(report: Report, fmt: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Optional
+
+from ..rules.finding import CallPath, Co2Range, Finding, FrameRef, Inputs, Sci, Setting
 
 
 def clean(text: Any, limit: int = 200) -> str:
@@ -24,11 +26,11 @@ def kg(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.3g} kg"
 
 
-def co2_range(value: Optional[Mapping[str, float]]) -> str:
+def co2_range(value: Optional[Co2Range]) -> str:
     """``0.056 kg CO2e/month (range 0.034-0.14)``, or ``n/a``."""
-    if not value:
+    if value is None:
         return "n/a"
-    return f"{value['central']:.3g} kg CO2e/month (range {value['low']:.2g}-{value['high']:.2g})"
+    return f"{value.central:.3g} kg CO2e/month (range {value.low:.2g}-{value.high:.2g})"
 
 
 def percent(value: Optional[float]) -> str:
@@ -36,49 +38,48 @@ def percent(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def setting(value: Optional[Mapping[str, Any]], unit: str = "") -> str:
+def setting(value: Optional[Setting], unit: str = "") -> str:
     """An input with its source: ``512 MB (profile)``."""
-    if not value:
+    if value is None:
         return "unknown"
-    shown = value["value"]
+    shown = value.value
     if isinstance(shown, float):
         shown = f"{shown:,.1f}" if shown < 1e5 else f"{shown:,.0f}"
-    return f"{clean(shown)}{unit} ({value['source']})"
+    return f"{clean(shown)}{unit} ({value.source})"
 
 
-def frame(item: Mapping[str, Any]) -> str:
-    """``function (file:line)`` from a frame dict."""
-    name = clean(item.get("function") or item.get("name") or "?")
-    if not item.get("file"):
+def frame(ref: FrameRef) -> str:
+    """``function (file:line)``, or the function alone when the file is unknown."""
+    name = clean(ref.function or "?")
+    if not ref.file:
         return name
-    return f"{name} ({clean(item['file'])}:{item.get('line', 0)})"
+    return f"{name} ({clean(ref.file)}:{ref.line})"
 
 
-def caller(stack: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The frame that called the matching frame in an evidence stack, if any."""
-    frames = stack.get("frames") or []
-    return frames[-2] if len(frames) >= 2 else None
+def caller(stack: CallPath) -> Optional[FrameRef]:
+    """The frame that called the matching frame in an evidence call path, if any."""
+    return stack.frames[-2] if len(stack.frames) >= 2 else None
 
 
-def sci(value: Optional[Mapping[str, Optional[float]]], unit: str = "invocation") -> str:
+def sci(value: Optional[Sci], unit: str = "invocation") -> str:
     """``3.7e-06 -> 2.8e-06 g CO2e per invocation``, or ``n/a``."""
-    if not value or value.get("before") is None or value.get("after") is None:
+    if value is None or value.before is None or value.after is None:
         return "n/a"
-    return f"{value['before']:.2g} -> {value['after']:.2g} g CO2e per {unit}"
+    return f"{value.before:.2g} -> {value.after:.2g} g CO2e per {unit}"
 
 
-def finding_sci(finding: Mapping[str, Any]) -> str:
+def finding_sci(finding: Finding) -> str:
     """A finding's SCI before -> after: per invocation (Lambda) or per request (services)."""
-    for key, unit in (("sci_g_per_invocation", "invocation"), ("sci_g_per_request", "request")):
-        text = sci(finding.get(key), unit)
+    for value, unit in ((finding.sci_g_per_invocation, "invocation"), (finding.sci_g_per_request, "request")):
+        text = sci(value, unit)
         if text != "n/a":
             return text
     return "n/a"
 
 
-def cost_basis(inputs: Mapping[str, Any]) -> str:
+def cost_basis(inputs: Inputs) -> str:
     """What a finding's dollars price, in parentheses with a leading space; empty when unknown."""
-    price = inputs.get("usd_per_vcpu_hour")
-    if isinstance(price, Mapping) and price.get("value") is not None:
-        return f" (vCPU-hours at ${price['value']} per vCPU-hour, {clean(price.get('source', ''))})"
-    return " (Lambda duration)" if inputs.get("memory_mb") else ""
+    price = inputs.usd_per_vcpu_hour
+    if price is not None and price.value is not None:
+        return f" (vCPU-hours at ${price.value} per vCPU-hour, {clean(price.source)})"
+    return " (Lambda duration)" if inputs.memory_mb else ""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict
+
+from ..report import Report
 
 
-def render(report: Dict[str, Any]) -> str:
+def render(report: Report) -> str:
     """Indented JSON with a final newline; NaN and infinities are refused, not emitted."""
-    return json.dumps(report, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False, allow_nan=False) + "\n"

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 from urllib.parse import quote
 
 from .. import svg
+from ..report import Report
+from ..rules.base import Rule
+from ..rules.finding import Finding, Inputs
 from . import _format as f
 
 # Characters that start markup anywhere in a line; HTML is neutralised separately.
@@ -57,9 +60,7 @@ def fence(body: str, language: str = "") -> List[str]:
     return [marker + language, *body.rstrip("\n").split("\n"), marker]
 
 
-def render(
-    report: Dict[str, Any], *, evidence: str = "embed", evidence_urls: Optional[Mapping[str, str]] = None
-) -> str:
+def render(report: Report, *, evidence: str = "embed", evidence_urls: Optional[Mapping[str, str]] = None) -> str:
     """The report as a Markdown document, ending with a newline.
 
     ``evidence``: ``embed`` (a data-URI SVG image per finding) or ``none``; a URL in
@@ -67,11 +68,10 @@ def render(
     """
     if evidence not in EVIDENCE_MODES:
         raise ValueError(f"unknown evidence mode {evidence!r}: expected one of {', '.join(EVIDENCE_MODES)}")
-    lines = [f"# greenflame analysis: {escape(report.get('group') or '(no group)')}", "", *_header(report)]
-    findings = report.get("recommendations") or []
+    lines = [f"# greenflame analysis: {escape(report.group or '(no group)')}", "", *_header(report)]
+    findings = report.recommendations
     if not findings:
-        rules = len(report.get("rules") or [])
-        lines.append(f"No recommendations: none of the {rules} rule(s) found a problem in this profile.")
+        lines.append(f"No recommendations: none of the {len(report.rules)} rule(s) found a problem in this profile.")
         return "\n".join(lines) + "\n"
     lines += [_totals(report), "", *_summary_table(findings), ""]
     for number, finding in enumerate(findings, 1):
@@ -79,59 +79,54 @@ def render(
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _header(report: Mapping[str, Any]) -> List[str]:
+def _header(report: Report) -> List[str]:
     lines = []
-    window = report.get("window") or {}
-    if window.get("start"):
-        lines.append(f"- **Window:** {escape(window['start'])} to {escape(window['end'])}")
-    samples = ", ".join(f"{escape(name)} {count:,}" for name, count in (report.get("samples") or {}).items())
+    window = report.window
+    if window.start:
+        lines.append(f"- **Window:** {escape(window.start)} to {escape(window.end)}")
+    samples = ", ".join(f"{escape(name)} {count:,}" for name, count in report.samples.items())
     if samples:
         lines.append(f"- **Samples:** {samples}")
-    lam = report.get("lambda")
-    if lam:
-        parts = [
-            lam.get("function_name"),
-            lam.get("handler"),
-            lam.get("memory_size_mb") and f"{lam['memory_size_mb']} MB",
-        ]
-        parts += [lam.get("architecture"), lam.get("region")]
+    lam = report.lambda_function
+    if lam is not None and lam.to_dict():
+        memory = lam.memory_size_mb and f"{lam.memory_size_mb} MB"
+        parts = [lam.function_name, lam.handler, memory, lam.architecture, lam.region]
         lines.append("- **Lambda:** " + ", ".join(escape(p) for p in parts if p))
-    invocations = report.get("invocations") or {}
-    if invocations.get("count"):
-        mean = invocations.get("mean_duration_ms")
-        lines.append(f"- **Invocations:** {invocations['count']:,}" + (f", mean {mean:.1f} ms" if mean else ""))
+    invocations = report.invocations
+    if invocations is not None and invocations.count:
+        mean = invocations.mean_duration_ms
+        lines.append(f"- **Invocations:** {invocations.count:,}" + (f", mean {mean:.1f} ms" if mean else ""))
     return [*lines, ""] if lines else []
 
 
-def _totals(report: Mapping[str, Any]) -> str:
-    totals = report.get("totals") or {}
-    count = totals.get("recommendations", len(report.get("recommendations") or []))
-    noun = "recommendation" if count == 1 else "recommendations"
+def _totals(report: Report) -> str:
+    totals = report.totals
+    noun = "recommendation" if totals.recommendations == 1 else "recommendations"
     return (
-        f"**{count} {noun}:** {f.usd(totals.get('cost_usd_per_month'))}/month, "
-        f"{f.co2_range(totals.get('co2e_kg_per_month_range'))}"
+        f"**{totals.recommendations} {noun}:** {f.usd(totals.cost_usd_per_month)}/month, "
+        f"{f.co2_range(totals.co2e_kg_per_month_range)}"
     )
 
 
-def _times(finding: Mapping[str, Any]) -> str:
-    times = finding.get("times_expected")
-    return f"{times:.1f}x" if isinstance(times, (int, float)) else "n/a"
+def _times(finding: Finding) -> str:
+    times = finding.times_expected
+    return f"{times:.1f}x" if times is not None else "n/a"
 
 
-def _summary_table(findings: List[Dict[str, Any]]) -> List[str]:
+def _summary_table(findings: List[Finding]) -> List[str]:
     lines = ["| # | rule | share | vs expected | cost / month | CO2e / month |", "|---|---|---|---|---|---|"]
     for number, finding in enumerate(findings, 1):
-        co2 = f.co2_range(finding.get("co2e_kg_per_month_range"))
+        co2 = f.co2_range(finding.co2e_kg_per_month_range)
         lines.append(
-            f"| {number} | {code(finding['rule'])} | {f.percent(finding['share'])} | {_times(finding)} "
-            f"| {f.usd(finding.get('cost_usd_per_month'))} | {co2} |"
+            f"| {number} | {code(finding.rule)} | {f.percent(finding.share)} | {_times(finding)} "
+            f"| {f.usd(finding.cost_usd_per_month)} | {co2} |"
         )
     return lines
 
 
-def _finding(number: int, finding: Dict[str, Any], evidence: str, urls: Mapping[str, str]) -> List[str]:
-    rule = _catalogue(str(finding["rule"]))
-    lines = [f"## {number}. {escape(finding['title'])} ({code(finding['rule'])})", ""]
+def _finding(number: int, finding: Finding, evidence: str, urls: Mapping[str, str]) -> List[str]:
+    rule = _catalogue(finding.rule)
+    lines = [f"## {number}. {escape(finding.title)} ({code(finding.rule)})", ""]
     lines += _what(finding)
     lines += _where(finding)
     lines += _why(finding, rule)
@@ -140,88 +135,82 @@ def _finding(number: int, finding: Dict[str, Any], evidence: str, urls: Mapping[
     return lines
 
 
-def _what(finding: Mapping[str, Any]) -> List[str]:
-    scope = finding.get("scope_samples")
-    of = (
-        f" ({finding.get('samples', 0):,} of {scope:,} {escape(finding.get('sample_type', ''))} samples)"
-        if scope
-        else ""
-    )
+def _what(finding: Finding) -> List[str]:
+    scope = finding.scope_samples
+    of = f" ({finding.samples:,} of {scope:,} {escape(finding.sample_type)} samples)" if scope else ""
     return [
         "### What",
         "",
-        escape(finding.get("summary") or finding["title"]),
+        escape(finding.summary or finding.title),
         "",
-        f"- **Share:** {f.percent(finding['share'])}{of}",
-        f"- **Expected share:** {f.percent(finding.get('expected_share'))} "
-        f"(reported above {f.percent(finding.get('threshold_share'))})",
+        f"- **Share:** {f.percent(finding.share)}{of}",
+        f"- **Expected share:** {f.percent(finding.expected_share)} "
+        f"(reported above {f.percent(finding.threshold_share)})",
         f"- **{_times(finding)} more than expected**",
         "",
     ]
 
 
-def _where(finding: Mapping[str, Any]) -> List[str]:
+def _where(finding: Finding) -> List[str]:
     lines = ["### Where", ""]
-    for item in (finding.get("frames") or [])[:MAX_FRAMES]:
-        lines.append(f"- {code(f.frame(item))}: {item.get('samples', 0):,} samples ({f.percent(item.get('share'))})")
-        for stack in (item.get("stacks") or [])[:MAX_PATHS]:
-            path = " → ".join(code(frame.get("function", "?")) for frame in stack.get("frames") or [])
-            lines.append(f"  - {path} ({stack.get('samples', 0):,} samples)")
-    hidden = len(finding.get("frames") or []) - MAX_FRAMES
+    for item in finding.frames[:MAX_FRAMES]:
+        lines.append(f"- {code(f.frame(item.frame))}: {item.samples:,} samples ({f.percent(item.share)})")
+        for stack in item.stacks[:MAX_PATHS]:
+            path = " → ".join(code(frame.function) for frame in stack.frames)
+            lines.append(f"  - {path} ({stack.samples:,} samples)")
+    hidden = len(finding.frames) - MAX_FRAMES
     if hidden > 0:
         lines.append(f"- and {hidden} more frame(s) (see the JSON report)")
     return [*lines, ""]
 
 
-def _why(finding: Mapping[str, Any], rule: Any) -> List[str]:
+def _why(finding: Finding, rule: Optional[Rule]) -> List[str]:
     lines = ["### Why it matters", ""]
     if rule is not None:
         lines += [escape(rule.description), ""]
-    inputs = finding.get("inputs") or {}
-    wasted = finding.get("wasted_ms_per_invocation")
+    inputs = finding.inputs
+    wasted = finding.wasted_ms_per_invocation
     if wasted is not None:
         lines.append(f"- **Wasted:** {wasted:.1f} ms per invocation")
     lines += [
-        f"- **Cost:** {f.usd(finding.get('cost_usd_per_month'))}/month{escape(f.cost_basis(inputs))}",
-        f"- **CO2e:** {f.co2_range(finding.get('co2e_kg_per_month_range'))}",
+        f"- **Cost:** {f.usd(finding.cost_usd_per_month)}/month{escape(f.cost_basis(inputs))}",
+        f"- **CO2e:** {f.co2_range(finding.co2e_kg_per_month_range)}",
         f"- **SCI:** {_sci(finding)}",
     ]
     settings = _inputs(inputs)
     if settings:
         lines.append(f"- **Inputs:** {settings}")
-    lines += [f"- *Note:* {escape(note)}" for note in inputs.get("notes") or []]
+    lines += [f"- *Note:* {escape(note)}" for note in inputs.notes]
     return [*lines, ""]
 
 
-def _sci(finding: Mapping[str, Any]) -> str:
-    for key, unit in (("sci_g_per_invocation", "invocation"), ("sci_g_per_request", "request")):
-        value = finding.get(key)
-        if isinstance(value, Mapping) and value.get("before") is not None and value.get("after") is not None:
-            return f"{value['before']:.2g} g CO2e per {unit} now, {value['after']:.2g} after the fix"
+def _sci(finding: Finding) -> str:
+    for value, unit in ((finding.sci_g_per_invocation, "invocation"), (finding.sci_g_per_request, "request")):
+        if value is not None and value.before is not None and value.after is not None:
+            return f"{value.before:.2g} g CO2e per {unit} now, {value.after:.2g} after the fix"
     return "n/a"
 
 
-def _inputs(inputs: Mapping[str, Any]) -> str:
+def _inputs(inputs: Inputs) -> str:
     parts = []
-    for key, label, unit in (
-        ("invocations_per_month", "invocations/month", ""),
-        ("requests_per_month", "requests/month", ""),
-        ("memory_mb", "memory", " MB"),
-        ("architecture", "architecture", ""),
-        ("platform", "platform", ""),
-        ("region", "region", ""),
-        ("mean_duration_ms", "mean duration", " ms"),
+    for value, label, unit in (
+        (inputs.invocations_per_month, "invocations/month", ""),
+        (inputs.requests_per_month, "requests/month", ""),
+        (inputs.memory_mb, "memory", " MB"),
+        (inputs.architecture, "architecture", ""),
+        (inputs.platform, "platform", ""),
+        (inputs.region, "region", ""),
+        (inputs.mean_duration_ms, "mean duration", " ms"),
     ):
-        value = inputs.get(key)
-        if isinstance(value, Mapping) and "value" in value:
+        if value is not None:
             parts.append(f"{label} {escape(f.setting(value, unit))}")
-    if inputs.get("grid_g_co2e_per_kwh") is not None:
-        parts.append(f"grid {inputs['grid_g_co2e_per_kwh']} g CO2e/kWh")
+    if inputs.grid_g_co2e_per_kwh is not None:
+        parts.append(f"grid {inputs.grid_g_co2e_per_kwh} g CO2e/kWh")
     return "; ".join(parts)
 
 
-def _fix(finding: Mapping[str, Any], rule: Any) -> List[str]:
-    lines = ["### Fix", "", escape(finding.get("fix") or (rule.fix if rule else "")), ""]
+def _fix(finding: Finding, rule: Optional[Rule]) -> List[str]:
+    lines = ["### Fix", "", escape(finding.fix or (rule.fix if rule else "")), ""]
     if rule is not None and rule.bad_example and rule.good_example:
         lines += [
             "Bad:",
@@ -236,8 +225,8 @@ def _fix(finding: Mapping[str, Any], rule: Any) -> List[str]:
     return lines
 
 
-def _evidence(finding: Mapping[str, Any], mode: str, urls: Mapping[str, str]) -> List[str]:
-    fingerprint = str(finding.get("fingerprint") or "")
+def _evidence(finding: Finding, mode: str, urls: Mapping[str, str]) -> List[str]:
+    fingerprint = finding.fingerprint
     lines = ["### Evidence", ""]
     if fingerprint:
         lines += [f"Fingerprint: {code(fingerprint)}", ""]
@@ -247,9 +236,9 @@ def _evidence(finding: Mapping[str, Any], mode: str, urls: Mapping[str, str]) ->
     elif mode == "embed":
         drawing = svg.render_svg(
             svg.evidence_tree(finding),
-            sample_type=str(finding.get("sample_type") or "samples"),
-            title=f"{finding['rule']}: evidence",
-            highlight=[item for item in finding.get("frames") or [] if isinstance(item, Mapping)],
+            sample_type=finding.sample_type or "samples",
+            title=f"{finding.rule}: evidence",
+            highlight=[item.frame for item in finding.frames],
             width=EMBED_WIDTH,
             max_nodes=EMBED_MAX_NODES,
         )
@@ -265,7 +254,7 @@ def _safe_url(url: str) -> str:
     return quote(f.clean(url, 2000), safe=":/?#&=%+,;@!$'*~.-_")
 
 
-def _catalogue(rule_id: str) -> Any:
+def _catalogue(rule_id: str) -> Optional[Rule]:
     """The rule's catalogue entry, or None for a rule this version does not know."""
     from ..rules import get_rule
 

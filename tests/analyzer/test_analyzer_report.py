@@ -13,7 +13,7 @@ from support.builders import HANDLER, lambda_profile
 
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.renderers import RENDERERS, render
-from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.report import Report, analyze_profile
 
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
 
@@ -202,3 +202,16 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     bad.write_text('{"format": "greenflame-profile", "version": 1, "samples": "x"}')
     result = _cli(str(bad))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"region": "eu-west-3", "invocations_per_month": 2e6}],
+)
+def test_report_and_findings_read_back_from_their_json(overrides: Dict[str, Any]) -> None:
+    report = analyze_profile(lambda_profile(), **overrides)
+    document = json.loads(json.dumps(report.to_dict()))
+    again = Report.from_dict(document)
+    assert again.to_dict() == document
+    assert again.recommendations == report.recommendations
+    assert render(again, "markdown") == render(report, "markdown")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import copy
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict
 
 import pytest
 from support.builders import HANDLER, lambda_profile
@@ -18,14 +17,15 @@ from greenflame.analyzer import svg
 from greenflame.analyzer.formats import dump_profile
 from greenflame.analyzer.model import Frame
 from greenflame.analyzer.renderers import markdown
-from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.report import Report, analyze_profile
 from greenflame.analyzer.rules import get_rule
+from greenflame.analyzer.rules.finding import SERVICE_INPUTS, Inputs, Sci, Setting
 
 DATA_URI = re.compile(r"!\[evidence flame graph\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)")
 
 
-def report() -> Dict[str, Any]:
-    return analyze_profile(lambda_profile(invocations=50)).to_dict()
+def report() -> Report:
+    return analyze_profile(lambda_profile(invocations=50))
 
 
 def section(text: str, heading: str) -> str:
@@ -37,29 +37,31 @@ def section(text: str, heading: str) -> str:
 
 def test_every_part_of_a_ticket_is_there() -> None:
     document = report()
-    finding = document["recommendations"][0]
+    finding = document.recommendations[0]
     text = markdown.render(document)
-    rule = get_rule(finding["rule"])
+    rule = get_rule(finding.rule)
     what = section(text, "What")
-    assert f"{finding['share']:.1%}" in what and f"{finding['expected_share']:.1%}" in what
-    assert f"**{finding['times_expected']:.1f}x more than expected**" in what
+    assert f"{finding.share:.1%}" in what and f"{finding.expected_share:.1%}" in what
+    assert f"**{finding.times_expected:.1f}x more than expected**" in what
     where = section(text, "Where")
     assert "`client (/var/lang/lib/python3.11/site-packages/boto3/__init__.py:86)`" in where
     assert "`main` → `handle_event_request` → `lambda_handler` → `client`" in where
     why = section(text, "Why it matters")
     assert markdown.escape(rule.description) in why
-    assert f"${finding['cost_usd_per_month']:,.2f}/month (Lambda duration)" in why
-    co2 = finding["co2e_kg_per_month_range"]
-    assert f"{co2['central']:.3g} kg CO2e/month (range {co2['low']:.2g}-{co2['high']:.2g})" in why
-    sci = finding["sci_g_per_invocation"]
-    assert f"{sci['before']:.2g} g CO2e per invocation now, {sci['after']:.2g} after the fix" in why
+    assert f"${finding.cost_usd_per_month:,.2f}/month (Lambda duration)" in why
+    co2 = finding.co2e_kg_per_month_range
+    assert co2 is not None
+    assert f"{co2.central:.3g} kg CO2e/month (range {co2.low:.2g}-{co2.high:.2g})" in why
+    sci = finding.sci_g_per_invocation
+    assert sci is not None and sci.before is not None and sci.after is not None
+    assert f"{sci.before:.2g} g CO2e per invocation now, {sci.after:.2g} after the fix" in why
     assert "memory 512 MB (profile)" in why and "invocations/month" in why
     fix = section(text, "Fix")
     assert markdown.escape(rule.fix) in fix
     assert "Bad:\n\n```python\n" + rule.bad_example.rstrip("\n") + "\n```" in fix
     assert "Good:\n\n```python\n" + rule.good_example.rstrip("\n") + "\n```" in fix
     evidence = section(text, "Evidence")
-    assert f"Fingerprint: `{finding['fingerprint']}`" in evidence
+    assert f"Fingerprint: `{finding.fingerprint}`" in evidence
 
 
 def test_embedded_evidence_is_a_valid_svg_with_the_frames_highlighted() -> None:
@@ -78,7 +80,7 @@ def test_embedded_evidence_is_a_valid_svg_with_the_frames_highlighted() -> None:
 
 def test_evidence_can_be_referenced_or_left_out() -> None:
     document = report()
-    fingerprint = document["recommendations"][0]["fingerprint"]
+    fingerprint = document.recommendations[0].fingerprint
     url = "https://tracker.example/uploads/evidence (1).svg"
     text = markdown.render(document, evidence_urls={fingerprint: url})
     assert "![evidence flame graph](https://tracker.example/uploads/evidence%20%281%29.svg)" in text
@@ -97,11 +99,10 @@ def test_hostile_text_stays_inert() -> None:
             [1, 1],
             {"lambda_phase": "invoke"},
         )
-    document = report()
-    document["recommendations"] = analyze_profile(profile).to_dict()["recommendations"]
-    finding = document["recommendations"][0]
-    finding["title"] = "<b>@everyone</b> [click](http://e)"
-    finding["inputs"]["notes"] = ["<script>alert(1)</script>"]
+    document = analyze_profile(profile)
+    finding = document.recommendations[0]
+    finding.title = "<b>@everyone</b> [click](http://e)"
+    finding.inputs.notes = ["<script>alert(1)</script>"]
     text = markdown.render(document)
     body = DATA_URI.sub("", text)
     for line in body.splitlines():
@@ -123,15 +124,19 @@ def test_fences_outgrow_backticks_in_the_code() -> None:
 
 def test_service_finding_and_unknown_rule() -> None:
     document = report()
-    finding = copy.deepcopy(document["recommendations"][0])
-    finding.update(rule="future-rule", sci_g_per_invocation=None, sci_g_per_request={"before": 2e-4, "after": 1e-4})
-    finding["inputs"] = {
-        "usd_per_vcpu_hour": {"value": 0.04048, "source": "default, secondary source"},
-        "requests_per_month": {"value": 1e7, "source": "measured"},
-        "region": {"value": "eu-west-1", "source": "override"},
-    }
-    document["recommendations"] = [finding]
-    text = markdown.render(document)
+    finding = replace(
+        document.recommendations[0],
+        rule="future-rule",
+        sci_g_per_invocation=None,
+        sci_g_per_request=Sci(2e-4, 1e-4),
+        inputs=Inputs(
+            kind=SERVICE_INPUTS,
+            usd_per_vcpu_hour=Setting(0.04048, "default, secondary source"),
+            requests_per_month=Setting(1e7, "measured"),
+            region=Setting("eu-west-1", "override"),
+        ),
+    )
+    text = markdown.render(replace(document, recommendations=[finding]))
     assert "0.0002 g CO2e per request now, 0.0001 after the fix" in text
     assert "vCPU-hours at $0.04048 per vCPU-hour, default, secondary source" in text
     assert "requests/month 10,000,000 (measured)" in text and "region eu-west-1 (override)" in text
@@ -139,7 +144,7 @@ def test_service_finding_and_unknown_rule() -> None:
 
 
 def test_no_findings() -> None:
-    empty = analyze_profile(lambda_profile(client_in_handler=False)).to_dict()
+    empty = analyze_profile(lambda_profile(client_in_handler=False))
     assert "No recommendations" in markdown.render(empty)
 
 

@@ -6,6 +6,7 @@ import gzip
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
 
@@ -16,6 +17,7 @@ from greenflame.analyzer import svg
 from greenflame.analyzer.formats import dump_profile
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.rules.finding import CallPath, EvidenceFrame, Finding, FrameRef
 from greenflame.analyzer.tree import build_tree
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -100,7 +102,7 @@ def test_labels_are_truncated_to_fit_and_tiny_frames_are_not_labelled() -> None:
 def test_evidence_frames_and_the_calls_under_them_are_highlighted() -> None:
     profile = lambda_profile(invocations=20)
     entry = CLIENT_CREATION[0]
-    spec = {"function": entry.function, "file": entry.file, "line": entry.line}
+    spec = FrameRef.of(entry)
     drawn = frames(parse(svg.render_svg(profile, highlight=[spec])))
     fills: Dict[str, set] = {}
     for item in drawn:
@@ -112,13 +114,14 @@ def test_evidence_frames_and_the_calls_under_them_are_highlighted() -> None:
     assert "highlighted (blue)" in "".join(t.text or "" for t in root.iter(f"{NS}text"))
 
 
-def test_highlighter_matches_frames_dicts_and_names() -> None:
+def test_highlighter_matches_frames_references_and_names() -> None:
     a = Frame("handler", "/task/app.py", 12)
     assert svg.highlighter([a])(a) and not svg.highlighter([a])(Frame("handler", "/other.py", 12))
     assert svg.highlighter(["handler"])(Frame("handler", "/other.py", 3))
-    assert svg.highlighter([{"function": "handler", "file": "/task/app.py"}])(a)  # line 0: any line
-    assert not svg.highlighter([{"function": "handler", "file": "/task/app.py", "line": 9}])(a)
-    assert not svg.highlighter([{"file": "/task/app.py"}, 42])(a)
+    assert svg.highlighter([FrameRef("handler", "/task/app.py")])(a)  # line 0: any line
+    assert not svg.highlighter([FrameRef("handler", "/task/app.py", 9)])(a)
+    assert svg.highlighter([FrameRef("handler")])(Frame("handler", "/other.py", 3))  # no file: the name anywhere
+    assert not svg.highlighter([FrameRef("other", "/task/app.py")])(a)
 
 
 def test_huge_profiles_are_pruned_to_a_bounded_document() -> None:
@@ -154,8 +157,8 @@ def test_wall_is_used_when_there_is_no_cpu() -> None:
     assert "7 samples" in svg.render_svg(tree, sample_type="wall")
 
 
-def _finding(profile: Profile) -> dict:
-    (finding,) = analyze_profile(profile).to_dict()["recommendations"]
+def _finding(profile: Profile) -> Finding:
+    (finding,) = analyze_profile(profile).recommendations
     return finding
 
 
@@ -163,7 +166,7 @@ def test_evidence_tree_and_svg_from_a_finding() -> None:
     profile = lambda_profile(invocations=30)
     finding = _finding(profile)
     tree = svg.evidence_tree(finding)
-    assert tree.total == sum(s["samples"] for item in finding["frames"] for s in item["stacks"])
+    assert tree.total == sum(s.samples for item in finding.frames for s in item.stacks) > 0
     document = svg.evidence_svg(finding)
     drawn = frames(parse(document))
     assert {name_of(item) for item in drawn} >= {"all", HANDLER.function, "client"}
@@ -172,7 +175,8 @@ def test_evidence_tree_and_svg_from_a_finding() -> None:
     full = frames(parse(svg.evidence_svg(finding, profile)))
     names = {name_of(item) for item in full}
     assert "Loader.load_service_model" in names and "render_rows" not in names
-    assert svg.evidence_tree({"frames": [{"stacks": [{"samples": "x"}, {"samples": -1}]}, "junk"]}).total == 0
+    empty = (CallPath((FrameRef("f"),), 0), CallPath((FrameRef("f"),), -1))
+    assert svg.evidence_tree(replace(finding, frames=[EvidenceFrame(FrameRef("f"), 0, 0.0, empty)])).total == 0
 
 
 def test_export_svg_as_a_real_process(tmp_path: Path) -> None:

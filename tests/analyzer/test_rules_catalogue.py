@@ -21,7 +21,7 @@ from support.paths import ROOT
 from greenflame.analyzer import impact
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.rules import AnalysisContext, all_rules, get_rule, run_rules
-from greenflame.analyzer.rules.finding import Sci
+from greenflame.analyzer.rules.finding import Finding, Sci
 from greenflame.analyzer.rules.frames import call_site, normalised
 from greenflame.analyzer.rules.pattern import attribution_index, owner, patterns
 
@@ -193,6 +193,14 @@ def test_services_use_the_request_context_and_the_vcpu_price(labelled: bool) -> 
         pytest.approx(waste.sci_g_per_request_before), pytest.approx(waste.sci_g_per_request_after)
     )
     assert finding.wasted_ms_per_invocation is None and finding.sci_g_per_invocation is None
+
+
+def test_service_findings_read_back_from_their_json() -> None:
+    for context in (AnalysisContext(), AnalysisContext(region="eu-west-1", requests_per_month=1e7, platform="ec2-m7g")):
+        (finding,) = run_rules(_service_profile(labelled=True), context)
+        document = json.loads(json.dumps(finding.to_dict()))
+        assert document["inputs"]["platform"]["value"] and "process_cpu_share" in document["inputs"]
+        assert Finding.from_dict(document) == finding and Finding.from_dict(document).to_dict() == document
 
 
 def test_lambda_only_rules_ignore_services() -> None:
