@@ -1,0 +1,271 @@
+"""The thread engine's parts on their own, with fakes: the thread table, the label merge, the handler
+buffer, the SIGPROF handler's work (called directly: no signal) and the engines."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from types import FrameType
+from typing import Any, Dict, List, Optional, Tuple
+
+import pytest
+
+from greenflame.agent.aggregator import Aggregator
+from greenflame.agent.drops import DropCounter
+from greenflame.agent.engines import CallEngine, ThreadEngine
+from greenflame.agent.handler_buffer import PENDING_LIMIT, HandlerBuffer
+from greenflame.agent.idle import IdleClassifier
+from greenflame.agent.label_merge import LabelMerger
+from greenflame.agent.signal_handler import build_handler
+from greenflame.agent.stacks import StackReader
+from greenflame.agent.thread_table import ThreadTable, active_count
+from greenflame.agent.trigger_policy import TriggerPolicy
+
+MAIN = threading.main_thread().ident or 0
+HERE = sys._getframe()
+
+
+def frames_of(*idents: int) -> Dict[int, FrameType]:
+    return {ident: HERE for ident in idents}
+
+
+# -- the thread table ------------------------------------------------------------------------
+
+
+def table(max_threads: int = 8, excluded: Optional[set] = None) -> Tuple[ThreadTable, Dict[str, int]]:
+    dropped: Dict[str, int] = {}
+
+    def count_drop(reason: str, count: int) -> None:
+        dropped[reason] = dropped.get(reason, 0) + count
+
+    return ThreadTable(max_threads, lambda: set(excluded or ()), count_drop), dropped
+
+
+def test_the_main_thread_is_alone_when_every_other_thread_is_the_agents() -> None:
+    threads, _ = table(excluded={101})
+    threads.refresh(frames_of(MAIN, 101, 102), 0, active=3, own=102)
+    assert threads.solo_active == 3 and threads.main_ident == MAIN and threads.count == 3
+    threads.refresh(frames_of(MAIN, 101, 102, 103), 0, active=4, own=102)
+    assert threads.solo_active == -1  # 103 is the program's
+    threads.refresh(frames_of(MAIN), 0, active=-1, own=None)
+    assert threads.solo_active == -1  # no threading table to watch: never alone
+
+
+def test_the_table_is_refreshed_when_asked_each_second_or_when_the_count_changes() -> None:
+    threads, _ = table()
+    assert threads.due(frames_of(MAIN), 0)  # never refreshed
+    threads.refresh(frames_of(MAIN), 5_000_000_000, active=1, own=None)
+    assert not threads.due(frames_of(MAIN), 5_999_999_999)
+    assert threads.due(frames_of(MAIN), 6_000_000_000)
+    assert threads.due(frames_of(MAIN, 7), 5_000_000_001)
+    threads.refresh_wanted = True
+    assert threads.due(frames_of(MAIN), 5_000_000_001)
+    threads.refresh(frames_of(MAIN), 5_000_000_001, active=1, own=None)
+    assert not threads.refresh_wanted
+    threads.invalidate()
+    assert threads.count == -1 and threads.due(frames_of(MAIN), 5_000_000_002)
+
+
+def test_select_skips_the_agents_threads_and_rotates_over_the_rest() -> None:
+    threads, dropped = table(max_threads=2, excluded={9})
+    threads.refresh(frames_of(1, 2, 3, 9), 0, active=4, own=None)
+    firsts = set()
+    for _ in range(3):
+        chosen = [ident for ident, _ in threads.select(frames_of(1, 2, 3, 9))]
+        assert len(chosen) == 2 and 9 not in chosen
+        firsts.add(chosen[0])
+    assert firsts == {1, 2, 3}  # none starved
+    assert dropped == {"max_threads": 3}
+    assert [ident for ident, _ in threads.select(frames_of(1, 9))] == [1]
+
+
+def test_active_count_is_threadings_table_length() -> None:
+    assert active_count() == len(threading._active)  # type: ignore[attr-defined]
+
+
+# -- the label merge ---------------------------------------------------------------------------
+
+
+class FakeTask:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def get_name(self) -> str:
+        return self._name
+
+
+def test_automatic_labels_are_added_unless_the_program_set_them() -> None:
+    merger = LabelMerger(auto_labels=True)
+    merger.rename({1: "worker-1"})
+    assert merger.labels_of(1, (), None) == (("thread", "worker-1"),)
+    assert merger.labels_of(1, (("thread", "mine"),), None) == (("thread", "mine"),)
+    assert merger.labels_of(2, (("a", "b"),), None) == (("a", "b"),)  # no name known
+    task = merger.labels_of(1, (("a", "b"),), FakeTask("fetch"))
+    assert task == (("a", "b"), ("asyncio_task", "fetch"), ("thread", "worker-1"))
+    assert LabelMerger(auto_labels=False).labels_of(1, (("a", "b"),), FakeTask("fetch")) == (("a", "b"),)
+
+
+def test_a_threads_merged_labels_are_cached_until_its_set_or_name_changes() -> None:
+    merger = LabelMerger(auto_labels=True)
+    merger.rename({1: "one"})
+    raw = (("a", "b"),)
+    first = merger.labels_of(1, raw, None)
+    assert merger.labels_of(1, raw, None) is first
+    assert merger.labels_of(1, (("a", "c"),), None) == (("a", "c"), ("thread", "one"))
+    merger.rename({1: "uno"})
+    assert merger.labels_of(1, raw, None) == (("a", "b"), ("thread", "uno"))
+
+
+# -- the handler buffer -------------------------------------------------------------------------
+
+
+def code_list() -> List[Any]:
+    """Code objects of this call, leaf first, as the handler records them."""
+    codes = []
+    frame: Optional[FrameType] = sys._getframe()
+    while frame is not None:
+        codes.append(frame.f_code)
+        frame = frame.f_back
+    return codes
+
+
+def buffer() -> Tuple[HandlerBuffer, Aggregator, DropCounter]:
+    drops = DropCounter()
+    aggregator = Aggregator(100, drops)
+    merger = LabelMerger(auto_labels=False)
+    return HandlerBuffer(aggregator, StackReader(64), merger, IdleClassifier(), threading.Lock()), aggregator, drops
+
+
+def test_the_handlers_samples_are_aggregated_in_a_batch_in_the_order_taken() -> None:
+    handler_buffer, aggregator, _ = buffer()
+    codes = code_list()
+    record = (MAIN, codes, 1, codes[0], 0, (("k", "v"),), None)
+    handler_buffer.pending.extend([(1.0, [record]), (2.0, [record]), (3.0, [record, record])])
+    seen: List[float] = []
+    assert handler_buffer.samples() == 3
+    handler_buffer.process(seen.append)
+    assert seen == [1.0, 2.0, 3.0] and handler_buffer.taken == 3 and not handler_buffer.pending
+    report = aggregator.drain("g", 10_000_000, {})
+    assert [s["values"] for s in report["samples"]] == [[4, 4, 0]]  # one stack, counted once per thread
+    assert report["samples"][0]["labels"] == {"k": "v"}
+    names = [report["frames"][i]["function"] for i in report["samples"][0]["stack"]]
+    assert names[-1] == "code_list"  # root first
+
+
+def test_drops_are_counted_without_a_lock_and_moved_to_the_counter_at_the_look() -> None:
+    handler_buffer, _, drops = buffer()
+    handler_buffer.count_drop("signal_backlog", 1)
+    handler_buffer.count_drop("signal_backlog", 2)
+    handler_buffer.count_drop("max_threads", 0)
+    handler_buffer.flush_drops(drops)
+    assert drops.take() == {"signal_backlog": 3}
+    handler_buffer.flush_drops(drops)
+    assert drops.take() == {}
+
+
+# -- the SIGPROF handler's work, called directly -------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def handler_parts(solo: bool = True) -> Tuple[Any, TriggerPolicy, ThreadTable, HandlerBuffer, List[Any], Clock]:
+    clock = Clock()
+    policy = TriggerPolicy(0.01, lambda: 0.5)
+    policy.start(clock())
+    threads, _ = table()
+    threads.refresh(frames_of(threading.get_ident()), 0, active=active_count(), own=None)
+    if not solo:
+        threads.solo_active = -1
+    handler_buffer, _, _ = buffer()
+    captured: List[Any] = []
+
+    def capture(now: float, frame: Optional[FrameType]) -> None:
+        captured.append((now, frame))
+
+    handler = build_handler(policy, threads, handler_buffer, capture, clock)
+    return handler, policy, threads, handler_buffer, captured, clock
+
+
+def test_the_handler_waits_for_the_due_time_and_the_thread_table() -> None:
+    handler, policy, threads, handler_buffer, captured, clock = handler_parts()
+    assert handler(sys._getframe()) == pytest.approx(policy.due - clock())
+    threads.invalidate()
+    clock.now = policy.due
+    assert handler(sys._getframe()) == 0.0
+    assert not handler_buffer.pending and not captured
+
+
+def test_the_handler_samples_a_lone_main_thread_itself_and_schedules_the_next() -> None:
+    handler, policy, _, handler_buffer, captured, clock = handler_parts()
+    clock.now = due = policy.due
+    delay = handler(sys._getframe())
+    assert policy.due == pytest.approx(due + 0.01) and delay == pytest.approx(0.01)
+    assert not captured
+    [(taken_at, [record])] = list(handler_buffer.pending)
+    assert taken_at == due and record[0] == threading.get_ident() and record[2] == 1
+    assert record[1][0] is sys._getframe().f_code  # leaf first
+
+
+def test_a_full_buffer_drops_the_sample_but_keeps_the_schedule() -> None:
+    handler, policy, _, handler_buffer, _, clock = handler_parts()
+    handler_buffer.pending.extend([(0.0, [])] * PENDING_LIMIT)
+    clock.now = due = policy.due
+    handler(sys._getframe())
+    drops = DropCounter()
+    handler_buffer.flush_drops(drops)
+    assert drops.take() == {"signal_backlog": 1} and len(handler_buffer.pending) == PENDING_LIMIT
+    assert policy.due == pytest.approx(due + 0.01)
+
+
+def test_other_threads_or_no_frame_leave_the_sample_to_capture() -> None:
+    handler, policy, _, handler_buffer, captured, clock = handler_parts(solo=False)
+    clock.now = policy.due
+    handler(sys._getframe())
+    handler, policy, _, handler_buffer, captured_alone, clock = handler_parts(solo=True)
+    clock.now = policy.due
+    handler(None)
+    assert [now for now, _ in captured] == [clock()] and captured_alone == [(clock(), None)]
+    assert not handler_buffer.pending
+
+
+# -- the engines ---------------------------------------------------------------------------------
+
+
+class FakeSampler:
+    def __init__(self) -> None:
+        self.taken = 0
+        self.native_id = 42
+        self.probe = type("Probe", (), {"name": "fake-probe"})()
+
+    def signal_stats(self) -> Dict[str, int]:
+        return {"calls": self.taken, "cpu_ns": 0, "samples": self.taken}
+
+
+def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() -> None:
+    sampler = FakeSampler()
+    engine = ThreadEngine(sampler)  # type: ignore[arg-type]
+    assert engine.name == "thread" and engine.cpu_source == "fake-probe" and engine.call_profiler is None
+    sampler.taken = 5
+    assert engine.report_metadata() == {"signal_samples": 5}
+    sampler.taken = 12
+    assert engine.report_metadata() == {"signal_samples": 7}
+    assert engine.native_ids() == [42]
+
+
+def test_the_call_engine_has_no_thread_and_reports_its_rate_and_share() -> None:
+    calls = type("Calls", (), {"rate_hz": 250.0, "share": 0.1})()
+    engine = CallEngine(calls)
+    assert engine.name == "pyinstrument" and engine.cpu_source == "call-cputime"
+    assert not engine.is_alive()
+    engine.start()
+    assert engine.is_alive()
+    engine.stop(1.0)
+    assert not engine.is_alive()
+    assert engine.report_metadata() == {"sample_rate_hz": 250.0, "call_share": 0.1}
+    assert engine.signal_stats() == {"calls": 0, "cpu_ns": 0, "samples": 0} and engine.native_ids() == []
