@@ -11,6 +11,8 @@ opens) and ``greenflame db upgrade`` runs it alone.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -34,6 +36,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # The revision equal to the schema of greenflame 0.1.0, the last release without migrations.
 BASELINE = "0001"
+
+# How long an SQLite connection waits for another's lock before answering "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 30
 
 # The key of the PostgreSQL advisory lock held while upgrading (any fixed 64-bit number, shared by
 # every greenflame process: two servers starting together upgrade one after the other).
@@ -65,7 +70,7 @@ def make_engine(url: Union[str, URL]) -> Engine:
         raise UserError(f"invalid database URL {str(url)!r}") from None
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
-    options: Dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    options: Dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}}
     database = parsed.database
     if not database or database == ":memory:":
         options["poolclass"] = StaticPool  # one shared connection, or each thread sees its own empty DB
@@ -220,6 +225,23 @@ def _baseline_columns() -> Dict[str, Set[str]]:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    _enable_wal(cursor)
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to write-ahead logging, retrying while another connection holds it.
+
+    Two processes opening a new file at once both try the switch; SQLite answers the second
+    "database is locked" at once, without waiting for the busy timeout, so wait here instead.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
