@@ -12,11 +12,13 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from support.server import LiveServer
@@ -58,22 +60,36 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[st
     return make
 
 
+@contextmanager
+def connected(url: str) -> Iterator[sa.Connection]:
+    """A connection to ``url`` in a transaction committed at the end of the block."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
 def load_0_1_0_schema(url: str) -> None:
     """Create the tables as greenflame 0.1.0 did (its frozen DDL for the URL's dialect)."""
-    engine = make_engine(url)
-    text = (DATA / f"schema_0_1_0_{engine.dialect.name}.sql").read_text()
-    sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-    with engine.begin() as connection:
+    with connected(url) as connection:
+        text = (DATA / f"schema_0_1_0_{connection.dialect.name}.sql").read_text()
+        sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
         for statement in filter(str.strip, sql.split(";")):
             connection.exec_driver_sql(statement)
-    engine.dispose()
+
+
+def a_0_1_0_database_with_rows(url: str) -> Dict[str, Dict[str, Any]]:
+    """Create 0.1.0's tables at ``url`` with one row in each; the rows written, by table."""
+    load_0_1_0_schema(url)
+    return fill_every_table(url)
 
 
 def fill_every_table(url: str) -> Dict[str, Dict[str, Any]]:
     """Insert one row into each table the database holds, made from its reflected columns."""
-    engine = make_engine(url)
     rows: Dict[str, Dict[str, Any]] = {}
-    with engine.begin() as connection:
+    with connected(url) as connection:
         reflected = sa.MetaData()
         reflected.reflect(connection)
         for table in reflected.sorted_tables:  # referenced tables first
@@ -82,7 +98,6 @@ def fill_every_table(url: str) -> Dict[str, Dict[str, Any]]:
                 row[key.parent.name] = rows[key.column.table.name][key.column.name]
             connection.execute(table.insert().values(**row))
             rows[table.name] = row
-    engine.dispose()
     return rows
 
 
@@ -92,41 +107,32 @@ def _value(index: int, column: sa.Column) -> Any:
 
 def read_rows(url: str, tables: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """The one row of each table, restricted to the columns it was written with."""
-    engine = make_engine(url)
-    with engine.connect() as connection:
-        found = {}
+    found = {}
+    with connected(url) as connection:
         for name, row in tables.items():
             stored = connection.execute(sa.select(metadata.tables[name])).mappings().all()
             found[name] = {column: stored[0][column] for column in row} if len(stored) == 1 else stored
-    engine.dispose()
     return found
 
 
 def differences(url: str, declared: sa.MetaData = metadata) -> List[Any]:
     """What Alembic's autogenerate would change to make the database match the declared metadata."""
-    engine = make_engine(url)
-    with engine.connect() as connection:
-        diffs = compare_metadata(MigrationContext.configure(connection), declared)
-    engine.dispose()
-    return diffs
+    with connected(url) as connection:
+        return compare_metadata(MigrationContext.configure(connection), declared)
 
 
 def revision_of(url: str) -> Any:
-    engine = make_engine(url)
-    with engine.connect() as connection:
-        revision = MigrationContext.configure(connection).get_current_revision()
-    engine.dispose()
-    return revision
+    with connected(url) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def snapshot(url: str, with_names: bool) -> Dict[str, Tuple[Any, ...]]:
     """Each table's columns, keys, unique constraints and indexes as reflected (names optional)."""
-    engine = make_engine(url)
-    with engine.connect() as connection:
+    name: Callable[[Dict[str, Any]], Any] = (lambda item: item.get("name")) if with_names else (lambda _: None)
+    tables = {}
+    with connected(url) as connection:
         inspector = sa.inspect(connection)
-        tables = {}
         for table in sorted(set(inspector.get_table_names()) - {"alembic_version"}):
-            name: Callable[[Dict[str, Any]], Any] = (lambda item: item.get("name")) if with_names else (lambda _: None)
             columns = tuple((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table))
             key = inspector.get_pk_constraint(table)
             uniques = sorted((name(u), tuple(u["column_names"])) for u in inspector.get_unique_constraints(table))
@@ -136,7 +142,6 @@ def snapshot(url: str, with_names: bool) -> Dict[str, Tuple[Any, ...]]:
             )
             indexes = sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table))
             tables[table] = (columns, name(key), tuple(key["constrained_columns"]), uniques, foreign, indexes)
-    engine.dispose()
     return tables
 
 
@@ -180,8 +185,7 @@ def test_a_column_declared_without_a_revision_is_a_difference(tmp_path: Path) ->
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_0_1_0_database_is_adopted_and_keeps_its_rows(dialect: str, new_database: Callable[[str], str]) -> None:
     url = new_database(dialect)
-    load_0_1_0_schema(url)
-    rows = fill_every_table(url)
+    rows = a_0_1_0_database_with_rows(url)
     assert set(rows) == TABLES_0_1_0
     assert upgrade(url) == Upgrade(before=None, after=head_revision(), adopted=True)
     assert revision_of(url) == head_revision()
@@ -198,13 +202,8 @@ def test_0_1_0_database_is_adopted_and_keeps_its_rows(dialect: str, new_database
 def test_baseline_revision_is_the_0_1_0_schema(dialect: str, new_database: Callable[[str], str]) -> None:
     old, new = new_database(dialect), new_database(dialect)
     load_0_1_0_schema(old)
-    engine = make_engine(new)
-    with engine.connect() as connection:
-        from alembic import command
-
+    with connected(new) as connection:
         command.upgrade(alembic_config(connection=connection), BASELINE)
-        connection.commit()
-    engine.dispose()
     # PostgreSQL named 0.1.0's constraints itself; the naming convention gives the same names.
     with_names = dialect == "postgresql"
     assert snapshot(new, with_names) == snapshot(old, with_names)
@@ -214,10 +213,8 @@ def test_0_1_0_database_with_some_tables_gets_the_others(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'tickets-only.sqlite'}"
     text = (DATA / "schema_0_1_0_sqlite.sql").read_text()
     ticket_links = text[text.index("CREATE TABLE ticket_links") :].rstrip().rstrip(";")
-    engine = make_engine(url)
-    with engine.begin() as connection:
+    with connected(url) as connection:
         connection.exec_driver_sql(ticket_links)  # what `greenflame tickets push` alone left
-    engine.dispose()
     rows = fill_every_table(url)
     assert upgrade(url).adopted
     assert read_rows(url, rows) == rows
@@ -227,12 +224,10 @@ def test_0_1_0_database_with_some_tables_gets_the_others(tmp_path: Path) -> None
 
 def test_unknown_schema_is_refused_untouched(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'other.sqlite'}"
-    engine = make_engine(url)
-    with engine.begin() as connection:
+    with connected(url) as connection:
         connection.exec_driver_sql("CREATE TABLE groups (name VARCHAR(10) PRIMARY KEY, colour TEXT)")
     with pytest.raises(UserError, match="groups lacks the columns created_unix_ns, ingest_key_sha256"):
-        upgrade_database(engine)
-    engine.dispose()
+        upgrade(url)
     assert revision_of(url) is None
     assert set(snapshot(url, with_names=False)) == {"groups"}
 
@@ -286,22 +281,19 @@ def test_a_later_revision_alters_a_referenced_table_of_a_0_1_0_database(
     dialect: str, new_database: Callable[[str], str], later_revision: Callable[[str], str]
 ) -> None:
     url = new_database(dialect)
-    load_0_1_0_schema(url)
-    rows = fill_every_table(url)
+    rows = a_0_1_0_database_with_rows(url)
     later = later_revision(WIDER_KEYS)
     assert upgrade(url) == Upgrade(before=None, after=later, adopted=True)
     assert read_rows(url, rows) == rows
     columns, _, _, uniques, _, _ = snapshot(url, with_names=True)["groups"]
     assert ("ingest_key_sha256", "VARCHAR(128)", False) in columns
     assert uniques == [("groups_ingest_key_sha256_key", ("ingest_key_sha256",))]
-    engine = make_engine(url)
-    with engine.connect() as connection:
+    with connected(url) as connection:
         if dialect == "sqlite":  # foreign keys back on, and still holding
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-        with pytest.raises(sa.exc.IntegrityError):
+        with pytest.raises(sa.exc.IntegrityError), connection.begin_nested():
             connection.execute(metadata.tables["profiles"].update().values(group_name="no-such-group"))
-    engine.dispose()
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -309,8 +301,7 @@ def test_a_failing_revision_leaves_the_database_as_it_was(
     dialect: str, new_database: Callable[[str], str], later_revision: Callable[[str], str]
 ) -> None:
     url = new_database(dialect)
-    load_0_1_0_schema(url)
-    rows = fill_every_table(url)
+    rows = a_0_1_0_database_with_rows(url)
     before = snapshot(url, with_names=True)
     later_revision(HALF_DONE)
     with pytest.raises(RuntimeError, match="fails half-way"):
@@ -323,23 +314,19 @@ def test_a_failing_revision_leaves_the_database_as_it_was(
 def test_a_database_upgraded_by_a_newer_greenflame_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'newer.sqlite'}"
     upgrade(url)
-    engine = make_engine(url)
-    with engine.begin() as connection:
+    with connected(url) as connection:
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(UserError, match=f"at schema revision 9999, which .* latest is {head_revision()}"):
-        upgrade_database(engine)
-    engine.dispose()
+        upgrade(url)
     assert revision_of(url) == "9999"
 
 
 def test_greenflame_serve_upgrades_a_0_1_0_database(server_factory: Callable[..., LiveServer], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     load_0_1_0_schema(url)
-    engine = make_engine(url)
-    with engine.begin() as connection:
+    with connected(url) as connection:
         row = {"name": "from-0-1-0", "ingest_key_sha256": hash_key("gfi_old"), "created_unix_ns": 1}
         connection.execute(metadata.tables["groups"].insert().values(**row))
-    engine.dispose()
     server = server_factory(env={"GREENFLAME_DATABASE_URL": url})
     groups = server.session.get(server.api("/api/v1/groups"), timeout=30).json()["groups"]
     assert [g["name"] for g in groups] == ["from-0-1-0"]
