@@ -16,11 +16,13 @@ from sqlalchemy import text
 
 from greenflame.analyzer.model import ProfileError
 from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.rules import get_rule
 from greenflame.analyzer.tree import frame_match
 
 from . import views
 from .auth import require_admin
 from .errors import ApiError
+from .overview import group_overview
 from .queries import (
     RangeProfile,
     focus_args,
@@ -74,8 +76,19 @@ def create_group() -> Any:
 
 @bp.get("/groups")
 def list_groups() -> Any:
-    """Every group with its profile count and the time span of its profiles."""
-    return jsonify({"groups": [group_json(group) for group in get_storage().list_groups()]})
+    """Every group with its profile count and the time span of its profiles.
+
+    ``overview=1`` adds each group's activity, open findings with their cost, and anomalies
+    (the groups list's one request).
+    """
+    with_overview = request.args.get("overview", "").lower() in ("1", "true", "yes")
+    groups = []
+    for group in get_storage().list_groups():
+        item = group_json(group)
+        if with_overview:
+            item["overview"] = group_overview(group)
+        groups.append(item)
+    return jsonify({"groups": groups})
 
 
 @bp.get("/groups/<name>")
@@ -166,6 +179,47 @@ def group_diff(name: str) -> Any:
     return _json_with(envelope, {"flamegraph": body})
 
 
+@bp.get("/groups/<name>/diff/functions")
+def group_diff_functions(name: str) -> Any:
+    """The diff as a table: each function's share in both ranges, by the largest change first."""
+    sample_type = sample_type_arg()
+    limit = _int_arg("limit", 200, 1, MAX_FUNCTIONS_LIMIT)
+    labels = label_args()
+    base_group = request.args.get("base_group") or name
+    target = merged_range(name, full=bool(labels))
+    base = merged_range(base_group, "base_from", "base_to", full=bool(labels))
+    key = ("diff-functions", base.key, target.key, sample_type, limit, tuple(sorted(labels.items())))
+    keep = sample_filter(labels, None)
+    body = _cached(
+        key, lambda: _dumps(views.functions_diff_view(base.profile, target.profile, sample_type, limit, keep))
+    )
+    envelope = {"type": sample_type, "base": _range_json(base), "target": _range_json(target)}
+    return _json_with(envelope, {"diff": body})
+
+
+@bp.get("/rules/<rule_id>")
+def get_rule_entry(rule_id: str) -> Any:
+    """One rule's catalogue entry: what it looks for, the fix, and a before/after code example."""
+    try:
+        rule = get_rule(rule_id)
+    except KeyError:
+        raise ApiError(404, "not_found", f"there is no rule {rule_id!r}") from None
+    return jsonify(
+        {
+            "id": rule.id,
+            "title": rule.title,
+            "description": rule.description,
+            "target_frames": list(rule.target_frames),
+            "context": rule.context,
+            "threshold_share": rule.threshold_share,
+            "expected_share": rule.expected_share,
+            "fix": rule.fix,
+            "bad_example": rule.bad_example,
+            "good_example": rule.good_example,
+        }
+    )
+
+
 @bp.get("/groups/<name>/timeseries")
 def group_timeseries(name: str) -> Any:
     """CPU and wall samples per time bucket, for the range chart (``step`` seconds, else chosen)."""
@@ -227,6 +281,7 @@ def _range_json(selected: RangeProfile) -> Dict[str, Any]:
         "profile_count": selected.profile_count,
         "start_time_unix_ns": selected.profile.start_time_unix_ns,
         "duration_ns": selected.profile.duration_ns,
+        "sample_period_ns": selected.profile.sample_period_ns,
     }
 
 

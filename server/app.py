@@ -16,7 +16,7 @@ from flask import Flask, Response
 
 from greenflame.analyzer.errors import UserError
 
-from . import api, errors, events, ingest, pipeline_api, pipeline_worker, rollups, storage, web
+from . import api, delivery, errors, events, ingest, pipeline_api, pipeline_worker, rollups, storage, web
 from .context import SETTINGS_KEY
 from .settings import Settings
 
@@ -47,6 +47,7 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     # Both listen to the storage's profile_stored signal, and queue their work on their own thread.
     pipeline_worker.init_app(app)  # a stored profile's group is analysed
     rollups.init_app(app)  # a stored profile is folded; the last day's hourly rollups are read back
+    delivery.init_app(app)  # gzip, cache headers and versioned static URLs
     app.after_request(_security_headers)
     return app
 

@@ -33,6 +33,8 @@ TOP_DOWN = "top-down"
 BOTTOM_UP = "bottom-up"
 MAX_LABEL_KEYS = 50
 MAX_LABEL_VALUES = 50
+#: The functions each side of a comparison contributes at most, before ranking by change.
+MAX_DIFF_FUNCTIONS = 20_000
 
 
 def _unit(profile: Profile, sample_type: str) -> str:
@@ -124,3 +126,42 @@ def labels_view(profile: Profile) -> Dict[str, List[Dict[str, Any]]]:
         ranked = sorted(counts[key].items(), key=lambda item: (-item[1], item[0]))[:MAX_LABEL_VALUES]
         result[key] = [{"value": value, "samples": samples} for value, samples in ranked]
     return result
+
+
+def functions_diff_view(
+    base: Profile, target: Profile, sample_type: str, limit: int, keep: Optional[SampleFilter] = None
+) -> Dict[str, Any]:
+    """Each function's self and total share in ``base`` and ``target``, by the largest change first.
+
+    A share is of its own side's total, so sides of different sizes compare; ``change`` is the
+    target's total share minus the base's (the diff flame graph's colour). ``*_total`` name each
+    side's total value, so the table can say that a side has no samples.
+    """
+    used = choose_sample_type(target, sample_type) if target.samples else choose_sample_type(base, sample_type)
+    sides = [hotspots(profile, used, MAX_DIFF_FUNCTIONS, keep) for profile in (base, target)]
+    totals = [sum(row["self"] for row in rows) for rows in sides]
+    rows: Dict[Any, Dict[str, Any]] = {}
+    for side, (found, total) in enumerate(zip(sides, totals)):
+        prefix = ("base_", "")[side]
+        for row in found:
+            key = (row["name"], row["file"], row["line"])
+            entry = rows.setdefault(key, _empty_diff_row(row))
+            entry[prefix + "self_share"] = row["self"] / total if total else 0.0
+            entry[prefix + "total_share"] = row["total"] / total if total else 0.0
+    for entry in rows.values():
+        entry["change"] = entry["total_share"] - entry["base_total_share"]
+    ranked = sorted(rows.values(), key=lambda e: (-abs(e["change"]), -e["total_share"], e["name"]))[:limit]
+    return {"sample_type": used, "base_total": totals[0], "total": totals[1], "functions": ranked}
+
+
+def _empty_diff_row(row: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "name": row["name"],
+        "file": row["file"],
+        "line": row["line"],
+        "kind": code_kind(row["file"]),
+        "base_self_share": 0.0,
+        "base_total_share": 0.0,
+        "self_share": 0.0,
+        "total_share": 0.0,
+    }
