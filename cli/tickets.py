@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 from greenflame.analyzer.errors import UserError
 
 if TYPE_CHECKING:
+    from greenflame.analyzer.rules.finding import Finding
     from greenflame.server.tickets.config import ChannelConfig
     from greenflame.server.tickets.models import TicketStatus
     from greenflame.server.tickets.store import TicketLink
+    from greenflame.server.tickets.subject import TicketSubject
 
 PUBLIC_URL_ENV = "GREENFLAME_PUBLIC_URL"
 UNGROUPED = "ungrouped"
@@ -51,19 +53,19 @@ def push_command(
     """Analyse profile ``files`` and post their findings to ``to``; 1 when a ticket failed."""
     out = out or sys.stdout
     config = _destination(to, api_url, min_usd, check=not dry_run)
-    findings_by_group = analyse_files(files)
+    subjects_by_group = _subjects(analyse_files(files))
     if dry_run:
-        return _dry_run(findings_by_group, config, out)
+        return _dry_run(subjects_by_group, config, out)
     from greenflame.server.tickets.models import FAILED
     from greenflame.server.tickets.store import TicketStore
-    from greenflame.server.tickets.sync import sync_findings
+    from greenflame.server.tickets.sync import sync_subjects
 
     store = TicketStore.open(database_url())
     try:
         statuses = [
             status
-            for group, findings in findings_by_group.items()
-            for status in sync_findings(group, findings, config, store)
+            for group, subjects in subjects_by_group.items()
+            for status in sync_subjects(group, subjects, config, store)
         ]
     finally:
         store.close()
@@ -85,19 +87,25 @@ def status_command(*, database: Optional[str] = None, out: Optional[TextIO] = No
     return 0
 
 
-def analyse_files(files: Sequence[str]) -> Dict[str, List[Mapping[str, Any]]]:
+def analyse_files(files: Sequence[str]) -> Dict[str, List[Finding]]:
     """Load the profiles, merge them per group and analyse each group: findings by group."""
     from greenflame.analyzer.formats import load_profile
-    from greenflame.analyzer.model import merge
+    from greenflame.analyzer.model import Profile, merge
     from greenflame.analyzer.report import analyze_profile
 
-    by_group: Dict[str, list] = OrderedDict()
+    by_group: Dict[str, List[Profile]] = OrderedDict()
     for path in files:
         profile = load_profile(path)
         by_group.setdefault(profile.group or UNGROUPED, []).append(profile)
+    return {group: analyze_profile(merge(profiles, group)).recommendations for group, profiles in by_group.items()}
+
+
+def _subjects(findings_by_group: Mapping[str, Sequence[Finding]]) -> Dict[str, List[TicketSubject]]:
+    from greenflame.server.tickets.subject import TicketSubject
+
     return {
-        group: [f.to_dict() for f in analyze_profile(merge(profiles, group)).recommendations]
-        for group, profiles in by_group.items()
+        group: [TicketSubject.from_finding(finding) for finding in findings]
+        for group, findings in findings_by_group.items()
     }
 
 
@@ -123,16 +131,16 @@ def _destination(to: str, api_url: Optional[str], min_usd: Optional[float], chec
     return config
 
 
-def _dry_run(findings_by_group: Mapping[str, Sequence[Mapping[str, Any]]], config: ChannelConfig, out: TextIO) -> int:
+def _dry_run(subjects_by_group: Mapping[str, Sequence[TicketSubject]], config: ChannelConfig, out: TextIO) -> int:
     from greenflame.server.tickets import render_markdown
     from greenflame.server.tickets.document import build_content
     from greenflame.server.tickets.sync import worth_a_ticket
 
     count = 0
-    for group, findings in findings_by_group.items():
-        for finding in findings:
-            content = build_content(group, finding, labels=config.labels, link_base=config.link_base)
-            if not worth_a_ticket(finding, config.min_usd_per_month):
+    for group, subjects in subjects_by_group.items():
+        for subject in subjects:
+            content = build_content(group, subject, labels=config.labels, link_base=config.link_base)
+            if not worth_a_ticket(subject, config.min_usd_per_month):
                 out.write(f"skip (below --min-usd): {content.title}\n")
                 continue
             count += 1

@@ -42,6 +42,7 @@ from .models import (
     fingerprint_key,
 )
 from .store import DEFAULT_LEASE_S, TicketLink, TicketStore
+from .subject import TicketSubject
 
 log = logging.getLogger(__name__)
 
@@ -73,17 +74,32 @@ def material_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return False
 
 
-def worth_a_ticket(finding: Mapping[str, Any], min_usd_per_month: float) -> bool:
-    """True when the finding clears the channel's cost threshold (unknown cost clears only 0)."""
+def worth_a_ticket(subject: TicketSubject, min_usd_per_month: float) -> bool:
+    """True when the subject clears the channel's cost threshold (unknown cost clears only 0)."""
     if min_usd_per_month <= 0:
         return True
-    cost = finding.get("cost_usd_per_month")
-    return isinstance(cost, (int, float)) and cost >= min_usd_per_month
+    cost = subject.cost_usd_per_month
+    return cost is not None and cost >= min_usd_per_month
 
 
 def sync_findings(
+    group: str, findings: Sequence[Mapping[str, Any]], channel_config: ChannelConfig, store: TicketStore, **options: Any
+) -> List[TicketStatus]:
+    """:func:`sync_subjects` for findings given as JSON dicts (read with :meth:`TicketSubject.from_mapping`).
+
+    The edge for callers that still hold dicts; items that are not dicts are skipped with a warning.
+    """
+    subjects = [TicketSubject.from_mapping(finding) for finding in findings if isinstance(finding, Mapping)]
+    if len(subjects) != len(findings):
+        log.warning(
+            "tickets: %d item(s) that are not findings in group %r were skipped", len(findings) - len(subjects), group
+        )
+    return sync_subjects(group, subjects, channel_config, store, **options)
+
+
+def sync_subjects(
     group: str,
-    findings: Sequence[Mapping[str, Any]],
+    subjects: Sequence[TicketSubject],
     channel_config: ChannelConfig,
     store: TicketStore,
     *,
@@ -93,31 +109,30 @@ def sync_findings(
     clock: Callable[[], float] = time.monotonic,
     lease_s: float = DEFAULT_LEASE_S,
 ) -> List[TicketStatus]:
-    """Bring the tickets of ``group`` on one channel in line with ``findings``; never raises for trackers.
+    """Bring the tickets of ``group`` on one channel in line with ``subjects``; never raises for trackers.
 
-    ``findings`` are the analyzer's recommendation dicts (each with a ``fingerprint``);
-    ``svgs`` maps a fingerprint to its evidence SVG. Returns one status per current finding
-    and per ticket closed or resolved.
+    ``subjects`` are the current findings and anomalies (each with a ``fingerprint``); ``svgs``
+    maps a fingerprint to its evidence SVG. Returns one status per current subject and per
+    ticket closed or resolved.
     """
     run = _Run(group, channel_config, store, svgs or {}, lease_s)
     try:
         run.channel = open_channel(channel_config, session=session, sleep=sleep, clock=clock)
     except ChannelConfigError as error:
         run.stopped = f"not configured: {error}"
-    current = _by_key(group, findings)
-    statuses = [run.present(key, finding) for key, finding in current.items()]
+    current = _by_key(group, subjects)
+    statuses = [run.present(key, subject) for key, subject in current.items()]
     for link in store.links(group, channel_config.channel_key):
         if link.fingerprint_key not in current and (link.state == OPEN or link.last_error):
             statuses.append(run.absent(link))
     return statuses
 
 
-def _by_key(group: str, findings: Sequence[Mapping[str, Any]]) -> Dict[str, Mapping[str, Any]]:
-    by_key: Dict[str, Mapping[str, Any]] = {}
-    for finding in findings:
-        fingerprint = finding.get("fingerprint") if isinstance(finding, Mapping) else None
-        if isinstance(fingerprint, str) and fingerprint:
-            by_key.setdefault(fingerprint_key(group, fingerprint), finding)
+def _by_key(group: str, subjects: Sequence[TicketSubject]) -> Dict[str, TicketSubject]:
+    by_key: Dict[str, TicketSubject] = {}
+    for subject in subjects:
+        if subject.fingerprint:
+            by_key.setdefault(fingerprint_key(group, subject.fingerprint), subject)
         else:
             log.warning("tickets: a finding without a fingerprint in group %r was skipped", group)
     return by_key
@@ -141,19 +156,19 @@ class _Run:
     def channel_key(self) -> str:
         return self.config.channel_key
 
-    def present(self, key: str, finding: Mapping[str, Any]) -> TicketStatus:
+    def present(self, key: str, subject: TicketSubject) -> TicketStatus:
         """Create, recover, reopen or update the ticket of a finding the analysis reports."""
         content = build_content(
             self.group,
-            finding,
+            subject,
             labels=self.config.labels,
             link_base=self.config.link_base,
             link_template=self.config.link_template,
-            svg=self.svgs.get(str(finding.get("fingerprint"))),
+            svg=self.svgs.get(subject.fingerprint),
         )
         existing = self.store.get(self.group, self.channel_key, key)
         if (existing is None or existing.ticket_id is None) and not worth_a_ticket(
-            finding, self.config.min_usd_per_month
+            subject, self.config.min_usd_per_month
         ):
             return self._status(content, SKIPPED, existing)
         if existing is not None and _waiting(existing):

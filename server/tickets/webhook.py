@@ -128,7 +128,7 @@ def payload(
             markdown=render_markdown.render(content),
             flamegraph_url=content.flamegraph_url,
             evidence_svg=content.svg,
-            finding=_json_safe(content.finding),
+            finding=_json_safe(content.subject.data),
         )
     return data
 

@@ -15,12 +15,15 @@ sys.path.insert(0, str(TRACKERS))
 from fake_github import FakeGitHub
 from fake_jira import valid_adf
 from findings import finding
+from support.builders import lambda_profile
 
+from greenflame.analyzer.report import analyze_profile
 from greenflame.server.tickets import render_adf, render_markdown, render_wiki
 from greenflame.server.tickets.config import ChannelConfig, parse_destination
 from greenflame.server.tickets.credentials import Secret, redact
 from greenflame.server.tickets.document import build_content
 from greenflame.server.tickets.store import TicketStore
+from greenflame.server.tickets.subject import TicketSubject
 from greenflame.server.tickets.sync import material_change
 from greenflame.server.tickets.transport import is_rate_limited, rate_limit_wait_s, reset_time, retry_after_s
 
@@ -38,7 +41,7 @@ def hostile_finding() -> dict:
 
 
 def test_markdown_neutralises_frame_names() -> None:
-    body = render_markdown.render(build_content("g", hostile_finding()))
+    body = render_markdown.render(build_content("g", TicketSubject.from_mapping(hostile_finding())))
     prose = body.split("```")[0]
     assert "<img" not in prose and "@admin" not in prose and "](http://x)" not in prose
     assert "&#64;admin" in body and "&lt;img" in body
@@ -47,7 +50,7 @@ def test_markdown_neutralises_frame_names() -> None:
 
 
 def test_wiki_and_adf_neutralise_frame_names() -> None:
-    content = build_content("g", hostile_finding())
+    content = build_content("g", TicketSubject.from_mapping(hostile_finding()))
     wiki = render_wiki.render(content)
     assert "\\[click\\]" in wiki and "{code}\n" not in wiki.split("{code:python}")[0]
     assert wiki.count("{noformat}") == 2  # the frame's own {noformat} was defused
@@ -57,8 +60,34 @@ def test_wiki_and_adf_neutralise_frame_names() -> None:
 
 def test_body_reads_findings_loosely() -> None:
     bare = {"rule": "r", "fingerprint": "f", "frames": [{"frames": ["a", "b"], "count": 2}, "weird", 5]}
-    body = render_markdown.render(build_content("g", bare))
+    body = render_markdown.render(build_content("g", TicketSubject.from_mapping(bare)))
     assert "### Where" in body and "Why it matters" not in body and "### Fix" not in body
+    assert "```\na\nb\n(2 samples)\n```" in body and "```\nweird\n```" in body and "```\n5\n```" in body
+
+
+def test_a_finding_and_its_json_make_the_same_ticket() -> None:
+    (analysed,) = analyze_profile(lambda_profile(invocations=50)).recommendations
+    typed = TicketSubject.from_finding(analysed)
+    loose = TicketSubject.from_mapping(json.loads(json.dumps(analysed.to_dict())))
+    assert typed == loose
+    base = "https://greenflame.example"
+    content = build_content("orders", typed, link_base=base)
+    assert content == build_content("orders", loose, link_base=base)
+    body = render_markdown.render(content)
+    assert "`client (/var/lang/lib/python3.11/site-packages/boto3/__init__.py:86)`" in body
+    assert f"${analysed.cost_usd_per_month:,.2f} per month" in body and "focus=client" in body
+    assert content.numbers == {
+        "cost_usd_per_month": analysed.cost_usd_per_month,
+        "co2e_kg_per_month": analysed.co2e_kg_per_month,
+        "share": analysed.share,
+        "times_expected": analysed.times_expected,
+    }
+
+
+def test_a_fix_given_as_text_and_code() -> None:
+    subject = TicketSubject.from_mapping(finding(fix={"text": "Reuse it.", "code": "s3 = boto3.client('s3')"}))
+    body = render_markdown.render(build_content("g", subject))
+    assert "### Fix\n\nReuse it.\n\n```python\ns3 = boto3.client('s3')\n```" in body
 
 
 def test_material_change_thresholds() -> None:
