@@ -61,7 +61,6 @@ if TYPE_CHECKING:
         def native_ids(self) -> List[Optional[int]]:
             """The kernel ids of the engine's own threads (their CPU counts against the budget)."""
 
-    Builder = Callable[[Config, Aggregator, DropCounter, CpuBudget, Callable[[], Set[Optional[int]]]], Engine]
 
 _NO_SIGNAL = {"calls": 0, "cpu_ns": 0, "samples": 0}
 
@@ -160,13 +159,20 @@ class CallEngine:
         return []
 
 
-def _thread_engine(
+def build_engine(
     config: Config,
     aggregator: Aggregator,
     drops: DropCounter,
     budget: CpuBudget,
     excluded: Callable[[], Set[Optional[int]]],
 ) -> Engine:
+    """The engine ``config.engine`` names, sampling into ``aggregator``; ``excluded()`` names the
+    agent's other threads (never sampled). The one place that asks which engine it is."""
+    if config.engine == "pyinstrument":
+        from .callprofiler import CallProfiler
+
+        share, rate, depth = config.call_share, config.rate_hz, config.max_depth
+        return CallEngine(CallProfiler(aggregator, share, rate, depth, config.auto_labels))
     from .cpuprobe import select_probe
     from .sampler import ThreadSampler
 
@@ -183,31 +189,3 @@ def _thread_engine(
         signal_trigger=config.signal_trigger,
     )
     return ThreadEngine(sampler)
-
-
-def _call_engine(
-    config: Config,
-    aggregator: Aggregator,
-    drops: DropCounter,
-    budget: CpuBudget,
-    excluded: Callable[[], Set[Optional[int]]],
-) -> Engine:
-    from .callprofiler import CallProfiler
-
-    profiler = CallProfiler(aggregator, config.call_share, config.rate_hz, config.max_depth, config.auto_labels)
-    return CallEngine(profiler)
-
-
-_BUILDERS: Dict[str, Builder] = {"thread": _thread_engine, "pyinstrument": _call_engine}
-
-
-def build_engine(
-    config: Config,
-    aggregator: Aggregator,
-    drops: DropCounter,
-    budget: CpuBudget,
-    excluded: Callable[[], Set[Optional[int]]],
-) -> Engine:
-    """The engine ``config.engine`` names, sampling into ``aggregator``; ``excluded()`` names the
-    agent's other threads (never sampled)."""
-    return _BUILDERS[config.engine](config, aggregator, drops, budget, excluded)
