@@ -6,6 +6,11 @@ One line per distinct stack, frames root first separated by ``;``, then a space 
 
 A frame is written ``function (file:line)`` when its file is known, else just ``function``,
 and parsed back the same way. The format holds one value column and no labels.
+
+Reading accepts what flamegraph.pl and speedscope accept: a blank frame name (FlameGraph's own
+``perf-vertx-stacks-01-collapsed-*.txt`` end a stack with ``;  3``) is a frame named
+``<unknown>``, and a line with nothing before its count (``py-spy record --format raw`` writes
+`` 1`` for a sample without frames) is an empty stack: its count goes to the root.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from ._common import column_index, folded_stacks, frame_of, quote
 __all__ = ["dumps", "format_frame", "loads", "looks_like_collapsed", "parse_frame"]
 
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.+):(?P<line>\d+)\)$")
-_FIRST_LINE = re.compile(rb"\s*([^\n]*)")
-_LINE = re.compile(r"^(?P<stack>.+?)\s+(?P<count>\S+)$")
+_FIRST_LINE = re.compile(rb"(?:[ \t\r\f\v]*\n)*([^\n]*)")
+# The stack may be empty (a line of whitespace and a count); a line without whitespace has no count.
+_LINE = re.compile(r"^(?P<stack>.*?)\s+(?P<count>\S+)$")
 # Characters that would break the line format; written as look-alikes instead.
 _REPLACEMENTS = str.maketrans({";": ",", "\n": " ", "\r": " "})
 
@@ -56,17 +62,17 @@ def loads(data: bytes, sample_type: str = CPU) -> Profile:
     """Parse folded stacks into a one-column profile whose sample type is named ``sample_type``.
 
     Blank lines are skipped; any other line that is not ``frames count`` raises ProfileError.
+    A blank frame name is read as ``<unknown>``; a line with no frames before its count adds an
+    empty stack (the root).
     """
     profile = Profile(sample_types=[SampleType(sample_type)], sample_period_ns=0)
     cache: Dict[str, Frame] = {}
-    for number, stack, count in _lines(_text(data)):
+    for _, stack, count in _lines(_text(data)):
         frames: List[Frame] = []
-        for part in stack.split(";"):
-            if not part:
-                raise ProfileError(f"collapsed stacks line {number}: empty frame name")
+        for part in stack.split(";") if stack else ():
             frame = cache.get(part)
             if frame is None:
-                frame = cache[part] = parse_frame(part)
+                frame = cache[part] = parse_frame(part if part.strip() else "")
             frames.append(frame)
         profile.add(frames, [count])
     return profile
@@ -79,7 +85,7 @@ def looks_like_collapsed(data: bytes) -> bool:
     """
     first = _FIRST_LINE.match(data)
     try:
-        match = _LINE.match(first[1].decode("utf-8").strip()) if first else None
+        match = _LINE.match(first[1].decode("utf-8").rstrip()) if first else None
     except UnicodeDecodeError:
         return False
     return match is not None and match["count"].isdigit() and match["count"].isascii()
@@ -94,13 +100,14 @@ def _text(data: bytes) -> str:
 
 def _lines(text: str) -> Iterator[Tuple[int, str, int]]:
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
+        line = raw.rstrip()
+        if not line.strip():
             continue
         match = _LINE.match(line)
         if match is None:
-            raise ProfileError(f"collapsed stacks line {number}: expected 'frame;frame;... count', got {quote(line)}")
+            got = quote(line.strip())
+            raise ProfileError(f"collapsed stacks line {number}: expected 'frame;frame;... count', got {got}")
         count = match["count"]
         if not count.isdigit() or not count.isascii():
             raise ProfileError(f"collapsed stacks line {number}: count {quote(count)} is not a whole number")
-        yield number, match["stack"], int(count)
+        yield number, match["stack"].strip(), int(count)

@@ -206,7 +206,11 @@ def _sampled_weights(entry: Dict[str, Any], path: str, frame_count: int) -> Dict
 
 
 def _evented_weights(entry: Dict[str, Any], path: str, frame_count: int) -> Dict[Stack, float]:
-    """Time each stack was the innermost open stack, from balanced open/close events."""
+    """Time each stack was the innermost open stack, from balanced open/close events.
+
+    Like speedscope, a profile that leaves a frame open at its last event is refused: its
+    remaining time is unknown.
+    """
     events = check.array(check.field(entry, "events", path), f"{path}.events")
     totals: Dict[Stack, float] = {}
     open_frames: List[int] = []
@@ -223,10 +227,11 @@ def _evented_weights(entry: Dict[str, Any], path: str, frame_count: int) -> Dict
         last = at
         frame = _frame_index(check.field(event, "frame", where), f"{where}.frame", frame_count)
         _apply_event(open_frames, check.field(event, "type", where), frame, where)
-    end = _finite(entry.get("endValue", last or 0), f"{path}.endValue")
-    if open_frames and last is not None and end > last:
-        stack = tuple(open_frames)
-        totals[stack] = totals.get(stack, 0) + (end - last)
+    if open_frames:
+        raise ProfileError(
+            f"{path}.events: unbalanced, {len(open_frames)} frame(s) still open after the last event "
+            f"(innermost: frame {open_frames[-1]}); every 'O' event needs its 'C'"
+        )
     return totals
 
 

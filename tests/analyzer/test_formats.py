@@ -267,7 +267,6 @@ def test_malformed_json_is_a_profile_error(data: bytes, message: str) -> None:
     [
         (b"main;work 3\nmain;work\n", "line 2: expected 'frame;frame;... count', got 'main;work'"),
         (b"main;work 3\nmain;work x\n", "line 2: count 'x' is not a whole number"),
-        (b"main;;work 3\n", "line 1: empty frame name"),
         (b"just some words\n", "could not recognise"),
     ],
 )
