@@ -212,6 +212,11 @@ class _Session:
 
     def _start_owned(self, options: Mapping[str, Any]) -> bool:
         settings = start_options(options)
+        if settings.get("ingest_key") is None:
+            with guard("lambda ingest key"):  # from SSM or Secrets Manager, when configured so
+                from .lambda_secrets import ingest_key_from_aws
+
+                settings["ingest_key"] = ingest_key_from_aws()
         interval = lambda_interval(settings)
         if interval is None:
             return start(**settings) is not None  # a bad value: start() logs it once

@@ -1,4 +1,4 @@
-"""``greenflame lambda invoke`` and ``greenflame lambda layer``."""
+"""``greenflame lambda invoke``, ``layer``, and ``enable``/``disable``/``status`` on deployed functions."""
 
 from __future__ import annotations
 
@@ -31,6 +31,33 @@ def register(verbs: Any) -> None:
         help="also ship bytecode for this interpreter (repeatable; default: only the one running greenflame)",
     )
     layer.set_defaults(run_verb=_layer)
+    _register_deployed(lam_verbs)
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--region", metavar="R", help="the function's region (default: the AWS configuration's)")
+    parser.add_argument("--qualifier", metavar="ALIAS", help="also move this alias to a version with the change")
+
+
+def _register_deployed(lam_verbs: Any) -> None:
+    enable = lam_verbs.add_parser("enable", help="profile a deployed function: add the layer, wrapper and variables")
+    enable.add_argument("function", metavar="FUNCTION", help="the function's name or ARN")
+    enable.add_argument("--server", metavar="URL", help="the greenflame server the function reports to")
+    enable.add_argument("--group", metavar="G", help="the profiling group (default: aws-lambda-FUNCTION)")
+    key = enable.add_mutually_exclusive_group()
+    key.add_argument("--ingest-key-ssm", metavar="PARAM", help="read the ingest key from this SSM parameter")
+    key.add_argument("--ingest-key-secret", metavar="ARN", help="read the ingest key from this Secrets Manager secret")
+    key.add_argument("--ingest-key", metavar="KEY", help="put the ingest key in the configuration, in plain text")
+    _add_target(enable)
+    enable.set_defaults(run_verb=_enable)
+    disable = lam_verbs.add_parser("disable", help="stop profiling a function: restore its previous configuration")
+    disable.add_argument("function", metavar="FUNCTION", help="the function's name or ARN")
+    _add_target(disable)
+    disable.set_defaults(run_verb=_disable)
+    status = lam_verbs.add_parser("status", help="which functions are profiled, with which layer version")
+    status.add_argument("functions", nargs="*", metavar="FUNCTION", help="default: every function of the region")
+    _add_target(status)
+    status.set_defaults(run_verb=_status)
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -52,3 +79,29 @@ def _layer(args: argparse.Namespace) -> int:
     from greenflame.devtools.lambda_layer import build_layer
 
     return build_layer(args.output, pythons=args.python or ())
+
+
+def _target(args: argparse.Namespace) -> Any:
+    from greenflame.devtools.lambda_enable import Target
+
+    return Target(args.function, args.region, args.qualifier)
+
+
+def _enable(args: argparse.Namespace) -> int:
+    from greenflame.devtools.lambda_config import AgentSettings
+    from greenflame.devtools.lambda_enable import enable
+
+    settings = AgentSettings(args.server, args.group, args.ingest_key, args.ingest_key_ssm, args.ingest_key_secret)
+    return enable(_target(args), settings)
+
+
+def _disable(args: argparse.Namespace) -> int:
+    from greenflame.devtools.lambda_enable import disable
+
+    return disable(_target(args))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from greenflame.devtools.lambda_enable import status
+
+    return status(args.functions, args.region, args.qualifier)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 __all__ = [
+    "ENV_NEXT_WRAPPER",
     "LAYER_MODULES",
     "SERVICE_ONLY_MODULES",
     "WRAPPER_NAME",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 WRAPPER_NAME = "greenflame-wrapper"
+#: A wrapper the function had before greenflame's: greenflame's wrapper runs it next (chaining).
+ENV_NEXT_WRAPPER = "GREENFLAME_NEXT_WRAPPER"
 #: Where Lambda puts the wrapper: a layer's files are unpacked under /opt.
 WRAPPER_PATH = "/opt/" + WRAPPER_NAME
 _AGENT_PREFIX = "python/greenflame/agent/"
@@ -82,6 +85,11 @@ _WRAPPER = """#!/bin/sh
 # Lambda runs this script with its bootstrap command as arguments; the script hands that command
 # through unchanged after pointing _HANDLER at greenflame's entry, which loads the function's own
 # handler (kept in GREENFLAME_ORIGINAL_HANDLER) the way the runtime does, and profiles it.
+# A wrapper the function had before (GREENFLAME_NEXT_WRAPPER, set by `greenflame lambda enable`)
+# runs next, with the same arguments.
+if [ -n "${GREENFLAME_NEXT_WRAPPER:-}" ]; then
+  set -- "$GREENFLAME_NEXT_WRAPPER" "$@"
+fi
 case "${GREENFLAME_ENABLED-true}" in
   ""|0|[Ff][Aa][Ll][Ss][Ee]|[Nn][Oo]|[Oo][Ff][Ff]) exec "$@" ;;
 esac
@@ -128,6 +136,7 @@ LAYER_MODULES = (
     "invocations",
     "lambda_entry",
     "lambda_outbox",
+    "lambda_secrets",
     "lifecycle",
     "profiler",
     "sampler",
