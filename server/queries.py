@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
+from urllib.parse import unquote
 
 from flask import request
 
@@ -71,7 +72,11 @@ def sample_type_arg() -> str:
 
 
 def label_args() -> Dict[str, str]:
-    """The ``label`` parameters (each ``key=value``; repeat for several) as a mapping."""
+    """The ``label`` parameters (each ``key=value``; repeat for several) as a mapping.
+
+    A key holding ``=`` is sent percent-encoded (``%3D``, and ``%`` as ``%25``): the key ends
+    at the first ``=``, and is then decoded.
+    """
     wanted: Dict[str, str] = {}
     raw = request.args.getlist("label")
     if len(raw) > MAX_LABEL_FILTERS:
@@ -80,7 +85,7 @@ def label_args() -> Dict[str, str]:
         key, equals, value = item.partition("=")
         if not equals or not key:
             raise ApiError(400, "invalid_parameter", "label must be key=value")
-        wanted[key] = value
+        wanted[unquote(key)] = value
     return wanted
 
 
