@@ -5,7 +5,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_destination, positive_int
+from .options import add_destination, positive_float, positive_int
+
+#: Lambda's largest function timeout, in seconds.
+MAX_TIMEOUT_S = 900.0
+
+
+def lambda_timeout(text: str) -> float:
+    """A function timeout as Lambda accepts it: above zero, at most 900 seconds."""
+    value = positive_float(text)
+    if value > MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"Lambda's timeout is at most {MAX_TIMEOUT_S:.0f} seconds, got {text}")
+    return value
 
 
 def register(verbs: Any) -> None:
@@ -20,6 +31,13 @@ def register(verbs: Any) -> None:
     invoke.add_argument("--memory-mb", type=positive_int, default=128, metavar="MB")
     invoke.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
     invoke.add_argument("--region", default="us-east-1", metavar="R")
+    invoke.add_argument(
+        "--timeout",
+        type=lambda_timeout,
+        default=3.0,
+        metavar="S",
+        help="seconds an invocation may run before Lambda stops it and resets the sandbox (default 3, at most 900)",
+    )
     add_destination(invoke)
     invoke.set_defaults(run_verb=_invoke)
     layer = lam_verbs.add_parser("layer", help="build the greenflame Lambda layer zip")
@@ -70,6 +88,7 @@ def _invoke(args: argparse.Namespace) -> int:
         memory_mb=args.memory_mb,
         arch=args.arch,
         region=args.region,
+        timeout_s=args.timeout,
         out=args.out,
         server=args.server,
     )

@@ -111,6 +111,7 @@ class RunStats:
     errors: int = 0
     shown: Set[Tuple[str, str]] = field(default_factory=set)
     init_ms: float = 0.0
+    cold_starts: int = 0
     interrupted: bool = False
 
 
@@ -133,6 +134,11 @@ def show_progress(stats: RunStats, total: int) -> None:
         print(f"greenflame: {done}/{total} invocations, {stats.errors} errors, median {median:.2f} ms", file=sys.stderr)
 
 
+def _resets(stats: RunStats) -> str:
+    """`` (N cold starts)`` when the sandbox was reset (timeouts, crashes), else nothing."""
+    return f" ({stats.cold_starts} cold starts)" if stats.cold_starts > 1 else ""
+
+
 def summary_line(spec: HandlerSpec, stats: RunStats, memory_mb: int, arch: str) -> str:
     count = len(stats.durations_ms)
     median = f"{statistics.median(stats.durations_ms):.2f} ms" if count else "n/a"
@@ -140,6 +146,6 @@ def summary_line(spec: HandlerSpec, stats: RunStats, memory_mb: int, arch: str) 
     ran_on = "" if arch == normalize_architecture(machine) else f", ran on {machine}"
     return (
         f"greenflame: {spec.lambda_handler}: {count} invocations, {stats.errors} errors, "
-        f"median duration {median}, init duration {stats.init_ms:.1f} ms, "
+        f"median duration {median}, init duration {stats.init_ms:.1f} ms{_resets(stats)}, "
         f"memory size {memory_mb} MB, {arch}{ran_on}"
     )

@@ -3,8 +3,9 @@
 The handler runs in its own process under the real runtime client (``awslambdaric``), started
 through the greenflame layer's exec wrapper exactly as a deployed function with
 ``AWS_LAMBDA_EXEC_WRAPPER=/opt/greenflame-wrapper``: frozen between invocations, killed on
-timeout (3 s, Lambda's default), a cold start again after a crash. The last invocation asks the
-agent for a report through the client context, so every invocation is in the profile.
+timeout (``--timeout``, 3 s by default as on Lambda), a cold start again after a timeout or a
+crash. The last invocation asks the agent for a report through the client context, so every
+invocation is in the profile.
 
 With ``--server`` the function ships to that server itself; otherwise it ships to the local
 runtime, which merges what it received (each report once, by its Idempotency-Key) into one file:
@@ -88,10 +89,10 @@ def _function_environment(spec: HandlerSpec, arch: str, server: Optional[str], o
 class _Run:
     """One ``lambda invoke`` run: the environment, the invocations, what became of the reports."""
 
-    def __init__(self, spec: HandlerSpec, work: Path, memory_mb: int, region: str, arch: str) -> None:
+    def __init__(self, spec: HandlerSpec, work: Path, memory_mb: int, region: str, arch: str, timeout_s: float) -> None:
         self.spec = spec
         self.work = work
-        self.memory_mb, self.arch = memory_mb, arch
+        self.memory_mb, self.arch, self.timeout_s = memory_mb, arch, timeout_s
         self.arn = function_arn(region, spec.function_name)
         self.stats = RunStats()
 
@@ -104,7 +105,7 @@ class _Run:
             environment=_function_environment(self.spec, self.arch, server, out_mode),
             opt_dir=self.work / "opt",
             memory_mb=self.memory_mb,
-            timeout_s=DEFAULT_TIMEOUT_S,
+            timeout_s=self.timeout_s,
             function_arn=self.arn,
         )
         function = LocalLambda(config, self.work / "environment")
@@ -126,6 +127,8 @@ class _Run:
 
     def _record(self, result: InvokeResult) -> bool:
         """Note one result; False when the init failed (nothing more can run)."""
+        if result.init_duration_ms is not None or result.init_failed:
+            self.stats.cold_starts += 1
         if result.init_duration_ms is not None:
             self.stats.init_ms = result.init_duration_ms
         if result.init_failed:
@@ -174,8 +177,13 @@ def invoke(
     region: str = "us-east-1",
     out: Optional[str] = None,
     server: Optional[str] = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> int:
-    """Run ``handler_spec`` ``invocations`` times on the local runtime; 0, or 1 if any call failed."""
+    """Run ``handler_spec`` ``invocations`` times on the local runtime; 0, or 1 if any call failed.
+
+    An invocation that runs past ``timeout_s`` fails as on Lambda (``Sandbox.Timedout``, "Task timed
+    out after S seconds") and its sandbox is reset: the next invocation is a cold start.
+    """
     if not runtime_available():
         raise UserError(
             "lambda invoke needs awslambdaric (the Lambda runtime client, Linux only), which is not installed; "
@@ -189,7 +197,7 @@ def invoke(
     group, enabled = settings.group or default_group(environ), settings.enabled
     out_path = None if server else os.path.abspath(out or os.environ.get(ENV_PREFIX + "OUT") or f"{group}.json")
     with tempfile.TemporaryDirectory(prefix="greenflame-lambda-") as work:
-        run = _Run(spec, Path(work), memory_mb, region, arch)
+        run = _Run(spec, Path(work), memory_mb, region, arch, timeout_s)
         with run.function(server, out_path is not None) as function:
             run.run(function, event_data, invocations)
             target = server or f"http://{function.api.address}"

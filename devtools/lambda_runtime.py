@@ -437,14 +437,19 @@ class LocalLambda:
         process = self._process
         assert process is not None
         while not pending.done.wait(_POLL_S):
+            elapsed_ms = (time.monotonic() - began) * 1000.0
             if process.poll() is not None:
-                return InvokeResult(pending.request_id, error=_exit_error(process, pending.request_id))
+                return InvokeResult(
+                    pending.request_id, error=_exit_error(process, pending.request_id), duration_ms=elapsed_ms
+                )
             if time.monotonic() >= limit:
-                self._kill()
+                self._kill()  # the sandbox is reset: the next invocation is a cold start
                 message = (
                     f"RequestId: {pending.request_id} Error: Task timed out after {self.config.timeout_s:.2f} seconds"
                 )
-                return InvokeResult(pending.request_id, error=_fault("Sandbox.Timedout", message))
+                return InvokeResult(
+                    pending.request_id, error=_fault("Sandbox.Timedout", message), duration_ms=elapsed_ms
+                )
         duration = (time.monotonic() - began) * 1000.0
         result = InvokeResult(pending.request_id, pending.payload, pending.error, duration)
         self._settle(result)

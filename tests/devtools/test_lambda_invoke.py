@@ -134,6 +134,20 @@ def hello(event, context):
 def fail(event, context):
     raise ValueError("card declined")
 
+CALLS_IN_THIS_PROCESS = []
+
+# Sleeps past the timeout on the sandbox's first call only (a marker in /tmp outlives a reset).
+def slow_once(event, context):
+    CALLS_IN_THIS_PROCESS.append(context.aws_request_id)
+    marker = os.path.join(os.environ["TMPDIR"], "slept")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        import time
+        time.sleep(30)
+    with open(event["record"], "a") as handle:
+        handle.write(json.dumps({"pid": os.getpid(), "calls": len(CALLS_IN_THIS_PROCESS)}) + "\\n")
+    return "ok"
+
 NOT_A_FUNCTION = 3
 """
 
@@ -232,6 +246,30 @@ def test_a_failing_handler_exits_1_with_lambdas_error_lines(task_root: Path) -> 
     assert "3 invocations, 3 errors" in result.stderr
     report = json.loads((task_root / "p.json").read_text())
     assert report["metadata"]["invocations"]["count"] == 3
+
+
+def test_timeout_fails_the_invocation_as_lambda_does_and_resets_the_sandbox(task_root: Path) -> None:
+    record = task_root / "calls.jsonl"
+    event = json.dumps({"record": str(record)})
+    result = greenflame(
+        "lambda", "invoke", "handlers.slow_once", "--timeout", "1", "--invocations", "3", "--event", event,
+        "--out", "p.json", cwd=task_root,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.count('errorType: "Sandbox.Timedout"') == 1
+    assert "Error: Task timed out after 1.00 seconds" in result.stderr
+    assert "3 invocations, 1 errors" in result.stderr and "(2 cold starts)" in result.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    # After the timeout a new process served the next calls: its first call, then its second.
+    assert [call["calls"] for call in calls] == [1, 2] and calls[0]["pid"] == calls[1]["pid"]
+
+
+@pytest.mark.parametrize("value", ["0", "901", "soon"])
+def test_a_timeout_lambda_would_refuse_is_a_usage_error(task_root: Path, value: str) -> None:
+    result = greenflame("lambda", "invoke", "handlers.hello", "--timeout", value, cwd=task_root)
+
+    assert result.returncode == 2 and "--timeout" in result.stderr
 
 
 def test_a_handler_that_is_not_a_function_fails_each_invocation_as_on_lambda(task_root: Path) -> None:
