@@ -30,9 +30,8 @@ from ..report import Report
 from ..rules.base import Rule
 from ..rules.finding import Finding, Inputs
 from . import _format as f
+from . import markdown_text
 
-# Characters that start markup anywhere in a line; HTML is neutralised separately.
-_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|~@])")
 _BACKTICKS = re.compile(r"`+")
 #: Embedded evidence graphs are drawn smaller than exported ones, to keep tickets short.
 EMBED_WIDTH = 900
@@ -40,12 +39,13 @@ EMBED_MAX_NODES = 80
 MAX_FRAMES = 5
 MAX_PATHS = 3
 EVIDENCE_MODES = ("embed", "none")
+#: Longest escaped text shown (frame names, titles, notes).
+MAX_TEXT_CHARS = 300
 
 
 def escape(text: Any) -> str:
-    """Attacker-controlled text made inert in Markdown: no markup, no HTML, one line."""
-    value = f.clean(text, 300).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _SPECIAL.sub(r"\\\1", value)
+    """Attacker-controlled text made inert in Markdown, on one line of at most 300 characters."""
+    return markdown_text.escape(text, MAX_TEXT_CHARS)
 
 
 def code(text: Any) -> str:
@@ -173,7 +173,7 @@ def _why(finding: Finding, rule: Optional[Rule]) -> List[str]:
     if wasted is not None:
         lines.append(f"- **Wasted:** {wasted:.1f} ms per invocation")
     lines += [
-        f"- **Cost:** {f.usd(finding.cost_usd_per_month)}/month{escape(f.cost_basis(inputs))}",
+        f"- **Cost:** {f.usd(finding.cost_usd_per_month)}/month{_cost_basis(inputs)}",
         f"- **CO2e:** {f.co2_range(finding.co2e_kg_per_month_range)}",
         f"- **SCI:** {_sci(finding)}",
     ]
@@ -182,6 +182,11 @@ def _why(finding: Finding, rule: Optional[Rule]) -> List[str]:
         lines.append(f"- **Inputs:** {settings}")
     lines += [f"- *Note:* {escape(note)}" for note in inputs.notes]
     return [*lines, ""]
+
+
+def _cost_basis(inputs: Inputs) -> str:
+    basis = f.cost_basis(inputs).strip()
+    return f" {escape(basis)}" if basis else ""
 
 
 def _sci(finding: Finding) -> str:

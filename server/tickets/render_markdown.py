@@ -1,7 +1,8 @@
 """Markdown (GitHub and GitLab flavoured) for a ticket document, with a hidden fingerprint marker.
 
-Inline text is escaped so frame names cannot inject links, HTML or @mentions; code goes in
-fences longer than any backtick run inside it.
+Inline text goes through the one Markdown escaper (:func:`~greenflame.analyzer.renderers.markdown_text.escape`,
+shared with the analysis report) so frame names cannot inject links, HTML or @mentions; code
+goes in fences longer than any backtick run inside it.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import re
 from typing import Iterable, List, Optional
 
+from greenflame.analyzer.renderers.markdown_text import escape
+
 from .document import Block, Bullets, Code, Heading, Paragraph, Text, TicketContent
 
 MARKER = "<!-- greenflame:fingerprint={key} -->"
 MARKER_PATTERN = re.compile(r"<!-- greenflame:fingerprint=([0-9a-f]{32}) -->")
-SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
-ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("@", "&#64;"))
 
 
 def marker(key: str) -> str:
@@ -59,14 +60,6 @@ def inline(parts: Iterable[Text]) -> str:
             text = f"[{text}](<{part.link.replace('>', '%3E')}>)"
         out.append(text)
     return "".join(out)
-
-
-def escape(text: str) -> str:
-    """Plain text that Markdown shows as typed: no markup, no HTML, no @mentions."""
-    text = SPECIAL.sub(r"\\\1", " ".join(text.split()))
-    for char, entity in ENTITIES:
-        text = text.replace(char, entity)
-    return text
 
 
 def code_span(text: str) -> str:

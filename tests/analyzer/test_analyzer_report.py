@@ -12,7 +12,7 @@ import pytest
 from support.builders import HANDLER, lambda_profile
 
 from greenflame.analyzer.model import Frame, Profile
-from greenflame.analyzer.renderers import RENDERERS, render
+from greenflame.analyzer.renderers import RENDERERS, markdown_text, render
 from greenflame.analyzer.report import Report, analyze_profile
 
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
@@ -107,7 +107,8 @@ def test_human_renderers_show_rule_cost_and_carbon(fmt: str) -> None:
     assert f"${finding.cost_usd_per_month:,.2f}" in output
     assert f"{finding.co2e_kg_per_month:.3g} kg CO2e/month" in output
     assert "lambda_handler" in output and "client" in output
-    assert finding.fix.split(",")[0] in output
+    fix = finding.fix.split(",")[0]
+    assert (markdown_text.escape(fix) if fmt == "markdown" else fix) in output
 
 
 def test_renderers_neutralise_hostile_frame_names() -> None:

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any, List
 
 import pytest
 from support.builders import HANDLER, lambda_profile
@@ -16,7 +18,7 @@ from support.builders import HANDLER, lambda_profile
 from greenflame.analyzer import svg
 from greenflame.analyzer.formats import dump_profile
 from greenflame.analyzer.model import Frame
-from greenflame.analyzer.renderers import markdown
+from greenflame.analyzer.renderers import markdown, markdown_text
 from greenflame.analyzer.report import Report, analyze_profile
 from greenflame.analyzer.rules import get_rule
 from greenflame.analyzer.rules.finding import SERVICE_INPUTS, Inputs, Sci, Setting
@@ -48,14 +50,14 @@ def test_every_part_of_a_ticket_is_there() -> None:
     assert "`main` → `handle_event_request` → `lambda_handler` → `client`" in where
     why = section(text, "Why it matters")
     assert markdown.escape(rule.description) in why
-    assert f"${finding.cost_usd_per_month:,.2f}/month (Lambda duration)" in why
+    assert f"${finding.cost_usd_per_month:,.2f}/month \\(Lambda duration\\)" in why
     co2 = finding.co2e_kg_per_month_range
     assert co2 is not None
     assert f"{co2.central:.3g} kg CO2e/month (range {co2.low:.2g}-{co2.high:.2g})" in why
     sci = finding.sci_g_per_invocation
     assert sci is not None and sci.before is not None and sci.after is not None
     assert f"{sci.before:.2g} g CO2e per invocation now, {sci.after:.2g} after the fix" in why
-    assert "memory 512 MB (profile)" in why and "invocations/month" in why
+    assert "memory 512 MB \\(profile\\)" in why and "invocations/month" in why
     fix = section(text, "Fix")
     assert markdown.escape(rule.fix) in fix
     assert "Bad:\n\n```python\n" + rule.bad_example.rstrip("\n") + "\n```" in fix
@@ -138,8 +140,8 @@ def test_service_finding_and_unknown_rule() -> None:
     )
     text = markdown.render(replace(document, recommendations=[finding]))
     assert "0.0002 g CO2e per request now, 0.0001 after the fix" in text
-    assert "vCPU-hours at $0.04048 per vCPU-hour, default, secondary source" in text
-    assert "requests/month 10,000,000 (measured)" in text and "region eu-west-1 (override)" in text
+    assert "\\(vCPU-hours at $0.04048 per vCPU-hour, default, secondary source\\)" in text
+    assert "requests/month 10,000,000 \\(measured\\)" in text and "region eu-west-1 \\(override\\)" in text
     assert "Bad:" not in text  # no catalogue entry, no examples, no failure
 
 
@@ -170,3 +172,64 @@ def test_cli_markdown_embeds_the_evidence(tmp_path: Path) -> None:
     assert "### Fix" in result.stdout
     (encoded,) = DATA_URI.findall(result.stdout)
     assert ET.fromstring(base64.b64decode(encoded)).tag == "{http://www.w3.org/2000/svg}svg"
+
+
+# -- the one escaper, checked with GitHub's own Markdown parser (cmark-gfm) ------------------
+
+#: The characters either of the two former escapers handled (report and tickets), and the
+#: block markers that matter at the start of a line.
+UNION = [*"\\`*_{}[]()#+!|~@&<>", "-", "1.", "2)", "=", "---", "> "]
+HOSTILE_TEXTS = [
+    "<img src=x onerror=alert(1)>",
+    "[click](x) ![i](y) [ref]: z",
+    "**b** __u__ *i* _j_ ~~s~~ `c` ``d``",
+    "a | b | c",
+    "&amp; &#64; &lt;b&gt; \\*not\\*",
+    "<!-- comment --> <script>alert(1)</script>",
+    "# h",
+    "line one\nline two\r\n\u202eevil\u200d",
+]
+
+
+class _Html(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: List[str] = []
+        self.text: List[str] = []
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _gfm(source: str) -> _Html:
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    parsed = _Html()
+    parsed.feed(cmarkgfm.github_flavored_markdown_to_html(source))
+    return parsed
+
+
+@pytest.mark.parametrize(
+    "text", [*UNION, *(f"{c}x{c} y" for c in UNION), *(f"a {c}b{c}" for c in UNION), *HOSTILE_TEXTS]
+)
+def test_escaped_text_renders_as_typed_on_github(text: str) -> None:
+    typed = markdown_text.one_line(text)
+    escaped = markdown_text.escape(text)
+    assert "@" not in escaped and "<" not in escaped
+    for template, tags in (("{}", ["p"]), ("- {}", ["ul", "li"]), ("| h |\n|---|\n| {} |", None)):
+        parsed = _gfm(template.format(escaped))
+        if tags is None:  # a table cell: the table's own tags, and the text intact
+            assert set(parsed.tags) <= {"table", "thead", "tr", "th", "tbody", "td"}, (text, parsed.tags)
+            assert typed in "".join(parsed.text), text
+        else:
+            assert parsed.tags == tags, (text, parsed.tags)
+            assert "".join(parsed.text).strip() == typed, text
+
+
+def test_report_and_tickets_use_the_one_escaper() -> None:
+    from greenflame.server.tickets import render_markdown
+
+    assert render_markdown.escape is markdown_text.escape
+    assert markdown.escape("x" * 400) == "x" * 299 + "…"
