@@ -60,7 +60,7 @@ CLOSE_COMMENT = (
 REOPEN_COMMENT = "greenflame sees this pattern again in {group}; the description has the current numbers."
 
 
-def material_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+def material_change(old: Mapping[str, Optional[float]], new: Mapping[str, Optional[float]]) -> bool:
     """True when the posted numbers ``old`` and the current ``new`` differ enough to update."""
     for name, floor in MATERIAL_FLOORS.items():
         before, after = old.get(name), new.get(name)
