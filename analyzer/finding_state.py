@@ -2,7 +2,7 @@
 
 Pure functions over JSON-serialisable records keyed by fingerprint. The caller (the server's
 analysis pipeline) stores the records between analyses and calls :func:`update_states` once
-per analysis of a group with that analysis' findings and its time.
+per analysis of a group with that analysis' :class:`~.rules.finding.Finding` objects and its time.
 
 States, after an analysis at time ``now``:
 
@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Mapping, Optional, Sequence
+
+from .rules.finding import Finding
 
 NEW = "new"
 ONGOING = "ongoing"
@@ -85,7 +87,7 @@ def is_open(record: Mapping[str, Any]) -> bool:
 
 def update_states(
     previous: Mapping[str, Mapping[str, Any]],
-    findings: Sequence[Mapping[str, Any]],
+    findings: Sequence[Finding],
     now: float,
     *,
     policy: ResolvePolicy = ResolvePolicy(),
@@ -93,8 +95,8 @@ def update_states(
 ) -> Dict[str, StateRecord]:
     """The records after an analysis at ``now`` (Unix seconds) that produced ``findings``.
 
-    ``previous`` is left unchanged. Each finding needs a non-empty ``fingerprint`` and a
-    ``rule``; when two findings share a fingerprint the one with the larger share is kept.
+    ``previous`` is left unchanged. Each finding needs a non-empty ``fingerprint``; when two
+    findings share a fingerprint the one with the larger share is kept.
     Raises ValueError for a non-finite or negative time or a finding without a fingerprint.
     """
     if not isinstance(now, (int, float)) or isinstance(now, bool) or not math.isfinite(now) or now < 0:
@@ -116,32 +118,28 @@ def update_states(
     return _forget(states, now, policy)
 
 
-def _by_fingerprint(findings: Sequence[Mapping[str, Any]]) -> Dict[str, Mapping[str, Any]]:
-    chosen: Dict[str, Mapping[str, Any]] = {}
+def _by_fingerprint(findings: Sequence[Finding]) -> Dict[str, Finding]:
+    chosen: Dict[str, Finding] = {}
     for finding in findings:
-        fingerprint = finding.get("fingerprint")
-        if not isinstance(fingerprint, str) or not fingerprint:
-            raise ValueError(f"finding of rule {finding.get('rule')!r} has no fingerprint")
-        other = chosen.get(fingerprint)
-        if other is None or _share(finding) > _share(other):
-            chosen[fingerprint] = finding
+        if not finding.fingerprint:
+            raise ValueError(f"finding of rule {finding.rule!r} has no fingerprint")
+        other = chosen.get(finding.fingerprint)
+        if other is None or finding.share > other.share:
+            chosen[finding.fingerprint] = finding
     return chosen
 
 
-def _share(finding: Mapping[str, Any]) -> float:
-    share = finding.get("share")
-    return float(share) if isinstance(share, (int, float)) else 0.0
+def _last(finding: Finding) -> Dict[str, Any]:
+    """The figures kept in the record, in their JSON form."""
+    data = finding.to_dict()
+    return {key: data[key] for key in LAST_FIELDS if key in data}
 
 
-def _last(finding: Mapping[str, Any]) -> Dict[str, Any]:
-    return {key: finding.get(key) for key in LAST_FIELDS if key in finding}
-
-
-def _first(fingerprint: str, finding: Mapping[str, Any], now: float) -> StateRecord:
+def _first(fingerprint: str, finding: Finding, now: float) -> StateRecord:
     return {
         "fingerprint": fingerprint,
-        "rule": finding.get("rule"),
-        "title": finding.get("title"),
+        "rule": finding.rule,
+        "title": finding.title,
         "state": NEW,
         "first_seen": now,
         "last_seen": now,
@@ -160,7 +158,7 @@ def _late(record: Mapping[str, Any], now: float) -> bool:
     return now <= record.get("updated_at", record["last_seen"])
 
 
-def _seen(record: StateRecord, finding: Mapping[str, Any], now: float) -> StateRecord:
+def _seen(record: StateRecord, finding: Finding, now: float) -> StateRecord:
     if _late(record, now):
         record["first_seen"] = min(record["first_seen"], now)
         return record
@@ -169,7 +167,7 @@ def _seen(record: StateRecord, finding: Mapping[str, Any], now: float) -> StateR
     else:
         record["state"] = ONGOING
     record.update(
-        title=finding.get("title", record.get("title")),
+        title=finding.title,
         last_seen=now,
         missed_analyses=0,
         analyses_seen=record.get("analyses_seen", 0) + 1,

@@ -32,7 +32,7 @@ def group_overview(group: GroupSummary) -> Dict[str, Any]:
 
 
 def _sum(states: List[FindingState], key: str) -> Optional[float]:
-    values = [s.finding.get(key) for s in states]
+    values = [getattr(s.finding, key) for s in states]
     known = [value for value in values if isinstance(value, (int, float))]
     return float(sum(known)) if known else None
 

@@ -9,8 +9,9 @@ for) it:
 2. updates the finding states at the data's time (new, ongoing, resolved, reopened;
    :mod:`.pipeline_findings`);
 3. runs anomaly detection over the last ``history_s`` of profiles with the group's feedback, when
-   the anomaly module and its dependencies are installed;
-4. syncs tickets on each of the group's channels (:mod:`.tickets.sync`), which records tracker
+   numpy and scikit-learn are installed;
+4. syncs tickets on each of the group's channels (:mod:`.tickets.sync`) for the findings and the
+   ongoing anomalies, each as a :class:`.tickets.subject.TicketSubject`; the sync records tracker
    failures instead of raising, so a tracker that is down delays nothing else and is retried
    on the next run.
 
@@ -25,11 +26,15 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from greenflame.analyzer import anomaly_feedback
+from greenflame.analyzer.anomalies import Anomaly, detect_profiles
 from greenflame.analyzer.model import Profile, merge
 from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.rules.finding import Finding, FrameRef
+from greenflame.analyzer.svg import evidence_svg
 
 from .pipeline_channels import channel_config
 from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
@@ -38,13 +43,15 @@ from .storage import Storage, StoredProfile
 from .tickets.config import ChannelConfigError
 from .tickets.models import FAILED, TicketStatus
 from .tickets.store import TicketStore
-from .tickets.sync import sync_findings
+from .tickets.subject import TicketEvidence, TicketSubject
+from .tickets.sync import sync_subjects
 
 log = logging.getLogger(__name__)
 
 #: Re-runs in one call when profiles keep arriving during a run; later ones wait for the next call.
 MAX_ROUNDS = 3
 ANOMALY_RULE = "anomaly"
+ANOMALY_FIX = "Compare the two time ranges in the flame graph to see what changed at the start of the anomaly."
 
 
 @dataclass(frozen=True)
@@ -132,10 +139,10 @@ class Pipeline:
         cache: Dict[str, Profile] = {}
         window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
         merged = merge(self._load(window, cache), group)
-        report = analyze_profile(merged).to_dict()
-        findings: List[Dict[str, Any]] = list(report["recommendations"])
+        report = analyze_profile(merged)
+        findings = report.recommendations
         previous = self.store.finding_states(group)
-        rules = [rule["id"] for rule in report["rules"]]
+        rules = [rule.id for rule in report.rules]
         states = next_states(group, previous, findings, latest_ns / 1e9, rules_evaluated=rules)
         self.store.save_finding_states(states)
         self.store.extend(lease, self.config.lease_s)
@@ -176,21 +183,15 @@ class Pipeline:
         self, group: str, rows: Sequence[StoredProfile], cache: Dict[str, Profile]
     ) -> Tuple[List[StoredAnomaly], Optional[str]]:
         """Detect over the history, store, and return the current anomalies (or a note why not)."""
-        try:
-            from greenflame.analyzer import anomalies as detector
-        except ImportError as error:
-            return [], f"unavailable: {error}"
         feedback = self.feedback(group)
         try:
-            found = detector.detect_profiles(self._load(rows, cache), feedback=feedback)
+            found = detect_profiles(self._load(rows, cache), feedback=feedback)
         except ImportError as error:  # numpy or scikit-learn missing
             return [], f"unavailable: {error}"
         return self.store.replace_anomalies(group, [a for a in found if a.group == group]), None
 
     def feedback(self, group: str) -> Dict[str, Any]:
         """The detector's feedback store for ``group``, replayed from the votes in order."""
-        from greenflame.analyzer import anomaly_feedback
-
         store: Dict[str, Any] = anomaly_feedback.empty()
         for vote in self.store.votes(group):
             for frame in (vote.frame, *vote.related_frames):
@@ -201,7 +202,7 @@ class Pipeline:
     def _notify(
         self,
         group: str,
-        findings: Sequence[Mapping[str, Any]],
+        findings: Sequence[Finding],
         anomalies: Sequence[StoredAnomaly],
         profile: Profile,
     ) -> Tuple[List[TicketStatus], List[str]]:
@@ -210,7 +211,10 @@ class Pipeline:
             return [], []
         svgs = evidence_svgs(findings, profile)
         dismissed = self._dismissed(group)
-        items = [*findings, *(anomaly_finding(a) for a in anomalies if a.end_unix_s is None and a.id not in dismissed)]
+        subjects = [
+            *(TicketSubject.from_finding(finding) for finding in findings),
+            *(anomaly_subject(a) for a in anomalies if a.end_unix_s is None and a.id not in dismissed),
+        ]
         statuses: List[TicketStatus] = []
         errors: List[str] = []
         for item in channels:
@@ -220,8 +224,8 @@ class Pipeline:
                 errors.append(f"{item.get('to')}: {error}")
                 continue
             try:
-                statuses.extend(sync_findings(group, items, config, self.tickets, svgs=svgs))
-            except Exception:  # sync_findings records tracker failures itself; this is a bug: log, go on
+                statuses.extend(sync_subjects(group, subjects, config, self.tickets, svgs=svgs))
+            except Exception:  # sync_subjects records tracker failures itself; this is a bug: log, go on
                 log.exception("ticket sync of group %r on %s failed", group, config.channel_key)
                 errors.append(f"{config.channel_key}: internal error; see the server log")
         failed = [s for s in statuses if s.action == FAILED]
@@ -237,36 +241,49 @@ class Pipeline:
         return {anomaly_id for anomaly_id, useful in latest.items() if not useful}
 
 
-def evidence_svgs(findings: Sequence[Mapping[str, Any]], profile: Profile) -> Dict[str, str]:
+def evidence_svgs(findings: Sequence[Finding], profile: Profile) -> Dict[str, str]:
     """Fingerprint -> the SVG flame graph of the finding's evidence, for trackers that take one."""
-    try:
-        from greenflame.analyzer.rules.finding import Finding
-        from greenflame.analyzer.svg import evidence_svg
-    except ImportError:
-        return {}
     out: Dict[str, str] = {}
     for finding in findings:
         try:
-            out[str(finding["fingerprint"])] = evidence_svg(Finding.from_dict(finding), profile)
-        except (KeyError, ValueError) as error:  # no usable evidence: the ticket goes without a picture
-            log.info("no evidence SVG for %s: %s", finding.get("fingerprint"), error)
+            out[finding.fingerprint] = evidence_svg(finding, profile)
+        except ValueError as error:  # no usable evidence: the ticket goes without a picture
+            log.info("no evidence SVG for %s: %s", finding.fingerprint, error)
     return out
 
 
-def anomaly_finding(stored: StoredAnomaly) -> Dict[str, Any]:
-    """An anomaly in the shape the ticket sync takes (a finding dict), with a stable fingerprint."""
+def anomaly_subject(stored: StoredAnomaly) -> TicketSubject:
+    """The ticket of an ongoing anomaly: its frame, its reason and where to compare, under a stable fingerprint.
+
+    An anomaly has no cost; its share and baseline are given for a frame's share only.
+    """
     anomaly = stored.anomaly
     share = anomaly.observed if anomaly.metric == "inclusive_share" else None
+    subject = TicketSubject(
+        fingerprint=f"anomaly/{anomaly.metric}/{anomaly.frame}/{stored.id}",
+        rule=ANOMALY_RULE,
+        title=f"{anomaly.frame} regressed ({anomaly.metric.replace('_', ' ')})",
+        summary=anomaly.reason,
+        fix=ANOMALY_FIX,
+        evidence=(TicketEvidence(entry=FrameRef(anomaly.frame)),),
+        share=share,
+        expected_share=anomaly.baseline if share is not None else None,
+    )
+    return replace(subject, data=_webhook_json(subject, anomaly))
+
+
+def _webhook_json(subject: TicketSubject, anomaly: Anomaly) -> Dict[str, Any]:
+    """What the generic webhook sends as an anomaly's ``finding``: a finding's JSON, the anomaly's under ``anomaly``."""
     return {
-        "rule": ANOMALY_RULE,
-        "title": f"{anomaly.frame} regressed ({anomaly.metric.replace('_', ' ')})",
-        "summary": anomaly.reason,
-        "fix": "Compare the two time ranges in the flame graph to see what changed at the start of the anomaly.",
+        "rule": subject.rule,
+        "title": subject.title,
+        "summary": subject.summary,
+        "fix": subject.fix,
         "frames": [{"function": anomaly.frame}],
-        "share": share,
-        "expected_share": anomaly.baseline if share is not None else None,
+        "share": subject.share,
+        "expected_share": subject.expected_share,
         "cost_usd_per_month": None,
         "co2e_kg_per_month": None,
         "anomaly": anomaly.to_dict(),
-        "fingerprint": f"anomaly/{anomaly.metric}/{anomaly.frame}/{stored.id}",
+        "fingerprint": subject.fingerprint,
     }

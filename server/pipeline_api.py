@@ -38,7 +38,7 @@ def group_findings(name: str) -> Any:
     service = get_pipeline()
     links = _links_by_key(service.tickets.links(name))
     states = [s for s in service.store.finding_states(name) if wanted is None or s.state in wanted]
-    states.sort(key=lambda s: (_ACTIVE_FIRST.get(s.state, 3), -(s.finding.get("cost_usd_per_month") or 0.0)))
+    states.sort(key=lambda s: (_ACTIVE_FIRST.get(s.state, 3), -(s.finding.cost_usd_per_month or 0.0)))
     return jsonify(
         {
             "group": name,
@@ -149,7 +149,7 @@ def finding_json(state: FindingState, links: List[TicketLink]) -> Dict[str, Any]
         "analyses_seen": state.record.get("analyses_seen"),
         "missed_analyses": state.record.get("missed_analyses"),
         "times_reopened": state.record.get("times_reopened"),
-        "finding": state.finding,
+        "finding": state.finding.to_dict(),
         "tickets": [ticket_json(link) for link in links],
     }
 

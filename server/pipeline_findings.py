@@ -11,9 +11,10 @@ backfill resolves findings the way live traffic would.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from greenflame.analyzer.finding_state import NEW, ONGOING, REOPENED, RESOLVED, ResolvePolicy, update_states
+from greenflame.analyzer.rules.finding import Finding
 
 from .pipeline_store import FindingState
 from .tickets.models import fingerprint_key
@@ -27,14 +28,14 @@ __all__ = ["NEW", "ONGOING", "REOPENED", "RESOLVED", "STATES", "changed_to", "ne
 def next_states(
     group: str,
     previous: Sequence[FindingState],
-    findings: Sequence[Mapping[str, Any]],
+    findings: Sequence[Finding],
     now_s: float,
     *,
     policy: ResolvePolicy = ResolvePolicy(),
     rules_evaluated: Optional[Sequence[str]] = None,
 ) -> List[FindingState]:
     """Every finding's state after an analysis at ``now_s`` (Unix seconds) that reported ``findings``."""
-    usable = [f for f in findings if isinstance(f.get("fingerprint"), str) and f.get("fingerprint")]
+    usable = [f for f in findings if f.fingerprint]
     if len(usable) != len(findings):
         log.warning("group %r: %d finding(s) without a fingerprint ignored", group, len(findings) - len(usable))
     before = {state.fingerprint: state for state in previous}
@@ -45,12 +46,11 @@ def next_states(
         policy=policy,
         rules_evaluated=rules_evaluated,
     )
-    current = {str(f["fingerprint"]): f for f in usable}
+    current = {f.fingerprint: f for f in usable}
     out = []
     for fingerprint, record in records.items():
-        old = before.get(fingerprint)
-        finding = current.get(fingerprint) or (old.finding if old is not None else {})
-        out.append(_state(group, fingerprint, record, dict(finding)))
+        finding = current[fingerprint] if fingerprint in current else before[fingerprint].finding
+        out.append(_state(group, fingerprint, record, finding))
     return out
 
 
@@ -64,13 +64,13 @@ def _ns(seconds: Any) -> Optional[int]:
     return None if seconds is None else round(float(seconds) * 1e9)
 
 
-def _state(group: str, fingerprint: str, record: Dict[str, Any], finding: Dict[str, Any]) -> FindingState:
+def _state(group: str, fingerprint: str, record: Dict[str, Any], finding: Finding) -> FindingState:
     return FindingState(
         group=group,
         key=fingerprint_key(group, fingerprint),
         fingerprint=fingerprint,
-        rule=str(record.get("rule") or finding.get("rule") or "finding"),
-        title=str(record.get("title") or finding.get("title") or record.get("rule") or "finding"),
+        rule=str(record.get("rule") or finding.rule or "finding"),
+        title=str(record.get("title") or finding.title or record.get("rule") or "finding"),
         state=str(record["state"]),
         first_seen_unix_ns=_ns(record["first_seen"]) or 0,
         last_seen_unix_ns=_ns(record["last_seen"]) or 0,

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from greenflame.analyzer.anomalies import Anomaly
+from greenflame.analyzer.rules.finding import Finding
 
 from .db import upgrade_database
 from .schema import (
@@ -71,7 +72,7 @@ class FindingState:
     """One finding fingerprint's state across analysis runs.
 
     ``record`` is :mod:`greenflame.analyzer.finding_state`'s record (times in Unix seconds);
-    the ``*_unix_ns`` fields repeat its times, ``finding`` is the latest full finding.
+    the ``*_unix_ns`` fields repeat its times, ``finding`` is the latest finding (stored as its JSON).
     """
 
     group: str
@@ -83,7 +84,7 @@ class FindingState:
     first_seen_unix_ns: int
     last_seen_unix_ns: int
     resolved_unix_ns: Optional[int]
-    finding: Dict[str, Any]
+    finding: Finding
     record: Dict[str, Any]
 
 
@@ -305,7 +306,7 @@ class PipelineStore:
                     "first_seen_unix_ns": state.first_seen_unix_ns,
                     "last_seen_unix_ns": state.last_seen_unix_ns,
                     "resolved_unix_ns": state.resolved_unix_ns,
-                    "finding_json": json.dumps(state.finding, sort_keys=True, default=str),
+                    "finding_json": json.dumps(state.finding.to_dict(), sort_keys=True, default=str),
                     "record_json": json.dumps(state.record, sort_keys=True, default=str),
                     "updated_unix_ns": now,
                 }
@@ -443,7 +444,7 @@ def _finding_state(row: Any) -> FindingState:
         first_seen_unix_ns=row["first_seen_unix_ns"],
         last_seen_unix_ns=row["last_seen_unix_ns"],
         resolved_unix_ns=row["resolved_unix_ns"],
-        finding=json.loads(row["finding_json"]),
+        finding=Finding.from_dict(json.loads(row["finding_json"])),
         record=json.loads(row["record_json"]),
     )
 

@@ -6,28 +6,19 @@ import json
 from typing import Any, Dict, List, Optional
 
 import pytest
-from support.builders import lambda_profile
+from support.builders import finding, lambda_profile
 
 from greenflame.analyzer import finding_state as fs
 from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.rules.finding import Finding
 
 T0 = 1_700_000_000.0
 MINUTE = 60.0
 POLICY = fs.ResolvePolicy(min_missed=3, min_quiet_s=30 * MINUTE)
 
 
-def finding(fingerprint: str = "fp-a", rule: str = "rule-a", share: float = 0.2, cost: float = 4.0) -> Dict[str, Any]:
-    return {
-        "fingerprint": fingerprint,
-        "rule": rule,
-        "title": f"{rule} title",
-        "share": share,
-        "cost_usd_per_month": cost,
-    }
-
-
 def run(
-    states: Dict[str, Any], findings: List[Dict[str, Any]], at: float, rules: Optional[List[str]] = None
+    states: Dict[str, Any], findings: List[Finding], at: float, rules: Optional[List[str]] = None
 ) -> Dict[str, Any]:
     before = json.dumps(states, sort_keys=True)
     after = fs.update_states(states, findings, at, policy=POLICY, rules_evaluated=rules)
@@ -39,7 +30,9 @@ def test_new_then_ongoing_with_the_latest_numbers() -> None:
     states = run({}, [finding(cost=4.0)], T0)
     record = states["fp-a"]
     assert record["state"] == fs.NEW and record["first_seen"] == record["last_seen"] == T0
-    assert record["resolved_at"] is None and record["last"] == {"share": 0.2, "cost_usd_per_month": 4.0}
+    assert record["resolved_at"] is None and set(record["last"]) == set(fs.LAST_FIELDS)
+    assert record["last"] == {key: finding(cost=4.0).to_dict()[key] for key in fs.LAST_FIELDS}
+    assert (record["last"]["share"], record["last"]["cost_usd_per_month"]) == (0.2, 4.0)
     states = run(states, [finding(share=0.3, cost=6.0)], T0 + MINUTE)
     record = states["fp-a"]
     assert record["state"] == fs.ONGOING and record["first_seen"] == T0 and record["last_seen"] == T0 + MINUTE
@@ -108,9 +101,8 @@ def test_rules_that_did_not_run_keep_their_findings() -> None:
 def test_duplicates_bad_input_and_forgetting() -> None:
     states = run({}, [finding(share=0.1, cost=1.0), finding(share=0.4, cost=2.0)], T0)
     assert states["fp-a"]["last"]["share"] == 0.4
-    for bad in ({"rule": "r"}, {"rule": "r", "fingerprint": ""}):
-        with pytest.raises(ValueError, match="no fingerprint"):
-            fs.update_states({}, [bad], T0)
+    with pytest.raises(ValueError, match="no fingerprint"):
+        fs.update_states({}, [finding("")], T0)
     for when in (float("nan"), float("inf"), -1.0):
         with pytest.raises(ValueError):
             fs.update_states({}, [], when)
@@ -129,14 +121,14 @@ def test_duplicates_bad_input_and_forgetting() -> None:
 
 
 def test_real_findings_from_the_analyzer() -> None:
-    brown = analyze_profile(lambda_profile(invocations=50)).to_dict()["recommendations"]
-    green = analyze_profile(lambda_profile(invocations=50, client_in_handler=False)).to_dict()["recommendations"]
+    brown = analyze_profile(lambda_profile(invocations=50)).recommendations
+    green = analyze_profile(lambda_profile(invocations=50, client_in_handler=False)).recommendations
     assert brown and not green
     states = run({}, brown, T0)
-    fingerprint = brown[0]["fingerprint"]
+    fingerprint = brown[0].fingerprint
     assert states[fingerprint]["rule"] == "aws-sdk-client-per-invocation"
-    assert states[fingerprint]["last"]["times_expected"] == brown[0]["times_expected"]
-    assert states[fingerprint]["last"]["co2e_kg_per_month_range"] == brown[0]["co2e_kg_per_month_range"]
+    assert states[fingerprint]["last"]["times_expected"] == brown[0].times_expected
+    assert states[fingerprint]["last"]["co2e_kg_per_month_range"] == brown[0].to_dict()["co2e_kg_per_month_range"]
     for minute in (20, 40, 60):
         states = run(states, green, T0 + minute * MINUTE)
     assert states[fingerprint]["state"] == fs.RESOLVED

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
+from support.builders import finding as build_finding
 from support.builders import lambda_profile
 
 from greenflame.analyzer.anomalies import Anomaly
 from greenflame.analyzer.finding_state import ResolvePolicy
-from greenflame.server.pipeline import Pipeline, PipelineConfig
+from greenflame.analyzer.rules.finding import Finding
+from greenflame.analyzer.timeseries import TOTAL
+from greenflame.server.pipeline import Pipeline, PipelineConfig, anomaly_subject
 from greenflame.server.pipeline_channels import public_channels, validate_channels
 from greenflame.server.pipeline_findings import changed_to, next_states
 from greenflame.server.pipeline_openapi import merge_into
@@ -22,6 +25,7 @@ from greenflame.server.storage import Storage
 from greenflame.server.tickets.config import ChannelConfigError
 from greenflame.server.tickets.models import fingerprint_key
 from greenflame.server.tickets.store import TicketStore
+from greenflame.server.tickets.subject import TicketSubject
 
 GROUP = "orders"
 
@@ -33,8 +37,8 @@ def storage(tmp_path: Path) -> Storage:
     return opened
 
 
-def finding(fingerprint: str, cost: float = 1.0) -> Dict[str, Any]:
-    return {"rule": "r", "title": f"finding {fingerprint}", "fingerprint": fingerprint, "cost_usd_per_month": cost}
+def finding(fingerprint: str, cost: float = 1.0) -> Finding:
+    return build_finding(fingerprint, rule="r", cost=cost, title=f"finding {fingerprint}")
 
 
 # -- finding states --------------------------------------------------------------
@@ -47,14 +51,14 @@ def test_states_go_new_ongoing_resolved_reopened() -> None:
     assert first[0].key == fingerprint_key(GROUP, "a") and first[0].title == "finding a"
     second = next_states(GROUP, first, [finding("a", 2.0), finding("b")], 200, policy=quick)
     assert {s.fingerprint: s.state for s in second} == {"a": "ongoing", "b": "new"}
-    assert second[0].first_seen_unix_ns == 100 * 10**9 and second[0].finding["cost_usd_per_month"] == 2.0
+    assert second[0].first_seen_unix_ns == 100 * 10**9 and second[0].finding.cost_usd_per_month == 2.0
     assert changed_to(first, second, ("new",)) == 1
     third = next_states(GROUP, second, [finding("b")], 300, policy=quick)
     assert {s.fingerprint: (s.state, s.resolved_unix_ns) for s in third} == {
         "a": ("resolved", 300 * 10**9),
         "b": ("ongoing", None),
     }
-    assert third[0].finding["cost_usd_per_month"] == 2.0  # the last numbers stay with a resolved finding
+    assert third[0].finding.cost_usd_per_month == 2.0  # the last numbers stay with a resolved finding
     back = next_states(GROUP, third, [finding("a"), finding("b")], 400, policy=quick)
     assert {s.fingerprint: s.state for s in back} == {"a": "reopened", "b": "ongoing"}
     assert back[0].first_seen_unix_ns == 100 * 10**9 and back[0].resolved_unix_ns is None
@@ -68,7 +72,9 @@ def test_by_default_one_quiet_analysis_does_not_resolve() -> None:
 
 
 def test_findings_without_fingerprint_are_ignored() -> None:
-    assert next_states(GROUP, [], [{"rule": "r"}, finding("")], 1) == []
+    assert next_states(GROUP, [], [finding("")], 1) == []
+    (kept,) = next_states(GROUP, [], [finding(""), finding("a")], 1)
+    assert kept.fingerprint == "a"
 
 
 # -- leases -------------------------------------------------------------------------
@@ -126,6 +132,33 @@ def test_anomaly_ids_survive_reruns_and_votes_are_kept(storage: Storage) -> None
     (vote,) = store.votes(GROUP)
     assert (vote.frame, vote.related_frames, vote.useful) == ("app.parse", ("lib.x",), False)
     assert store.vote_counts(GROUP) == {first.id: {"useful": 0, "not_useful": 1}}
+
+
+def test_an_anomaly_makes_the_ticket_its_finding_shaped_json_made(storage: Storage) -> None:
+    """The typed anomaly subject equals what the ticket sync read from the anomaly's finding-shaped dict."""
+    store = PipelineStore(storage.engine)
+    total = Anomaly(GROUP, TOTAL, "cpu_samples", 1000, None, 1300, 7.0, "up", 90, 300, "more samples")
+    both = store.replace_anomalies(GROUP, [anomaly("app.parse", 1000), total])
+    assert len(both) == 2
+    for stored in both:
+        found = stored.anomaly
+        on_share = found.metric == "inclusive_share"
+        shaped = {
+            "rule": "anomaly",
+            "title": f"{found.frame} regressed ({found.metric.replace('_', ' ')})",
+            "summary": found.reason,
+            "fix": "Compare the two time ranges in the flame graph to see what changed at the start of the anomaly.",
+            "frames": [{"function": found.frame}],
+            "share": found.observed if on_share else None,
+            "expected_share": found.baseline if on_share else None,
+            "cost_usd_per_month": None,
+            "co2e_kg_per_month": None,
+            "anomaly": found.to_dict(),
+            "fingerprint": f"anomaly/{found.metric}/{found.frame}/{stored.id}",
+        }
+        subject = anomaly_subject(stored)
+        assert subject == TicketSubject.from_mapping(shaped)
+        assert (subject.share, subject.expected_share) == ((0.3, 0.1) if on_share else (None, None))
 
 
 # -- the run ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from greenflame.analyzer.model import Frame, Profile
+from greenflame.analyzer.rules.finding import Finding
 
 SITE = "/var/lang/lib/python3.11/site-packages"
 BOOTSTRAP = Frame("main", "/var/runtime/bootstrap.py", 480)
@@ -82,3 +83,24 @@ def simple_profile(stacks: Sequence[Sequence[str]], values: Optional[Sequence[in
         value = 1 if values is None else values[i]
         profile.add([Frame(name, f"{name}.py", 1) for name in names], [value, value])
     return profile
+
+
+def finding(
+    fingerprint: str = "fp-a", rule: str = "rule-a", share: float = 0.2, cost: float = 4.0, title: Optional[str] = None
+) -> Finding:
+    """A finding with no evidence: its identity, share and cost (for finding states and their storage)."""
+    return Finding(
+        rule=rule,
+        title=f"{rule} title" if title is None else title,
+        summary="",
+        fix="",
+        frames=[],
+        share=share,
+        expected_share=0.05,
+        threshold_share=0.1,
+        sample_type="cpu",
+        samples=20,
+        scope_samples=100,
+        cost_usd_per_month=cost,
+        fingerprint=fingerprint,
+    )
