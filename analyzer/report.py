@@ -7,19 +7,23 @@ returns a typed :class:`Report`; :meth:`Report.to_dict` is its one JSON document
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
 from .model import CPU, WALL, Profile
 from .rules import AnalysisContext, all_rules, run_rules
 from .rules.finding import Co2Range, Finding, JsonDict
 from .tree import hotspots
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 REPORT_VERSION = 1
 HOTSPOTS = 10
 #: A value copied from the profile's metadata: a JSON string or number.
 Scalar = Union[str, int, float]
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def _plain(value: Any) -> bool:
@@ -28,6 +32,13 @@ def _plain(value: Any) -> bool:
 
 def _present(pairs: Mapping[str, Any]) -> JsonDict:
     return {key: value for key, value in pairs.items() if value is not None}
+
+
+def _scalars(cls: Type[T], raw: Any) -> Optional[T]:
+    """A dataclass of optional scalars from an untrusted object: its string and number fields."""
+    if not isinstance(raw, Mapping):
+        return None
+    return cls(**{f.name: raw[f.name] for f in fields(cls) if _plain(raw.get(f.name))})
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,7 @@ class LambdaFunction:
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> Optional[LambdaFunction]:
         """Read ``metadata["lambda"]`` (untrusted: only strings and numbers are kept); also the JSON form."""
-        raw = metadata.get("lambda")
-        if not isinstance(raw, Mapping):
-            return None
-        return cls(**{key: raw[key] for key in cls.__dataclass_fields__ if _plain(raw.get(key))})
+        return _scalars(cls, metadata.get("lambda"))
 
     def to_dict(self) -> JsonDict:
         """The known values, in field order."""
@@ -93,10 +101,7 @@ class Invocations:
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> Optional[Invocations]:
         """Read ``metadata["invocations"]`` (untrusted: only strings and numbers are kept); also the JSON form."""
-        raw = metadata.get("invocations")
-        if not isinstance(raw, Mapping):
-            return None
-        return cls(**{key: raw[key] for key in cls.__dataclass_fields__ if _plain(raw.get(key))})
+        return _scalars(cls, metadata.get("invocations"))
 
     @property
     def mean_duration_ms(self) -> Optional[float]:
