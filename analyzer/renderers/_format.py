@@ -14,6 +14,13 @@ def clean(text: Any, limit: int = 200) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def count(value: Any) -> str:
+    """A number with thousands separators; other values (untrusted metadata) as clean text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,}"
+    return clean(value)
+
+
 def usd(value: Optional[float]) -> str:
     """``$1,234.56``, with cents below $1 shown to the cent; ``n/a`` when unknown."""
     if value is None:

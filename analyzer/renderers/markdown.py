@@ -95,7 +95,8 @@ def _header(report: Report) -> List[str]:
     invocations = report.invocations
     if invocations is not None and invocations.count:
         mean = invocations.mean_duration_ms
-        lines.append(f"- **Invocations:** {invocations.count:,}" + (f", mean {mean:.1f} ms" if mean else ""))
+        count = escape(f.count(invocations.count))
+        lines.append(f"- **Invocations:** {count}" + (f", mean {mean:.1f} ms" if mean else ""))
     return [*lines, ""] if lines else []
 
 

@@ -38,7 +38,7 @@ def _header(report: Report) -> List[str]:
         lines.append("Lambda: " + ", ".join(f.clean(p) for p in parts if p))
     invocations = report.invocations
     if invocations is not None and invocations.count:
-        line = f"Invocations: {invocations.count:,}"
+        line = f"Invocations: {f.count(invocations.count)}"
         if invocations.mean_duration_ms is not None:
             line += f", mean {invocations.mean_duration_ms:.1f} ms"
         lines.append(line)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from support.builders import lambda_profile
 
-from greenflame.analyzer.renderers import text
+from greenflame.analyzer.renderers import markdown, text
 from greenflame.analyzer.report import analyze_profile
 from greenflame.analyzer.rules.finding import SERVICE_INPUTS, Inputs, Sci, Setting
 
@@ -31,3 +31,11 @@ def test_lambda_and_service_findings() -> None:
     service.cost_usd_per_month = None
     output = text.render(report)
     assert "Cost:   n/a/month\n" in output and "Lambda duration" not in output
+
+
+def test_untrusted_invocation_counts_are_shown_as_text() -> None:
+    profile = lambda_profile(invocations=5)
+    profile.metadata["invocations"] = {"count": "12\x1b[2J", "duration_ms_sum": 3}
+    report = analyze_profile(profile)
+    assert "Invocations: 12 [2J\n" in text.render(report)
+    assert "- **Invocations:** 12 \\[2J\n" in markdown.render(report)
