@@ -213,7 +213,7 @@ class Pipeline:
         dismissed = self._dismissed(group)
         subjects = [
             *(TicketSubject.from_finding(finding) for finding in findings),
-            *(anomaly_subject(a) for a in anomalies if a.end_unix_s is None and a.id not in dismissed),
+            *(anomaly_subject(a) for a in anomalies if a.anomaly.end_unix_s is None and a.id not in dismissed),
         ]
         statuses: List[TicketStatus] = []
         errors: List[str] = []

@@ -99,26 +99,6 @@ class StoredAnomaly:
     first_reported_unix_ns: int
     last_reported_unix_ns: int
 
-    @property
-    def frame(self) -> str:
-        """The frame (or group total) whose metric moved."""
-        return self.anomaly.frame
-
-    @property
-    def metric(self) -> str:
-        """What moved: ``inclusive_share``, ``cpu_samples``, ``mean_duration_ms``..."""
-        return self.anomaly.metric
-
-    @property
-    def start_unix_s(self) -> int:
-        """When it started."""
-        return self.anomaly.start_unix_s
-
-    @property
-    def end_unix_s(self) -> Optional[int]:
-        """When it ended; None while it goes on."""
-        return self.anomaly.end_unix_s
-
 
 @dataclass(frozen=True)
 class Vote:
@@ -464,10 +444,11 @@ def _overlapping(existing: Sequence[StoredAnomaly], item: Anomaly, exclude: Sequ
     """The stored anomaly on the same frame and metric whose time range overlaps ``item``'s."""
     far = 2**62
     start, end = item.start_unix_s, item.end_unix_s
-    for old in existing:
-        if old.id in exclude or old.frame != item.frame or old.metric != item.metric:
+    for stored in existing:
+        old = stored.anomaly
+        if stored.id in exclude or old.frame != item.frame or old.metric != item.metric:
             continue
         old_end = old.end_unix_s if old.end_unix_s is not None else far
         if old.start_unix_s <= (end if end is not None else far) and start <= old_end:
-            return old
+            return stored
     return None

@@ -121,7 +121,7 @@ def test_anomaly_ids_survive_reruns_and_votes_are_kept(storage: Storage) -> None
     store = PipelineStore(storage.engine)
     (first,) = store.replace_anomalies(GROUP, [anomaly("app.parse", 1000)])
     (again,) = store.replace_anomalies(GROUP, [anomaly("app.parse", 1010, 2000)])
-    assert again.id == first.id and again.end_unix_s == 2000
+    assert again.id == first.id and again.anomaly.end_unix_s == 2000
     assert again.anomaly == anomaly("app.parse", 1010, 2000)  # the typed anomaly back from its row
     store.add_vote(again, useful=False)
     (other,) = store.replace_anomalies(GROUP, [anomaly("app.query", 5000)])
