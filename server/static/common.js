@@ -77,6 +77,43 @@
       pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " UTC";
   }
 
+  /** A moment (Unix nanoseconds, or an RFC 3339 string) in the reader's time zone: "4 Dec 2026, 14:05 CET". */
+  function formatLocal(moment) {
+    var date = typeof moment === "number" ? new Date(moment / 1e6) : new Date(String(moment || ""));
+    if (!moment || !isFinite(date.getTime())) return "\u2014";
+    return date.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+    });
+  }
+
+  /** A <time> element showing `moment` in local time, with the UTC form as its tooltip. */
+  function timeElement(moment) {
+    var date = typeof moment === "number" ? new Date(moment / 1e6) : new Date(String(moment || ""));
+    if (!moment || !isFinite(date.getTime())) return el("span", {}, "\u2014");
+    var iso = date.toISOString().replace(/\.\d{3}Z$/, "Z");
+    return el("time", { datetime: iso, title: iso.replace("T", " ").replace("Z", " UTC") }, formatLocal(moment));
+  }
+
+  var UNIT_SECONDS = { nanoseconds: 1e-9, microseconds: 1e-6, milliseconds: 1e-3, seconds: 1 };
+
+  /** The time a value stands for, in seconds: samples times the sampling period; null when unknown. */
+  function valueSeconds(value, unit, periodNs) {
+    if (unit === "samples") return periodNs ? (value * periodNs) / 1e9 : null;
+    return Object.prototype.hasOwnProperty.call(UNIT_SECONDS, unit) ? value * UNIT_SECONDS[unit] : null;
+  }
+
+  /** Seconds in a readable unit: "850 µs", "12.5 ms", "3.42 s", "2.5 min", "1.2 h". */
+  function formatDuration(seconds) {
+    if (seconds === null || !isFinite(seconds)) return "\u2014";
+    var size = Math.abs(seconds);
+    if (size === 0) return "0 s";
+    if (size < 1e-3) return (seconds * 1e6).toFixed(0) + " \u00b5s";
+    if (size < 1) return (seconds * 1e3).toFixed(size < 0.01 ? 2 : size < 0.1 ? 1 : 0) + " ms";
+    if (size < 60) return seconds.toFixed(size < 10 ? 2 : 1) + " s";
+    if (size < 3600) return (seconds / 60).toFixed(1) + " min";
+    return (seconds / 3600).toFixed(1) + " h";
+  }
+
   /** Unix nanoseconds as the API's RFC 3339 form, to the second. */
   function isoTime(unixNs) {
     return new Date(Math.round(unixNs / 1e6)).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -147,11 +184,58 @@
     });
   }
 
+  /**
+   * A label filter as the API's `label` value: "key=value", with "%" and "=" in the key
+   * percent-encoded so a key holding "=" stays one key.
+   */
+  function labelParam(key, value) {
+    return String(key).replace(/%/g, "%25").replace(/=/g, "%3D") + "=" + String(value);
+  }
+
   /** The function name of a finding's frame (a dict or a string). */
   function frameName(frame) {
     if (frame === null || frame === undefined) return "";
     if (typeof frame !== "object") return String(frame);
     return String(frame["function"] || frame.name || "");
+  }
+
+  /** One ticket's line: where it is (a link only to http(s) URLs), its state, and its last delivery failure. */
+  function ticketLine(ticket) {
+    var line = el("div", { className: "detail ticket-status", "data-ticket-state": String(ticket.state || "") });
+    var name = String(ticket.channel || "ticket") + (ticket.ticket_id ? " #" + String(ticket.ticket_id) : "");
+    if (ticket.url && /^https?:\/\//.test(String(ticket.url))) {
+      line.appendChild(el("a", { href: String(ticket.url) }, name));
+    } else {
+      line.appendChild(document.createTextNode(name));
+    }
+    var status = ": " + String(ticket.state || "pending");
+    if (ticket.last_action) status += ", last " + String(ticket.last_action);
+    if (ticket.error) {
+      status += "; delivery failed (" + String(ticket.error) + ")";
+      if (ticket.failures) status += ", " + String(ticket.failures) + " attempt" + (ticket.failures === 1 ? "" : "s");
+      if (ticket.next_attempt) status += ", retried after " + formatLocal(ticket.next_attempt);
+    }
+    line.appendChild(document.createTextNode(status));
+    return line;
+  }
+
+  /**
+   * The flame graph URL (`graphPath`) over the window a finding was measured in, focused on
+   * one of its frames: the range, the sample type and the frame's file are kept.
+   */
+  function evidenceURL(graphPath, frame, finding, range) {
+    var name = frameName(frame);
+    var params = { from: range.from || "", to: range.to || "", focus: name, search: name };
+    if (frame && typeof frame === "object" && frame.file) params.focus_file = String(frame.file);
+    if (finding.sample_type === "wall") params.type = "wall";
+    return graphPath + stateQuery(params, {});
+  }
+
+  /** The analysis window that ends at `endNs` (Unix ns) and lasts `windowS` seconds, as URL bounds. */
+  function windowRange(endNs, windowS) {
+    if (!endNs || !windowS) return {};
+    var end = Math.ceil(endNs / 1e9);
+    return { from: String(end - windowS), to: String(end) };
   }
 
   function money(value) {
@@ -172,6 +256,11 @@
     formatSigned: formatSigned,
     formatTime: formatTime,
     isoTime: isoTime,
+    formatLocal: formatLocal,
+    timeElement: timeElement,
+    valueSeconds: valueSeconds,
+    formatDuration: formatDuration,
+    labelParam: labelParam,
     readState: readState,
     stateQuery: stateQuery,
     writeState: writeState,
@@ -179,6 +268,9 @@
     zoomText: zoomText,
     showZoomChain: showZoomChain,
     frameName: frameName,
+    ticketLine: ticketLine,
+    evidenceURL: evidenceURL,
+    windowRange: windowRange,
     money: money,
     mass: mass,
   };

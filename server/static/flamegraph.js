@@ -1,7 +1,8 @@
 /*
  * greenflame flame graph: a canvas icicle chart (root on top, or at the bottom when
- * inverted) with tooltips, click to zoom, search with the matches' total share, keyboard
- * navigation, "color my code" and diff colouring.
+ * inverted) with tooltips, click to zoom, search with the matches' total share and
+ * next/previous match, keyboard navigation, "color my code", diff colouring, left-heavy
+ * ordering, marks on the frames findings name, a busy state, and a minimap.
  *
  * layout() turns the API's nested tree into flat typed arrays in breadth-first order (a
  * node's children are contiguous and come after it), so drawing and hit tests never
@@ -33,6 +34,11 @@
     return children;
   }
 
+  /** Largest first (speedscope's "left heavy"): the costliest path runs down the left edge. */
+  function byWeight(a, b) {
+    return (Number(b.total) || 0) - (Number(a.total) || 0) || byName(a, b);
+  }
+
   function countNodes(tree) {
     var count = 0;
     var stack = [tree];
@@ -49,8 +55,9 @@
    * Flatten a tree {name, file, line, self, total, kind, children[, base_self, base_total]}
    * into typed arrays. Widths are the node's total, or in a diff its share of the base plus
    * its share of the target, so frames that appeared or vanished are both visible.
+   * Siblings are ordered by name, or largest first when `order` is "heavy".
    */
-  function layout(tree) {
+  function layout(tree, order) {
     var n = countNodes(tree);
     var diff = tree.base_total !== undefined;
     var data = {
@@ -96,7 +103,7 @@
         data.w[i] = data.total[i];
       }
       var children = source.children || [];
-      if (children.length > 1) children = sortedByName(children);
+      if (children.length > 1) children = order === "heavy" ? children.slice().sort(byWeight) : sortedByName(children);
       data.childStart[i] = sources.length;
       data.childCount[i] = children.length;
       for (var j = 0; j < children.length; j++) {
@@ -165,6 +172,7 @@
   }
 
   var KIND_COLORS = ["hsl(135, 50%, 62%)", "hsl(205, 65%, 72%)", "hsl(40, 12%, 74%)", "hsl(0, 0%, 80%)"];
+  var FINDING_MARK = "hsl(350, 85%, 42%)";
   var DIMMED = "hsl(0, 0%, 88%)";
   var MATCH = "hsl(290, 70%, 66%)";
   var ANCESTOR = "hsl(30, 15%, 80%)";
@@ -180,19 +188,32 @@
   /* ---- the widget ------------------------------------------------------------ */
 
   /**
-   * options: unit, inverted (root at the bottom), color ("name" | "kind"),
-   * onZoom(index), onSelect(index), status (element announcing the keyboard selection).
+   * options: unit, inverted (root at the bottom), color ("name" | "kind"), order ("name" |
+   * "heavy"), onZoom(index), onSelect(index), onSandwich(index) (key S or right-click),
+   * onDraw() (after each redraw), status (element announcing the keyboard selection),
+   * scroller (the scroll area around the canvas, kept on the selected frame).
    */
   function FlameGraph(canvas, tooltip, options) {
     options = options || {};
     this.canvas = canvas;
     this.tooltip = tooltip;
     this.unit = options.unit || "samples";
+    this.periodNs = 0;
     this.inverted = !!options.inverted;
     this.color = options.color || "name";
+    this.order = options.order || "name";
     this.onZoom = options.onZoom || null;
     this.onSelect = options.onSelect || null;
+    this.onSandwich = options.onSandwich || null;
+    this.onDraw = options.onDraw || null;
     this.status = options.status || null;
+    this.scroller = options.scroller || null;
+    this.busy = false;
+    this.marks = [];
+    this.marked = null;
+    this.matchList = [];
+    this.matchAt = -1;
+    this.tree = null;
     this.data = layout({ name: "all", self: 0, total: 0, children: [] });
     this.nameColors = [];
     this.zoom = 0;
@@ -209,6 +230,7 @@
     canvas.addEventListener("mousemove", function (event) { self.onMove(event); });
     canvas.addEventListener("mouseleave", function () { self.setHover(-1); self.tooltip.hidden = true; });
     canvas.addEventListener("click", function (event) { self.onClick(event); });
+    canvas.addEventListener("contextmenu", function (event) { self.onContextMenu(event); });
     canvas.addEventListener("keydown", function (event) { self.onKey(event); });
     canvas.addEventListener("blur", function () { if (self.hover === -1) self.tooltip.hidden = true; });
     if (global.ResizeObserver) {
@@ -222,7 +244,8 @@
 
   FlameGraph.prototype.setTree = function (tree, zoomPath) {
     var started = performance.now();
-    this.data = layout(tree);
+    this.tree = tree;
+    this.data = layout(tree, this.order);
     this.nameColors = new Array(this.data.n);
     this.timings.layout = performance.now() - started;
     this.zoom = zoomPath && zoomPath.length ? findPath(this.data, zoomPath) : 0;
@@ -230,7 +253,52 @@
     this.hover = -1;
     this.diffScale = this.data.diff ? this.computeDiffScale() : 0.01;
     this.computeMatches();
+    this.computeMarks();
     this.draw();
+  };
+
+  /** Re-lay out the same tree with siblings by name or largest first, keeping the zoom. */
+  FlameGraph.prototype.setOrder = function (order) {
+    this.order = order === "heavy" ? "heavy" : "name";
+    if (this.tree) this.setTree(this.tree, this.zoomPath());
+  };
+
+  /**
+   * Mark the frames that findings name: `marks` is a list of {name, file, title}; a frame
+   * matches on its function name and, when the mark has one, its file.
+   */
+  FlameGraph.prototype.setMarks = function (marks) {
+    this.marks = marks || [];
+    this.computeMarks();
+    this.draw();
+  };
+
+  FlameGraph.prototype.computeMarks = function () {
+    var data = this.data;
+    this.marked = null;
+    if (!this.marks.length) return;
+    var byName = {};
+    this.marks.forEach(function (mark) { (byName[mark.name] = byName[mark.name] || []).push(mark); });
+    var flags = new Int32Array(data.n).fill(-1);
+    var any = false;
+    for (var i = 1; i < data.n; i++) {
+      var candidates = byName[data.names[i]];
+      if (!candidates) continue;
+      for (var m = 0; m < candidates.length; m++) {
+        if (!candidates[m].file || candidates[m].file === data.files[i]) {
+          flags[i] = this.marks.indexOf(candidates[m]);
+          any = true;
+          break;
+        }
+      }
+    }
+    this.marked = any ? flags : null;
+  };
+
+  /** While loading: the graph is dimmed by the page and ignores the mouse and keyboard. */
+  FlameGraph.prototype.setBusy = function (busy) {
+    this.busy = !!busy;
+    if (this.busy) { this.tooltip.hidden = true; this.hover = -1; }
   };
 
   FlameGraph.prototype.setSearch = function (text) {
@@ -260,6 +328,8 @@
     var data = this.data;
     this.matches = null;
     this.matchShare = 0;
+    this.matchList = [];
+    this.matchAt = -1;
     if (!this.search) return;
     var flags = new Uint8Array(data.n);
     var covered = new Uint8Array(data.n);
@@ -270,9 +340,23 @@
       flags[i] = hit ? 1 : 0;
       covered[i] = hit || above ? 1 : 0;
       if (hit && !above) sum += data.total[i];
+      if (hit && data.w[i] > 0) this.matchList.push(i);
     }
+    // Next/previous visit matches left to right, row by row from the root.
+    this.matchList.sort(function (a, b) { return data.depth[a] - data.depth[b] || data.x[a] - data.x[b]; });
     this.matches = flags;
     this.matchShare = data.total[0] ? sum / data.total[0] : 0;
+  };
+
+  /** Select the next (+1) or previous (-1) match, zooming out if it is outside the zoom; its index or -1. */
+  FlameGraph.prototype.stepMatch = function (direction) {
+    var count = this.matchList.length;
+    if (!count) return -1;
+    this.matchAt = this.matchAt === -1 ? (direction > 0 ? 0 : count - 1) : (this.matchAt + direction + count) % count;
+    var index = this.matchList[this.matchAt];
+    if (!this.isVisible(index)) this.zoomTo(0);
+    this.select(index, true);
+    return index;
   };
 
   FlameGraph.prototype.computeDiffScale = function () {
@@ -296,6 +380,13 @@
   FlameGraph.prototype.rowTop = function (depth) {
     var rows = this.data.maxDepth + 1;
     return (this.inverted ? rows - 1 - depth : depth) * ROW_HEIGHT;
+  };
+
+  /** Canvas colours that follow the page's theme (dark mode), read once per draw. */
+  FlameGraph.prototype.themeColors = function () {
+    var style = global.getComputedStyle ? global.getComputedStyle(this.canvas) : null;
+    var fg = style ? style.getPropertyValue("--fg").trim() : "";
+    return { outline: fg || "#111" };
   };
 
   FlameGraph.prototype.fillFor = function (index, ancestor) {
@@ -329,6 +420,7 @@
     var ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
+    this.theme = this.themeColors();
     ctx.font = FONT;
     ctx.textBaseline = "middle";
     this.charWidth = ctx.measureText("MMMMMMMMMM").width / 10 || 7;
@@ -354,14 +446,37 @@
     }
     this.timings.draw = performance.now() - started;
     this.timings.drawn = drawn;
+    if (this.onDraw) this.onDraw();
+  };
+
+  /** The visible box of every frame at least `minWidth` px wide in a `width`-px view: visit(index, left, w). */
+  FlameGraph.prototype.eachVisible = function (width, minWidth, visit) {
+    var data = this.data;
+    var start = data.x[this.zoom];
+    var scale = width / Math.max(data.w[this.zoom], 1e-12);
+    var pending = [this.zoom];
+    while (pending.length) {
+      var index = pending.pop();
+      var w = data.w[index] * scale;
+      if (w < minWidth) continue;
+      visit(index, (data.x[index] - start) * scale, w);
+      var end = data.childStart[index] + data.childCount[index];
+      for (var c = data.childStart[index]; c < end; c++) pending.push(c);
+    }
   };
 
   FlameGraph.prototype.drawNode = function (ctx, index, left, w, ancestor) {
     var top = this.rowTop(this.data.depth[index]);
     ctx.fillStyle = this.fillFor(index, ancestor);
     ctx.fillRect(left, top, Math.max(w - 1, 0.5), ROW_HEIGHT - 1);
+    if (this.marked && this.marked[index] !== -1) {
+      // A frame a finding names: a thick red edge on the left and a line along the bottom.
+      ctx.fillStyle = FINDING_MARK;
+      ctx.fillRect(left, top, Math.min(4, Math.max(w - 1, 0.5)), ROW_HEIGHT - 1);
+      ctx.fillRect(left, top + ROW_HEIGHT - 3, Math.max(w - 1, 0.5), 2);
+    }
     if (index === this.hover || index === this.selected) {
-      ctx.strokeStyle = "#111";
+      ctx.strokeStyle = this.theme ? this.theme.outline : "#111";
       ctx.lineWidth = index === this.selected ? 2 : 1;
       ctx.strokeRect(left + 1, top + 1, Math.max(w - 3, 0.5), ROW_HEIGHT - 3);
     }
@@ -370,8 +485,8 @@
     var room = Math.floor((w - 6) / this.charWidth);
     if (room < 2) return;
     var label = name.length > room ? name.slice(0, room - 1) + "\u2026" : name;
-    ctx.fillStyle = "#111";
-    ctx.fillText(label, Math.max(left, 0) + 3, top + ROW_HEIGHT / 2);
+    ctx.fillStyle = "#111";  // frames are light in both themes
+    ctx.fillText(label, Math.max(left, 0) + (this.marked && this.marked[index] !== -1 ? 6 : 3), top + ROW_HEIGHT / 2);
   };
 
   /** The node index at canvas coordinates, or -1. */
@@ -403,6 +518,7 @@
   };
 
   FlameGraph.prototype.onMove = function (event) {
+    if (this.busy) return;
     var point = this.eventPoint(event);
     var index = this.nodeAtPoint(point.x, point.y);
     this.setHover(index);
@@ -418,6 +534,7 @@
   };
 
   FlameGraph.prototype.onClick = function (event) {
+    if (this.busy) return;
     var point = this.eventPoint(event);
     var index = this.nodeAtPoint(point.x, point.y);
     if (index === -1) return;
@@ -425,15 +542,36 @@
     this.zoomTo(index);
   };
 
+  /** Right-click a frame: its sandwich view (when the page offers one). */
+  FlameGraph.prototype.onContextMenu = function (event) {
+    if (this.busy || !this.onSandwich) return;
+    var point = this.eventPoint(event);
+    var index = this.nodeAtPoint(point.x, point.y);
+    if (index <= 0 || this.data.pruned[index]) return;
+    event.preventDefault();
+    this.select(index, false);
+    this.onSandwich(index);
+  };
+
   FlameGraph.prototype.select = function (index, showTip) {
     this.selected = index;
     this.draw();
+    if (index !== -1) this.scrollToRow(index);
     if (index !== -1 && this.status) this.status.textContent = this.describe(index);
     if (index !== -1 && showTip) {
       var box = this.nodeBox(index);
       this.showTooltip(index, box.left + Math.min(box.width, 40), box.top + ROW_HEIGHT);
     }
     if (this.onSelect) this.onSelect(index);
+  };
+
+  /** Scroll the surrounding scroll area so the frame's row is in view. */
+  FlameGraph.prototype.scrollToRow = function (index) {
+    var scroller = this.scroller;
+    if (!scroller) return;
+    var top = this.rowTop(this.data.depth[index]);
+    if (top < scroller.scrollTop) scroller.scrollTop = Math.max(0, top - ROW_HEIGHT);
+    else if (top + ROW_HEIGHT > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = top + 2 * ROW_HEIGHT - scroller.clientHeight;
   };
 
   /** Where a node is drawn now (for the keyboard tooltip). */
@@ -448,6 +586,7 @@
 
   /** Keyboard: arrows move the selection, Enter zooms in, Escape zooms out, Home resets. */
   FlameGraph.prototype.onKey = function (event) {
+    if (this.busy) return;
     var data = this.data;
     var current = this.selected === -1 ? this.zoom : this.selected;
     var next = -1;
@@ -467,6 +606,10 @@
     } else if (event.key === "Home") {
       this.resetZoom();
       next = 0;
+    } else if ((event.key === "s" || event.key === "S") && this.onSandwich && current > 0 && !data.pruned[current]) {
+      event.preventDefault();
+      this.onSandwich(current);
+      return;
     } else {
       return;
     }
@@ -503,8 +646,18 @@
     var data = this.data;
     var total = data.total[0] || 1;
     var where = data.files[index] ? data.files[index] + ":" + data.lines[index] : "unknown location";
-    return data.names[index] + " (" + where + "): total " + global.Greenflame.formatCount(data.total[index]) + " " +
-      this.unit + ", " + global.Greenflame.formatPercent(data.total[index] / total);
+    return data.names[index] + " (" + where + "): total " + this.formatValue(data.total[index]) + ", " +
+      global.Greenflame.formatPercent(data.total[index] / total);
+  };
+
+  /** A value in the graph's unit, with the time it stands for: "21 samples (0.21 s)". */
+  FlameGraph.prototype.formatValue = function (value) {
+    var G = global.Greenflame;
+    var seconds = G.valueSeconds(value, this.unit, this.periodNs);
+    var text = G.formatCount(value) + " " + this.unit;
+    if (seconds === null) return text;
+    if (this.unit !== "samples") return G.formatDuration(seconds);
+    return text + " (" + G.formatDuration(seconds) + ")";
   };
 
   FlameGraph.prototype.tooltipLines = function (index) {
@@ -515,6 +668,7 @@
     lines.push(["Location", data.files[index] ? data.files[index] + ":" + data.lines[index] : "unknown"]);
     if (data.pruned[index]) lines.push(["Folded", G.formatCount(data.pruned[index]) + " smaller frames (over the node budget)"]);
     else lines.push(["Code", KIND_NAMES[data.kinds[index]]]);
+    if (this.marked && this.marked[index] !== -1) lines.push(["Finding", String(this.marks[this.marked[index]].title || "")]);
     if (data.diff) {
       var before = data.baseRoot ? data.baseTotal[index] / data.baseRoot : 0;
       var after = data.targetRoot ? data.total[index] / data.targetRoot : 0;
@@ -523,8 +677,8 @@
       lines.push(["Change in share", G.formatSigned(after - before)]);
       return lines;
     }
-    lines.push(["Self", G.formatCount(data.self[index]) + " " + this.unit + " (" + G.formatPercent(data.self[index] / total) + ")"]);
-    lines.push(["Total", G.formatCount(data.total[index]) + " " + this.unit + " (" + G.formatPercent(data.total[index] / total) + ")"]);
+    lines.push(["Self", this.formatValue(data.self[index]) + ", " + G.formatPercent(data.self[index] / total)]);
+    lines.push(["Total", this.formatValue(data.total[index]) + ", " + G.formatPercent(data.total[index] / total)]);
     return lines;
   };
 
@@ -534,6 +688,7 @@
     while (tip.firstChild) tip.removeChild(tip.firstChild);
     for (var i = 0; i < lines.length; i++) {
       var div = document.createElement("div");
+      if (lines[i][0] === "Finding") div.className = "finding";
       if (lines[i][0]) {
         var label = document.createElement("span");
         label.className = "label";
@@ -554,12 +709,68 @@
     tip.style.top = canvasBox.top - box.top + y + 16 + "px";
   };
 
+  /* ---- the minimap ------------------------------------------------------------ */
+
+  var MINIMAP_MIN_WIDTH = 1;
+
+  /**
+   * The whole graph squeezed into a strip, with the part the scroll area shows outlined;
+   * clicking or dragging on it scrolls there. Redrawn after each graph draw and on scroll.
+   */
+  function Minimap(canvas, graph, scroller) {
+    this.canvas = canvas;
+    this.graph = graph;
+    this.scroller = scroller;
+    this.dragging = false;
+    var self = this;
+    scroller.addEventListener("scroll", function () { self.draw(); });
+    canvas.addEventListener("mousedown", function (event) { self.dragging = true; self.scrollTo(event); event.preventDefault(); });
+    global.addEventListener("mousemove", function (event) { if (self.dragging) self.scrollTo(event); });
+    global.addEventListener("mouseup", function () { self.dragging = false; });
+  }
+
+  Minimap.prototype.draw = function () {
+    var canvas = this.canvas;
+    var graph = this.graph;
+    var ratio = global.devicePixelRatio || 1;
+    var width = canvas.clientWidth || 300;
+    var height = canvas.clientHeight || 36;
+    if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
+    if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    var rows = graph.data.maxDepth + 1;
+    var rowHeight = height / rows;
+    graph.eachVisible(width, MINIMAP_MIN_WIDTH, function (index, left, w) {
+      ctx.fillStyle = graph.fillFor(index, false);
+      ctx.fillRect(left, graph.data.depth[index] * rowHeight, Math.max(w - 0.5, 0.5), Math.max(rowHeight, 0.5));
+    });
+    var full = rows * ROW_HEIGHT;
+    var scroller = this.scroller;
+    if (scroller.clientHeight < full) {
+      var top = (scroller.scrollTop / full) * height;
+      var shown = (scroller.clientHeight / full) * height;
+      ctx.strokeStyle = graph.theme ? graph.theme.outline : "#111";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(1, top + 1, width - 2, Math.max(shown - 2, 2));
+    }
+  };
+
+  Minimap.prototype.scrollTo = function (event) {
+    var box = this.canvas.getBoundingClientRect();
+    var fraction = Math.min(Math.max((event.clientY - box.top) / Math.max(box.height, 1), 0), 1);
+    var full = (this.graph.data.maxDepth + 1) * ROW_HEIGHT;
+    this.scroller.scrollTop = fraction * full - this.scroller.clientHeight / 2;
+  };
+
   global.GreenflameFlamegraph = {
     layout: layout,
     childAt: childAt,
     pathOf: pathOf,
     findPath: findPath,
     FlameGraph: FlameGraph,
+    Minimap: Minimap,
     ROW_HEIGHT: ROW_HEIGHT,
     formatPercent: function (f) { return global.Greenflame.formatPercent(f); },
     formatCount: function (v) { return global.Greenflame.formatCount(v); },

@@ -1,7 +1,7 @@
 /*
- * The group page: range chart, flame graph, functions table, sandwich view and
- * recommendations. Every control's value lives in the URL (so a view can be shared) and
- * everything from the API is inserted as text (textContent), never as HTML.
+ * The group page: summary bar, range chart, flame graph with its minimap, functions table,
+ * sandwich view and recommendations. Every control's value lives in the URL (so a view can
+ * be shared) and everything from the API is inserted as text (textContent), never as HTML.
  */
 (function () {
   "use strict";
@@ -11,23 +11,30 @@
   var G = window.Greenflame;
   var api = page.dataset.api;
   var DEFAULTS = {
-    from: "", to: "", type: "cpu", view: "top-down", color: "name", search: "", zoom: "",
+    from: "", to: "", type: "cpu", view: "top-down", order: "name", color: "name", search: "", zoom: "",
     label: [], focus: "", focus_file: "", fn: "", fn_file: "", sort: "self", q: "",
   };
   var state = G.readState(DEFAULTS);
   var $ = function (id) { return document.getElementById(id); };
   var lib = window.GreenflameFlamegraph;
+  var minimap = null;
   var graph = new lib.FlameGraph($("flamegraph"), $("flamegraph-tooltip"), {
     color: state.color,
+    order: state.order,
     status: $("flamegraph-selection"),
+    scroller: $("flamegraph-scroll"),
     onZoom: function () { saveZoom(); G.showZoomChain($("breadcrumb"), graph); },
-    onSelect: function (index) { $("open-sandwich").hidden = index <= 0 || graph.data.pruned[index] > 0; },
+    onSelect: function (index) { $("open-sandwich").disabled = index <= 0 || graph.data.pruned[index] > 0; },
+    onSandwich: function (index) { openSandwich(graph.data.names[index], graph.data.files[index]); },
+    onDraw: function () { if (minimap) minimap.draw(); },
   });
+  minimap = new lib.Minimap($("minimap"), graph, $("flamegraph-scroll"));
   var callers = new lib.FlameGraph($("callers"), $("callers-tooltip"), { inverted: true, color: state.color });
   var callees = new lib.FlameGraph($("callees"), $("callees-tooltip"), { color: state.color });
   var timeline = new window.GreenflameTimeSeries.TimeSeries($("timeline"), { onSelect: selectRange });
   var functionRows = [];
-  var loaded = { graph: 0 };
+  var findingNames = {};
+  var loaded = { graph: 0, recommendations: 0 };
 
   function save(push) { G.writeState(state, DEFAULTS, push); updateCompareLink(); }
 
@@ -108,13 +115,27 @@
     save(false);
   }
 
+  /** Dim the graph and make it inert while loading or after an error, saying which. */
+  function setBusy(text, retry) {
+    var busy = !!text;
+    graph.setBusy(busy);
+    $("flamegraph-container").classList.toggle("is-busy", busy);
+    $("flamegraph-busy").hidden = !busy;
+    $("flamegraph-busy-text").textContent = text || "";
+    $("flamegraph-retry").hidden = !retry;
+    $("flamegraph").setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
   function loadFlamegraph() {
     var ticket = ++loaded.graph;
     $("flamegraph-status").textContent = "Loading\u2026";
+    setBusy("Loading\u2026", false);
     G.getJSON(api + "/flamegraph" + query({ view: state.view }, true)).then(function (body) {
       if (ticket !== loaded.graph) return;
+      setBusy("", false);
       var tree = body.flamegraph;
       graph.unit = tree.unit || "samples";
+      graph.periodNs = body.sample_period_ns || 0;
       graph.search = state.search.toLowerCase();
       graph.setTree(tree, G.parseZoom(state.zoom));
       G.showZoomChain($("breadcrumb"), graph);
@@ -123,15 +144,27 @@
       var profiles = body.profile_count + (body.profile_count === 1 ? " profile, " : " profiles, ");
       var fallback = tree.sample_type && tree.sample_type !== body.type ? " (no " + body.type + " samples: showing " + tree.sample_type + ")" : "";
       $("flamegraph-status").textContent = tree.total
-        ? profiles + G.formatCount(tree.total) + " " + graph.unit + fallback + ". Click a frame to zoom."
-        : "No samples in this range.";
+        ? profiles + graph.formatValue(tree.total) + fallback + ". Click a frame to zoom; right-click or S for its sandwich view."
+        : "No samples in this range. Choose a longer range, or drag across the chart above.";
     }).catch(function (error) {
-      if (ticket === loaded.graph) $("flamegraph-status").textContent = "Could not load the flame graph: " + error.message;
+      if (ticket !== loaded.graph) return;
+      $("flamegraph-status").textContent = "Could not load the flame graph: " + error.message;
+      setBusy("Could not load the flame graph: " + error.message + ". The graph shown is out of date.", true);
     });
   }
 
   function showSearchShare() {
-    $("search-share").textContent = state.search ? "Matches: " + G.formatPercent(graph.matchShare) + " of the total" : "";
+    var count = graph.matchList.length;
+    var position = graph.matchAt === -1 ? "" : " (match " + (graph.matchAt + 1) + " of " + count + ")";
+    $("search-share").textContent = state.search
+      ? "Matches: " + G.formatPercent(graph.matchShare) + " of the total" + position
+      : "";
+    $("search-prev").disabled = $("search-next").disabled = count === 0;
+  }
+
+  function stepSearch(direction) {
+    graph.stepMatch(direction);
+    showSearchShare();
   }
 
   function showFocus() {
@@ -153,12 +186,24 @@
     });
   }
 
+  function matchesText(row, text) {
+    return !text || String(row.name).toLowerCase().indexOf(text) !== -1 || String(row.file).toLowerCase().indexOf(text) !== -1;
+  }
+
+  /** A value as time ("0.21 s") with its share of the range below it. */
+  function valueCell(value, total) {
+    var seconds = G.valueSeconds(value, graph.unit, graph.periodNs);
+    var main = seconds === null ? G.formatCount(value) : G.formatDuration(seconds);
+    return G.el("td", { className: "num", title: G.formatCount(value) + " " + graph.unit }, [
+      main, G.el("div", { className: "detail" }, G.formatPercent(value / total)),
+    ]);
+  }
+
   function showFunctions() {
     var filter = state.q.toLowerCase();
+    var search = state.search.toLowerCase();
     var key = state.sort;
-    var rows = functionRows.filter(function (row) {
-      return !filter || String(row.name).toLowerCase().indexOf(filter) !== -1 || String(row.file).toLowerCase().indexOf(filter) !== -1;
-    });
+    var rows = functionRows.filter(function (row) { return matchesText(row, filter) && matchesText(row, search); });
     rows.sort(function (a, b) {
       if (key === "name") return String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0;
       return b[key] - a[key];
@@ -169,18 +214,21 @@
       var name = G.el("button", { type: "button", className: "link", title: "Sandwich view of this function" }, String(row.name));
       name.addEventListener("click", function () { openSandwich(String(row.name), String(row.file || "")); });
       var where = G.el("div", { className: "detail" }, row.file ? row.file + ":" + row.line : "");
-      tbody.appendChild(G.el("tr", { "data-kind": row.kind }, [
+      var finding = findingNames[String(row.name)];
+      tbody.appendChild(G.el("tr", { "data-kind": row.kind, "data-finding": finding ? "1" : null, title: finding || null }, [
         G.el("td", { className: "fn" }, [name, where]),
-        G.el("td", { className: "num" }, G.formatPercent(row.self / total)),
-        G.el("td", { className: "num" }, G.formatPercent(row.total / total)),
+        valueCell(row.self, total),
+        valueCell(row.total, total),
       ]));
     });
     Array.prototype.forEach.call($("functions").tHead.rows[0].cells, function (cell) {
       var button = cell.querySelector("button");
       cell.setAttribute("aria-sort", button.dataset.sort === key ? (key === "name" ? "ascending" : "descending") : "none");
     });
+    var unitNote = G.valueSeconds(1, graph.unit, graph.periodNs) === null ? " (" + graph.unit + ")" : " (time in the range, share of the total)";
     $("functions-status").textContent = functionRows.length
-      ? rows.length + " of " + functionRows.length + " functions" + (rows.length > 300 ? " (first 300 shown)" : "")
+      ? rows.length + " of " + functionRows.length + " functions" + (search ? " matching the search" : "") +
+        (rows.length > 300 ? " (first 300 shown)" : "") + unitNote
       : "No functions in this range.";
   }
 
@@ -225,7 +273,7 @@
       Object.keys(body.labels).forEach(function (key) {
         var group = G.el("optgroup", { label: key });
         body.labels[key].forEach(function (item) {
-          group.appendChild(G.el("option", { value: key + "=" + item.value }, item.value));
+          group.appendChild(G.el("option", { value: G.labelParam(key, item.value) }, item.value));
         });
         select.appendChild(group);
       });
@@ -239,37 +287,94 @@
 
   /* ---- recommendations --------------------------------------------------------------- */
 
+  /** The flame graph of this range focused on a finding's frame (the range, type and file kept). */
+  function evidenceHref(frame, item) {
+    var name = G.frameName(frame);
+    var params = { from: state.from, to: state.to, type: item.sample_type === "wall" ? "wall" : state.type, focus: name, search: name };
+    if (frame && typeof frame === "object" && frame.file) params.focus_file = String(frame.file);
+    return G.stateQuery(params, { type: "cpu" }) || "?";
+  }
+
+  function showSummary(items, body) {
+    var cost = 0, co2e = 0, costs = 0;
+    items.forEach(function (item) {
+      if (typeof item.cost_usd_per_month === "number") { cost += item.cost_usd_per_month; costs++; }
+      if (typeof item.co2e_kg_per_month === "number") co2e += item.co2e_kg_per_month;
+    });
+    $("summary-findings").textContent = String(items.length);
+    $("summary-findings").parentNode.classList.toggle("has-findings", items.length > 0);
+    $("summary-cost").textContent = costs ? G.money(cost) : "\u2014";
+    $("summary-co2e").textContent = costs ? G.mass(co2e) : "\u2014";
+    var from = body.profile_count ? body.start_time_unix_ns : body.from_unix_ns;
+    var to = body.profile_count ? body.start_time_unix_ns + body.duration_ns : body.to_unix_ns;
+    $("summary-range").textContent = (rangeName() + ": ") + G.formatLocal(from) + " \u2013 " + G.formatLocal(to) +
+      " (" + body.profile_count + (body.profile_count === 1 ? " profile)" : " profiles)");
+  }
+
+  function rangeName() {
+    var select = $("range");
+    var option = select.options[select.selectedIndex];
+    return option ? option.textContent.replace(/^Custom: .*/, "Chosen range") : "Range";
+  }
+
+  function markFindings(items) {
+    var marks = [];
+    findingNames = {};
+    items.forEach(function (item) {
+      (item.frames || []).forEach(function (frame) {
+        var name = G.frameName(frame);
+        if (!name) return;
+        marks.push({ name: name, file: frame && typeof frame === "object" && frame.file ? String(frame.file) : "", title: String(item.title || item.rule || "") });
+        findingNames[name] = String(item.title || item.rule || "");
+      });
+    });
+    graph.setMarks(marks);
+    $("marker-legend").classList.toggle("is-empty", marks.length === 0);
+    showFunctions();
+  }
+
   function loadRecommendations() {
     var status = $("recommendations-status");
     var table = $("recommendations");
+    var ticket = ++loaded.recommendations;
     status.textContent = "Loading\u2026";
+    ["summary-findings", "summary-cost", "summary-co2e"].forEach(function (id) { $(id).textContent = "\u2026"; });
     G.getJSON(api + "/recommendations" + query({}, false)).then(function (body) {
+      if (ticket !== loaded.recommendations) return;
       var items = body.recommendations || [];
+      showSummary(items, body);
+      markFindings(items);
       var tbody = G.clear(table.tBodies[0]);
       items.forEach(function (item) {
-        var finding = G.el("td", { title: item.rule ? String(item.rule) : null }, String(item.title || item.rule || ""));
+        var finding = G.el("td", { title: item.rule ? String(item.rule) : null, "data-label": "Finding" }, String(item.title || item.rule || ""));
         if (item.summary) finding.appendChild(G.el("div", { className: "detail" }, String(item.summary)));
-        var frames = G.el("td", { className: "frames" });
+        if (page.dataset.pipeline === "1" && item.fingerprint) {
+          var detail = page.dataset.findings + "/" + encodeURIComponent(String(item.fingerprint));
+          finding.appendChild(G.el("div", { className: "detail" }, G.el("a", { href: detail, className: "finding-detail" }, "Details, fix and history")));
+        }
+        var frames = G.el("td", { className: "frames", "data-label": "Frames" });
         (item.frames || []).forEach(function (frame, n) {
           var name = G.frameName(frame);
           if (n) frames.appendChild(document.createTextNode(", "));
-          var link = G.el("a", { href: "?" + new URLSearchParams({ focus: name, search: name }).toString() }, name);
-          frames.appendChild(link);
+          frames.appendChild(G.el("a", { href: evidenceHref(frame, item) }, name));
         });
         var expected = typeof item.expected_share === "number" ? G.formatPercent(item.expected_share) : "\u2014";
         if (typeof item.times_expected === "number") expected += " (" + item.times_expected.toFixed(1) + "\u00d7 over)";
         tbody.appendChild(G.el("tr", {}, [
           finding, frames,
-          G.el("td", { className: "num" }, typeof item.share === "number" ? G.formatPercent(item.share) : "\u2014"),
-          G.el("td", { className: "num" }, expected),
-          G.el("td", { className: "num" }, G.money(item.cost_usd_per_month)),
-          G.el("td", { className: "num" }, G.mass(item.co2e_kg_per_month)),
+          G.el("td", { className: "num", "data-label": "Share" }, typeof item.share === "number" ? G.formatPercent(item.share) : "\u2014"),
+          G.el("td", { className: "num", "data-label": "Expected" }, expected),
+          G.el("td", { className: "num", "data-label": "$/month" }, G.money(item.cost_usd_per_month)),
+          G.el("td", { className: "num", "data-label": "kg CO2e/month" }, G.mass(item.co2e_kg_per_month)),
         ]));
       });
       table.hidden = items.length === 0;
       status.textContent = items.length ? "" : "No recommendations for this range.";
     }).catch(function (error) {
+      if (ticket !== loaded.recommendations) return;
       table.hidden = true;
+      ["summary-findings", "summary-cost", "summary-co2e"].forEach(function (id) { $(id).textContent = "\u2014"; });
+      $("summary-range").textContent = "Could not load the figures";
       status.textContent = "Could not load the recommendations: " + error.message;
     });
   }
@@ -291,11 +396,7 @@
       params.to = state.to;
       params.base_from = G.isoTime(bounds[0] - length);
       params.base_to = G.isoTime(bounds[0]);
-    } else {
-      params.from = "now-1d";
-      params.base_from = "now-2d";
-      params.base_to = "now-1d";
-    }
+    }  // else: all data, and the compare page opens on the latest hour of data against the hour before
     link.href = page.dataset.compare + G.stateQuery(params, { type: "cpu" });
   }
 
@@ -314,6 +415,7 @@
     rangeSelectValue();
     $("type").value = state.type;
     $("view").value = state.view;
+    $("order").value = state.order;
     $("color").value = state.color;
     $("search").value = state.search;
     $("functions-filter").value = state.q;
@@ -343,6 +445,12 @@
     save(true);
     loadFlamegraph();
   });
+  $("order").addEventListener("change", function () {
+    state.order = this.value;
+    save(false);
+    graph.setOrder(state.order);
+    showSearchShare();
+  });
   $("color").addEventListener("change", function () {
     state.color = this.value;
     $("color-legend").hidden = state.color !== "kind";
@@ -361,8 +469,17 @@
     state.search = this.value;
     graph.setSearch(state.search);
     showSearchShare();
+    showFunctions();
     save(false);
   });
+  $("search").addEventListener("keydown", function (event) {
+    if (event.key !== "Enter") return;
+    event.preventDefault();
+    stepSearch(event.shiftKey ? -1 : 1);
+  });
+  $("search-next").addEventListener("click", function () { stepSearch(1); });
+  $("search-prev").addEventListener("click", function () { stepSearch(-1); });
+  $("flamegraph-retry").addEventListener("click", function () { loadFlamegraph(); });
   $("functions-filter").addEventListener("input", function () {
     state.q = this.value;
     showFunctions();
@@ -406,6 +523,7 @@
     state = G.readState(DEFAULTS);
     applyControls();
     graph.setColor(state.color);
+    graph.order = state.order;
     reloadData();
   });
 

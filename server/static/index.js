@@ -1,6 +1,7 @@
 /*
- * The groups list: a sparkline of each group's CPU samples over its last 24 hours of data,
- * and its open findings and anomalies (where the server runs the analysis pipeline).
+ * The groups list: one request for every group's overview (activity over its last day of
+ * data, open findings with their cost and CO2e, anomalies), then the groups whose open
+ * findings cost most are moved to the top, so the list says which group to open first.
  */
 (function () {
   "use strict";
@@ -9,11 +10,12 @@
   var table = document.getElementById("groups");
   if (!page || !table) return;
   var G = window.Greenflame;
-  var DAY_S = 86400;
-  var OPEN = { "new": true, ongoing: true, reopened: true };
 
-  function sparkline(canvas, points, from, to) {
+  function sparkline(canvas, activity) {
     var ctx = canvas.getContext("2d");
+    var points = activity.points || [];
+    var from = activity.from_unix_ns || 0;
+    var to = activity.to_unix_ns || 1;
     var peak = 1;
     points.forEach(function (p) { peak = Math.max(peak, p.cpu); });
     ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -23,35 +25,54 @@
       var h = Math.max((p.cpu / peak) * (canvas.height - 2), p.cpu ? 1 : 0);
       ctx.fillRect(x, canvas.height - h, Math.max(canvas.width / 96, 1), h);
     });
-    canvas.setAttribute("aria-label", "CPU samples: peak " + G.formatCount(peak) + " per bucket");
+    canvas.setAttribute("aria-label", points.length ? "CPU samples: peak " + G.formatCount(peak) + " per 15 minutes" : "No activity data");
   }
 
-  function setCount(cell, text) {
-    var link = cell.querySelector("a");
-    link.textContent = text;
+  function setLinkText(cell, text) {
+    cell.querySelector("a").textContent = text;
   }
 
-  Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-    var base = page.dataset.api + "/" + encodeURIComponent(row.dataset.group);
-    var last = Number(row.dataset.last);
-    var canvas = row.querySelector("canvas");
-    if (last) {
-      var to = Math.ceil(last / 1e9);
-      G.getJSON(base + "/timeseries?from=" + (to - DAY_S) + "&to=" + to + "&step=900").then(function (body) {
-        sparkline(canvas, body.points, body.from_unix_ns, body.to_unix_ns);
-      }).catch(function () { canvas.setAttribute("aria-label", "No activity data"); });
-    }
-    if (page.dataset.pipeline !== "1") {
-      setCount(row.querySelector(".findings-count"), "\u2014");
-      setCount(row.querySelector(".anomalies-count"), "\u2014");
-      return;
-    }
-    G.getJSON(base + "/findings").then(function (body) {
-      var open = (body.findings || []).filter(function (f) { return OPEN[f.state]; }).length;
-      setCount(row.querySelector(".findings-count"), String(open));
-    }).catch(function () { setCount(row.querySelector(".findings-count"), "\u2014"); });
-    G.getJSON(base + "/anomalies").then(function (body) {
-      setCount(row.querySelector(".anomalies-count"), String((body.anomalies || []).length));
-    }).catch(function () { setCount(row.querySelector(".anomalies-count"), "\u2014"); });
+  function showRow(row, overview) {
+    sparkline(row.querySelector("canvas"), overview.activity || {});
+    var pipeline = page.dataset.pipeline === "1";
+    setLinkText(row.querySelector(".findings-count"), pipeline ? String(overview.open_findings) : "\u2014");
+    setLinkText(row.querySelector(".anomalies-count"), pipeline ? String(overview.anomalies) : "\u2014");
+    row.querySelector(".cost").textContent = G.money(overview.cost_usd_per_month);
+    row.querySelector(".co2e").textContent = G.mass(overview.co2e_kg_per_month);
+    row.dataset.cost = String(overview.cost_usd_per_month || 0);
+  }
+
+  function showUnknown(row) {
+    setLinkText(row.querySelector(".findings-count"), "\u2014");
+    setLinkText(row.querySelector(".anomalies-count"), "\u2014");
+    row.querySelector(".cost").textContent = "\u2014";
+    row.querySelector(".co2e").textContent = "\u2014";
+  }
+
+  /** Costliest open findings first; equal costs keep the list's order (by name). */
+  function rankByCost(tbody) {
+    var rows = Array.prototype.slice.call(tbody.rows);
+    rows.forEach(function (row, n) { row.dataset.order = String(n); });
+    rows.sort(function (a, b) { return Number(b.dataset.cost || 0) - Number(a.dataset.cost || 0) || Number(a.dataset.order) - Number(b.dataset.order); });
+    rows.forEach(function (row) { tbody.appendChild(row); });
+  }
+
+  var tbody = table.tBodies[0];
+  Array.prototype.forEach.call(tbody.rows, function (row) {
+    var cell = row.querySelector(".last-data");
+    if (cell.dataset.ns) cell.textContent = G.formatLocal(Number(cell.dataset.ns));
+  });
+  G.getJSON(page.dataset.api).then(function (body) {
+    var byName = {};
+    (body.groups || []).forEach(function (group) { byName[group.name] = group.overview; });
+    Array.prototype.forEach.call(tbody.rows, function (row) {
+      var overview = byName[row.dataset.group];
+      if (overview) showRow(row, overview);
+      else showUnknown(row);
+    });
+    rankByCost(tbody);
+  }).catch(function (error) {
+    Array.prototype.forEach.call(tbody.rows, showUnknown);
+    document.getElementById("groups-status").textContent = "Could not load the groups' figures: " + error.message;
   });
 })();

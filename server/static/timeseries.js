@@ -1,12 +1,13 @@
 /*
  * The range chart: CPU and wall samples over time on a canvas. Dragging across it selects
- * a time range (onSelect(fromNs, toNs)); the selection stays shaded. Keyboard users pick
- * ranges with the page's range controls instead.
+ * a time range (onSelect(fromNs, toNs)); the selection stays shaded. Other ranges can be
+ * shown beside it in their own colours (setMarks: the compare page's base and compared
+ * ranges). Keyboard users pick ranges with the page's range controls instead.
  */
 (function (global) {
   "use strict";
 
-  var HEIGHT = 120;
+  var HEIGHT = 88;
   var PAD = { left: 56, right: 10, top: 10, bottom: 22 };
   var SERIES = [
     { key: "wall", color: "hsl(214, 60%, 45%)", label: "wall" },
@@ -21,6 +22,8 @@
     this.to = 1;
     this.step = 1;
     this.selection = null;
+    this.marks = [];
+    this.dragColor = (options && options.dragColor) || "rgba(26, 127, 55, 0.35)";
     this.drag = null;
     var self = this;
     canvas.addEventListener("mousedown", function (event) { self.startDrag(event); });
@@ -36,6 +39,12 @@
     this.to = body.to_unix_ns;
     this.step = body.step_ns;
     this.selection = selection;
+    this.draw();
+  };
+
+  /** Ranges shaded in their own colour: [{range: [fromNs, toNs], color, label}]. */
+  TimeSeries.prototype.setMarks = function (marks) {
+    this.marks = marks || [];
     this.draw();
   };
 
@@ -66,15 +75,29 @@
     var plotHeight = HEIGHT - PAD.top - PAD.bottom;
     var peak = 1;
     this.points.forEach(function (p) { peak = Math.max(peak, p.wall, p.cpu); });
-    ctx.fillStyle = "#f6f8fa";
+    var style = global.getComputedStyle(canvas);
+    ctx.fillStyle = style.getPropertyValue("--bg-soft").trim() || "#f6f8fa";
     ctx.fillRect(PAD.left, PAD.top, this.plotWidth(), plotHeight);
+    var self = this;
+    this.marks.forEach(function (mark) {
+      if (!mark.range) return;
+      var from = self.xOf(mark.range[0]);
+      var to = self.xOf(mark.range[1]);
+      ctx.fillStyle = mark.color;
+      ctx.fillRect(Math.min(from, to), PAD.top, Math.max(Math.abs(to - from), 2), plotHeight);
+      if (mark.label) {
+        ctx.fillStyle = style.getPropertyValue("--fg").trim() || "#111";
+        ctx.font = "11px system-ui, sans-serif";
+        ctx.textBaseline = "top";
+        ctx.fillText(mark.label, Math.min(from, to) + 2, PAD.top + 2);
+      }
+    });
     if (this.selection) {
       var left = this.xOf(this.selection[0]);
       var right = this.xOf(this.selection[1]);
       ctx.fillStyle = "rgba(26, 127, 55, 0.18)";
       ctx.fillRect(Math.min(left, right), PAD.top, Math.abs(right - left), plotHeight);
     }
-    var self = this;
     var barWidth = Math.max((this.step / Math.max(this.to - this.from, 1)) * this.plotWidth(), 1);
     SERIES.forEach(function (series, n) {
       ctx.fillStyle = series.color;
@@ -85,7 +108,7 @@
       });
     });
     ctx.globalAlpha = 1;
-    ctx.fillStyle = "#444";
+    ctx.fillStyle = style.getPropertyValue("--muted").trim() || "#444";
     ctx.textBaseline = "top";
     ctx.fillText(global.Greenflame.formatCount(peak), 4, PAD.top);
     ctx.fillText("0", 4, PAD.top + plotHeight - 10);
@@ -93,7 +116,7 @@
     var end = global.Greenflame.formatTime(this.to);
     ctx.fillText(end, width - PAD.right - ctx.measureText(end).width, HEIGHT - PAD.bottom + 6);
     if (this.drag) {
-      ctx.fillStyle = "rgba(26, 127, 55, 0.35)";
+      ctx.fillStyle = this.dragColor;
       ctx.fillRect(Math.min(this.drag.start, this.drag.end), PAD.top, Math.abs(this.drag.end - this.drag.start), plotHeight);
     }
   };

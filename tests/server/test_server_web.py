@@ -37,8 +37,8 @@ def test_group_page_has_canvas_and_scripts(live_server: LiveServer, evil_group: 
     assert response.status_code == 200
     html = response.text
     assert '<canvas id="flamegraph"' in html
-    assert '<script src="/static/flamegraph.js"></script>' in html
-    assert '<script src="/static/group.js"></script>' in html
+    assert re.search(r'<script src="/static/flamegraph\.js\?v=[0-9a-f]{12}"></script>', html)
+    assert re.search(r'<script src="/static/group\.js\?v=[0-9a-f]{12}"></script>', html)
     assert f'data-api="/api/v1/groups/{evil_group}"' in html
     assert 'id="recommendations"' in html
     # No inline script: the Content-Security-Policy allows our own files only.
