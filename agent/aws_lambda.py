@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_ARCHITECTURE",
     "default_group",
+    "flush_at_shutdown",
     "init_phase",
+    "install_shutdown_flush",
     "lambda_metadata",
     "profile_handler",
     "start_lambda_agent",
@@ -201,6 +203,7 @@ class _Session:
         self._interval_s = LAMBDA_REPORT_INTERVAL_S
         self._last_report = time.monotonic()
         self._labelled = 0
+        self._unreported = True  # samples (init, invocations) not in a report yet
         self._outboxes: List[OutboxExporter] = []
         self._label_store: Any = None  # the threadlabels module, once the first invocation loaded it
 
@@ -280,6 +283,7 @@ class _Session:
             with guard("lambda labels"):
                 self._label_store.pop(token)
         record_invocation(duration_ms, cold)
+        self._unreported = True
         profiler = current()
         if profiler is None:
             return
@@ -308,6 +312,35 @@ class _Session:
             return  # too close to the deadline: the samples wait for a later invocation
         self._last_report, self._labelled = now, 0
         profiler.flush(timeout_s=budget)
+        self._unreported = False
+
+    def final_report(self, budget_s: float) -> None:
+        """At the sandbox's end: report what no report holds yet, and resend what was cut off."""
+        profiler = current()
+        if profiler is None:
+            return
+        deadline = time.monotonic() + budget_s
+        # With no invocation since the last report, what remains is the runtime waiting: no report.
+        if self._unreported or not self._owned:
+            profiler.flush(timeout_s=budget_s)
+            self._unreported = False
+        for outbox in self._outboxes:
+            if not outbox.empty and time.monotonic() < deadline:
+                outbox.resend(deadline)
+
+
+def flush_at_shutdown(budget_s: float) -> None:
+    """Report what no report holds yet, within ``budget_s`` (the sandbox is ending)."""
+    _SESSION.final_report(budget_s)
+
+
+def install_shutdown_flush() -> bool:
+    """Flush at the sandbox's end (:mod:`~greenflame.agent.lambda_shutdown`) when the agent runs; whether set up."""
+    if current() is None:
+        return False
+    from .lambda_shutdown import install
+
+    return bool(install(flush_at_shutdown))
 
 
 def lambda_interval(settings: Mapping[str, Any], env: Optional[Mapping[str, str]] = None) -> Optional[float]:

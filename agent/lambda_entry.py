@@ -8,7 +8,9 @@ runtime would (``module.function``, a dotted module path, slashes for folders, t
 ``LAMBDA_TASK_ROOT`` first on ``sys.path``) under the ``lambda_phase=init`` label, and binds
 :data:`handler` to the function's handler wrapped by
 :func:`~greenflame.agent.aws_lambda.profile_handler`. Only the public ``importlib`` is used,
-nothing of the runtime's private modules, so a runtime update cannot break it.
+nothing of the runtime's private modules, so a runtime update cannot break it. It also registers
+an internal Lambda extension so that the samples since the last report are delivered when the
+sandbox shuts down (:mod:`greenflame.agent.lambda_shutdown`).
 
 Init errors reach the runtime exactly as it would report them without greenflame: the function's
 own exception propagates unchanged (same type, same message), and a handler that cannot be loaded
@@ -23,7 +25,7 @@ import importlib
 import os
 import sys
 
-from .aws_lambda import init_phase, is_profiled, profile_handler, start_lambda_agent
+from .aws_lambda import init_phase, install_shutdown_flush, is_profiled, profile_handler, start_lambda_agent
 
 # No typing at run time (this module is imported on every cold start); mypy treats any name
 # ``TYPE_CHECKING`` as true.
@@ -114,7 +116,8 @@ def _profiled(found: Callable[..., Any]) -> Callable[..., Any]:
 def _entry() -> Callable[..., Any]:
     spec = _original_spec()
     os.environ["_HANDLER"] = spec  # the function sees its own handler name, as without greenflame
-    start_lambda_agent()  # before the import, so that the init phase is sampled
+    if start_lambda_agent():  # before the import, so that the init phase is sampled
+        install_shutdown_flush()  # the last samples are delivered when the sandbox ends
     return _profiled(load_handler(spec))
 
 

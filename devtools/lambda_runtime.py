@@ -8,7 +8,11 @@ and talks to it only through the documented Runtime API
   ``Lambda-Runtime-Aws-Request-Id``, ``-Deadline-Ms``, ``-Invoked-Function-Arn``, ``-Trace-Id``
   (and ``-Client-Context`` when the invoker gives one);
 - ``POST /2018-06-01/runtime/invocation/{id}/response`` and ``.../{id}/error`` end an invocation;
-- ``POST /2018-06-01/runtime/init/error`` reports a failed init.
+- ``POST /2018-06-01/runtime/init/error`` reports a failed init;
+- the Extensions API (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html)
+  for internal extensions: ``POST /2020-01-01/extension/register`` during the init phase (answered
+  with a ``Lambda-Extension-Identifier``) and ``GET /2020-01-01/extension/event/next``, which
+  waits until the environment ends.
 
 The process: the bootstrap ``var/runtime/bootstrap`` runs ``python -m awslambdaric "$_HANDLER"``
 in the task root (``LAMBDA_TASK_ROOT``), started through ``AWS_LAMBDA_EXEC_WRAPPER`` when the
@@ -24,7 +28,10 @@ thawed with SIGCONT when one arrives, as Lambda freezes execution environments. 
 that outlives the timeout gets the process killed (its process group) and the result
 ``Sandbox.Timedout`` "Task timed out after N seconds"; a process that dies gives
 ``Runtime.ExitError``; either way the next invocation starts a new process (a cold start) in the
-same environment. The memory size is passed as ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` and the peak
+same environment. :meth:`LocalLambda.close` shuts the environment down as Lambda does: when an
+extension registered, the runtime process gets SIGTERM and :data:`SHUTDOWN_GRACE_S` (500 ms, the
+time Lambda gives a runtime with an internal extension) before SIGKILL; without one, SIGKILL at
+once. The memory size is passed as ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` and the peak
 resident size is checked after each invocation: above the memory size, the process is killed and
 the invocation fails with ``Runtime.OutOfMemory``, as Lambda's cgroup would. (An address-space
 limit, RLIMIT_AS, is not used: CPython's thread stacks and allocator arenas reserve far more
@@ -53,6 +60,9 @@ from typing import IO, Any, Dict, List, Optional, Union
 __all__ = ["FunctionConfig", "InvokeResult", "LocalLambda", "RuntimeApi"]
 
 API = "/2018-06-01/runtime"
+EXTENSION_API = "/2020-01-01/extension"
+#: Between SIGTERM and SIGKILL at shutdown, for a runtime with an internal extension (Lambda's 500 ms).
+SHUTDOWN_GRACE_S = 0.5
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on an on-demand init phase
 _EXIT_WAIT_S = 5.0
 _POLL_S = 0.05
@@ -104,6 +114,9 @@ class RuntimeApi:
         self.init_error: Optional[Dict[str, Any]] = None
         self.init_failed = threading.Event()
         self.reports: Dict[str, bytes] = {}  # Idempotency-Key -> JSON, each stored once
+        self.extensions: Dict[str, str] = {}  # Lambda-Extension-Identifier -> name, this process's
+        self._initialized = False  # the runtime asked for its first event: extensions may no longer register
+        self._ended = threading.Event()  # releases the extensions' event/next at the environment's end
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(_POLL_S,), daemon=True)
@@ -130,10 +143,15 @@ class RuntimeApi:
         self.init_error = None
         with self._lock:
             self._active.clear()
+            self.extensions.clear()
+            self._initialized = False
+            ended, self._ended = self._ended, threading.Event()
+        ended.set()
 
     def close(self) -> None:
         """Stop serving."""
         self._events.put(None)
+        self._ended.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(_EXIT_WAIT_S)
@@ -142,6 +160,7 @@ class RuntimeApi:
 
     def next_event(self) -> Optional[_Pending]:
         events = self._events  # a reset swaps the queue: this request then gets the old one's None
+        self._initialized = True
         self.waiting.set()
         return events.get()
 
@@ -153,6 +172,23 @@ class RuntimeApi:
         pending.payload, pending.error = payload, error
         pending.done.set()
         return True
+
+    def register_extension(self, name: str) -> Optional[str]:
+        """A new extension's identifier, or None once the init phase is over (Lambda refuses then)."""
+        with self._lock:
+            if self._initialized:
+                return None
+            identifier = str(uuid.uuid4())
+            self.extensions[identifier] = name
+        return identifier
+
+    def wait_extension_event(self, identifier: str) -> bool:
+        """Block an extension's ``event/next`` until the environment ends; False for an unknown extension."""
+        with self._lock:
+            known, ended = identifier in self.extensions, self._ended
+        if known:
+            ended.wait()
+        return known
 
     def fail_init(self, error: Dict[str, Any]) -> None:
         self.init_error = error
@@ -181,6 +217,8 @@ def _handler_class(api: RuntimeApi) -> type:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:
+            if self.path == f"{EXTENSION_API}/event/next":
+                return self._extension_next()
             if self.path != f"{API}/invocation/next":
                 return self._reply(404, b'{"errorType":"InvalidRequest"}')
             pending = api.next_event()
@@ -211,7 +249,26 @@ def _handler_class(api: RuntimeApi) -> type:
                 return self._reply(400, b'{"errorType":"InvalidRequestID"}')
             if self.path == "/api/v1/ingest":
                 return self._ingest(body)
+            if self.path == f"{EXTENSION_API}/register":
+                return self._register_extension()
             self._reply(404, b'{"errorType":"InvalidRequest"}')
+
+        def _register_extension(self) -> None:
+            name = self.headers.get("Lambda-Extension-Name")
+            if not name:
+                return self._reply(400, b'{"errorType":"InvalidRequest","errorMessage":"missing extension name"}')
+            identifier = api.register_extension(name)
+            if identifier is None:
+                return self._reply(403, b'{"errorType":"Extension.InvalidState","errorMessage":"init is over"}')
+            body = json.dumps({"functionName": "", "functionVersion": "$LATEST", "handler": ""}).encode()
+            self._reply(200, body, {"Lambda-Extension-Identifier": identifier})
+
+        def _extension_next(self) -> None:
+            identifier = self.headers.get("Lambda-Extension-Identifier") or ""
+            if not api.wait_extension_event(identifier):
+                return self._reply(403, b'{"errorType":"Extension.UnknownExtensionIdentifier"}')
+            self.close_connection = True
+            self._reply(500, b'{"errorType":"Extension.EnvironmentEnded"}')
 
         def _ingest(self, body: bytes) -> None:
             key = self.headers.get("Idempotency-Key") or uuid.uuid4().hex
@@ -291,9 +348,28 @@ class LocalLambda:
         self.close()
 
     def close(self) -> None:
-        """Shut the environment down: kill the process (Lambda gives no warning either) and stop the API."""
-        self._kill()
+        """Shut the environment down as Lambda does (see :meth:`shutdown`) and stop the API."""
+        self.shutdown()
         self.api.close()
+
+    def shutdown(self) -> Optional[int]:
+        """End the process as Lambda ends an environment; its exit status (None if none ran).
+
+        With a registered extension: SIGTERM to the runtime process (thawed), then SIGKILL to
+        whatever is left after :data:`SHUTDOWN_GRACE_S`. Without one: SIGKILL at once.
+        """
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None and self.api.extensions:
+            os.kill(process.pid, signal.SIGTERM)
+            self._thaw()
+            try:
+                process.wait(SHUTDOWN_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill()
+        return process.returncode
 
     @property
     def pid(self) -> Optional[int]:
