@@ -28,6 +28,7 @@ import socket
 import threading
 import urllib.request
 
+from . import own_threads
 from .guard import guard, guarded
 
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
@@ -150,5 +151,5 @@ def install(flush: Callable[[float], Any], env: Optional[dict] = None) -> bool:
         os.close(read_end)
         os.close(write_end)
         return True
-    threading.Thread(target=shutdown.watch, args=(read_end,), name=THREAD_NAME, daemon=True).start()
+    own_threads.start(threading.Thread(target=shutdown.watch, args=(read_end,), name=THREAD_NAME))
     return True

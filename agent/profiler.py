@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-from . import __version__
+from . import __version__, own_threads
 from .config import Config, ConfigError
 from .guard import guard, guarded, logger
 from .lifecycle import PAUSED, RUNNING, Lifecycle
@@ -293,7 +293,7 @@ class Profiler:
         self._invocations.record(duration_ms, cold_start)
 
     def _agent_threads(self) -> Set[Optional[int]]:
-        return {self._scheduler.ident}
+        return {self._scheduler.ident} | own_threads.idents()
 
     def signal_stats(self) -> Dict[str, int]:
         """What the thread engine's SIGPROF trigger did since the start (see ``ThreadSampler.signal_stats``)."""

@@ -142,6 +142,7 @@ LAYER_MODULES = (
     "lambda_secrets",
     "lambda_shutdown",
     "lifecycle",
+    "own_threads",
     "profiler",
     "sampler",
     "scheduler",

@@ -113,6 +113,8 @@ def test_the_last_samples_reach_the_server_at_shutdown(function: LocalLambda) ->
     (report,) = reports(function)
     assert report["metadata"]["invocations"]["count"] == 2
     assert sampled_functions(report).get("last_work", 0) > 0
+    threads = {sample.get("labels", {}).get("thread") for sample in report["samples"]}
+    assert "greenflame-shutdown" not in threads  # the agent's own watcher is never sampled
 
 
 def test_a_sigterm_handler_of_the_function_still_runs_after_the_flush(function: LocalLambda) -> None:
