@@ -139,9 +139,12 @@ def _connect(engine: Engine) -> Connection:
     try:
         return engine.connect()
     except OperationalError as error:
-        where = engine.url.render_as_string(hide_password=True)
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise UserError(f"cannot open the database {where}: {reason}") from None
+        raise UserError(f"cannot open the database {_shown(engine)}: {reason}") from None
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 @contextmanager
@@ -183,9 +186,8 @@ def _check_known(revision: Optional[str], engine: Engine) -> None:
     """Raises UserError when ``revision`` is not one of ours (a newer greenflame upgraded the database)."""
     if revision is None or revision in {script.revision for script in _scripts().walk_revisions()}:
         return
-    where = engine.url.render_as_string(hide_password=True)
     raise UserError(
-        f"the database {where} is at schema revision {revision}, which this greenflame does not know"
+        f"the database {_shown(engine)} is at schema revision {revision}, which this greenflame does not know"
         f" (its latest is {head_revision()}): a newer greenflame upgraded it; install that version"
     )
 
