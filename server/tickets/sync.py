@@ -1,6 +1,6 @@
 """One ticket per finding: create, update on material change, close when gone, reopen on return.
 
-:func:`sync_findings` is what the server calls after each analysis of a group. It never
+:func:`sync_subjects` is what the server calls after each analysis of a group. It never
 raises for a tracker problem (down, rate limited, bad credentials, bad configuration): the
 failure is recorded on the finding's row, returned as a ``failed`` status, and retried on
 the next call.
@@ -80,21 +80,6 @@ def worth_a_ticket(subject: TicketSubject, min_usd_per_month: float) -> bool:
         return True
     cost = subject.cost_usd_per_month
     return cost is not None and cost >= min_usd_per_month
-
-
-def sync_findings(
-    group: str, findings: Sequence[Mapping[str, Any]], channel_config: ChannelConfig, store: TicketStore, **options: Any
-) -> List[TicketStatus]:
-    """:func:`sync_subjects` for findings given as JSON dicts (read with :meth:`TicketSubject.from_mapping`).
-
-    The edge for callers that still hold dicts; items that are not dicts are skipped with a warning.
-    """
-    subjects = [TicketSubject.from_mapping(finding) for finding in findings if isinstance(finding, Mapping)]
-    if len(subjects) != len(findings):
-        log.warning(
-            "tickets: %d item(s) that are not findings in group %r were skipped", len(findings) - len(subjects), group
-        )
-    return sync_subjects(group, subjects, channel_config, store, **options)
 
 
 def sync_subjects(

@@ -13,13 +13,13 @@ from support.paths import TRACKERS
 sys.path.insert(0, str(TRACKERS))
 
 from fake_gitlab import FakeGitLab
-from findings import FAST, finding, second_finding
+from findings import FAST, finding, second_subject, subject
 
 from greenflame.server.tickets.config import ChannelConfig
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.models import fingerprint_key
 from greenflame.server.tickets.store import TicketStore
-from greenflame.server.tickets.sync import sync_findings
+from greenflame.server.tickets.sync import sync_subjects
 from greenflame.server.tickets.transport import RetryPolicy
 
 TOKEN = "glpat-test-token-abcdef"
@@ -45,7 +45,7 @@ def config(url: str, token: str = TOKEN, policy: RetryPolicy = FAST) -> ChannelC
 
 def test_create_update_close_reopen(gitlab: FakeGitLab, store: TicketStore) -> None:
     svgs = {finding()["fingerprint"]: SVG}
-    created = sync_findings(GROUP, [finding()], config(gitlab.url), store, svgs=svgs)
+    created = sync_subjects(GROUP, [subject()], config(gitlab.url), store, svgs=svgs)
     assert [s.action for s in created] == ["created"]
     iid = int(created[0].ticket_id or 0)
     issue = gitlab.issues[iid]
@@ -53,14 +53,14 @@ def test_create_update_close_reopen(gitlab: FakeGitLab, store: TicketStore) -> N
     assert "![evidence](/uploads/" in issue["description"] and gitlab.uploads == [SVG.encode()]
     assert gitlab.requests("POST")[0].raw_path == "/api/v4/projects/acme%2Fshop/uploads"
 
-    updated = sync_findings(GROUP, [finding(co2e_kg_per_month=1.4)], config(gitlab.url), store)
+    updated = sync_subjects(GROUP, [subject(co2e_kg_per_month=1.4)], config(gitlab.url), store)
     assert [s.action for s in updated] == ["updated"] and "1.4 kg CO2e" in issue["description"]
 
-    closed = sync_findings(GROUP, [], config(gitlab.url), store)
+    closed = sync_subjects(GROUP, [], config(gitlab.url), store)
     assert [s.action for s in closed] == ["closed"] and issue["state"] == "closed"
     assert "no longer sees this pattern" in gitlab.notes[iid][0]
 
-    reopened = sync_findings(GROUP, [finding()], config(gitlab.url), store)
+    reopened = sync_subjects(GROUP, [subject()], config(gitlab.url), store)
     assert [s.action for s in reopened] == ["reopened"] and issue["state"] == "opened"
     assert len(gitlab.issues) == 1
 
@@ -71,7 +71,7 @@ def test_lost_store_recovered_through_x_next_page(gitlab: FakeGitLab, tmp_path: 
     for index in range(120):
         gitlab.add_issue(f"other {index}", "unrelated", ["greenflame"])
     store = TicketStore.open(f"sqlite:///{tmp_path / 'fresh.db'}")
-    statuses = sync_findings(GROUP, [finding()], config(gitlab.url), store)
+    statuses = sync_subjects(GROUP, [subject()], config(gitlab.url), store)
     assert [(s.action, s.ticket_id) for s in statuses] == [("recovered", str(iid))]
     assert gitlab.issues[iid]["state"] == "opened" and len(gitlab.issues) == 121
     pages = [r.arg("page") for r in gitlab.requests("GET")]
@@ -81,15 +81,15 @@ def test_lost_store_recovered_through_x_next_page(gitlab: FakeGitLab, tmp_path: 
 def test_429_waits_for_ratelimit_reset(gitlab: FakeGitLab, store: TicketStore) -> None:
     waits: List[float] = []
     gitlab.throttle(1, wait_s=20, retry_after=False)
-    statuses = sync_findings(
-        GROUP, [finding()], config(gitlab.url, policy=RetryPolicy(deadline_s=60)), store, sleep=waits.append
+    statuses = sync_subjects(
+        GROUP, [subject()], config(gitlab.url, policy=RetryPolicy(deadline_s=60)), store, sleep=waits.append
     )
     assert [s.action for s in statuses] == ["created"]
     assert len(waits) == 1 and waits[0] >= 19  # from RateLimit-Reset (epoch seconds)
 
 
 def test_bad_token_is_a_failed_status(gitlab: FakeGitLab, store: TicketStore) -> None:
-    statuses = sync_findings(GROUP, [finding(), second_finding()], config(gitlab.url, token="glpat-wrong"), store)
+    statuses = sync_subjects(GROUP, [subject(), second_subject()], config(gitlab.url, token="glpat-wrong"), store)
     assert [s.action for s in statuses] == ["failed", "failed"]
     assert "GitLab rejected the credentials (401: 401 Unauthorized)" in (statuses[0].error or "")
     assert not gitlab.issues

@@ -13,14 +13,14 @@ from support.paths import TRACKERS
 sys.path.insert(0, str(TRACKERS))
 
 from fake_jira import FakeJira, valid_adf
-from findings import FAST, finding, second_finding
+from findings import FAST, finding, second_subject, subject
 
 from greenflame.server.tickets.config import ChannelConfig, parse_destination
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.jira import fingerprint_label
 from greenflame.server.tickets.models import fingerprint_key
 from greenflame.server.tickets.store import TicketStore
-from greenflame.server.tickets.sync import sync_findings
+from greenflame.server.tickets.sync import sync_subjects
 from greenflame.server.tickets.transport import RetryPolicy
 
 TOKEN = "jira-api-token-123456"
@@ -56,7 +56,7 @@ def config(server: FakeJira, token: str = TOKEN, policy: RetryPolicy = FAST) -> 
 
 def test_create_update_close_reopen(jira: FakeJira, store: TicketStore) -> None:
     svgs = {finding()["fingerprint"]: SVG}
-    created = sync_findings(GROUP, [finding()], config(jira), store, svgs=svgs)
+    created = sync_subjects(GROUP, [subject()], config(jira), store, svgs=svgs)
     assert [s.action for s in created] == ["created"], created
     key = created[0].ticket_id
     assert key == "OPS-1" and created[0].url == f"{jira.url}/browse/OPS-1"
@@ -69,14 +69,14 @@ def test_create_update_close_reopen(jira: FakeJira, store: TicketStore) -> None:
         assert "*$41.00 per month*" in fields["description"]
     assert jira.attachments["OPS-1"] == [("evidence.svg", SVG.encode())]
 
-    updated = sync_findings(GROUP, [finding(cost_usd_per_month=90.0)], config(jira), store)
+    updated = sync_subjects(GROUP, [subject(cost_usd_per_month=90.0)], config(jira), store)
     assert [s.action for s in updated] == ["updated"] and "$90.00" in str(jira.issues["OPS-1"]["fields"]["description"])
 
-    closed = sync_findings(GROUP, [], config(jira), store)
+    closed = sync_subjects(GROUP, [], config(jira), store)
     assert [(s.action, s.state) for s in closed] == [("closed", "closed")] and jira.status_of(key) == "Done"
     assert "no longer sees this pattern" in str(jira.comments["OPS-1"][0])
 
-    reopened = sync_findings(GROUP, [finding()], config(jira), store)
+    reopened = sync_subjects(GROUP, [subject()], config(jira), store)
     assert [s.action for s in reopened] == ["reopened"] and jira.status_of(key) == "To Do"
     assert len(jira.issues) == 1
 
@@ -85,7 +85,7 @@ def test_lost_store_recovered_by_label_search_across_pages(jira: FakeJira, store
     jira.page_cap = 1
     jira.add_issue("old duplicate", ["greenflame", fingerprint_label(KEY)], status="31")
     live = jira.add_issue("the live one", ["greenflame", fingerprint_label(KEY)], status="21")
-    statuses = sync_findings(GROUP, [finding()], config(jira), store)
+    statuses = sync_subjects(GROUP, [subject()], config(jira), store)
     assert [(s.action, s.ticket_id, s.state) for s in statuses] == [("recovered", live, "open")]
     assert len(jira.issues) == 2
     searches = [r for r in jira.requests("GET") if "search" in r.raw_path]
@@ -96,13 +96,13 @@ def test_rate_limit_waits_as_jira_says(jira: FakeJira, store: TicketStore) -> No
     waits: List[float] = []
     jira.throttle(1, wait_s=5, retry_after=not jira.cloud)  # Cloud: only X-RateLimit-Reset (ISO 8601)
     policy = RetryPolicy(deadline_s=600)
-    statuses = sync_findings(GROUP, [finding()], config(jira, policy=policy), store, sleep=waits.append)
+    statuses = sync_subjects(GROUP, [subject()], config(jira, policy=policy), store, sleep=waits.append)
     assert [s.action for s in statuses] == ["created"]
     assert len(waits) == 1 and waits[0] >= 5
 
 
 def test_bad_credentials_fail_visibly(jira: FakeJira, store: TicketStore) -> None:
-    statuses = sync_findings(GROUP, [finding(), second_finding()], config(jira, token="nope-nope"), store)
+    statuses = sync_subjects(GROUP, [subject(), second_subject()], config(jira, token="nope-nope"), store)
     assert [s.action for s in statuses] == ["failed", "failed"]
     assert "rejected the credentials (401: Client must be authenticated" in (statuses[0].error or "")
 

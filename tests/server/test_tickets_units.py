@@ -135,13 +135,13 @@ def test_lease_is_exclusive_between_store_objects(tmp_path: Path) -> None:
 SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[3])
-from findings import FAST, finding
+from findings import FAST, finding, subject
 from greenflame.server.tickets.config import ChannelConfig
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.store import TicketStore
-from greenflame.server.tickets.sync import sync_findings
+from greenflame.server.tickets.sync import sync_subjects
 config = ChannelConfig(kind="github", target="acme/shop", api_url=sys.argv[1], token=Secret("tok-123456"), policy=FAST)
-for status in sync_findings("orders", [finding()], config, TicketStore.open(sys.argv[2])):
+for status in sync_subjects("orders", [subject()], config, TicketStore.open(sys.argv[2])):
     print(status.action)
 """
 

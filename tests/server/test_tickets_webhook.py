@@ -14,12 +14,12 @@ from support.paths import TRACKERS
 sys.path.insert(0, str(TRACKERS))
 
 from fake_webhook import FakeWebhookReceiver
-from findings import FAST, finding
+from findings import FAST, finding, subject
 
 from greenflame.server.tickets.config import ChannelConfig
 from greenflame.server.tickets.credentials import Secret
 from greenflame.server.tickets.store import TicketStore
-from greenflame.server.tickets.sync import sync_findings
+from greenflame.server.tickets.sync import sync_subjects
 from greenflame.server.tickets.webhook import sign, verify_signature
 
 SECRET = "whsec-test-secret"
@@ -44,10 +44,10 @@ def config(receiver: FakeWebhookReceiver, secret: str = SECRET) -> ChannelConfig
 
 def test_events_follow_the_finding(receiver: FakeWebhookReceiver, store: TicketStore) -> None:
     svgs = {finding()["fingerprint"]: "<svg/>"}
-    sync_findings(GROUP, [finding()], config(receiver), store, svgs=svgs)
-    sync_findings(GROUP, [finding(cost_usd_per_month=100.0)], config(receiver), store)
-    sync_findings(GROUP, [], config(receiver), store)
-    sync_findings(GROUP, [finding()], config(receiver), store)
+    sync_subjects(GROUP, [subject()], config(receiver), store, svgs=svgs)
+    sync_subjects(GROUP, [subject(cost_usd_per_month=100.0)], config(receiver), store)
+    sync_subjects(GROUP, [], config(receiver), store)
+    sync_subjects(GROUP, [subject()], config(receiver), store)
     kinds = [event["event"] for event in receiver.events]
     assert kinds == ["finding.opened", "finding.updated", "finding.resolved", "finding.reopened", "finding.updated"]
     opened = receiver.events[0]
@@ -59,7 +59,7 @@ def test_events_follow_the_finding(receiver: FakeWebhookReceiver, store: TicketS
 
 
 def test_signature_verifies_and_rejects_tampering(receiver: FakeWebhookReceiver, store: TicketStore) -> None:
-    sync_findings(GROUP, [finding()], config(receiver), store)
+    sync_subjects(GROUP, [subject()], config(receiver), store)
     request = receiver.requests("POST")[0]
     stamp, signature = request.header("X-Greenflame-Timestamp"), request.header("X-Greenflame-Signature-256")
     assert verify_signature(SECRET.encode(), request.body, stamp, signature)
@@ -71,16 +71,16 @@ def test_signature_verifies_and_rejects_tampering(receiver: FakeWebhookReceiver,
 
 
 def test_wrong_secret_and_missing_secret_fail_visibly(receiver: FakeWebhookReceiver, store: TicketStore) -> None:
-    wrong = sync_findings(GROUP, [finding()], config(receiver, secret="whsec-wrong"), store)
+    wrong = sync_subjects(GROUP, [subject()], config(receiver, secret="whsec-wrong"), store)
     assert wrong[0].action == "failed" and "rejected the credentials (401: bad signature)" in (wrong[0].error or "")
-    missing = sync_findings(GROUP, [finding()], config(receiver, secret=""), store)
+    missing = sync_subjects(GROUP, [subject()], config(receiver, secret=""), store)
     assert missing[0].action == "failed" and "GREENFLAME_WEBHOOK_SECRET" in (missing[0].error or "")
     assert not receiver.events
 
 
 def test_receiver_busy_then_ok_is_retried(receiver: FakeWebhookReceiver, store: TicketStore) -> None:
     receiver.throttle(2, wait_s=0)
-    statuses = sync_findings(GROUP, [finding()], config(receiver), store)
+    statuses = sync_subjects(GROUP, [subject()], config(receiver), store)
     assert [s.action for s in statuses] == ["created"] and len(receiver.requests("POST")) == 3
 
 

@@ -7,6 +7,7 @@ from typing import Any, Dict
 
 import requests
 
+from greenflame.server.tickets.subject import TicketSubject
 from greenflame.server.tickets.transport import RetryPolicy
 
 FIX = """Create the client once, at module level, so every warm invocation reuses it.
@@ -76,6 +77,16 @@ def second_finding(**changes: Any) -> Dict[str, Any]:
         cost_usd_per_month=12.5,
         **changes,
     )
+
+
+def subject(**changes: Any) -> TicketSubject:
+    """The ticket subject of :func:`finding`, read at the JSON edge."""
+    return TicketSubject.from_mapping(finding(**changes))
+
+
+def second_subject(**changes: Any) -> TicketSubject:
+    """The ticket subject of :func:`second_finding`."""
+    return TicketSubject.from_mapping(second_finding(**changes))
 
 
 def closed_port() -> str:
