@@ -32,10 +32,10 @@ from .budget import CpuBudget
 from .cpuprobe import CpuProbe, thread_cpu_ns
 from .drops import DropCounter
 from .guard import logger, report
-from .handler_buffer import PENDING_LIMIT, HandlerBuffer
+from .handler_buffer import HandlerBuffer
 from .idle import IdleClassifier
 from .label_merge import LabelMerger
-from .signal_handler import build_handler
+from .signal_handler import NO_TASKS, ThreadCapture, build_handler
 from .sigprof import ProfSignalTrigger
 from .stacks import TRUNCATED, StackReader
 from .thread_table import ThreadTable, active_count
@@ -48,13 +48,10 @@ if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Set, Tuple
 
     from .aggregator import Observation
-    from .handler_buffer import Captured
 
 __all__ = ["ENGINE", "TRUNCATED", "StackReader", "ThreadSampler"]
 
 ENGINE = "thread"
-
-_NO_TASKS: Dict[int, object] = {}
 
 #: The SIGPROF handler's entry point, and how deep under it the agent's own calls go at most.
 _HANDLER_CODE = ProfSignalTrigger._handle.__code__
@@ -265,7 +262,8 @@ class ThreadSampler:
             if reason is not None:
                 logger.debug("greenflame: sampling from the sampler thread only: %s", reason)
                 return
-            handler = build_handler(policy, self._table, self._buffer, self._capture, self._clock)
+            capture = ThreadCapture(policy, self._table, self._buffer, self.probe, self._tick_lock)
+            handler = build_handler(policy, self._table, self._buffer, capture.record, self._clock)
             self._trigger = ProfSignalTrigger(policy.period, handler)
         policy.armed_at(self._clock())
         self._trigger.retime(policy.period)
@@ -313,7 +311,7 @@ class ThreadSampler:
         """One observation per thread: stack, labels, on a CPU, idle."""
         native, on_cpu, read = self._table.native, self.probe.on_cpu, self._stacks.read
         is_idle, labels_of = self._idle.is_idle_known, self._labels.labels_of
-        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
+        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else NO_TASKS
         by_thread = threadlabels.by_thread()
         observations: List[Observation] = []
         append = observations.append
@@ -325,51 +323,6 @@ class ThreadSampler:
             labels = labels_of(ident, by_thread.get(ident, ()), tasks.get(ident) if tasks else None)
             append((read(frame, ident), labels, cpu, 0 if cpu else int(is_idle(frame))))
         return observations
-
-    def _capture(self, now: float, main_frame: Optional[FrameType]) -> None:
-        """In the handler: record a sample of every thread but the agent's as plain data, for the thread
-        to aggregate later; skipped when the sampler thread is sampling or aggregating (the timer
-        tries again in a moment)."""
-        if not self._tick_lock.acquire(blocking=False):
-            return
-        try:
-            self._capture_locked(now, main_frame)
-        finally:
-            self._tick_lock.release()
-
-    def _capture_locked(self, now: float, main_frame: Optional[FrameType]) -> None:
-        self._policy.schedule(now)
-        buffer, table = self._buffer, self._table
-        if len(buffer.pending) >= PENDING_LIMIT:
-            buffer.count_drop("signal_backlog", 1)
-            return
-        frames = sys._current_frames()
-        main = threading.get_ident()
-        if main_frame is None:
-            frames.pop(main, None)
-        else:
-            frames[main] = main_frame
-        if len(frames) != table.count:
-            table.refresh_wanted = True  # enumerating threads takes a lock: the thread does it
-        threads = table.select(frames)
-        del frames
-        now_ns = time.monotonic_ns()
-        self.probe.begin_tick(now_ns)
-        native, on_cpu, by_thread = table.native, self.probe.on_cpu, threadlabels.by_thread()
-        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else _NO_TASKS
-        records: List[Captured] = []
-        for ident, frame in threads:
-            # The main thread runs this handler: it is on a CPU, no clock needed.
-            cpu = 1 if ident == main else on_cpu(native.get(ident), now_ns)
-            leaf, offset = frame.f_code, frame.f_lasti
-            codes = []
-            walk: Optional[FrameType] = frame
-            while walk is not None:
-                codes.append(walk.f_code)
-                walk = walk.f_back
-            task = tasks.get(ident) if tasks else None
-            records.append((ident, codes, cpu, leaf, offset, by_thread.get(ident, ()), task))
-        buffer.pending.append((now, records))
 
     # -- the thread table -----------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """The SIGPROF handler's work, in the main thread: a sample when one is due (see :mod:`.sigprof`).
 
+:func:`build_handler` makes the handler: it samples a main thread that is the only thread to
+sample itself, inline; otherwise :class:`ThreadCapture` records every thread.
+
 The hot path of the SIGPROF trigger. As little as possible runs here, and in as few calls as
 possible, because it runs cold (the program's work between two samples evicts the agent's code
 and data from the CPU caches, and every statement costs a microsecond or more): no lock waited
@@ -18,6 +21,8 @@ fields, tried too, cost 0-8% more).
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
 from . import threadlabels
 from .handler_buffer import PENDING_LIMIT
@@ -26,9 +31,10 @@ from .thread_table import ACTIVE
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
-    from typing import Callable, Optional
+    from typing import Callable, Dict, List, Optional
 
-    from .handler_buffer import HandlerBuffer
+    from .cpuprobe import CpuProbe
+    from .handler_buffer import Captured, HandlerBuffer
     from .thread_table import ThreadTable
     from .trigger_policy import TriggerPolicy
 
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 # Bound once: the handler runs cold, where each module attribute looked up costs.
 _MODULES = sys.modules
 _BY_THREAD = threadlabels.by_thread()
+#: The running tasks when asyncio is not imported: none.
+NO_TASKS: Dict[int, object] = {}
 
 
 def build_handler(
@@ -85,3 +93,63 @@ def build_handler(
         return due - now
 
     return _on_signal
+
+
+class ThreadCapture:
+    """The handler's way when the main thread is not alone (:meth:`record`): a sample of every thread
+    but the agent's, recorded as plain data for the sampler thread to aggregate later."""
+
+    def __init__(
+        self, policy: TriggerPolicy, table: ThreadTable, buffer: HandlerBuffer, probe: CpuProbe, lock: threading.Lock
+    ) -> None:
+        self._policy = policy
+        self._table = table
+        self._buffer = buffer
+        self._probe = probe
+        self._lock = lock
+
+    def record(self, now: float, main_frame: Optional[FrameType]) -> None:
+        """Record a sample taken at ``now`` (``main_frame``: the main thread's interrupted frame) and
+        schedule the next; skipped when the sampler thread holds ``lock`` (sampling or aggregating:
+        the timer tries again in a moment)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._record_locked(now, main_frame)
+        finally:
+            self._lock.release()
+
+    def _record_locked(self, now: float, main_frame: Optional[FrameType]) -> None:
+        self._policy.schedule(now)
+        buffer, table = self._buffer, self._table
+        if len(buffer.pending) >= PENDING_LIMIT:
+            buffer.count_drop("signal_backlog", 1)
+            return
+        frames = sys._current_frames()
+        main = threading.get_ident()
+        if main_frame is None:
+            frames.pop(main, None)
+        else:
+            frames[main] = main_frame
+        if len(frames) != table.count:
+            table.refresh_wanted = True  # enumerating threads takes a lock: the thread does it
+        threads = table.select(frames)
+        del frames
+        now_ns = time.monotonic_ns()
+        probe = self._probe
+        probe.begin_tick(now_ns)
+        native, on_cpu, by_thread = table.native, probe.on_cpu, threadlabels.by_thread()
+        tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else NO_TASKS
+        records: List[Captured] = []
+        for ident, frame in threads:
+            # The main thread runs this handler: it is on a CPU, no clock needed.
+            cpu = 1 if ident == main else on_cpu(native.get(ident), now_ns)
+            leaf, offset = frame.f_code, frame.f_lasti
+            codes = []
+            walk: Optional[FrameType] = frame
+            while walk is not None:
+                codes.append(walk.f_code)
+                walk = walk.f_back
+            task = tasks.get(ident) if tasks else None
+            records.append((ident, codes, cpu, leaf, offset, by_thread.get(ident, ()), task))
+        buffer.pending.append((now, records))

@@ -11,12 +11,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import pytest
 
 from greenflame.agent.aggregator import Aggregator
+from greenflame.agent.cpuprobe import CpuProbe
 from greenflame.agent.drops import DropCounter
 from greenflame.agent.engines import CallEngine, ThreadEngine
 from greenflame.agent.handler_buffer import PENDING_LIMIT, HandlerBuffer
 from greenflame.agent.idle import IdleClassifier
 from greenflame.agent.label_merge import LabelMerger
-from greenflame.agent.signal_handler import build_handler
+from greenflame.agent.signal_handler import ThreadCapture, build_handler
 from greenflame.agent.stacks import StackReader
 from greenflame.agent.thread_table import ThreadTable, active_count
 from greenflame.agent.trigger_policy import TriggerPolicy
@@ -232,6 +233,32 @@ def test_other_threads_or_no_frame_leave_the_sample_to_capture() -> None:
     handler(None)
     assert [now for now, _ in captured] == [clock()] and captured_alone == [(clock(), None)]
     assert not handler_buffer.pending
+
+
+def test_the_capture_records_every_thread_but_the_agents_unless_the_sampler_holds_the_lock() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, args=(10,), daemon=True)
+    other.start()
+    try:
+        policy = TriggerPolicy(0.01, lambda: 0.5)
+        policy.start(100.0)
+        threads, _ = table()
+        threads.refresh(sys._current_frames(), 0, active=active_count(), own=None)
+        handler_buffer, _, _ = buffer()
+        lock = threading.Lock()
+        capture = ThreadCapture(policy, threads, handler_buffer, CpuProbe(), lock)
+        with lock:
+            capture.record(policy.due, sys._getframe())
+        assert not handler_buffer.pending and policy.due == pytest.approx(100.01)  # the sampler is busy
+        capture.record(policy.due, sys._getframe())
+    finally:
+        stop.set()
+        other.join(5)
+    [(taken_at, records)] = list(handler_buffer.pending)
+    assert taken_at == pytest.approx(100.01) and policy.due == pytest.approx(100.02)
+    by_ident = {record[0]: record for record in records}
+    assert other.ident in by_ident and by_ident[threading.get_ident()][2] == 1  # the handler's thread runs
+    assert by_ident[threading.get_ident()][1][0] is sys._getframe().f_code
 
 
 # -- the engines ---------------------------------------------------------------------------------
