@@ -1,4 +1,4 @@
-"""Finding dicts shaped like greenflame.analyzer.report.analyze_profile(...)["recommendations"]."""
+"""Finding JSON shaped like ``analyze_profile(...).to_dict()["recommendations"]``, and its ticket subjects."""
 
 from __future__ import annotations
 
