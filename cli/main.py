@@ -17,6 +17,23 @@ from . import analyze, anomalies, attach, db, demo, export, lambda_, run, serve,
 
 PROG = "greenflame"
 
+#: Import name -> (its PyPI package, the smallest extra that brings it), for the missing-dependency message.
+OPTIONAL_DEPENDENCIES = {
+    "google": ("protobuf", "analyzer"),
+    "sklearn": ("scikit-learn", "ml"),
+    "numpy": ("numpy", "ml"),
+    "flask": ("Flask", "server"),
+    "waitress": ("waitress", "server"),
+    "requests": ("requests", "server"),
+    "sqlalchemy": ("SQLAlchemy", "server"),
+    "alembic": ("alembic", "server"),
+    "boto3": ("boto3", "lambda"),
+    "botocore": ("boto3", "lambda"),
+    "awslambdaric": ("awslambdaric", "lambda"),
+    "psycopg": ("psycopg[binary]", "postgres"),
+    "yaml": ("PyYAML", "samples"),
+}
+
 #: The verbs in the order ``--help`` lists them; each module adds its own parser.
 VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, db, demo)
 
@@ -64,9 +81,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         missing = error.name or "a dependency"
         if missing.startswith("greenflame"):
             raise
+        package, extra = OPTIONAL_DEPENDENCIES.get(missing.split(".")[0], (missing, "all"))
         print(
-            f"{PROG}: error: {args.verb} needs {missing}, which is not installed; "
-            f"install it with: pip install 'greenflame[server]'",
+            f"{PROG}: error: {args.verb} needs {package}, which is not installed; "
+            f"install it with: pip install 'greenflame[{extra}]'",
             file=sys.stderr,
         )
         return 2

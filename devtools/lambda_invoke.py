@@ -9,8 +9,9 @@ invocation is in the profile.
 
 With ``--server`` the function ships to that server itself; otherwise it ships to the local
 runtime, which merges what it received (each report once, by its Idempotency-Key) into one file:
-``--out FILE``, or ``<group>.json``. The runtime client ``awslambdaric`` comes with the
-``lambda`` extra (Linux only); without it the command says so, before any work.
+``--out FILE``, or ``<group>.json``. The runtime client ``awslambdaric`` and the analyzer's
+``protobuf`` (to write the file) come with the ``lambda`` extra (awslambdaric: Linux only);
+without them the command says so, before any work.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from .lambda_handler import (
 from .lambda_layer import WRAPPER_PATH, extract_layer, write_layer
 from .lambda_runtime import FunctionConfig, InvokeResult, LocalLambda
 
-__all__ = ["invoke", "runtime_available"]
+__all__ = ["invoke", "require", "runtime_available"]
 
 DEFAULT_TIMEOUT_S = 3.0
 #: Time allowed after the run for reports the function could not deliver within its budget.
@@ -54,6 +55,19 @@ _COMMAND_FAULTS = ("Runtime.HandlerNotFound", "Runtime.MalformedHandlerName", "R
 def runtime_available() -> bool:
     """Whether the real runtime client can run here (``awslambdaric`` installed, POSIX signals)."""
     return os.name == "posix" and importlib.util.find_spec("awslambdaric") is not None
+
+
+def require(module: str) -> None:
+    """Raise :class:`ModuleNotFoundError` (named) now when ``module`` is not installed, before any work.
+
+    The command line names the PyPI package and the extra that brings it.
+    """
+    try:
+        found = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        found = None
+    if found is None:
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
 
 
 def _check_module(spec: HandlerSpec, task_root: str) -> None:
@@ -189,6 +203,8 @@ def invoke(
             "lambda invoke needs awslambdaric (the Lambda runtime client, Linux only), which is not installed; "
             "install it with: pip install 'greenflame[lambda]'"
         )
+    if not server:
+        require("google.protobuf")  # the merged profile is written through the analyzer's formats
     spec = parse_handler_spec(handler_spec)
     event_data = json.loads(load_event(event))
     _check_module(spec, os.getcwd())
