@@ -8,12 +8,13 @@ reads it back. Every ``to_dict`` keeps the key order of the published JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ..model import Frame
 
 #: The JSON form of a finding (and of its parts): what ``to_dict`` returns.
 JsonDict = Dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _optional(data: Mapping[str, Any], key: str, read: Any) -> Any:
+def _optional(data: Mapping[str, Any], key: str, read: Callable[[Mapping[str, Any]], T]) -> Optional[T]:
     value = data.get(key)
     return read(value) if isinstance(value, Mapping) else None
 

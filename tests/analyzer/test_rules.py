@@ -13,7 +13,7 @@ from support.builders import CLIENT_CREATION, HANDLER, WORK, lambda_profile
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.rules import AnalysisContext, all_rules, get_rule, run_rules
 from greenflame.analyzer.rules.aws_sdk_client import EXPECTED_SHARE, THRESHOLD_SHARE, entry_index
-from greenflame.analyzer.rules.finding import Setting
+from greenflame.analyzer.rules.finding import Finding, Inputs, Setting
 
 RULE = "aws-sdk-client-per-invocation"
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
@@ -144,6 +144,15 @@ def test_without_invocation_counts_there_is_a_finding_but_no_money() -> None:
     assert finding.inputs.notes
     data = finding.to_dict()
     assert set(data) >= REQUIRED and data["co2e_kg_per_month"] is None
+    # Without an estimate the inputs stop after the notes, and read back the same.
+    assert list(data["inputs"])[-1] == "notes" and "vcpu_hours_per_month" not in data["inputs"]
+    assert Finding.from_dict(json.loads(json.dumps(data))) == finding
+
+
+def test_a_finding_without_inputs_writes_none() -> None:
+    finding = only(run_rules(lambda_profile()))
+    finding.inputs = Inputs(notes=["not written without a kind"])
+    assert finding.to_dict()["inputs"] == {} and Finding.from_dict(finding.to_dict()).inputs == Inputs()
 
 
 def test_to_dict_has_the_required_keys_and_is_json() -> None:
