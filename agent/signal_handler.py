@@ -14,7 +14,7 @@ The handler is a closure over the parts it reads (the policy's due time, the thr
 handler buffer's deque): each read is one variable and at most one attribute, as ``self._due``
 was when the handler was a method of the sampler, while each field stays in the part that owns it.
 Measured against that method in one process, alternating, the caches flushed before each call:
-4.7-5.1 us per call against 4.8-5.2 us (a subclass of the policy holding copies of the table's
+4.7-5.4 us per call against 4.8-5.6 us (a subclass of the policy holding copies of the table's
 fields, tried too, cost 0-8% more).
 """
 
