@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .options import add_verb_group
+
 
 def register(verbs: Any) -> None:
     """Add ``db`` and its verbs to the command line."""
-    db = verbs.add_parser("db", help="manage the server's database")
-    db_verbs = db.add_subparsers(dest="db_verb", metavar="VERB")
-    db_verbs.required = True
+    db_verbs = add_verb_group(verbs, "db", "manage the server's database")
     upgrade = db_verbs.add_parser("upgrade", help="apply the schema migrations the database lacks")
     upgrade.add_argument("--db", metavar="URL", help="database URL (default: as `greenflame serve`)")
     upgrade.set_defaults(run_verb=_upgrade)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def positive_int(text: str) -> int:
@@ -32,3 +33,11 @@ def add_destination(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="FILE", help="write the profile to FILE (greenflame JSON, .gz to compress)")
     where.add_argument("--server", metavar="URL", help="ship the profile to a greenflame server")
+
+
+def add_verb_group(verbs: Any, name: str, help_text: str) -> Any:
+    """Add ``name`` as a verb whose own verbs are required (``greenflame NAME VERB``); return them."""
+    group = verbs.add_parser(name, help=help_text)
+    sub_verbs = group.add_subparsers(dest=f"{name}_verb", metavar="VERB")
+    sub_verbs.required = True
+    return sub_verbs

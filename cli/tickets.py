@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, 
 
 from greenflame.analyzer.errors import UserError
 
+from .options import add_verb_group
+
 if TYPE_CHECKING:
     from greenflame.analyzer.rules.finding import Finding
     from greenflame.server.tickets.config import ChannelConfig
@@ -26,9 +28,7 @@ UNGROUPED = "ungrouped"
 
 def register(verbs: Any) -> None:
     """Add ``tickets push`` and ``tickets status`` to the command line."""
-    tickets = verbs.add_parser("tickets", help="turn findings into GitHub, GitLab or Jira tickets")
-    ticket_verbs = tickets.add_subparsers(dest="tickets_verb", metavar="VERB")
-    ticket_verbs.required = True
+    ticket_verbs = add_verb_group(verbs, "tickets", "turn findings into GitHub, GitLab or Jira tickets")
     push = ticket_verbs.add_parser("push", help="analyse profiles and create, update or close one ticket per finding")
     push.add_argument("files", nargs="+", metavar="FILE")
     push.add_argument("--to", required=True, metavar="github:OWNER/REPO|gitlab:PROJECT|jira:KEY|webhook:URL")
