@@ -59,14 +59,15 @@
       (range ? " (between " + G.mass(range.low) + " and " + G.mass(range.high) + ")" : ""));
     var sci = finding.sci_g_per_invocation || finding.sci_g_per_request;
     if (sci && typeof sci.before === "number") {
-      fact(list, "SCI", sci.before.toFixed(4) + " g CO2e per " + (finding.sci_g_per_invocation ? "invocation" : "request") +
-        (typeof sci.after === "number" ? ", " + sci.after.toFixed(4) + " after the fix" : ""));
+      fact(list, "SCI", sci.before.toPrecision(3) + " g CO2e per " + (finding.sci_g_per_invocation ? "invocation" : "request") +
+        (typeof sci.after === "number" ? ", " + sci.after.toPrecision(3) + " after the fix" : ""));
     }
   }
 
   function inputValue(value) {
     if (value && typeof value === "object" && "value" in value) return inputValue(value.value);
     if (value && typeof value === "object") return JSON.stringify(value);
+    if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(4)));
     return value === null || value === undefined ? "\u2014" : String(value);
   }
 

@@ -8,6 +8,7 @@ screenshot of each test's final view in test-artifacts/; some tests keep extra o
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Tuple
 from urllib.parse import parse_qs, urlparse
@@ -23,6 +24,7 @@ EVIL = "<img src=x onerror=alert(1)>"
 ROW = 18  # ROW_HEIGHT in flamegraph.js
 T0 = 1_700_000_000 * 10**9
 HOUR = 3600 * 10**9
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:")
 
 
 def evil_profile(name: str, start: int, scale: int = 1) -> Any:
@@ -286,3 +288,306 @@ def test_anomalies_page_loads(page: Any, live_server: LiveServer, ui_group: str)
     else:
         expect(page.locator("#anomalies-status")).to_contain_text("No anomalies")
     no_injected_markup(page)
+
+
+# -- issue 19: the page where a developer finds the slow function and acts on it ------------------
+
+
+@pytest.fixture(scope="module")
+def lambda_group(live_server: LiveServer) -> str:
+    """A Lambda group with an AWS-SDK finding whose call paths pass through a frame named like markup."""
+    from support.builders import BOOTSTRAP, HANDLE, lambda_profile
+
+    name = unique_name("ui-lambda")
+    key = live_server.create_group(name)
+    profile = lambda_profile(prefix=(BOOTSTRAP, HANDLE, Frame(EVIL, "/srv/<script>.py", 3)))
+    profile.group = name
+    assert ingest_profile(live_server, key, profile).status_code == 202
+    wait_for_findings(live_server, name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def anomaly_id(live_server: LiveServer, lambda_group: str) -> str:
+    """An anomaly on the markup-named frame, stored as the detector would store it."""
+    from sqlalchemy import create_engine
+
+    from greenflame.analyzer.anomalies import Anomaly
+    from greenflame.server.pipeline_store import PipelineStore
+
+    start = T0 // 10**9
+    anomaly = Anomaly(lambda_group, EVIL, "inclusive_share", start, start + 300, start + 600, 7.5, "up", 0.1, 0.4, EVIL)
+    engine = create_engine(f"sqlite:///{live_server.data_dir / 'greenflame.db'}")
+    stored = PipelineStore(engine).replace_anomalies(lambda_group, [anomaly])
+    engine.dispose()
+    return stored[0].id
+
+
+def finding_fingerprint(server: LiveServer, group: str) -> str:
+    body = server.session.get(server.api(f"/api/v1/groups/{group}/findings"), timeout=10).json()
+    fingerprint: str = body["findings"][0]["fingerprint"]
+    return fingerprint
+
+
+def fits_the_width(page: Any) -> bool:
+    """Nothing on the page is wider than the window (no sideways scrolling)."""
+    return bool(page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def background(page: Any) -> str:
+    return str(page.evaluate("() => getComputedStyle(document.body).backgroundColor"))
+
+
+def ready_pages(group: str, lambda_group: str, fingerprint: str, anomaly: str) -> list:
+    """(path, a locator that has its final text once the page has loaded, text it must not have)."""
+    return [
+        ("/", f'tr[data-group="{lambda_group}"] .cost', "…"),
+        (f"/groups/{lambda_group}", "#summary-cost", "…"),
+        (f"/groups/{group}/compare", "#diff-status", "Loading"),
+        (f"/groups/{lambda_group}/findings", "#findings-status", "Loading"),
+        (f"/groups/{lambda_group}/findings/{fingerprint}", "#finding-status", "Loading"),
+        (f"/groups/{lambda_group}/anomalies", "#anomalies-status", "Loading"),
+        (f"/groups/{lambda_group}/anomalies/{anomaly}", "#anomaly-status", "Loading"),
+    ]
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_fits_the_screen_in_both_themes_and_keeps_names_inert(
+    open_page: Any, live_server: LiveServer, ui_group: str, lambda_group: str, anomaly_id: str, size: str, scheme: str
+) -> None:
+    from support.browser import DESKTOP, PHONE
+
+    page = open_page(DESKTOP if size == "desktop" else PHONE, scheme)
+    fingerprint = finding_fingerprint(live_server, lambda_group)
+    for path, locator, loading in ready_pages(ui_group, lambda_group, fingerprint, anomaly_id):
+        page.goto(live_server.api(path))
+        expect(page.locator(locator)).not_to_contain_text(loading)
+        page.wait_for_timeout(100)  # the last layout after the data arrived
+        assert fits_the_width(page), f"{path} scrolls sideways at {size} size"
+        assert background(page) == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(255, 255, 255)")
+        no_injected_markup(page)
+        page.screenshot(path=str(ARTIFACTS / f"ui-{size}-{scheme}{path.replace('/', '_')[:60]}.png"), full_page=False)
+
+
+def test_group_first_screen_answers_what_costs_most(open_page: Any, live_server: LiveServer, lambda_group: str) -> None:
+    page = open_page()
+    page.goto(live_server.api(f"/groups/{lambda_group}"))
+    expect(page.locator("#summary-cost")).to_contain_text("$")
+    expect(page.locator("#summary-findings")).to_have_text("1")
+    expect(page.locator("#summary-co2e")).not_to_have_text("…")
+    expect(page.locator("#summary-range")).to_contain_text("All data")
+    expect(page.locator("#flamegraph-status")).to_contain_text("samples (")  # samples with their time
+    graph = page.locator("#flamegraph").bounding_box()
+    assert graph["y"] < 900 - 200, "the flame graph starts on the first screen"
+    # The graph scrolls inside a fixed-height area with a minimap above it.
+    assert page.locator("#flamegraph-scroll").evaluate("e => getComputedStyle(e).overflowY") == "auto"
+    assert page.locator("#minimap").bounding_box()["height"] > 0
+    # The functions table sits beside the graph, its numbers inside its panel, in time units.
+    panel = page.locator(".functions-panel").bounding_box()
+    assert panel["x"] > graph["x"] + graph["width"] - 1 and panel["y"] < 900
+    first = page.locator("#functions tbody tr").first
+    for cell in first.locator("td.num").all():
+        box = cell.bounding_box()
+        assert box["x"] + box["width"] <= panel["x"] + panel["width"] + 1
+        assert re.search(r"\d (s|ms|µs|min|h)\n", cell.inner_text() + "\n")
+    # Frames that findings name are marked in the graph and the table.
+    expect(page.locator("#marker-legend")).not_to_have_class(re.compile("is-empty"))
+    expect(page.locator("#functions tr[data-finding]").first).to_be_visible()
+    shot(page, "first-screen-1440")
+
+
+def test_toolbar_stays_in_view_while_scrolling(open_page: Any, live_server: LiveServer, lambda_group: str) -> None:
+    page = open_page()
+    page.goto(live_server.api(f"/groups/{lambda_group}"))
+    expect(page.locator("#flamegraph-status")).to_contain_text("samples")
+    page.mouse.wheel(0, 1500)
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.scrollY") > 0
+    assert abs(page.locator("#controls").bounding_box()["y"]) < 2
+
+
+def test_links_keep_the_range_type_and_file(page: Any, live_server: LiveServer, lambda_group: str) -> None:
+    start = T0 // 10**9
+    page.goto(live_server.api(f"/groups/{lambda_group}?from={start}&to={start + 3600}&type=wall"))
+    link = page.locator("#recommendations td.frames a").first
+    expect(link).to_be_visible()
+    params = parse_qs(urlparse(link.get_attribute("href")).query)
+    assert params["from"] == [str(start)] and params["to"] == [str(start + 3600)]
+    assert params["focus_file"][0].endswith(".py") and params["type"] == ["wall"]
+    link.click()
+    expect(page.locator("#focus-status")).to_be_visible()
+    assert query(page)["from"] == [str(start)]
+    # The Findings tab says which range its figures are for, and links to that window.
+    page.goto(live_server.api(f"/groups/{lambda_group}/findings"))
+    expect(page.locator("#findings-scope")).to_contain_text("last hour of data")
+    evidence = parse_qs(urlparse(page.locator("#findings td.frames a").first.get_attribute("href")).query)
+    assert int(evidence["to"][0]) - int(evidence["from"][0]) == 3600 and "focus_file" in evidence
+    expect(page.locator("#recommendations-range")).to_have_count(0)
+    page.goto(live_server.api(f"/groups/{lambda_group}"))
+    expect(page.locator("#recommendations-range")).to_contain_text("Findings tab")
+
+
+def test_finding_detail_page(page: Any, live_server: LiveServer, lambda_group: str) -> None:
+    page.goto(live_server.api(f"/groups/{lambda_group}/findings"))
+    page.locator("#findings a.finding-title").first.click()
+    expect(page.locator("#finding-body")).to_be_visible()
+    expect(page.locator("#finding-title")).to_have_text("AWS SDK client created on every invocation")
+    expect(page.locator("#finding-where")).to_contain_text(EVIL)  # in a call path, as text
+    expect(page.locator("#finding-figures")).to_contain_text("$")
+    expect(page.locator("#finding-inputs")).to_contain_text("from the profile")
+    expect(page.locator("#example-before")).to_contain_text("def handler")
+    expect(page.locator("#example-after")).to_contain_text("def handler")
+    history = page.locator("#finding-history").inner_text()
+    assert "First seen" in history and "2023" in history and not ISO_TIME.search(history)  # local, not raw ISO
+    expect(page.locator("#finding-tickets")).to_contain_text("No ticket yet")
+    shot(page, "finding-detail")
+    no_injected_markup(page)
+
+
+def test_anomaly_detail_explains_the_score_and_takes_feedback(
+    page: Any, live_server: LiveServer, lambda_group: str, anomaly_id: str
+) -> None:
+    page.goto(live_server.api(f"/groups/{lambda_group}/anomalies/{anomaly_id}"))
+    expect(page.locator("#anomaly-body")).to_be_visible()
+    expect(page.locator("#anomaly-score")).to_contain_text("7.5 times the usual spread")
+    expect(page.locator("#anomaly-facts")).to_contain_text("40.0%")  # observed, as a share
+    window = page.locator("#anomaly-facts time").first
+    assert window.get_attribute("datetime").endswith("Z") and not ISO_TIME.search(window.inner_text())
+    page.locator("#feedback-not-useful").click()
+    expect(page.locator("#feedback-status")).to_contain_text("recorded")
+    expect(page.locator("#feedback-not-useful")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#feedback-not-useful")).to_contain_text("(1)")
+    shot(page, "anomaly-detail")
+    no_injected_markup(page)
+
+
+def test_compare_presets_warn_on_an_empty_side_and_table_the_change(
+    page: Any, live_server: LiveServer, ui_group: str
+) -> None:
+    page.goto(live_server.api(f"/groups/{ui_group}/compare"))  # latest hour of data vs the hour before
+    expect(page.locator("#diff-status")).to_contain_text("Compared:")
+    expect(page.locator("#diff-warning")).to_be_hidden()
+    expect(page.locator("#diff-table tbody tr").first).to_be_visible()
+    changes = page.locator("#diff-table td.num:last-child").all_inner_texts()
+    sizes = [float(re.sub(r"[^0-9.]", "", text)) for text in changes]
+    assert sizes == sorted(sizes, reverse=True)  # the largest change first
+    page.select_option("#preset", "hour-yesterday")
+    expect(page.locator("#diff-warning")).to_be_visible()
+    expect(page.locator("#diff-warning")).to_contain_text("No data in the base range")
+    expect(page.locator("#diff-table")).to_be_hidden()
+    red = page.locator("#diff").evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] < 150) n++; return n; }"
+    )
+    assert red == 0, "an empty side never paints the graph red"
+    shot(page, "compare-empty-side")
+
+
+def test_compare_two_ranges_brushed_on_the_chart(page: Any, live_server: LiveServer, ui_group: str) -> None:
+    page.goto(live_server.api(f"/groups/{ui_group}/compare"))
+    expect(page.locator("#diff-status")).to_contain_text("Compared:")
+    chart = page.locator("#compare-timeline").bounding_box()
+    y = chart["y"] + chart["height"] / 2
+
+    def drag(start: float, end: float) -> None:
+        page.mouse.move(chart["x"] + chart["width"] * start, y)
+        page.mouse.down()
+        page.mouse.move(chart["x"] + chart["width"] * end, y, steps=5)
+        page.mouse.up()
+
+    page.check("#brush-base")
+    drag(0.05, 0.3)
+    expect(page.locator("#brush-target")).to_be_checked()  # the next drag sets the other side
+    drag(0.6, 0.95)
+    params = query(page)
+    assert int(params["base_from"][0]) < int(params["base_to"][0]) <= int(params["from"][0]) < int(params["to"][0])
+    expect(page.locator("#diff-status")).to_contain_text("Compared:")
+
+
+def test_loading_and_errors_leave_the_graph_inert(page: Any, live_server: LiveServer, ui_group: str) -> None:
+    open_group(page, live_server, ui_group)
+    failure = {"error": {"code": "internal_error", "message": "boom"}}
+    page.route("**/flamegraph?*", lambda route: route.fulfill(status=500, json=failure))
+    page.select_option("#view", "bottom-up")
+    expect(page.locator("#flamegraph-busy")).to_be_visible()
+    expect(page.locator("#flamegraph-busy")).to_contain_text("Could not load the flame graph: boom")
+    expect(page.locator("#flamegraph-retry")).to_be_visible()
+    assert page.locator("#flamegraph").evaluate("c => getComputedStyle(c).pointerEvents") == "none"
+    page.locator("#flamegraph").focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#flamegraph-selection")).to_have_text("")  # keys do nothing either
+    shot(page, "error-state")
+    page.unroute("**/flamegraph?*")
+    page.console_errors.clear()  # the 500 above was on purpose
+    page.click("#flamegraph-retry")
+    expect(page.locator("#flamegraph-busy")).to_be_hidden()
+    expect(page.locator("#flamegraph-status")).to_contain_text("samples")
+
+
+def test_unknown_group_and_finding_get_a_styled_404_with_a_way_back(
+    page: Any, live_server: LiveServer, ui_group: str
+) -> None:
+    response = page.goto(live_server.api("/groups/<img src=x onerror=alert(1)>"))
+    assert response is not None and response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    expect(page.locator(".not-found")).to_contain_text("There is no group called")
+    no_injected_markup(page)
+    response = page.goto(live_server.api(f"/groups/{ui_group}/findings/nope"))
+    assert response is not None and response.status == 404
+    page.locator(".not-found a.button").click()
+    expect(page.locator("h1")).to_have_text(f"Findings: {ui_group}")
+    page.console_errors[:] = [e for e in page.console_errors if "404" not in e]  # the 404s were on purpose
+
+
+def test_groups_list_is_one_call_ranked_by_cost(page: Any, live_server: LiveServer, lambda_group: str) -> None:
+    calls: list = []
+    page.on("request", lambda request: calls.append(request.url) if "/api/" in request.url else None)
+    page.goto(live_server.url)
+    row = page.locator(f'tr[data-group="{lambda_group}"]')
+    expect(row.locator(".cost")).to_contain_text("$")
+    expect(row.locator(".findings-count")).to_have_text("1")
+    assert len(calls) == 1 and "overview=1" in calls[0]
+    costs = [float(c.strip("$") or 0) for c in page.locator("#groups .cost").all_inner_texts() if c.startswith("$")]
+    assert costs == sorted(costs, reverse=True)
+
+
+def test_left_heavy_search_next_previous_and_sandwich_by_key(page: Any, live_server: LiveServer, ui_group: str) -> None:
+    origin = open_group(page, live_server, ui_group)
+    assert EVIL in hover(page, origin, 0.1, 2)  # by name, '<' sorts first
+    page.select_option("#order", "heavy")
+    assert "app.handler" in hover(page, origin, 0.1, 2)  # 24 samples before EVIL's 21
+    assert query(page)["order"] == ["heavy"]
+    page.fill("#search", "app.")
+    expect(page.locator("#functions tbody tr")).to_have_count(2)  # the search filters the table too
+    page.click("#search-next")
+    expect(page.locator("#flamegraph-selection")).to_contain_text("app.handler")
+    expect(page.locator("#search-share")).to_contain_text("match 1 of 2")
+    page.click("#search-next")
+    expect(page.locator("#flamegraph-selection")).to_contain_text("app.parse")
+    page.click("#search-prev")
+    expect(page.locator("#flamegraph-selection")).to_contain_text("app.handler")
+    page.focus("#flamegraph")
+    page.keyboard.press("s")
+    expect(page.locator("#sandwich-name")).to_have_text("app.handler")
+    callers = page.locator("#callers").bounding_box()
+    callees = page.locator("#callees").bounding_box()
+    assert callers["x"] + callers["width"] <= callees["x"] and abs(callers["y"] - callees["y"]) < 1  # side by side
+    page.fill("#search", "")
+    page.locator("#flamegraph").scroll_into_view_if_needed()
+    origin = canvas_origin(page, "#flamegraph")
+    x, y, width = origin
+    page.mouse.click(x + width * 0.95, y + 2 * ROW + ROW / 2, button="right")  # EVIL is on the right now
+    expect(page.locator("#sandwich-name")).to_have_text(EVIL)
+    no_injected_markup(page)
+
+
+def test_a_label_key_holding_equals_filters(page: Any, live_server: LiveServer) -> None:
+    name = unique_name("ui-label")
+    key = live_server.create_group(name)
+    profile = make_profile(name, start_time_unix_ns=T0)
+    profile.add([Frame("<module>", "/srv/main.py", 1), Frame("tagged", "/srv/t.py", 3)], [7, 7], {"a=b": "c=d"})
+    assert ingest_profile(live_server, key, profile).status_code == 202
+    open_group(page, live_server, name)
+    page.select_option("#label", label="c=d")
+    expect(page.locator("#flamegraph-status")).to_contain_text("7 samples")
