@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Set
 
 import pytest
 from support.aws import REGION, MotoServer, aws_env, function_zip, moto_server  # noqa: F401
+from support.paths import ROOT
 
 from greenflame.cli.main import main
+from greenflame.devtools import lambda_enable
 from greenflame.devtools.lambda_config import ENV_SAVED
 from greenflame.devtools.lambda_enable import layer_zip
 from greenflame.devtools.lambda_layer import ENV_NEXT_WRAPPER, WRAPPER_PATH
@@ -191,3 +194,41 @@ def test_errors_are_one_line_and_exit_status_2(
     if before is not None:
         assert functions.config(name).get("Environment") == before.get("Environment")
         assert functions.layers(name) == [layer["Arn"] for layer in before.get("Layers") or []]
+
+
+def _documented_policies() -> List[Set[str]]:
+    """The actions of each IAM policy in docs/lambda.md, in order: enable, disable, status, execution role."""
+    text = (ROOT / "docs" / "lambda.md").read_text()
+    policies = []
+    for block in re.findall(r"```json\n(.*?)```", text, re.S):
+        statements = json.loads(block)["Statement"]
+        actions = [s["Action"] if isinstance(s["Action"], list) else [s["Action"]] for s in statements]
+        policies.append({action for listed in actions for action in listed})
+    return policies
+
+
+def test_the_documented_policies_allow_every_call_each_command_makes(
+    functions: Functions, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: List[str] = []
+    made = lambda_enable.lambda_client
+
+    def recording_client(region: Optional[str]) -> Any:
+        client = made(region)
+        client.meta.events.register("before-call.lambda", lambda model, **kwargs: calls.append(model.name))
+        return client
+
+    monkeypatch.setattr(lambda_enable, "lambda_client", recording_client)
+    enable_policy, disable_policy, status_policy, _ = _documented_policies()
+    name = functions.create()
+    version = functions.client.publish_version(FunctionName=name)["Version"]
+    functions.client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    for argv, policy in (
+        (["enable", name, "--server", SERVER, "--qualifier", "live"], enable_policy),
+        (["disable", name, "--qualifier", "live"], disable_policy),
+        (["status"], status_policy),
+        (["status", name], status_policy),
+    ):
+        calls.clear()
+        assert run(capsys, *argv)[0] == 0
+        assert calls and {f"lambda:{call}" for call in calls} <= policy, (argv, calls)
