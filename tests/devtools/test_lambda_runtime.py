@@ -25,7 +25,8 @@ from support.paths import ROOT
 from support.server import LiveServer, unique_name
 
 from greenflame.agent.aws_lambda import FLUSH_KEY, RESEND_EVERY_S
-from greenflame.devtools.lambda_layer import WRAPPER_PATH, build_layer, extract_layer, write_layer
+from greenflame.devtools.lambda_config import ENV_WRAPPER, AgentSettings, plan_enable
+from greenflame.devtools.lambda_layer import WRAPPER_PATH, build_layer, write_layer
 from greenflame.devtools.lambda_runtime import FunctionConfig, InvokeResult, LocalLambda
 
 pytest.importorskip("awslambdaric")
@@ -48,6 +49,7 @@ def describe(event, context):
         "handler_env": os.environ["_HANDLER"],
         "request_id": context.aws_request_id,
         "arn": context.invoked_function_arn,
+        "other_wrapper_saw": os.environ.get("OTHER_WRAPPER_SAW"),
     }
 
 def work(event, context):
@@ -56,15 +58,6 @@ def work(event, context):
     time.sleep(event.get("sleep", 0))
     return "ok"
 """
-
-
-@pytest.fixture(scope="module")
-def layer_opt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The greenflame layer, built and unpacked into a folder that stands for /opt."""
-    root = tmp_path_factory.mktemp("layer")
-    write_layer(root / "layer.zip")
-    extract_layer(root / "layer.zip", root / "opt")
-    return root / "opt"
 
 
 @pytest.fixture
@@ -194,6 +187,25 @@ def test_layer_refuses_a_directory_as_output(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="is a directory"):
         build_layer(str(tmp_path))
+
+
+def test_enable_chains_the_functions_own_wrapper(functions: Functions, tmp_path: Path) -> None:
+    other = tmp_path / "other-wrapper"
+    other.write_text('#!/bin/sh\nOTHER_WRAPPER_SAW="$_HANDLER"\nexport OTHER_WRAPPER_SAW\nexec "$@"\n')
+    other.chmod(0o755)
+    before = {"FunctionName": "f", "Runtime": "python3.12", "Environment": {"Variables": {ENV_WRAPPER: str(other)}}}
+    plan = plan_enable(before, "arn:aws:lambda:eu-west-1:1:layer:greenflame:1", AgentSettings(server="http://x"))
+    function = shipping_locally(functions.make("pkg/handlers.describe", env=plan.variables, wrapper=False))
+
+    result = function.invoke({}, client_context=FLUSH)
+
+    assert result.error is None, result.error
+    seen = json.loads(result.payload or b"{}")
+    # It ran, after greenflame's wrapper had pointed the handler at the agent's entry.
+    assert seen["other_wrapper_saw"] == "greenflame.agent.lambda_entry.handler"
+    assert seen["agent_file"].startswith(str(functions.opt / "python" / "greenflame" / "agent"))
+    (report,) = local_reports(function)
+    assert report["metadata"]["invocations"]["count"] == 1
 
 
 def test_unpacked_wrapper_keeps_its_mode(layer_opt: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from greenflame.devtools.lambda_layer import WRAPPER_PATH, extract_layer, write_layer
+from greenflame.devtools.lambda_layer import WRAPPER_PATH
 from greenflame.devtools.lambda_runtime import FunctionConfig, LocalLambda
 
 pytest.importorskip("awslambdaric")
@@ -52,14 +52,6 @@ def handler(event, context):
     last_work(event.get("seconds", 0.3))
     return "ok"
 """
-
-
-@pytest.fixture(scope="module")
-def layer_opt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("layer")
-    write_layer(root / "layer.zip")
-    extract_layer(root / "layer.zip", root / "opt")
-    return root / "opt"
 
 
 @pytest.fixture
