@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_ARCHITECTURE",
+    "ENV_LOCAL_RUNNER",
     "default_group",
     "flush_at_shutdown",
     "init_phase",
@@ -71,6 +72,10 @@ __all__ = [
 #: Lambda has no variable for it, so the agent reads the machine; ``greenflame lambda invoke``
 #: sets this to the requested ``--arch`` while the code runs on the local machine.
 ENV_ARCHITECTURE = "GREENFLAME_LAMBDA_ARCHITECTURE"
+#: Names the local runner that invokes the handler (``greenflame lambda invoke``); recorded as
+#: ``metadata["lambda"]["local_runner"]``: its invocations run back to back, so their rate is no
+#: traffic rate and the analyzer never extrapolates it to a month.
+ENV_LOCAL_RUNNER = "GREENFLAME_LAMBDA_LOCAL_RUNNER"
 
 #: Attribute set on wrapped handlers, so that nothing wraps a handler twice.
 WRAPPED_MARK = "__greenflame_profiled__"
@@ -169,6 +174,9 @@ def lambda_metadata(context: Any = None, env: Optional[Mapping[str, str]] = None
     version = environ.get("AWS_LAMBDA_FUNCTION_VERSION")
     if version:
         facts["function_version"] = version
+    runner = environ.get(ENV_LOCAL_RUNNER)
+    if runner:
+        facts["local_runner"] = runner
     return facts
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from greenflame.agent.aws_lambda import ENV_ARCHITECTURE, FLUSH_KEY, default_group
+from greenflame.agent.aws_lambda import ENV_ARCHITECTURE, ENV_LOCAL_RUNNER, FLUSH_KEY, default_group
 from greenflame.agent.config import ENV_PREFIX, Config
 from greenflame.agent.lambda_outbox import OutboxExporter, default_outbox_dir
 from greenflame.analyzer.errors import UserError
@@ -90,6 +90,7 @@ def _function_environment(spec: HandlerSpec, arch: str, server: Optional[str], o
     env = {
         "AWS_LAMBDA_EXEC_WRAPPER": WRAPPER_PATH,
         ENV_ARCHITECTURE: arch,
+        ENV_LOCAL_RUNNER: "greenflame lambda invoke",  # its back-to-back rate is never extrapolated
         # No instance metadata service locally: boto3 would probe it on every credential lookup.
         "AWS_EC2_METADATA_DISABLED": "true",
     }

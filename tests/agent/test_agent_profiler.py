@@ -58,7 +58,13 @@ def test_start_flush_stop_writes_a_profile_with_metadata(tmp_path: Path) -> None
     assert meta["hostname"] == os.uname().nodename and 0 < meta["sample_rate_hz"] <= 200
     assert meta["cpu_source"] in ("thread-cputime", "proc-stat", "none")
     assert meta["dropped"] == {} and meta["deployment"] == {"version": "1.2"}
-    assert meta["invocations"] == {"count": 2, "cold_starts": 1, "duration_ms_sum": 20.0, "durations_ms": [12.5, 7.5]}
+    assert meta["invocations"] == {
+        "count": 2,
+        "cold_starts": 1,
+        "duration_ms_sum": 20.0,
+        "durations_ms": [12.5, 7.5],
+        "first_sequence": 1,
+    }
     assert not (tmp_path / "other.json").exists()
 
 
