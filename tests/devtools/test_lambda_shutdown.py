@@ -2,12 +2,12 @@
 
 The agent (from the layer, under the real runtime client) registers an internal extension during
 init; the emulator then sends SIGTERM at shutdown and SIGKILL after the grace period. With a
-reporting interval longer than the test, the only report is the one sent at shutdown.
+reporting interval longer than the test, the only report is the one sent at shutdown; it goes to
+the ingest stub of tests/support, a real HTTP server.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import textwrap
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from support.agent import IngestServer
 
 from greenflame.devtools.lambda_layer import WRAPPER_PATH
 from greenflame.devtools.lambda_runtime import FunctionConfig, LocalLambda
@@ -55,7 +56,7 @@ def handler(event, context):
 
 
 @pytest.fixture
-def function(tmp_path: Path, layer_opt: Path) -> Iterator[LocalLambda]:
+def function(tmp_path: Path, layer_opt: Path, ingest_server: IngestServer) -> Iterator[LocalLambda]:
     (tmp_path / "task").mkdir()
     (tmp_path / "task" / "app.py").write_text(textwrap.dedent(HANDLERS))
     (tmp_path / "task" / "own_sigterm.py").write_text(textwrap.dedent(OWN_SIGTERM))
@@ -72,15 +73,15 @@ def function(tmp_path: Path, layer_opt: Path) -> Iterator[LocalLambda]:
     )
     with open(tmp_path / "function.log", "wb") as log:
         local = LocalLambda(config, tmp_path / "env", log, log)
-        local.config.environment["GREENFLAME_SERVER"] = f"http://{local.api.address}"
+        local.config.environment["GREENFLAME_SERVER"] = ingest_server.url
         try:
             yield local
         finally:
             local.close()
 
 
-def reports(function: LocalLambda) -> List[Dict[str, Any]]:
-    return [json.loads(data) for data in function.api.reports.values()]
+def reports(server: IngestServer) -> List[Dict[str, Any]]:
+    return [request.report() for request in server.received if request.path == "/api/v1/ingest"]
 
 
 def sampled_functions(report: Dict[str, Any]) -> Dict[str, int]:
@@ -92,30 +93,32 @@ def sampled_functions(report: Dict[str, Any]) -> Dict[str, int]:
     return counts
 
 
-def test_the_last_samples_reach_the_server_at_shutdown(function: LocalLambda) -> None:
+def test_the_last_samples_reach_the_server_at_shutdown(function: LocalLambda, ingest_server: IngestServer) -> None:
     for _ in range(2):
         result = function.invoke({"seconds": 0.3})
         assert result.error is None, result.error
-    assert function.frozen and reports(function) == []  # nothing was due yet
+    assert function.frozen and reports(ingest_server) == []  # nothing was due yet
     assert list(function.api.extensions.values()) == ["greenflame"]
 
     status = function.shutdown()
 
     assert status == 128 + signal.SIGTERM  # it ended itself after the flush, before any SIGKILL
-    (report,) = reports(function)
+    (report,) = reports(ingest_server)
     assert report["metadata"]["invocations"]["count"] == 2
     assert sampled_functions(report).get("last_work", 0) > 0
     threads = {sample.get("labels", {}).get("thread") for sample in report["samples"]}
     assert "greenflame-shutdown" not in threads  # the agent's own watcher is never sampled
 
 
-def test_a_sigterm_handler_of_the_function_still_runs_after_the_flush(function: LocalLambda) -> None:
+def test_a_sigterm_handler_of_the_function_still_runs_after_the_flush(
+    function: LocalLambda, ingest_server: IngestServer
+) -> None:
     function.config.handler = "own_sigterm.handler"
     assert function.invoke({"seconds": 0.2}).error is None
 
     status = function.shutdown()
 
-    (report,) = reports(function)
+    (report,) = reports(ingest_server)
     assert report["metadata"]["invocations"]["count"] == 1
     ran = (function.tmp_dir / "own-handler-ran").exists()
     if sys.version_info >= (3, 12):  # the runtime client polls on a thread: the main thread handles signals
