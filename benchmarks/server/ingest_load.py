@@ -1,0 +1,229 @@
+"""Ingest throughput and flame graph latency of one ``greenflame serve`` under a fleet's load.
+
+Starts ``greenflame serve`` on a free loopback port with a fresh data folder (default storage:
+SQLite and a local folder, unless ``--db``/``--blobs`` are given), creates N groups, then for
+T seconds N clients each post 60-second reports (see ``reports.py``: ~85 KB gzipped) into their
+own group as fast as the server accepts them, while a reader asks for the flame graph of the
+last hour of group 0 every half second. Bodies are made before the clock starts (a pool per
+client, each posted with a fresh idempotency key and a window within the last hour), so the
+clients spend their time waiting on the server.
+
+Prints reports/s accepted, ingest latency p50/p99 and flame graph latency p50/p99 during the
+ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
+
+    python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reports import WINDOW_NS, ReportGenerator
+
+ADMIN_TOKEN = "bench-admin-token-" + "x" * 16
+_URL_LINE = re.compile(r"listening on (http://\S+)")
+
+
+@dataclass
+class Results:
+    """What the clients and the reader saw."""
+
+    ingest_ms: List[float] = field(default_factory=list)
+    flame_ms: List[float] = field(default_factory=list)
+    errors: Dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def error(self, what: str) -> None:
+        with self.lock:
+            self.errors[what] = self.errors.get(what, 0) + 1
+
+
+def start_server(data_dir: Path, extra_args: List[str]) -> Tuple[subprocess.Popen[bytes], str]:
+    """``greenflame serve`` on a free port; its process and base URL once it answers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENFLAME_")}
+    env.update({"GREENFLAME_DATA_DIR": str(data_dir), "GREENFLAME_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"})
+    command = [sys.executable, "-c", "import sys; from greenflame.cli.main import main; sys.exit(main())"]
+    with open(data_dir.parent / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [*command, "serve", "--host", "127.0.0.1", "--port", "0", *extra_args], env=env, stdout=log, stderr=log
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = _URL_LINE.search((data_dir.parent / "server.log").read_text(errors="replace"))
+        if found:
+            return process, found.group(1).rstrip("/")
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit("greenflame serve did not start:\n" + (data_dir.parent / "server.log").read_text())
+
+
+def create_groups(url: str, count: int) -> List[str]:
+    """Groups ``bench-0`` .. ``bench-N-1``; their ingest keys."""
+    keys = []
+    for n in range(count):
+        response = requests.post(
+            f"{url}/api/v1/groups",
+            json={"name": f"bench-{n}"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        keys.append(response.json()["ingest_key"])
+    return keys
+
+
+def make_bodies(clients: int, pool: int) -> List[List[bytes]]:
+    """Each client's bodies, windows spread over the last hour (so the reader's range holds them)."""
+    now = time.time_ns()
+    generator = ReportGenerator()
+    bodies = []
+    for client in range(clients):
+        starts = [now - WINDOW_NS * (2 + (k * 59) // max(pool, 1)) for k in range(pool)]
+        bodies.append([generator.body(f"bench-{client}", start) for start in starts])
+    return bodies
+
+
+def client_loop(url: str, key: str, bodies: List[bytes], stop: threading.Event, budget: Budget, out: Results) -> None:
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    n = 0
+    while not stop.is_set() and budget.take():
+        body = bodies[n % len(bodies)]
+        n += 1
+        started = time.perf_counter()
+        try:
+            response = session.post(
+                f"{url}/api/v1/ingest", data=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}, timeout=120
+            )
+        except requests.RequestException as error:
+            out.error(type(error).__name__)
+            continue
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code == 202:
+            with out.lock:
+                out.ingest_ms.append(elapsed)
+        else:
+            out.error(f"ingest {response.status_code}")
+
+
+def reader_loop(url: str, stop: threading.Event, out: Results, period_s: float) -> None:
+    session = requests.Session()
+    target = f"{url}/api/v1/groups/bench-0/flamegraph?from=now-1h"
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            response = session.get(target, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
+            ok = response.status_code == 200
+        except requests.RequestException:
+            ok = False
+        elapsed = time.perf_counter() - started
+        if ok:
+            out.flame_ms.append(elapsed * 1000)
+        else:
+            out.error("flamegraph")
+        stop.wait(max(0.0, period_s - elapsed))
+
+
+class Budget:
+    """At most ``limit`` posts over all clients."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+def storage_args(args: argparse.Namespace) -> List[str]:
+    """``--db`` and ``--blobs`` for the server, when given."""
+    given = [("--db", args.db), ("--blobs", args.blobs)]
+    return [part for flag, value in given if value for part in (flag, value)]
+
+
+def percentile(values: List[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def run(args: argparse.Namespace) -> Results:
+    with tempfile.TemporaryDirectory(prefix="gf-ingest-load-") as tmp:
+        process, url = start_server(Path(tmp) / "data", storage_args(args))
+        try:
+            keys = create_groups(url, args.clients)
+            bodies = make_bodies(args.clients, args.pool)
+            out, stop, budget = Results(), threading.Event(), Budget(args.max_reports)
+            threads = [
+                threading.Thread(target=client_loop, args=(url, keys[n], bodies[n], stop, budget, out), daemon=True)
+                for n in range(args.clients)
+            ]
+            reader = threading.Thread(target=reader_loop, args=(url, stop, out, 0.5), daemon=True)
+            started = time.perf_counter()
+            for thread in [*threads, reader]:
+                thread.start()
+            stop.wait(args.seconds)
+            stop.set()
+            for thread in threads:
+                thread.join(150)
+            elapsed = time.perf_counter() - started
+            reader.join(150)
+            report(args, out, elapsed)
+            return out
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def report(args: argparse.Namespace, out: Results, elapsed: float) -> None:
+    accepted = len(out.ingest_ms)
+    print(f"clients {args.clients}, {elapsed:.1f} s, storage: db={args.db or 'sqlite'} blobs={args.blobs or 'folder'}")
+    print(f"accepted {accepted} reports: {accepted / elapsed:.1f} reports/s")
+    print(f"ingest latency     {latencies(out.ingest_ms)}")
+    print(f"flame graph (1 h)  {latencies(out.flame_ms)}")
+    if out.errors:
+        print(f"errors: {out.errors}")
+
+
+def latencies(values: List[float]) -> str:
+    """p50 and p99 of ``values`` (milliseconds) with their count."""
+    return f"p50 {percentile(values, 0.5):8.1f} ms  p99 {percentile(values, 0.99):8.1f} ms  (n={len(values)})"
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients, one group each")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the load")
+    parser.add_argument("--max-reports", type=int, default=20000, help="stop after this many posts")
+    parser.add_argument("--pool", type=int, default=12, help="distinct bodies per client")
+    parser.add_argument("--db", help="database URL (default: SQLite in the data folder)")
+    parser.add_argument("--blobs", help="blob store URL (default: a local folder)")
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

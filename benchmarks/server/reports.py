@@ -1,0 +1,88 @@
+"""Realistic service reports for the server benchmarks (issue 18's generator).
+
+One report is what a service's agent sends for a 60-second window: about 1,350 samples over
+about 900 distinct stacks, each 15 to 45 frames deep, split over two label values, about
+85 KB gzipped. Stacks share prefixes as a real service's do (a few entry points, a web
+framework, deep chains into the application and its libraries); each report draws its stacks
+from one service-wide pool, so consecutive reports of a group look alike, as they do in
+production.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+from typing import List, Tuple
+
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.model import Frame, Profile
+
+WINDOW_NS = 60 * 10**9
+STACKS_PER_REPORT = 900
+SAMPLES_PER_REPORT = 1350
+LABEL_VALUES = ("GET /api/orders", "POST /api/checkout")
+
+_ROOTS = (
+    "/srv/app/shop/",
+    "/usr/local/lib/python3.11/",
+    "/srv/app/.venv/lib/python3.11/site-packages/",
+)
+_PACKAGES = ("orders", "payments", "catalog", "sqlalchemy/orm", "botocore", "flask", "werkzeug", "json", "http")
+_VERBS = ("load", "save", "render", "validate", "dispatch", "handle", "serialize", "fetch", "compute", "lookup")
+_NOUNS = ("order", "session", "request", "response", "row", "item", "cart", "price", "client", "query")
+
+Stack = Tuple[Frame, ...]
+
+
+def frame_pool(rng: random.Random, count: int) -> List[Frame]:
+    """Functions spread over application code, libraries and the standard library."""
+    frames = []
+    for i in range(count):
+        package = _PACKAGES[i % len(_PACKAGES)]
+        module = f"{_ROOTS[i % len(_ROOTS)]}{package}/{_NOUNS[(i // 7) % len(_NOUNS)]}_{i % 53}.py"
+        function = f"{_VERBS[i % len(_VERBS)]}_{_NOUNS[(i // 3) % len(_NOUNS)]}_{i}"
+        frames.append(Frame(function, module, 10 + (i * 37) % 900))
+    return frames
+
+
+def stack_pool(rng: random.Random, frames: List[Frame], count: int) -> List[Stack]:
+    """``count`` stacks 15 to 45 deep, grown from shared prefixes."""
+    entries = frames[:6]
+    stacks: List[Stack] = []
+    for _ in range(count):
+        depth = rng.randint(15, 45)
+        if stacks and rng.random() < 0.8:
+            parent = rng.choice(stacks)
+            stack = parent[: rng.randint(1, min(len(parent), depth - 1))]
+        else:
+            stack = (rng.choice(entries),)
+        stack += tuple(rng.choice(frames) for _ in range(depth - len(stack)))
+        stacks.append(stack)
+    return stacks
+
+
+class ReportGenerator:
+    """Makes one service's reports: the pool is fixed by ``seed``, each report samples it."""
+
+    def __init__(self, seed: int = 18, frames: int = 2800, pool: int = 2400) -> None:
+        self.rng = random.Random(seed)
+        self.pool = stack_pool(self.rng, frame_pool(self.rng, frames), pool)
+
+    def report(self, group: str, start_time_unix_ns: int) -> Profile:
+        """A 60-second report of ``group`` starting at ``start_time_unix_ns``."""
+        rng = self.rng
+        profile = Profile(group=group, start_time_unix_ns=start_time_unix_ns, duration_ns=WINDOW_NS)
+        chosen = rng.sample(self.pool, STACKS_PER_REPORT)
+        extra = SAMPLES_PER_REPORT - STACKS_PER_REPORT
+        counts = [1] * STACKS_PER_REPORT
+        for _ in range(extra):  # a few hot stacks carry most of the extra samples
+            counts[min(int(rng.paretovariate(1.2)) - 1, STACKS_PER_REPORT - 1)] += 1
+        for stack, wall in zip(chosen, counts):
+            cpu = sum(1 for _ in range(wall) if rng.random() < 0.6)
+            profile.add(stack, [wall, cpu], {"endpoint": LABEL_VALUES[rng.random() < 0.4]})
+        profile.metadata = {"runtime": "cpython 3.11", "host": f"instance-{rng.randint(0, 999)}"}
+        return profile
+
+    def body(self, group: str, start_time_unix_ns: int) -> bytes:
+        """The gzipped wire-format body of :meth:`report`, as the agent sends it."""
+        return gzip.compress(greenflame_json.dumps(self.report(group, start_time_unix_ns)), compresslevel=6)
