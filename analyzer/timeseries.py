@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .codekind import is_library
-from .model import CPU, WALL, Frame, Profile, ProfileError
+from .model import CPU, WALL, Frame, Profile
+from .series_counts import BucketCounts, add_counts, middle_s, window_counts
 
 #: The standard resolutions, in seconds: 5 minutes, 1 hour, 1 day.
 RESOLUTIONS_S: Tuple[int, ...] = (300, 3600, 86400)
@@ -136,29 +137,6 @@ class GroupSeries:
         return Series(self.group, metric, frame, self.resolution_s, points)
 
 
-@dataclass
-class _Bucket:
-    cpu: float = 0.0
-    wall: float = 0.0
-    invocations: Optional[float] = None
-    duration_ms: Optional[float] = None
-    inclusive: Dict[str, float] = field(default_factory=dict)
-    self_counts: Dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class _Window:
-    """What one profile contributes, independent of the resolution."""
-
-    middle_s: float
-    cpu: float
-    wall: float
-    invocations: Optional[float]
-    duration_ms: Optional[float]
-    inclusive: Dict[str, float]
-    self_counts: Dict[str, float]
-
-
 def build_series(
     profiles: Iterable[Profile], resolutions_s: Sequence[int] = RESOLUTIONS_S
 ) -> Dict[str, Dict[int, GroupSeries]]:
@@ -177,128 +155,86 @@ def build_series(
 
 def group_series(profiles: Sequence[Profile], resolutions_s: Sequence[int] = RESOLUTIONS_S) -> Dict[int, GroupSeries]:
     """The series of one group's profiles at each resolution."""
-    for resolution in resolutions_s:
-        if resolution <= 0:
-            raise ValueError(f"resolution must be positive, got {resolution}")
+    check_resolutions(resolutions_s)
     share_of = CPU if any(p.has_type(CPU) and p.total(CPU) > 0 for p in profiles) else WALL
-    ancestors: Dict[str, Set[str]] = {}
-    library: Set[str] = set()
-    windows = [_window(p, share_of, ancestors, library) for p in profiles]
+    windows = [(middle_s(p), window_counts(p, frame_key, is_library_file, (share_of,))) for p in profiles]
     group = profiles[0].group if profiles else ""
     out: Dict[int, GroupSeries] = {}
     for resolution in resolutions_s:
-        buckets = _bucketize(windows, resolution)
-        out[resolution] = _assemble(group, resolution, share_of, buckets, ancestors, library)
+        buckets: Dict[int, BucketCounts] = {}
+        for middle, counts in windows:
+            buckets.setdefault(int(middle // resolution) * resolution, BucketCounts()).add(counts)
+        out[resolution] = series_from_buckets(group, resolution, buckets)
     return out
 
 
-def _window(profile: Profile, share_of: str, ancestors: Dict[str, Set[str]], library: Set[str]) -> _Window:
-    if profile.start_time_unix_ns <= 0:
-        raise ProfileError(
-            f"profile of group {profile.group!r} has no start time; anomaly detection needs each profile's time window"
-        )
-    middle_s = (profile.start_time_unix_ns + max(profile.duration_ns, 0) / 2) / 1e9
-    cpu = float(profile.total(CPU)) if profile.has_type(CPU) else 0.0
-    wall = float(profile.total(WALL)) if profile.has_type(WALL) else 0.0
-    inclusive: Dict[str, float] = {}
-    self_counts: Dict[str, float] = {}
-    if profile.has_type(share_of):
-        for stack, value, _labels in profile.stacks(share_of):
-            keys = [frame_key(frame) for frame in stack]
-            _note_structure(stack, keys, ancestors, library)
-            for key in set(keys):
-                inclusive[key] = inclusive.get(key, 0.0) + value
-            if keys:
-                self_counts[keys[-1]] = self_counts.get(keys[-1], 0.0) + value
-    count, duration = _invocations(profile.metadata)
-    return _Window(middle_s, cpu, wall, count, duration, inclusive, self_counts)
+def check_resolutions(resolutions_s: Sequence[int]) -> None:
+    """ValueError unless every resolution is positive."""
+    for resolution in resolutions_s:
+        if resolution <= 0:
+            raise ValueError(f"resolution must be positive, got {resolution}")
 
 
-def _note_structure(stack: Sequence[Frame], keys: List[str], ancestors: Dict[str, Set[str]], library: Set[str]) -> None:
-    for depth, (frame, key) in enumerate(zip(stack, keys)):
-        above = ancestors.setdefault(key, set())
-        above.update(k for k in keys[:depth] if k != key)
-        if is_library_file(frame.file):
-            library.add(key)
+def bucket_start(profile_middle_s: float, resolution_s: int) -> int:
+    """The start (Unix seconds) of the bucket holding a profile whose window's middle is ``profile_middle_s``."""
+    return int(profile_middle_s // resolution_s) * resolution_s
 
 
-def _invocations(metadata: Mapping[str, Any]) -> Tuple[Optional[float], Optional[float]]:
-    info = metadata.get("invocations")
-    if not isinstance(info, Mapping) or not isinstance(info.get("count"), (int, float)):
-        return None, None
-    count = float(info["count"])
-    total = info.get("duration_ms_sum")
-    if not isinstance(total, (int, float)):
-        durations = info.get("durations_ms")
-        total = sum(durations) if isinstance(durations, list) and len(durations) == count else None
-    return count, (float(total) if total is not None else None)
+def series_from_buckets(group: str, resolution: int, buckets: Mapping[int, BucketCounts]) -> GroupSeries:
+    """The series at ``resolution`` of buckets keyed by start at a resolution that divides it.
 
-
-def _bucketize(windows: Sequence[_Window], resolution: int) -> Dict[int, _Bucket]:
-    buckets: Dict[int, _Bucket] = {}
-    for window in windows:
-        start = int(window.middle_s // resolution) * resolution
-        bucket = buckets.setdefault(start, _Bucket())
-        bucket.cpu += window.cpu
-        bucket.wall += window.wall
-        if window.invocations is not None:
-            bucket.invocations = (bucket.invocations or 0.0) + window.invocations
-            if window.duration_ms is not None:
-                bucket.duration_ms = (bucket.duration_ms or 0.0) + window.duration_ms
-        _add_counts(bucket.inclusive, window.inclusive)
-        _add_counts(bucket.self_counts, window.self_counts)
-    return buckets
-
-
-def _add_counts(into: Dict[str, float], counts: Mapping[str, float]) -> None:
-    for key, value in counts.items():
-        into[key] = into.get(key, 0.0) + value
-
-
-def _assemble(
-    group: str,
-    resolution: int,
-    share_of: str,
-    buckets: Mapping[int, _Bucket],
-    ancestors: Dict[str, Set[str]],
-    library: Set[str],
-) -> GroupSeries:
-    times = sorted(buckets)
-    ordered = [buckets[t] for t in times]
+    Stored 5-minute buckets give the 5-minute, hourly and daily series without the profiles;
+    the result equals :func:`group_series` on those profiles (the structure aside, when the
+    buckets were stored with a floor).
+    """
+    merged: Dict[int, BucketCounts] = {}
+    for start, counts in buckets.items():
+        merged.setdefault(start // resolution * resolution, BucketCounts()).add(counts)
+    times = sorted(merged)
+    ordered = [merged[t] for t in times]
+    share_of = CPU if sum(b.cpu for b in ordered) > 0 else WALL
     denominator = [b.cpu if share_of == CPU else b.wall for b in ordered]
-    result = GroupSeries(group, resolution, share_of, times, denominator, ancestors=ancestors, library=library)
+    structure = BucketCounts()
+    for bucket in ordered:
+        structure.ancestors.update({k: structure.ancestors.get(k, set()) | v for k, v in bucket.ancestors.items()})
+        structure.library.update(bucket.library)
+    result = GroupSeries(
+        group, resolution, share_of, times, denominator, ancestors=structure.ancestors, library=structure.library
+    )
     result.totals = {
         "cpu_samples": [b.cpu for b in ordered],
         "wall_samples": [b.wall for b in ordered],
         "invocations": [b.invocations for b in ordered],
         "mean_duration_ms": [_mean_duration(b) for b in ordered],
     }
-    for frame in _significant_frames(ordered, denominator):
-        result.inclusive[frame] = _shares(ordered, denominator, frame, inclusive=True)
-        result.self_share[frame] = _shares(ordered, denominator, frame, inclusive=False)
+    inclusive = [b.inclusive.get(share_of, {}) for b in ordered]
+    self_counts = [b.self_counts.get(share_of, {}) for b in ordered]
+    for frame in _significant_frames(inclusive, denominator):
+        result.inclusive[frame] = _shares(inclusive, denominator, frame)
+        result.self_share[frame] = _shares(self_counts, denominator, frame)
     return result
 
 
-def _mean_duration(bucket: _Bucket) -> Optional[float]:
+def _mean_duration(bucket: BucketCounts) -> Optional[float]:
     if not bucket.invocations or bucket.duration_ms is None:
         return None
     return bucket.duration_ms / bucket.invocations
 
 
-def _significant_frames(buckets: Sequence[_Bucket], denominator: Sequence[float]) -> List[str]:
+def _significant_frames(inclusive: Sequence[Mapping[str, float]], denominator: Sequence[float]) -> List[str]:
     """Frames whose inclusive share reaches SIGNIFICANT_SHARE in a well-sampled bucket or over all
     buckets together (sparse sampling: a busy machine lowers the agent's rate), largest first."""
     peak: Dict[str, float] = {}
     overall = sum(denominator)
     if overall >= MIN_BUCKET_SAMPLES:
         totals: Dict[str, float] = {}
-        for bucket in buckets:
-            _add_counts(totals, bucket.inclusive)
+        for counts in inclusive:
+            add_counts(totals, counts)
         peak = {key: count / overall for key, count in totals.items() if count / overall >= SIGNIFICANT_SHARE}
-    for bucket, total in zip(buckets, denominator):
+    for counts, total in zip(inclusive, denominator):
         if total < MIN_BUCKET_SAMPLES:
             continue
-        for key, count in bucket.inclusive.items():
+        for key, count in counts.items():
             share = count / total
             if share >= SIGNIFICANT_SHARE and share > peak.get(key, 0.0):
                 peak[key] = share
@@ -306,11 +242,5 @@ def _significant_frames(buckets: Sequence[_Bucket], denominator: Sequence[float]
     return ranked[:MAX_FRAMES]
 
 
-def _shares(
-    buckets: Sequence[_Bucket], denominator: Sequence[float], frame: str, inclusive: bool
-) -> List[Optional[float]]:
-    values: List[Optional[float]] = []
-    for bucket, total in zip(buckets, denominator):
-        counts = bucket.inclusive if inclusive else bucket.self_counts
-        values.append(counts.get(frame, 0.0) / total if total > 0 else None)
-    return values
+def _shares(counts: Sequence[Mapping[str, float]], denominator: Sequence[float], frame: str) -> List[Optional[float]]:
+    return [bucket.get(frame, 0.0) / total if total > 0 else None for bucket, total in zip(counts, denominator)]

@@ -1,0 +1,194 @@
+"""What profiles contribute to a time-series bucket: sample counts per frame, summed.
+
+A :class:`BucketCounts` holds, for the profiles whose window's middle falls in one bucket, the
+total CPU and wall samples, the invocation counts and durations, and per sample type the
+inclusive and self sample counts of each frame (keyed by
+:func:`~greenflame.analyzer.timeseries.frame_key`), with the structure anomaly folding needs
+(which frames were seen above which, which are library code). Counts add up exactly, so the
+buckets of a range can be computed once per profile, stored (:meth:`BucketCounts.to_dict`), and
+summed later into any coarser bucket without the profiles (``timeseries.series_from_buckets``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+from .model import CPU, WALL, Frame, Profile, ProfileError
+
+Counts = Dict[str, float]
+#: Version of the :meth:`BucketCounts.to_dict` document.
+COUNTS_VERSION = 1
+
+
+@dataclass
+class BucketCounts:
+    """Summed counts of the profiles in one bucket (see the module's docstring)."""
+
+    cpu: float = 0.0
+    wall: float = 0.0
+    invocations: Optional[float] = None
+    duration_ms: Optional[float] = None
+    profiles: int = 0
+    #: sample type -> frame key -> samples whose stack holds the frame.
+    inclusive: Dict[str, Counts] = field(default_factory=dict)
+    #: sample type -> frame key -> samples where the frame was running.
+    self_counts: Dict[str, Counts] = field(default_factory=dict)
+    #: frame key -> keys of the frames seen above it in some stack.
+    ancestors: Dict[str, Set[str]] = field(default_factory=dict)
+    #: frame keys whose file is third-party or standard-library code.
+    library: Set[str] = field(default_factory=set)
+
+    def add(self, other: BucketCounts) -> None:
+        """Add ``other``'s counts and structure to these."""
+        self.cpu += other.cpu
+        self.wall += other.wall
+        self.profiles += other.profiles
+        if other.invocations is not None:
+            self.invocations = (self.invocations or 0.0) + other.invocations
+            if other.duration_ms is not None:
+                self.duration_ms = (self.duration_ms or 0.0) + other.duration_ms
+        for sample_type, counts in other.inclusive.items():
+            add_counts(self.inclusive.setdefault(sample_type, {}), counts)
+        for sample_type, counts in other.self_counts.items():
+            add_counts(self.self_counts.setdefault(sample_type, {}), counts)
+        for key, above in other.ancestors.items():
+            self.ancestors.setdefault(key, set()).update(above)
+        self.library.update(other.library)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-ready document (sets as sorted lists), read back by :meth:`from_dict`."""
+        return {
+            "version": COUNTS_VERSION,
+            "cpu": self.cpu,
+            "wall": self.wall,
+            "invocations": self.invocations,
+            "duration_ms": self.duration_ms,
+            "profiles": self.profiles,
+            "inclusive": self.inclusive,
+            "self": self.self_counts,
+            "ancestors": {key: sorted(above) for key, above in self.ancestors.items()},
+            "library": sorted(self.library),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BucketCounts:
+        """The counts written by :meth:`to_dict`; ValueError for another version."""
+        if data.get("version") != COUNTS_VERSION:
+            raise ValueError(f"bucket counts version {data.get('version')!r} is not {COUNTS_VERSION}")
+        return cls(
+            cpu=float(data["cpu"]),
+            wall=float(data["wall"]),
+            invocations=data["invocations"],
+            duration_ms=data["duration_ms"],
+            profiles=int(data["profiles"]),
+            inclusive={t: dict(c) for t, c in data["inclusive"].items()},
+            self_counts={t: dict(c) for t, c in data["self"].items()},
+            ancestors={key: set(above) for key, above in data["ancestors"].items()},
+            library=set(data["library"]),
+        )
+
+
+def add_counts(into: Counts, counts: Mapping[str, float]) -> None:
+    """Add each count of ``counts`` into ``into``."""
+    for key, value in counts.items():
+        into[key] = into.get(key, 0.0) + value
+
+
+def middle_s(profile: Profile) -> float:
+    """The middle of ``profile``'s window in Unix seconds; ProfileError when it has no start time."""
+    if profile.start_time_unix_ns <= 0:
+        raise ProfileError(
+            f"profile of group {profile.group!r} has no start time; anomaly detection needs each profile's time window"
+        )
+    return (profile.start_time_unix_ns + max(profile.duration_ns, 0) / 2) / 1e9
+
+
+def window_counts(
+    profile: Profile,
+    frame_key: Callable[[Frame], str],
+    is_library_file: Callable[[str], bool],
+    sample_types: Sequence[str] = (CPU, WALL),
+    structure_floor: float = 0.0,
+) -> BucketCounts:
+    """What ``profile`` contributes to its bucket, for each of ``sample_types`` it has.
+
+    The structure (ancestors, library frames) comes from the stacks of the first of
+    ``sample_types`` with samples. ``structure_floor`` keeps the ancestors of frames whose
+    inclusive share of that type is at least that share only (0: all), so stored buckets stay
+    small: a frame below it is far below a significant share in this profile.
+    """
+    middle_s(profile)  # the window is required
+    counts = BucketCounts(
+        cpu=float(profile.total(CPU)) if profile.has_type(CPU) else 0.0,
+        wall=float(profile.total(WALL)) if profile.has_type(WALL) else 0.0,
+        profiles=1,
+    )
+    counts.invocations, counts.duration_ms = _invocations(profile.metadata)
+    keys_of = _stack_keys(profile, frame_key)
+    present = [t for t in sample_types if profile.has_type(t)]
+    for sample_type in present:
+        counts.inclusive[sample_type], counts.self_counts[sample_type] = _frame_counts(profile, sample_type, keys_of)
+    structure = next((t for t in present if profile.total(t) > 0), None)
+    if structure is not None:
+        kept = counts.inclusive[structure] if structure_floor > 0 else None
+        floor = structure_floor * profile.total(structure)
+        column = profile.value_index(structure)
+        for sample in profile.samples:
+            if sample.values[column]:
+                stack = [profile.frames[i] for i in sample.stack]
+                _note_structure(stack, keys_of(sample.stack), counts, is_library_file, kept, floor)
+    return counts
+
+
+def _stack_keys(profile: Profile, frame_key: Callable[[Frame], str]) -> Callable[[Tuple[int, ...]], List[str]]:
+    """Frame keys of a stack of frame indices, each frame's key computed once."""
+    frame_keys = [frame_key(frame) for frame in profile.frames]
+    return lambda stack: [frame_keys[i] for i in stack]
+
+
+def _frame_counts(
+    profile: Profile, sample_type: str, keys_of: Callable[[Tuple[int, ...]], List[str]]
+) -> Tuple[Counts, Counts]:
+    inclusive: Counts = {}
+    self_counts: Counts = {}
+    column = profile.value_index(sample_type)
+    for sample in profile.samples:
+        value = sample.values[column]
+        if not value:
+            continue
+        keys = keys_of(sample.stack)
+        for key in set(keys):
+            inclusive[key] = inclusive.get(key, 0.0) + value
+        if keys:
+            self_counts[keys[-1]] = self_counts.get(keys[-1], 0.0) + value
+    return inclusive, self_counts
+
+
+def _note_structure(
+    stack: Sequence[Frame],
+    keys: List[str],
+    counts: BucketCounts,
+    is_library_file: Callable[[str], bool],
+    kept: Optional[Counts],
+    floor: float,
+) -> None:
+    for depth, (frame, key) in enumerate(zip(stack, keys)):
+        if is_library_file(frame.file):
+            counts.library.add(key)
+        if kept is not None and kept.get(key, 0.0) < floor:
+            continue
+        above = counts.ancestors.setdefault(key, set())
+        above.update(k for k in keys[:depth] if k != key and (kept is None or kept.get(k, 0.0) >= floor))
+
+
+def _invocations(metadata: Mapping[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+    info = metadata.get("invocations")
+    if not isinstance(info, Mapping) or not isinstance(info.get("count"), (int, float)):
+        return None, None
+    count = float(info["count"])
+    total = info.get("duration_ms_sum")
+    if not isinstance(total, (int, float)):
+        durations = info.get("durations_ms")
+        total = sum(durations) if isinstance(durations, list) and len(durations) == count else None
+    return count, (float(total) if total is not None else None)
