@@ -14,8 +14,8 @@ The rules:
   and greenflame's wrapper runs it after its own step, with the same arguments, as Lambda would.
 - **Variables.** The agent's variables are set; every other variable is left alone. Each variable
   enable sets or removes is recorded, with its previous value (or its absence), in
-  ``GREENFLAME_LAMBDA_SAVED`` (JSON), which is how ``disable`` restores the configuration exactly
-  and how ``status`` knows a function is profiled.
+  ``GREENFLAME_LAMBDA_SAVED`` (JSON, with the greenflame layers the function had before, if any),
+  which is how ``disable`` restores the configuration exactly.
 - **Ingest key.** At most one of the three sources: ``GREENFLAME_INGEST_KEY_SSM`` (an SSM
   parameter name), ``GREENFLAME_INGEST_KEY_SECRET`` (a Secrets Manager ARN) or, only when asked for
   explicitly, ``GREENFLAME_INGEST_KEY`` in plain text; choosing one removes the other two.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from greenflame.agent.config import ENV_PREFIX
 from greenflame.analyzer.errors import UserError
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 ENV_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
-#: What enable changed: {variable: its previous value, or null when it was absent}.
+#: What enable changed (JSON): {"variables": {name: previous value, or null when absent}, "layers": [...]}.
 ENV_SAVED = ENV_PREFIX + "LAMBDA_SAVED"
 ENV_SERVER = ENV_PREFIX + "SERVER"
 ENV_GROUP = ENV_PREFIX + "GROUP"
@@ -93,7 +93,6 @@ class Plan:
 
     layers: List[str]
     variables: Dict[str, str]
-    changed: List[str] = field(default_factory=list)
 
 
 def is_greenflame_layer(arn: str) -> bool:
@@ -132,81 +131,104 @@ def check_function(config: Mapping[str, Any]) -> None:
         )
 
 
-def _saved(variables: Mapping[str, str]) -> Dict[str, Optional[str]]:
-    text = variables.get(ENV_SAVED)
-    if not text:
-        return {}
-    try:
-        saved = json.loads(text)
-    except ValueError:
-        raise UserError(f"{ENV_SAVED} is not the JSON greenflame wrote: restore the function by hand") from None
-    if not isinstance(saved, dict):
-        raise UserError(f"{ENV_SAVED} is not the JSON greenflame wrote: restore the function by hand")
-    return saved
+@dataclass
+class _Saved:
+    """What enable changed, kept in ``GREENFLAME_LAMBDA_SAVED``: each variable's previous value (None:
+    absent) and the greenflame layers the function had before (usually none)."""
+
+    variables: Dict[str, Optional[str]] = field(default_factory=dict)
+    layers: List[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, variables: Mapping[str, str]) -> Optional[_Saved]:
+        text = variables.get(ENV_SAVED)
+        if not text:
+            return None
+        try:
+            document = json.loads(text)
+            return cls(dict(document["variables"]), list(document["layers"]))
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{ENV_SAVED} is not the JSON greenflame wrote: restore the function by hand") from None
+
+    def text(self) -> str:
+        document = {"variables": self.variables, "layers": self.layers}
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 
-def _wanted_variables(name: str, current: Mapping[str, str], settings: AgentSettings) -> Dict[str, Optional[str]]:
+def _wanted_variables(function: str, current: Mapping[str, str], settings: AgentSettings) -> Dict[str, Optional[str]]:
     """{variable: new value, or None to remove it} for enable."""
     wanted: Dict[str, Optional[str]] = dict(settings.variables())
-    chosen = [name for name in _KEY_SOURCES if name in wanted]
+    chosen = [source for source in _KEY_SOURCES if source in wanted]
     if len(chosen) > 1:
         raise UserError("give one ingest key source: --ingest-key-ssm, --ingest-key-secret or --ingest-key")
     if chosen:
-        wanted.update({name: None for name in _KEY_SOURCES if name not in chosen})
+        wanted.update({source: None for source in _KEY_SOURCES if source not in chosen})
     wrapper = current.get(ENV_WRAPPER)
     if wrapper != WRAPPER_PATH:
         wanted[ENV_WRAPPER] = WRAPPER_PATH
         wanted[ENV_NEXT_WRAPPER] = wrapper  # None (removed) when there was no wrapper to chain
     if ENV_SERVER not in wanted and not current.get(ENV_SERVER):
-        raise UserError(f"{name} has no {ENV_SERVER}: give --server URL, where the agent sends its reports")
+        raise UserError(f"{function} has no {ENV_SERVER}: give --server URL, where the agent sends its reports")
     return wanted
+
+
+def _split_layers(config: Mapping[str, Any]) -> Tuple[List[str], List[str]]:
+    """(the function's other layers, its greenflame layers), each in order."""
+    layers = _layer_arns(config)
+    return [arn for arn in layers if not is_greenflame_layer(arn)], [arn for arn in layers if is_greenflame_layer(arn)]
 
 
 def check_enable(config: Mapping[str, Any], settings: AgentSettings) -> Dict[str, Optional[str]]:
     """Refuse what enable cannot do, in one line; else {variable: new value, or None to remove it}."""
     check_function(config)
-    others = [arn for arn in _layer_arns(config) if not is_greenflame_layer(arn)]
+    others, _ = _split_layers(config)
     if len(others) >= MAX_LAYERS:
         raise UserError(
             f"{_name(config)} already has {len(others)} layers, Lambda's limit: remove one to add greenflame's"
         )
-    _saved(_variables(config))
+    _Saved.read(_variables(config))
     return _wanted_variables(_name(config), _variables(config), settings)
 
 
 def plan_enable(config: Mapping[str, Any], layer_arn: str, settings: AgentSettings) -> Plan:
     """The configuration that profiles the function with ``layer_arn`` (see the module doc)."""
     wanted = check_enable(config, settings)
-    others = [arn for arn in _layer_arns(config) if not is_greenflame_layer(arn)]
+    others, ours = _split_layers(config)
     variables = _variables(config)
-    saved = _saved(variables)
-    changed: List[str] = []
+    saved = _Saved.read(variables) or _Saved(layers=ours)
     for name, value in wanted.items():
-        if name not in saved:
-            saved[name] = variables.get(name)  # the first change of a variable keeps its original
+        saved.variables.setdefault(name, variables.get(name))  # the first change keeps the original
         if value is None:
             variables.pop(name, None)
         else:
             variables[name] = value
-        changed.append(name)
-    variables[ENV_SAVED] = json.dumps(saved, sort_keys=True, separators=(",", ":"))
-    return Plan([*others, layer_arn], variables, sorted(changed))
+    variables[ENV_SAVED] = saved.text()
+    return Plan([*others, layer_arn], variables)
 
 
 def plan_disable(config: Mapping[str, Any]) -> Optional[Plan]:
-    """The configuration before :func:`plan_enable`; None when the function is not profiled."""
+    """The configuration before :func:`plan_enable`; None when the function is not profiled.
+
+    A greenflame layer that enable did not add (a setup by hand) is refused: there is nothing
+    recorded to restore.
+    """
     variables = _variables(config)
-    layers = _layer_arns(config)
-    saved = _saved(variables)
-    if not saved and not any(is_greenflame_layer(arn) for arn in layers):
+    others, ours = _split_layers(config)
+    saved = _Saved.read(variables)
+    if saved is None:
+        if ours:
+            raise UserError(
+                f"{_name(config)} has the greenflame layer, but not from greenflame lambda enable "
+                f"(no {ENV_SAVED}): remove the layer and AWS_LAMBDA_EXEC_WRAPPER by hand"
+            )
         return None
-    for name, value in saved.items():
+    for name, value in saved.variables.items():
         if value is None:
             variables.pop(name, None)
         else:
             variables[name] = value
     variables.pop(ENV_SAVED, None)
-    return Plan([arn for arn in layers if not is_greenflame_layer(arn)], variables, sorted(saved))
+    return Plan([*others, *saved.layers], variables)
 
 
 def profiled_layer(config: Mapping[str, Any]) -> Optional[str]:

@@ -70,7 +70,7 @@ def test_the_ingest_key_has_one_source() -> None:
     plan = plan_enable(before, LAYER, AgentSettings(ingest_key_ssm="/gf/key"))
     assert "GREENFLAME_INGEST_KEY" not in plan.variables
     assert plan.variables["GREENFLAME_INGEST_KEY_SSM"] == "/gf/key"
-    assert json.loads(plan.variables[ENV_SAVED])["GREENFLAME_INGEST_KEY"] == "plain"
+    assert json.loads(plan.variables[ENV_SAVED])["variables"]["GREENFLAME_INGEST_KEY"] == "plain"
 
 
 def test_layer_limit_is_refused() -> None:
@@ -87,6 +87,19 @@ def test_a_function_never_enabled_has_nothing_to_disable() -> None:
 def test_status_needs_the_wrapper_and_the_layer() -> None:
     plan = plan_enable(config(), LAYER, SERVER)
     assert profiled_layer(config(plan.layers, plan.variables)) == LAYER
+
+
+def test_a_layer_set_up_by_hand_comes_back_after_disable() -> None:
+    by_hand = config([OTHER, OLD_LAYER], {"AWS_LAMBDA_EXEC_WRAPPER": WRAPPER_PATH, "GREENFLAME_SERVER": "https://gf"})
+    result = roundtrip(by_hand, AgentSettings(group="checkout"))
+    assert result["enabled"]["Layers"] == [{"Arn": OTHER}, {"Arn": LAYER}]
+    assert result["layers"] == [OTHER, OLD_LAYER]
+    assert result["variables"] == by_hand["Environment"]["Variables"]
+
+
+def test_disable_refuses_a_greenflame_layer_it_did_not_add() -> None:
+    with pytest.raises(UserError, match="by hand"):
+        plan_disable(config([LAYER], {"AWS_LAMBDA_EXEC_WRAPPER": WRAPPER_PATH}))
 
 
 def test_a_tampered_saved_state_is_refused() -> None:

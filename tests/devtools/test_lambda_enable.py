@@ -117,7 +117,7 @@ def test_enable_keeps_other_layers_variables_and_chains_another_wrapper(
     assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == WRAPPER_PATH and variables[ENV_NEXT_WRAPPER] == OTHER_WRAPPER
     assert variables["GREENFLAME_GROUP"] == "checkout" and variables["GREENFLAME_INGEST_KEY_SSM"] == "/gf/key"
     assert "GREENFLAME_INGEST_KEY" not in variables
-    assert json.loads(variables[ENV_SAVED])["GREENFLAME_GROUP"] == "mine"
+    assert json.loads(variables[ENV_SAVED])["variables"]["GREENFLAME_GROUP"] == "mine"
     # Enabling again (another group) keeps the original values to restore.
     code, _, err = run(capsys, "enable", name, "--group", "payments")
     assert code == 0, err
