@@ -6,6 +6,9 @@ Target frames were read from the installed sources of CPython 3.11 (``http/clien
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
+from ..model import Frame
 from .frames import FrameMatcher
 from .pattern import Pattern, define
 from .scope import LAMBDA
@@ -17,8 +20,43 @@ _CONTEXT = (
 
 # -- http-connection-per-request ---------------------------------------------------
 
+#: Frames that make a new HTTP client for one call: the module-level requests functions build a
+#: Session (adapters, pool manager) each time; urllib.request never keeps a connection alive.
+NEW_CLIENT_FRAMES: Tuple[FrameMatcher, ...] = (
+    FrameMatcher("requests/api.py", ("request",)),
+    FrameMatcher("urllib/request.py", ("urlopen", "OpenerDirector.open")),
+)
+#: A connection pool kept between calls: a connect under it, without a new-client frame above,
+#: is the pool replacing a connection the server closed (``Connection: close``), not a new pool.
+KEPT_POOL_FRAMES: Tuple[FrameMatcher, ...] = (
+    FrameMatcher("urllib3/connectionpool.py", ("HTTPConnectionPool.urlopen",)),
+)
+#: An AWS SDK call: its client's pool belongs to the client, so a new client per invocation (and its
+#: new connections) is one root cause, reported by ``aws-sdk-client-per-invocation``.
+SDK_FRAMES: Tuple[FrameMatcher, ...] = (FrameMatcher("botocore/httpsession.py", ("URLLib3Session.send",)),)
+
+
+def _any(matchers: Tuple[FrameMatcher, ...], frames: Tuple[Frame, ...]) -> bool:
+    return any(matcher.matches(frame) for frame in frames for matcher in matchers)
+
+
+def _http_entry(stack: Tuple[Frame, ...], found: Optional[Tuple[str, int]]) -> Optional[int]:
+    """The HTTP pattern's entry in ``stack``; None for an AWS SDK call's connections."""
+    if found is None or found[0] != HTTP_RULE_ID or _any(SDK_FRAMES, stack[: found[1]]):
+        return None
+    return found[1]
+
+
+def _reuses_kept_pool(stack: Tuple[Frame, ...], entry: int) -> bool:
+    """Whether the connection at ``entry`` is opened by a kept pool rather than a new client."""
+    callers = stack[:entry]
+    return _any(KEPT_POOL_FRAMES, callers) and not _any(NEW_CLIENT_FRAMES, callers)
+
+
+HTTP_RULE_ID = "http-connection-per-request"
+
 HTTP = Pattern(
-    rule_id="http-connection-per-request",
+    rule_id=HTTP_RULE_ID,
     title="New HTTP connection (or connection pool) for every request",
     targets=(
         # requests: a Session (and its adapters and pool manager) built and torn down per call,
@@ -40,6 +78,8 @@ HTTP = Pattern(
     what="HTTP connections (or connection pools) are opened for each call",
     advice="Keep one client for the process (a module-level requests.Session, urllib3.PoolManager or "
     "http.client connection) and reuse its kept-alive connections.",
+    locate=_http_entry,
+    kept=_reuses_kept_pool,
 )
 
 define(
@@ -49,7 +89,11 @@ define(
         "certificate verification (a few milliseconds of CPU and one or two network round trips); "
         "requests.get() and friends also build and tear down a whole Session and connection pool. "
         "A client kept for the life of the process reuses kept-alive connections, so connection "
-        "set-up happens once per connection, not once per call."
+        "set-up happens once per connection, not once per call. Connections a kept pool opens "
+        "again because the server closed the last one (Connection: close) are not counted unless the "
+        "same call site also builds new pools in later invocations; connections of AWS SDK calls are "
+        "left to aws-sdk-client-per-invocation (a new client brings its own pool). A plain "
+        "http.client connection object cannot be told from a new one: its reconnects count."
     ),
     context=_CONTEXT,
     fix=HTTP.advice,

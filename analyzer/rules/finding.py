@@ -135,7 +135,7 @@ class Setting:
     """One input of the impact estimate and where it came from."""
 
     value: Any
-    source: str  # "profile", "override", "measured", "estimated" or "default"
+    source: str  # "profile", "override", "observed", "measured", "estimated", "assumed" or "default"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Setting:
@@ -163,6 +163,68 @@ class TimeShare:
         """``{value, sample_type}``."""
         return {"value": self.value, "sample_type": self.sample_type}
 
+
+@dataclass(frozen=True)
+class Recurrence:
+    """Whether a Lambda finding's pattern recurs: in which sampled invocations it was seen.
+
+    ``evidence`` says how that was decided: ``cold-start label`` (the agent labels the samples of
+    the sandbox's first invocation ``lambda_cold_start=true``; any other invoke-phase sample is a
+    later invocation) or ``none`` (an older agent or an imported file: not decided, the finding
+    fires as before). ``invocations_seen`` of ``invocations_sampled`` count distinct invocations
+    among those whose samples carry a ``lambda_request_id`` label (the first 8 of each report).
+    """
+
+    evidence: str
+    first_invocation: bool = False
+    later_invocations: bool = False
+    invocations_seen: int = 0
+    invocations_sampled: int = 0
+
+    @property
+    def recurs(self) -> bool:
+        """Seen beyond the sandbox's first invocation (always true without evidence)."""
+        return self.evidence == NO_EVIDENCE or self.later_invocations
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recurrence:
+        """Read the JSON form (see :meth:`to_dict`)."""
+        return cls(
+            str(data.get("evidence") or NO_EVIDENCE),
+            bool(data.get("first_invocation")),
+            bool(data.get("later_invocations")),
+            int(data.get("invocations_seen") or 0),
+            int(data.get("invocations_sampled") or 0),
+        )
+
+    def to_dict(self) -> JsonDict:
+        """``{evidence, first_invocation, later_invocations, invocations_seen, invocations_sampled, recurs}``."""
+        return {
+            "evidence": self.evidence,
+            "first_invocation": self.first_invocation,
+            "later_invocations": self.later_invocations,
+            "invocations_seen": self.invocations_seen,
+            "invocations_sampled": self.invocations_sampled,
+            "recurs": self.recurs,
+        }
+
+    def describe(self) -> str:
+        """One line for the reports."""
+        if self.evidence == NO_EVIDENCE:
+            return "not checked (the profile does not mark the sandbox's first invocation)"
+        when = "in later invocations" if self.later_invocations else "in the first invocation only"
+        if self.first_invocation and self.later_invocations:
+            when = "in the first and later invocations"
+        counted = ""
+        if self.invocations_sampled:
+            seen, sampled = self.invocations_seen, self.invocations_sampled
+            counted = f"; in {seen} of {sampled} sampled invocations with a request id"
+        return f"seen {when}{counted}"
+
+
+#: :attr:`Recurrence.evidence` values.
+COLD_START_LABEL = "cold-start label"
+NO_EVIDENCE = "none"
 
 LAMBDA_INPUTS = "lambda"
 SERVICE_INPUTS = "service"
@@ -310,6 +372,8 @@ class Finding:
     wall_share: Optional[float] = None
     #: SCI per request for services, when the request rate is known.
     sci_g_per_request: Optional[Sci] = None
+    #: Lambda: in which sampled invocations the pattern was seen (see :class:`Recurrence`).
+    recurrence: Optional[Recurrence] = None
 
     @property
     def times_expected(self) -> Optional[float]:
@@ -346,6 +410,7 @@ class Finding:
             "call_site": _to_json(self.call_site),
             "wall_share": self.wall_share,
             "sci_g_per_request": _to_json(self.sci_g_per_request),
+            "recurrence": _to_json(self.recurrence),
         }
 
     @classmethod
@@ -372,6 +437,7 @@ class Finding:
             call_site=_optional(data, "call_site", FrameRef.from_dict),
             wall_share=data.get("wall_share"),
             sci_g_per_request=_optional(data, "sci_g_per_request", Sci.from_dict),
+            recurrence=_optional(data, "recurrence", Recurrence.from_dict),
         )
 
 

@@ -17,6 +17,10 @@ from .finding import LAMBDA_INPUTS, Inputs, Setting
 
 PHASE_LABEL = "lambda_phase"
 INVOKE = "invoke"
+#: ``true`` on the samples of the sandbox's first (cold) invocation.
+COLD_START = "lambda_cold_start"
+#: The request id, on the samples of the first 8 invocations of each report.
+REQUEST_ID = "lambda_request_id"
 
 _ARCH_ALIASES = {"x86_64": impact.X86_64, "x86-64": impact.X86_64, "amd64": impact.X86_64}
 _ARCH_ALIASES.update({"arm64": impact.ARM64, "aarch64": impact.ARM64})
@@ -99,6 +103,16 @@ def invoke_scope(profile: Profile) -> Optional[InvokeScope]:
     handler = lambda_metadata(profile).get("handler")
     matcher = HandlerMatcher.parse(handler) if isinstance(handler, str) else None
     return InvokeScope("handler", matcher) if matcher else None
+
+
+def marks_first_invocation(profile: Profile) -> bool:
+    """Whether every invoke-phase sample of the sandbox's first invocation carries the cold-start label.
+
+    Agents that write ``metadata.invocations.first_sequence`` (0.4 on) label that invocation's
+    samples ``lambda_cold_start=true``, so an unlabelled invoke-phase sample is a later invocation.
+    """
+    sequence = _invocations(profile).get("first_sequence")
+    return _number(sequence) is not None and sequence >= 1
 
 
 @dataclass

@@ -23,13 +23,14 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 from ..model import CPU, WALL, Frame, Profile
 from .base import AnalysisContext, Finding, Rule, register
 from .costing import add_impact
-from .finding import CallPath, EvidenceFrame, FrameRef
+from .finding import COLD_START_LABEL, NO_EVIDENCE, CallPath, EvidenceFrame, FrameRef, Recurrence
 from .frames import FrameMatcher, MatcherIndex, call_site, is_application, normalised
+from .lambda_facts import COLD_START, REQUEST_ID, marks_first_invocation
 from .scope import LAMBDA, SERVICE, Scope, find_scope
 
 ON_CPU = "on-cpu"
@@ -62,6 +63,10 @@ class Pattern:
     measure: str = ON_CPU
     locate: Optional[Locate] = None  # custom entry finder (off-CPU patterns)
     accept: Optional[Callable[[Site], bool]] = None  # a site-level test after counting
+    #: Whether a sample (root-first stack, entry position) reuses a client kept from before (a
+    #: kept pool reconnecting): counted for its site only when the site also makes new clients
+    #: in later invocations, else left out.
+    kept: Optional[Callable[[Tuple[Frame, ...], int], bool]] = None
 
 
 _PATTERNS: Dict[str, Pattern] = {}
@@ -105,6 +110,31 @@ class Site:
     cpu: int = 0
     wall: int = 0
     paths: Counter = field(default_factory=Counter)
+    #: Lambda: seen in the sandbox's first invocation, in a later one, and the request ids seen.
+    first: bool = False
+    later: bool = False
+    requests: Set[str] = field(default_factory=set)
+
+    def add(self, measured: int, cpu: int, wall: int, path: Tuple[Frame, ...], labels: Mapping[str, str]) -> None:
+        """Count one in-context sample of this site."""
+        self.value += measured
+        self.cpu += cpu
+        self.wall += wall
+        self.paths[path] += measured
+        if labels.get(COLD_START) == "true":
+            self.first = True
+        else:
+            self.later = True
+        request = labels.get(REQUEST_ID)
+        if request:
+            self.requests.add(request)
+
+    def merge(self, other: Site) -> None:
+        """Add ``other``'s samples to this site's."""
+        self.value, self.cpu, self.wall = self.value + other.value, self.cpu + other.cpu, self.wall + other.wall
+        self.paths.update(other.paths)
+        self.first, self.later = self.first or other.first, self.later or other.later
+        self.requests |= other.requests
 
 
 @dataclass
@@ -116,6 +146,20 @@ class Tally:
     cpu: int = 0
     wall: int = 0
     sites: Dict[str, Site] = field(default_factory=dict)
+    #: Lambda: whether the profile marks the first invocation, and the request ids sampled in context.
+    evidence: bool = False
+    requests: Set[str] = field(default_factory=set)
+    kept: Dict[str, Site] = field(default_factory=dict)
+
+    def recurs(self, site: Site) -> bool:
+        """Whether ``site`` was seen beyond the sandbox's first invocation (True without evidence)."""
+        return not self.evidence or site.later
+
+    def recurrence(self, site: Site) -> Recurrence:
+        """What the finding says about the invocations ``site`` was seen in."""
+        if not self.evidence:
+            return Recurrence(NO_EVIDENCE)
+        return Recurrence(COLD_START_LABEL, site.first, site.later, len(site.requests), len(self.requests))
 
 
 def _columns(profile: Profile) -> Tuple[Optional[int], Optional[int]]:
@@ -154,7 +198,7 @@ def tally(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[Tally]:
     idle_col = profile.value_index(IDLE) if profile.has_type(IDLE) else None
     index = attribution_index()
     keys = [index.key_for(frame) for frame in profile.frames]  # each distinct frame matched once
-    result = Tally(value_type)
+    result = Tally(value_type, evidence=scope.kind == LAMBDA and marks_first_invocation(profile))
     frames_table = profile.frames
     for sample in profile.samples:
         cpu = sample.values[cpu_col] if cpu_col is not None else 0
@@ -169,18 +213,28 @@ def tally(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[Tally]:
         result.value += wall if pattern.measure == OFF_CPU else _value(pattern, cpu, wall, idle, value_type)
         result.cpu += cpu
         result.wall += wall
+        request = sample.labels.get(REQUEST_ID)
+        if request:
+            result.requests.add(request)
         found = _owner_by_ids(sample.stack, keys)
         entry = pattern.locate(stack, found) if pattern.locate else _own_entry(pattern, found)
         if entry is None:
             continue
         measured = _value(pattern, cpu, wall, idle, value_type)
         site_frame = stack[entry] if is_application(stack[entry]) else call_site(stack, entry)
-        site = result.sites.setdefault(normalised(site_frame), Site(site_frame))
-        site.value += measured
-        site.cpu += cpu
-        site.wall += wall
-        site.paths[stack[: entry + 1]] += measured
+        sites = result.kept if pattern.kept and pattern.kept(stack, entry) else result.sites
+        site = sites.setdefault(normalised(site_frame), Site(site_frame))
+        site.add(measured, cpu, wall, stack[: entry + 1], sample.labels)
+    _merge_kept(result)
     return result
+
+
+def _merge_kept(result: Tally) -> None:
+    """Count a site's reuses of kept clients only when the site itself makes new ones that recur."""
+    for key, kept in result.kept.items():
+        site = result.sites.get(key)
+        if site is not None and result.recurs(site):
+            site.merge(kept)
 
 
 def _owner_by_ids(stack: Tuple[int, ...], keys: List[Optional[str]]) -> Optional[Tuple[str, int]]:
@@ -253,6 +307,8 @@ def _finding(
         return None
     if _counts_samples(profile, counted.value_type) and site.value < MIN_SAMPLES:
         return None
+    if not counted.recurs(site):
+        return None  # seen in the sandbox's first invocation only: one-time (cold-start) work
     finding = Finding(
         rule=pattern.rule_id,
         title=pattern.title,
@@ -267,10 +323,16 @@ def _finding(
         scope_samples=counted.value,
         fingerprint=fingerprint(pattern.rule_id, profile, site.frame),
         call_site=FrameRef.of(site.frame),
+        recurrence=counted.recurrence(site) if scope.kind == LAMBDA else None,
     )
     if counted.wall > 0:
         finding.wall_share = (site.value if pattern.measure == OFF_CPU else site.wall) / counted.wall
     add_impact(finding, profile, context, scope, counted.cpu, counted.wall, site.cpu)
+    if scope.kind == LAMBDA and not counted.evidence:
+        finding.inputs.notes.append(
+            "recurrence not checked: the profile does not mark the sandbox's first invocation "
+            "(no metadata.invocations.first_sequence: an older agent or an imported file); reported as before"
+        )
     finding.summary = summary(pattern, finding, scope.kind)
     return finding
 
