@@ -97,7 +97,7 @@ def lambda_client(region: Optional[str]) -> Any:
     from botocore.exceptions import NoRegionError
 
     try:
-        return boto3.client("lambda", region_name=region)
+        return boto3.session.Session(region_name=region).client("lambda")  # credentials read now, not cached
     except NoRegionError:
         raise UserError("no AWS region: give --region R (or set AWS_REGION)") from None
 

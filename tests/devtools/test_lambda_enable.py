@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Set
 
 import pytest
@@ -232,3 +233,26 @@ def test_the_documented_policies_allow_every_call_each_command_makes(
         calls.clear()
         assert run(capsys, *argv)[0] == 0
         assert calls and {f"lambda:{call}" for call in calls} <= policy, (argv, calls)
+
+
+@pytest.mark.parametrize(
+    "unset, message",
+    [
+        (["AWS_REGION", "AWS_DEFAULT_REGION"], "no AWS region: give --region R"),
+        (["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"], "no AWS credentials"),
+    ],
+)
+def test_missing_region_or_credentials_is_one_line(
+    aws_env: MotoServer,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    unset: List[str],
+    message: str,
+) -> None:
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    code, _, err = run(capsys, "status", "orders")
+    assert code == 2 and err.count("\n") == 1 and message in err, err
