@@ -14,6 +14,8 @@ Tables:
 
 - ``groups``, ``profiles``: profiling groups with their hashed ingest keys, and the index of
   stored profiles (bodies live in the blob store);
+- ``series_buckets``: per group and 5-minute bucket, the summed per-frame counts of its profiles
+  (:mod:`.series`), written once per profile, so anomaly detection never re-reads the profiles;
 - ``analysis_state``, ``analysis_runs``: the per-group analysis lease and generation, and each run;
 - ``finding_states``: each finding fingerprint's state across time;
 - ``anomalies``, ``anomaly_votes``: the detector's anomalies and the users' votes on them;
@@ -29,6 +31,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -71,6 +74,17 @@ profiles = Table(
     Column("cpu_samples", BigInteger, nullable=False),
     UniqueConstraint("group_name", "idempotency_key", name="uq_profiles_group_idempotency"),
     Index("ix_profiles_group_start", "group_name", "start_time_unix_ns"),
+)
+
+series_buckets = Table(
+    "series_buckets",
+    metadata,
+    Column("group_name", String(128), ForeignKey("groups.name"), primary_key=True),
+    Column("resolution_s", Integer, primary_key=True),
+    Column("bucket_start_unix_s", BigInteger, primary_key=True),
+    Column("profile_count", Integer, nullable=False),
+    Column("counts", LargeBinary, nullable=False),
+    Column("updated_unix_ns", BigInteger, nullable=False),
 )
 
 # -- the analysis pipeline ----------------------------------------------------------------------
