@@ -12,7 +12,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ContextManager, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from . import anomaly_feedback
 from .anomaly_dedup import fold
@@ -308,7 +308,17 @@ def reason(anomaly: Anomaly, share_of: str = "cpu") -> str:
     return text + ("" if anomaly.end_unix_s is not None else " (ongoing)")
 
 
-def choose_resolution(profiles: Sequence[Profile]) -> int:
+class TimeWindow(Protocol):
+    """Anything with a time window: a profile, or a server's index row of one."""
+
+    @property
+    def start_time_unix_ns(self) -> int: ...
+
+    @property
+    def duration_ns(self) -> int: ...
+
+
+def choose_resolution(profiles: Sequence[TimeWindow]) -> int:
     """The finest standard resolution no shorter than the typical window, or that window when a run is short.
 
     A run of ten-second profiles spanning a few minutes would fall in one 5-minute bucket; there
