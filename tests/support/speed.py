@@ -13,7 +13,9 @@ import pytest
 #: Folders whose tests run real processes end to end.
 SLOW_FOLDERS = ("e2e", "devtools")
 #: Fixtures that start a real server, browser or database.
-SLOW_FIXTURES = frozenset({"live_server", "server_factory", "postgres_database", "chromium", "page"})
+SLOW_FIXTURES = frozenset(
+    {"live_server", "server_factory", "postgres_database", "chromium", "page", "moto_server", "aws_env"}
+)
 #: Modules whose every test runs real processes, signals or databases.
 SLOW_MODULES = frozenset(
     {
