@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Callable, Dict, Hashable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Hashable, Optional, Tuple
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from sqlalchemy import text
 from greenflame.analyzer.model import ProfileError
 from greenflame.analyzer.report import analyze_profile
 from greenflame.analyzer.rules import get_rule
-from greenflame.analyzer.tree import frame_match
+from greenflame.analyzer.tree import SampleFilter, frame_match
 
 from . import views
 from .auth import require_admin
@@ -166,35 +167,54 @@ def group_functions(name: str) -> Any:
 @bp.get("/groups/<name>/diff")
 def group_diff(name: str) -> Any:
     """The diff flame graph of ``base_from``..``base_to`` (of ``base_group``) against ``from``..``to``."""
-    sample_type = sample_type_arg()
     max_nodes = _int_arg("max_nodes", 5000, 2, MAX_NODES_LIMIT)
-    labels = label_args()
-    base_group = request.args.get("base_group") or name
-    target = merged_range(name, full=bool(labels))
-    base = merged_range(base_group, "base_from", "base_to", full=bool(labels))
-    key = ("diff", base.key, target.key, sample_type, max_nodes, tuple(sorted(labels.items())))
-    keep = sample_filter(labels, None)
-    body = _cached(key, lambda: _dumps(views.diff_view(base.profile, target.profile, sample_type, max_nodes, keep)))
-    envelope = {"type": sample_type, "base": _range_json(base), "target": _range_json(target)}
-    return _json_with(envelope, {"flamegraph": body})
+    sides = _diff_sides(name)
+    base, target, sample_type, keep = sides.base, sides.target, sides.sample_type, sides.keep
+    body = _cached(
+        ("diff", *sides.key, max_nodes),
+        lambda: _dumps(views.diff_view(base.profile, target.profile, sample_type, max_nodes, keep)),
+    )
+    return _json_with(sides.envelope(), {"flamegraph": body})
 
 
 @bp.get("/groups/<name>/diff/functions")
 def group_diff_functions(name: str) -> Any:
     """The diff as a table: each function's share in both ranges, by the largest change first."""
-    sample_type = sample_type_arg()
     limit = _int_arg("limit", 200, 1, MAX_FUNCTIONS_LIMIT)
-    labels = label_args()
-    base_group = request.args.get("base_group") or name
-    target = merged_range(name, full=bool(labels))
-    base = merged_range(base_group, "base_from", "base_to", full=bool(labels))
-    key = ("diff-functions", base.key, target.key, sample_type, limit, tuple(sorted(labels.items())))
-    keep = sample_filter(labels, None)
+    sides = _diff_sides(name)
+    base, target, sample_type, keep = sides.base, sides.target, sides.sample_type, sides.keep
     body = _cached(
-        key, lambda: _dumps(views.functions_diff_view(base.profile, target.profile, sample_type, limit, keep))
+        ("diff-functions", *sides.key, limit),
+        lambda: _dumps(views.functions_diff_view(base.profile, target.profile, sample_type, limit, keep)),
     )
-    envelope = {"type": sample_type, "base": _range_json(base), "target": _range_json(target)}
-    return _json_with(envelope, {"diff": body})
+    return _json_with(sides.envelope(), {"diff": body})
+
+
+@dataclass
+class _DiffSides:
+    """A comparison's two merged ranges, sample type and label filter, as the request names them."""
+
+    base: RangeProfile
+    target: RangeProfile
+    sample_type: str
+    labels: Dict[str, str]
+    keep: Optional[SampleFilter]
+
+    @property
+    def key(self) -> Tuple[Hashable, ...]:
+        return (self.base.key, self.target.key, self.sample_type, tuple(sorted(self.labels.items())))
+
+    def envelope(self) -> Dict[str, Any]:
+        return {"type": self.sample_type, "base": _range_json(self.base), "target": _range_json(self.target)}
+
+
+def _diff_sides(name: str) -> _DiffSides:
+    """The compared side is ``name`` over ``from``..``to``; the base ``base_group`` (default ``name``)."""
+    sample_type = sample_type_arg()
+    labels = label_args()
+    target = merged_range(name, full=bool(labels))
+    base = merged_range(request.args.get("base_group") or name, "base_from", "base_to", full=bool(labels))
+    return _DiffSides(base, target, sample_type, labels, sample_filter(labels, None))
 
 
 @bp.get("/rules/<rule_id>")

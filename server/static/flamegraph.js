@@ -382,11 +382,24 @@
     return (this.inverted ? rows - 1 - depth : depth) * ROW_HEIGHT;
   };
 
-  /** Canvas colours that follow the page's theme (dark mode), read once per draw. */
+  /**
+   * Canvas colours that follow the page's theme (dark mode). Reading styles costs a style
+   * recalculation, so they are read at the first draw and again only when the theme changes.
+   */
   FlameGraph.prototype.themeColors = function () {
+    if (this.theme) return this.theme;
     var style = global.getComputedStyle ? global.getComputedStyle(this.canvas) : null;
     var fg = style ? style.getPropertyValue("--fg").trim() : "";
-    return { outline: fg || "#111" };
+    this.theme = { outline: fg || "#111" };
+    var self = this;
+    if (global.matchMedia && !this.watchingTheme) {
+      this.watchingTheme = true;
+      global.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () {
+        self.theme = null;
+        self.draw();
+      });
+    }
+    return this.theme;
   };
 
   FlameGraph.prototype.fillFor = function (index, ancestor) {
@@ -420,7 +433,7 @@
     var ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
-    this.theme = this.themeColors();
+    this.themeColors();
     ctx.font = FONT;
     ctx.textBaseline = "middle";
     this.charWidth = ctx.measureText("MMMMMMMMMM").width / 10 || 7;
@@ -430,26 +443,20 @@
       this.drawNode(ctx, a, 0, width, true);
       drawn++;
     }
-    var start = data.x[this.zoom];
-    var scale = width / Math.max(data.w[this.zoom], 1e-12);
-    var pending = [this.zoom];
-    while (pending.length) {
-      var index = pending.pop();
-      var w = data.w[index] * scale;
-      if (w < MIN_DRAW_WIDTH) continue; // and so is every descendant: they are narrower
-      var left = (data.x[index] - start) * scale;
-      if (left >= width || left + w <= 0) continue;
-      this.drawNode(ctx, index, left, w, false);
+    var self = this;
+    this.eachVisible(width, MIN_DRAW_WIDTH, function (index, left, w) {
+      self.drawNode(ctx, index, left, w, false);
       drawn++;
-      var end = data.childStart[index] + data.childCount[index];
-      for (var c = data.childStart[index]; c < end; c++) pending.push(c);
-    }
+    });
     this.timings.draw = performance.now() - started;
     this.timings.drawn = drawn;
     if (this.onDraw) this.onDraw();
   };
 
-  /** The visible box of every frame at least `minWidth` px wide in a `width`-px view: visit(index, left, w). */
+  /**
+   * The box of the zoomed frame and of every frame under it at least `minWidth` px wide in a
+   * `width`-px view: visit(index, left, w). They all lie inside the zoomed frame's width.
+   */
   FlameGraph.prototype.eachVisible = function (width, minWidth, visit) {
     var data = this.data;
     var start = data.x[this.zoom];
@@ -458,7 +465,7 @@
     while (pending.length) {
       var index = pending.pop();
       var w = data.w[index] * scale;
-      if (w < minWidth) continue;
+      if (w < minWidth) continue; // and so is every descendant: they are narrower
       visit(index, (data.x[index] - start) * scale, w);
       var end = data.childStart[index] + data.childCount[index];
       for (var c = data.childStart[index]; c < end; c++) pending.push(c);
@@ -715,19 +722,50 @@
 
   /**
    * The whole graph squeezed into a strip, with the part the scroll area shows outlined;
-   * clicking or dragging on it scrolls there. Redrawn after each graph draw and on scroll.
+   * clicking or dragging on it scrolls there. Redrawn at the next animation frame after a
+   * graph draw or a scroll (never inside the graph's own redraw); the graph's picture is
+   * kept and re-rendered only when the frames, zoom, colours, search or marks change.
    */
   function Minimap(canvas, graph, scroller) {
     this.canvas = canvas;
     this.graph = graph;
     this.scroller = scroller;
     this.dragging = false;
+    this.pending = false;
+    this.picture = document.createElement("canvas");
+    this.drawn = null;
     var self = this;
-    scroller.addEventListener("scroll", function () { self.draw(); });
+    scroller.addEventListener("scroll", function () { self.schedule(); });
     canvas.addEventListener("mousedown", function (event) { self.dragging = true; self.scrollTo(event); event.preventDefault(); });
     global.addEventListener("mousemove", function (event) { if (self.dragging) self.scrollTo(event); });
     global.addEventListener("mouseup", function () { self.dragging = false; });
   }
+
+  Minimap.prototype.schedule = function () {
+    if (this.pending) return;
+    this.pending = true;
+    var self = this;
+    global.requestAnimationFrame(function () { self.pending = false; self.draw(); });
+  };
+
+  /** Render the graph's picture into the kept canvas when what it shows changed. */
+  Minimap.prototype.render = function (width, height, ratio) {
+    var graph = this.graph;
+    var state = [graph.data, graph.zoom, graph.color, graph.search, graph.marked, width, height, ratio];
+    var same = this.drawn && state.every(function (value, i) { return value === this.drawn[i]; }, this);
+    if (same) return;
+    this.drawn = state;
+    var picture = this.picture;
+    picture.width = Math.round(width * ratio);
+    picture.height = Math.round(height * ratio);
+    var ctx = picture.getContext("2d");
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    var rowHeight = height / (graph.data.maxDepth + 1);
+    graph.eachVisible(width, MINIMAP_MIN_WIDTH, function (index, left, w) {
+      ctx.fillStyle = graph.fillFor(index, false);
+      ctx.fillRect(left, graph.data.depth[index] * rowHeight, Math.max(w - 0.5, 0.5), Math.max(rowHeight, 0.5));
+    });
+  };
 
   Minimap.prototype.draw = function () {
     var canvas = this.canvas;
@@ -737,16 +775,13 @@
     var height = canvas.clientHeight || 36;
     if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
     if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
+    this.render(width, height, ratio);
     var ctx = canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(this.picture, 0, 0);
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    var rows = graph.data.maxDepth + 1;
-    var rowHeight = height / rows;
-    graph.eachVisible(width, MINIMAP_MIN_WIDTH, function (index, left, w) {
-      ctx.fillStyle = graph.fillFor(index, false);
-      ctx.fillRect(left, graph.data.depth[index] * rowHeight, Math.max(w - 0.5, 0.5), Math.max(rowHeight, 0.5));
-    });
-    var full = rows * ROW_HEIGHT;
+    var full = (graph.data.maxDepth + 1) * ROW_HEIGHT;
     var scroller = this.scroller;
     if (scroller.clientHeight < full) {
       var top = (scroller.scrollTop / full) * height;

@@ -26,7 +26,7 @@
     onZoom: function () { saveZoom(); G.showZoomChain($("breadcrumb"), graph); },
     onSelect: function (index) { $("open-sandwich").disabled = index <= 0 || graph.data.pruned[index] > 0; },
     onSandwich: function (index) { openSandwich(graph.data.names[index], graph.data.files[index]); },
-    onDraw: function () { if (minimap) minimap.draw(); },
+    onDraw: function () { if (minimap) minimap.schedule(); },
   });
   minimap = new lib.Minimap($("minimap"), graph, $("flamegraph-scroll"));
   var callers = new lib.FlameGraph($("callers"), $("callers-tooltip"), { inverted: true, color: state.color });
