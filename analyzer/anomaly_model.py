@@ -7,8 +7,14 @@ Method (the choice is argued in ``docs/anomalies.md``):
    :attr:`DetectorConfig.seasonal_min_days` of history the model is a scikit-learn
    ``HuberRegressor`` over Fourier terms of the time of day, fitted on hourly medians with weights
    halving every :attr:`DetectorConfig.half_life_days`: the Huber loss ignores past incidents, the
-   weights let a lasting change become the new normal after a few days. With less history the
-   baseline is the median of the last :attr:`DetectorConfig.local_window` points.
+   weights let a lasting change become the new normal after a few days. Until then (a new group's
+   first day) shares are not left unscored: a short-history baseline takes over as soon as
+   :attr:`DetectorConfig.min_history` points exist (totals and durations follow traffic, whose
+   daily cycle a few hours cannot show, and wait for the seasonal model), the median of the last
+   :attr:`DetectorConfig.local_window` buckets, whose spread is the robust (MAD) spread of that
+   same median's one-step errors over the history so far. Until the training holds
+   :attr:`DetectorConfig.settled_days` of points (short history, or a seasonal fit on a day or
+   so), spreads are multiplied by :attr:`DetectorConfig.young_sd_factor`: the false-alarm control.
 2. Spread. Shares get a binomial term from the bucket's sample count plus an extra-binomial term
    estimated robustly (MAD) from the training residuals; levels get a relative MAD spread.
 3. Flags. A point is anomalous when its residual is both large in standard deviations and large in
@@ -39,10 +45,13 @@ class DetectorConfig:
 
     lookback_days: float = 7.0
     half_life_days: float = 2.0
-    seasonal_min_days: float = 2.0
+    seasonal_min_days: float = 1.0
+    settled_days: float = 1.8
     harmonics: int = 3
     local_window: int = 36
     min_history: int = 6
+    short_spread_window: int = 288
+    young_sd_factor: float = 1.15
     z_point: float = 6.0
     z_sustained: float = 4.0
     sustain_points: int = 3
@@ -116,10 +125,8 @@ def fit_baseline(
     per_day = max(1, DAY_S // resolution_s)
     lookback = max(1, int(config.lookback_days * DAY_S / resolution_s))
     i = max(0, start_index)
-    valid = np.flatnonzero(~np.isnan(values))
-    if len(valid) and (valid[-1] - valid[0] + 1) >= config.seasonal_min_days * per_day and resolution_s < DAY_S:
-        # Long enough for a seasonal model: its first days are warm-up rather than lag-prone local scores.
-        i = max(i, int(valid[0]) + int(config.seasonal_min_days * per_day))
+    short: List[int] = []  # points scored against the short-history baseline
+    short_until: List[int] = []
     while i < n:
         hi = i if frozen_index is None else min(i, frozen_index)
         lo = max(0, min(i, hi) - lookback)
@@ -127,14 +134,22 @@ def fit_baseline(
         train = train[~np.isnan(values[train])]
         next_day_s = ((t0_s + i * resolution_s) // DAY_S + 1) * DAY_S
         day_end = min(n, max(i + 1, -(-(next_day_s - t0_s) // resolution_s)))
-        if len(train) >= config.seasonal_min_days * per_day * 0.6 and resolution_s < DAY_S:
+        if len(train) >= config.seasonal_min_days * per_day and resolution_s < DAY_S:
             span = np.arange(i, day_end)
             baseline[span], sd[span] = _seasonal(values, denominator, train, span, t0_s, resolution_s, config, i)
+            if len(train) < config.settled_days * per_day:
+                sd[span] *= config.young_sd_factor  # fitted on a day or so: less sure than it looks
             i = day_end
         else:
             if len(train) >= config.min_history:
-                baseline[i], sd[i] = _local(values, denominator, train[-config.local_window :], i, config)
+                short.append(i)
+                short_until.append(hi)
             i += 1
+    # Totals and durations follow traffic, whose daily cycle a few hours cannot show (a morning's
+    # rise would look like an incident): they wait for the seasonal model.
+    if short and denominator is not None:
+        points = np.array(short)
+        baseline[points], sd[points] = _ShortHistory(values, denominator, config).scores(points, np.array(short_until))
     return baseline, sd
 
 
@@ -227,21 +242,66 @@ def _huber(
     return predict
 
 
-def _local(
-    values: np.ndarray,
-    denominator: Optional[np.ndarray],
-    train: np.ndarray,
-    index: int,
-    config: DetectorConfig,
-) -> Tuple[float, float]:
-    import numpy as np
+class _ShortHistory:
+    """The baseline of a series too young for the seasonal model (its first day or two).
 
-    y = values[train]
-    expected = float(np.median(y))
-    fitted = np.full(len(y), expected)
-    span = np.array([index])
-    sd = _spread(y - fitted, fitted, denominator, train, np.array([expected]), span, config)
-    return expected, float(sd[0])
+    The expected value is the median of the points among the last ``local_window`` buckets (at
+    least ``min_history`` of them: after an outage, scoring waits for fresh points, since a median
+    from before it has missed the daily cycle's move). It follows the cycle with a lag, and a
+    change shows at once. Its spread is measured on its own one-step errors (each past point
+    against the median of the window before it) over the last ``short_spread_window`` points,
+    robustly (MAD): the cycle's lag is in it, past incidents do not dominate it.
+    """
+
+    #: The spread is re-estimated once per this many scored points (it moves slowly).
+    REFRESH = 12
+
+    def __init__(self, values: np.ndarray, denominator: Optional[np.ndarray], config: DetectorConfig) -> None:
+        import numpy as np
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        self.values, self.denominator, self.config = values, denominator, config
+        window = config.local_window
+        padded = np.concatenate([np.full(window, np.nan), values])
+        before = sliding_window_view(padded, window)[: len(values)]  # row i: the window before point i
+        enough = np.sum(~np.isnan(before), axis=1) >= config.min_history
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # windows without data
+            medians = np.nanmedian(before, axis=1)
+        self.median_before: np.ndarray = np.where(enough, medians, np.nan)
+        self.present = np.flatnonzero(~np.isnan(values))
+        self.valid = np.flatnonzero(~np.isnan(values) & enough)  # points with a one-step error
+
+    def scores(self, points: np.ndarray, until: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Expected values and standard deviations at ``points`` (ascending), each trained on the
+        points before its ``until`` (the point itself, or earlier when feedback froze the baseline)."""
+        import numpy as np
+
+        expected = self.median_before[until]
+        sd = np.full(len(points), np.nan)
+        for first in range(0, len(points), self.REFRESH):
+            block = slice(first, first + self.REFRESH)
+            sd[block] = self._spread(int(until[first]), expected[block], points[block])
+        sd[np.isnan(expected)] = np.nan
+        return expected, sd * self.config.young_sd_factor
+
+    def _spread(self, until: int, expected: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """From the one-step errors before ``until``; while there are few, from the spread of the
+        window itself around its median."""
+        import numpy as np
+
+        end = int(np.searchsorted(self.valid, until))
+        known = self.valid[max(0, end - self.config.short_spread_window) : end]
+        if len(known) >= self.config.min_history:
+            fitted = self.median_before[known]
+        else:
+            lo, hi = np.searchsorted(self.present, [until - self.config.local_window, until])
+            known = self.present[lo:hi]
+            if len(known) < self.config.min_history:
+                return np.full(len(points), np.nan)
+            fitted = np.full(len(known), expected[0])
+        residuals = self.values[known] - fitted
+        return _spread(residuals, fitted, self.denominator, known, expected, points, self.config)
 
 
 def _binomial_var(share: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -274,10 +334,24 @@ def _spread(
         rel_sd = _MAD_TO_SD * float(np.median(np.abs(relative - np.median(relative))))
         level_sd: np.ndarray = np.maximum(rel_sd, 0.02) * np.maximum(np.abs(expected), 1e-9)
         return level_sd
+    extra = _extra_variance(residuals, fitted, denominator[train])
+    return _share_sd(expected, denominator[span], extra, config)
+
+
+def _extra_variance(residuals: np.ndarray, fitted: np.ndarray, counts: np.ndarray) -> float:
+    """Variance of a share's residuals beyond sampling noise (workload mix), estimated robustly."""
+    import numpy as np
+
     sigma = _MAD_TO_SD * float(np.median(np.abs(residuals - np.median(residuals))))
-    binomial_train = _binomial_var(fitted, denominator[train])
-    extra = max(sigma**2 - float(np.median(binomial_train)), (0.25 * sigma) ** 2)
-    binomial_now = _binomial_var(expected, np.nan_to_num(denominator[span]))
+    binomial_train = _binomial_var(fitted, counts)
+    return max(sigma**2 - float(np.median(binomial_train)), (0.25 * sigma) ** 2)
+
+
+def _share_sd(expected: np.ndarray, counts: np.ndarray, extra: float, config: DetectorConfig) -> np.ndarray:
+    """Standard deviation of a share expected at ``expected`` over ``counts`` samples."""
+    import numpy as np
+
+    binomial_now = _binomial_var(expected, np.nan_to_num(counts))
     share_sd: np.ndarray = np.maximum(np.sqrt(binomial_now + extra), config.min_sd_share)
     return share_sd
 

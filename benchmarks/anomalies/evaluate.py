@@ -1,13 +1,15 @@
 """Evaluate greenflame's anomaly detector against a plain z-score baseline on labelled series.
 
-Both detectors see the same generated series (``generate.py``) and are scored after the warm-up
-days. A detection is a true positive when it names the labelled group and frame and starts between
-the regression's start (minus one bucket) and two hours after its end; any other detection is a
+Both detectors see the same generated series (``generate.py``) and are scored from the first
+point of each group: there is no warm-up, regressions start from 6 hours into a group's data.
+A detection is a true positive when it names the labelled group and frame and starts between the
+regression's start (minus one bucket) and two hours after its end; any other detection is a
 false alarm, including ones on the right group but the wrong frame. Further detections of an
 already-found regression are counted as duplicates, not as hits. Precision is over all
 detections; F1 per size and shape combines that precision with the recall of those labels.
 
-Usage: ``python benchmarks/anomalies/evaluate.py --seed 1 --groups 20 --days 14 [--json]``
+Usage: ``python benchmarks/anomalies/evaluate.py --seeds 1 2 3 --groups 20 --days 3 [--json]``
+(several seeds are pooled: their groups are scored together, as one larger fleet).
 """
 
 from __future__ import annotations
@@ -165,6 +167,9 @@ def summary(result: Result, labels: Sequence[Label], groups: int, scored_days: f
     rows: Dict[str, Dict[str, float]] = {}
     subsets: List[Tuple[str, Callable[[Label], bool]]] = [(f"size {s * 100:.0f} pt", _size_is(s)) for s in SIZES]
     subsets += [(f"shape {shape}", _shape_is(shape)) for shape in SHAPES]
+    subsets += [(f"starts day {day + 1}", _day_is(day)) for day in range(2)]
+    subsets += [("starts day 3 or later", lambda label: _day(label) >= 2)]
+    subsets += [("size >= 3 pt, days 1-2", lambda label: label.size >= 0.03 - 1e-9 and _day(label) < 2)]
     subsets += [("size >= 3 pt", lambda label: label.size >= 0.03 - 1e-9), ("all", lambda label: True)]
     for title, keep in subsets:
         rows[title] = _row(result, labels, keep, precision)
@@ -186,6 +191,15 @@ def _size_is(size: float) -> Callable[[Label], bool]:
 
 def _shape_is(shape: str) -> Callable[[Label], bool]:
     return lambda label: label.shape == shape
+
+
+def _day(label: Label) -> int:
+    """The day of the group's data (0 = its first) in which the regression starts."""
+    return (label.start_unix_s - EPOCH_S) // 86400
+
+
+def _day_is(day: int) -> Callable[[Label], bool]:
+    return lambda label: _day(label) == day
 
 
 def _row(result: Result, labels: Sequence[Label], keep: Callable[[Label], bool], precision: float) -> Dict[str, float]:
@@ -231,15 +245,23 @@ def _truncate(series: GroupSeries, end_unix_s: int) -> GroupSeries:
 # -- report ---------------------------------------------------------------------
 
 
-def run(seed: int, groups: int, days: int, warmup_days: int = 2, regressions_per_day: float = 0.5) -> Dict[str, object]:
-    """The whole evaluation as plain data."""
-    series, labels = generate(seed, groups, days, warmup_days, regressions_per_day)
+def run(
+    seed: int,
+    groups: int,
+    days: int,
+    warmup_days: int = 0,
+    regressions_per_day: float = 0.5,
+    seeds: Sequence[int] = (),
+) -> Dict[str, object]:
+    """The whole evaluation as plain data; with ``seeds``, their fleets are pooled (``seed`` is then ignored)."""
+    chosen = list(seeds) or [seed]
+    series, labels = _fleet(chosen, groups, days, warmup_days, regressions_per_day)
     scored_days = days - warmup_days
-    report: Dict[str, object] = {"seed": seed, "groups": groups, "days": days, "labels": len(labels)}
+    report: Dict[str, object] = {"seeds": chosen, "groups": len(series), "days": days, "labels": len(labels)}
     for name, detector in (("greenflame", greenflame_detector()), ("z-score", zscore_detector())):
         started = time.perf_counter()
         result = evaluate(series, labels, detector, name, warmup_days)
-        entry = summary(result, labels, groups, scored_days)
+        entry = summary(result, labels, len(series), scored_days)
         entry["seconds"] = round(time.perf_counter() - started, 1)
         report[name] = entry
     if days >= 8:
@@ -247,10 +269,31 @@ def run(seed: int, groups: int, days: int, warmup_days: int = 2, regressions_per
     return report
 
 
+def _fleet(
+    seeds: Sequence[int], groups: int, days: int, warmup_days: int, per_day: float
+) -> Tuple[List[GroupSeries], List[Label]]:
+    """The generated groups of every seed, renamed ``s<seed>/service-NN`` when there are several seeds."""
+    series: List[GroupSeries] = []
+    labels: List[Label] = []
+    for seed in seeds:
+        some, their_labels = generate(seed, groups, days, warmup_days, per_day)
+        if len(seeds) > 1:
+            for group in some:
+                group.group = f"s{seed}/{group.group}"
+            for label in their_labels:
+                label.group = f"s{seed}/{label.group}"
+        series.extend(some)
+        labels.extend(their_labels)
+    return series, labels
+
+
 def render(report: Dict[str, object]) -> str:
     """The report as Markdown tables."""
+    seeds = report["seeds"]
+    assert isinstance(seeds, list)
     lines = [
-        f"seed {report['seed']}, {report['groups']} groups x {report['days']} days of 5-minute points, "
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
+        f"{report['groups']} groups x {report['days']} days of 5-minute points, "
         f"{report['labels']} labelled regressions; python {platform.python_version()}, {os.cpu_count()} cores",
         "",
         "| detector | subset | labels | found | recall | F1 | median minutes to detect |",
@@ -282,11 +325,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the evaluation and print it (Markdown, or JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[], help="pool these seeds' fleets")
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--warmup-days", type=int, default=0, help="days at the start with no regression, not scored")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = run(args.seed, args.groups, args.days)
+    report = run(args.seed, args.groups, args.days, args.warmup_days, seeds=args.seeds)
     sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else render(report))
     return 0
 

@@ -5,7 +5,10 @@ their own daily cycles, a traffic curve (daily cycle, quieter weekends, noise) t
 CPU samples each 5-minute bucket holds, multinomial sampling noise on top of extra-binomial
 workload noise, outages (gaps of 15 minutes to 6 hours and scattered missing points), deploys that
 add a small new frame or remove one, and injected regressions of 1, 3, 5 and 10 percentage points
-shaped as a step, a ramp or a spike. Every regression is labelled with its frame and window.
+shaped as a step that ends (6-36 hours), a ramp (rising over 2 hours, lasting 6-24) or a spike
+(15-30 minutes). A group's first regression starts between 6 hours and 2 days into its data, so
+the first two days of a new group are covered; later ones follow every 2-4 days. Every
+regression is labelled with its frame and window.
 
 Usage: ``python benchmarks/anomalies/generate.py --seed 1 --groups 20 --days 14 > series.json``
 (the evaluation calls :func:`generate` directly).
@@ -29,6 +32,10 @@ SIZES = (0.01, 0.03, 0.05, 0.10)
 SHAPES = ("step", "ramp", "spike")
 #: A ramp reaches its full size after this many points (two hours).
 RAMP_POINTS = 24
+#: The earliest start of a group's first regression: the detector needs a few hours of history.
+FIRST_AFTER_HOURS = 6.0
+#: A group's first regression starts within this many points of the earliest start.
+FIRST_WITHIN = 2 * PER_DAY - int(FIRST_AFTER_HOURS * 3600 // RESOLUTION_S)
 #: Monday 2026-01-05 00:00 UTC: series start on a day boundary, weekends fall on days 5 and 6.
 EPOCH_S = 1767571200
 
@@ -81,16 +88,21 @@ def generate(
     seed: int,
     groups: int = 20,
     days: int = 14,
-    warmup_days: int = 2,
+    warmup_days: int = 0,
     regressions_per_day: float = 0.5,
+    first_after_hours: float = FIRST_AFTER_HOURS,
 ) -> Tuple[List[GroupSeries], List[Label]]:
-    """``groups`` groups of ``days`` days of 5-minute series, and the regressions injected after warm-up."""
+    """``groups`` groups of ``days`` days of 5-minute series, and the regressions injected in them.
+
+    No regression starts in the first ``warmup_days`` or the first ``first_after_hours`` of a group.
+    """
     rng = np.random.default_rng(seed)
     all_series: List[GroupSeries] = []
     labels: List[Label] = []
+    first = warmup_days * PER_DAY + int(first_after_hours * 3600 // RESOLUTION_S)
     for g in range(groups):
         name = f"service-{g:02d}"
-        series, group_labels = _group(name, rng, days, warmup_days, regressions_per_day)
+        series, group_labels = _group(name, rng, days, first, regressions_per_day)
         all_series.append(series)
         labels.extend(group_labels)
     return all_series, labels
@@ -131,13 +143,13 @@ def _traffic(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _regressions(
-    rng: np.random.Generator, group: str, service: _Service, n: int, warmup: int, per_day: float
+    rng: np.random.Generator, group: str, service: _Service, n: int, first: int, per_day: float
 ) -> List[Label]:
     candidates = [i for i, name in enumerate(service.names) if name not in service.library and service.parents[i] >= 0]
     # app.handler contains most samples: growing its own time barely moves its inclusive share.
     candidates = [i for i in candidates if service.names[i] not in ("app.handler", "app.new_feature", "cache.get")]
     labels: List[Label] = []
-    index = warmup + int(rng.integers(PER_DAY // 4, PER_DAY))
+    index = first + int(rng.integers(0, FIRST_WITHIN))
     gap = int(PER_DAY / per_day)
     while index < n - PER_DAY // 4:
         shape = SHAPES[int(rng.integers(len(SHAPES)))]
@@ -198,11 +210,11 @@ def _gaps(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _group(
-    group: str, rng: np.random.Generator, days: int, warmup_days: int, per_day: float
+    group: str, rng: np.random.Generator, days: int, first: int, per_day: float
 ) -> Tuple[GroupSeries, List[Label]]:
     n = days * PER_DAY
     service = _service(rng, n)
-    labels = _regressions(rng, group, service, n, warmup_days * PER_DAY, per_day)
+    labels = _regressions(rng, group, service, n, first, per_day)
     shares = _self_shares(rng, service, n, labels)
     extra = sum((_profile(label, n) for label in labels), np.zeros(n))
     cpu = np.maximum(1, rng.poisson(_traffic(rng, n) / np.maximum(1 - extra, 0.5)))

@@ -11,6 +11,7 @@ import pytest
 from greenflame.analyzer import anomaly_feedback as fb
 from greenflame.analyzer.anomalies import Anomaly, detect, reason, record_feedback, render
 from greenflame.analyzer.anomaly_dedup import fold
+from greenflame.analyzer.anomaly_model import DetectorConfig, fit_baseline
 from greenflame.analyzer.timeseries import TOTAL, GroupSeries
 
 T0 = 1_767_571_200  # Monday 00:00 UTC
@@ -217,3 +218,63 @@ def test_the_json_form_reads_back_into_the_same_anomaly() -> None:
     for bad in ({}, {**ended.to_dict(), "start": "yesterday"}, {**ended.to_dict(), "score": None}):
         with pytest.raises(ValueError):
             Anomaly.from_dict(bad)
+
+
+# -- the first two days: a short-history baseline, no blind warm-up ----------------
+
+
+def test_a_step_on_the_first_day_is_reported() -> None:
+    at = 10 * 12  # 10:00 on the group's first day
+    found = detect(synthetic(days=3, step_at=at, step=0.06, step_len=7 * 12))
+    assert [a.frame for a in found] == ["handler.parse"]
+    assert found[0].start_unix_s == T0 + at * 300
+    assert found[0].end_unix_s is not None  # the step ends after 7 hours, and so does the anomaly
+
+
+def test_a_ramp_on_the_second_day_is_reported() -> None:
+    series = synthetic(days=3)
+    at = PER_DAY + 9 * 12
+    ramp = np.minimum(1.0, (np.arange(8 * 12) + 1) / 24) * 0.1  # 10 points, reached after 2 hours
+    shares = series.inclusive["handler.parse"]
+    for offset, added in enumerate(ramp):
+        index = series.times.index(T0 + (at + offset) * 300)
+        shares[index] += float(added)
+        series.inclusive["decoder.raw_decode"][index] += float(added) / 2
+    found = detect(series)
+    assert [a.frame for a in found] == ["handler.parse"]
+    assert T0 + at * 300 <= found[0].start_unix_s <= T0 + (at + 24) * 300
+
+
+def test_no_anomaly_from_the_first_hours_of_quiet_groups() -> None:
+    for seed in range(4):
+        assert detect(synthetic(days=2, seed=seed, gaps=True)) == []
+
+
+def test_short_history_baseline_needs_fresh_points_after_an_outage() -> None:
+    rng = np.random.default_rng(0)
+    values = 0.1 + rng.normal(0, 0.005, 200)
+    values[60:120] = np.nan  # a five-hour outage
+    config = DetectorConfig()
+    baseline, sd = fit_baseline(values, np.full(200, 2000.0), T0, 300, config)
+    assert np.all(np.isnan(baseline[: config.min_history]))  # a few points first
+    assert not np.isnan(baseline[config.min_history + 1]) and not np.isnan(sd[config.min_history + 1])
+    after = 120 + config.min_history
+    assert np.all(np.isnan(baseline[120:after]))  # the median from before the outage is stale
+    assert abs(baseline[after] - 0.1) < 0.01 and sd[after] > 0
+
+
+def test_short_history_spread_comes_from_its_own_errors() -> None:
+    rng = np.random.default_rng(1)
+    quiet = 0.1 + rng.normal(0, 0.002, 150)
+    noisy = 0.1 + rng.normal(0, 0.02, 150)
+    counts = np.full(150, 10**6)
+    _, sd_quiet = fit_baseline(quiet, counts, T0, 300, DetectorConfig())
+    _, sd_noisy = fit_baseline(noisy, counts, T0, 300, DetectorConfig())
+    assert 0.015 < float(np.nanmedian(sd_noisy)) < 0.04
+    assert float(np.nanmedian(sd_quiet)) < 0.005
+
+
+def test_totals_wait_for_the_seasonal_model() -> None:
+    counts = np.full(200, 1000.0)
+    baseline, _ = fit_baseline(counts, None, T0, 300, DetectorConfig())
+    assert np.all(np.isnan(baseline))  # under a day: a traffic cycle cannot be told from an incident

@@ -30,6 +30,14 @@ def report() -> dict:
     return result
 
 
+@pytest.fixture(scope="module")
+def new_groups() -> dict:
+    """Groups only three days old, pooled over three seeds: every regression is in days 1-3."""
+    evaluate = _load("evaluate")
+    result: dict = evaluate.run(seed=0, groups=4, days=3, seeds=[1, 2, 3])
+    return result
+
+
 def test_generator_is_seeded_and_labelled() -> None:
     generate = _load("generate")
     first, labels = generate.generate(5, groups=2, days=3)
@@ -37,7 +45,13 @@ def test_generator_is_seeded_and_labelled() -> None:
     assert labels == labels_again and labels
     assert first[0].inclusive == again[0].inclusive
     assert {label.shape for label in labels} <= set(generate.SHAPES)
-    assert all(label.start_unix_s >= generate.EPOCH_S + 2 * 86400 for label in labels)
+    # No blind warm-up: regressions start from 6 hours into a group's data, on its first two days too.
+    assert all(label.start_unix_s >= generate.EPOCH_S + 6 * 3600 for label in labels)
+    _, more_labels = generate.generate(1, groups=20, days=3)
+    days = {(label.start_unix_s - generate.EPOCH_S) // 86400 for label in more_labels}
+    assert {0, 1} <= days
+    assert {label.shape for label in more_labels} == set(generate.SHAPES)
+    assert all(label.end_unix_s > label.start_unix_s for label in more_labels)
     times = first[0].times
     assert len(times) < 3 * generate.PER_DAY  # gaps are missing points
 
@@ -53,3 +67,13 @@ def test_quality_floor(report: dict) -> None:
 def test_beats_the_zscore_baseline(report: dict) -> None:
     assert report["greenflame"]["precision"] > report["z-score"]["precision"]
     assert report["greenflame"]["rows"]["size >= 3 pt"]["f1"] > report["z-score"]["rows"]["size >= 3 pt"]["f1"]
+
+
+def test_regressions_on_a_new_groups_first_days_are_found(new_groups: dict) -> None:
+    ours = new_groups["greenflame"]
+    early = ours["rows"]["size >= 3 pt, days 1-2"]
+    assert early["labels"] >= 8
+    assert early["recall"] >= 0.7  # before the short-history baseline: none on day 1
+    assert ours["rows"]["starts day 1"]["found"] >= 3
+    assert ours["false_alarms_per_group_week"] <= 1.0
+    assert ours["precision"] >= 0.8
