@@ -45,6 +45,7 @@ from .callpaths import (
     merge_counts,
 )
 from .events import ProfileStored, connect_storage, profile_stored
+from .series import series_for
 from .storage import Storage, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
@@ -254,7 +255,9 @@ class Rollups:
 
     def _ingested(self, row: StoredProfile) -> None:
         index = self.index(row.group)
-        self._profile(index, row.group, row, write_now=True)
+        body = self.storage.load_profile(row)  # decoded once: folded here, added to its series bucket
+        self._profile(index, row.group, row, write_now=True, body=body)
+        series_for(self.storage).add(row, body)
         hour = row.start_time_unix_ns // HOUR_NS
         self._hour(index, row.group, hour, self._hour_rows(row.group, hour), write_now=True)
 
@@ -321,7 +324,9 @@ class Rollups:
         if previous is not None:
             self.storage.blobs.delete(previous)
 
-    def _profile(self, index: PathIndex, group: str, row: StoredProfile, write_now: bool) -> PathCounts:
+    def _profile(
+        self, index: PathIndex, group: str, row: StoredProfile, write_now: bool, body: Optional[Profile] = None
+    ) -> PathCounts:
         memory_key = f"{index.epoch}/{row.id}"
         found = self.profiles.get(memory_key)
         if found is not None:
@@ -329,7 +334,7 @@ class Rollups:
         key = _rollup_key(group, f"profile/{row.id}")
         found = self._read(index, key)
         if found is None:
-            found = fold_profile(index, self.storage.load_profile(row), self.max_bucket_paths)
+            found = fold_profile(index, body or self.storage.load_profile(row), self.max_bucket_paths)
             self._store(index, key, found, write_now)
         self.profiles.put(memory_key, found)
         return found

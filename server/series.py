@@ -1,0 +1,206 @@
+"""Per-frame time series in the database: each profile's counts added once to its 5-minute bucket.
+
+Anomaly detection needs, per group, the inclusive and self sample counts of every frame per
+5-minute bucket (:mod:`greenflame.analyzer.series_counts`). Decoding the group's 7 days of
+profiles for each analysis run would cost in proportion to its history; instead the rollup
+worker hands each newly stored profile (already decoded for its fold) to :meth:`SeriesStore.add`,
+which adds its counts to its bucket's row in ``series_buckets``, in one transaction.
+
+A bucket row lists the ids of the profiles it holds, so adding is idempotent and a reader can
+tell whether the row matches the profiles it wants: :meth:`SeriesStore.buckets` uses a row (or
+its in-memory copy) as it is when its ids are the wanted ones, adds the few wanted profiles it
+lacks (profiles stored before series existed, or still queued on the worker) and writes it back,
+and computes a bucket from its profiles, without writing, when the row holds profiles outside
+the wanted set (a bucket at the edge of the range). Each run then reads only buckets that
+changed since the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import weakref
+import zlib
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from greenflame.analyzer.model import Profile
+from greenflame.analyzer.series_counts import BucketCounts, middle_s, window_counts
+from greenflame.analyzer.timeseries import GroupSeries, bucket_start, frame_key, is_library_file, series_from_buckets
+
+from .schema import series_buckets
+from .storage import Storage, StoredProfile
+
+#: The resolution buckets are stored at; coarser series are summed from it.
+RESOLUTION_S = 300
+#: Ancestors are stored for frames at or above this share of a profile only (see window_counts).
+STRUCTURE_FLOOR = 0.001
+#: Decoded buckets kept in memory per process (a week of one group is 2,016).
+CACHE_BUCKETS = 20_000
+_ADD_ATTEMPTS = 3
+
+Key = Tuple[str, int]
+Loaded = Tuple[FrozenSet[str], BucketCounts]
+
+
+def profile_counts(profile: Profile) -> BucketCounts:
+    """What ``profile`` adds to its stored bucket (both sample types, structure above the floor)."""
+    return window_counts(profile, frame_key, is_library_file, structure_floor=STRUCTURE_FLOOR)
+
+
+def row_bucket(row: StoredProfile) -> int:
+    """The start of the stored bucket an index row's profile belongs to (its window's middle)."""
+    return bucket_start((row.start_time_unix_ns + max(row.duration_ns, 0) / 2) / 1e9, RESOLUTION_S)
+
+
+def encode(ids: FrozenSet[str], counts: BucketCounts) -> bytes:
+    """A bucket row's stored form: zlib-compressed JSON of its profile ids and counts."""
+    document = {"profile_ids": sorted(ids), "counts": counts.to_dict()}
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), 1)
+
+
+def decode(data: bytes) -> Loaded:
+    """The profile ids and counts of a stored bucket row."""
+    document = json.loads(zlib.decompress(data))
+    return frozenset(document["profile_ids"]), BucketCounts.from_dict(document["counts"])
+
+
+class SeriesStore:
+    """The ``series_buckets`` rows of one storage, with an in-memory copy of the buckets read."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._cache: Dict[Key, Loaded] = {}
+        self._lock = threading.Lock()
+
+    # -- writing ------------------------------------------------------------------
+    def add(self, row: StoredProfile, profile: Profile) -> None:
+        """Add ``profile`` (the body of ``row``) to its bucket, once."""
+        if profile.start_time_unix_ns <= 0:
+            return  # no window: the detector refuses such a profile itself
+        start = bucket_start(middle_s(profile), RESOLUTION_S)
+        self._update(row.group, start, {row.id: profile_counts(profile)})
+
+    def _update(self, group: str, start: int, new: Dict[str, BucketCounts]) -> Loaded:
+        """Add the counts of ``new`` (by profile id) not yet in the bucket; the bucket after."""
+        for attempt in range(_ADD_ATTEMPTS):
+            try:
+                with self.storage.engine.begin() as conn:
+                    loaded = self._add_in(conn, group, start, new)
+                self._remember((group, start), loaded)
+                return loaded
+            except IntegrityError:  # another process created the row first: add to its row
+                if attempt == _ADD_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _add_in(self, conn: Connection, group: str, start: int, new: Dict[str, BucketCounts]) -> Loaded:
+        b = series_buckets.c
+        where = and_(b.group_name == group, b.resolution_s == RESOLUTION_S, b.bucket_start_unix_s == start)
+        found = conn.execute(select(b.counts).where(where).with_for_update()).scalar_one_or_none()
+        ids, counts = decode(found) if found is not None else (frozenset(), BucketCounts())
+        added = {profile_id: c for profile_id, c in new.items() if profile_id not in ids}
+        if not added and found is not None:
+            return ids, counts
+        for part in added.values():
+            counts.add(part)
+        ids = ids | frozenset(added)
+        values = {"profile_count": len(ids), "counts": encode(ids, counts), "updated_unix_ns": time.time_ns()}
+        if found is None:
+            conn.execute(
+                series_buckets.insert().values(
+                    group_name=group, resolution_s=RESOLUTION_S, bucket_start_unix_s=start, **values
+                )
+            )
+        else:
+            conn.execute(series_buckets.update().where(where).values(**values))
+        return ids, counts
+
+    # -- reading ------------------------------------------------------------------
+    def group_series(self, group: str, rows: Sequence[StoredProfile], resolution_s: int) -> GroupSeries:
+        """The series of ``rows`` (one group's profiles) at ``resolution_s``, a multiple of 5 minutes."""
+        if resolution_s % RESOLUTION_S:
+            raise ValueError(f"stored series are summed from {RESOLUTION_S} s buckets, not {resolution_s} s")
+        return series_from_buckets(group, resolution_s, self.buckets(group, rows))
+
+    def buckets(self, group: str, rows: Sequence[StoredProfile]) -> Dict[int, BucketCounts]:
+        """The 5-minute buckets of exactly the profiles ``rows``, reading stored rows where they match."""
+        wanted: Dict[int, List[StoredProfile]] = {}
+        for row in rows:
+            wanted.setdefault(row_bucket(row), []).append(row)
+        stored = self._loaded(group, wanted)
+        return {start: self._bucket(group, start, members, stored.get(start)) for start, members in wanted.items()}
+
+    def _bucket(self, group: str, start: int, members: List[StoredProfile], stored: Optional[Loaded]) -> BucketCounts:
+        ids = frozenset(row.id for row in members)
+        have, counts = stored if stored is not None else (frozenset(), BucketCounts())
+        if have == ids:
+            return counts
+        if have <= ids:  # profiles not added yet: add them now, for every later run too
+            missing = {row.id: self._counts(row) for row in members if row.id not in have}
+            return self._update(group, start, missing)[1]
+        # The row holds profiles outside the range (its edge): this bucket from its profiles alone.
+        result = BucketCounts()
+        for row in members:
+            result.add(self._counts(row))
+        return result
+
+    def _counts(self, row: StoredProfile) -> BucketCounts:
+        return profile_counts(self.storage.load_profile(row))
+
+    def _loaded(self, group: str, wanted: Dict[int, List[StoredProfile]]) -> Dict[int, Loaded]:
+        """Each wanted bucket as stored: from memory when its ids match, else read from the database."""
+        result: Dict[int, Loaded] = {}
+        unread: List[int] = []
+        with self._lock:
+            for start, members in wanted.items():
+                cached = self._cache.get((group, start))
+                if cached is not None and cached[0] == frozenset(row.id for row in members):
+                    result[start] = cached
+                else:
+                    unread.append(start)
+        for start, loaded in self._read(group, unread).items():
+            result[start] = loaded
+            self._remember((group, start), loaded)
+        return result
+
+    def _read(self, group: str, starts: List[int]) -> Dict[int, Loaded]:
+        b = series_buckets.c
+        found: Dict[int, Loaded] = {}
+        for chunk in _chunks(sorted(starts), 500):
+            query = select(b.bucket_start_unix_s, b.counts).where(
+                b.group_name == group,
+                b.resolution_s == RESOLUTION_S,
+                b.bucket_start_unix_s.in_(chunk),
+            )
+            with self.storage.engine.connect() as conn:
+                for start, data in conn.execute(query):
+                    found[int(start)] = decode(data)
+        return found
+
+    def _remember(self, key: Key, loaded: Loaded) -> None:
+        with self._lock:
+            if len(self._cache) >= CACHE_BUCKETS and key not in self._cache:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = loaded
+
+
+def _chunks(items: List[int], size: int) -> List[List[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+_stores: weakref.WeakKeyDictionary[Storage, SeriesStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+def series_for(storage: Storage) -> SeriesStore:
+    """The series store of ``storage`` (one per storage, so its in-memory copy is shared)."""
+    with _stores_lock:
+        store = _stores.get(storage)
+        if store is None:
+            store = _stores[storage] = SeriesStore(storage)
+        return store

@@ -1,0 +1,126 @@
+"""Stored per-frame series (server/series.py): added once per profile, read back without the profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+from sqlalchemy import select
+
+from greenflame.analyzer.model import Frame, Profile
+from greenflame.analyzer.timeseries import group_series
+from greenflame.server.schema import series_buckets
+from greenflame.server.series import SeriesStore
+from greenflame.server.storage import Storage, StoredProfile
+
+GROUP = "svc"
+T0_NS = 1_700_000_100 * 10**9  # 100 s past a 5-minute boundary
+MINUTE_NS = 60 * 10**9
+
+HANDLER = Frame("handler", "/srv/app/handler.py", 1)
+PARSE = Frame("parse", "/srv/app/parse.py", 1)
+JSON = Frame("loads", "/usr/lib/python3.11/json/__init__.py", 1)
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    opened = Storage.open(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "blobs"))
+    opened.create_group(GROUP)
+    yield opened
+    opened.close()
+
+
+def profile(minute: int, parse_share: int) -> Profile:
+    """A 60-second profile: parse (through json) takes ``parse_share`` of 100 CPU samples."""
+    made = Profile(group=GROUP, start_time_unix_ns=T0_NS + minute * MINUTE_NS, duration_ns=MINUTE_NS)
+    made.add((HANDLER, PARSE, JSON), [parse_share + 5, parse_share])
+    made.add((HANDLER,), [120 - parse_share, 100 - parse_share], {"endpoint": "/a"})
+    if minute % 4 == 0:
+        made.metadata = {"invocations": {"count": 10, "duration_ms_sum": 250.0}}
+    return made
+
+
+def store_all(storage: Storage, profiles: List[Profile]) -> List[StoredProfile]:
+    for made in profiles:
+        storage.add_profile(GROUP, made, None)
+    return storage.find_profiles(GROUP)
+
+
+def count_loads(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    loaded: List[str] = []
+    original = storage.load_profile
+
+    def load(row: StoredProfile) -> Profile:
+        loaded.append(row.id)
+        return original(row)
+
+    monkeypatch.setattr(storage, "load_profile", load)
+    return loaded
+
+
+def stored_counts(storage: Storage) -> List[int]:
+    with storage.engine.connect() as conn:
+        query = select(series_buckets.c.profile_count).order_by(series_buckets.c.bucket_start_unix_s)
+        return [row[0] for row in conn.execute(query)]
+
+
+@pytest.mark.parametrize("resolution", [300, 3600])
+def test_series_from_stored_buckets_equal_the_profiles_series(storage: Storage, resolution: int) -> None:
+    profiles = [profile(minute, 10 + (30 if minute > 40 else 0)) for minute in range(0, 90, 2)]
+    rows = store_all(storage, profiles)
+    series = SeriesStore(storage)
+    for row, made in zip(rows, sorted(profiles, key=lambda p: p.start_time_unix_ns)):
+        series.add(row, made)
+    expected = group_series(profiles, (resolution,))[resolution]
+    got = series.group_series(GROUP, rows, resolution)
+    assert got.times == expected.times
+    assert got.denominator == expected.denominator
+    assert got.totals == expected.totals
+    assert got.inclusive == expected.inclusive
+    assert got.self_share == expected.self_share
+    assert got.library == expected.library
+    assert got.ancestors == expected.ancestors  # every frame here is far above the structure floor
+
+
+def test_adding_a_profile_twice_counts_it_once(storage: Storage) -> None:
+    made = profile(0, 10)
+    (row,) = store_all(storage, [made])
+    series = SeriesStore(storage)
+    series.add(row, made)
+    series.add(row, made)
+    assert stored_counts(storage) == [1]
+    assert series.group_series(GROUP, [row], 300).totals["cpu_samples"] == [100.0]
+
+
+def test_profiles_not_added_yet_are_added_on_read_then_never_decoded_again(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = store_all(storage, [profile(minute, 10) for minute in range(0, 20, 2)])
+    loaded = count_loads(storage, monkeypatch)
+    SeriesStore(storage).buckets(GROUP, rows)
+    assert sorted(loaded) == sorted(row.id for row in rows)
+    assert sum(stored_counts(storage)) == len(rows)
+    loaded.clear()
+    SeriesStore(storage).buckets(GROUP, rows)  # a new process: reads the rows, decodes nothing
+    assert loaded == []
+
+
+def test_a_new_profile_costs_one_decode(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = store_all(storage, [profile(minute, 10) for minute in range(0, 20, 2)])
+    series = SeriesStore(storage)
+    series.buckets(GROUP, rows)
+    loaded = count_loads(storage, monkeypatch)
+    rows = store_all(storage, [profile(21, 10)])
+    series.buckets(GROUP, rows)
+    assert len(loaded) == 1
+
+
+def test_a_bucket_at_the_range_edge_is_computed_from_the_wanted_profiles_only(storage: Storage) -> None:
+    profiles = [profile(minute, 10) for minute in (0, 1, 2)]  # one 5-minute bucket
+    rows = store_all(storage, profiles)
+    series = SeriesStore(storage)
+    series.buckets(GROUP, rows)
+    edge = series.group_series(GROUP, rows[1:], 300)
+    assert edge.totals["cpu_samples"] == [200.0]
+    assert stored_counts(storage) == [3]  # the stored bucket is left whole
