@@ -50,6 +50,11 @@ LAMBDA_MAX_MEMORY_MB = 10240
 DEFAULT_LAMBDA_MEMORY_MB = 128
 DEFAULT_ARCHITECTURE = X86_64
 DEFAULT_REGION = "us-east-1"
+#: Invocations a month assumed when neither the user nor observed traffic gives a rate and the
+#: profile's own rate is no traffic rate (``greenflame lambda invoke`` runs invocations back to
+#: back): one million, Lambda's monthly free-tier request allowance (AWS Lambda pricing page,
+#: 2026-11), a round figure for a small production function. Always marked ``assumed``.
+ASSUMED_INVOCATIONS_PER_MONTH = 1_000_000.0
 
 # -- energy (Cloud Carbon Footprint, "CCF") -----------------------------------------
 

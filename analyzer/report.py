@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
 from .model import CPU, WALL, Profile
 from .rules import AnalysisContext, all_rules, run_rules
 from .rules.finding import Co2Range, Finding, JsonDict
+from .rules.lambda_facts import invocation_count, local_runner
 from .tree import hotspots
 
 if TYPE_CHECKING:
@@ -258,6 +259,23 @@ def analyze_profile(profile: Profile, **overrides: Any) -> Report:
         recommendations=run_rules(profile, context),
         hotspots=[Hotspot.from_dict(spot) for spot in hotspots(profile, _hotspot_type(profile), HOTSPOTS)],
     )
+
+
+def observed_traffic(profiles: Sequence[Profile]) -> Dict[str, Any]:
+    """The Lambda traffic a set of one group's reports saw: ``observed_invocations`` over
+    ``observed_window_s`` (first start to last end), as :func:`analyze_profile` overrides.
+
+    Empty when no report counts invocations, or when any comes from a local runner (its
+    back-to-back loop is no traffic).
+    """
+    counts = [invocation_count(profile) for profile in profiles]
+    if not any(counts) or any(local_runner(profile) for profile in profiles):
+        return {}
+    start = min(profile.start_time_unix_ns for profile in profiles)
+    end = max(profile.start_time_unix_ns + profile.duration_ns for profile in profiles)
+    if end <= start:
+        return {}
+    return {"observed_invocations": sum(count or 0 for count in counts), "observed_window_s": (end - start) / 1e9}
 
 
 def _hotspot_type(profile: Profile) -> str:

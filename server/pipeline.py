@@ -30,15 +30,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from greenflame.analyzer import anomaly_feedback
-from greenflame.analyzer.anomalies import Anomaly, detect_profiles
+from greenflame.analyzer.anomalies import Anomaly, choose_resolution, detect, detect_profiles
 from greenflame.analyzer.model import Profile, merge
-from greenflame.analyzer.report import analyze_profile
+from greenflame.analyzer.report import analyze_profile, observed_traffic
 from greenflame.analyzer.rules.finding import Finding, FrameRef
 from greenflame.analyzer.svg import evidence_svg
 
 from .pipeline_channels import channel_config
 from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
 from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
+from .series import RESOLUTION_S as SERIES_RESOLUTION_S
+from .series import series_for
 from .storage import Storage, StoredProfile
 from .tickets.config import ChannelConfigError
 from .tickets.models import FAILED, TicketStatus
@@ -138,8 +140,9 @@ class Pipeline:
         latest_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
         cache: Dict[str, Profile] = {}
         window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
-        merged = merge(self._load(window, cache), group)
-        report = analyze_profile(merged)
+        profiles = self._load(window, cache)
+        merged = merge(profiles, group)
+        report = analyze_profile(merged, **observed_traffic(profiles))
         findings = report.recommendations
         previous = self.store.finding_states(group)
         rules = [rule.id for rule in report.rules]
@@ -185,10 +188,20 @@ class Pipeline:
         """Detect over the history, store, and return the current anomalies (or a note why not)."""
         feedback = self.feedback(group)
         try:
-            found = detect_profiles(self._load(rows, cache), feedback=feedback)
+            found = self._detect(group, rows, cache, feedback)
         except ImportError as error:  # numpy or scikit-learn missing
             return [], f"unavailable: {error}"
         return self.store.replace_anomalies(group, [a for a in found if a.group == group]), None
+
+    def _detect(
+        self, group: str, rows: Sequence[StoredProfile], cache: Dict[str, Profile], feedback: Mapping[str, Any]
+    ) -> List[Anomaly]:
+        """Over the stored 5-minute series (no profile decoded) when the resolution is a multiple of
+        them; over the profiles themselves otherwise (short runs of short profiles)."""
+        resolution = choose_resolution(rows) if rows else 0
+        if not resolution or resolution % SERIES_RESOLUTION_S:
+            return detect_profiles(self._load(rows, cache), feedback=feedback)
+        return detect(series_for(self.storage).group_series(group, rows, resolution), feedback=feedback)
 
     def feedback(self, group: str) -> Dict[str, Any]:
         """The detector's feedback store for ``group``, replayed from the votes in order."""

@@ -178,6 +178,8 @@ def _why(finding: Finding, rule: Optional[Rule]) -> List[str]:
         f"- **CO2e:** {f.co2_range(finding.co2e_kg_per_month_range)}",
         f"- **SCI:** {_sci(finding)}",
     ]
+    if finding.recurrence is not None:
+        lines.append(f"- **Recurrence:** {escape(finding.recurrence.describe())}")
     settings = _inputs(inputs)
     if settings:
         lines.append(f"- **Inputs:** {settings}")

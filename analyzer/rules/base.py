@@ -30,8 +30,18 @@ class AnalysisContext:
     requests_per_month: Optional[float] = None
     platform: Optional[str] = None
     usd_per_vcpu_hour: Optional[float] = None
+    #: Lambda traffic the server observed: invocations counted by the group's reports over a
+    #: window of this many seconds (see :func:`greenflame.analyzer.report.observed_traffic`).
+    observed_invocations: Optional[int] = None
+    observed_window_s: Optional[float] = None
 
     def __post_init__(self) -> None:
+        if (self.observed_invocations is None) != (self.observed_window_s is None):
+            raise ValueError("observed invocations need their window, and a window its invocations")
+        if self.observed_window_s is not None and not self.observed_window_s > 0:
+            raise ValueError(f"observed window must be above zero seconds, got {self.observed_window_s}")
+        if self.observed_invocations is not None and not self.observed_invocations >= 0:
+            raise ValueError(f"observed invocations must not be negative, got {self.observed_invocations}")
         for name in ("invocations_per_month", "requests_per_month"):
             value = getattr(self, name)
             if value is not None and not value > 0:

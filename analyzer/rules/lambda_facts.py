@@ -151,12 +151,12 @@ def lambda_facts(profile: Profile, context: AnalysisContext) -> LambdaFacts:
         memory_mb=_memory(meta, notes),
         architecture=_architecture(meta, notes),
         region=_region(meta, context, notes),
-        invocations=_invocation_count(profile),
+        invocations=invocation_count(profile),
         mean_duration_ms=_mean_duration(profile),
         invocations_per_month=None,
         notes=notes,
     )
-    facts.invocations_per_month = _monthly_rate(profile, context, facts.invocations)
+    facts.invocations_per_month = _monthly_rate(profile, context, facts.invocations, notes)
     return facts
 
 
@@ -199,7 +199,8 @@ def _invocations(profile: Profile) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _invocation_count(profile: Profile) -> Optional[int]:
+def invocation_count(profile: Profile) -> Optional[int]:
+    """``metadata.invocations.count`` when it is a number of at least 1."""
     count = _number(_invocations(profile).get("count"))
     return int(count) if count is not None and count >= 1 else None
 
@@ -217,9 +218,32 @@ def _mean_duration(profile: Profile) -> Optional[Setting]:
     return None
 
 
-def _monthly_rate(profile: Profile, context: AnalysisContext, count: Optional[int]) -> Optional[Setting]:
+def local_runner(profile: Profile) -> Optional[str]:
+    """The local runner that made the profile (``metadata.lambda.local_runner``), if any."""
+    runner = lambda_metadata(profile).get("local_runner")
+    return runner if isinstance(runner, str) and runner else None
+
+
+def _monthly_rate(
+    profile: Profile, context: AnalysisContext, count: Optional[int], notes: List[str]
+) -> Optional[Setting]:
+    """The first of: the user's rate, the server's observed traffic, the profile's own window
+    (never a local runner's back-to-back loop: the documented assumption instead)."""
     if context.invocations_per_month is not None:
         return Setting(float(context.invocations_per_month), "override")
+    observed, window_s = context.observed_invocations, context.observed_window_s
+    if observed and window_s:
+        notes.append(f"invocations per month observed: {observed:,} in the group's reports over {window_s:,.0f} s")
+        return Setting(observed / window_s * impact.SECONDS_PER_MONTH, "observed")
+    runner = local_runner(profile)
+    if runner is not None:
+        notes.append(
+            f"profile made by {runner}: its back-to-back invocation rate is not extrapolated; assumed "
+            f"{impact.ASSUMED_INVOCATIONS_PER_MONTH:,.0f} invocations per month (pass --invocations-per-month)"
+        )
+        return Setting(impact.ASSUMED_INVOCATIONS_PER_MONTH, "assumed")
     if count and profile.duration_ns > 0:
-        return Setting(count / (profile.duration_ns / 1e9) * impact.SECONDS_PER_MONTH, "measured")
+        window_s = profile.duration_ns / 1e9
+        notes.append(f"invocations per month measured: {count:,} invocations in the profile's {window_s:,.1f} s window")
+        return Setting(count / window_s * impact.SECONDS_PER_MONTH, "measured")
     return None

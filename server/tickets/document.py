@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
-from greenflame.analyzer.rules.finding import FrameRef
+from greenflame.analyzer.rules.finding import FrameRef, Recurrence
 
 from .models import fingerprint_key
 from .subject import EvidenceStack, TicketEvidence, TicketSubject
@@ -203,9 +203,41 @@ def _why(subject: TicketSubject) -> List[Block]:
     if before is not None:
         tail = f" before, {after:.4g} g after the fix" if after is not None else ""
         items.append((Text("SCI: "), Text(f"{before:.4g} g CO2e per invocation{tail}")))
+    if items:
+        items += _sources(subject)
     if not items:
         return []
     return [Heading("Why it matters"), Bullets(tuple(items))]
+
+
+#: The finding's inputs a ticket names, each with its source (``profile``, ``observed``, ``assumed``...).
+_SOURCED_INPUTS = (
+    ("invocations_per_month", "invocations per month"),
+    ("requests_per_month", "requests per month"),
+    ("mean_duration_ms", "mean duration (ms)"),
+    ("memory_mb", "memory (MB)"),
+    ("architecture", "architecture"),
+    ("platform", "platform"),
+    ("region", "region"),
+)
+
+
+def _sources(subject: TicketSubject) -> List[Tuple[Text, ...]]:
+    """What the figures rest on, each input with its source, and whether the pattern recurs."""
+    inputs = subject.data.get("inputs")
+    parts = []
+    for key, label in _SOURCED_INPUTS:
+        value = inputs.get(key) if isinstance(inputs, Mapping) else None
+        if isinstance(value, Mapping) and value.get("value") is not None:
+            shown = value["value"]
+            shown = f"{shown:,.1f}" if isinstance(shown, float) and shown < 1e5 else shown
+            shown = f"{shown:,.0f}" if isinstance(shown, float) else str(shown)
+            parts.append(f"{label} {_clip(shown)} ({_clip(str(value.get('source', '')))})")
+    lines = [(Text("Based on: "), Text("; ".join(parts)))] if parts else []
+    recurrence = subject.data.get("recurrence")
+    if isinstance(recurrence, Mapping):
+        lines.append((Text("Recurrence: "), Text(Recurrence.from_dict(recurrence).describe())))
+    return lines
 
 
 def _co2e_line(subject: TicketSubject) -> Optional[Tuple[Text, ...]]:
