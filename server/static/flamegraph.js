@@ -268,7 +268,9 @@
    * matches on its function name and, when the mark has one, its file.
    */
   FlameGraph.prototype.setMarks = function (marks) {
+    var had = this.marks.length;
     this.marks = marks || [];
+    if (!had && !this.marks.length) return;
     this.computeMarks();
     this.draw();
   };
@@ -563,7 +565,9 @@
   FlameGraph.prototype.select = function (index, showTip) {
     this.selected = index;
     this.draw();
-    if (index !== -1) this.scrollToRow(index);
+    // Keyboard and search selections may be out of view; a clicked frame is in view already
+    // (and reading the scroll area's size would force a layout on every click).
+    if (index !== -1 && showTip) this.scrollToRow(index);
     if (index !== -1 && this.status) this.status.textContent = this.describe(index);
     if (index !== -1 && showTip) {
       var box = this.nodeBox(index);
