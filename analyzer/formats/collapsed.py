@@ -26,7 +26,7 @@ __all__ = ["dumps", "format_frame", "loads", "looks_like_collapsed", "parse_fram
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.+):(?P<line>\d+)\)$")
 _FIRST_LINE = re.compile(rb"(?:[ \t\r\f\v]*\n)*([^\n]*)")
 # The stack may be empty (a line of whitespace and a count); a line without whitespace has no count.
-_LINE = re.compile(r"^(?P<stack>.*?)\s+(?P<count>\S+)$")
+_LINE = re.compile(r"^(?P<stack>.*?)(?P<separator>\s+)(?P<count>\S+)$")
 # Characters that would break the line format; written as look-alikes instead.
 _REPLACEMENTS = str.maketrans({";": ",", "\n": " ", "\r": " "})
 
@@ -67,9 +67,9 @@ def loads(data: bytes, sample_type: str = CPU) -> Profile:
     """
     profile = Profile(sample_types=[SampleType(sample_type)], sample_period_ns=0)
     cache: Dict[str, Frame] = {}
-    for _, stack, count in _lines(_text(data)):
+    for _, parts, count in _lines(_text(data)):
         frames: List[Frame] = []
-        for part in stack.split(";") if stack else ():
+        for part in parts:
             frame = cache.get(part)
             if frame is None:
                 frame = cache[part] = parse_frame(part if part.strip() else "")
@@ -98,7 +98,22 @@ def _text(data: bytes) -> str:
         raise ProfileError(f"collapsed stacks are not valid UTF-8 (byte {error.start})") from None
 
 
-def _lines(text: str) -> Iterator[Tuple[int, str, int]]:
+def _fields(stack: str, separator: str) -> List[str]:
+    """The frame names of a stack, as flamegraph.pl splits them.
+
+    Empty fields at the end are dropped (old ``py-spy`` versions ended every stack with ``;``),
+    except where the line, like FlameGraph's ``...;write0;  3``, has a blank name between the
+    last ``;`` and the space before the count: flamegraph.pl takes one space as the separator,
+    so that leaf is a frame with a blank name.
+    """
+    parts = stack.split(";") if stack else []
+    blank_leaf = stack.endswith(";") and len(separator) > 1
+    while parts and not parts[-1]:
+        parts.pop()
+    return [*parts, ""] if blank_leaf else parts
+
+
+def _lines(text: str) -> Iterator[Tuple[int, List[str], int]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip()
         if not line.strip():
@@ -110,4 +125,4 @@ def _lines(text: str) -> Iterator[Tuple[int, str, int]]:
         count = match["count"]
         if not count.isdigit() or not count.isascii():
             raise ProfileError(f"collapsed stacks line {number}: count {quote(count)} is not a whole number")
-        yield number, match["stack"].strip(), int(count)
+        yield number, _fields(match["stack"].strip(), match["separator"]), int(count)

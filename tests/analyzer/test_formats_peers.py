@@ -71,6 +71,12 @@ def test_empty_frame_names_are_unknown_frames(data: bytes, stack: tuple) -> None
     assert _stacks(data) == {stack: 3}
 
 
+def test_a_trailing_semicolon_ends_the_stack_as_in_flamegraph_pl() -> None:
+    """Old py-spy versions wrote every frame followed by ``;``; Perl's split drops the empty end."""
+    data = b"<module> (app.py:40);main (app.py:33); 7\n 2\n"
+    assert _stacks(data) == {("<module>", "main"): 7, (): 2}
+
+
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
 def test_utf16_folded_stacks_with_a_byte_order_mark_are_read(encoding: str) -> None:
     """speedscope's sample/profiles/stackcollapse/simple-utf16-*.txt: a BOM, then UTF-16 text."""
