@@ -111,8 +111,8 @@ def marks_first_invocation(profile: Profile) -> bool:
     Agents that write ``metadata.invocations.first_sequence`` (0.4 on) label that invocation's
     samples ``lambda_cold_start=true``, so an unlabelled invoke-phase sample is a later invocation.
     """
-    sequence = _invocations(profile).get("first_sequence")
-    return _number(sequence) is not None and sequence >= 1
+    sequence = _number(_invocations(profile).get("first_sequence"))
+    return sequence is not None and sequence >= 1
 
 
 @dataclass

@@ -233,7 +233,7 @@ def _sources(subject: TicketSubject) -> List[Tuple[Text, ...]]:
             shown = f"{shown:,.1f}" if isinstance(shown, float) and shown < 1e5 else shown
             shown = f"{shown:,.0f}" if isinstance(shown, float) else str(shown)
             parts.append(f"{label} {_clip(shown)} ({_clip(str(value.get('source', '')))})")
-    lines = [(Text("Based on: "), Text("; ".join(parts)))] if parts else []
+    lines: List[Tuple[Text, ...]] = [(Text("Based on: "), Text("; ".join(parts)))] if parts else []
     recurrence = subject.data.get("recurrence")
     if isinstance(recurrence, Mapping):
         lines.append((Text("Recurrence: "), Text(Recurrence.from_dict(recurrence).describe())))
