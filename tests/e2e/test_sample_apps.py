@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+from support.scoring import precision_recall
 
 from greenflame.analyzer.formats import load_profile
 from greenflame.analyzer.model import WALL, Profile
@@ -151,14 +152,7 @@ def _table(results: List[Run]) -> str:
 
 
 def test_every_rule_fires_on_its_app_and_nowhere_else(runs: List[Run]) -> None:
-    true_pos = false_pos = false_neg = 0
-    for run in runs:
-        expected = set() if run.is_twin else set(run.sample.rules)
-        true_pos += len(run.fired & expected)
-        false_pos += len(run.fired - expected)
-        false_neg += len(expected - run.fired)
-    precision = true_pos / max(true_pos + false_pos, 1)
-    recall = true_pos / max(true_pos + false_neg, 1)
+    precision, recall = precision_recall((run.fired, set() if run.is_twin else set(run.sample.rules)) for run in runs)
     print(f"\n{_table(runs)}\n\nprecision {precision:.0%}, recall {recall:.0%} over {len(runs)} programs")
     assert (precision, recall) == (1.0, 1.0), _table(runs)
 
