@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from typing import Optional
 
 from flask import Blueprint, Response, jsonify, request
 
 from greenflame.analyzer.formats import greenflame_json
-from greenflame.analyzer.model import Profile
+from greenflame.analyzer.model import Frame, Profile
 
 from .auth import require_bearer_token
 from .bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
 from .context import get_settings
 from .errors import ApiError
+from .settings import Settings
 from .storage import get_storage
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/v1")
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ENCODINGS = ("", "identity", "gzip", "x-gzip")
+#: The last frame of a stack cut short: the agent's own marker (agent/stacks.py ``TRUNCATED``).
+TRUNCATED_FRAME = Frame("[truncated]", "", 0)
+_NS = 10**9
 
 
 @bp.post("/ingest")
@@ -29,6 +35,8 @@ def ingest() -> tuple:
     encoding = _check_content_headers()
     idempotency_key = _idempotency_key()
     profile = _parse(_decoded_body(encoding))
+    check_bounds(profile, get_settings(), time.time_ns())
+    profile = truncate_stacks(profile, get_settings().max_stack_depth)
     if profile.group != key_group:
         raise ApiError(403, "forbidden", f"the ingest key is not valid for group {profile.group!r}")
     profile_id, duplicate = get_storage().add_profile(key_group, profile, idempotency_key)
@@ -86,3 +94,47 @@ def _parse(body: bytes) -> Profile:
     if not profile.group:
         raise ApiError(400, "malformed_profile", "the profile names no group")
     return profile
+
+
+def check_bounds(profile: Profile, settings: Settings, now_ns: int) -> None:
+    """ApiError 400 for a profile outside the plausible time window or with oversized metadata."""
+    oldest = now_ns - settings.ingest_max_age_s * _NS
+    latest = now_ns + settings.ingest_max_ahead_s * _NS
+    if profile.start_time_unix_ns < oldest:
+        raise _out_of_bounds(f"start_time_unix_ns is more than {settings.ingest_max_age_s} s before the server's clock")
+    if profile.start_time_unix_ns + profile.duration_ns > latest:
+        raise _out_of_bounds(
+            f"start_time_unix_ns + duration_ns is more than {settings.ingest_max_ahead_s} s after the server's clock"
+        )
+    size = len(json.dumps(profile.metadata, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > settings.max_metadata_bytes:
+        raise _out_of_bounds(f"metadata is {size} bytes as JSON; the limit is {settings.max_metadata_bytes}")
+
+
+def _out_of_bounds(message: str) -> ApiError:
+    return ApiError(400, "malformed_profile", f"the body is not a valid greenflame profile: {message}")
+
+
+def truncate_stacks(profile: Profile, max_depth: int) -> Profile:
+    """``profile`` with every stack longer than ``max_depth`` cut to its root-side frames plus the marker.
+
+    Stacks that become equal are merged, as the agent merges them, and frames no stack uses
+    any more are dropped. ``profile`` itself is returned when no stack is too deep.
+    """
+    if all(len(sample.stack) <= max_depth for sample in profile.samples):
+        return profile
+    cut = Profile(
+        sample_types=profile.sample_types,
+        group=profile.group,
+        start_time_unix_ns=profile.start_time_unix_ns,
+        duration_ns=profile.duration_ns,
+        sample_period_ns=profile.sample_period_ns,
+        metadata=profile.metadata,
+    )
+    frames = profile.frames
+    for sample in profile.samples:
+        stack = [frames[i] for i in sample.stack[:max_depth]]
+        if len(sample.stack) > max_depth:
+            stack[-1] = TRUNCATED_FRAME
+        cut.add(stack, sample.values, sample.labels)
+    return cut

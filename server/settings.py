@@ -20,6 +20,22 @@ log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 MIB = 1024 * 1024
+#: Deepest stack setting allowed: a flame graph node is two JSON levels (object, children
+#: array) and Python's JSON encoder stops near 1000 levels.
+MAX_STACK_DEPTH = 400
+_POSITIVE = (
+    "max_upload_bytes",
+    "max_decompressed_bytes",
+    "max_query_profiles",
+    "analysis_window_s",
+    "ingest_max_age_s",
+    "ingest_max_ahead_s",
+    "max_metadata_bytes",
+    "connection_limit",
+    "channel_timeout_s",
+    "headers_timeout_s",
+    "body_timeout_s",
+)
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -65,6 +81,30 @@ class Settings:
     anomaly_history_s: int = _setting(
         "GREENFLAME_ANOMALY_HISTORY_S", 7 * 86400, "span of history anomaly detection learns from"
     )
+    ingest_max_age_s: int = _setting(
+        "GREENFLAME_INGEST_MAX_AGE_S", 10 * 365 * 86400, "oldest accepted profile start, s before the server's clock"
+    )
+    ingest_max_ahead_s: int = _setting(
+        "GREENFLAME_INGEST_MAX_AHEAD_S", 3600, "latest accepted profile end, in seconds after the server's clock"
+    )
+    max_stack_depth: int = _setting(
+        "GREENFLAME_MAX_STACK_DEPTH", 256, "frames kept per stack at ingest (root side; deeper ones end in [truncated])"
+    )
+    max_metadata_bytes: int = _setting(
+        "GREENFLAME_MAX_METADATA_BYTES", 64 * 1024, "largest accepted profile metadata, as compact JSON"
+    )
+    connection_limit: int = _setting(
+        "GREENFLAME_CONNECTION_LIMIT", 1000, "most open connections `greenflame serve` keeps; more wait to be accepted"
+    )
+    channel_timeout_s: int = _setting(
+        "GREENFLAME_CHANNEL_TIMEOUT_S", 30, "an idle connection (no request in progress) is closed after this long"
+    )
+    headers_timeout_s: int = _setting(
+        "GREENFLAME_HEADERS_TIMEOUT_S", 10, "a request's line and headers must arrive within this long of its start"
+    )
+    body_timeout_s: int = _setting(
+        "GREENFLAME_BODY_TIMEOUT_S", 60, "a whole request, body included, must arrive within this long of its start"
+    )
     host: str = _setting("GREENFLAME_HOST", "127.0.0.1", "address `greenflame serve` listens on")
     port: int = _setting("GREENFLAME_PORT", 8080, "port `greenflame serve` listens on")
 
@@ -90,12 +130,16 @@ class Settings:
 
     def check(self) -> None:
         """Raise UserError for values that cannot work."""
-        for name in ("max_upload_bytes", "max_decompressed_bytes", "max_query_profiles", "analysis_window_s"):
+        for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be above zero, got {getattr(self, name)}")
         for name in ("analysis_delay_ms", "anomaly_history_s"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
+        if not 2 <= self.max_stack_depth <= MAX_STACK_DEPTH:
+            raise UserError(f"max_stack_depth must be between 2 and {MAX_STACK_DEPTH}, got {self.max_stack_depth}")
+        if self.headers_timeout_s > self.body_timeout_s:
+            raise UserError("headers_timeout_s must not be above body_timeout_s")
         if not 0 <= self.port <= 65535:
             raise UserError(f"port must be between 0 and 65535, got {self.port}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):

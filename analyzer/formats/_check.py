@@ -6,6 +6,9 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ..model import ProfileError
 
+#: The largest integer the wire format accepts: databases store values as signed 64-bit integers.
+INT64_MAX = 2**63 - 1
+
 _JSON_TYPES = {
     dict: "an object",
     list: "an array",
@@ -40,11 +43,13 @@ def join(path: str, key: str) -> str:
 
 
 def integer(value: Any, path: str, minimum: Optional[int] = 0) -> int:
-    """``value`` as an int (JSON booleans rejected), at least ``minimum`` unless that is None."""
+    """``value`` as an int (JSON booleans rejected) within int64, at least ``minimum`` unless that is None."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise fail(path, "an integer", value)
     if minimum is not None and value < minimum:
         raise ProfileError(f"{path}: must be at least {minimum}, got {value}")
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ProfileError(f"{path}: must fit a signed 64-bit integer (at most {INT64_MAX})")
     return value
 
 
@@ -58,9 +63,14 @@ def number(value: Any, path: str) -> float:
 
 
 def string(value: Any, path: str) -> str:
-    """``value`` as a str."""
+    """``value`` as a str that is valid UTF-8 (a lone surrogate such as ``"\\ud800"`` is refused)."""
     if not isinstance(value, str):
         raise fail(path, "a string", value)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ProfileError(f"{path}: not valid UTF-8 (a lone surrogate at character {error.start})") from None
     return value
 
 
@@ -82,5 +92,6 @@ def string_map(value: Any, path: str) -> Dict[str, str]:
     """``value`` as an object of string to string."""
     result = obj(value, path)
     for key, item in result.items():
+        string(key, f"{path} key")
         string(item, join(path, key))
     return dict(result)

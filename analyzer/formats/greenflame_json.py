@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any, Callable, Dict, List, Mapping
 
 from ..model import WIRE_FORMAT, WIRE_VERSION, Frame, Profile, ProfileError, Sample, SampleType
@@ -71,6 +72,7 @@ def profile_from_dict(d: Any) -> Profile:
     frames = [_frame(f, f"frames[{i}]") for i, f in enumerate(check.array(check.field(doc, "frames", ""), "frames"))]
     raw_samples = check.array(check.field(doc, "samples", ""), "samples")
     samples = [_sample(s, f"samples[{i}]", len(sample_types), len(frames)) for i, s in enumerate(raw_samples)]
+    _check_totals(samples, sample_types)
     metadata = validate_metadata(doc.get("metadata", {}), "metadata")
     return Profile(
         sample_types=sample_types,
@@ -138,7 +140,21 @@ def _sample(value: Any, path: str, width: int, frame_count: int) -> Sample:
     return Sample(tuple(stack), list(values), labels)
 
 
+#: Largest total of one sample type in one profile: 2^53, the largest integer a JSON reader
+#: using doubles (the browser) still reads exactly; sums of many profiles stay within int64.
+MAX_COLUMN_TOTAL = 2**53
+
+
+def _check_totals(samples: List[Sample], sample_types: List[SampleType]) -> None:
+    for column, sample_type in enumerate(sample_types):
+        if sum(sample.values[column] for sample in samples) > MAX_COLUMN_TOTAL:
+            raise ProfileError(f"samples: the {sample_type.name} values add up to more than {MAX_COLUMN_TOTAL}")
+
+
 # -- metadata -----------------------------------------------------------------
+
+#: Deepest nesting of objects and arrays accepted in ``metadata`` (the top object is level 1).
+MAX_METADATA_DEPTH = 32
 
 Checker = Callable[[Any, str], Any]
 
@@ -213,6 +229,32 @@ _check_metadata = _object_with(_METADATA_KEYS)
 
 
 def validate_metadata(value: Any, path: str = "metadata") -> Dict[str, Any]:
-    """Check the known metadata keys' types; return the metadata object (free-form keys kept)."""
+    """Check the known metadata keys' types and every value's bounds; return the metadata object.
+
+    Free-form keys are kept, but nothing in them may nest deeper than :data:`MAX_METADATA_DEPTH`,
+    hold an integer outside int64, a non-finite number or a string that is not valid UTF-8.
+    """
     result: Dict[str, Any] = _check_metadata(value, path)
+    _check_free_form(result, path)
     return result
+
+
+def _check_free_form(value: Any, path: str) -> None:
+    """Walk ``value`` iteratively (no recursion however deep it is), checking every leaf."""
+    pending = [(value, path, 1)]
+    while pending:
+        item, where, depth = pending.pop()
+        if isinstance(item, (dict, list)) and depth > MAX_METADATA_DEPTH:
+            raise ProfileError(f"{where}: nested deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                check.string(key, f"{where} key")
+                pending.append((child, check.join(where, key), depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, str):
+            check.string(item, where)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            check.integer(item, where, minimum=None)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ProfileError(f"{where}: must be a finite number, got {item}")
