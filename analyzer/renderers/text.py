@@ -72,7 +72,7 @@ def _finding(number: int, finding: Finding) -> List[str]:
     lines.append(f"{INDENT}CO2e:   {f.co2_range(finding.co2e_kg_per_month_range)}")
     lines.append(f"{INDENT}SCI:    {f.finding_sci(finding)}")
     if finding.recurrence is not None:
-        lines.append(f"{INDENT}Seen:   {finding.recurrence.describe()}")
+        lines.append(f"{INDENT}When:   {finding.recurrence.describe()}")
     lines += _evidence(finding)
     lines.append(f"{INDENT}Fix:    {f.clean(finding.fix, 400)}")
     lines.append(f"{INDENT}Inputs: " + _inputs(inputs))
