@@ -3,6 +3,7 @@ http-connection-per-request tells new pools from kept ones."""
 
 from __future__ import annotations
 
+import json
 from typing import Dict, List, Sequence
 
 import pytest
@@ -10,6 +11,7 @@ from support.builders import BOOTSTRAP, CLIENT_CREATION, HANDLE, HANDLER, SITE, 
 
 from greenflame.analyzer import impact
 from greenflame.analyzer.model import Frame, Profile
+from greenflame.analyzer.renderers import render
 from greenflame.analyzer.report import analyze_profile, observed_traffic
 from greenflame.analyzer.rules import AnalysisContext, run_rules
 from greenflame.analyzer.rules.finding import Finding, Recurrence, Setting
@@ -123,3 +125,13 @@ def test_an_sdk_client_and_its_pool_are_one_finding() -> None:
     assert [f.rule for f in run_rules(profile_of(per_invocation))] == [SDK]
     kept = [[BOTOCORE_SEND + CONNECT] * 2] * 20
     assert run_rules(profile_of(kept)) == []
+
+
+def test_every_report_format_shows_the_recurrence_and_the_rate_source() -> None:
+    report = analyze_profile(profile_of([[CLIENT_CREATION]] * 20, local_runner="greenflame lambda invoke"))
+    seen = "seen in the first and later invocations; in 8 of 8 sampled invocations with a request id"
+    assert f"When:   {seen}" in render(report, "text") and "1,000,000 (assumed) per month" in render(report, "text")
+    markdown = render(report, "markdown")
+    assert f"**Recurrence:** {seen}" in markdown and "invocations/month 1,000,000 \\(assumed\\)" in markdown
+    (finding,) = json.loads(render(report, "json"))["recommendations"]
+    assert finding["recurrence"]["recurs"] and finding["inputs"]["invocations_per_month"]["source"] == "assumed"
