@@ -84,6 +84,7 @@
     var targetRoot = Number(tree.total) || 0;
     data.baseRoot = baseRoot;
     data.targetRoot = targetRoot;
+    data.sampleType = tree.sample_type;
     var sources = [tree];
     data.parent[0] = -1;
     for (var i = 0; i < sources.length; i++) {
@@ -123,6 +124,26 @@
       }
     }
     return data;
+  }
+
+  /**
+   * The API-shaped tree back from the flat arrays (for a new sibling order), so the page need
+   * not keep the parsed JSON alive beside the arrays.
+   */
+  function treeOf(data) {
+    var kinds = Object.keys(KINDS);
+    var nodes = new Array(data.n);
+    for (var i = data.n - 1; i >= 0; i--) {
+      var node = {
+        name: data.names[i], file: data.files[i], line: data.lines[i], self: data.self[i], total: data.total[i],
+        kind: kinds[data.kinds[i]], pruned_nodes: data.pruned[i] || undefined, children: [],
+      };
+      if (data.diff) { node.base_self = data.baseSelf[i]; node.base_total = data.baseTotal[i]; }
+      var end = data.childStart[i] + data.childCount[i];
+      for (var c = data.childStart[i]; c < end; c++) node.children.push(nodes[c]);
+      nodes[i] = node;
+    }
+    return nodes[0];
   }
 
   /** The child of `index` covering `value` (binary search over its contiguous children), or -1. */
@@ -213,7 +234,6 @@
     this.marked = null;
     this.matchList = [];
     this.matchAt = -1;
-    this.tree = null;
     this.data = layout({ name: "all", self: 0, total: 0, children: [] });
     this.nameColors = [];
     this.zoom = 0;
@@ -244,7 +264,6 @@
 
   FlameGraph.prototype.setTree = function (tree, zoomPath) {
     var started = performance.now();
-    this.tree = tree;
     this.data = layout(tree, this.order);
     this.nameColors = new Array(this.data.n);
     this.timings.layout = performance.now() - started;
@@ -260,7 +279,10 @@
   /** Re-lay out the same tree with siblings by name or largest first, keeping the zoom. */
   FlameGraph.prototype.setOrder = function (order) {
     this.order = order === "heavy" ? "heavy" : "name";
-    if (this.tree) this.setTree(this.tree, this.zoomPath());
+    var tree = treeOf(this.data);
+    tree.sample_type = this.data.sampleType;
+    tree.unit = this.unit;
+    this.setTree(tree, this.zoomPath());
   };
 
   /**
@@ -805,6 +827,7 @@
 
   global.GreenflameFlamegraph = {
     layout: layout,
+    treeOf: treeOf,
     childAt: childAt,
     pathOf: pathOf,
     findPath: findPath,

@@ -339,15 +339,15 @@ def background(page: Any) -> str:
 
 
 def ready_pages(group: str, lambda_group: str, fingerprint: str, anomaly: str) -> list:
-    """(path, a locator that has its final text once the page has loaded, text it must not have)."""
+    """(name, path, a locator that has its final text once the page has loaded, text it must not have)."""
     return [
-        ("/", f'tr[data-group="{lambda_group}"] .cost', "…"),
-        (f"/groups/{lambda_group}", "#summary-cost", "…"),
-        (f"/groups/{group}/compare", "#diff-status", "Loading"),
-        (f"/groups/{lambda_group}/findings", "#findings-status", "Loading"),
-        (f"/groups/{lambda_group}/findings/{fingerprint}", "#finding-status", "Loading"),
-        (f"/groups/{lambda_group}/anomalies", "#anomalies-status", "Loading"),
-        (f"/groups/{lambda_group}/anomalies/{anomaly}", "#anomaly-status", "Loading"),
+        ("groups", "/", f'tr[data-group="{lambda_group}"] .cost', "…"),
+        ("group", f"/groups/{lambda_group}", "#summary-cost", "…"),
+        ("compare", f"/groups/{group}/compare", "#diff-status", "Loading"),
+        ("findings", f"/groups/{lambda_group}/findings", "#findings-status", "Loading"),
+        ("finding", f"/groups/{lambda_group}/findings/{fingerprint}", "#finding-status", "Loading"),
+        ("anomalies", f"/groups/{lambda_group}/anomalies", "#anomalies-status", "Loading"),
+        ("anomaly", f"/groups/{lambda_group}/anomalies/{anomaly}", "#anomaly-status", "Loading"),
     ]
 
 
@@ -360,14 +360,14 @@ def test_every_page_fits_the_screen_in_both_themes_and_keeps_names_inert(
 
     page = open_page(DESKTOP if size == "desktop" else PHONE, scheme)
     fingerprint = finding_fingerprint(live_server, lambda_group)
-    for path, locator, loading in ready_pages(ui_group, lambda_group, fingerprint, anomaly_id):
+    for name, path, locator, loading in ready_pages(ui_group, lambda_group, fingerprint, anomaly_id):
         page.goto(live_server.api(path))
         expect(page.locator(locator)).not_to_contain_text(loading)
         page.wait_for_timeout(100)  # the last layout after the data arrived
         assert fits_the_width(page), f"{path} scrolls sideways at {size} size"
         assert background(page) == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(255, 255, 255)")
         no_injected_markup(page)
-        page.screenshot(path=str(ARTIFACTS / f"ui-{size}-{scheme}{path.replace('/', '_')[:60]}.png"), full_page=False)
+        page.screenshot(path=str(ARTIFACTS / f"ui-{name}-{size}-{scheme}.png"), full_page=False)
 
 
 def test_group_first_screen_answers_what_costs_most(open_page: Any, live_server: LiveServer, lambda_group: str) -> None:
@@ -556,7 +556,8 @@ def test_left_heavy_search_next_previous_and_sandwich_by_key(page: Any, live_ser
     origin = open_group(page, live_server, ui_group)
     assert EVIL in hover(page, origin, 0.1, 2)  # by name, '<' sorts first
     page.select_option("#order", "heavy")
-    assert "app.handler" in hover(page, origin, 0.1, 2)  # 24 samples before EVIL's 21
+    text = hover(page, origin, 0.1, 2)  # 24 samples before EVIL's 21
+    assert "app.handler" in text and "Total: 24 samples" in text and "your code" in text  # re-laid out intact
     assert query(page)["order"] == ["heavy"]
     page.fill("#search", "app.")
     expect(page.locator("#functions tbody tr")).to_have_count(2)  # the search filters the table too
