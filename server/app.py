@@ -16,13 +16,15 @@ from flask import Flask, Response
 
 from greenflame.analyzer.errors import UserError
 
-from . import api, delivery, errors, events, ingest, pipeline_api, pipeline_worker, rollups, storage, web
+from . import api, delivery, errors, events, ingest, pipeline_api, pipeline_worker, rollups, slow_clients, storage, web
 from .context import SETTINGS_KEY
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 SERVER_THREADS = 8
+#: How often (seconds) waitress looks for idle or overdue connections to close.
+CLEANUP_INTERVAL_S = 1
 
 
 def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Flask:
@@ -90,7 +92,7 @@ def _bind(app: Flask, settings: Settings) -> Any:
     from waitress.server import create_server
 
     try:
-        return create_server(
+        server = create_server(
             app,
             host=settings.host,
             port=settings.port,
@@ -99,10 +101,16 @@ def _bind(app: Flask, settings: Settings) -> Any:
             # Far larger bodies are refused by waitress itself (plain text 413) before
             # they are buffered; anything near the limit reaches the app's JSON 413.
             max_request_body_size=2 * settings.max_upload_bytes,
+            # Slow clients: see docs/security.md ("Connections").
+            connection_limit=settings.connection_limit,
+            channel_timeout=settings.channel_timeout_s,
+            cleanup_interval=CLEANUP_INTERVAL_S,
         )
     except OSError as error:
         reason = error.strerror or str(error)
         raise UserError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from None
+    slow_clients.enforce_deadlines(server, settings.headers_timeout_s, settings.body_timeout_s)
+    return server
 
 
 def _url(server: Any, settings: Settings) -> str:

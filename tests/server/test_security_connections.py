@@ -1,0 +1,103 @@
+"""Slow clients (issue 17, item 4): connections trickling a body must not make the server unreachable."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Callable, List
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from greenflame.server.slow_clients import overdue
+from tests.support.server import LiveServer
+
+SLOW_HEAD = (
+    b"POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Authorization: Bearer nobody\r\nContent-Length: 100000\r\n\r\n"
+)
+
+
+def _open_slow(server: LiveServer, count: int, head: bytes = SLOW_HEAD) -> List[socket.socket]:
+    address = urlsplit(server.url)
+    sockets = []
+    for _ in range(count):
+        conn = socket.create_connection((address.hostname, address.port), timeout=5)
+        conn.sendall(head)
+        sockets.append(conn)
+    return sockets
+
+
+def _trickle(sockets: List[socket.socket], seconds: float) -> int:
+    """Send one byte a second on each socket for ``seconds``; return how many the server closed."""
+    closed = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for conn in sockets:
+            if conn in closed:
+                continue
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                closed.add(conn)
+        time.sleep(1)
+    return len(closed)
+
+
+def _health_seconds(server: LiveServer) -> float:
+    started = time.monotonic()
+    response = requests.get(server.api("/api/v1/health"), timeout=5)
+    assert response.status_code == 200
+    return time.monotonic() - started
+
+
+def test_a_hundred_slow_connections_leave_the_server_reachable(server_factory: Callable[..., LiveServer]) -> None:
+    server = server_factory()
+    sockets = _open_slow(server, 100)
+    try:
+        _trickle(sockets, 2)
+        assert _health_seconds(server) < 3
+    finally:
+        for conn in sockets:
+            conn.close()
+
+
+def test_slow_requests_are_closed_at_their_deadline(server_factory: Callable[..., LiveServer]) -> None:
+    env = {"GREENFLAME_CONNECTION_LIMIT": "30", "GREENFLAME_HEADERS_TIMEOUT_S": "1", "GREENFLAME_BODY_TIMEOUT_S": "2"}
+    server = server_factory(env=env)
+    bodies = _open_slow(server, 25)
+    headers = _open_slow(server, 25, head=b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+    try:
+        # 50 connections against a limit of 30: the server stops accepting until the deadlines free slots.
+        closed = _trickle(bodies + headers, 6)
+        assert closed == 50
+        assert _health_seconds(server) < 3
+    finally:
+        for conn in bodies + headers:
+            conn.close()
+
+
+class _Request:
+    def __init__(self, headers_finished: bool, completed: bool = False) -> None:
+        self.headers_finished, self.completed = headers_finished, completed
+
+
+class _Channel:
+    def __init__(self, request: object, started: float) -> None:
+        self.request, self.request_started = request, started
+
+
+@pytest.mark.parametrize(
+    ("request_", "age", "expected"),
+    [
+        (None, 100.0, False),
+        (_Request(headers_finished=False), 9.0, False),
+        (_Request(headers_finished=False), 11.0, True),
+        (_Request(headers_finished=True), 11.0, False),
+        (_Request(headers_finished=True), 61.0, True),
+        (_Request(headers_finished=True, completed=True), 61.0, False),
+    ],
+)
+def test_overdue(request_: object, age: float, expected: bool) -> None:
+    assert overdue(_Channel(request_, 1000.0), 1000.0 + age, 10, 60) is expected
