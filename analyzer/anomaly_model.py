@@ -10,9 +10,9 @@ Method (the choice is argued in ``docs/anomalies.md``):
    weights let a lasting change become the new normal after a few days. Until then (a new group's
    first day) shares are not left unscored: a short-history baseline takes over as soon as
    :attr:`DetectorConfig.min_history` points exist (totals and durations follow traffic, whose
-   daily cycle a few hours cannot show, and wait for the seasonal model), the median of the last
-   :attr:`DetectorConfig.local_window` buckets, whose spread is the robust (MAD) spread of that
-   same median's one-step errors over the history so far. Until the training holds
+   daily cycle a few hours cannot show, and wait for the seasonal model): the median of the last
+   :attr:`DetectorConfig.local_window` buckets moved along the trend from the window before it,
+   whose spread is the robust (MAD) spread of its own one-step errors over the history so far. Until the training holds
    :attr:`DetectorConfig.settled_days` of points (short history, or a seasonal fit on a day or
    so), spreads are multiplied by :attr:`DetectorConfig.young_sd_factor`: the false-alarm control.
 2. Spread. Shares get a binomial term from the bucket's sample count plus an extra-binomial term
@@ -247,8 +247,9 @@ class _ShortHistory:
 
     The expected value is the median of the points among the last ``local_window`` buckets (at
     least ``min_history`` of them: after an outage, scoring waits for fresh points, since a median
-    from before it has missed the daily cycle's move). It follows the cycle with a lag, and a
-    change shows at once. Its spread is measured on its own one-step errors (each past point
+    from before it has missed the daily cycle's move), moved along the trend from the median of
+    the window before it: it follows the cycle, and a change shows at once (a ramp mostly too,
+    since a window's median trails it). Its spread is measured on its own one-step errors (each past point
     against the median of the window before it) over the last ``short_spread_window`` points,
     robustly (MAD): the cycle's lag is in it, past incidents do not dominate it.
     """
@@ -268,7 +269,13 @@ class _ShortHistory:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # windows without data
             medians = np.nanmedian(before, axis=1)
-        self.median_before: np.ndarray = np.where(enough, medians, np.nan)
+        median = np.where(enough, medians, np.nan)
+        # The window's median lags the daily cycle by half a window: move it along the trend
+        # from the window before (where there is one) to the point being scored.
+        earlier = np.concatenate([np.full(window, np.nan), median[:-window]])
+        trend = np.nan_to_num((median - earlier) / window)
+        predicted = median + trend * (window + 1) / 2
+        self.predicted: np.ndarray = predicted if denominator is None else np.clip(predicted, 0.0, 1.0)
         self.present = np.flatnonzero(~np.isnan(values))
         self.valid = np.flatnonzero(~np.isnan(values) & enough)  # points with a one-step error
 
@@ -277,7 +284,7 @@ class _ShortHistory:
         points before its ``until`` (the point itself, or earlier when feedback froze the baseline)."""
         import numpy as np
 
-        expected = self.median_before[until]
+        expected = self.predicted[until]
         sd = np.full(len(points), np.nan)
         for first in range(0, len(points), self.REFRESH):
             block = slice(first, first + self.REFRESH)
@@ -293,7 +300,7 @@ class _ShortHistory:
         end = int(np.searchsorted(self.valid, until))
         known = self.valid[max(0, end - self.config.short_spread_window) : end]
         if len(known) >= self.config.min_history:
-            fitted = self.median_before[known]
+            fitted = self.predicted[known]
         else:
             lo, hi = np.searchsorted(self.present, [until - self.config.local_window, until])
             known = self.present[lo:hi]

@@ -278,3 +278,10 @@ def test_totals_wait_for_the_seasonal_model() -> None:
     counts = np.full(200, 1000.0)
     baseline, _ = fit_baseline(counts, None, T0, 300, DetectorConfig())
     assert np.all(np.isnan(baseline))  # under a day: a traffic cycle cannot be told from an incident
+
+
+def test_short_history_baseline_follows_a_slow_trend_without_lag() -> None:
+    rising = 0.1 + 0.0002 * np.arange(200)  # a climb of 0.24 points an hour, like a daily cycle
+    baseline, _ = fit_baseline(rising, np.full(200, 10**6), T0, 300, DetectorConfig())
+    lagging_median = 0.0002 * 18  # what a plain median of the last 36 points would trail by
+    assert np.nanmax(np.abs(baseline[80:] - rising[80:])) < lagging_median / 5
