@@ -19,6 +19,7 @@ from greenflame.analyzer.errors import UserError
 from . import api, delivery, errors, events, ingest, pipeline_api, pipeline_worker, rollups, slow_clients, storage, web
 from .context import SETTINGS_KEY
 from .settings import Settings
+from .tickets.credentials import RedactingFilter
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def serve(
 ) -> int:
     """Run the server until SIGTERM or SIGINT; arguments given override the settings."""
     _configure_logging()
+    for handler in logging.getLogger().handlers:  # no credential reaches the server's log
+        handler.addFilter(RedactingFilter())
     app = create_app({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
     settings: Settings = app.config[SETTINGS_KEY]
     server = _bind(app, settings)

@@ -9,7 +9,7 @@ A destination is a JSON object::
 Only ``to`` is required. ``token`` (and ``email`` for Jira Cloud) may instead come from the
 server's environment (``GREENFLAME_GITHUB_TOKEN`` and the others in docs/tickets.md). A stored
 token is never shown back: the public form says ``"token": "stored"``, ``"environment"`` or
-``"missing"``.
+``"missing"``, and credentials inside ``to`` or ``api_url`` (a webhook's ``?token=``) show as ``***``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .tickets.config import ChannelConfig, ChannelConfigError, credential_env, parse_destination
+from .tickets.credentials import redact
 from .tickets.transport import RetryPolicy
 
 MAX_CHANNELS = 10
@@ -105,6 +106,9 @@ def public_channels(items: Sequence[Mapping[str, Any]], environ: Optional[Mappin
     out = []
     for item in items:
         shown: Dict[str, Any] = {k: v for k, v in item.items() if k != "token"}
+        for name in ("to", "api_url"):  # a webhook URL may carry its own secret (?token=, user:password@)
+            if isinstance(shown.get(name), str):
+                shown[name] = redact(shown[name])
         try:
             config = channel_config(item, None, environ)
             shown["channel"] = config.channel_key

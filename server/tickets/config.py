@@ -64,7 +64,7 @@ class ChannelConfig:
         if self.kind == WEBHOOK:
             parts = urlsplit(self.target)
             digest = hashlib.sha256(self.target.encode()).hexdigest()[:8]
-            return f"webhook:{parts.netloc}#{digest}"
+            return f"webhook:{parts.netloc.rpartition('@')[2]}#{digest}"  # no user:password@
         host = urlsplit(self.resolved_api_url).netloc
         default_host = urlsplit(DEFAULT_API_URLS.get(self.kind, "")).netloc
         suffix = "" if host == default_host else f"@{host}"

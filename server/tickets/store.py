@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db import make_engine, upgrade_database
 from ..schema import ticket_links
+from .credentials import redact
 
 DEFAULT_LEASE_S = 300.0
 
@@ -115,6 +116,8 @@ class TicketStore:
         """Write ``changes`` (column names; ``numbers`` as a dict) and give the lease back."""
         if "numbers" in changes:
             changes["numbers_json"] = json.dumps(changes.pop("numbers"), sort_keys=True)
+        if changes.get("last_error"):  # the last line of defence: no credential form is ever stored
+            changes["last_error"] = redact(changes["last_error"])
         values = {**changes, "lease_token": None, "lease_until_unix_ns": None, "updated_unix_ns": time.time_ns()}
         statement = (
             update(ticket_links)

@@ -26,7 +26,7 @@ import requests
 # pacing itself against a rate-limited API, not a fleet of agents that must not return in step).
 from greenflame.agent.delivery_policy import RETRYABLE_STATUSES, retry_after_s
 
-from .credentials import Secret, redact
+from .credentials import Secret, header_secrets, redact
 from .models import AUTH, RATE_LIMITED, REJECTED, UNAVAILABLE, DeliveryError
 
 RESET_HEADERS = ("x-ratelimit-reset", "ratelimit-reset")
@@ -77,7 +77,7 @@ class Transport:
         self.tracker = tracker
         self.base_url = base_url.rstrip("/") + "/"
         self._headers = {"User-Agent": USER_AGENT, **headers}
-        self._secrets = list(secrets)
+        self._secrets = [*secrets, *header_secrets(headers)]
         self.policy = policy or RetryPolicy()
         self._session = session or requests.Session()
         self._sleep = sleep
@@ -85,7 +85,7 @@ class Transport:
         self._rng = rng
 
     def __repr__(self) -> str:
-        return f"Transport({self.tracker!r}, {self.base_url!r})"
+        return f"Transport({self.tracker!r}, {redact(self.base_url, self._secrets)!r})"
 
     def url(self, path: str) -> str:
         """An absolute URL for ``path`` under the API base URL."""
@@ -120,7 +120,7 @@ class Transport:
         try:
             response = self._session.request(method, url, headers=headers, timeout=self.policy.timeout_s, **kwargs)
         except requests.RequestException as error:
-            host = urlsplit(url).netloc
+            host = redact(urlsplit(url).netloc, self._secrets)
             raise _Retry(
                 DeliveryError(f"{self.tracker} unreachable at {host} ({type(error).__name__})", kind=UNAVAILABLE), None
             ) from None
