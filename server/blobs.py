@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlparse
 
 from greenflame.analyzer.errors import UserError
 
+from .private_files import private_dir
+
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
@@ -35,8 +37,7 @@ class FolderBlobStore:
     """Blobs as files under one folder, written atomically (temporary file, then rename)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root = private_dir(root)
 
     def _path(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key:
@@ -46,7 +47,7 @@ class FolderBlobStore:
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``; readers never see a half-written file."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -30,6 +30,8 @@ from sqlalchemy.pool import StaticPool
 
 from greenflame.analyzer.errors import UserError
 
+from .private_files import private_file
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -60,7 +62,7 @@ class Upgrade:
 
 
 def make_engine(url: Union[str, URL]) -> Engine:
-    """An engine for ``url`` (an SQLAlchemy URL); SQLite also gets its folder created.
+    """An engine for ``url`` (an SQLAlchemy URL); SQLite also gets its folder (0700) and file (0600) created.
 
     Raises UserError when ``url`` is not a database URL.
     """
@@ -75,7 +77,7 @@ def make_engine(url: Union[str, URL]) -> Engine:
     if not database or database == ":memory:":
         options["poolclass"] = StaticPool  # one shared connection, or each thread sees its own empty DB
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(database).expanduser())  # SQLite gives its -wal and -shm files the same mode
     engine = create_engine(parsed, **options)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, get_type_hints
 
 from greenflame.analyzer.errors import UserError
 
+from .private_files import private_dir
+
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
@@ -168,7 +170,7 @@ class Settings:
 def load_or_create_admin_token(data_dir: Path) -> str:
     """The admin token kept in ``data_dir``; on first use generate it and write it with mode 0600."""
     path = data_dir / ADMIN_TOKEN_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
