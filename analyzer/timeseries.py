@@ -187,20 +187,18 @@ def series_from_buckets(group: str, resolution: int, buckets: Mapping[int, Bucke
     the result equals :func:`group_series` on those profiles (the structure aside, when the
     buckets were stored with a floor).
     """
-    merged: Dict[int, BucketCounts] = {}
-    for start, counts in buckets.items():
-        merged.setdefault(start // resolution * resolution, BucketCounts()).add(counts)
+    merged = _merged(buckets, resolution)
     times = sorted(merged)
     ordered = [merged[t] for t in times]
     share_of = CPU if sum(b.cpu for b in ordered) > 0 else WALL
     denominator = [b.cpu if share_of == CPU else b.wall for b in ordered]
-    structure = BucketCounts()
+    ancestors: Dict[str, Set[str]] = {}
+    library: Set[str] = set()
     for bucket in ordered:
-        structure.ancestors.update({k: structure.ancestors.get(k, set()) | v for k, v in bucket.ancestors.items()})
-        structure.library.update(bucket.library)
-    result = GroupSeries(
-        group, resolution, share_of, times, denominator, ancestors=structure.ancestors, library=structure.library
-    )
+        for key, above in bucket.ancestors.items():
+            ancestors.setdefault(key, set()).update(above)
+        library.update(bucket.library)
+    result = GroupSeries(group, resolution, share_of, times, denominator, ancestors=ancestors, library=library)
     result.totals = {
         "cpu_samples": [b.cpu for b in ordered],
         "wall_samples": [b.wall for b in ordered],
@@ -213,6 +211,22 @@ def series_from_buckets(group: str, resolution: int, buckets: Mapping[int, Bucke
         result.inclusive[frame] = _shares(inclusive, denominator, frame)
         result.self_share[frame] = _shares(self_counts, denominator, frame)
     return result
+
+
+def _merged(buckets: Mapping[int, BucketCounts], resolution: int) -> Dict[int, BucketCounts]:
+    """``buckets`` summed per bucket of ``resolution``; a bucket alone in its coarser one is not copied."""
+    members: Dict[int, List[BucketCounts]] = {}
+    for start, counts in buckets.items():
+        members.setdefault(start // resolution * resolution, []).append(counts)
+    merged: Dict[int, BucketCounts] = {}
+    for start, parts in members.items():
+        if len(parts) == 1:
+            merged[start] = parts[0]
+            continue
+        merged[start] = BucketCounts()
+        for part in parts:
+            merged[start].add(part)
+    return merged
 
 
 def _mean_duration(bucket: BucketCounts) -> Optional[float]:

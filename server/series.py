@@ -30,15 +30,24 @@ from sqlalchemy.exc import IntegrityError
 
 from greenflame.analyzer.model import Profile
 from greenflame.analyzer.series_counts import BucketCounts, middle_s, window_counts
-from greenflame.analyzer.timeseries import GroupSeries, bucket_start, frame_key, is_library_file, series_from_buckets
+from greenflame.analyzer.timeseries import (
+    SIGNIFICANT_SHARE,
+    GroupSeries,
+    bucket_start,
+    frame_key,
+    is_library_file,
+    series_from_buckets,
+)
 
 from .schema import series_buckets
 from .storage import Storage, StoredProfile
 
 #: The resolution buckets are stored at; coarser series are summed from it.
 RESOLUTION_S = 300
-#: Ancestors are stored for frames at or above this share of a profile only (see window_counts).
-STRUCTURE_FLOOR = 0.001
+#: Ancestors are stored for frames at or above this share of a profile only (see window_counts):
+#: half the share that makes a frame's series (every such frame reaches 1% in some profile), so
+#: the structure of deep, varied stacks does not dominate the stored rows.
+STRUCTURE_FLOOR = SIGNIFICANT_SHARE / 2
 #: Decoded buckets kept in memory per process (a week of one group is 2,016).
 CACHE_BUCKETS = 20_000
 _ADD_ATTEMPTS = 3

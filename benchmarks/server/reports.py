@@ -68,15 +68,17 @@ class ReportGenerator:
         self.rng = random.Random(seed)
         self.pool = stack_pool(self.rng, frame_pool(self.rng, frames), pool)
 
-    def report(self, group: str, start_time_unix_ns: int) -> Profile:
-        """A 60-second report of ``group`` starting at ``start_time_unix_ns``."""
+    def report(
+        self, group: str, start_time_unix_ns: int, duration_ns: int = WINDOW_NS, stacks: int = STACKS_PER_REPORT
+    ) -> Profile:
+        """A report of ``group`` over ``duration_ns``: ``stacks`` stacks with 1.5 samples each on average."""
         rng = self.rng
-        profile = Profile(group=group, start_time_unix_ns=start_time_unix_ns, duration_ns=WINDOW_NS)
-        chosen = rng.sample(self.pool, STACKS_PER_REPORT)
-        extra = SAMPLES_PER_REPORT - STACKS_PER_REPORT
-        counts = [1] * STACKS_PER_REPORT
+        profile = Profile(group=group, start_time_unix_ns=start_time_unix_ns, duration_ns=duration_ns)
+        chosen = rng.sample(self.pool, stacks)
+        extra = stacks * SAMPLES_PER_REPORT // STACKS_PER_REPORT - stacks
+        counts = [1] * stacks
         for _ in range(extra):  # a few hot stacks carry most of the extra samples
-            counts[min(int(rng.paretovariate(1.2)) - 1, STACKS_PER_REPORT - 1)] += 1
+            counts[min(int(rng.paretovariate(1.2)) - 1, stacks - 1)] += 1
         for stack, wall in zip(chosen, counts):
             cpu = sum(1 for _ in range(wall) if rng.random() < 0.6)
             profile.add(stack, [wall, cpu], {"endpoint": LABEL_VALUES[rng.random() < 0.4]})

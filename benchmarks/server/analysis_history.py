@@ -1,0 +1,137 @@
+"""An analysis run's cost against the length of the group's history (goal: 1 day vs 7 days within 20%).
+
+For each history length (``--days``, default 1 and 7) a fresh storage (SQLite and a folder)
+gets one group with a 5-minute report every 5 minutes over that span (``reports.py``, with
+``--stacks`` stacks each), each added to its stored series bucket as the rollup worker does.
+Then, alternating between the histories round by round, it times:
+
+- ``today``: anomaly detection as before issue 18: every profile of the history decoded, its
+  series built, the detector run (``detect_profiles``);
+- ``stored-cold``: the series read from ``series_buckets`` by a new process (nothing in memory), then
+  the detector;
+- ``stored-new``: the steady state: one new profile arrives (added as the worker does), the same
+  process reads the series again (only the changed bucket is read) and runs the detector;
+- ``detector``: the detector alone on the series (its own cost grows with the history);
+- ``run``: a whole pipeline run (``Pipeline.run_group``: the last hour's profiles merged and
+  analysed, findings, anomalies over the stored series) after one new profile was stored.
+
+    python benchmarks/server/analysis_history.py [--days 1 7] [--rounds 3] [--stacks 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reports import ReportGenerator
+
+from greenflame.analyzer.anomalies import choose_resolution, detect, detect_profiles
+from greenflame.server.pipeline import Pipeline, PipelineConfig
+from greenflame.server.pipeline_store import PipelineStore
+from greenflame.server.series import SeriesStore
+from greenflame.server.storage import Storage
+from greenflame.server.tickets.store import TicketStore
+
+GROUP = "history-service"
+STEP_NS = 300 * 10**9
+
+
+class History:
+    """One storage holding ``days`` of a group's 5-minute reports, stored series included."""
+
+    def __init__(self, root: Path, days: int, stacks: int) -> None:
+        self.days = days
+        self.stacks = stacks
+        self.storage = Storage.open(f"sqlite:///{root / 'db.sqlite'}", str(root / "blobs"))
+        self.storage.create_group(GROUP)
+        self.generator = ReportGenerator(seed=days)
+        self.series = SeriesStore(self.storage)
+        self.next_ns = time.time_ns() - days * 86400 * 10**9
+        config = PipelineConfig(history_s=days * 86400 + 3600)
+        self.pipeline = Pipeline(
+            self.storage, PipelineStore(self.storage.engine), TicketStore(self.storage.engine), config, environ={}
+        )
+        for _ in range(days * 288):
+            self.add_report(to_series=True)
+
+    def add_report(self, to_series: bool) -> None:
+        profile = self.generator.report(GROUP, self.next_ns, STEP_NS, self.stacks)
+        self.next_ns += STEP_NS
+        profile_id, _ = self.storage.add_profile(GROUP, profile, None)
+        if to_series:
+            (row,) = [r for r in self.storage.find_profiles(GROUP, profile.start_time_unix_ns) if r.id == profile_id]
+            self.series.add(row, profile)
+
+    def today(self) -> None:
+        rows = self.storage.find_profiles(GROUP)
+        detect_profiles([self.storage.load_profile(row) for row in rows])
+
+    def stored(self, store: SeriesStore) -> None:
+        rows = self.storage.find_profiles(GROUP)
+        detect(store.group_series(GROUP, rows, choose_resolution(rows)))
+
+    def stored_cold(self) -> None:
+        self.stored(SeriesStore(self.storage))
+
+    def stored_new(self) -> None:
+        self.add_report(to_series=True)
+        self.stored(self.series)
+
+    def detector(self) -> None:
+        rows = self.storage.find_profiles(GROUP)
+        series = self.series.group_series(GROUP, rows, choose_resolution(rows))
+        started = time.perf_counter()
+        detect(series)
+        self.detector_ms = (time.perf_counter() - started) * 1000
+
+    def run(self) -> None:
+        self.add_report(to_series=False)  # the worker has not reached it: the run adds it itself
+        summary = self.pipeline.run_group(GROUP)
+        if not summary or summary.get("error"):
+            raise SystemExit(f"the pipeline run failed: {summary}")
+
+
+def timed(call: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, nargs="+", default=[1, 7])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stacks", type=int, default=300, help="distinct stacks per report")
+    parser.add_argument("--skip-today", action="store_true", help="do not time the path before issue 18")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="gf-analysis-history-") as tmp:
+        histories = []
+        for days in args.days:
+            started = time.perf_counter()
+            histories.append(History(Path(tmp) / f"d{days}", days, args.stacks))
+            print(f"{days} day(s): {days * 288} reports stored in {time.perf_counter() - started:.0f} s", flush=True)
+        times: Dict[str, Dict[int, List[float]]] = {}
+        for _ in range(args.rounds):
+            for history in histories:
+                cases = {"stored-cold": history.stored_cold, "stored-new": history.stored_new, "run": history.run}
+                if not args.skip_today:
+                    cases["today"] = history.today
+                for name, call in cases.items():
+                    times.setdefault(name, {}).setdefault(history.days, []).append(timed(call))
+                history.detector()
+                times.setdefault("detector", {}).setdefault(history.days, []).append(history.detector_ms)
+        for name, per_days in times.items():
+            medians = {days: statistics.median(values) for days, values in per_days.items()}
+            shown = "  ".join(f"{days} d: {ms:8.0f} ms" for days, ms in medians.items())
+            ratio = medians[max(medians)] / medians[min(medians)] if len(medians) > 1 else 1.0
+            print(f"{name:12s} {shown}  ratio {ratio:.2f}  (medians of {args.rounds})")
+
+
+if __name__ == "__main__":
+    main()
