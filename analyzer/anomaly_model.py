@@ -272,7 +272,8 @@ class _ShortHistory:
         median = np.where(enough, medians, np.nan)
         # The window's median lags the daily cycle by half a window: move it along the trend
         # from the window before (where there is one) to the point being scored.
-        earlier = np.concatenate([np.full(window, np.nan), median[:-window]])
+        earlier = np.full(len(values), np.nan)
+        earlier[window:] = median[: max(0, len(values) - window)]
         trend = np.nan_to_num((median - earlier) / window)
         predicted = median + trend * (window + 1) / 2
         self.predicted: np.ndarray = predicted if denominator is None else np.clip(predicted, 0.0, 1.0)

@@ -285,3 +285,10 @@ def test_short_history_baseline_follows_a_slow_trend_without_lag() -> None:
     baseline, _ = fit_baseline(rising, np.full(200, 10**6), T0, 300, DetectorConfig())
     lagging_median = 0.0002 * 18  # what a plain median of the last 36 points would trail by
     assert np.nanmax(np.abs(baseline[80:] - rising[80:])) < lagging_median / 5
+
+
+def test_a_series_shorter_than_the_window_is_scored() -> None:
+    """A short local run: 14 one-second points, a frame jumping from 5% to 40% at the 8th."""
+    values = np.array([0.05, 0.06, 0.04, 0.05, 0.05, 0.06, 0.05, 0.40, 0.41, 0.39, 0.40, 0.42, 0.40, 0.41])
+    baseline, sd = fit_baseline(values, np.full(14, 300.0), T0, 1, DetectorConfig())
+    assert np.isnan(baseline[0]) and abs(baseline[7] - 0.05) < 0.01 and sd[7] > 0
