@@ -111,7 +111,8 @@ class SeriesStore:
         b = series_buckets.c
         where = and_(b.group_name == group, b.resolution_s == RESOLUTION_S, b.bucket_start_unix_s == start)
         found = conn.execute(select(b.counts).where(where).with_for_update()).scalar_one_or_none()
-        ids, counts = decode(found) if found is not None else (frozenset(), BucketCounts())
+        loaded: Loaded = decode(found) if found is not None else (frozenset(), BucketCounts())
+        ids, counts = loaded
         added = {profile_id: c for profile_id, c in new.items() if profile_id not in ids}
         if not added and found is not None:
             return ids, counts
@@ -187,8 +188,8 @@ class SeriesStore:
                 b.bucket_start_unix_s.in_(chunk),
             )
             with self.storage.engine.connect() as conn:
-                for start, data in conn.execute(query):
-                    found[int(start)] = decode(data)
+                for row in conn.execute(query):
+                    found[int(row.bucket_start_unix_s)] = decode(bytes(row.counts))
         return found
 
     def _remember(self, key: Key, loaded: Loaded) -> None:
