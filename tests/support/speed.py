@@ -30,6 +30,7 @@ SLOW_MODULES = frozenset(
         "test_server_serve.py",
         "test_server_ui.py",
         "test_rollups.py",
+        "test_anomalies_eval.py",
     }
 )
 #: Single tests over a second in otherwise fast modules.
