@@ -138,8 +138,13 @@ class Storage:
         return [GroupSummary(row[0], row[1], row[2] or 0, row[3], row[4], row[5]) for row in rows]
 
     # -- profiles -------------------------------------------------------------
-    def add_profile(self, group: str, profile: Profile, idempotency_key: Optional[str]) -> Tuple[str, bool]:
+    def add_profile(
+        self, group: str, profile: Profile, idempotency_key: Optional[str], body_gz: Optional[bytes] = None
+    ) -> Tuple[str, bool]:
         """Store ``profile`` for ``group``; return ``(id, duplicate)``.
+
+        ``body_gz``, when given, is ``profile``'s gzipped wire-format document as received
+        (stored as it is instead of written anew).
 
         A second report with the same idempotency key in the same group is not stored
         again: the first one's id comes back with ``duplicate`` true. A new profile is
@@ -151,7 +156,9 @@ class Storage:
                 return existing, True
         profile_id = uuid.uuid4().hex
         blob_key = f"profiles/{profile_id[:2]}/{profile_id}.json.gz"
-        self.blobs.put(blob_key, gzip.compress(greenflame_json.dumps(profile), compresslevel=6, mtime=0))
+        if body_gz is None:
+            body_gz = gzip.compress(greenflame_json.dumps(profile), compresslevel=6, mtime=0)
+        self.blobs.put(blob_key, body_gz)
         row = _profile_row(profile_id, group, profile, idempotency_key, blob_key)
         try:
             with self.engine.begin() as conn:

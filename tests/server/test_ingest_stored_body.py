@@ -1,0 +1,48 @@
+"""Ingest stores the body the agent sent when it is exactly the validated document."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from pathlib import Path
+
+from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.model import Frame, Profile
+from greenflame.server.app import create_app
+from greenflame.server.ingest import stored_body
+from greenflame.server.storage import get_storage
+
+DOCUMENT = b'{"format": "greenflame"}'
+
+
+def test_a_single_gzip_member_is_stored_as_received() -> None:
+    raw = gzip.compress(DOCUMENT, compresslevel=9, mtime=123)
+    assert stored_body("gzip", raw, DOCUMENT) is raw
+
+
+def test_anything_else_is_compressed_anew_from_the_validated_document() -> None:
+    second_member = gzip.compress(DOCUMENT) + gzip.compress(b"x" * 10_000)
+    trailing = gzip.compress(DOCUMENT) + b"junk"
+    for encoding, raw in (("gzip", second_member), ("gzip", trailing), ("identity", DOCUMENT)):
+        stored = stored_body(encoding, raw, DOCUMENT)
+        assert stored != raw
+        assert gzip.decompress(stored) == DOCUMENT
+
+
+def test_the_blob_holds_the_bytes_the_agent_sent(tmp_path: Path) -> None:
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "admin-token-for-tests-0123456789"})
+    client = app.test_client()
+    created = client.post(
+        "/api/v1/groups", json={"name": "svc"}, headers={"Authorization": "Bearer admin-token-for-tests-0123456789"}
+    )
+    profile = Profile(group="svc", start_time_unix_ns=time.time_ns() - 60 * 10**9, duration_ns=60 * 10**9)
+    profile.add([Frame("main", "/srv/app.py", 1)], [3, 2])
+    sent = gzip.compress(greenflame_json.dumps(profile), compresslevel=9, mtime=7)
+    headers = {"Authorization": f"Bearer {created.get_json()['ingest_key']}", "Content-Encoding": "gzip"}
+    response = client.post("/api/v1/ingest", data=sent, headers=headers, content_type="application/json")
+    assert response.status_code == 202
+    with app.app_context():
+        storage = get_storage()
+        (row,) = storage.find_profiles("svc")
+        assert storage.blobs.get(row.blob_key) == sent
+        assert storage.load_profile(row).samples == profile.samples
