@@ -18,6 +18,7 @@ import os
 from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from .crypto import SecretBox
 from .tickets.config import ChannelConfig, ChannelConfigError, credential_env, parse_destination
 from .tickets.credentials import redact
 from .tickets.transport import RetryPolicy
@@ -119,3 +120,13 @@ def public_channels(items: Sequence[Mapping[str, Any]], environ: Optional[Mappin
         shown["token"] = "stored" if item.get("token") else "environment" if from_env else "missing"
         out.append(shown)
     return out
+
+
+def seal_tokens(items: Sequence[Mapping[str, Any]], box: SecretBox) -> List[Dict[str, Any]]:
+    """The destinations with each ``token`` sealed (or re-sealed with the first key), for storing."""
+    return [{**item, "token": box.reseal(item["token"])} if item.get("token") else dict(item) for item in items]
+
+
+def open_tokens(items: Sequence[Mapping[str, Any]], box: SecretBox) -> List[Dict[str, Any]]:
+    """The stored destinations with each sealed ``token`` opened, for use (never for a client)."""
+    return [{**item, "token": box.open(item["token"])} if item.get("token") else dict(item) for item in items]

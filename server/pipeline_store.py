@@ -27,7 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from greenflame.analyzer.anomalies import Anomaly
 from greenflame.analyzer.rules.finding import Finding
 
+from .crypto import SecretBox
 from .db import upgrade_database
+from .pipeline_channels import open_tokens, seal_tokens
 from .schema import (
     analysis_runs,
     analysis_state,
@@ -115,8 +117,10 @@ class Vote:
 class PipelineStore:
     """The pipeline's tables on the server's engine; safe across threads and processes."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, box: Optional[SecretBox] = None) -> None:
+        """``box`` seals channel credentials at rest (none: stored as given, as before 0.2)."""
         self.engine = engine
+        self.box = box
         upgrade_database(engine)
 
     # -- leases and generations -------------------------------------------------
@@ -398,10 +402,13 @@ class PipelineStore:
         with self.engine.connect() as conn:
             raw = conn.execute(query).scalar_one_or_none()
         loaded: Any = json.loads(raw) if raw else []
-        return [dict(item) for item in loaded if isinstance(item, dict)]
+        items = [dict(item) for item in loaded if isinstance(item, dict)]
+        return open_tokens(items, self.box) if self.box else items
 
     def set_channels(self, group: str, channels: Sequence[Mapping[str, Any]]) -> None:
-        """Replace the group's ticket destinations."""
+        """Replace the group's ticket destinations (credentials sealed when the store has a box)."""
+        if self.box:
+            channels = seal_tokens(channels, self.box)
         values = {"channels_json": json.dumps(list(channels), sort_keys=True), "updated_unix_ns": time.time_ns()}
         where = group_channels.c.group_name == group
         with self.engine.begin() as conn:
@@ -411,6 +418,17 @@ class PipelineStore:
                         conn.execute(insert(group_channels).values(group_name=group, **values))
                 except IntegrityError:  # another process inserted it first: write over it
                     conn.execute(update(group_channels).where(where).values(**values))
+
+    def reseal_channels(self) -> int:
+        """Seal every stored credential with the box's first key (clear ones from older versions
+        included); return how many groups were rewritten. Run at start: this is key rotation."""
+        if self.box is None:
+            return 0
+        with self.engine.connect() as conn:
+            groups = list(conn.execute(select(group_channels.c.group_name)).scalars())
+        for group in groups:
+            self.set_channels(group, self.channels(group))
+        return len(groups)
 
 
 def _finding_state(row: Any) -> FindingState:

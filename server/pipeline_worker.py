@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional
 from flask import Flask
 
 from .context import SETTINGS_KEY
+from .crypto import key_folder, secret_box
 from .events import ProfileStored, connect_storage, profile_stored
 from .pipeline import Pipeline, PipelineConfig
 from .pipeline_store import PipelineStore
@@ -178,7 +179,10 @@ def init_app(app: Flask) -> PipelineService:
         max_profiles=settings.max_query_profiles,
         public_url=settings.public_url,
     )
-    pipeline = Pipeline(storage, PipelineStore(storage.engine), TicketStore(storage.engine), config)
+    key_dir = key_folder(settings.resolved_database_url(), settings.data_path)
+    store = PipelineStore(storage.engine, secret_box(settings.secret_keys, key_dir))
+    store.reseal_channels()  # seals clear credentials of older versions; re-seals after a key rotation
+    pipeline = Pipeline(storage, store, TicketStore(storage.engine), config)
     pipeline_store = pipeline.store
     scheduler = Scheduler(pipeline.run_group, settings.analysis_delay_ms / 1000.0, sweep=pipeline_store.stale_groups)
     service = PipelineService(pipeline, scheduler)

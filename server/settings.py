@@ -60,6 +60,11 @@ class Settings:
     admin_token: Optional[str] = _setting(
         "GREENFLAME_ADMIN_TOKEN", None, "token for admin calls (default: generated once, kept in the data folder)"
     )
+    secret_keys: Optional[str] = _setting(
+        "GREENFLAME_SECRET_KEYS",
+        None,
+        "Fernet keys sealing stored credentials, comma-separated, the sealing one first (default: a key file)",
+    )
     max_upload_bytes: int = _setting(
         "GREENFLAME_MAX_UPLOAD_BYTES", 8 * MIB, "largest accepted ingest body, as sent (compressed)"
     )
