@@ -127,17 +127,26 @@ def _frame(value: Any, path: str) -> Frame:
 def _sample(value: Any, path: str, width: int, frame_count: int) -> Sample:
     entry = check.obj(value, path)
     stack = check.array(check.field(entry, "stack", path), f"{path}.stack")
-    for i, index in enumerate(stack):
-        check.integer(index, f"{path}.stack[{i}]")
-        if index >= frame_count:
-            raise ProfileError(f"{path}.stack[{i}]: frame {index} does not exist (there are {frame_count} frames)")
+    if not _naturals_below(stack, frame_count):  # the checks below name the first bad entry
+        for i, index in enumerate(stack):
+            check.integer(index, f"{path}.stack[{i}]")
+            if index >= frame_count:
+                raise ProfileError(f"{path}.stack[{i}]: frame {index} does not exist (there are {frame_count} frames)")
     values = check.array(check.field(entry, "values", path), f"{path}.values")
     if len(values) != width:
         raise ProfileError(f"{path}.values: has {len(values)} values, expected one per sample type ({width})")
-    for i, v in enumerate(values):
-        check.integer(v, f"{path}.values[{i}]")
+    if not _naturals_below(values, check.INT64_MAX + 1):
+        for i, v in enumerate(values):
+            check.integer(v, f"{path}.values[{i}]")
     labels = check.string_map(entry.get("labels", {}), f"{path}.labels")
     return Sample(tuple(stack), list(values), labels)
+
+
+def _naturals_below(items: List[Any], limit: int) -> bool:
+    """Whether every item is an int (not a bool) in ``[0, limit)``: the common case, checked in C loops."""
+    if not items:
+        return True
+    return set(map(type, items)) == {int} and min(items) >= 0 and max(items) < limit
 
 
 #: Largest total of one sample type in one profile: 2^53, the largest integer a JSON reader
