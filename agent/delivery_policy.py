@@ -61,9 +61,23 @@ def classify(status: int, retry_after: Optional[str], now: float) -> Verdict:
     return Verdict(REJECTED, f"server answered HTTP {status}", status)
 
 
+#: Longest piece of a server's own text kept in a verdict (and so in the agent's log line).
+MAX_REASON_CHARS = 200
+
+
 def unreachable(reason: object) -> Verdict:
     """The verdict on a network failure (refused, reset, timed out, not HTTP): retry."""
-    return Verdict(RETRY, f"cannot reach the server: {reason}")
+    return Verdict(RETRY, f"cannot reach the server: {printable(str(reason))}")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for one log line: control characters (NUL, CR, LF, ESC...) shown escaped, cut short.
+
+    A reason may quote what the server sent (a status line that is not HTTP), so it is not trusted.
+    """
+    cut = text[:MAX_REASON_CHARS]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    return shown + ("..." if len(text) > MAX_REASON_CHARS else "")
 
 
 def retry_after_s(value: Optional[str], now: float) -> Optional[float]:
