@@ -124,3 +124,30 @@ def test_a_bucket_at_the_range_edge_is_computed_from_the_wanted_profiles_only(st
     edge = series.group_series(GROUP, rows[1:], 300)
     assert edge.totals["cpu_samples"] == [200.0]
     assert stored_counts(storage) == [3]  # the stored bucket is left whole
+
+
+def test_the_pipeline_detects_over_stored_series_as_over_the_profiles(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("sklearn")
+    from greenflame.analyzer.anomalies import detect_profiles
+    from greenflame.server.pipeline import Pipeline, PipelineConfig
+    from greenflame.server.pipeline_store import PipelineStore
+    from greenflame.server.tickets.store import TicketStore
+
+    five_minutes = 5 * MINUTE_NS
+    profiles = []
+    for n in range(288):  # a day of 5-minute reports; parse doubles for the last 4 hours
+        made = Profile(group=GROUP, start_time_unix_ns=T0_NS + n * five_minutes, duration_ns=five_minutes)
+        parse = 200 + (n % 7) * 3 + (200 if n >= 240 else 0)
+        made.add((HANDLER, PARSE, JSON), [parse, parse])
+        made.add((HANDLER,), [2000 - parse, 2000 - parse])
+        profiles.append(made)
+    rows = store_all(storage, profiles)
+    expected = [a.to_dict() for a in detect_profiles(profiles)]
+    assert expected  # the regression is found over the profiles
+    pipeline = Pipeline(storage, PipelineStore(storage.engine), TicketStore(storage.engine), PipelineConfig(), {})
+    assert [a.to_dict() for a in pipeline._detect(GROUP, rows, {}, {})] == expected
+    loaded = count_loads(storage, monkeypatch)
+    assert [a.to_dict() for a in pipeline._detect(GROUP, rows, {}, {})] == expected
+    assert loaded == []  # the second run reads the stored buckets only
