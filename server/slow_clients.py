@@ -5,21 +5,31 @@ client sending one byte a second holds its connection (and one of ``connection_l
 for ever. Here each connection remembers when its current request began; the server's periodic
 maintenance closes connections whose headers took longer than the headers timeout or whose
 whole request took longer than the body timeout.
+
+A connection closed while the client is still sending (a 413 for a chunked body over the
+limit) gets a lingering close: the answer is sent, the sending side shut, and what the client
+still sends is read and dropped for a moment, so the client reads the 413 instead of a reset.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any, Iterable, List, Optional
 
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
+#: How long a refused request's remaining body is read and dropped before the connection closes.
+LINGER_S = 5.0
+
 
 class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
-    """An HTTP connection that notes when its current request's first byte arrived."""
+    """An HTTP connection that notes when its current request's first byte arrived, and closes
+    gracefully (lingering) when the client is still sending."""
 
     request_started: Optional[float] = None
+    lingering_until: Optional[float] = None
 
     def received(self, data: bytes) -> bool:
         if data and self.request is None:
@@ -27,9 +37,50 @@ class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
         result: bool = super().received(data)
         return result
 
+    def handle_close(self) -> None:
+        if self.lingering_until is None and self.connected and _unread_input(self.socket):
+            # Closing a socket with unread input sends a reset, which can destroy the answer
+            # (a 413) before the client reads it: shut our side and drain theirs for a moment.
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                super().handle_close()
+                return
+            self.lingering_until = time.monotonic() + LINGER_S
+            self.will_close = self.close_when_flushed = False
+            return
+        super().handle_close()
+
+    def readable(self) -> bool:
+        return True if self.lingering_until is not None else bool(super().readable())
+
+    def writable(self) -> bool:
+        return bool(self.will_close) if self.lingering_until is not None else bool(super().writable())
+
+    def handle_read(self) -> None:
+        if self.lingering_until is None:
+            super().handle_read()
+            return
+        try:
+            data = self.recv(64 * 1024)  # dropped; an empty read means the client is done (closed)
+        except OSError:
+            data = b""
+        if (not data or time.monotonic() > self.lingering_until) and self.connected:
+            super().handle_close()
+
+
+def _unread_input(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # nothing waiting (EAGAIN), or the socket is already gone
+        return False
+
 
 def overdue(channel: Any, now: float, headers_timeout_s: float, body_timeout_s: float) -> bool:
-    """Whether ``channel``'s request in progress has outlived its deadline."""
+    """Whether ``channel``'s request in progress (or its lingering close) has outlived its deadline."""
+    lingering_until = getattr(channel, "lingering_until", None)
+    if lingering_until is not None:
+        return now > lingering_until
     request, started = channel.request, getattr(channel, "request_started", None)
     if request is None or started is None or request.completed:
         return False

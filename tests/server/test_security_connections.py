@@ -78,6 +78,27 @@ def test_slow_requests_are_closed_at_their_deadline(server_factory: Callable[...
             conn.close()
 
 
+def _send_chunked(server: LiveServer, total: int) -> bytes:
+    """POST ``total`` bytes in 500-byte chunks as fast as possible; return the start of the answer."""
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
+        conn.sendall(
+            b"POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"1f4\r\n" + b"a" * 500 + b"\r\n"
+        for _ in range(total // 500):
+            conn.sendall(chunk)
+        conn.sendall(b"0\r\n\r\n")
+        return conn.recv(200)
+
+
+def test_a_chunked_body_over_the_limit_gets_413_not_a_reset(server_factory: Callable[..., LiveServer]) -> None:
+    server = server_factory(env={"GREENFLAME_MAX_UPLOAD_BYTES": "1000"})
+    assert _send_chunked(server, 20_000_000).startswith(b"HTTP/1.1 413 ")
+    assert _health_seconds(server) < 3
+
+
 class _Request:
     def __init__(self, headers_finished: bool, completed: bool = False) -> None:
         self.headers_finished, self.completed = headers_finished, completed
@@ -101,3 +122,9 @@ class _Channel:
 )
 def test_overdue(request_: object, age: float, expected: bool) -> None:
     assert overdue(_Channel(request_, 1000.0), 1000.0 + age, 10, 60) is expected
+
+
+def test_a_lingering_close_ends_at_its_deadline() -> None:
+    channel = _Channel(None, 0.0)
+    channel.lingering_until = 5.0  # type: ignore[attr-defined]
+    assert not overdue(channel, 4.0, 10, 60) and overdue(channel, 6.0, 10, 60)
