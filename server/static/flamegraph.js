@@ -468,7 +468,7 @@
       drawn++;
     }
     var self = this;
-    this.eachVisible(width, MIN_DRAW_WIDTH, function (index, left, w) {
+    this.eachVisible(this.zoom, width, MIN_DRAW_WIDTH, function (index, left, w) {
       self.drawNode(ctx, index, left, w, false);
       drawn++;
     });
@@ -478,14 +478,14 @@
   };
 
   /**
-   * The box of the zoomed frame and of every frame under it at least `minWidth` px wide in a
-   * `width`-px view: visit(index, left, w). They all lie inside the zoomed frame's width.
+   * The box of frame `top` spread over `width` px and of every frame under it at least
+   * `minWidth` px wide: visit(index, left, w). They all lie inside `top`'s width.
    */
-  FlameGraph.prototype.eachVisible = function (width, minWidth, visit) {
+  FlameGraph.prototype.eachVisible = function (top, width, minWidth, visit) {
     var data = this.data;
-    var start = data.x[this.zoom];
-    var scale = width / Math.max(data.w[this.zoom], 1e-12);
-    var pending = [this.zoom];
+    var start = data.x[top];
+    var scale = width / Math.max(data.w[top], 1e-12);
+    var pending = [top];
     while (pending.length) {
       var index = pending.pop();
       var w = data.w[index] * scale;
@@ -747,10 +747,11 @@
   var MINIMAP_MIN_WIDTH = 1;
 
   /**
-   * The whole graph squeezed into a strip, with the part the scroll area shows outlined;
-   * clicking or dragging on it scrolls there. Redrawn at the next animation frame after a
-   * graph draw or a scroll (never inside the graph's own redraw); the graph's picture is
-   * kept and re-rendered only when the frames, zoom, colours, search or marks change.
+   * The whole graph (unzoomed) squeezed into a strip, with the part the scroll area shows
+   * outlined; clicking or dragging on it scrolls there. Redrawn at the next animation frame
+   * after a graph draw or a scroll (never inside the graph's own redraw); the graph's picture
+   * is kept and re-rendered only when the frames, colours, search or marks change, so
+   * zooming costs it nothing.
    */
   function Minimap(canvas, graph, scroller) {
     this.canvas = canvas;
@@ -777,7 +778,7 @@
   /** Render the graph's picture into the kept canvas when what it shows changed. */
   Minimap.prototype.render = function (width, height, ratio) {
     var graph = this.graph;
-    var state = [graph.data, graph.zoom, graph.color, graph.search, graph.marked, width, height, ratio];
+    var state = [graph.data, graph.color, graph.search, graph.marked, width, height, ratio];
     var same = this.drawn && state.every(function (value, i) { return value === this.drawn[i]; }, this);
     if (same) return;
     this.drawn = state;
@@ -787,7 +788,7 @@
     var ctx = picture.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     var rowHeight = height / (graph.data.maxDepth + 1);
-    graph.eachVisible(width, MINIMAP_MIN_WIDTH, function (index, left, w) {
+    graph.eachVisible(0, width, MINIMAP_MIN_WIDTH, function (index, left, w) {
       ctx.fillStyle = graph.fillFor(index, false);
       ctx.fillRect(left, graph.data.depth[index] * rowHeight, Math.max(w - 0.5, 0.5), Math.max(rowHeight, 0.5));
     });
