@@ -14,7 +14,7 @@ from flask import Blueprint, Response, jsonify, request
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 
-from .auth import require_bearer_token
+from .auth import AUTH_FAILURES, check_rate, record, require_bearer_token
 from .bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
 from .context import get_settings
 from .errors import ApiError
@@ -49,8 +49,11 @@ def ingest() -> tuple:
 
 
 def _authenticated_group() -> str:
-    group = get_storage().group_for_key(require_bearer_token())
+    token = require_bearer_token()
+    check_rate(AUTH_FAILURES)
+    group = get_storage().group_for_key(token)
     if group is None:
+        record(AUTH_FAILURES)
         raise ApiError(403, "forbidden", "the ingest key is not valid")
     return group
 

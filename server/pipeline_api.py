@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify, request, url_for
 
 from greenflame.analyzer.anomalies import Anomaly
 
-from .auth import require_admin
+from .auth import FEEDBACK, require_admin, take
 from .errors import ApiError
 from .pipeline_channels import public_channels, validate_channels
 from .pipeline_findings import STATES
@@ -64,6 +64,7 @@ def group_anomalies(name: str) -> Any:
 @bp.post("/anomalies/<anomaly_id>/feedback")
 def anomaly_feedback(anomaly_id: str) -> Any:
     """Record ``{"useful": true|false}`` on an anomaly; the group is re-analysed with it."""
+    take(FEEDBACK)  # each vote forces a re-analysis: a client may not vote without limit
     service = get_pipeline()
     anomaly = service.store.anomaly(anomaly_id) if _ANOMALY_ID.match(anomaly_id) else None
     if anomaly is None:

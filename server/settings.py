@@ -37,6 +37,8 @@ _POSITIVE = (
     "channel_timeout_s",
     "headers_timeout_s",
     "body_timeout_s",
+    "auth_failure_limit",
+    "feedback_limit",
 )
 
 
@@ -112,6 +114,10 @@ class Settings:
     body_timeout_s: int = _setting(
         "GREENFLAME_BODY_TIMEOUT_S", 60, "a whole request, body included, must arrive within this long of its start"
     )
+    auth_failure_limit: int = _setting(
+        "GREENFLAME_AUTH_FAILURE_LIMIT", 20, "wrong admin tokens or ingest keys one client may send per minute"
+    )
+    feedback_limit: int = _setting("GREENFLAME_FEEDBACK_LIMIT", 10, "anomaly votes one client may send per minute")
     host: str = _setting("GREENFLAME_HOST", "127.0.0.1", "address `greenflame serve` listens on")
     port: int = _setting("GREENFLAME_PORT", 8080, "port `greenflame serve` listens on")
 
