@@ -24,6 +24,11 @@ from .model import CPU, WALL, Frame, Profile
 
 ROOT_FRAME = Frame("all")
 OTHER_FRAME = Frame("other")
+#: Stands for the calls below :data:`MAX_DEPTH` (the agent's marker for a stack cut short).
+TRUNCATED_FRAME = Frame("[truncated]")
+#: Deepest node the nested-dict views hold: each level is two JSON levels (object, children),
+#: and JSON encoders and browsers stop near 1000; deeper calls fold into one ``[truncated]`` node.
+MAX_DEPTH = 400
 
 #: A sample filter: ``(frames root first, labels) -> keep?``.
 SampleFilter = Callable[[Tuple[Frame, ...], Mapping[str, str]], bool]
@@ -373,17 +378,23 @@ def _add_other_nodes(copy: Node, originals: Dict[int, Node]) -> None:
 def to_dict(tree: Node, ordered: bool = False) -> Dict[str, Any]:
     """Nested JSON-ready dicts: name, file, line, self, total, children (by total descending).
 
+    At most :data:`MAX_DEPTH` levels: what is deeper folds into one ``[truncated]`` node.
+
     ``ordered``: the children are already in :meth:`Node.sorted_children` order (as
     :func:`prune_paths` leaves them), so they are not sorted again.
     """
     result = _node_dict(tree)
-    pending = [(tree, result)]
+    pending = [(tree, result, 0)]
     while pending:
-        node, out = pending.pop()
+        node, out, depth = pending.pop()
+        if depth == MAX_DEPTH - 1 and node.children:
+            lost = node.total - node.self_value
+            out["children"].append(_node_dict(Node(TRUNCATED_FRAME, lost, lost)))
+            continue
         for child in node.children.values() if ordered else node.sorted_children():
             child_out = _node_dict(child)
             out["children"].append(child_out)
-            pending.append((child, child_out))
+            pending.append((child, child_out, depth + 1))
     return result
 
 
@@ -474,18 +485,36 @@ def diff(base: Node, target: Node, max_nodes: int = 5000) -> Dict[str, Any]:
     weighted, values = _union(base, target, base_scale, target_scale)
     pruned = prune(weighted, max_nodes)
     result = _diff_dict(pruned, weighted, values)
-    pending = [(pruned, weighted, result)]
+    pending = [(pruned, weighted, result, 0)]
     while pending:
-        kept, original, out = pending.pop()
+        kept, original, out, depth = pending.pop()
+        if depth == MAX_DEPTH - 1 and kept.children:
+            out["children"].append(_truncated_diff_dict(out))
+            continue
         for child in kept.sorted_children():
             if child.pruned:
                 child_out = _other_dict(child, original, kept, values)
             else:
                 source = original.children[child.frame]
                 child_out = _diff_dict(child, source, values)
-                pending.append((child, source, child_out))
+                pending.append((child, source, child_out, depth + 1))
             out["children"].append(child_out)
     return result
+
+
+def _truncated_diff_dict(parent: Dict[str, Any]) -> Dict[str, Any]:
+    """The one node standing for everything below ``parent`` at :data:`MAX_DEPTH`."""
+    lost, lost_base = parent["total"] - parent["self"], parent["base_total"] - parent["base_self"]
+    return {
+        "name": TRUNCATED_FRAME.function,
+        "file": "",
+        "line": 0,
+        "self": lost,
+        "total": lost,
+        "base_self": lost_base,
+        "base_total": lost_base,
+        "children": [],
+    }
 
 
 _Values = Dict[int, Tuple[int, int, int, int]]  # id(node) -> (base self, base total, self, total)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 from flask.testing import FlaskClient
 
+from greenflame.analyzer import tree
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile, ProfileError
 from greenflame.server.app import create_app
@@ -193,3 +194,17 @@ def test_metadata_at_the_depth_limit_is_accepted() -> None:
     doc = _document("g")
     doc["metadata"] = {"x": _nested(30)}
     assert greenflame_json.profile_from_dict(doc).metadata == {"x": _nested(30)}
+
+
+def test_views_of_deeper_trees_fold_below_the_depth_limit() -> None:
+    """Profiles stored before ingest cut stacks still give views a JSON encoder can write."""
+    profile = Profile(group="g")
+    profile.add([Frame(f"f{i}") for i in range(1000)], [3, 2])
+    profile.add([Frame(f"f{i}") for i in range(5)], [1, 1])
+    built = tree.build_tree(profile, "cpu")
+    for view in (tree.flamegraph(profile, "cpu"), tree.diff(built, built)):
+        json.dumps(view)
+        node, depth = view, 0
+        while node["children"]:
+            node, depth = node["children"][0], depth + 1
+        assert (depth, node["name"], node["total"]) == (tree.MAX_DEPTH, "[truncated]", 2)
