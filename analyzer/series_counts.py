@@ -109,14 +109,13 @@ def window_counts(
     frame_key: Callable[[Frame], str],
     is_library_file: Callable[[str], bool],
     sample_types: Sequence[str] = (CPU, WALL),
-    structure_floor: float = 0.0,
+    structure: bool = True,
 ) -> BucketCounts:
     """What ``profile`` contributes to its bucket, for each of ``sample_types`` it has.
 
-    The structure (ancestors, library frames) comes from the stacks of the first of
-    ``sample_types`` with samples. ``structure_floor`` keeps the ancestors of frames whose
-    inclusive share of that type is at least that share only (0: all), so stored buckets stay
-    small: a frame below it is far below a significant share in this profile.
+    The structure (ancestors, library frames; see :func:`add_structure`) comes from the stacks
+    of the first of ``sample_types`` with samples; ``structure`` False leaves the ancestors out
+    (they are as large as every frame times its callers, too large to store per bucket).
     """
     middle_s(profile)  # the window is required
     counts = BucketCounts(
@@ -129,16 +128,38 @@ def window_counts(
     present = [t for t in sample_types if profile.has_type(t)]
     for sample_type in present:
         counts.inclusive[sample_type], counts.self_counts[sample_type] = _frame_counts(profile, sample_type, keys_of)
-    structure = next((t for t in present if profile.total(t) > 0), None)
-    if structure is not None:
-        kept = counts.inclusive[structure] if structure_floor > 0 else None
-        floor = structure_floor * profile.total(structure)
-        column = profile.value_index(structure)
-        for sample in profile.samples:
-            if sample.values[column]:
-                stack = [profile.frames[i] for i in sample.stack]
-                _note_structure(stack, keys_of(sample.stack), counts, is_library_file, kept, floor)
+    _add_structure(counts, profile, present, keys_of, is_library_file, with_ancestors=structure)
     return counts
+
+
+def add_structure(
+    counts: BucketCounts,
+    profile: Profile,
+    frame_key: Callable[[Frame], str],
+    is_library_file: Callable[[str], bool],
+    sample_types: Sequence[str] = (CPU, WALL),
+) -> None:
+    """Note in ``counts`` which frames ``profile``'s stacks show above which, and which are library code."""
+    present = [t for t in sample_types if profile.has_type(t)]
+    _add_structure(counts, profile, present, _stack_keys(profile, frame_key), is_library_file, with_ancestors=True)
+
+
+def _add_structure(
+    counts: BucketCounts,
+    profile: Profile,
+    present: Sequence[str],
+    keys_of: Callable[[Tuple[int, ...]], List[str]],
+    is_library_file: Callable[[str], bool],
+    with_ancestors: bool,
+) -> None:
+    structure = next((t for t in present if profile.total(t) > 0), None)
+    if structure is None:
+        return
+    column = profile.value_index(structure)
+    for sample in profile.samples:
+        if sample.values[column]:
+            stack = [profile.frames[i] for i in sample.stack]
+            _note_structure(stack, keys_of(sample.stack), counts, is_library_file, with_ancestors)
 
 
 def _stack_keys(profile: Profile, frame_key: Callable[[Frame], str]) -> Callable[[Tuple[int, ...]], List[str]]:
@@ -170,16 +191,13 @@ def _note_structure(
     keys: List[str],
     counts: BucketCounts,
     is_library_file: Callable[[str], bool],
-    kept: Optional[Counts],
-    floor: float,
+    with_ancestors: bool,
 ) -> None:
     for depth, (frame, key) in enumerate(zip(stack, keys)):
         if is_library_file(frame.file):
             counts.library.add(key)
-        if kept is not None and kept.get(key, 0.0) < floor:
-            continue
-        above = counts.ancestors.setdefault(key, set())
-        above.update(k for k in keys[:depth] if k != key and (kept is None or kept.get(k, 0.0) >= floor))
+        if with_ancestors:
+            counts.ancestors.setdefault(key, set()).update(k for k in keys[:depth] if k != key)
 
 
 def _invocations(metadata: Mapping[str, Any]) -> Tuple[Optional[float], Optional[float]]:

@@ -201,7 +201,8 @@ class Pipeline:
         resolution = choose_resolution(rows) if rows else 0
         if not resolution or resolution % SERIES_RESOLUTION_S:
             return detect_profiles(self._load(rows, cache), feedback=feedback)
-        return detect(series_for(self.storage).group_series(group, rows, resolution), feedback=feedback)
+        recent = list(cache.values())  # the window's profiles, decoded for the findings
+        return detect(series_for(self.storage).group_series(group, rows, resolution, recent), feedback=feedback)
 
     def feedback(self, group: str) -> Dict[str, Any]:
         """The detector's feedback store for ``group``, replayed from the votes in order."""

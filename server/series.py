@@ -12,7 +12,8 @@ its in-memory copy) as it is when its ids are the wanted ones, adds the few want
 lacks (profiles stored before series existed, or still queued on the worker) and writes it back,
 and computes a bucket from its profiles, without writing, when the row holds profiles outside
 the wanted set (a bucket at the edge of the range). Each run then reads only buckets that
-changed since the last one.
+changed since the last one. Rows hold no ancestors (every frame's callers: as large as the
+profile itself); a run takes them from its recent profiles.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from greenflame.analyzer.model import Profile
-from greenflame.analyzer.series_counts import BucketCounts, middle_s, window_counts
+from greenflame.analyzer.series_counts import BucketCounts, add_structure, middle_s, window_counts
 from greenflame.analyzer.timeseries import (
-    SIGNIFICANT_SHARE,
     GroupSeries,
     bucket_start,
     frame_key,
@@ -44,10 +44,6 @@ from .storage import Storage, StoredProfile
 
 #: The resolution buckets are stored at; coarser series are summed from it.
 RESOLUTION_S = 300
-#: Ancestors are stored for frames at or above this share of a profile only (see window_counts):
-#: half the share that makes a frame's series (every such frame reaches 1% in some profile), so
-#: the structure of deep, varied stacks does not dominate the stored rows.
-STRUCTURE_FLOOR = SIGNIFICANT_SHARE / 2
 #: Decoded buckets kept in memory per process (a week of one group is 2,016).
 CACHE_BUCKETS = 20_000
 _ADD_ATTEMPTS = 3
@@ -57,8 +53,8 @@ Loaded = Tuple[FrozenSet[str], BucketCounts]
 
 
 def profile_counts(profile: Profile) -> BucketCounts:
-    """What ``profile`` adds to its stored bucket (both sample types, structure above the floor)."""
-    return window_counts(profile, frame_key, is_library_file, structure_floor=STRUCTURE_FLOOR)
+    """What ``profile`` adds to its stored bucket: both sample types, library frames, no ancestors."""
+    return window_counts(profile, frame_key, is_library_file, structure=False)
 
 
 def row_bucket(row: StoredProfile) -> int:
@@ -131,11 +127,23 @@ class SeriesStore:
         return ids, counts
 
     # -- reading ------------------------------------------------------------------
-    def group_series(self, group: str, rows: Sequence[StoredProfile], resolution_s: int) -> GroupSeries:
-        """The series of ``rows`` (one group's profiles) at ``resolution_s``, a multiple of 5 minutes."""
+    def group_series(
+        self, group: str, rows: Sequence[StoredProfile], resolution_s: int, structure_from: Sequence[Profile] = ()
+    ) -> GroupSeries:
+        """The series of ``rows`` (one group's profiles) at ``resolution_s``, a multiple of 5 minutes.
+
+        Which frames are seen above which (for folding anomalies into their callers) is not
+        stored: it is read from ``structure_from``, the run's recent profiles, already decoded.
+        """
         if resolution_s % RESOLUTION_S:
             raise ValueError(f"stored series are summed from {RESOLUTION_S} s buckets, not {resolution_s} s")
-        return series_from_buckets(group, resolution_s, self.buckets(group, rows))
+        series = series_from_buckets(group, resolution_s, self.buckets(group, rows))
+        structure = BucketCounts()
+        for profile in structure_from:
+            add_structure(structure, profile, frame_key, is_library_file)
+        series.ancestors = structure.ancestors
+        series.library.update(structure.library)
+        return series
 
     def buckets(self, group: str, rows: Sequence[StoredProfile]) -> Dict[int, BucketCounts]:
         """The 5-minute buckets of exactly the profiles ``rows``, reading stored rows where they match."""

@@ -2,7 +2,8 @@
 
 For each history length (``--days``, default 1 and 7) a fresh storage (SQLite and a folder)
 gets one group with a 5-minute report every 5 minutes over that span (``reports.py``, with
-``--stacks`` stacks each), each added to its stored series bucket as the rollup worker does.
+``--stacks`` stacks each, over a call graph where each function calls 4 others), each added to
+its stored series bucket as the rollup worker does.
 Then, alternating between the histories round by round, it times:
 
 - ``today``: anomaly detection as before issue 18: every profile of the history decoded, its
@@ -34,12 +35,15 @@ from reports import ReportGenerator
 from greenflame.analyzer.anomalies import choose_resolution, detect, detect_profiles
 from greenflame.server.pipeline import Pipeline, PipelineConfig
 from greenflame.server.pipeline_store import PipelineStore
-from greenflame.server.series import SeriesStore
+from greenflame.server.series import SeriesStore, series_for
 from greenflame.server.storage import Storage
 from greenflame.server.tickets.store import TicketStore
 
 GROUP = "history-service"
 STEP_NS = 300 * 10**9
+#: Functions each function calls: a call graph (with any function calling any other, every
+#: function has hundreds of callers, which no service has, and the frames' structure dominates).
+CALLEES = 4
 
 
 class History:
@@ -50,8 +54,8 @@ class History:
         self.stacks = stacks
         self.storage = Storage.open(f"sqlite:///{root / 'db.sqlite'}", str(root / "blobs"))
         self.storage.create_group(GROUP)
-        self.generator = ReportGenerator(seed=days)
-        self.series = SeriesStore(self.storage)
+        self.generator = ReportGenerator(seed=days, callees=CALLEES)
+        self.series = series_for(self.storage)  # the store the pipeline uses, as the rollup worker does
         self.next_ns = time.time_ns() - days * 86400 * 10**9
         config = PipelineConfig(history_s=days * 86400 + 3600)
         self.pipeline = Pipeline(

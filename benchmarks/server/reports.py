@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import random
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
@@ -45,9 +45,20 @@ def frame_pool(rng: random.Random, count: int) -> List[Frame]:
     return frames
 
 
-def stack_pool(rng: random.Random, frames: List[Frame], count: int) -> List[Stack]:
-    """``count`` stacks 15 to 45 deep, grown from shared prefixes."""
+def stack_pool(rng: random.Random, frames: List[Frame], count: int, callees: int = 0) -> List[Stack]:
+    """``count`` stacks 15 to 45 deep, grown from shared prefixes.
+
+    With ``callees`` > 0 each function calls only that many others (a call graph, as in real
+    code, where a function has a handful of callers); with 0 any function may call any other.
+    """
     entries = frames[:6]
+    graph: Dict[Frame, List[Frame]] = {}
+
+    def next_frame(caller: Frame) -> Frame:
+        if not callees:
+            return rng.choice(frames)
+        return rng.choice(graph.setdefault(caller, rng.sample(frames, callees)))
+
     stacks: List[Stack] = []
     for _ in range(count):
         depth = rng.randint(15, 45)
@@ -56,7 +67,8 @@ def stack_pool(rng: random.Random, frames: List[Frame], count: int) -> List[Stac
             stack = parent[: rng.randint(1, min(len(parent), depth - 1))]
         else:
             stack = (rng.choice(entries),)
-        stack += tuple(rng.choice(frames) for _ in range(depth - len(stack)))
+        while len(stack) < depth:
+            stack += (next_frame(stack[-1]),)
         stacks.append(stack)
     return stacks
 
@@ -64,9 +76,9 @@ def stack_pool(rng: random.Random, frames: List[Frame], count: int) -> List[Stac
 class ReportGenerator:
     """Makes one service's reports: the pool is fixed by ``seed``, each report samples it."""
 
-    def __init__(self, seed: int = 18, frames: int = 2800, pool: int = 2400) -> None:
+    def __init__(self, seed: int = 18, frames: int = 2800, pool: int = 2400, callees: int = 0) -> None:
         self.rng = random.Random(seed)
-        self.pool = stack_pool(self.rng, frame_pool(self.rng, frames), pool)
+        self.pool = stack_pool(self.rng, frame_pool(self.rng, frames), pool, callees)
 
     def report(
         self, group: str, start_time_unix_ns: int, duration_ns: int = WINDOW_NS, stacks: int = STACKS_PER_REPORT
