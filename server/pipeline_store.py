@@ -425,7 +425,7 @@ class PipelineStore:
         if self.box is None:
             return 0
         with self.engine.connect() as conn:
-            groups = list(conn.execute(select(group_channels.c.group_name)).scalars())
+            groups: List[str] = list(conn.execute(select(group_channels.c.group_name)).scalars())
         for group in groups:
             self.set_channels(group, self.channels(group))
         return len(groups)

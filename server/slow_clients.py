@@ -24,7 +24,7 @@ from waitress.server import BaseWSGIServer, MultiSocketServer
 LINGER_S = 5.0
 
 
-class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
+class DeadlineChannel(HTTPChannel):
     """An HTTP connection that notes when its current request's first byte arrived, and closes
     gracefully (lingering) when the client is still sending."""
 
@@ -38,11 +38,12 @@ class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
         return result
 
     def handle_close(self) -> None:
-        if self.lingering_until is None and self.connected and _unread_input(self.socket):
+        sock = self.socket
+        if sock is not None and self.lingering_until is None and self.connected and _unread_input(sock):
             # Closing a socket with unread input sends a reset, which can destroy the answer
             # (a 413) before the client reads it: shut our side and drain theirs for a moment.
             try:
-                self.socket.shutdown(socket.SHUT_WR)
+                sock.shutdown(socket.SHUT_WR)
             except OSError:
                 super().handle_close()
                 return
@@ -95,17 +96,18 @@ def enforce_deadlines(server: Any, headers_timeout_s: float, body_timeout_s: flo
         listener.maintenance = _maintenance(listener, headers_timeout_s, body_timeout_s)
 
 
-def _listeners(server: Any) -> List[BaseWSGIServer]:
+def _listeners(server: Any) -> List[Any]:
+    """The waitress servers (one per listening socket) behind ``server``."""
     if isinstance(server, MultiSocketServer):
-        found: Iterable[Any] = server.map.values()
+        found: Iterable[Any] = (server.map or {}).values()
         return [item for item in found if isinstance(item, BaseWSGIServer)]
     return [server]
 
 
-def _maintenance(listener: BaseWSGIServer, headers_timeout_s: float, body_timeout_s: float) -> Any:
+def _maintenance(listener: Any, headers_timeout_s: float, body_timeout_s: float) -> Any:
     idle_check = listener.maintenance
 
-    def maintenance(now: float) -> None:
+    def maintenance(now: Any) -> None:
         idle_check(now)  # waitress's own: idle connections past channel_timeout
         clock = time.monotonic()
         for channel in list(listener.active_channels.values()):
