@@ -44,8 +44,11 @@ from .storage import Storage, StoredProfile
 
 #: The resolution buckets are stored at; coarser series are summed from it.
 RESOLUTION_S = 300
-#: Decoded buckets kept in memory per process (a week of one group is 2,016).
-CACHE_BUCKETS = 20_000
+#: Memory for decoded buckets per process, estimated from their frame counts (a realistic
+#: 5-minute bucket of a service is about 1 MB decoded; beyond this, runs read the oldest again).
+CACHE_BYTES = 512 * 1024 * 1024
+#: Estimated bytes of one counted frame in a decoded bucket (a dict entry and its key).
+BYTES_PER_COUNT = 100
 _ADD_ATTEMPTS = 3
 
 Key = Tuple[str, int]
@@ -80,6 +83,7 @@ class SeriesStore:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._cache: Dict[Key, Loaded] = {}
+        self._cache_bytes = 0
         self._lock = threading.Lock()
 
     # -- writing ------------------------------------------------------------------
@@ -201,10 +205,21 @@ class SeriesStore:
         return found
 
     def _remember(self, key: Key, loaded: Loaded) -> None:
+        """Keep ``loaded`` in memory, forgetting the buckets kept longest beyond CACHE_BYTES."""
         with self._lock:
-            if len(self._cache) >= CACHE_BUCKETS and key not in self._cache:
-                self._cache.pop(next(iter(self._cache)))
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._cache_bytes -= _size(old)
             self._cache[key] = loaded
+            self._cache_bytes += _size(loaded)
+            while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
+                self._cache_bytes -= _size(self._cache.pop(next(iter(self._cache))))
+
+
+def _size(loaded: Loaded) -> int:
+    counts = loaded[1]
+    entries = sum(map(len, counts.inclusive.values())) + sum(map(len, counts.self_counts.values()))
+    return (entries + len(counts.library) + len(loaded[0])) * BYTES_PER_COUNT
 
 
 def _chunks(items: List[int], size: int) -> List[List[int]]:

@@ -152,3 +152,15 @@ def test_the_pipeline_detects_over_stored_series_as_over_the_profiles(
     loaded = count_loads(storage, monkeypatch)
     assert [a.to_dict() for a in pipeline._detect(GROUP, rows, dict(window), {})] == expected
     assert loaded == []  # the second run reads the stored buckets only
+
+
+def test_memory_for_decoded_buckets_is_bounded(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    import greenflame.server.series as series_module
+
+    rows = store_all(storage, [profile(minute, 10) for minute in range(0, 30, 5)])  # six buckets
+    series = SeriesStore(storage)
+    expected = series.group_series(GROUP, rows, 300).totals
+    monkeypatch.setattr(series_module, "CACHE_BYTES", 1)
+    bounded = SeriesStore(storage)
+    assert bounded.group_series(GROUP, rows, 300).totals == expected
+    assert len(bounded._cache) == 1  # only the last bucket read is kept
