@@ -30,6 +30,8 @@ class DeadlineChannel(HTTPChannel):
 
     request_started: Optional[float] = None
     lingering_until: Optional[float] = None
+    #: Set when the connection missed its deadline: it is closed at once, with no lingering.
+    expired = False
 
     def received(self, data: bytes) -> bool:
         if data and self.request is None:
@@ -39,7 +41,8 @@ class DeadlineChannel(HTTPChannel):
 
     def handle_close(self) -> None:
         sock = self.socket
-        if sock is not None and self.lingering_until is None and self.connected and _unread_input(sock):
+        graceful = not self.expired and self.lingering_until is None and self.connected
+        if sock is not None and graceful and _unread_input(sock):
             # Closing a socket with unread input sends a reset, which can destroy the answer
             # (a 413) before the client reads it: shut our side and drain theirs for a moment.
             try:
@@ -112,6 +115,6 @@ def _maintenance(listener: Any, headers_timeout_s: float, body_timeout_s: float)
         clock = time.monotonic()
         for channel in list(listener.active_channels.values()):
             if overdue(channel, clock, headers_timeout_s, body_timeout_s):
-                channel.will_close = True
+                channel.expired = channel.will_close = True
 
     return maintenance

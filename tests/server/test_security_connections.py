@@ -70,7 +70,7 @@ def test_slow_requests_are_closed_at_their_deadline(server_factory: Callable[...
     headers = _open_slow(server, 25, head=b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
     try:
         # 50 connections against a limit of 30: the server stops accepting until the deadlines free slots.
-        closed = _trickle(bodies + headers, 6)
+        closed = _trickle(bodies + headers, 9)
         assert closed == 50
         assert _health_seconds(server) < 3
     finally:
