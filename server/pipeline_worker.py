@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Set
 
 from flask import Flask
 
@@ -32,11 +33,24 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 10_000
 SWEEP_S = 60.0
 STOP_TIMEOUT_S = 10.0
+SLOT_POLL_S = 0.5
 EXTENSION_KEY = "greenflame.pipeline"
 
 
+@dataclass
+class _Run:
+    group: str
+    done: bool = False
+    over_budget: bool = False
+
+
 class Scheduler:
-    """One daemon thread that runs ``run(group)`` for notified groups, coalescing bursts."""
+    """A daemon thread that runs ``run(group)`` for notified groups on ``workers`` threads, coalescing bursts.
+
+    A run still going after ``budget_s`` seconds gives its worker back (Python cannot stop it,
+    but the other groups no longer wait for it); at most ``workers`` runs may be over budget at
+    once, so threads stay bounded.
+    """
 
     def __init__(
         self,
@@ -45,8 +59,15 @@ class Scheduler:
         sweep: Optional[Callable[[], List[str]]] = None,
         sweep_s: float = SWEEP_S,
         max_pending: int = MAX_PENDING,
+        workers: int = 1,
+        budget_s: Optional[float] = None,
     ) -> None:
         self._run = run
+        self._slots = threading.Semaphore(max(1, workers))
+        self._max_overrun = max(1, workers)
+        self._overrunning = 0
+        self._budget_s = budget_s
+        self._runs: Set[threading.Thread] = set()
         self._delay_s = max(0.0, delay_s)
         self._sweep = sweep
         self._sweep_s = sweep_s
@@ -85,28 +106,88 @@ class Scheduler:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop after the current run; wait up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        with self._cond:
+            runs = list(self._runs)
+        for run in runs:
+            run.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         # Sweep at start: catch up on what arrived while this process was down.
         next_sweep = time.monotonic() if self._sweep is not None else float("inf")
-        while True:
+        while self._acquire_slot():  # a free worker first, so groups wait in the table until one is
             group = self._next(next_sweep)
-            if group is None:
-                return
-            if group == "":
+            while group == "":
                 next_sweep = time.monotonic() + self._sweep_s
                 self._do_sweep()
-                continue
-            try:
-                self._run(group)
-            except Exception:  # never let one group's failure stop the worker
-                log.exception("pipeline run for group %r failed", group)
+                group = self._next(next_sweep)
+            if group is None:
+                self._slots.release()
+                return
+            self._start_run(group)
+
+    def _acquire_slot(self) -> bool:
+        """Wait for a free worker; False when stopping."""
+        while not self._slots.acquire(timeout=SLOT_POLL_S):
+            with self._cond:
+                if self._stopping:
+                    return False
+        with self._cond:
+            if self._stopping:
+                self._slots.release()
+                return False
+        return True
+
+    def _start_run(self, group: str) -> None:
+        run = _Run(group)
+        thread = threading.Thread(target=self._run_one, args=(run,), name="greenflame-analysis", daemon=True)
+        with self._cond:
+            self._runs.add(thread)
+        thread.start()
+
+    def _run_one(self, run: _Run) -> None:
+        timer = None
+        if self._budget_s is not None:
+            timer = threading.Timer(self._budget_s, self._over_budget, args=(run,))
+            timer.daemon = True
+            timer.start()
+        try:
+            self._run(run.group)
+        except Exception:  # never let one group's failure stop the worker
+            log.exception("pipeline run for group %r failed", run.group)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._cond:
+                run.done = True
+                self._runs.discard(threading.current_thread())
+                if run.over_budget:
+                    self._overrunning -= 1
+            if not run.over_budget:
+                self._slots.release()
+
+    def _over_budget(self, run: _Run) -> None:
+        """A run past its budget gives its worker to the other groups (while spare threads remain)."""
+        with self._cond:
+            if run.done:
+                return
+            if self._overrunning >= self._max_overrun:
+                log.warning("analysis of group %r is over its budget; no spare worker left", run.group)
+                return
+            run.over_budget = True
+            self._overrunning += 1
+        log.warning(
+            "analysis of group %r is over its budget of %.0f s; the other groups go on without waiting for it",
+            run.group,
+            self._budget_s,
+        )
+        self._slots.release()
 
     def _next(self, next_sweep: float) -> Optional[str]:
         """The next due group, ``""`` when a sweep is due, None when stopping."""
@@ -184,7 +265,13 @@ def init_app(app: Flask) -> PipelineService:
     store.reseal_channels()  # seals clear credentials of older versions; re-seals after a key rotation
     pipeline = Pipeline(storage, store, TicketStore(storage.engine), config)
     pipeline_store = pipeline.store
-    scheduler = Scheduler(pipeline.run_group, settings.analysis_delay_ms / 1000.0, sweep=pipeline_store.stale_groups)
+    scheduler = Scheduler(
+        pipeline.run_group,
+        settings.analysis_delay_ms / 1000.0,
+        sweep=pipeline_store.stale_groups,
+        workers=settings.analysis_workers,
+        budget_s=settings.analysis_budget_s,
+    )
     service = PipelineService(pipeline, scheduler)
     app.extensions[EXTENSION_KEY] = service
     connect_storage(app, profile_stored, storage, service.on_profile_stored)

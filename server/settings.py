@@ -39,6 +39,8 @@ _POSITIVE = (
     "body_timeout_s",
     "auth_failure_limit",
     "feedback_limit",
+    "analysis_workers",
+    "analysis_budget_s",
 )
 
 
@@ -86,6 +88,12 @@ class Settings:
     )
     analysis_window_s: int = _setting(
         "GREENFLAME_ANALYSIS_WINDOW_S", 3600, "span of recent profiles merged for findings, up to the group's latest"
+    )
+    analysis_workers: int = _setting(
+        "GREENFLAME_ANALYSIS_WORKERS", 2, "threads analysing groups at once, so one slow group does not hold the others"
+    )
+    analysis_budget_s: int = _setting(
+        "GREENFLAME_ANALYSIS_BUDGET_S", 120, "a group's analysis running longer gives its thread to the other groups"
     )
     anomaly_history_s: int = _setting(
         "GREENFLAME_ANOMALY_HISTORY_S", 7 * 86400, "span of history anomaly detection learns from"
