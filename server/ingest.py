@@ -7,6 +7,7 @@ import json
 import re
 import time
 import zlib
+from dataclasses import replace
 from typing import Optional, Tuple
 
 from flask import Blueprint, Response, jsonify, request
@@ -152,14 +153,7 @@ def truncate_stacks(profile: Profile, max_depth: int) -> Profile:
     """
     if all(len(sample.stack) <= max_depth for sample in profile.samples):
         return profile
-    cut = Profile(
-        sample_types=profile.sample_types,
-        group=profile.group,
-        start_time_unix_ns=profile.start_time_unix_ns,
-        duration_ns=profile.duration_ns,
-        sample_period_ns=profile.sample_period_ns,
-        metadata=profile.metadata,
-    )
+    cut = replace(profile, frames=[], samples=[])  # the same header; indices rebuilt empty
     frames = profile.frames
     for sample in profile.samples:
         stack = [frames[i] for i in sample.stack[:max_depth]]
