@@ -302,6 +302,8 @@ def lambda_group(live_server: LiveServer) -> str:
     key = live_server.create_group(name)
     profile = lambda_profile(prefix=(BOOTSTRAP, HANDLE, Frame(EVIL, "/srv/<script>.py", 3)))
     profile.group = name
+    # A long label value (a request id) must not widen the label filter past a phone's screen.
+    profile.add([Frame("main", "/var/task/app.py", 1)], [1, 1], {"request_id": "9f0b04a9-99b0-4c1e" * 6})
     assert ingest_profile(live_server, key, profile).status_code == 202
     wait_for_findings(live_server, name)
     return name
