@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Hashable, Optional, Tuple
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import text
 
-from greenflame.analyzer.model import ProfileError
+from greenflame.analyzer.model import Profile, ProfileError
 from greenflame.analyzer.report import analyze_profile
 from greenflame.analyzer.rules import get_rule
 from greenflame.analyzer.tree import SampleFilter, frame_match
@@ -168,26 +168,14 @@ def group_functions(name: str) -> Any:
 def group_diff(name: str) -> Any:
     """The diff flame graph of ``base_from``..``base_to`` (of ``base_group``) against ``from``..``to``."""
     max_nodes = _int_arg("max_nodes", 5000, 2, MAX_NODES_LIMIT)
-    sides = _diff_sides(name)
-    base, target, sample_type, keep = sides.base, sides.target, sides.sample_type, sides.keep
-    body = _cached(
-        ("diff", *sides.key, max_nodes),
-        lambda: _dumps(views.diff_view(base.profile, target.profile, sample_type, max_nodes, keep)),
-    )
-    return _json_with(sides.envelope(), {"flamegraph": body})
+    return _diff_answer(name, "flamegraph", views.diff_view, max_nodes)
 
 
 @bp.get("/groups/<name>/diff/functions")
 def group_diff_functions(name: str) -> Any:
     """The diff as a table: each function's share in both ranges, by the largest change first."""
     limit = _int_arg("limit", 200, 1, MAX_FUNCTIONS_LIMIT)
-    sides = _diff_sides(name)
-    base, target, sample_type, keep = sides.base, sides.target, sides.sample_type, sides.keep
-    body = _cached(
-        ("diff-functions", *sides.key, limit),
-        lambda: _dumps(views.functions_diff_view(base.profile, target.profile, sample_type, limit, keep)),
-    )
-    return _json_with(sides.envelope(), {"diff": body})
+    return _diff_answer(name, "diff", views.functions_diff_view, limit)
 
 
 @dataclass
@@ -206,6 +194,18 @@ class _DiffSides:
 
     def envelope(self) -> Dict[str, Any]:
         return {"type": self.sample_type, "base": _range_json(self.base), "target": _range_json(self.target)}
+
+
+DiffView = Callable[[Profile, Profile, str, int, Optional[SampleFilter]], Any]
+
+
+def _diff_answer(name: str, part: str, view: DiffView, size: int) -> Response:
+    """The comparison's range facts with ``view(base, target, type, size, keep)`` as ``part``, cached."""
+    sides = _diff_sides(name)
+    base, target = sides.base.profile, sides.target.profile
+    key = (f"diff-{part}", *sides.key, size)
+    body = _cached(key, lambda: _dumps(view(base, target, sides.sample_type, size, sides.keep)))
+    return _json_with(sides.envelope(), {part: body})
 
 
 def _diff_sides(name: str) -> _DiffSides:
