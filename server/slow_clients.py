@@ -20,8 +20,11 @@ from typing import Any, Iterable, List, Optional
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer, MultiSocketServer
 
-#: How long a refused request's remaining body is read and dropped before the connection closes.
-LINGER_S = 5.0
+#: A lingering close ends after this long without input from the client...
+LINGER_IDLE_S = 5.0
+#: ...and after this long in all, however steadily the client keeps sending (as nginx's
+#: ``lingering_timeout`` and ``lingering_time``).
+LINGER_MAX_S = 30.0
 
 
 class DeadlineChannel(HTTPChannel):
@@ -30,6 +33,7 @@ class DeadlineChannel(HTTPChannel):
 
     request_started: Optional[float] = None
     lingering_until: Optional[float] = None
+    linger_ends: float = 0.0
     #: Set when the connection missed its deadline: it is closed at once, with no lingering.
     expired = False
 
@@ -50,7 +54,8 @@ class DeadlineChannel(HTTPChannel):
             except OSError:
                 super().handle_close()
                 return
-            self.lingering_until = time.monotonic() + LINGER_S
+            now = time.monotonic()
+            self.lingering_until, self.linger_ends = now + LINGER_IDLE_S, now + LINGER_MAX_S
             self.will_close = self.close_when_flushed = False
             return
         super().handle_close()
@@ -69,8 +74,11 @@ class DeadlineChannel(HTTPChannel):
             data = self.recv(64 * 1024)  # dropped; an empty read means the client is done (closed)
         except OSError:
             data = b""
-        if (not data or time.monotonic() > self.lingering_until) and self.connected:
+        now = time.monotonic()
+        if (not data or now > self.linger_ends) and self.connected:
             super().handle_close()
+            return
+        self.lingering_until = min(now + LINGER_IDLE_S, self.linger_ends)  # still sending: keep draining
 
 
 def _unread_input(sock: socket.socket) -> bool:
