@@ -43,8 +43,9 @@ def assert_profiled(variables: Dict[str, Any]) -> None:
 
 
 def sam_lint(text: str) -> List[str]:
+    """cfn-lint's errors and warnings (its informational I-rules, which newer releases add, are advice)."""
     cfnlint_api = pytest.importorskip("cfnlint.api")
-    return [str(match) for match in cfnlint_api.lint_all(text)]
+    return [str(match) for match in cfnlint_api.lint_all(text) if not match.rule.id.startswith("I")]
 
 
 def test_sam_template_passes_cfn_lint_and_profiles_the_function() -> None:
@@ -62,7 +63,10 @@ def test_sam_template_passes_cfn_lint_and_profiles_the_function() -> None:
 
 def test_cfn_lint_does_catch_a_broken_sam_template() -> None:
     text = (SNIPPETS / "sam" / "template.yaml").read_text()
-    assert sam_lint(text.replace("Runtime: python3.12", "Runtime: python2.9"))
+    assert "Runtime: python3.12" in text
+    # A property of the wrong type: an error in every cfn-lint release (a retired runtime is only
+    # advice in newer ones).
+    assert sam_lint(text.replace("Runtime: python3.12", "Runtime: [python3.12]"))
 
 
 # -- CDK (Python) ---------------------------------------------------------------------------------
