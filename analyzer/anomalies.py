@@ -1,4 +1,4 @@
-"""Anomaly detection over a group's time series, and the ``greenflame anomalies`` verb.
+"""Anomaly detection over a group's time series, and the text and JSON renderings of its anomalies.
 
 :func:`detect` scores every frame's inclusive CPU share, the group's total samples and its mean
 invocation duration (see :mod:`.anomaly_model` for the method and ``docs/anomalies.md`` for why),
