@@ -128,8 +128,10 @@ def main(argv: Optional[List[str]] = None) -> None:
                     cases["today"] = history.today
                 for name, call in cases.items():
                     times.setdefault(name, {}).setdefault(history.days, []).append(timed(call))
+                    print(f"  {history.days} d {name}: {times[name][history.days][-1]:.0f} ms", flush=True)
                 history.detector()
                 times.setdefault("detector", {}).setdefault(history.days, []).append(history.detector_ms)
+                print(f"  {history.days} d detector: {history.detector_ms:.0f} ms", flush=True)
         for name, per_days in times.items():
             medians = {days: statistics.median(values) for days, values in per_days.items()}
             shown = "  ".join(f"{days} d: {ms:8.0f} ms" for days, ms in medians.items())
