@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional, Union
 
@@ -16,8 +15,22 @@ from flask import Flask, Response
 
 from greenflame.analyzer.errors import UserError
 
-from . import api, delivery, errors, events, ingest, pipeline_api, pipeline_worker, rollups, slow_clients, storage, web
+from . import (
+    api,
+    delivery,
+    errors,
+    events,
+    ingest,
+    ops,
+    pipeline_api,
+    pipeline_worker,
+    rollups,
+    slow_clients,
+    storage,
+    web,
+)
 from .context import SETTINGS_KEY
+from .logs import configure_logging
 from .settings import Settings
 from .tickets.credentials import RedactingFilter
 
@@ -47,6 +60,7 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(pipeline_api.bp)
+    app.register_blueprint(ops.bp)  # /livez, /readyz, /metrics
     # Both listen to the storage's profile_stored signal, and queue their work on their own thread.
     pipeline_worker.init_app(app)  # a stored profile's group is analysed
     rollups.init_app(app)  # a stored profile is folded; the last day's hourly rollups are read back
@@ -73,11 +87,12 @@ def serve(
     host: Optional[str] = None, port: Optional[int] = None, db: Optional[str] = None, blobs: Optional[str] = None
 ) -> int:
     """Run the server until SIGTERM or SIGINT; arguments given override the settings."""
-    _configure_logging()
+    settings = Settings.from_env({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
+    configure_logging(settings.log_format)
     for handler in logging.getLogger().handlers:  # no credential reaches the server's log
         handler.addFilter(RedactingFilter())
-    app = create_app({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
-    settings: Settings = app.config[SETTINGS_KEY]
+    app = create_app(settings)
+    settings = app.config[SETTINGS_KEY]  # with the admin token
     server = _bind(app, settings)
     scheduler = pipeline_worker.get_scheduler(app)
     scheduler.start()
@@ -140,10 +155,3 @@ def _stop_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _configure_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 
+from . import metrics
 from .auth import AUTH_FAILURES, check_rate, record, require_bearer_token
 from .bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
 from .context import get_settings
@@ -34,6 +35,14 @@ _NS = 10**9
 @bp.post("/ingest")
 def ingest() -> tuple:
     """Store one report; 202 when new, 200 with ``duplicate: true`` for a retried one."""
+    try:
+        return _ingest()
+    except ApiError as error:
+        metrics.REJECTED.labels(reason=error.code).inc()
+        raise
+
+
+def _ingest() -> tuple:
     key_group = _authenticated_group()
     encoding = _check_content_headers()
     idempotency_key = _idempotency_key()
@@ -45,6 +54,9 @@ def ingest() -> tuple:
         raise ApiError(403, "forbidden", f"the ingest key is not valid for group {profile.group!r}")
     received = stored_body(encoding, raw, body) if profile is parsed else None  # else written anew
     profile_id, duplicate = get_storage().add_profile(key_group, profile, idempotency_key, received)
+    if not duplicate:
+        metrics.INGESTED.inc()
+        metrics.INGESTED_BYTES.inc(len(raw))
     response: Response = jsonify({"id": profile_id, "duplicate": duplicate})
     return response, 200 if duplicate else 202
 

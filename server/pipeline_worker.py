@@ -19,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Set
 
 from flask import Flask
 
+from . import metrics
 from .context import SETTINGS_KEY
 from .crypto import key_folder, secret_box
 from .events import ProfileStored, connect_storage, profile_stored
@@ -158,7 +159,7 @@ class Scheduler:
             timer.daemon = True
             timer.start()
         try:
-            self._run(run.group)
+            metrics.timed(metrics.ANALYSIS_SECONDS, lambda: self._run(run.group))
         except Exception:  # never let one group's failure stop the worker
             log.exception("pipeline run for group %r failed", run.group)
         finally:

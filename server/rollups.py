@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from greenflame.analyzer.model import Profile, merge
 
+from . import metrics
 from .callpaths import (
     FORMAT_VERSION,
     MAX_BUCKET_PATHS,
@@ -115,6 +116,11 @@ class Worker:
         self._lock = threading.Lock()
         #: Jobs refused because the queue was full (their work is then done on first read).
         self.dropped = 0
+
+    @property
+    def depth(self) -> int:
+        """Jobs queued and not yet started."""
+        return self._jobs.qsize()
 
     def submit(self, job: Callable[[], None]) -> None:
         """Queue ``job``; when the queue is full it is dropped and counted."""
@@ -251,7 +257,7 @@ class Rollups:
             profile.received_unix_ns,
             profile.blob_key,
         )
-        self.worker.submit(lambda: self._ingested(row))
+        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row)))
 
     def _ingested(self, row: StoredProfile) -> None:
         index = self.index(row.group)

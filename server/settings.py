@@ -43,6 +43,8 @@ _POSITIVE = (
     "analysis_budget_s",
 )
 
+_CHOICES = {"log_format": ("text", "json"), "metrics_access": ("admin", "public")}
+
 
 def _setting(env: str, default: Any, help: str) -> Any:
     return field(default=default, metadata={"env": env, "help": help})
@@ -126,6 +128,10 @@ class Settings:
         "GREENFLAME_AUTH_FAILURE_LIMIT", 20, "wrong admin tokens or ingest keys one client may send per minute"
     )
     feedback_limit: int = _setting("GREENFLAME_FEEDBACK_LIMIT", 10, "anomaly votes one client may send per minute")
+    log_format: str = _setting("GREENFLAME_LOG_FORMAT", "text", "server log lines: text, or json (one object per line)")
+    metrics_access: str = _setting(
+        "GREENFLAME_METRICS_ACCESS", "admin", "who may read /metrics: admin (the admin token) or public (anyone)"
+    )
     host: str = _setting("GREENFLAME_HOST", "127.0.0.1", "address `greenflame serve` listens on")
     port: int = _setting("GREENFLAME_PORT", 8080, "port `greenflame serve` listens on")
 
@@ -161,6 +167,9 @@ class Settings:
             raise UserError(f"max_stack_depth must be between 2 and {MAX_STACK_DEPTH}, got {self.max_stack_depth}")
         if self.headers_timeout_s > self.body_timeout_s:
             raise UserError("headers_timeout_s must not be above body_timeout_s")
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not 0 <= self.port <= 65535:
             raise UserError(f"port must be between 0 and 65535, got {self.port}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
