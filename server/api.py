@@ -22,6 +22,8 @@ from greenflame.analyzer.tree import SampleFilter, frame_match
 
 from . import views
 from .auth import require_admin
+from .context import get_settings
+from .deploys import group_deploys
 from .errors import ApiError
 from .overview import group_overview
 from .queries import (
@@ -266,6 +268,21 @@ def group_labels(name: str) -> Any:
     selected = merged_range(name)
     body = _cached(("labels", selected.key), lambda: _dumps(views.labels_view(selected.profile)))
     return _json_with(_range_json(selected), {"labels": body})
+
+
+@bp.get("/groups/<name>/deploys")
+def group_deploy_list(name: str) -> Any:
+    """The deploy versions seen in the group's newest profiles, with first and last seen, newest first."""
+    require_group(name)
+    found = group_deploys(get_storage(), name, get_settings().max_query_profiles)
+    return jsonify(
+        {
+            "group": name,
+            "deploys": [deploy.to_dict() for deploy in found.deploys],
+            "profiles_scanned": found.scanned,
+            "complete": found.complete,
+        }
+    )
 
 
 @bp.get("/groups/<name>/recommendations")

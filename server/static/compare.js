@@ -31,6 +31,7 @@
   });
   var timeline = new window.GreenflameTimeSeries.TimeSeries($("compare-timeline"), { onSelect: brushed });
   var loads = 0;
+  var deploys = []; // the group's deploy versions, the latest first (GET <group>/deploys)
 
   /** The URL's state; without any range in it, the latest hour of data against the hour before. */
   function readState() {
@@ -50,11 +51,39 @@
 
   /** Preset -> [base_from, base_to, from, to] as Unix seconds (or now-relative text). */
   function presetRanges(name) {
+    if (name === "deploy") return deployRanges();
     var span = { "latest-hour": HOUR_S, "hour-yesterday": HOUR_S, "latest-day": DAY_S, "latest-week": 7 * DAY_S }[name];
     if (name === "now-hour") return ["now-2h", "now-1h", "now-1h", ""];
     if (!span) return null;
     var gap = name === "hour-yesterday" ? DAY_S : span;
     return [lastS - span - gap, lastS - gap, lastS - span, lastS].map(String);
+  }
+
+  /** The latest deploy's span against the span of the deploy before it (null with fewer than two). */
+  function deployRanges() {
+    if (deploys.length < 2) return null;
+    return [deploys[1], deploys[0]].reduce(function (ranges, deploy) {
+      return ranges.concat([Math.floor(deploy.first_seen_unix_ns / 1e9), Math.ceil(deploy.last_seen_unix_ns / 1e9)]);
+    }, []).map(String);
+  }
+
+  /** The deploy preset's label: the two versions it compares, or why it cannot be chosen. */
+  function deployPresetText() {
+    var name = "This deploy vs the one before";
+    if (deploys.length >= 2) return name + " (" + deploys[0].version + " vs " + deploys[1].version + ")";
+    if (deploys.length === 1) return name + " (unavailable: only one deploy seen, " + deploys[0].version + ")";
+    return name + " (unavailable: no deploy versions in the profiles; only Lambda function versions are known)";
+  }
+
+  function loadDeploys() {
+    var option = $("preset-deploy");
+    G.getJSON(api + "/deploys").then(function (body) {
+      deploys = body.deploys;
+      option.disabled = deploys.length < 2;
+      option.textContent = deployPresetText();
+    }).catch(function (error) {
+      option.textContent = "This deploy vs the one before (unavailable: could not load the deploys: " + error.message + ")";
+    });
   }
 
   function applyPreset(name) {
@@ -271,5 +300,6 @@
   timeline.dragColor = COLORS.target;
   applyControls();
   loadTimeline();
+  loadDeploys();
   load();
 })();

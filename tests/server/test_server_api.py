@@ -175,6 +175,55 @@ def test_recommendations_without_findings_or_data(live_server: LiveServer, loade
     assert_error(bad, 400, "invalid_parameter")
 
 
+# -- deploys ------------------------------------------------------------------------
+
+
+def versioned_profile(group: str, start_ns: int, version: Optional[str]) -> Any:
+    """A small profile of ``group`` reported from Lambda function version ``version`` (None: no version)."""
+    profile = make_profile(group, start_ns)
+    if version is not None:
+        profile.metadata = {"lambda": {"function_name": group, "function_version": version}}
+    return profile
+
+
+def test_deploys_are_the_versions_with_their_spans_newest_first(live_server: LiveServer) -> None:
+    name = unique_name("deploys")
+    key = live_server.create_group(name)
+    assert get(live_server, f"/api/v1/groups/{name}/deploys").json() == {
+        "group": name,
+        "deploys": [],
+        "profiles_scanned": 0,
+        "complete": True,
+    }
+    minute = 60 * 10**9
+    for start, version in [(T0, "7"), (T0 + 2 * minute, "7"), (T0 + 5 * minute, "8"), (T0 + 9 * minute, None)]:
+        assert ingest_profile(live_server, key, versioned_profile(name, start, version)).status_code == 202
+    response = get(live_server, f"/api/v1/groups/{name}/deploys")
+    assert response.status_code == 200
+    newest = {"version": "8", "first_seen_unix_ns": T0 + 5 * minute, "last_seen_unix_ns": T0 + 6 * minute}
+    before = {"version": "7", "first_seen_unix_ns": T0, "last_seen_unix_ns": T0 + 3 * minute}
+    assert response.json() == {
+        "group": name,
+        "deploys": [{**newest, "profile_count": 1}, {**before, "profile_count": 2}],
+        "profiles_scanned": 4,
+        "complete": True,
+    }
+    assert_error(get(live_server, "/api/v1/groups/no-such-group/deploys"), 404, "not_found")
+
+
+def test_deploys_read_only_the_newest_profiles(tmp_path: Any) -> None:
+    app = create_app({"data_dir": str(tmp_path), "max_query_profiles": 2, "admin_token": "t"})
+    client = app.test_client()
+    key = client.post("/api/v1/groups", json={"name": "g"}, headers={"Authorization": "Bearer t"}).json["ingest_key"]
+    for index, version in enumerate(["1", "2", "3"]):
+        body = greenflame_json.dumps(versioned_profile("g", T0 + index * HOUR_NS, version))
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        assert client.post("/api/v1/ingest", data=body, headers=headers).status_code == 202
+    body = client.get("/api/v1/groups/g/deploys").json
+    assert [deploy["version"] for deploy in body["deploys"]] == ["3", "2"]
+    assert body["profiles_scanned"] == 2 and body["complete"] is False
+
+
 # -- errors -------------------------------------------------------------------------
 
 

@@ -594,3 +594,54 @@ def test_a_label_key_holding_equals_filters(page: Any, live_server: LiveServer) 
     open_group(page, live_server, name)
     page.select_option("#label", label="c=d")
     expect(page.locator("#flamegraph-status")).to_contain_text("7 samples")
+
+
+def deploy_profile(name: str, start: int, version: str, render: bool = False) -> Any:
+    """``make_profile`` reported from Lambda function version ``version``; ``render`` adds a new hot function."""
+    profile = make_profile(name, start_time_unix_ns=start)
+    profile.metadata = {"lambda": {"function_name": name, "function_version": version}}
+    if render:
+        handler = [Frame("<module>", "/srv/main.py", 1), Frame("app.handler", "/srv/app.py", 10)]
+        profile.add([*handler, Frame("app.render", "/srv/app.py", 50)], [6, 6])
+    return profile
+
+
+def test_compare_this_deploy_against_the_one_before(page: Any, live_server: LiveServer) -> None:
+    name = unique_name("deploys")
+    key = live_server.create_group(name)
+    later = T0 + 2 * HOUR
+    for profile in (
+        deploy_profile(name, T0, "41"),
+        deploy_profile(name, T0 + 600 * 10**9, "41"),
+        deploy_profile(name, later, "42", render=True),
+    ):
+        assert ingest_profile(live_server, key, profile).status_code == 202
+    page.goto(live_server.api(f"/groups/{name}/compare"))
+    option = page.locator("#preset-deploy")
+    expect(option).to_contain_text("42 vs 41")
+    expect(option).to_be_enabled()
+    page.select_option("#preset", "deploy")
+    expect(page.locator("#diff-status")).to_contain_text("(2 profiles). Compared:")
+    seconds = T0 // 10**9
+    assert {key: values[0] for key, values in query(page).items() if key != "type"} == {
+        "base_from": str(seconds),
+        "base_to": str(seconds + 660),  # the end of version 41's last profile
+        "from": str(later // 10**9),
+        "to": str(later // 10**9 + 60),
+    }
+    expect(page.locator("#base_to")).to_have_value(str(seconds + 660))
+    expect(page.locator("#diff-warning")).to_be_hidden()
+    first = page.locator("#diff-table tbody tr").first
+    expect(first).to_contain_text("app.render")  # the new deploy's new function is the largest change
+    expect(first.locator("td.num.up")).to_contain_text("+50")
+    shot(page, "compare-deploys")
+
+
+def test_the_deploy_preset_says_why_it_is_unavailable(page: Any, live_server: LiveServer) -> None:
+    name = unique_name("one-deploy")
+    key = live_server.create_group(name)
+    assert ingest_profile(live_server, key, deploy_profile(name, T0, "7")).status_code == 202
+    page.goto(live_server.api(f"/groups/{name}/compare"))
+    option = page.locator("#preset-deploy")
+    expect(option).to_contain_text("unavailable: only one deploy seen, 7")
+    expect(option).to_be_disabled()
