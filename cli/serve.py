@@ -12,7 +12,7 @@ def register(verbs: Any) -> None:
     serve.add_argument("--host", help="address to listen on (default: GREENFLAME_HOST, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: GREENFLAME_PORT, else 8080; 0 picks a free one)")
     serve.add_argument("--db", metavar="URL", help="database URL (default: SQLite in the data folder)")
-    serve.add_argument("--blobs", metavar="URL", help="profile storage (default: a local folder)")
+    serve.add_argument("--blobs", metavar="URL", help="profile storage: folder or s3://bucket/prefix")
     serve.set_defaults(run_verb=_serve)
 
 

@@ -61,7 +61,9 @@ class Settings:
         "GREENFLAME_DATABASE_URL", None, "SQLAlchemy database URL (default: SQLite file in the data folder)"
     )
     blobs_url: Optional[str] = _setting(
-        "GREENFLAME_BLOBS_URL", None, "where profiles are stored: a folder path or file:// URL (default: data folder)"
+        "GREENFLAME_BLOBS_URL",
+        None,
+        "where profiles are stored: a folder path, file:// URL or s3://bucket/prefix (default: data folder)",
     )
     admin_token: Optional[str] = _setting(
         "GREENFLAME_ADMIN_TOKEN", None, "token for admin calls (default: generated once, kept in the data folder)"

@@ -75,11 +75,11 @@ def test_bad_setting_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_unsupported_blob_store_is_a_one_line_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        server_command("serve", "--port", "0", "--blobs", "s3://bucket/profiles"),
+        server_command("serve", "--port", "0", "--blobs", "gs://bucket/profiles"),
         env=server_env(tmp_path, {"GREENFLAME_ADMIN_TOKEN": "t"}),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("greenflame: error: blob store 's3://bucket/profiles'")
+    assert result.stderr.strip().splitlines()[-1].startswith("greenflame: error: blob store 'gs://bucket/profiles'")
