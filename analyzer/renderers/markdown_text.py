@@ -4,6 +4,13 @@ Frame names, file names, titles and notes come from profiled programs and the ne
 report renderer (:mod:`.markdown`) and the ticket bodies (``server/tickets/render_markdown``)
 both pass every such string through :func:`escape` before it reaches Markdown. Text that must
 keep its exact characters goes in code spans or fences instead.
+
+Trackers also turn plain text into links and notifications: GitHub's autolinks (``https://``,
+``www.``, e-mail addresses), ``@user`` mentions and ``#123`` / ``GH-1`` references, GitLab's
+``!1``, ``~label``, ``&1``, ``%milestone`` and the same URLs, Jira's bare URLs and e-mail
+addresses. Several of them act on the rendered text, after Markdown escapes are gone, so
+:func:`defuse` puts an invisible word joiner (U+2060) inside each such pattern instead: the text
+reads the same, no pattern matches. Jira's wiki renderer uses it too.
 """
 
 from __future__ import annotations
@@ -21,6 +28,20 @@ SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 LEADING = re.compile(r"^(\d{1,9}\.|-|=)(?=\s|[-=\s]*$)")
 #: Characters replaced by entities: HTML, and ``@`` so that no mention is typed.
 ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("@", "&#64;"))
+#: Invisible, not whitespace: it splits a pattern without splitting the word on screen.
+WORD_JOINER = "\u2060"
+#: Where a tracker would start a link, mention or reference: between ``:`` and ``//`` (any
+#: scheme), before the ``:`` of the schemes that need no ``//``, between ``www`` and ``.``,
+#: after a reference sigil followed by a word character, and inside ``GH-`` + digits. GitLab's
+#: ``$123`` snippet references are left alone: they neither notify nor cross-reference, and
+#: amounts such as ``$0.18`` must read (and copy) as typed.
+TRIGGER = re.compile(
+    r"(?<=:)(?=//)"
+    r"|(?i:(?<=mailto)|(?<=xmpp))(?=:)"
+    r"|(?i:(?<=www))(?=\.)"
+    r"|(?<=[@#!~%&])(?=\w)"
+    r"|(?i:(?<=\bGH-))(?=\d)"
+)
 
 
 def one_line(text: Any, limit: Optional[int] = None) -> str:
@@ -34,14 +55,20 @@ def one_line(text: Any, limit: Optional[int] = None) -> str:
     return value
 
 
+def defuse(text: str) -> str:
+    """``text`` with a word joiner inside every autolink, mention and reference pattern."""
+    return TRIGGER.sub(WORD_JOINER, text)
+
+
 def _escape_last(match: re.Match) -> str:
     marker = match.group(0)
     return f"{marker[:-1]}\\{marker[-1]}"
 
 
 def escape(text: Any, limit: Optional[int] = None) -> str:
-    """Plain text that Markdown shows as typed, on one line: no markup, no HTML, no @mentions."""
-    value = LEADING.sub(_escape_last, SPECIAL.sub(r"\\\1", one_line(text, limit)))
+    """Plain text that Markdown shows as typed (plus invisible word joiners), on one line: no
+    markup, no HTML, no links, mentions or references."""
+    value = LEADING.sub(_escape_last, SPECIAL.sub(r"\\\1", defuse(one_line(text, limit))))
     for char, entity in ENTITIES:
         value = value.replace(char, entity)
     return value

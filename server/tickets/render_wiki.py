@@ -1,6 +1,8 @@
 """Jira wiki markup (Jira Server / Data Center REST v2) for a ticket document.
 
-Inline text has wiki's special characters backslash-escaped; stacks and code go in
+Inline text has wiki's special characters backslash-escaped and its bare URLs, e-mail
+addresses and ``[~user]`` mentions broken by the Markdown escaper's
+:func:`~greenflame.analyzer.renderers.markdown_text.defuse`; stacks and code go in
 ``{noformat}`` / ``{code}`` blocks whose closing tag cannot be forged from inside.
 """
 
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 import re
 from typing import Iterable, List
+
+from greenflame.analyzer.renderers.markdown_text import defuse
 
 from .document import Block, Bullets, Code, Heading, Paragraph, Text, TicketContent
 
@@ -49,8 +53,8 @@ def inline(parts: Iterable[Text]) -> str:
 
 
 def escape(text: str) -> str:
-    """Plain text that wiki markup shows as typed."""
-    return SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Plain text that wiki markup shows as typed (plus invisible word joiners), never a link."""
+    return SPECIAL.sub(r"\\\1", defuse(" ".join(text.split())))
 
 
 def code_block(text: str, language: str = "") -> str:

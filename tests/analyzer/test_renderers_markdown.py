@@ -220,12 +220,57 @@ def test_escaped_text_renders_as_typed_on_github(text: str) -> None:
     assert "@" not in escaped and "<" not in escaped
     for template, tags in (("{}", ["p"]), ("- {}", ["ul", "li"]), ("| h |\n|---|\n| {} |", None)):
         parsed = _gfm(template.format(escaped))
+        shown = "".join(parsed.text).replace(markdown_text.WORD_JOINER, "")  # invisible on screen
         if tags is None:  # a table cell: the table's own tags, and the text intact
             assert set(parsed.tags) <= {"table", "thead", "tr", "th", "tbody", "td"}, (text, parsed.tags)
-            assert typed in "".join(parsed.text), text
+            assert typed in shown, text
         else:
             assert parsed.tags == tags, (text, parsed.tags)
-            assert "".join(parsed.text).strip() == typed, text
+            assert shown.strip() == typed, text
+
+
+#: Text GitHub's autolink extension links (checked unescaped below) and what GitHub and GitLab
+#: turn into mentions or references in the rendered text, each with the pattern they look for.
+AUTOLINKED = [
+    "https://evil.example/phish",
+    "see www.evil.example/x now",
+    "(www.evil.example)",
+    "HTTP://EVIL.example/a",
+    "user@evil.example",
+    "mailto:x@evil.example",
+    "xmpp:a@evil.example",
+    "_www.evil.example_",
+]
+REFERENCES = [
+    ("@someone", r"@\w"),
+    ("cc @org/team", r"@\w"),
+    ("fixes #123", r"#\d"),
+    ("org/repo#9", r"#\d"),
+    ("GH-1", r"GH-\d"),
+    ("gh-12", r"(?i)GH-\d"),
+    ("!1 ~label &3 %v1", r"[!~&%]\w"),
+]
+
+
+@pytest.mark.parametrize("text", AUTOLINKED)
+def test_autolinks_are_broken_on_github(text: str) -> None:
+    assert "a" in _gfm(text).tags  # the text alone is a link
+    parsed = _gfm(markdown_text.escape(text))
+    assert parsed.tags == ["p"], (text, parsed.tags)
+    assert "".join(parsed.text).replace(markdown_text.WORD_JOINER, "").strip() == text
+
+
+@pytest.mark.parametrize("text, pattern", REFERENCES)
+def test_mentions_and_references_are_broken_in_the_rendered_text(text: str, pattern: str) -> None:
+    assert re.search(pattern, text)
+    shown = "".join(_gfm(markdown_text.escape(text)).text)
+    assert re.search(pattern, shown) is None, (text, shown)
+    assert shown.replace(markdown_text.WORD_JOINER, "").strip() == text
+
+
+def test_defuse_leaves_ordinary_text_alone() -> None:
+    text = "orders.handler (app/orders.py:42) 50% of a_b-c, $0.18, C# 3 @ 5 www"
+    assert markdown_text.defuse(text) == text
 
 
 def test_report_and_tickets_use_the_one_escaper() -> None:
