@@ -75,8 +75,20 @@ def _post_until_killed(server: LiveServer, key: str, group: str, acked: List[str
             acked.append(response.json()["id"])
 
 
-def test_acknowledged_reports_survive_sigkill(tmp_path: Path, aws_env: MotoServer, bucket: str) -> None:  # noqa: F811
-    env: Dict[str, str] = dict(aws_env.environment(), GREENFLAME_BLOBS_URL=f"s3://{bucket}/bodies")
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_acknowledged_reports_survive_sigkill(
+    tmp_path: Path,
+    aws_env: MotoServer,  # noqa: F811
+    bucket: str,
+    database: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'data' / 'greenflame.db'}"
+    if database == "postgresql":  # skipped unless GREENFLAME_TEST_POSTGRES_URL names a server
+        database_url = request.getfixturevalue("postgres_database")()
+    env: Dict[str, str] = dict(
+        aws_env.environment(), GREENFLAME_BLOBS_URL=f"s3://{bucket}/bodies", GREENFLAME_DATABASE_URL=database_url
+    )
     server = start_server(tmp_path / "data", env)
     group = unique_name("durable")
     key = server.create_group(group)
@@ -100,7 +112,7 @@ def test_acknowledged_reports_survive_sigkill(tmp_path: Path, aws_env: MotoServe
         assert summary["profile_count"] >= len(acked)
     finally:
         restarted.stop()
-    storage = Storage.open(f"sqlite:///{tmp_path / 'data' / 'greenflame.db'}", f"s3://{bucket}/bodies")
+    storage = Storage.open(database_url, f"s3://{bucket}/bodies")
     try:
         rows = {row.id: row for row in storage.find_profiles(group)}
         assert set(acked) <= set(rows)
