@@ -27,6 +27,7 @@ OPTIONAL_DEPENDENCIES = {
     "requests": ("requests", "server"),
     "sqlalchemy": ("SQLAlchemy", "server"),
     "alembic": ("alembic", "server"),
+    "prometheus_client": ("prometheus_client", "server"),
     "boto3": ("boto3", "lambda"),
     "botocore": ("boto3", "lambda"),
     "awslambdaric": ("awslambdaric", "lambda"),
