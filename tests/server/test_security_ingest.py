@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from greenflame.analyzer import tree
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile, ProfileError
+from greenflame.server import pipeline_worker
 from greenflame.server.app import create_app
 from greenflame.server.errors import ApiError
 from greenflame.server.ingest import TRUNCATED_FRAME, check_bounds, truncate_stacks
@@ -130,7 +131,10 @@ def test_hostile_profiles_on_sqlite(sqlite_client: FlaskClient) -> None:
 
 def test_hostile_profiles_on_postgresql(tmp_path: Path, postgres_database: Callable[[], str]) -> None:
     app = create_app({"data_dir": str(tmp_path), "admin_token": "admin", "database_url": postgres_database()})
-    _check_corpus(app.test_client())
+    try:
+        _check_corpus(app.test_client())
+    finally:  # the pipeline's thread must not outlive the throw-away database
+        pipeline_worker.get_scheduler(app).stop()
 
 
 def test_deep_stack_is_cut_to_the_limit_with_the_agents_marker(sqlite_client: FlaskClient) -> None:
