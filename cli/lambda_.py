@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_destination, positive_float, positive_int
+from .options import add_destination, add_verb_group, positive_float, positive_int
 
 #: Lambda's largest function timeout, in seconds.
 MAX_TIMEOUT_S = 900.0
@@ -21,9 +21,7 @@ def lambda_timeout(text: str) -> float:
 
 def register(verbs: Any) -> None:
     """Add ``lambda`` and its verbs to the command line."""
-    lam = verbs.add_parser("lambda", help="run and package AWS Lambda functions with the agent")
-    lam_verbs = lam.add_subparsers(dest="lambda_verb", metavar="VERB")
-    lam_verbs.required = True
+    lam_verbs = add_verb_group(verbs, "lambda", "run and package AWS Lambda functions with the agent")
     invoke = lam_verbs.add_parser("invoke", help="run a handler N times as Lambda would, with the agent enabled")
     invoke.add_argument("handler", metavar="MODULE:FUNCTION", help="the handler, as module:function or module.function")
     invoke.add_argument("--invocations", type=positive_int, default=1, metavar="N")
