@@ -13,7 +13,7 @@ from typing import Callable, List, NoReturn, Optional, Sequence
 
 from greenflame.analyzer.errors import UserError
 
-from . import analyze, anomalies, attach, db, demo, export, lambda_, run, serve, tickets
+from . import analyze, anomalies, attach, db, demo, export, lambda_, run, serve, tickets, worker
 
 PROG = "greenflame"
 
@@ -36,7 +36,7 @@ OPTIONAL_DEPENDENCIES = {
 }
 
 #: The verbs in the order ``--help`` lists them; each module adds its own parser.
-VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, db, demo)
+VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, worker, db, demo)
 
 
 class _Parser(argparse.ArgumentParser):

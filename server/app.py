@@ -30,9 +30,8 @@ from . import (
     web,
 )
 from .context import SETTINGS_KEY
-from .logs import configure_logging
+from .logs import configure_process_logging
 from .settings import Settings
-from .tickets.credentials import RedactingFilter
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +87,13 @@ def serve(
 ) -> int:
     """Run the server until SIGTERM or SIGINT; arguments given override the settings."""
     settings = Settings.from_env({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
-    configure_logging(settings.log_format)
-    for handler in logging.getLogger().handlers:  # no credential reaches the server's log
-        handler.addFilter(RedactingFilter())
+    configure_process_logging(settings.log_format)
     app = create_app(settings)
     settings = app.config[SETTINGS_KEY]  # with the admin token
     server = _bind(app, settings)
     scheduler = pipeline_worker.get_scheduler(app)
-    scheduler.start()
+    if pipeline_worker.analyses_in_process(app):
+        scheduler.start()
     print(f"greenflame server listening on {_url(server, settings)}", flush=True)
     with _stop_on_signals():
         server.run()

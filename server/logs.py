@@ -34,3 +34,12 @@ def configure_logging(log_format: str) -> None:
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+def configure_process_logging(log_format: str) -> None:
+    """A server or worker process's logging: :func:`configure_logging`, then no credential in any line."""
+    from .tickets.credentials import RedactingFilter
+
+    configure_logging(log_format)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())

@@ -25,7 +25,7 @@ from .crypto import key_folder, secret_box
 from .events import ProfileStored, connect_storage, profile_stored
 from .pipeline import Pipeline, PipelineConfig
 from .pipeline_store import PipelineStore
-from .settings import Settings
+from .settings import IN_PROCESS, Settings
 from .storage import Storage
 from .tickets.store import TicketStore
 
@@ -221,11 +221,16 @@ class Scheduler:
 
 
 class PipelineService:
-    """The app's pipeline: the analysis runs and the scheduler that triggers them."""
+    """The app's pipeline: the analysis runs and the scheduler that triggers them.
 
-    def __init__(self, pipeline: Pipeline, scheduler: Scheduler) -> None:
+    ``in_process`` false (``GREENFLAME_ANALYSIS=workers``): this process never analyses;
+    ``greenflame worker`` processes find the groups to analyse in the database.
+    """
+
+    def __init__(self, pipeline: Pipeline, scheduler: Scheduler, in_process: bool = True) -> None:
         self.pipeline = pipeline
         self.scheduler = scheduler
+        self.in_process = in_process
 
     @property
     def store(self) -> PipelineStore:
@@ -241,20 +246,16 @@ class PipelineService:
         """Schedule a run of ``group``; ``force`` re-analyses even without new profiles."""
         if force:
             self.store.invalidate(group)
-        self.scheduler.notify(group)
+        if self.in_process:
+            self.scheduler.notify(group)
 
     def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
         """Schedule a run of the group a new profile was stored for (returns at once)."""
         self.scheduler.notify(profile.group)
 
 
-def init_app(app: Flask) -> PipelineService:
-    """Create the pipeline on the app's storage and hook it to the storage's ``profile_stored``.
-
-    The thread starts lazily, with the first notification.
-    """
-    settings: Settings = app.config[SETTINGS_KEY]
-    storage: Storage = app.extensions["greenflame.storage"]
+def build_pipeline(settings: Settings, storage: Storage) -> Pipeline:
+    """The analysis pipeline on ``storage``'s database, configured by ``settings``."""
     config = PipelineConfig(
         window_s=settings.analysis_window_s,
         history_s=settings.anomaly_history_s,
@@ -264,18 +265,35 @@ def init_app(app: Flask) -> PipelineService:
     key_dir = key_folder(settings.resolved_database_url(), settings.data_path)
     store = PipelineStore(storage.engine, secret_box(settings.secret_keys, key_dir))
     store.reseal_channels()  # seals clear credentials of older versions; re-seals after a key rotation
-    pipeline = Pipeline(storage, store, TicketStore(storage.engine), config)
-    pipeline_store = pipeline.store
-    scheduler = Scheduler(
+    return Pipeline(storage, store, TicketStore(storage.engine), config)
+
+
+def build_scheduler(pipeline: Pipeline, settings: Settings, sweep_s: float = SWEEP_S) -> Scheduler:
+    """A scheduler running ``pipeline`` for notified groups and, every ``sweep_s``, for stale ones."""
+    return Scheduler(
         pipeline.run_group,
         settings.analysis_delay_ms / 1000.0,
-        sweep=pipeline_store.stale_groups,
+        sweep=pipeline.store.stale_groups,
+        sweep_s=sweep_s,
         workers=settings.analysis_workers,
         budget_s=settings.analysis_budget_s,
     )
-    service = PipelineService(pipeline, scheduler)
+
+
+def init_app(app: Flask) -> PipelineService:
+    """Create the pipeline on the app's storage and hook it to the storage's ``profile_stored``.
+
+    The thread starts lazily, with the first notification. With ``GREENFLAME_ANALYSIS=workers``
+    nothing is hooked and nothing starts: separate ``greenflame worker`` processes analyse.
+    """
+    settings: Settings = app.config[SETTINGS_KEY]
+    storage: Storage = app.extensions["greenflame.storage"]
+    pipeline = build_pipeline(settings, storage)
+    in_process = settings.analysis == IN_PROCESS
+    service = PipelineService(pipeline, build_scheduler(pipeline, settings), in_process)
     app.extensions[EXTENSION_KEY] = service
-    connect_storage(app, profile_stored, storage, service.on_profile_stored)
+    if in_process:
+        connect_storage(app, profile_stored, storage, service.on_profile_stored)
     return service
 
 
@@ -283,6 +301,12 @@ def get_scheduler(app: Flask) -> Scheduler:
     """The scheduler of ``app``'s pipeline (``serve`` starts it at once and stops it on shutdown)."""
     service: PipelineService = app.extensions[EXTENSION_KEY]
     return service.scheduler
+
+
+def analyses_in_process(app: Flask) -> bool:
+    """Whether ``app``'s process analyses groups (else ``greenflame worker`` processes do)."""
+    service: PipelineService = app.extensions[EXTENSION_KEY]
+    return service.in_process
 
 
 def get_pipeline() -> PipelineService:

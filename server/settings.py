@@ -41,9 +41,13 @@ _POSITIVE = (
     "feedback_limit",
     "analysis_workers",
     "analysis_budget_s",
+    "worker_poll_s",
 )
 
-_CHOICES = {"log_format": ("text", "json"), "metrics_access": ("admin", "public")}
+#: ``analysis`` values: each server process analyses, or only ``greenflame worker`` processes do.
+IN_PROCESS = "in-process"
+WORKERS = "workers"
+_CHOICES = {"log_format": ("text", "json"), "metrics_access": ("admin", "public"), "analysis": (IN_PROCESS, WORKERS)}
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -92,6 +96,14 @@ class Settings:
     )
     analysis_window_s: int = _setting(
         "GREENFLAME_ANALYSIS_WINDOW_S", 3600, "span of recent profiles merged for findings, up to the group's latest"
+    )
+    analysis: str = _setting(
+        "GREENFLAME_ANALYSIS",
+        "in-process",
+        "who analyses groups: in-process (each server) or workers (only `greenflame worker` processes)",
+    )
+    worker_poll_s: int = _setting(
+        "GREENFLAME_WORKER_POLL_S", 2, "how often `greenflame worker` asks the database for groups with new data"
     )
     analysis_workers: int = _setting(
         "GREENFLAME_ANALYSIS_WORKERS", 2, "threads analysing groups at once, so one slow group does not hold the others"

@@ -31,6 +31,7 @@ SLOW_MODULES = frozenset(
         "test_server_ui.py",
         "test_rollups.py",
         "test_anomalies_eval.py",
+        "test_worker.py",
     }
 )
 #: Single tests over a second in otherwise fast modules.
