@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import logging
-import signal
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Optional, Union
+import socket
+import threading
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from flask import Flask, Response
 
@@ -32,6 +32,7 @@ from . import (
 from .context import SETTINGS_KEY
 from .logs import configure_process_logging
 from .settings import Settings
+from .shutdown import run_until_stopped, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -85,33 +86,47 @@ def _security_headers(response: Response) -> Response:
 def serve(
     host: Optional[str] = None, port: Optional[int] = None, db: Optional[str] = None, blobs: Optional[str] = None
 ) -> int:
-    """Run the server until SIGTERM or SIGINT; arguments given override the settings."""
+    """Run the server until SIGTERM or SIGINT; arguments given override the settings.
+
+    With ``GREENFLAME_PROCESSES`` above 1, that many processes serve one listening socket
+    (:mod:`.processes`).
+    """
     settings = Settings.from_env({"host": host, "port": port, "database_url": db, "blobs_url": blobs})
     configure_process_logging(settings.log_format)
+    if settings.processes > 1:
+        from .processes import serve_processes
+
+        return serve_processes(settings.with_admin_token(), serve_app)
+    return serve_app(settings)
+
+
+def serve_app(settings: Settings, sockets: Optional[List[socket.socket]] = None) -> int:
+    """Serve one app on ``sockets`` (else on the settings' address) until SIGTERM or SIGINT, then drain."""
     app = create_app(settings)
     settings = app.config[SETTINGS_KEY]  # with the admin token
-    server = _bind(app, settings)
+    server = _bind(app, settings, sockets)
     scheduler = pipeline_worker.get_scheduler(app)
     if pipeline_worker.analyses_in_process(app):
         scheduler.start()
-    print(f"greenflame server listening on {_url(server, settings)}", flush=True)
-    with _stop_on_signals():
-        server.run()
-    server.close()
+    if sockets is None:
+        print(f"greenflame server listening on {_url(server, settings)}", flush=True)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        run_until_stopped(server, stop, settings.shutdown_timeout_s)
     scheduler.stop()
     events.disconnect_app(app)
     print("greenflame server stopped", flush=True)
     return 0
 
 
-def _bind(app: Flask, settings: Settings) -> Any:
+def _bind(app: Flask, settings: Settings, sockets: Optional[List[socket.socket]] = None) -> Any:
     from waitress.server import create_server
 
+    where: Dict[str, Any] = {"sockets": sockets} if sockets else {"host": settings.host, "port": settings.port}
     try:
         server = create_server(
             app,
-            host=settings.host,
-            port=settings.port,
+            **where,
             threads=SERVER_THREADS,
             ident="greenflame",
             # Far larger bodies are refused by waitress itself (plain text 413) before
@@ -137,19 +152,3 @@ def _url(server: Any, settings: Settings) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/"
-
-
-@contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into SystemExit, which waitress's loop handles by shutting down."""
-
-    def stop(signum: int, _frame: Any) -> None:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
-        raise SystemExit(0)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -42,6 +42,7 @@ _POSITIVE = (
     "analysis_workers",
     "analysis_budget_s",
     "worker_poll_s",
+    "processes",
 )
 
 #: ``analysis`` values: each server process analyses, or only ``greenflame worker`` processes do.
@@ -146,6 +147,12 @@ class Settings:
     metrics_access: str = _setting(
         "GREENFLAME_METRICS_ACCESS", "admin", "who may read /metrics: admin (the admin token) or public (anyone)"
     )
+    processes: int = _setting(
+        "GREENFLAME_PROCESSES", 1, "`greenflame serve` processes sharing the listening socket (each with its threads)"
+    )
+    shutdown_timeout_s: int = _setting(
+        "GREENFLAME_SHUTDOWN_TIMEOUT_S", 25, "on SIGTERM, how long requests in flight may take to finish"
+    )
     host: str = _setting("GREENFLAME_HOST", "127.0.0.1", "address `greenflame serve` listens on")
     port: int = _setting("GREENFLAME_PORT", 8080, "port `greenflame serve` listens on")
 
@@ -174,7 +181,7 @@ class Settings:
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be above zero, got {getattr(self, name)}")
-        for name in ("analysis_delay_ms", "anomaly_history_s"):
+        for name in ("analysis_delay_ms", "anomaly_history_s", "shutdown_timeout_s"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 2 <= self.max_stack_depth <= MAX_STACK_DEPTH:

@@ -102,12 +102,12 @@ def overdue(channel: Any, now: float, headers_timeout_s: float, body_timeout_s: 
 
 def enforce_deadlines(server: Any, headers_timeout_s: float, body_timeout_s: float) -> None:
     """Make every listening socket of a waitress ``server`` close connections that are too slow."""
-    for listener in _listeners(server):
+    for listener in listeners(server):
         listener.channel_class = DeadlineChannel
         listener.maintenance = _maintenance(listener, headers_timeout_s, body_timeout_s)
 
 
-def _listeners(server: Any) -> List[Any]:
+def listeners(server: Any) -> List[Any]:
     """The waitress servers (one per listening socket) behind ``server``."""
     if isinstance(server, MultiSocketServer):
         found: Iterable[Any] = (server.map or {}).values()

@@ -17,15 +17,14 @@ expires, and another worker then takes the group.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator, Optional
+from typing import Optional
 
 from .logs import configure_process_logging
 from .pipeline_worker import build_pipeline, build_scheduler
 from .settings import Settings
+from .shutdown import stop_on_signals
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def run_worker(db: Optional[str] = None, blobs: Optional[str] = None) -> int:
         build_pipeline(settings, storage), replace(settings, analysis_delay_ms=0), float(settings.worker_poll_s)
     )
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         scheduler.start()
         where = storage.engine.url.render_as_string(hide_password=True)
         print(f"greenflame worker analysing groups of {where} every {settings.worker_poll_s} s", flush=True)
@@ -50,19 +49,3 @@ def run_worker(db: Optional[str] = None, blobs: Optional[str] = None) -> int:
     storage.close()
     print("greenflame worker stopped", flush=True)
     return 0
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Set ``stop`` on SIGTERM or SIGINT."""
-
-    def handle(signum: int, _frame: Any) -> None:
-        log.info("received %s, stopping after the running analyses", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -32,6 +32,7 @@ SLOW_MODULES = frozenset(
         "test_rollups.py",
         "test_anomalies_eval.py",
         "test_worker.py",
+        "test_shutdown.py",
     }
 )
 #: Single tests over a second in otherwise fast modules.
