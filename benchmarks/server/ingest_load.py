@@ -12,6 +12,7 @@ Prints reports/s accepted, ingest latency p50/p99 and flame graph latency p50/p9
 ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
 
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
+        [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -33,6 +35,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reports import WINDOW_NS, ReportGenerator
+from stores import BUCKET, fresh_postgres, moto_s3
 
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 16
 _URL_LINE = re.compile(r"listening on (http://\S+)")
@@ -52,14 +55,26 @@ class Results:
             self.errors[what] = self.errors.get(what, 0) + 1
 
 
-def start_server(data_dir: Path, extra_args: List[str]) -> Tuple[subprocess.Popen[bytes], str]:
-    """``greenflame serve`` on a free port; its process and base URL once it answers."""
+COMMAND = [sys.executable, "-c", "import sys; from greenflame.cli.main import main; sys.exit(main())"]
+
+
+def process_env(data_dir: Path, extra: Dict[str, str]) -> Dict[str, str]:
+    """A clean environment for a greenflame process: no inherited GREENFLAME_* settings, then ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GREENFLAME_")}
     env.update({"GREENFLAME_DATA_DIR": str(data_dir), "GREENFLAME_ADMIN_TOKEN": ADMIN_TOKEN, "PYTHONUNBUFFERED": "1"})
-    command = [sys.executable, "-c", "import sys; from greenflame.cli.main import main; sys.exit(main())"]
+    env.update(extra)
+    return env
+
+
+def start_server(
+    data_dir: Path, extra_args: List[str], extra_env: Optional[Dict[str, str]] = None
+) -> Tuple[subprocess.Popen[bytes], str]:
+    """``greenflame serve`` on a free port; its process and base URL once it answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = process_env(data_dir, extra_env or {})
     with open(data_dir.parent / "server.log", "wb") as log:
         process = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", "0", *extra_args], env=env, stdout=log, stderr=log
+            [*COMMAND, "serve", "--host", "127.0.0.1", "--port", "0", *extra_args], env=env, stdout=log, stderr=log
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -168,9 +183,44 @@ def percentile(values: List[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def server_env(args: argparse.Namespace) -> Dict[str, str]:
+    """Settings for the server (and workers) from the options."""
+    env = {"GREENFLAME_PROCESSES": str(args.processes)}
+    if args.workers:
+        env["GREENFLAME_ANALYSIS"] = "workers"
+    return env
+
+
+def start_workers(args: argparse.Namespace, data_dir: Path, env: Dict[str, str]) -> List[subprocess.Popen[bytes]]:
+    """``--workers`` ``greenflame worker`` processes on the server's stores."""
+    started = []
+    for n in range(args.workers):
+        with open(data_dir.parent / f"worker{n}.log", "wb") as log:
+            started.append(
+                subprocess.Popen(
+                    [*COMMAND, "worker", *storage_args(args)], env=process_env(data_dir, env), stdout=log, stderr=log
+                )
+            )
+    return started
+
+
 def run(args: argparse.Namespace) -> Results:
+    with ExitStack() as stack:
+        if args.fresh_postgres:
+            args.db = stack.enter_context(fresh_postgres(args.fresh_postgres))
+        aws: Dict[str, str] = {}
+        if args.moto_s3:
+            aws = stack.enter_context(moto_s3())
+            os.environ.update(aws)
+            args.blobs = f"s3://{BUCKET}/bench"
+        return run_on(args, aws)
+
+
+def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
     with tempfile.TemporaryDirectory(prefix="gf-ingest-load-") as tmp:
-        process, url = start_server(Path(tmp) / "data", storage_args(args))
+        env = {**aws, **server_env(args)}
+        process, url = start_server(Path(tmp) / "data", storage_args(args), env)
+        workers = start_workers(args, Path(tmp) / "data", env)
         try:
             keys = create_groups(url, args.clients)
             bodies = make_bodies(args.clients, args.pool)
@@ -180,6 +230,7 @@ def run(args: argparse.Namespace) -> Results:
                 for n in range(args.clients)
             ]
             reader = threading.Thread(target=reader_loop, args=(url, stop, out, 0.5), daemon=True)
+            load_before = os.getloadavg()
             started = time.perf_counter()
             for thread in [*threads, reader]:
                 thread.start()
@@ -189,19 +240,26 @@ def run(args: argparse.Namespace) -> Results:
                 thread.join(150)
             elapsed = time.perf_counter() - started
             reader.join(150)
-            report(args, out, elapsed)
+            report(args, out, elapsed, load_before)
             return out
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            for started in [process, *workers]:
+                started.terminate()
+            for started in [process, *workers]:
+                try:
+                    started.wait(60)
+                except subprocess.TimeoutExpired:
+                    started.kill()
 
 
-def report(args: argparse.Namespace, out: Results, elapsed: float) -> None:
+def report(args: argparse.Namespace, out: Results, elapsed: float, load_before: Tuple[float, ...]) -> None:
     accepted = len(out.ingest_ms)
-    print(f"clients {args.clients}, {elapsed:.1f} s, storage: db={args.db or 'sqlite'} blobs={args.blobs or 'folder'}")
+    db = re.sub(r"//[^@/]*@", "//", args.db or "sqlite")
+    print(
+        f"clients {args.clients}, {elapsed:.1f} s, storage: db={db} blobs={args.blobs or 'folder'}, "
+        f"processes {args.processes}, workers {args.workers}"
+    )
+    print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"accepted {accepted} reports: {accepted / elapsed:.1f} reports/s")
     print(f"ingest latency     {latencies(out.ingest_ms)}")
     print(f"flame graph (1 h)  {latencies(out.flame_ms)}")
@@ -222,6 +280,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--pool", type=int, default=12, help="distinct bodies per client")
     parser.add_argument("--db", help="database URL (default: SQLite in the data folder)")
     parser.add_argument("--blobs", help="blob store URL (default: a local folder)")
+    parser.add_argument("--fresh-postgres", metavar="URL", help="make a fresh database on this server for the run")
+    parser.add_argument("--moto-s3", action="store_true", help="profile bodies in a moto S3 server started for the run")
+    parser.add_argument("--processes", type=int, default=1, help="GREENFLAME_PROCESSES of the server")
+    parser.add_argument("--workers", type=int, default=0, help="greenflame worker processes (servers do not analyse)")
     run(parser.parse_args(argv))
 
 
