@@ -20,7 +20,9 @@ Tables:
 - ``finding_states``: each finding fingerprint's state across time;
 - ``anomalies``, ``anomaly_votes``: the detector's anomalies and the users' votes on them;
 - ``group_channels``: each group's ticket destinations;
-- ``ticket_links``: each finding's ticket on each channel.
+- ``ticket_links``: each finding's ticket on each channel;
+- ``api_tokens``: API tokens (hashed) with their scope, group, and revocation; also one-time
+  sign-in links (:mod:`.tokens`).
 """
 
 from __future__ import annotations
@@ -200,4 +202,22 @@ ticket_links = Table(
     Column("created_unix_ns", BigInteger, nullable=False),
     Column("updated_unix_ns", BigInteger, nullable=False),
     UniqueConstraint("group_name", "channel", "fingerprint_key", name="uq_ticket_links_finding"),
+)
+
+
+# -- access -------------------------------------------------------------------------------------
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # "token" (a bearer token) or "link" (a one-time sign-in link)
+    Column("scope", String(16), nullable=False),  # read, ingest or admin
+    Column("group_name", String(128), nullable=True),  # None: every group
+    Column("created_unix_ns", BigInteger, nullable=False),
+    Column("expires_unix_ns", BigInteger, nullable=True),
+    Column("used_unix_ns", BigInteger, nullable=True),
+    Column("revoked_unix_ns", BigInteger, nullable=True),
 )
