@@ -9,7 +9,8 @@ report's ``metadata["cpu_source"]``:
     in units of the sampler's mean tick interval; a sample is counted as CPU when the accumulated
     credit reaches one half, so the CPU samples add up to the CPU time really used (dividing by
     each interval instead would be biased: ticks are irregular). A thread whose CPU clock did not move
-    since its previous sample is never counted (its credit waits for its next running sample).
+    since its previous sample is never counted (its credit waits for its next running sample), nor is
+    one that stands on an idle call (:mod:`.idle`): its clock moved before the wait.
     Measured at about 1 us per thread and tick, and it does not release the GIL. A thread that has exited
     makes the kernel answer EINVAL, never a crash.
 ``proc-stat`` (Linux without per-thread clocks)
@@ -48,6 +49,10 @@ class CpuProbe:
     def on_cpu(self, native_id: Optional[int], now_ns: int) -> int:
         """1 if thread ``native_id`` counts as running for the sample taken at ``now_ns``."""
         return 0
+
+    def off_cpu(self, native_id: Optional[int], now_ns: int) -> None:
+        """Thread ``native_id`` waits in an idle call at ``now_ns``: not on a CPU, whatever its clock
+        says; the CPU time it used since its previous sample is not carried to a later sample."""
 
     def forget_others(self, alive: Iterable[int]) -> None:
         """Drop the state kept for threads that are not in ``alive`` (native ids)."""
@@ -132,6 +137,19 @@ class ThreadClockProbe(CpuProbe):
             return 1
         state[2] = credit
         return 0
+
+    def off_cpu(self, native_id: Optional[int], now_ns: int) -> None:
+        # The CPU time since the previous sample was used before the wait, by stacks this sample does
+        # not show: counting it here would charge the wait, carrying it would charge the next stack.
+        state = self._state.get(native_id) if native_id is not None else None
+        if state is None:
+            return
+        try:
+            state[0] = time.clock_gettime_ns(int(state[3]))
+        except OSError:
+            self._state.pop(native_id, None)  # type: ignore[arg-type]
+            return
+        state[1] = now_ns
 
     def forget_others(self, alive: Iterable[int]) -> None:
         keep = set(alive)

@@ -2,7 +2,9 @@
 
 The handler runs cold in the main thread, where every statement costs: it only appends plain
 records (code objects, not frames, which would keep the locals of returned calls alive) to
-:attr:`HandlerBuffer.pending`, and counts what it drops without a lock. :meth:`HandlerBuffer.process`
+:attr:`HandlerBuffer.pending`, and counts what it drops without a lock. The sampler thread records
+its own samples of a lone main thread the same way, for the same reason (a cold sample costs tens
+of microseconds, a record a few), marked as not the handler's. :meth:`HandlerBuffer.process`
 turns a batch into counts per (stack, labels): the sampler thread does it at each tick, and the
 profiler before each report.
 """
@@ -27,8 +29,8 @@ if TYPE_CHECKING:
     #: What the handler records per thread: ident, code objects (leaf first), on a CPU, the leaf's
     #: code and instruction offset (for the idle test), the thread's labels, its running task.
     Captured = Tuple[int, List[CodeType], int, CodeType, int, LabelKey, Optional[object]]
-    #: One sample the handler took: when (monotonic seconds), and what of each thread.
-    Pending = Tuple[float, List[Captured]]
+    #: One sample: when (monotonic seconds), what of each thread, and whether the handler took it.
+    Pending = Tuple[float, List[Captured], bool]
 
 #: Samples the handler may record before the sampler thread aggregates them; more are dropped
 #: (``signal_backlog``).
@@ -58,7 +60,7 @@ class HandlerBuffer:
 
     def samples(self) -> int:
         """Samples the handler took since the start, aggregated or not."""
-        return self.taken + len(self.pending)
+        return self.taken + sum(1 for entry in list(self.pending) if entry[2])
 
     def count_drop(self, reason: str, count: int) -> None:
         """Count ``count`` samples (or threads) dropped for ``reason``, without a lock."""
@@ -73,25 +75,29 @@ class HandlerBuffer:
             drops.add(reason, count)
 
     def process(self, on_sample: Callable[[float], None]) -> None:
-        """Aggregate the recorded samples; ``on_sample(taken_at)`` for each, in the order taken."""
+        """Aggregate the recorded samples; ``on_sample(taken_at)`` for each the handler took, in order."""
         if not self.pending:
             return
         is_idle_at = self._idle.is_idle_at
-        for _, records in list(self.pending):  # classify new call sites first, outside the lock
+        for _, records, _ in list(self.pending):  # classify new call sites first, outside the lock
             for record in records:
-                if not record[2]:
-                    is_idle_at(record[3], record[4])
+                is_idle_at(record[3], record[4])
         with self._lock:
             # Counted by the code objects' ids first (cheap to hash, and alive while their records
             # are), so that a stack of frame keys, slow to build and to hash, is made once per batch.
             counted: Dict[Tuple[Tuple[int, ...], int, LabelKey, Optional[object], int, int], List[Any]] = {}
             pending = self.pending
             while pending:
-                taken_at, records = pending.popleft()
-                self.taken += 1
-                on_sample(taken_at)
+                taken_at, records, by_handler = pending.popleft()
+                if by_handler:
+                    self.taken += 1
+                    on_sample(taken_at)
                 for ident, codes, cpu, leaf, offset, raw, task in records:
-                    idle = 0 if cpu else int(is_idle_at(leaf, offset))
+                    # A main thread that runs the handler on an idle call was in it when the timer
+                    # fired (the handler runs once the call returns or is interrupted): not on a CPU.
+                    idle = int(is_idle_at(leaf, offset))
+                    if idle:
+                        cpu = 0
                     key = (tuple(map(id, codes)), ident, raw, task, cpu, idle)
                     entry = counted.get(key)
                     if entry is None:

@@ -7,14 +7,16 @@ call instruction over the arguments' stack effect to the instruction that loaded
 takes its name (``sleep`` in ``time.sleep(1)``, ``acquire`` in ``lock.acquire(timeout=t)``).
 The answer is cached per (code object, instruction offset), so each call site is decoded once.
 
-A sample is idle when the thread was not on a CPU *and* it stands on a call to one of
-:data:`IDLE_CALLS`. Python-level waits need no special case: ``queue.Queue.get`` and
+A sample is idle when the thread stands on a call to one of :data:`IDLE_CALLS`; such a sample is
+never counted as CPU, whatever the thread's CPU clock says (see :mod:`.cpuprobe`). Python-level
+waits need no special case: ``queue.Queue.get`` and
 ``threading.Event.wait`` end in ``Condition.wait`` on ``waiter.acquire()``, asyncio's loop in
 ``selectors.EpollSelector.select`` on ``self._selector.poll(...)``.
 """
 
 from __future__ import annotations
 
+import sys
 from types import CodeType, FrameType
 
 TYPE_CHECKING = False
@@ -31,12 +33,12 @@ IDLE_CALLS = frozenset(
         "select",
         "poll",
         "control",
-        # locks, conditions, events, semaphores, joins, queues
+        # locks, conditions, events, semaphores, joins, queues (Thread.join and Queue.get are
+        # Python code that ends in these; the bare names "join" and "get" would also match
+        # str.join and dict.get, calls that run on a CPU)
         "acquire",
         "wait",
         "wait_for",
-        "join",
-        "get",
         "_wait_for_tstate_lock",
         # sockets waiting for a peer
         "recv",
@@ -122,14 +124,17 @@ class IdleClassifier:
         return self.is_idle_at(frame.f_code, frame.f_lasti)
 
     def is_idle_known(self, frame: FrameType) -> bool:
-        """Like :meth:`is_idle` but never disassembles: a call site not classified yet counts as not
-        idle and waits for :meth:`classify_pending`. For the sampler's tick, which holds a lock the
-        SIGPROF handler needs: the first disassembly imports :mod:`dis`, and an import behind busy
-        threads waits for the GIL at every file system call (measured: about half a second)."""
+        """Like :meth:`is_idle` but never imports :mod:`dis`: until it is imported, a call site not
+        classified yet counts as not idle and waits for :meth:`classify_pending`. For the sampler's
+        tick, which holds a lock the SIGPROF handler needs: an import behind busy threads waits for
+        the GIL at every file system call (measured: about half a second). Once it is imported, a
+        new call site is classified at once (a disassembly of one code object)."""
         code, offset = frame.f_code, frame.f_lasti
         entry = self._codes.get(id(code))
         verdict = entry[1].get(offset) if entry is not None else None
         if verdict is None:
+            if "dis" in sys.modules:
+                return self._classify(code, offset)
             if len(self._pending) < _PENDING_LIMIT:
                 self._pending.append((code, offset))
             return False
@@ -137,6 +142,8 @@ class IdleClassifier:
 
     def classify_pending(self) -> None:
         """Classify the call sites :meth:`is_idle_known` met, so that they are known next time."""
+        if not self._pending:
+            return
         pending, self._pending = self._pending, []
         for code, offset in pending:
             self.is_idle_at(code, offset)

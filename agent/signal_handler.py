@@ -66,31 +66,43 @@ def build_handler(
     def _on_signal(frame: Optional[FrameType]) -> float:
         now = clock()
         due = policy.due
-        if now < due or table.count < 0:
-            return due - now
+        owed = policy.owed
+        if (now < due and not owed) or table.count < 0:
+            delay = due - now
+            step = policy.handler_step
+            return delay if delay < step else step
         if "asyncio" in _MODULES and _MODULES["asyncio"].events._get_running_loop() is not None:
             buffer.main_loop_running = True  # the thread retires the trigger at the window's end
             return policy.period
+        if owed:
+            policy.owed = owed - 1  # a sample the thread left to the handler: the schedule has moved on
         solo = table.solo_active
         if solo < 0 or frame is None or ACTIVE is None or len(ACTIVE) != solo:
             capture(now, frame)  # other threads to sample
-            return policy.due - now
+            delay = policy.due - now
+            step = policy.handler_step
+            return delay if delay < step else step
         # The main thread is the only one to sample: its frame is at hand, so no sys._current_frames()
         # (which visits every thread), no thread table, and no lock: the sampler thread re-checks the
         # due time under its lock before it samples. TriggerPolicy.schedule(), inlined.
-        period = policy.period
-        policy.due = due = max(due, now - period) + (0.5 + draw()) * period
+        if not owed:
+            period = policy.period
+            policy.due = due = max(due, now - period) + (0.5 + draw()) * period
+        delay = due - now
+        step = policy.handler_step
+        if delay > step:
+            delay = step
         if len(pending) >= PENDING_LIMIT:
             count_drop("signal_backlog", 1)
-            return due - now
+            return delay
         codes = []
         walk: Optional[FrameType] = frame
         while walk is not None:
             codes.append(walk.f_code)
             walk = walk.f_back
         main = table.main_ident or 0
-        pending.append((now, [(main, codes, 1, frame.f_code, frame.f_lasti, _BY_THREAD.get(main, ()), None)]))
-        return due - now
+        pending.append((now, [(main, codes, 1, frame.f_code, frame.f_lasti, _BY_THREAD.get(main, ()), None)], True))
+        return delay
 
     return _on_signal
 
@@ -152,4 +164,4 @@ class ThreadCapture:
                 walk = walk.f_back
             task = tasks.get(ident) if tasks else None
             records.append((ident, codes, cpu, leaf, offset, by_thread.get(ident, ()), task))
-        buffer.pending.append((now, records))
+        buffer.pending.append((now, records, True))

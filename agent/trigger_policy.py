@@ -41,6 +41,18 @@ WOKEN_SHARE = 0.25
 WOKEN_CPU_S = 0.0005
 #: ITIMER_PROF fires on the kernel's scheduler tick (4 ms at 250 Hz), after the CPU time elapsed.
 TIMER_SLACK_S = 0.005
+#: A sampler thread that wakes this much later than it planned waited for the GIL: a thread ran
+#: Python code at the due time. When that can only be the main thread (the only thread to sample),
+#: the sample is owed to the SIGPROF handler rather than taken when the GIL comes free, which is
+#: always where the main thread starts to wait (sleep, recv): taking it there would charge the
+#: wait with samples that were due while the main thread ran.
+LATE_S = 0.0005
+#: Samples owed to the handler at most; what it has not taken by the window's end is forgotten.
+MAX_OWED = 4
+#: Outside the cheap mode the handler's timer fires at least every this share of a period of CPU
+#: time (the kernel rounds it to its tick), so that an owed or due sample waits at most a tick of
+#: the main thread's CPU time rather than until the CPU time of a whole period has passed.
+HANDLER_STEP = 0.25
 
 # What :meth:`TriggerPolicy.judge` decides for the window that ended.
 #: The timer is off and not due for another try: nothing to do.
@@ -75,6 +87,13 @@ class TriggerPolicy:
         self.due = 0.0
         #: Whether the handler covers the windows (the cheap mode: the thread takes no sample).
         self.signal_mode = False
+        #: Samples the thread left to the handler (see :data:`LATE_S`); the handler takes one at each
+        #: call while some are owed.
+        self.owed = 0
+        #: The longest CPU time the handler's timer waits (see :data:`HANDLER_STEP`).
+        self.handler_step = HANDLER_STEP * period_s
+        #: When the sampler thread planned to wake (monotonic seconds).
+        self.planned_wake = 0.0
         self.draw = draw
         self._retry_at: Optional[float] = None
         self._budget_at = 0.0
@@ -101,22 +120,31 @@ class TriggerPolicy:
         period = self.period
         self.due = max(self.due, now - period) + (0.5 + self.draw()) * period
 
-    def thread_due(self, armed: bool) -> float:
-        """When the sampler thread takes the next sample: when it is due, or, while the SIGPROF timer
-        is ``armed``, a little later, leaving it to the handler if the main thread runs (the timer
-        fires on the kernel's tick, a few ms late)."""
-        return self.due + TIMER_SLACK_S if armed else self.due
+    def thread_samples(self, now: float) -> bool:
+        """Whether the sampler thread takes (or leaves to the handler) a sample at ``now``."""
+        return not self.signal_mode and now >= self.due
 
-    def thread_samples(self, now: float, armed: bool) -> bool:
-        """Whether the sampler thread takes a sample at ``now``."""
-        return not self.signal_mode and now >= self.thread_due(armed)
+    def owe_to_handler(self, now: float, armed: bool, solo: bool) -> bool:
+        """Whether the sample due at ``now`` goes to the handler (see :data:`LATE_S`): the timer is
+        ``armed``, the main thread is the only thread to sample (``solo``: no other thread can have
+        held the GIL) and the thread woke late. The schedule moves on either way."""
+        if not (armed and solo) or now - self.planned_wake <= LATE_S or self.owed >= MAX_OWED:
+            return False
+        self.owed += 1
+        self.schedule(now)
+        return True
 
-    def next_delay(self, now: float, armed: bool) -> float:
+    def next_delay(self, now: float) -> float:
         """Seconds the sampler thread may sleep: until its next sample or the window's end."""
         until_window = self._window_end - now
-        if self.signal_mode:
-            return max(0.0, until_window)
-        return max(0.0, min(self.thread_due(armed) - now, until_window))
+        delay = max(0.0, until_window if self.signal_mode else min(self.due - now, until_window))
+        self.planned_wake = now + delay
+        return delay
+
+    def set_period(self, period_s: float) -> None:
+        """Sample every ``period_s`` seconds on average from the next sample on."""
+        self.period = period_s
+        self.handler_step = float("inf") if self.signal_mode else HANDLER_STEP * period_s
 
     def budget_due(self, now: float) -> bool:
         """Whether the CPU budget is to be checked at ``now`` (then not again for :data:`CHECK_INTERVAL_S`)."""
@@ -135,6 +163,8 @@ class TriggerPolicy:
         """A window starts at ``now``: the trigger's handler ``calls`` so far, the main thread's CPU
         clock; its length follows the mode, whether the timer is ``armed`` and whether the main
         thread is the only thread to sample (``solo``)."""
+        if not self._window_signal:
+            self.owed = 0  # the handler took nothing for a whole window: the main thread stopped running Python
         self._window_started = now
         self._window_end = now + self.window_length(armed, solo)
         self._window_signal = 0
@@ -185,16 +215,24 @@ class TriggerPolicy:
             return RETIRE, WOKEN
         if self._window_signal and self._covered(now, length) >= COVERED:
             self.signal_mode = True
+            self.handler_step = float("inf")  # the handler keeps the schedule: its timer fires when due
             return SIGNAL_MODE, ""
         self.signal_mode = False
+        self.handler_step = HANDLER_STEP * self.period
         if now - self._last_signal_sample >= WINDOW_S:
             self._retry_at = now + RETRY_S  # the main thread does not run Python: the thread samples
             return PAUSE, ""
         return THREAD_MODE, ""
 
     def _covered(self, now: float, length: float) -> float:
-        """The share of the window in which the handler sampled on time (the main thread ran Python)."""
-        return 1.0 - (self._window_gaps + self._gap(self._last_signal_sample, now)) / length if length > 0 else 0.0
+        """The share of the window's samples the handler took: the lower of the share of the time in
+        which it sampled on time and the share of the due samples it took. The count matters for
+        off-CPU periods shorter than a gap (a 10 ms ``recv`` between 10 ms of CPU): ITIMER_PROF counts
+        CPU time, so the handler never samples them, yet they leave no long gap."""
+        if length <= 0:
+            return 0.0
+        on_time = 1.0 - (self._window_gaps + self._gap(self._last_signal_sample, now)) / length
+        return min(on_time, self._window_signal * self.period / length)
 
     def _gap(self, since: float, now: float) -> float:
         """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal

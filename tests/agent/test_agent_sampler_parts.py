@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -141,7 +142,7 @@ def test_the_handlers_samples_are_aggregated_in_a_batch_in_the_order_taken() -> 
     handler_buffer, aggregator, _ = buffer()
     codes = code_list()
     record = (MAIN, codes, 1, codes[0], 0, (("k", "v"),), None)
-    handler_buffer.pending.extend([(1.0, [record]), (2.0, [record]), (3.0, [record, record])])
+    handler_buffer.pending.extend([(1.0, [record], True), (2.0, [record], True), (3.0, [record, record], True)])
     seen: List[float] = []
     assert handler_buffer.samples() == 3
     handler_buffer.process(seen.append)
@@ -151,6 +152,42 @@ def test_the_handlers_samples_are_aggregated_in_a_batch_in_the_order_taken() -> 
     assert report["samples"][0]["labels"] == {"k": "v"}
     names = [report["frames"][i]["function"] for i in report["samples"][0]["stack"]]
     assert names[-1] == "code_list"  # root first
+
+
+def _sleep_site() -> Tuple[Any, int]:
+    """The code object and instruction offset of a thread caught inside ``time.sleep``."""
+    stop = threading.Event()
+
+    def nap_often() -> None:
+        while not stop.is_set():
+            time.sleep(0.002)
+
+    napper = threading.Thread(target=nap_often, daemon=True)
+    napper.start()
+    try:
+        for _ in range(500):
+            frame = sys._current_frames().get(napper.ident or 0)
+            if frame is not None and frame.f_code is nap_often.__code__:
+                return frame.f_code, frame.f_lasti
+            time.sleep(0.001)
+    finally:
+        stop.set()
+        napper.join(5)
+    raise AssertionError("the napping thread was never seen in its loop")
+
+
+def test_a_record_on_an_idle_call_is_idle_never_cpu_and_the_threads_own_are_not_the_handlers() -> None:
+    handler_buffer, aggregator, _ = buffer()
+    leaf, offset = _sleep_site()
+    # The thread's CPU clock moved since its previous sample (cpu 1): CPU used before the sleep.
+    record = (MAIN, [leaf], 1, leaf, offset, (), None)
+    handler_buffer.pending.extend([(1.0, [record], False), (2.0, [record], False)])
+    seen: List[float] = []
+    assert handler_buffer.samples() == 0
+    handler_buffer.process(seen.append)
+    assert seen == [] and handler_buffer.taken == 0 and not handler_buffer.pending
+    report = aggregator.drain("g", 10_000_000, {})
+    assert [s["values"] for s in report["samples"]] == [[2, 0, 2]]  # wall, cpu, idle
 
 
 def test_drops_are_counted_without_a_lock_and_moved_to_the_counter_at_the_look() -> None:
@@ -195,7 +232,8 @@ def handler_parts(solo: bool = True) -> Tuple[Any, TriggerPolicy, ThreadTable, H
 
 def test_the_handler_waits_for_the_due_time_and_the_thread_table() -> None:
     handler, policy, threads, handler_buffer, captured, clock = handler_parts()
-    assert handler(sys._getframe()) == pytest.approx(policy.due - clock())
+    # Outside the signal mode the handler looks again every handler_step, for samples the thread owes it.
+    assert handler(sys._getframe()) == pytest.approx(min(policy.due - clock(), policy.handler_step))
     threads.invalidate()
     clock.now = policy.due
     assert handler(sys._getframe()) == 0.0
@@ -206,16 +244,17 @@ def test_the_handler_samples_a_lone_main_thread_itself_and_schedules_the_next() 
     handler, policy, _, handler_buffer, captured, clock = handler_parts()
     clock.now = due = policy.due
     delay = handler(sys._getframe())
-    assert policy.due == pytest.approx(due + 0.01) and delay == pytest.approx(0.01)
+    assert policy.due == pytest.approx(due + 0.01) and delay == pytest.approx(min(0.01, policy.handler_step))
     assert not captured
-    [(taken_at, [record])] = list(handler_buffer.pending)
+    [(taken_at, [record], by_handler)] = list(handler_buffer.pending)
+    assert by_handler
     assert taken_at == due and record[0] == threading.get_ident() and record[2] == 1
     assert record[1][0] is sys._getframe().f_code  # leaf first
 
 
 def test_a_full_buffer_drops_the_sample_but_keeps_the_schedule() -> None:
     handler, policy, _, handler_buffer, _, clock = handler_parts()
-    handler_buffer.pending.extend([(0.0, [])] * PENDING_LIMIT)
+    handler_buffer.pending.extend([(0.0, [], True)] * PENDING_LIMIT)
     clock.now = due = policy.due
     handler(sys._getframe())
     drops = DropCounter()
@@ -254,7 +293,8 @@ def test_the_capture_records_every_thread_but_the_agents_unless_the_sampler_hold
     finally:
         stop.set()
         other.join(5)
-    [(taken_at, records)] = list(handler_buffer.pending)
+    [(taken_at, records, by_handler)] = list(handler_buffer.pending)
+    assert by_handler
     assert taken_at == pytest.approx(100.01) and policy.due == pytest.approx(100.02)
     by_ident = {record[0]: record for record in records}
     assert other.ident in by_ident and by_ident[threading.get_ident()][2] == 1  # the handler's thread runs
