@@ -13,7 +13,7 @@ from typing import Callable, List, NoReturn, Optional, Sequence
 
 from greenflame.analyzer.errors import UserError
 
-from . import analyze, anomalies, attach, db, demo, export, lambda_, run, serve, tickets, worker
+from . import analyze, anomalies, attach, db, demo, export, lambda_, run, serve, tickets, tokens, worker
 
 PROG = "greenflame"
 
@@ -28,6 +28,9 @@ OPTIONAL_DEPENDENCIES = {
     "sqlalchemy": ("SQLAlchemy", "server"),
     "alembic": ("alembic", "server"),
     "prometheus_client": ("prometheus_client", "server"),
+    "authlib": ("Authlib", "server"),
+    "joserfc": ("joserfc", "server"),
+    "flask_wtf": ("Flask-WTF", "server"),
     "boto3": ("boto3", "lambda"),
     "botocore": ("boto3", "lambda"),
     "awslambdaric": ("awslambdaric", "lambda"),
@@ -36,7 +39,7 @@ OPTIONAL_DEPENDENCIES = {
 }
 
 #: The verbs in the order ``--help`` lists them; each module adds its own parser.
-VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, worker, db, demo)
+VERBS = (run, attach, lambda_, analyze, anomalies, export, tickets, serve, worker, db, tokens, demo)
 
 
 class _Parser(argparse.ArgumentParser):

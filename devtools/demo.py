@@ -4,8 +4,8 @@ It starts ``greenflame serve`` on the embedded default storage (SQLite and a loc
 fresh folder of its own), runs the seed's two Lambda functions under the agent through
 ``greenflame lambda invoke`` (the brown one creates a boto3 client in its handler, the green one at
 init), waits until their profiles are stored, and prints the URL and each function's
-recommendations. On a terminal the server keeps running until Ctrl+C so the flame graphs can be
-read in a browser.
+recommendations, and a one-time sign-in link to the web UI. On a terminal the server keeps running
+until Ctrl+C so the flame graphs can be read in a browser.
 """
 
 from __future__ import annotations
@@ -132,6 +132,13 @@ def print_report(server: DemoServer, group: str, report: Dict[str, Any]) -> None
     print(text.render(Report.from_dict(report)))
 
 
+def sign_in_link(server: DemoServer) -> str:
+    """A one-time link that signs a browser in to the demo server with read scope."""
+    body = {"name": "greenflame demo", "scope": "read", "kind": "link", "expires_in_s": 86400}
+    link: str = server.request("POST", "/api/v1/tokens", body)["sign_in_url"]
+    return link
+
+
 def run_demo(invocations: int = INVOCATIONS) -> int:
     """Run the demo; return the exit status."""
     data_dir = tempfile.mkdtemp(prefix="greenflame-demo-")
@@ -142,7 +149,8 @@ def run_demo(invocations: int = INVOCATIONS) -> int:
             run_function(server, group, handler, invocations)
         for group, _ in FUNCTIONS:
             print_report(server, group, recommendations(server, group))
-        print(f"\nOpen {server.url} to read the flame graphs.", flush=True)
+        print(f"\nOpen {sign_in_link(server)} to read the flame graphs.", flush=True)
+        print("(a one-time sign-in link, valid for a day; it signs this browser in with read scope)", flush=True)
         if sys.stdout.isatty():
             print("The server keeps running; press Ctrl+C to stop it.", file=sys.stderr, flush=True)
             server.process.wait()

@@ -16,6 +16,7 @@ from flask import Flask, Response
 from greenflame.analyzer.errors import UserError
 
 from . import (
+    access,
     api,
     delivery,
     errors,
@@ -25,8 +26,10 @@ from . import (
     pipeline_api,
     pipeline_worker,
     rollups,
+    signin,
     slow_clients,
     storage,
+    tokens_api,
     web,
 )
 from .context import SETTINGS_KEY
@@ -56,6 +59,9 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     errors.init_app(app)
     storage.init_app(app)
+    access.init_app(app)  # every request's credential is checked before its view runs
+    signin.init_app(app)  # the web UI's sign-in pages (token, one-time link, OpenID Connect)
+    app.register_blueprint(tokens_api.bp)
     app.register_blueprint(ingest.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)

@@ -1,8 +1,8 @@
 """Operations endpoints: ``/livez`` (the process answers), ``/readyz`` (the database answers
 and its schema is at head) and ``/metrics`` (Prometheus text format).
 
-``/metrics`` needs the admin token unless ``GREENFLAME_METRICS_ACCESS`` is ``public``
-(secure by default; a scraper on a private network can be let in without a token).
+``/metrics`` needs admin scope unless ``GREENFLAME_METRICS_ACCESS`` is ``public`` (secure by
+default; a scraper on a private network can be let in without a token): :data:`.access.RULES`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import Any, Tuple
 from flask import Blueprint, Response, current_app, jsonify
 
 from . import metrics, pipeline_worker, rollups
-from .auth import require_admin
-from .context import get_settings
 from .db import current_revision, head_revision
 from .storage import get_storage
 
@@ -45,8 +43,6 @@ def readyz() -> Tuple[Response, int]:
 @bp.get("/metrics")
 def prometheus_metrics() -> Response:
     """The server's metrics in Prometheus text format."""
-    if get_settings().metrics_access != "public":
-        require_admin()
     analysis = pipeline_worker.get_scheduler(current_app).pending
     folding = rollups.get_rollups(get_storage()).worker.depth
     return Response(metrics.exposition(analysis, folding), content_type=metrics.CONTENT_TYPE)

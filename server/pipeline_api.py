@@ -1,7 +1,8 @@
 """The pipeline's API under /api/v1: findings with state, anomalies and feedback, channels, tickets.
 
-Errors are the API's JSON errors (:mod:`.errors`). Reads are open like the rest of the read API;
-channels need the admin token, and stored credentials are never sent back.
+Errors are the API's JSON errors (:mod:`.errors`). Reads need read scope, feedback a signed-in
+reader or token of the anomaly's group, channels admin scope (:data:`.access.RULES`); stored
+credentials are never sent back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from flask import Blueprint, jsonify, request, url_for
 
 from greenflame.analyzer.anomalies import Anomaly
 
-from .auth import FEEDBACK, require_admin, take
+from .access import require_visible, visible
+from .auth import FEEDBACK, take
 from .errors import ApiError
 from .pipeline_channels import public_channels, validate_channels
 from .pipeline_findings import STATES
@@ -67,8 +69,10 @@ def anomaly_feedback(anomaly_id: str) -> Any:
     take(FEEDBACK)  # each vote forces a re-analysis: a client may not vote without limit
     service = get_pipeline()
     anomaly = service.store.anomaly(anomaly_id) if _ANOMALY_ID.match(anomaly_id) else None
+    missing = f"there is no anomaly {anomaly_id!r}"
     if anomaly is None:
-        raise ApiError(404, "not_found", f"there is no anomaly {anomaly_id!r}")
+        raise ApiError(404, "not_found", missing)
+    require_visible(anomaly.group, missing)  # another group's anomaly looks like no anomaly
     body = request.get_json(silent=True)
     useful = body.get("useful") if isinstance(body, dict) else None
     if not isinstance(useful, bool):
@@ -83,16 +87,14 @@ def anomaly_feedback(anomaly_id: str) -> Any:
 
 @bp.get("/groups/<name>/channels")
 def get_channels(name: str) -> Any:
-    """The group's ticket destinations, without credentials (admin token)."""
-    require_admin()
+    """The group's ticket destinations, without credentials (admin scope)."""
     require_group(name)
     return jsonify({"group": name, "channels": public_channels(get_pipeline().store.channels(name))})
 
 
 @bp.put("/groups/<name>/channels")
 def put_channels(name: str) -> Any:
-    """Replace the group's ticket destinations (admin token); tickets are synced on the next run, at once."""
-    require_admin()
+    """Replace the group's ticket destinations (admin scope); tickets are synced on the next run, at once."""
     require_group(name)
     try:
         channels = validate_channels(request.get_json(silent=True))
@@ -108,7 +110,8 @@ def put_channels(name: str) -> Any:
 def tickets() -> Any:
     """Every ticket greenflame keeps (``group`` filters), with its delivery status."""
     group = request.args.get("group") or None
-    return jsonify({"tickets": [ticket_json(link) for link in get_pipeline().tickets.links(group)]})
+    require_visible(group, f"there is no group {group!r}")
+    return jsonify({"tickets": [ticket_json(link) for link in visible(get_pipeline().tickets.links(group))]})
 
 
 # -- JSON forms -----------------------------------------------------------------

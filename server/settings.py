@@ -21,6 +21,7 @@ from .private_files import private_dir
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
+SESSION_KEY_FILE = "session-key"
 MIB = 1024 * 1024
 #: Deepest stack setting allowed: a flame graph node is two JSON levels (object, children
 #: array) and Python's JSON encoder stops near 1000 levels.
@@ -43,12 +44,19 @@ _POSITIVE = (
     "analysis_budget_s",
     "worker_poll_s",
     "processes",
+    "session_max_age_s",
 )
 
 #: ``analysis`` values: each server process analyses, or only ``greenflame worker`` processes do.
 IN_PROCESS = "in-process"
 WORKERS = "workers"
-_CHOICES = {"log_format": ("text", "json"), "metrics_access": ("admin", "public"), "analysis": (IN_PROCESS, WORKERS)}
+_CHOICES = {
+    "log_format": ("text", "json"),
+    "metrics_access": ("admin", "public"),
+    "analysis": (IN_PROCESS, WORKERS),
+    "anonymous_read": ("off", "on"),
+    "secure_cookies": ("auto", "always"),
+}
 
 
 def _setting(env: str, default: Any, help: str) -> Any:
@@ -77,6 +85,44 @@ class Settings:
         "GREENFLAME_SECRET_KEYS",
         None,
         "Fernet keys sealing stored credentials, comma-separated, the sealing one first (default: a key file)",
+    )
+    anonymous_read: str = _setting(
+        "GREENFLAME_ANONYMOUS_READ",
+        "off",
+        "off: every read needs a token or a signed-in session; on: anyone who can reach the server reads every group",
+    )
+    session_key: Optional[str] = _setting(
+        "GREENFLAME_SESSION_KEY", None, "key signing the web UI's session cookies (default: generated once, a file)"
+    )
+    session_max_age_s: int = _setting(
+        "GREENFLAME_SESSION_MAX_AGE_S", 12 * 3600, "a web UI sign-in lasts this long, then the browser signs in again"
+    )
+    secure_cookies: str = _setting(
+        "GREENFLAME_SECURE_COOKIES",
+        "auto",
+        "auto: cookies are Secure when the request or public_url is https; always: Secure on every response",
+    )
+    oidc_issuer: Optional[str] = _setting(
+        "GREENFLAME_OIDC_ISSUER", None, "OpenID Connect issuer URL for UI sign-in (unset: token sign-in only)"
+    )
+    oidc_metadata_url: Optional[str] = _setting(
+        "GREENFLAME_OIDC_METADATA_URL",
+        None,
+        "the provider's discovery document (default: <issuer>/.well-known/openid-configuration)",
+    )
+    oidc_client_id: Optional[str] = _setting(
+        "GREENFLAME_OIDC_CLIENT_ID", None, "this server's OpenID Connect client id"
+    )
+    oidc_client_secret: Optional[str] = _setting(
+        "GREENFLAME_OIDC_CLIENT_SECRET", None, "this server's OpenID Connect client secret"
+    )
+    oidc_allowed: Optional[str] = _setting(
+        "GREENFLAME_OIDC_ALLOWED",
+        None,
+        "who may sign in through OIDC: comma-separated verified emails or @domains (default: every provider user)",
+    )
+    oidc_admins: Optional[str] = _setting(
+        "GREENFLAME_OIDC_ADMINS", None, "comma-separated verified emails or subjects signed in with admin scope"
     )
     max_upload_bytes: int = _setting(
         "GREENFLAME_MAX_UPLOAD_BYTES", 8 * MIB, "largest accepted ingest body, as sent (compressed)"
@@ -195,6 +241,14 @@ class Settings:
             raise UserError(f"port must be between 0 and 65535, got {self.port}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise UserError(f"public_url must start with http:// or https://, got {self.public_url!r}")
+        oidc = (self.oidc_issuer or self.oidc_metadata_url, self.oidc_client_id, self.oidc_client_secret)
+        if any(oidc) and not all(oidc):
+            raise UserError("OIDC sign-in needs GREENFLAME_OIDC_ISSUER, GREENFLAME_OIDC_CLIENT_ID and _CLIENT_SECRET")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether the web UI offers OpenID Connect sign-in."""
+        return bool(self.oidc_client_id and (self.oidc_issuer or self.oidc_metadata_url))
 
     @property
     def data_path(self) -> Path:
@@ -210,28 +264,33 @@ class Settings:
         return self.blobs_url or str(self.data_path / "profiles")
 
     def with_admin_token(self) -> Settings:
-        """These settings with ``admin_token`` set, generating and storing one if needed."""
-        if self.admin_token:
-            return self
-        return replace(self, admin_token=load_or_create_admin_token(self.data_path))
+        """These settings with ``admin_token`` and ``session_key`` set, generating and storing them if needed."""
+        admin_token = self.admin_token or load_or_create_admin_token(self.data_path)
+        session_key = self.session_key or load_or_create_secret(self.data_path, SESSION_KEY_FILE, "session key")
+        return replace(self, admin_token=admin_token, session_key=session_key)
 
 
 def load_or_create_admin_token(data_dir: Path) -> str:
     """The admin token kept in ``data_dir``; on first use generate it and write it with mode 0600."""
-    path = data_dir / ADMIN_TOKEN_FILE
+    return load_or_create_secret(data_dir, ADMIN_TOKEN_FILE, "admin token")
+
+
+def load_or_create_secret(data_dir: Path, filename: str, what: str) -> str:
+    """The secret kept in ``data_dir/filename``; on first use generate it and write it with mode 0600."""
+    path = data_dir / filename
     private_dir(data_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         token = path.read_text(encoding="utf-8").strip()
         if not token:
-            raise UserError(f"{path} is empty: delete it to generate a new admin token") from None
-        log.info("admin token read from %s", path)
+            raise UserError(f"{path} is empty: delete it to generate a new {what}") from None
+        log.info("%s read from %s", what, path)
         return token
     token = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
-    log.warning("generated an admin token and stored it in %s (readable by this user only)", path)
+    log.warning("generated the %s and stored it in %s (readable by this user only)", what, path)
     return token
 
 

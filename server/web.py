@@ -12,6 +12,7 @@ from typing import NoReturn, Optional
 
 from flask import Blueprint, abort, current_app, make_response, render_template, url_for
 
+from .access import visible
 from .context import get_settings
 from .pipeline_worker import get_pipeline
 from .storage import GroupSummary, get_storage
@@ -22,7 +23,7 @@ bp = Blueprint("web", __name__)
 @bp.get("/")
 def index() -> str:
     """The list of groups with their activity, open findings, their cost, and anomalies."""
-    return render_template("index.html", groups=get_storage().list_groups(), pipeline=_has_pipeline())
+    return render_template("index.html", groups=visible(get_storage().list_groups()), pipeline=_has_pipeline())
 
 
 @bp.get("/groups/<name>")

@@ -118,9 +118,10 @@
     $("feedback-status").textContent = "Sending\u2026";
     fetch(page.dataset.feedback, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: G.postHeaders(),
       body: JSON.stringify({ useful: useful }),
     }).then(function (response) {
+      G.signInAgain(response);
       return response.json().then(function (body) {
         if (!response.ok) throw new Error(body && body.error ? body.error.message : "HTTP " + response.status);
         showFeedback(body, useful);

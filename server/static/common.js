@@ -6,9 +6,23 @@
 (function (global) {
   "use strict";
 
+  /** Send the browser to the sign-in page when its session has ended (the API answered 401). */
+  function signInAgain(response) {
+    if (response.status !== 401) return;
+    var here = window.location.pathname + window.location.search;
+    window.location.assign("/sign-in?next=" + encodeURIComponent(here));
+  }
+
+  /** Headers for a state-changing call: JSON, and the page's CSRF token (the session cookie needs it). */
+  function postHeaders() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": meta ? meta.content : "" };
+  }
+
   /** GET a JSON document; rejects with the API's one-line error message (status on .status). */
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" } }).then(function (response) {
+      signInAgain(response);
       return response.json().catch(function () { return null; }).then(function (body) {
         if (response.ok && body) return body;
         var message = body && body.error && body.error.message ? body.error.message : "HTTP " + response.status;
@@ -248,6 +262,8 @@
 
   global.Greenflame = {
     getJSON: getJSON,
+    postHeaders: postHeaders,
+    signInAgain: signInAgain,
     el: el,
     append: append,
     clear: clear,

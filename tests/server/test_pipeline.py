@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
+from support.browser import sign_in
 from support.builders import lambda_profile
 from support.paths import TRACKERS
 from support.server import LiveServer, ingest_profile, server_command, server_env, unique_name
@@ -156,6 +157,7 @@ def test_a_tracker_that_is_down_never_fails_ingest(server_factory: Callable[...,
     assert ticket["ticket_id"] is None and ticket["failures"] >= 1 and "github" in ticket["error"].lower()
     send(server, key, brown(group, T0 + 60 * 10**9))  # still accepted; the next run retries
     wait_for("a retry", lambda: (failed_ticket() or {}).get("failures", 0) >= 2)
+    sign_in(page, server.url, server.read_token)
     page.goto(f"{server.url}/groups/{group}/findings")
     status = page.locator(".ticket-status").first
     status.wait_for(timeout=15000)
@@ -189,9 +191,10 @@ def test_channel_api_errors(live_server: LiveServer) -> None:
     group = unique_name("chan")
     live_server.create_group(group)
     url = live_server.api(f"/api/v1/groups/{group}/channels")
-    assert live_server.session.get(url, timeout=30).status_code == 401
+    assert live_server.anonymous.get(url, timeout=30).status_code == 401
     wrong = live_server.session.get(url, headers={"Authorization": "Bearer nope"}, timeout=30)
     assert wrong.status_code == 403
+    assert live_server.session.get(url, timeout=30).status_code == 403  # a read token is not admin
     bad = put_channels(live_server, group, [{"to": "svn:trunk", "token": "t"}])
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_channels"
     assert put_channels(live_server, "no-such-group", []).status_code == 404
@@ -249,6 +252,7 @@ def test_regression_halfway_is_an_anomaly_and_feedback_changes_the_next_report(
     assert found["feedback"] == {"useful": 0, "not_useful": 0} and found["current"] is True
     compare = server.session.get(server.url + found["compare_url"], timeout=30)
     assert compare.status_code == 200 and "base_from=2026-01-05T" in found["compare_url"]
+    sign_in(page, server.url, server.read_token)
     page.goto(f"{server.url}/groups/{group}/anomalies")
     page.get_by_text("Compare with before").first.click()
     page.wait_for_url("**/compare?**")

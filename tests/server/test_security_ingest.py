@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 from flask.testing import FlaskClient
+from support.server import read_client
 
 from greenflame.analyzer import tree
 from greenflame.analyzer.formats import greenflame_json
@@ -122,7 +123,7 @@ def _check_corpus(client: FlaskClient) -> None:
 
 @pytest.fixture
 def sqlite_client(tmp_path: Path) -> Iterator[FlaskClient]:
-    yield create_app({"data_dir": str(tmp_path), "admin_token": "admin"}).test_client()
+    yield read_client(create_app({"data_dir": str(tmp_path), "admin_token": "admin"}))
 
 
 def test_hostile_profiles_on_sqlite(sqlite_client: FlaskClient) -> None:
@@ -132,7 +133,7 @@ def test_hostile_profiles_on_sqlite(sqlite_client: FlaskClient) -> None:
 def test_hostile_profiles_on_postgresql(tmp_path: Path, postgres_database: Callable[[], str]) -> None:
     app = create_app({"data_dir": str(tmp_path), "admin_token": "admin", "database_url": postgres_database()})
     try:
-        _check_corpus(app.test_client())
+        _check_corpus(read_client(app))
     finally:  # the pipeline's thread must not outlive the throw-away database
         pipeline_worker.get_scheduler(app).stop()
 

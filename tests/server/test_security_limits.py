@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List
 
 from flask.testing import FlaskClient
+from support.server import read_client
 
 from greenflame.server.app import create_app
 from greenflame.server.auth import RateLimiter
@@ -42,10 +43,11 @@ def test_wrong_ingest_keys_count_as_failures(tmp_path: Path) -> None:
 
 
 def test_anomaly_votes_are_limited(tmp_path: Path) -> None:
-    client = _client(tmp_path, feedback_limit=2)
+    client = read_client(create_app({"data_dir": str(tmp_path), "admin_token": ADMIN, "feedback_limit": 2}))
     url = "/api/v1/anomalies/0123456789abcdef/feedback"
     statuses = [client.post(url, json={"useful": False}).status_code for _ in range(3)]
     assert statuses[-1] == 429 and 429 not in statuses[:2]
+    assert client.post(url, json={"useful": False}, headers={"Authorization": ""}).status_code == 401
 
 
 def test_rate_limiter_sliding_window() -> None:

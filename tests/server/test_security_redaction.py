@@ -11,7 +11,6 @@ from typing import Any, Callable, Dict, Iterator, List
 from urllib.parse import urlencode
 
 import pytest
-import requests
 from support.builders import lambda_profile
 from support.paths import TRACKERS
 from support.server import LiveServer, ingest_profile, unique_name, wait_for
@@ -88,9 +87,9 @@ def test_echoed_credentials_never_reach_the_api_or_the_log(
     assert len(echo.requests()) >= 4
     assert any("headers=" in t["error"] for t in tickets)  # the echo did come back, redacted
     shown = [
-        requests.get(server.api("/api/v1/tickets"), timeout=30).text,
-        requests.get(server.api(f"/api/v1/groups/{group}/findings"), timeout=30).text,
-        requests.get(server.api(f"/groups/{group}"), timeout=30).text,
+        server.session.get(server.api("/api/v1/tickets"), timeout=30).text,
+        server.session.get(server.api(f"/api/v1/groups/{group}/findings"), timeout=30).text,
+        server.session.get(server.api(f"/groups/{group}"), timeout=30).text,
         server.session.get(server.api(f"/api/v1/groups/{group}/channels"), headers=admin, timeout=30).text,
         server.log(),
     ]

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 import pytest
 import requests
 from support.builders import lambda_profile
-from support.server import LiveServer, assert_error, ingest_profile, make_profile, unique_name
+from support.server import LiveServer, assert_error, ingest_profile, make_profile, read_client, unique_name
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.server.app import create_app
@@ -21,7 +21,7 @@ def get(server: LiveServer, path: str, params: Optional[Dict[str, str]] = None) 
 
 
 def create(server: LiveServer, body: Any, token: Optional[str] = None) -> requests.Response:
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": None if token is None else f"Bearer {token}"}  # None: no header at all
     return server.session.post(server.api("/api/v1/groups"), json=body, headers=headers, timeout=10)
 
 
@@ -213,7 +213,7 @@ def test_deploys_are_the_versions_with_their_spans_newest_first(live_server: Liv
 
 def test_deploys_read_only_the_newest_profiles(tmp_path: Any) -> None:
     app = create_app({"data_dir": str(tmp_path), "max_query_profiles": 2, "admin_token": "t"})
-    client = app.test_client()
+    client = read_client(app)
     key = client.post("/api/v1/groups", json={"name": "g"}, headers={"Authorization": "Bearer t"}).json["ingest_key"]
     for index, version in enumerate(["1", "2", "3"]):
         body = greenflame_json.dumps(versioned_profile("g", T0 + index * HOUR_NS, version))
@@ -238,7 +238,7 @@ def test_unknown_api_path_and_method_are_json(live_server: LiveServer) -> None:
 
 def test_range_too_large_is_400(tmp_path: Any) -> None:
     app = create_app({"data_dir": str(tmp_path), "admin_token": "t", "max_query_profiles": 1})
-    client = app.test_client()
+    client = read_client(app)
     key = client.post("/api/v1/groups", json={"name": "busy"}, headers={"Authorization": "Bearer t"}).json["ingest_key"]
     for start in (T0, T0 + HOUR_NS):
         body = greenflame_json.dumps(make_profile("busy", start))
@@ -261,6 +261,7 @@ def test_unexpected_errors_are_json_without_traceback(tmp_path: Any) -> None:
         raise RuntimeError("secret internal detail")
 
     client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer t"  # routes not in access.RULES need admin scope
     response = client.get("/api/v1/boom")
     assert response.status_code == 500 and response.is_json
     assert response.json == {"error": {"code": "internal_error", "message": response.json["error"]["message"]}}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 import pytest
-import requests
 from support.openapi import check
 from support.server import LiveServer, ingest_profile, make_profile, unique_name
 
@@ -128,11 +127,12 @@ def test_labels(live_server: LiveServer, group: str) -> None:
     ],
 )
 def test_bad_parameters_are_400(live_server: LiveServer, group: str, path: str, params: Dict[str, str]) -> None:
-    response = requests.get(live_server.api(f"/api/v1/groups/{group}/{path}"), params=params, timeout=30)
+    response = live_server.session.get(live_server.api(f"/api/v1/groups/{group}/{path}"), params=params, timeout=30)
     assert response.status_code == 400, response.text
     check(response, f"/api/v1/groups/{{name}}/{path}")
 
 
 def test_unknown_base_group_is_404(live_server: LiveServer, group: str) -> None:
-    response = requests.get(live_server.api(f"/api/v1/groups/{group}/diff"), params={"base_group": "nope"}, timeout=30)
+    url = live_server.api(f"/api/v1/groups/{group}/diff")
+    response = live_server.session.get(url, params={"base_group": "nope"}, timeout=30)
     assert response.status_code == 404

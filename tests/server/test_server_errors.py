@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from flask.testing import FlaskClient
 
 from greenflame.analyzer.errors import UserError
 from greenflame.analyzer.model import ProfileError
@@ -29,8 +30,15 @@ def _app(tmp_path: Path) -> Flask:
     return app
 
 
-def test_user_errors_are_json_400_on_the_api(tmp_path: Path) -> None:
+def _client(tmp_path: Path) -> FlaskClient:
+    """A test client sending the admin token (routes not in access.RULES need admin scope)."""
     client = _app(tmp_path).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Bearer t"
+    return client
+
+
+def test_user_errors_are_json_400_on_the_api(tmp_path: Path) -> None:
+    client = _client(tmp_path)
     response = client.get("/api/v1/test-user-error")
     assert response.status_code == 400
     assert response.get_json() == {"error": {"code": "bad_request", "message": "the range ends before it starts"}}
@@ -40,6 +48,6 @@ def test_user_errors_are_json_400_on_the_api(tmp_path: Path) -> None:
 
 
 def test_user_errors_on_pages_are_plain_400(tmp_path: Path) -> None:
-    response = _app(tmp_path).test_client().get("/test-user-error")
+    response = _client(tmp_path).get("/test-user-error")
     assert response.status_code == 400
     assert b"bad page parameter" in response.data and b"Traceback" not in response.data

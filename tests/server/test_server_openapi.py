@@ -87,7 +87,7 @@ def test_group_responses_conform(live_server: LiveServer, group: Dict[str, str])
         ("post", {"json": {"name": new}, "headers": token}, 201),
         ("post", {"json": {"name": new}, "headers": token}, 409),
         ("post", {"json": {"name": "bad name"}, "headers": token}, 400),
-        ("post", {"json": {"name": new}}, 401),
+        ("post", {"json": {"name": new}, "headers": {"Authorization": None}}, 401),
         ("post", {"json": {"name": new}, "headers": {"Authorization": "Bearer nope"}}, 403),
         ("get", {}, 200),
     ]

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-import requests
 from support.server import LiveServer, server_command, server_env
 
 
@@ -39,7 +38,7 @@ def test_admin_token_is_generated_once_with_mode_0600(server_factory: Callable[.
     token_before = token_file.read_text()
     again = server_factory(admin_token=None, env={"GREENFLAME_DATA_DIR": str(server.data_dir)})
     assert token_file.read_text() == token_before
-    groups = requests.get(again.api("/api/v1/groups"), timeout=10).json()["groups"]
+    groups = again.session.get(again.api("/api/v1/groups"), timeout=10).json()["groups"]
     assert [g["name"] for g in groups] == ["made-with-generated-token"]  # data survived the restart
 
 

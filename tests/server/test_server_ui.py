@@ -1,8 +1,9 @@
 """The web UI in a real headless Chromium against a real ``greenflame serve`` with real profiles.
 
 Every page is loaded, clicked, zoomed, searched; a range is dragged on the chart and a
-comparison opened. The ``page`` fixture fails a test on any console error and keeps a
-screenshot of each test's final view in test-artifacts/; some tests keep extra ones.
+comparison opened. The ``page`` fixture signs in with a read token through the sign-in form,
+fails a test on any console error and keeps a screenshot of each test's final view in
+test-artifacts/; some tests keep extra ones.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import expect
-from support.browser import ARTIFACTS
+from support.browser import ARTIFACTS, sign_in
 from support.server import LiveServer, ingest_profile, make_profile, unique_name
 
 from greenflame.analyzer.model import Frame
@@ -32,6 +33,25 @@ def evil_profile(name: str, start: int, scale: int = 1) -> Any:
     profile = make_profile(name, start_time_unix_ns=start, scale=scale)
     profile.add([Frame("<module>", "/srv/main.py", 1), Frame(EVIL, "/srv/evil.py", 3)], [7, 7], {"endpoint": EVIL})
     return profile
+
+
+@pytest.fixture
+def page(page: Any, live_server: LiveServer) -> Any:
+    """The browser page, signed in with a read token through the sign-in form."""
+    sign_in(page, live_server.url, live_server.read_token)
+    return page
+
+
+@pytest.fixture
+def open_page(open_page: Any, live_server: LiveServer) -> Any:
+    """``open_page(viewport, color_scheme)``, each page signed in with a read token first."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        new_page = open_page(*args, **kwargs)
+        sign_in(new_page, live_server.url, live_server.read_token)
+        return new_page
+
+    return make
 
 
 @pytest.fixture(scope="module")

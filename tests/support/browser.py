@@ -98,3 +98,13 @@ def open_page(chromium, request):  # type: ignore[no-untyped-def]
     yield make
     for context, new_page, errors, name in opened:
         _close_page(context, new_page, errors, name)
+
+
+def sign_in(page, base_url: str, token: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign ``page`` in through the web UI's token form (as a person would), landing on the groups list."""
+    from playwright.sync_api import expect
+
+    page.goto(base_url.rstrip("/") + "/sign-in")
+    page.fill("#token", token)
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator("#index-page")).to_be_visible()
