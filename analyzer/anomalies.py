@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ContextManager, Dict, List, Mapping, Opti
 
 from . import anomaly_feedback
 from .anomaly_dedup import fold
-from .anomaly_model import DetectorConfig, Event, events, fit_baseline, flag, renormalisation
+from .anomaly_model import DetectorConfig, Event, Fitted, ModelCache, events, flag, renormalisation
+from .anomaly_model import fit as fit_model
 from .timeseries import RESOLUTIONS_S, TOTAL, GroupSeries, build_series
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .model import Profile
 
-__all__ = ["Anomaly", "DetectorConfig", "detect", "detect_profiles", "record_feedback", "render"]
+__all__ = ["Anomaly", "DetectorConfig", "ModelCache", "detect", "detect_profiles", "record_feedback", "render"]
 
 _LEVEL_METRICS = ("mean_duration_ms",)
 _COUNT_METRICS = ("cpu_samples", "wall_samples")
@@ -169,8 +170,14 @@ def detect(
     config: Optional[DetectorConfig] = None,
     feedback: Optional[Mapping[str, Any]] = None,
     score_from_unix_s: Optional[int] = None,
+    models: Optional[ModelCache] = None,
 ) -> List[Anomaly]:
-    """Anomalies in one group's series, oldest first; points before ``score_from_unix_s`` only train."""
+    """Anomalies in one group's series, oldest first; points before ``score_from_unix_s`` only train.
+
+    With ``models`` (kept by the caller between runs), each series' seasonal fit of a day is made
+    once and reused by later runs scoring more of that day, which then need only the day's
+    points and the short-history window before them, not the whole history.
+    """
     config = config or DetectorConfig()
     if not series.times:
         return []
@@ -180,11 +187,11 @@ def detect(
     start_index = 0 if score_from_unix_s is None else max(0, -(-(score_from_unix_s - t0) // series.resolution_s))
     with _one_blas_thread():
         targets = _targets(series)
-        fitted = [_fit(series, target, denominator, index, size, config, feedback, start_index) for target in targets]
+        fitted = [_fit(series, t, denominator, index, size, config, feedback, start_index, models) for t in targets]
         _renormalise(fitted, config)
     found: List[Anomaly] = []
     for fit in fitted:
-        scores = flag(fit.values, fit.baseline, fit.sd, fit.is_share, config, fit.factor)
+        scores = flag(fit.values, fit.baseline, fit.sd, fit.is_share, config, fit.factor, fit.fitted.long_scale)
         for event in events(scores, fit.values, config):
             found.append(_anomaly(series, fit.frame, fit.metric, event, fit.values, scores.baseline, scores.z, t0))
     folded = fold(found, series.ancestors, series.library)
@@ -214,6 +221,7 @@ class _Fit:
     values: np.ndarray
     baseline: np.ndarray
     sd: np.ndarray
+    fitted: Fitted
 
 
 def _fit(
@@ -225,6 +233,7 @@ def _fit(
     config: DetectorConfig,
     feedback: Optional[Mapping[str, Any]],
     start_index: int,
+    models: Optional[ModelCache] = None,
 ) -> _Fit:
     import numpy as np
 
@@ -234,11 +243,14 @@ def _fit(
     factor = anomaly_feedback.threshold_factor(feedback, series.group, frame)
     frozen = anomaly_feedback.frozen_since(feedback, series.group, frame)
     frozen_index = None if frozen is None else max(0, (frozen - t0) // res)
-    baseline, sd = fit_baseline(values, denominator if is_share else None, t0, res, config, frozen_index, start_index)
+    key = (series.group, res, frame, metric, config)
+    share_of = denominator if is_share else None
+    fitted = fit_model(values, share_of, t0, res, config, frozen_index, start_index, models, key)
+    baseline, sd = fitted.baseline, fitted.sd
     if metric in _COUNT_METRICS:
         # Sample counts are at least Poisson-noisy: 1 then 3 samples is no change.
         sd = np.sqrt(sd**2 + np.maximum(baseline, 1.0))
-    return _Fit(frame, metric, is_share, factor, values, baseline, sd)
+    return _Fit(frame, metric, is_share, factor, values, baseline, sd, fitted)
 
 
 def _renormalise(fitted: Sequence[_Fit], config: DetectorConfig) -> None:

@@ -28,8 +28,8 @@ numpy and scikit-learn are imported inside the functions, so importing this modu
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Dict, Hashable, List, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -55,6 +55,8 @@ class DetectorConfig:
     z_point: float = 6.0
     z_sustained: float = 4.0
     sustain_points: int = 3
+    long_points: int = 12
+    z_long: float = 4.5
     min_effect_share: float = 0.015
     min_effect_relative: float = 0.3
     min_sd_share: float = 0.001
@@ -103,11 +105,24 @@ def score_series(
     ``factor`` scales the thresholds (feedback); training never uses points at or after
     ``frozen_index``.
     """
-    baseline, sd = fit_baseline(values, denominator, t0_s, resolution_s, config, frozen_index, start_index)
-    return flag(values, baseline, sd, denominator is not None, config, factor)
+    fitted = fit(values, denominator, t0_s, resolution_s, config, frozen_index, start_index)
+    return flag(values, fitted.baseline, fitted.sd, denominator is not None, config, factor, fitted.long_scale)
 
 
-def fit_baseline(
+@dataclass
+class Fitted:
+    """Per point: the expected value, its standard deviation and, while the history is short,
+    ``long_scale``: the standard deviation of the mean of :attr:`DetectorConfig.long_points`
+    consecutive residuals in units of the points' own (1/sqrt(points) if residuals were
+    independent, up to 1 if they move together), measured on the baseline's own past errors.
+    NaN where unscored (``long_scale`` also where the seasonal model scores)."""
+
+    baseline: np.ndarray
+    sd: np.ndarray
+    long_scale: np.ndarray
+
+
+def fit(
     values: np.ndarray,
     denominator: Optional[np.ndarray],
     t0_s: int,
@@ -115,42 +130,157 @@ def fit_baseline(
     config: DetectorConfig,
     frozen_index: Optional[int] = None,
     start_index: int = 0,
-) -> Tuple[np.ndarray, np.ndarray]:
-    """Expected value and standard deviation at every point from ``start_index`` on (NaN where unscored)."""
+    models: Optional[ModelCache] = None,
+    key: Hashable = None,
+) -> Fitted:
+    """The baseline, spread and long-window scale at every point from ``start_index`` on.
+
+    A day's seasonal model is fitted at its segment's start (the day's first point, or the
+    first point with a day of history on a group's second day) on the points before it, so
+    scoring a day's later points alone gives the baselines of scoring the whole day. With
+    ``models``, that fit is kept under ``key`` and the segment's start, and later calls scoring
+    more of the same day reuse it without the history before the day (see :class:`ModelCache`).
+    """
     import numpy as np
 
     n = len(values)
     baseline = np.full(n, np.nan)
     sd = np.full(n, np.nan)
+    long_scale = np.full(n, np.nan)
     per_day = max(1, DAY_S // resolution_s)
     lookback = max(1, int(config.lookback_days * DAY_S / resolution_s))
+    valid_before = np.concatenate([[0], np.cumsum(~np.isnan(values))])
+    frozen = n if frozen_index is None else frozen_index
+
+    def history(at: np.ndarray) -> np.ndarray:
+        """Points known before each index in ``at`` (within the lookback, before any freeze)."""
+        hi = np.minimum(at, frozen)
+        counted: np.ndarray = valid_before[hi] - valid_before[np.maximum(0, hi - lookback)]
+        return counted
+
     i = max(0, start_index)
     short: List[int] = []  # points scored against the short-history baseline
-    short_until: List[int] = []
     while i < n:
-        hi = i if frozen_index is None else min(i, frozen_index)
-        lo = max(0, min(i, hi) - lookback)
-        train = np.arange(lo, hi)
-        train = train[~np.isnan(values[train])]
-        next_day_s = ((t0_s + i * resolution_s) // DAY_S + 1) * DAY_S
-        day_end = min(n, max(i + 1, -(-(next_day_s - t0_s) // resolution_s)))
-        if len(train) >= config.seasonal_min_days * per_day and resolution_s < DAY_S:
+        day_s = (t0_s + i * resolution_s) // DAY_S * DAY_S
+        day_first = max(0, -(-(day_s - t0_s) // resolution_s))
+        day_end = min(n, max(i + 1, -(-(day_s + DAY_S - t0_s) // resolution_s)))
+        start = _segment_start(history, day_first, day_end, config.seasonal_min_days * per_day, resolution_s)
+        if models is not None:
+            start = models.segment(key, day_s, t0_s, resolution_s, start)
+        if start is not None and start <= i:
             span = np.arange(i, day_end)
-            baseline[span], sd[span] = _seasonal(values, denominator, train, span, t0_s, resolution_s, config, i)
-            if len(train) < config.settled_days * per_day:
-                sd[span] *= config.young_sd_factor  # fitted on a day or so: less sure than it looks
+            model = _seasonal_model(
+                values, denominator, t0_s, resolution_s, config, start, frozen, lookback, models, key
+            )
+            baseline[span], sd[span] = model.scores(t0_s + span * resolution_s, denominator, span)
             i = day_end
         else:
-            if len(train) >= config.min_history:
-                short.append(i)
-                short_until.append(hi)
-            i += 1
+            stop = day_end if start is None else start
+            points = np.arange(i, stop)
+            short.extend(points[history(points) >= config.min_history].tolist())
+            i = stop
     # Totals and durations follow traffic, whose daily cycle a few hours cannot show (a morning's
     # rise would look like an incident): they wait for the seasonal model.
     if short and denominator is not None:
         points = np.array(short)
-        baseline[points], sd[points] = _ShortHistory(values, denominator, config).scores(points, np.array(short_until))
-    return baseline, sd
+        short_history = _ShortHistory(values, denominator, config)
+        until = np.minimum(points, frozen)
+        baseline[points], sd[points], long_scale[points] = short_history.scores(points, until)
+    return Fitted(baseline, sd, long_scale)
+
+
+def _segment_start(
+    history: Callable[[np.ndarray], np.ndarray], first: int, end: int, needed: float, resolution_s: int
+) -> Optional[int]:
+    """The first index of a day's points with enough history for the seasonal model, if any."""
+    import numpy as np
+
+    if resolution_s >= DAY_S or first >= end:
+        return None
+    enough = np.flatnonzero(history(np.arange(first, end)) >= needed)
+    return first + int(enough[0]) if len(enough) else None
+
+
+@dataclass(frozen=True)
+class SeasonalModel:
+    """A day's seasonal fit: the Huber curve's coefficients (on standardised values), and the
+    spread terms of its training residuals (extra-binomial variance for a share, relative
+    deviation for a level), widened while the training was young."""
+
+    center: float
+    scale: float
+    coef: Tuple[float, ...]
+    intercept: float
+    harmonics: int
+    is_share: bool
+    spread: float
+    widen: float
+    floor: float = 0.0
+
+    def predict(self, times_s: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        if not self.coef:
+            return np.full(len(times_s), self.center)
+        features = _time_of_day_features(times_s, self.harmonics, 0)
+        predicted: np.ndarray = (features @ np.asarray(self.coef) + self.intercept) * self.scale + self.center
+        return np.clip(predicted, 0.0, 1.0) if self.is_share else predicted
+
+    def scores(
+        self, times_s: np.ndarray, denominator: Optional[np.ndarray], span: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Expected values and standard deviations at ``times_s`` (the grid points ``span``)."""
+        import numpy as np
+
+        expected = self.predict(times_s)
+        if self.is_share and denominator is not None:
+            return expected, np.maximum(_share_sd_of(expected, denominator[span], self.spread), self.floor) * self.widen
+        level_sd: np.ndarray = self.spread * np.maximum(np.abs(expected), 1e-9) * self.widen
+        return expected, level_sd
+
+
+class ModelCache:
+    """Seasonal fits kept between detection runs, so a run scores its new points without refitting
+    every series on its whole history (a day's fit only uses the points before the day).
+
+    Keys are the caller's series key, the segment's start and the freeze point; at most
+    ``max_models`` fits are kept (the oldest forgotten first). A fit is reused as long as the
+    day lasts, even if late data changed a point before the day: the next day's fit sees it.
+    """
+
+    def __init__(self, max_models: int = 200_000) -> None:
+        from collections import OrderedDict
+
+        self.max_models = max_models
+        self._models: OrderedDict[Hashable, SeasonalModel] = OrderedDict()
+        self._segments: Dict[Hashable, int] = {}
+
+    def get(self, key: Hashable) -> Optional[SeasonalModel]:
+        model = self._models.get(key)
+        if model is not None:
+            self._models.move_to_end(key)
+        return model
+
+    def put(self, key: Hashable, model: SeasonalModel) -> None:
+        self._models[key] = model
+        self._models.move_to_end(key)
+        while len(self._models) > self.max_models:
+            self._models.popitem(last=False)
+
+    def segment(self, key: Hashable, day_s: int, t0_s: int, resolution_s: int, found: Optional[int]) -> Optional[int]:
+        """The index of the day's segment start: as found on a longer history before, if it was."""
+        known = self._segments.get((key, day_s))
+        if known is not None:
+            return (known - t0_s) // resolution_s
+        if found is not None:
+            self._segments[(key, day_s)] = t0_s + found * resolution_s
+            if len(self._segments) > self.max_models:
+                self._segments.pop(next(iter(self._segments)))
+        return found
+
+    def has_day(self, key: Hashable, day_s: int) -> bool:
+        """Whether a segment start is known for ``key`` on the day starting at ``day_s``."""
+        return (key, day_s) in self._segments
 
 
 def _time_of_day_features(times_s: np.ndarray, harmonics: int, resolution_s: int) -> np.ndarray:
@@ -176,41 +306,52 @@ def _hourly_medians(times_s: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray
     return unique * HOUR_S + HOUR_S // 2, (lower + upper) / 2
 
 
-def _seasonal(
+def _seasonal_model(
     values: np.ndarray,
     denominator: Optional[np.ndarray],
-    train: np.ndarray,
-    span: np.ndarray,
     t0_s: int,
     resolution_s: int,
     config: DetectorConfig,
-    now_index: int,
-) -> Tuple[np.ndarray, np.ndarray]:
+    start: int,
+    frozen: int,
+    lookback: int,
+    models: Optional[ModelCache],
+    key: Hashable,
+) -> SeasonalModel:
+    """The seasonal fit for the segment starting at index ``start``, trained on the points before it."""
     import numpy as np
 
+    hi = min(start, frozen)
+    cache_key = (key, t0_s + start * resolution_s, t0_s + hi * resolution_s)
+    model = None if models is None else models.get(cache_key)
+    if model is not None:
+        return model
+    train = np.arange(max(0, hi - lookback), hi)
+    train = train[~np.isnan(values[train])]
     train_t = t0_s + train * resolution_s
     y = values[train]
     fit_t, fit_y = _hourly_medians(train_t, y) if resolution_s < HOUR_S else (train_t, y)
     center = float(np.median(fit_y))
     spread = float(np.median(np.abs(fit_y - center))) * _MAD_TO_SD
-    predict = (
-        _constant(center)
-        if spread <= 0
-        else _huber(fit_t, fit_y, center, spread, now_index, t0_s, resolution_s, config)
-    )
-    fitted = predict(train_t)
-    expected = predict(t0_s + span * resolution_s)
+    coef: Tuple[float, ...] = ()
+    intercept = 0.0
+    if spread > 0:
+        coef, intercept = _huber(fit_t, fit_y, center, spread, t0_s + start * resolution_s, resolution_s, config)
+    young = len(train) < config.settled_days * max(1, DAY_S // resolution_s)
+    is_share = denominator is not None
+    partial = SeasonalModel(center, spread, coef, intercept, config.harmonics, is_share, 0.0, 1.0)
+    fitted = partial.predict(train_t)
+    residuals = y - fitted
     if denominator is not None:
-        expected = np.clip(expected, 0.0, 1.0)
-        fitted = np.clip(fitted, 0.0, 1.0)
-    return expected, _spread(y - fitted, fitted, denominator, train, expected, span, config)
-
-
-def _constant(value: float) -> Callable[[np.ndarray], np.ndarray]:
-    """The baseline of a series that did not vary in training (a root frame at 100%, a new frame at 0)."""
-    import numpy as np
-
-    return lambda times_s: np.full(len(times_s), value)
+        term = _extra_variance(residuals, fitted, denominator[train])
+    else:
+        relative = residuals / np.maximum(np.abs(fitted), 1e-9)
+        term = max(_MAD_TO_SD * float(np.median(np.abs(relative - np.median(relative)))), 0.02)
+    widen = config.young_sd_factor if young else 1.0
+    model = replace(partial, spread=term, widen=widen, floor=config.min_sd_share if is_share else 0.0)
+    if models is not None:
+        models.put(cache_key, model)
+    return model
 
 
 def _huber(
@@ -218,28 +359,22 @@ def _huber(
     fit_y: np.ndarray,
     center: float,
     spread: float,
-    now_index: int,
-    t0_s: int,
+    now_s: int,
     resolution_s: int,
     config: DetectorConfig,
-) -> Callable[[np.ndarray], np.ndarray]:
-    """A HuberRegressor over time-of-day terms, fitted on standardised values weighted by recency."""
+) -> Tuple[Tuple[float, ...], float]:
+    """A HuberRegressor over time-of-day terms, fitted on standardised values weighted by recency:
+    its coefficients and intercept."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import HuberRegressor
 
-    age_days = (t0_s + now_index * resolution_s - fit_t) / DAY_S
+    age_days = (now_s - fit_t) / DAY_S
     weights = 0.5 ** (age_days / config.half_life_days)
     model = HuberRegressor(alpha=1e-4, max_iter=100, tol=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(_time_of_day_features(fit_t, config.harmonics, resolution_s), (fit_y - center) / spread, weights)
-
-    def predict(times_s: np.ndarray) -> np.ndarray:
-        features = _time_of_day_features(times_s, config.harmonics, resolution_s)
-        predicted: np.ndarray = model.predict(features) * spread + center
-        return predicted
-
-    return predict
+    return tuple(float(c) for c in model.coef_), float(model.intercept_)
 
 
 class _ShortHistory:
@@ -280,22 +415,24 @@ class _ShortHistory:
         self.present = np.flatnonzero(~np.isnan(values))
         self.valid = np.flatnonzero(~np.isnan(values) & enough)  # points with a one-step error
 
-    def scores(self, points: np.ndarray, until: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Expected values and standard deviations at ``points`` (ascending), each trained on the
-        points before its ``until`` (the point itself, or earlier when feedback froze the baseline)."""
+    def scores(self, points: np.ndarray, until: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Expected values, standard deviations and long-window scales at ``points`` (ascending),
+        each trained on the points before its ``until`` (the point itself, or earlier when
+        feedback froze the baseline)."""
         import numpy as np
 
         expected = self.predicted[until]
         sd = np.full(len(points), np.nan)
+        long_scale = np.full(len(points), np.nan)
         for first in range(0, len(points), self.REFRESH):
             block = slice(first, first + self.REFRESH)
-            sd[block] = self._spread(int(until[first]), expected[block], points[block])
+            sd[block], long_scale[block] = self._spread(int(until[first]), expected[block], points[block])
         sd[np.isnan(expected)] = np.nan
-        return expected, sd * self.config.young_sd_factor
+        return expected, sd * self.config.young_sd_factor, long_scale
 
-    def _spread(self, until: int, expected: np.ndarray, points: np.ndarray) -> np.ndarray:
+    def _spread(self, until: int, expected: np.ndarray, points: np.ndarray) -> Tuple[np.ndarray, float]:
         """From the one-step errors before ``until``; while there are few, from the spread of the
-        window itself around its median."""
+        window itself around its median (and no long-window scale)."""
         import numpy as np
 
         end = int(np.searchsorted(self.valid, until))
@@ -306,10 +443,38 @@ class _ShortHistory:
             lo, hi = np.searchsorted(self.present, [until - self.config.local_window, until])
             known = self.present[lo:hi]
             if len(known) < self.config.min_history:
-                return np.full(len(points), np.nan)
+                return np.full(len(points), np.nan), np.nan
             fitted = np.full(len(known), expected[0])
         residuals = self.values[known] - fitted
-        return _spread(residuals, fitted, self.denominator, known, expected, points, self.config)
+        spread = _spread(residuals, fitted, self.denominator, known, expected, points, self.config)
+        if self.denominator is None or not np.array_equal(fitted, self.predicted[known]):
+            return spread, np.nan
+        extra = _extra_variance(residuals, fitted, self.denominator[known])
+        own_sd = _share_sd(fitted, self.denominator[known], extra, self.config)
+        return spread, _long_scale(residuals / own_sd, known, self.config.long_points)
+
+
+def _long_scale(z: np.ndarray, at: np.ndarray, points: int) -> float:
+    """Robust standard deviation of the mean of ``points`` consecutive standardised residuals ``z``
+    (at grid indices ``at``, ascending), between 1/sqrt(points) (independent) and 1 (moving
+    together); NaN while fewer than six windows' worth are known.
+
+    The short-history baseline's errors are correlated from point to point (a window's median
+    trails the daily cycle), so an hour's mean residual varies more than independent points'
+    would: measured on its own past errors, not assumed.
+    """
+    import numpy as np
+
+    if len(at) < 6 * points:
+        return float("nan")
+    grid = np.full(int(at[-1] - at[0]) + 1, np.nan)
+    grid[at - at[0]] = z
+    means = _rolling_mean(grid, points, (2 * points + 2) // 3)
+    means = means[~np.isnan(means)]
+    if len(means) < 4 * points:
+        return float("nan")
+    spread = _MAD_TO_SD * float(np.median(np.abs(means - np.median(means))))
+    return float(np.clip(spread, 1.0 / np.sqrt(points), 1.0))
 
 
 def _binomial_var(share: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -359,13 +524,21 @@ def _share_sd(expected: np.ndarray, counts: np.ndarray, extra: float, config: De
     """Standard deviation of a share expected at ``expected`` over ``counts`` samples."""
     import numpy as np
 
-    binomial_now = _binomial_var(expected, np.nan_to_num(counts))
-    share_sd: np.ndarray = np.maximum(np.sqrt(binomial_now + extra), config.min_sd_share)
+    share_sd: np.ndarray = np.maximum(_share_sd_of(expected, counts, extra), config.min_sd_share)
     return share_sd
 
 
-def _rolling_mean(values: np.ndarray, k: int) -> np.ndarray:
-    """Mean of the valid values among each point and the ``k - 1`` before it (NaN with fewer than 2)."""
+def _share_sd_of(expected: np.ndarray, counts: np.ndarray, extra: float) -> np.ndarray:
+    import numpy as np
+
+    binomial_now = _binomial_var(expected, np.nan_to_num(counts))
+    share_sd: np.ndarray = np.sqrt(binomial_now + extra)
+    return share_sd
+
+
+def _rolling_mean(values: np.ndarray, k: int, min_count: int = 2) -> np.ndarray:
+    """Mean of the valid values among each valid point and the ``k - 1`` before it (NaN with fewer
+    than ``min_count``)."""
     import numpy as np
 
     valid = ~np.isnan(values)
@@ -376,7 +549,7 @@ def _rolling_mean(values: np.ndarray, k: int) -> np.ndarray:
     total = sums[idx + 1] - sums[lo]
     count = counts[idx + 1] - counts[lo]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean: np.ndarray = np.where((count >= min(2, k)) & valid, total / np.maximum(count, 1), np.nan)
+        mean: np.ndarray = np.where((count >= min(min_count, k)) & valid, total / np.maximum(count, 1), np.nan)
     return mean
 
 
@@ -387,11 +560,16 @@ def flag(
     is_share: bool,
     config: DetectorConfig,
     factor: float = 1.0,
+    long_scale: Optional[np.ndarray] = None,
 ) -> Scores:
     """Flags where ``values`` leave ``baseline`` by enough standard deviations and enough effect.
 
-    A share whose baseline is about zero (a frame new since training) must move twice the usual
-    effect: code added by a deploy is expected to show up.
+    Three tests, each needing the effect as well: a point alone (a spike), the mean of the last
+    :attr:`DetectorConfig.sustain_points` (a step), and, where ``long_scale`` is known (a short
+    history; see :class:`Fitted`), the mean of the last :attr:`DetectorConfig.long_points`
+    against the spread such means had (a smaller step, each of whose points is within the
+    noise). A share whose baseline is about zero (a frame new since training) must move twice
+    the usual effect: code added by a deploy is expected to show up.
     """
     import numpy as np
 
@@ -403,28 +581,45 @@ def flag(
     else:
         raw_effect = config.min_effect_relative * np.abs(baseline)
     effect = np.broadcast_to(np.asarray(raw_effect, dtype=float) * factor, values.shape)
-    k = config.sustain_points
+    k, long_k = config.sustain_points, config.long_points
     mean_r = _rolling_mean(residual, k)
     mean_z = _rolling_mean(z, k)
+    long_r = _rolling_mean(residual, long_k, (2 * long_k + 2) // 3)
+    long_z = _rolling_mean(z, long_k, (2 * long_k + 2) // 3)
+    scale = np.full(len(values), np.nan) if long_scale is None else long_scale
     flags = []
     triggers = np.zeros(len(values), dtype=bool)
     for sign in (1.0, -1.0):
-        with np.errstate(invalid="ignore"):
-            point = (sign * z >= config.z_point * factor) & (sign * residual >= effect)
-            sustained = (sign * mean_z >= config.z_sustained * factor) & (sign * mean_r >= effect)
-        trigger = np.nan_to_num(point | sustained).astype(bool)
-        flag = trigger.copy()
-        for back in range(1, k):
-            # A sustained trigger dates the change from the start of its window.
-            shifted = np.zeros(len(values), dtype=bool)
-            with np.errstate(invalid="ignore"):
-                shifted[:-back] = sustained[back:] & (sign * residual[:-back] >= effect[:-back])
-            flag |= np.nan_to_num(shifted).astype(bool)
-        with np.errstate(invalid="ignore"):
-            holding = sign * residual >= effect / 2
-        flags.append(_hold(flag, np.nan_to_num(holding).astype(bool)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            above = np.nan_to_num(sign * residual >= effect).astype(bool)
+            holding = np.nan_to_num(sign * residual >= effect / 2).astype(bool)
+            point = np.nan_to_num(sign * z >= config.z_point * factor).astype(bool) & above
+            sustained = np.nan_to_num((sign * mean_z >= config.z_sustained * factor) & (sign * mean_r >= effect))
+            long = np.nan_to_num((sign * long_z >= config.z_long * factor * scale) & (sign * long_r >= effect))
+        sustained, long = sustained.astype(bool), long.astype(bool) & holding  # a long window: still holding now
+        trigger = point | sustained | long
+        # A window's trigger dates the change from where its run of points above the effect began
+        # (contiguous: a point above the effect by chance just before does not move the start).
+        flag = trigger | _back_dated(sustained, above, k - 1) | _back_dated(long, above, long_k - 1)
+        flags.append(_hold(flag, holding))
         triggers |= trigger
     return Scores(baseline, sd, flags[0], flags[1], triggers, z)
+
+
+def _back_dated(trigger: np.ndarray, above: np.ndarray, most: int) -> np.ndarray:
+    """Points up to ``most`` before each trigger reached through an unbroken run of ``above`` points."""
+    import numpy as np
+
+    out = np.zeros(len(trigger), dtype=bool)
+    reach = trigger
+    for _ in range(most):
+        earlier = np.zeros(len(trigger), dtype=bool)
+        earlier[:-1] = reach[1:] & above[:-1]  # one point further back, still above
+        if not earlier.any():
+            break
+        out |= earlier
+        reach = earlier
+    return out
 
 
 def _hold(flag: np.ndarray, holding: np.ndarray) -> np.ndarray:
