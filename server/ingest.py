@@ -8,11 +8,12 @@ import re
 import time
 import zlib
 from dataclasses import replace
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 from flask import Blueprint, Response, jsonify, request
 
-from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.formats import wire_summary
+from greenflame.analyzer.formats.wire_summary import DocumentSummary
 from greenflame.analyzer.model import Frame, Profile
 
 from . import metrics
@@ -127,10 +128,10 @@ def _is_one_gzip_member_of(raw: bytes, body: bytes) -> bool:
     return out == body and reader.eof and not reader.unused_data and not reader.unconsumed_tail
 
 
-def _parse(body: bytes) -> Profile:
+def _parse(body: bytes) -> DocumentSummary:
+    """The checked document, summarised (no object per sample: see wire_summary)."""
     try:
-        profile = greenflame_json.loads(body)
-        profile.validate()
+        profile = wire_summary.summarize(body)
     except ValueError as error:  # ProfileError, and JSON or UTF-8 errors if they slip through
         raise ApiError(400, "malformed_profile", f"the body is not a valid greenflame profile: {error}") from None
     if not profile.group:
@@ -138,7 +139,7 @@ def _parse(body: bytes) -> Profile:
     return profile
 
 
-def check_bounds(profile: Profile, settings: Settings, now_ns: int) -> None:
+def check_bounds(profile: Union[Profile, DocumentSummary], settings: Settings, now_ns: int) -> None:
     """ApiError 400 for a profile outside the plausible time window or with oversized metadata."""
     oldest = now_ns - settings.ingest_max_age_s * _NS
     latest = now_ns + settings.ingest_max_ahead_s * _NS
@@ -157,12 +158,18 @@ def _out_of_bounds(message: str) -> ApiError:
     return ApiError(400, "malformed_profile", f"the body is not a valid greenflame profile: {message}")
 
 
-def truncate_stacks(profile: Profile, max_depth: int) -> Profile:
+def truncate_stacks(
+    profile: Union[Profile, DocumentSummary], max_depth: int
+) -> Union[Profile, DocumentSummary]:
     """``profile`` with every stack longer than ``max_depth`` cut to its root-side frames plus the marker.
 
     Stacks that become equal are merged, as the agent merges them, and frames no stack uses
     any more are dropped. ``profile`` itself is returned when no stack is too deep.
     """
+    if isinstance(profile, DocumentSummary):
+        if profile.max_depth <= max_depth:
+            return profile
+        profile = profile.profile()
     if all(len(sample.stack) <= max_depth for sample in profile.samples):
         return profile
     cut = replace(profile, frames=[], samples=[])  # the same header; indices rebuilt empty

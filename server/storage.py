@@ -14,14 +14,15 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from greenflame.analyzer.formats import greenflame_json
+from greenflame.analyzer.formats import greenflame_json, wire_summary
+from greenflame.analyzer.formats.wire_summary import DocumentSummary
 from greenflame.analyzer.model import CPU, WALL, Profile
 
 from .blobs import BlobStore, open_blob_store
@@ -139,9 +140,13 @@ class Storage:
 
     # -- profiles -------------------------------------------------------------
     def add_profile(
-        self, group: str, profile: Profile, idempotency_key: Optional[str], body_gz: Optional[bytes] = None
+        self,
+        group: str,
+        profile: Union[Profile, DocumentSummary],
+        idempotency_key: Optional[str],
+        body_gz: Optional[bytes] = None,
     ) -> Tuple[str, bool]:
-        """Store ``profile`` for ``group``; return ``(id, duplicate)``.
+        """Store ``profile`` (or a checked document's summary) for ``group``; return ``(id, duplicate)``.
 
         ``body_gz``, when given, is ``profile``'s gzipped wire-format document as received
         (stored as it is instead of written anew).
@@ -157,7 +162,8 @@ class Storage:
         profile_id = uuid.uuid4().hex
         blob_key = f"profiles/{profile_id[:2]}/{profile_id}.json.gz"
         if body_gz is None:
-            body_gz = gzip.compress(greenflame_json.dumps(profile), compresslevel=6, mtime=0)
+            built = profile.profile() if isinstance(profile, DocumentSummary) else profile
+            body_gz = gzip.compress(greenflame_json.dumps(built), compresslevel=6, mtime=0)
         self.blobs.put(blob_key, body_gz)
         row = _profile_row(profile_id, group, profile, idempotency_key, blob_key)
         try:
@@ -209,10 +215,17 @@ class Storage:
 
     def load_profile(self, stored: StoredProfile) -> Profile:
         """The profile body of an index row."""
-        return greenflame_json.loads(gzip.decompress(self.blobs.get(stored.blob_key)))
+        return wire_summary.loads(gzip.decompress(self.blobs.get(stored.blob_key)))
 
 
-def _profile_row(profile_id: str, group: str, profile: Profile, idempotency_key: Optional[str], blob_key: str) -> dict:
+def _profile_row(
+    profile_id: str,
+    group: str,
+    profile: Union[Profile, DocumentSummary],
+    idempotency_key: Optional[str],
+    blob_key: str,
+) -> dict:
+    summary = profile if isinstance(profile, DocumentSummary) else DocumentSummary.of(profile)
     return {
         "id": profile_id,
         "group_name": group,
@@ -221,9 +234,9 @@ def _profile_row(profile_id: str, group: str, profile: Profile, idempotency_key:
         "received_unix_ns": time.time_ns(),
         "idempotency_key": idempotency_key or None,
         "blob_key": blob_key,
-        "stack_count": len(profile.samples),
-        "wall_samples": profile.total(WALL) if profile.has_type(WALL) else 0,
-        "cpu_samples": profile.total(CPU) if profile.has_type(CPU) else 0,
+        "stack_count": summary.sample_count,
+        "wall_samples": summary.total(WALL) if summary.has_type(WALL) else 0,
+        "cpu_samples": summary.total(CPU) if summary.has_type(CPU) else 0,
     }
 
 
