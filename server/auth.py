@@ -1,4 +1,4 @@
-"""Bearer-token checks for the admin and ingest endpoints, and per-client rate limits.
+"""The request's bearer token, and per-client rate limits (who may do what is :mod:`.access`).
 
 Wrong tokens are counted per client address: past ``GREENFLAME_AUTH_FAILURE_LIMIT`` in a
 minute, the client gets 429 (before any check) until the oldest failure is a minute old, so
@@ -7,7 +7,6 @@ guessing keys is slow. Anomaly feedback is limited the same way (``GREENFLAME_FE
 
 from __future__ import annotations
 
-import hmac
 import math
 import threading
 import time
@@ -25,8 +24,6 @@ WINDOW_S = 60.0
 #: Clients remembered per limiter; the least recently seen are forgotten first.
 MAX_CLIENTS = 10_000
 
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="greenflame"'}
-
 
 def bearer_token() -> Optional[str]:
     """The token of an ``Authorization: Bearer`` header, or None."""
@@ -34,25 +31,6 @@ def bearer_token() -> Optional[str]:
     if auth is None or auth.type != "bearer" or not auth.token:
         return None
     return auth.token
-
-
-def require_bearer_token() -> str:
-    """The request's bearer token; a 401 ApiError without one."""
-    token = bearer_token()
-    if token is None:
-        raise ApiError(401, "unauthorized", "send the key as 'Authorization: Bearer <key>'", _CHALLENGE)
-    return token
-
-
-def require_admin() -> None:
-    """Pass if the request carries the admin token; 401 without a token, 403 with a wrong one,
-    429 after too many wrong tokens from this client."""
-    token = require_bearer_token()
-    check_rate(AUTH_FAILURES)
-    expected = get_settings().admin_token
-    if not expected or not hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8")):
-        record(AUTH_FAILURES)
-        raise ApiError(403, "forbidden", "the admin token is not valid")
 
 
 class RateLimiter:

@@ -17,7 +17,7 @@ from greenflame.analyzer.formats.wire_summary import DocumentSummary
 from greenflame.analyzer.model import Frame, Profile
 
 from . import metrics
-from .auth import AUTH_FAILURES, check_rate, record, require_bearer_token
+from .access import current_principal, group_exists
 from .bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
 from .context import get_settings
 from .errors import ApiError
@@ -51,10 +51,11 @@ def _ingest() -> tuple:
     parsed = _parse(body)
     check_bounds(parsed, get_settings(), time.time_ns())
     profile = truncate_stacks(parsed, get_settings().max_stack_depth)
-    if profile.group != key_group:
+    allowed = profile.group == key_group if key_group is not None else group_exists(profile.group)
+    if not allowed:
         raise ApiError(403, "forbidden", f"the ingest key is not valid for group {profile.group!r}")
     received = stored_body(encoding, raw, body) if profile is parsed else None  # else written anew
-    profile_id, duplicate = get_storage().add_profile(key_group, profile, idempotency_key, received)
+    profile_id, duplicate = get_storage().add_profile(profile.group, profile, idempotency_key, received)
     if not duplicate:
         metrics.INGESTED.inc()
         metrics.INGESTED_BYTES.inc(len(raw))
@@ -62,14 +63,15 @@ def _ingest() -> tuple:
     return response, 200 if duplicate else 202
 
 
-def _authenticated_group() -> str:
-    token = require_bearer_token()
-    check_rate(AUTH_FAILURES)
-    group = get_storage().group_for_key(token)
-    if group is None:
-        record(AUTH_FAILURES)
-        raise ApiError(403, "forbidden", "the ingest key is not valid")
-    return group
+def _authenticated_group() -> Optional[str]:
+    """The one group the credential may report for (None: any existing group).
+
+    :func:`.access.check_access` has let the request in with ingest (or admin) scope.
+    """
+    principal = current_principal()
+    if principal is None:  # not reached: the route is not public
+        raise ApiError(401, "unauthorized", "send the key as 'Authorization: Bearer <key>'")
+    return principal.group
 
 
 def _check_content_headers() -> str:
@@ -158,9 +160,7 @@ def _out_of_bounds(message: str) -> ApiError:
     return ApiError(400, "malformed_profile", f"the body is not a valid greenflame profile: {message}")
 
 
-def truncate_stacks(
-    profile: Union[Profile, DocumentSummary], max_depth: int
-) -> Union[Profile, DocumentSummary]:
+def truncate_stacks(profile: Union[Profile, DocumentSummary], max_depth: int) -> Union[Profile, DocumentSummary]:
     """``profile`` with every stack longer than ``max_depth`` cut to its root-side frames plus the marker.
 
     Stacks that become equal are merged, as the agent merges them, and frames no stack uses

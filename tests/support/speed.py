@@ -33,6 +33,8 @@ SLOW_MODULES = frozenset(
         "test_anomalies_eval.py",
         "test_worker.py",
         "test_shutdown.py",
+        "test_schemathesis.py",
+        "test_signin.py",
     }
 )
 #: Single tests over a second in otherwise fast modules.
@@ -52,6 +54,7 @@ SLOW_TESTS = frozenset(
         "test_the_agent_ships_to_s3",
         "test_s3_failure_is_an_export_error",
         "test_upload_over_limit_is_413",
+        "test_expired_tokens_and_links_stop",
     }
 )
 
