@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
-import requests
 from support.agent import IngestServer
 from support.paths import ROOT
 from support.server import LiveServer, unique_name
@@ -349,7 +348,7 @@ def test_report_of_a_killed_process_is_resent_by_the_next_one(
 
 
 def recommendations(server: LiveServer, group: str) -> List[str]:
-    response = requests.get(server.api(f"/api/v1/groups/{group}/recommendations"), timeout=60)
+    response = server.session.get(server.api(f"/api/v1/groups/{group}/recommendations"), timeout=60)
     assert response.status_code == 200, response.text
     return [finding["rule"] for finding in response.json()["recommendations"]]
 

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from support.browser import sign_in
 from support.server import server_command
 
 RULE = "aws-sdk-client-per-invocation"
@@ -31,9 +31,11 @@ def greenflame(*args: str, env: Dict[str, str], timeout: float = 300) -> subproc
     )
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        return json.loads(response.read())
+def get_json(server: Any, path: str) -> Any:
+    """``path`` on ``server`` as JSON, read with the server's read token."""
+    response = server.session.get(server.api(path), timeout=60)
+    response.raise_for_status()
+    return response.json()
 
 
 def rules_of(report: Dict[str, Any]) -> List[str]:
@@ -58,7 +60,7 @@ def seed_groups(live_server: Any) -> Any:
 
 
 def test_brown_function_is_flagged_through_the_api(seed_groups: Any) -> None:
-    report = get_json(f"{seed_groups.url}/api/v1/groups/seed-brown/recommendations")
+    report = get_json(seed_groups, "/api/v1/groups/seed-brown/recommendations")
     assert rules_of(report) == [RULE]
     finding = report["recommendations"][0]
     assert finding["share"] > finding["expected_share"] > 0
@@ -68,19 +70,20 @@ def test_brown_function_is_flagged_through_the_api(seed_groups: Any) -> None:
 
 
 def test_green_function_is_not_flagged(seed_groups: Any) -> None:
-    report = get_json(f"{seed_groups.url}/api/v1/groups/seed-green/recommendations")
+    report = get_json(seed_groups, "/api/v1/groups/seed-green/recommendations")
     assert RULE not in rules_of(report)
 
 
 def test_groups_are_listed_with_their_profiles(seed_groups: Any) -> None:
-    listed = get_json(f"{seed_groups.url}/api/v1/groups")
+    listed = get_json(seed_groups, "/api/v1/groups")
     names = {group["name"] for group in listed["groups"]}
     assert {"seed-brown", "seed-green"} <= names
 
 
 def test_recommendation_is_shown_on_the_group_page(seed_groups: Any, page: Any) -> None:
-    report = get_json(f"{seed_groups.url}/api/v1/groups/seed-brown/recommendations")
+    report = get_json(seed_groups, "/api/v1/groups/seed-brown/recommendations")
     title = report["recommendations"][0]["title"]
+    sign_in(page, seed_groups.url, seed_groups.read_token)
     page.goto(f"{seed_groups.url}/groups/seed-brown")
     page.get_by_text(title).first.wait_for(timeout=15000)
     assert page.locator("canvas").count() >= 1
@@ -114,7 +117,7 @@ def test_run_profiles_an_unmodified_program_over_http(live_server: Any, tmp_path
         "run", "--group", "busy-service", "--server", live_server.url, "--", sys.executable, str(script), env=env
     )
     assert done.returncode == 0, done.stderr
-    graph = get_json(f"{live_server.url}/api/v1/groups/busy-service/flamegraph?type=cpu")
+    graph = get_json(live_server, "/api/v1/groups/busy-service/flamegraph?type=cpu")
     assert "checkout_total" in json.dumps(graph)
     assert graph["flamegraph"]["total"] >= 10
 
@@ -126,4 +129,4 @@ def test_demo_flags_the_brown_function_only(tmp_path: Path) -> None:
     brown, green = done.stdout.split("== demo-green")
     assert "== demo-brown" in brown and RULE in brown
     assert RULE not in green
-    assert "http://127.0.0.1:" in done.stdout
+    assert "http://127.0.0.1:" in done.stdout and "/sign-in/link/gfl_" in done.stdout  # the one-click link
