@@ -6,10 +6,11 @@ CSRF on cookie-authenticated state changes, and revocation ending sessions at on
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from support.oidc_provider import OidcProvider, oidc_provider  # noqa: F401
 from support.server import LiveServer, unique_name
 
@@ -211,3 +212,25 @@ def test_oidc_wrong_secret_forged_state_and_disallowed_users(
     assert answer.status_code == 400
     assert wrong_secret.get(server.api("/api/v1/groups"), timeout=10).status_code == 401
     assert "Traceback" not in server.log()
+
+
+def test_a_browser_signs_in_through_the_page_and_out_again(page: Any, live_server: LiveServer) -> None:
+    """In Chromium: a page sends a stranger to the sign-in form, a wrong token is refused, the
+    right one returns to the page asked for, and signing out ends the session."""
+    page.goto(live_server.api("/groups/nothing-here"))
+    expect(page.locator("#sign-in-page h1")).to_have_text("Sign in")
+    page.fill("#token", "gft_not-a-token")
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator("#sign-in-error")).to_contain_text("not valid")
+    page.fill("#token", live_server.read_token)
+    page.click("#sign-in-form button[type=submit]")
+    expect(page.locator(".not-found")).to_contain_text("There is no group called")  # the page asked for
+    assert page.url.endswith("/groups/nothing-here")
+    page.goto(live_server.url)
+    expect(page.locator("#index-page")).to_be_visible()
+    page.click("#sign-out")
+    expect(page.locator("#sign-in-page")).to_be_visible()
+    page.goto(live_server.url)
+    expect(page.locator("#sign-in-page")).to_be_visible()
+    # the refused token (403) and the unknown group (404) were on purpose
+    page.console_errors[:] = [e for e in page.console_errors if "403" not in e and "404" not in e]
