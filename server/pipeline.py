@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from greenflame.analyzer import anomaly_feedback
-from greenflame.analyzer.anomalies import Anomaly, choose_resolution, detect, detect_profiles
+from greenflame.analyzer.anomalies import Anomaly, ModelCache, choose_resolution, detect, detect_profiles, reason
 from greenflame.analyzer.model import Profile, merge
 from greenflame.analyzer.report import analyze_profile, observed_traffic
 from greenflame.analyzer.rules.finding import Finding, FrameRef
@@ -40,7 +40,7 @@ from .pipeline_channels import channel_config
 from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
 from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
 from .series import RESOLUTION_S as SERIES_RESOLUTION_S
-from .series import series_for
+from .series import per_storage, series_for
 from .storage import Storage, StoredProfile
 from .tickets.config import ChannelConfigError
 from .tickets.models import FAILED, TicketStatus
@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 
 #: Re-runs in one call when profiles keep arriving during a run; later ones wait for the next call.
 MAX_ROUNDS = 3
+#: A run after a previous one scores from this long before the previous run's data ended (late
+#: reports land in recent buckets; an anomaly's windows need a few points before).
+RESCORE_S = 3600
+#: Series read before the first scored point when the day's fits are kept: the short-history
+#: baseline's spread looks back a day, its window 3 hours.
+CONTEXT_S = 86400 + 3 * 3600
 ANOMALY_RULE = "anomaly"
 ANOMALY_FIX = "Compare the two time ranges in the flame graph to see what changed at the start of the anomaly."
 
@@ -149,7 +155,7 @@ class Pipeline:
         states = next_states(group, previous, findings, latest_ns / 1e9, rules_evaluated=rules)
         self.store.save_finding_states(states)
         self.store.extend(lease, self.config.lease_s)
-        anomalies, anomaly_note = self._anomalies(group, rows, cache)
+        anomalies, anomaly_note = self._anomalies(lease, rows, cache)
         self.store.extend(lease, self.config.lease_s)
         statuses, channel_errors = self._notify(group, findings, anomalies, merged)
         return {
@@ -183,26 +189,60 @@ class Pipeline:
 
     # -- anomalies ----------------------------------------------------------------
     def _anomalies(
-        self, group: str, rows: Sequence[StoredProfile], cache: Dict[str, Profile]
+        self, lease: Lease, rows: Sequence[StoredProfile], cache: Dict[str, Profile]
     ) -> Tuple[List[StoredAnomaly], Optional[str]]:
-        """Detect over the history, store, and return the current anomalies (or a note why not)."""
+        """Detect over the history, store, and return the current anomalies (or a note why not).
+
+        After a previous run, only the points from an hour before its data's end are scored
+        (:data:`RESCORE_S`), and the anomalies it stored before that stay; the first run, and a
+        run asked for again (a vote changes thresholds), score the whole history.
+        """
+        group = lease.group
         feedback = self.feedback(group)
+        state = self.store.state(group) or {}
+        summary = state.get("summary") or {}
+        since_ns = summary.get("data_until_unix_ns")
+        forced = lease.force_serial != lease.analysed_force_serial
+        score_from = None if since_ns is None or forced else int(since_ns // 1_000_000_000) - RESCORE_S
         try:
-            found = self._detect(group, rows, cache, feedback)
+            found = self._detect(group, rows, cache, feedback, score_from)
         except ImportError as error:  # numpy or scikit-learn missing
             return [], f"unavailable: {error}"
-        return self.store.replace_anomalies(group, [a for a in found if a.group == group]), None
+        found = [a for a in found if a.group == group]
+        if score_from is not None:
+            found = _carried(self.store.anomalies(group), found, score_from)
+        return self.store.replace_anomalies(group, found), None
 
     def _detect(
-        self, group: str, rows: Sequence[StoredProfile], cache: Dict[str, Profile], feedback: Mapping[str, Any]
+        self,
+        group: str,
+        rows: Sequence[StoredProfile],
+        cache: Dict[str, Profile],
+        feedback: Mapping[str, Any],
+        score_from: Optional[int] = None,
     ) -> List[Anomaly]:
         """Over the stored 5-minute series (no profile decoded) when the resolution is a multiple of
-        them; over the profiles themselves otherwise (short runs of short profiles)."""
+        them; over the profiles themselves otherwise (short runs of short profiles).
+
+        Scoring from ``score_from``, the series are read from :data:`CONTEXT_S` before it when this
+        process already fitted the day's models on the whole history (:class:`ModelCache`), so a
+        run's cost follows its new data, not the history's length.
+        """
         resolution = choose_resolution(rows) if rows else 0
         if not resolution or resolution % SERIES_RESOLUTION_S:
             return detect_profiles(self._load(rows, cache), feedback=feedback)
+        models = models_for(self.storage)
+        latest_day = max(row.start_time_unix_ns + row.duration_ns for row in rows) // 10**9 // 86400 * 86400
+        read = rows
+        if score_from is not None and models.full_days.get(group) == latest_day == score_from // 86400 * 86400:
+            first_ns = (score_from - CONTEXT_S) * 1_000_000_000
+            read = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= first_ns]
         recent = list(cache.values())  # the window's profiles, decoded for the findings
-        return detect(series_for(self.storage).group_series(group, rows, resolution, recent), feedback=feedback)
+        series = series_for(self.storage).group_series(group, read, resolution, recent)
+        found = detect(series, feedback=feedback, score_from_unix_s=score_from, models=models)
+        if read is rows:
+            models.full_days[group] = latest_day
+        return found
 
     def feedback(self, group: str) -> Dict[str, Any]:
         """The detector's feedback store for ``group``, replayed from the votes in order."""
@@ -253,6 +293,54 @@ class Pipeline:
         for vote in self.store.votes(group):
             latest[vote.anomaly_id] = vote.useful
         return {anomaly_id for anomaly_id, useful in latest.items() if not useful}
+
+
+class PipelineModels(ModelCache):
+    """The detector's kept fits of one storage, and per group the day whose fits came from the
+    whole history (a later run that day may read only the recent series)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full_days: Dict[str, int] = {}
+
+
+def models_for(storage: Storage) -> PipelineModels:
+    """The kept detector fits of ``storage`` in this process (shared by its pipelines)."""
+    return per_storage(storage, PipelineModels, PipelineModels)
+
+
+def _carried(stored: Sequence[StoredAnomaly], found: Sequence[Anomaly], score_from: int) -> List[Anomaly]:
+    """The anomalies of a run that scored from ``score_from``: those stored that began before it,
+    each continued by a new one of its frame and metric that starts at the rescored range's edge
+    (its start, detection and peak kept when they were the larger), and the other new ones."""
+    edge = score_from + 2 * SERIES_RESOLUTION_S
+    out: List[Anomaly] = []
+    continued: Set[int] = set()
+    for item in stored:
+        old = item.anomaly
+        if old.start_unix_s >= score_from:
+            continue  # rescored: found again or gone
+        for index, new in enumerate(found):
+            open_at_edge = old.end_unix_s is None or old.end_unix_s >= score_from - 2 * SERIES_RESOLUTION_S
+            if index in continued or (new.frame, new.metric) != (old.frame, old.metric):
+                continue
+            if open_at_edge and new.start_unix_s <= edge:
+                continued.add(index)
+                peak = old if old.score >= new.score else new
+                old = replace(
+                    new,
+                    start_unix_s=old.start_unix_s,
+                    detected_unix_s=old.detected_unix_s,
+                    score=peak.score,
+                    baseline=peak.baseline,
+                    observed=peak.observed,
+                    related_frames=sorted({*old.related_frames, *new.related_frames}),
+                )
+                old.reason = reason(old)
+                break
+        out.append(old)
+    out.extend(new for index, new in enumerate(found) if index not in continued)
+    return sorted(out, key=lambda a: (a.start_unix_s, -a.score, a.frame))
 
 
 def evidence_svgs(findings: Sequence[Finding], profile: Profile) -> Dict[str, str]:

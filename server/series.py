@@ -23,7 +23,7 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Type, TypeVar, cast
 
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
@@ -226,14 +226,20 @@ def _chunks(items: List[int], size: int) -> List[List[int]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-_stores: weakref.WeakKeyDictionary[Storage, SeriesStore] = weakref.WeakKeyDictionary()
-_stores_lock = threading.Lock()
+_per_storage: weakref.WeakKeyDictionary[Storage, Dict[type, object]] = weakref.WeakKeyDictionary()
+_per_storage_lock = threading.Lock()
+T = TypeVar("T")
+
+
+def per_storage(storage: Storage, kind: Type[T], make: Callable[[], T]) -> T:
+    """The one ``kind`` object of ``storage`` in this process (``make()`` at the first call)."""
+    with _per_storage_lock:
+        made = _per_storage.setdefault(storage, {})
+        if kind not in made:
+            made[kind] = make()
+        return cast(T, made[kind])
 
 
 def series_for(storage: Storage) -> SeriesStore:
     """The series store of ``storage`` (one per storage, so its in-memory copy is shared)."""
-    with _stores_lock:
-        store = _stores.get(storage)
-        if store is None:
-            store = _stores[storage] = SeriesStore(storage)
-        return store
+    return per_storage(storage, SeriesStore, lambda: SeriesStore(storage))

@@ -291,3 +291,25 @@ def test_spec_merge_refuses_a_clash() -> None:
     assert set(spec["paths"]) == {"/a", "/b"} and set(spec["components"]["schemas"]) == {"X", "Y"}
     with pytest.raises(ValueError, match="X"):
         merge_into(spec, {"components": {"schemas": {"X": {}}}})
+
+
+def _anomaly_at(frame: str, start: int, end: Optional[int], score: float) -> Anomaly:
+    return Anomaly("g", frame, "inclusive_share", start, end, start + 300, score, "up", 0.05, 0.09, "")
+
+
+def test_a_run_scoring_recent_points_keeps_earlier_anomalies_and_continues_open_ones() -> None:
+    from greenflame.server.pipeline import _carried
+    from greenflame.server.pipeline_store import StoredAnomaly
+
+    score_from = 1_800_000_000
+    ended = StoredAnomaly("a", "g", _anomaly_at("app.old", score_from - 7200, score_from - 3600, 9.0), True, 0, 0)
+    ongoing = StoredAnomaly("b", "g", _anomaly_at("app.parse", score_from - 1800, None, 12.0), True, 0, 0)
+    rescored = StoredAnomaly("c", "g", _anomaly_at("app.gone", score_from + 600, None, 7.0), True, 0, 0)
+    found = [_anomaly_at("app.parse", score_from, None, 8.0), _anomaly_at("app.new", score_from + 900, None, 6.0)]
+    out = _carried([ended, ongoing, rescored], found, score_from)
+    assert [(a.frame, a.start_unix_s) for a in out] == [
+        ("app.old", score_from - 7200),
+        ("app.parse", score_from - 1800),  # continued: its start, detection and larger peak kept
+        ("app.new", score_from + 900),
+    ]
+    assert out[1].score == 12.0 and out[1].end_unix_s is None and out[1].detected_unix_s == score_from - 1500
