@@ -281,3 +281,11 @@ def test_anonymous_read_is_an_explicit_setting(tmp_path: Path) -> None:
             assert response.status_code not in (401, 403, 303) or rule_class == "public", f"{method} {rule}"
         else:  # feedback, ingest and admin still need a credential
             assert response.status_code == 401, f"{method} {rule}: {response.status_code}"
+
+
+def test_public_routes_do_not_look_at_tokens(tmp_path: Path) -> None:
+    """A probe sending a stale token to /livez is neither refused nor counted as a guess."""
+    probe = Matrix(tmp_path, auth_failure_limit=2)
+    stale = probe.bearer("gft_" + "s" * 43)
+    assert [probe.client.get("/livez", headers=stale).status_code for _ in range(5)] == [200] * 5
+    assert probe.client.get("/api/v1/groups", headers=stale).status_code == 403  # no failure counted before
