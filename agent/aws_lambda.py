@@ -252,8 +252,13 @@ class _Session:
         with self._lock:
             cold = not self._invoked
             self._invoked = True
-            if current() is None and not self.start_agent(options):
-                return None
+            profiler = current()
+            if profiler is None:
+                if not self.start_agent(options):
+                    return None
+                profiler = current()
+            if profiler is not None:
+                profiler.invocation(True)
             if getattr(context, "invoked_function_arn", None) != self._sent_arn:
                 with guard("lambda metadata"):  # a failure here must not cost the invocation's profile
                     self._describe(context)
@@ -287,12 +292,14 @@ class _Session:
 
     def end(self, duration_ms: float, cold: bool, token: Any, context: Any) -> None:
         """Pop the labels, record the invocation; report now (synchronously, within budget) if it is time to."""
+        profiler = current()
+        if profiler is not None:
+            profiler.invocation(False)
         if token is not None:
             with guard("lambda labels"):
                 self._label_store.pop(token)
         record_invocation(duration_ms, cold)
         self._unreported = True
-        profiler = current()
         if profiler is None:
             return
         if not self._owned:

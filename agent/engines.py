@@ -61,6 +61,9 @@ if TYPE_CHECKING:
         def native_ids(self) -> List[Optional[int]]:
             """The kernel ids of the engine's own threads (their CPU counts against the budget)."""
 
+        def invocation(self, active: bool) -> None:
+            """A Lambda invocation starts (``active``) or ends (the wait between them is not sampled)."""
+
 
 _NO_SIGNAL = {"calls": 0, "cpu_ns": 0, "samples": 0}
 
@@ -116,6 +119,10 @@ class ThreadEngine:
         """The sampler thread's."""
         return [self.sampler.native_id]
 
+    def invocation(self, active: bool) -> None:
+        """See :meth:`~.sampler.ThreadSampler.invocation`."""
+        self.sampler.invocation(active)
+
 
 class CallEngine:
     """The ``pyinstrument`` engine: a :class:`~.callprofiler.CallProfiler`; no thread of its own."""
@@ -157,6 +164,9 @@ class CallEngine:
     def native_ids(self) -> List[Optional[int]]:
         """No thread of its own: its cost is the profiled calls'."""
         return []
+
+    def invocation(self, active: bool) -> None:
+        """Nothing to do: only the profiled calls are sampled."""
 
 
 def build_engine(

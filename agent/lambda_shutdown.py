@@ -49,8 +49,11 @@ THREAD_NAME = "greenflame-shutdown"
 _REGISTER_TIMEOUT_S = 1.0
 #: After a wake-up that was not SIGTERM, the watcher waits this long before reading again: every
 #: signal with a Python handler (the sampler's SIGPROF, 100 a second) writes to the wake-up fd, and
-#: each wake takes the GIL. Batching them costs at most this much of the shutdown's 500 ms.
-WAKE_PAUSE_S = 0.05
+#: each wake takes the GIL (and costs more than a sample: see benchmarks/lambda/README.md). A
+#: SIGTERM read at once after a pause may have waited that long: the flush gets that much less.
+WAKE_PAUSE_S = 0.15
+#: A read that returns within this of the pause's end found its bytes already there.
+_AT_ONCE_S = 0.002
 #: Exit status of a process ended by SIGTERM, as a shell reports it.
 _SIGTERM_STATUS = 128 + int(signal.SIGTERM)
 
@@ -65,13 +68,13 @@ class _Shutdown:
         self._done = threading.Event()
         self.pending_next: Optional[socket.socket] = None  # the extension's open event/next call
 
-    def run_once(self) -> None:
+    def run_once(self, budget_s: float = SHUTDOWN_BUDGET_S) -> None:
         if not self._lock.acquire(blocking=False):
-            self._done.wait(SHUTDOWN_BUDGET_S)  # the other thread is flushing
+            self._done.wait(budget_s)  # the other thread is flushing
             return
         try:
             with guard("lambda shutdown flush"):
-                self._flush(SHUTDOWN_BUDGET_S)
+                self._flush(budget_s)
         finally:
             self._done.set()
 
@@ -85,6 +88,7 @@ class _Shutdown:
 
     def watch(self, wakeup: int) -> None:
         """The watcher thread: woken by any signal that has a Python handler; acts on SIGTERM."""
+        resumed = -1.0  # when the last pause ended
         while True:
             try:
                 data = os.read(wakeup, 64)
@@ -93,11 +97,13 @@ class _Shutdown:
             if not data:
                 return
             if int(signal.SIGTERM) in data:
-                self.run_once()
+                late = WAKE_PAUSE_S if time.monotonic() - resumed < _AT_ONCE_S else 0.0
+                self.run_once(SHUTDOWN_BUDGET_S - late)
                 if self._ends_process(signal.getsignal(signal.SIGTERM)):
                     os._exit(_SIGTERM_STATUS)
                 return  # the function's own handler runs on the main thread, when it can
             time.sleep(WAKE_PAUSE_S)
+            resumed = time.monotonic()
 
     def _ends_process(self, handler: Any) -> bool:
         """Whether SIGTERM would end the process once flushed: ours is the handler, and it had none before.

@@ -14,16 +14,40 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional, Set
 
-__all__ = ["idents", "start"]
+__all__ = ["generation", "idents", "registered", "start"]
 
 _IDENTS: Set[Optional[int]] = set()
+_GENERATION = [0]
 
 
 def start(thread: threading.Thread) -> None:
     """Start ``thread`` (a daemon) as one of the agent's own threads."""
     thread.daemon = True
+    body = thread.run
+
+    def run() -> None:
+        _add(threading.get_ident())  # before its first step: a sample may come before start() returns
+        body()
+
+    thread.run = run  # type: ignore[method-assign]
     thread.start()
-    _IDENTS.add(thread.ident)
+    _add(thread.ident)
+
+
+def _add(ident: Optional[int]) -> None:
+    _IDENTS.add(ident)
+    # A thread table refreshed before this must look again (see ThreadTable.due).
+    _GENERATION[0] += 1
+
+
+def generation() -> int:
+    """A number that changes each time a thread is added (see :meth:`ThreadTable.due`)."""
+    return _GENERATION[0]
+
+
+def registered() -> Set[Optional[int]]:
+    """The identifiers of every thread added, alive or not, taking no lock (for the SIGPROF handler)."""
+    return set(_IDENTS)
 
 
 def idents() -> Set[Optional[int]]:

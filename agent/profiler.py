@@ -292,6 +292,10 @@ class Profiler:
         """Count one invocation in the current report's ``metadata["invocations"]``."""
         self._invocations.record(duration_ms, cold_start)
 
+    def invocation(self, active: bool) -> None:
+        """A Lambda invocation starts (``active``) or ends: the engine samples no wall time between them."""
+        self._engine.invocation(active)
+
     def _agent_threads(self) -> Set[Optional[int]]:
         return {self._scheduler.ident} | own_threads.idents()
 

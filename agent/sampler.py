@@ -172,6 +172,13 @@ class ThreadSampler:
         """Whether the sampler thread runs."""
         return self._worker.is_alive()
 
+    def invocation(self, active: bool) -> None:
+        """A Lambda invocation starts (``active``) or ends: see ``TriggerPolicy.invocation_started``."""
+        if active:
+            self._policy.invocation_started(self._clock())
+        else:
+            self._policy.invocation_ended(self._clock())
+
     def start(self) -> None:
         """Start sampling (harmless when already started); arms SIGPROF when allowed and possible."""
         now = self._clock()

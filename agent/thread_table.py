@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from . import own_threads
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
@@ -61,19 +63,27 @@ class ThreadTable:
         #: Set by the SIGPROF handler when the number of threads changed (enumerating them takes a lock).
         self.refresh_wanted = False
         self._refresh_at_ns = 0
+        self._own_generation = -1
 
     def invalidate(self) -> None:
         """Refresh at the next look (the sampler's own thread is new)."""
         self.count = -1
 
     def due(self, frames: Dict[int, FrameType], now_ns: int) -> bool:
-        """Whether to refresh: when asked for, once a second, or when the number of threads changed."""
-        return self.refresh_wanted or now_ns >= self._refresh_at_ns or len(frames) != self.count
+        """Whether to refresh: when asked for, once a second, when the number of threads changed, or
+        when the agent registered a thread of its own since (see :mod:`.own_threads`)."""
+        return (
+            self.refresh_wanted
+            or now_ns >= self._refresh_at_ns
+            or len(frames) != self.count
+            or own_threads.generation() != self._own_generation
+        )
 
     def refresh(self, frames: Dict[int, FrameType], now_ns: int, active: int, own: Optional[int]) -> None:
         """Kernel ids, names, the threads to skip (the agent's and ``own``, the sampler's thread),
         whether the main thread is alone (``active``: the length of threading's table, read before
         ``frames``, so that a thread registered in between makes the two disagree, not agree)."""
+        self._own_generation = own_threads.generation()  # first: a thread added during the refresh is seen next time
         known = [t for t in threading.enumerate() if t.ident is not None]
         self.native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
         self.names = {t.ident: t.name for t in known}  # type: ignore[misc]
@@ -89,6 +99,10 @@ class ThreadTable:
         """The threads of ``frames`` to sample: not the agent's, at most ``max_threads``, starting at a
         different one each time so none is starved (the others counted as ``max_threads`` drops)."""
         skip = self.skip
+        if own_threads.generation() != self._own_generation:
+            # An agent thread started since the last refresh, which the sampler thread may do only
+            # a second later: skip it already (no lock here, the handler calls this too).
+            skip = self.skip = skip | own_threads.registered()
         threads = [(ident, frame) for ident, frame in frames.items() if ident not in skip]
         if len(threads) <= self._max_threads:
             return threads

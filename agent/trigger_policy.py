@@ -22,13 +22,17 @@ if TYPE_CHECKING:
 
 #: How often the sampler thread looks at what the SIGPROF handler did (and wakes at least).
 WINDOW_S = 0.5
-#: ... and while the thread samples itself with the timer armed: the cheap mode starts sooner.
-THREAD_WINDOW_S = 0.1
+#: ... and while the thread samples itself with the timer armed: the cheap mode starts sooner. Long
+#: enough to count the handler's samples (about 25 due at 100 Hz; a window's look costs a wake-up).
+THREAD_WINDOW_S = 0.25
 #: ... and in the cheap mode while the main thread is the only thread to sample: when it stops
 #: running Python, no other thread's samples are lost until the sampler thread looks again.
 SOLO_WINDOW_S = 1.0
 #: Share of the window the handler must have sampled on time for the thread to stop sampling.
 COVERED = 0.9
+#: ... and share of the samples due it must have taken: lower, as its count varies by chance (its
+#: intervals are random, rounded to the kernel's tick: about 1.5 samples in 25).
+COUNT_COVERED = 0.85
 #: When the handler took no sample for :data:`WINDOW_S`, the timer stops for this long.
 RETRY_S = 5.0
 #: The main thread's CPU share of a window below which it counts as idle: if the handler still ran
@@ -105,6 +109,8 @@ class TriggerPolicy:
         self._window_calls = 0  # the trigger's handler calls at the window's start
         self._window_gaps = 0.0  # seconds of the window between handler samples beyond normal intervals
         self._main_cpu: Optional[int] = None  # the main thread's CPU ns at the window's start
+        self._outside_since: Optional[float] = None  # Lambda: when the process left its invocation
+        self._window_outside = 0.0  # seconds of the window spent between invocations
 
     # -- the schedule -------------------------------------------------------------------
 
@@ -122,7 +128,32 @@ class TriggerPolicy:
 
     def thread_samples(self, now: float) -> bool:
         """Whether the sampler thread takes (or leaves to the handler) a sample at ``now``."""
-        return not self.signal_mode and now >= self.due
+        if self.signal_mode or now < self.due:
+            return False
+        if self._outside_since is not None:
+            # Between invocations: no wall time to sample; the schedule moves on, carrying no lateness.
+            self.due = now + (0.5 + self.draw()) * self.period
+            return False
+        return True
+
+    # -- Lambda invocations ---------------------------------------------------------------
+
+    def invocation_ended(self, now: float) -> None:
+        """The process left an invocation at ``now`` (Lambda): until the next starts it waits for an
+        event, unbilled, and frozen on Lambda. The thread takes no sample of that wait, and the
+        window's coverage leaves it out (the handler cannot sample a process that does not run)."""
+        if self._outside_since is None:
+            self._outside_since = now
+
+    def invocation_started(self, now: float) -> None:
+        """An invocation starts at ``now``: the wait since the last one ends."""
+        since = self._outside_since
+        if since is None:
+            return
+        self._outside_since = None
+        self._window_outside += max(0.0, now - max(since, self._window_started))
+        # The handler gets the invocation's start as a fresh start, as when its timer is armed.
+        self._last_signal_sample = max(self._last_signal_sample, now - self.period)
 
     def owe_to_handler(self, now: float, armed: bool, solo: bool) -> bool:
         """Whether the sample due at ``now`` goes to the handler (see :data:`LATE_S`): the timer is
@@ -171,6 +202,7 @@ class TriggerPolicy:
         self._window_calls = calls
         self._main_cpu = main_cpu_ns
         self._window_gaps = 0.0
+        self._window_outside = 0.0
 
     def window_length(self, armed: bool, solo: bool) -> float:
         """Seconds until the sampler thread looks again (see the constants)."""
@@ -207,9 +239,17 @@ class TriggerPolicy:
             return RETIRE, OWN_HANDLER
         if not armed:
             return (ARM if self._retry_at is not None and now >= self._retry_at else WAIT), ""
-        length = now - self._window_started
         if main_loop:
             return RETIRE, MAIN_LOOP
+        # Time between invocations is left out: the window ends, for the judgement, where it left.
+        outside = self._window_outside
+        if self._outside_since is not None:
+            outside += now - max(self._window_started, self._outside_since)
+            now = max(self._window_started, self._outside_since)
+        length = now - self._window_started - self._window_outside
+        if outside and length < 2 * self.period:
+            # Nearly all of the window waited for invocations: nothing to judge, the mode stays.
+            return (SIGNAL_MODE if self.signal_mode else THREAD_MODE), ""
         share = self._main_share(main_cpu_ns, length)
         if self._woken(calls - self._window_calls, length / self.period, share, length):
             return RETIRE, WOKEN
@@ -232,7 +272,7 @@ class TriggerPolicy:
         if length <= 0:
             return 0.0
         on_time = 1.0 - (self._window_gaps + self._gap(self._last_signal_sample, now)) / length
-        return min(on_time, self._window_signal * self.period / length)
+        return min(on_time, self._window_signal * self.period / length * COVERED / COUNT_COVERED)
 
     def _gap(self, since: float, now: float) -> float:
         """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from greenflame.agent import own_threads
 from greenflame.agent.aggregator import Aggregator
 from greenflame.agent.cpuprobe import CpuProbe
 from greenflame.agent.drops import DropCounter
@@ -41,6 +42,30 @@ def table(max_threads: int = 8, excluded: Optional[set] = None) -> Tuple[ThreadT
         dropped[reason] = dropped.get(reason, 0) + count
 
     return ThreadTable(max_threads, lambda: set(excluded or ()), count_drop), dropped
+
+
+def test_an_agent_thread_started_after_a_refresh_is_never_selected_and_the_table_looks_again() -> None:
+    threads, _ = table()
+    threads.refresh(sys._current_frames(), 0, active=active_count(), own=None)
+    seen: List[Optional[FrameType]] = []
+    release = threading.Event()
+
+    def body() -> None:
+        # Its first step: the thread must already count as the agent's (a sample may come now).
+        seen.append(sys._current_frames().get(threading.get_ident()))
+        selected.extend(ident for ident, _ in threads.select(sys._current_frames()))
+        release.wait(5)
+
+    selected: List[int] = []
+    worker = threading.Thread(target=body, name="greenflame-test-own")
+    own_threads.start(worker)
+    try:
+        assert threads.due(sys._current_frames(), 0)  # the table refreshes at its next look
+        assert worker.ident not in [ident for ident, _ in threads.select(sys._current_frames())]
+    finally:
+        release.set()
+        worker.join(5)
+    assert seen and worker.ident not in selected
 
 
 def test_the_main_thread_is_alone_when_every_other_thread_is_the_agents() -> None:
