@@ -7,9 +7,12 @@ array (one column per sample type). A range's flame graph is the sum of its buck
 arrays, totals accumulated up the parent array level by level with numpy, and a
 :class:`~greenflame.analyzer.tree.PathTree` pruned without building the full tree.
 
-Dense ids belong to one process. Stored buckets name paths by a 63-bit content hash of
-the path (the parent's hash and the frame), so any server process sharing the blob store
-can read them into its own index with one vectorised lookup.
+Dense ids belong to one process. Stored buckets name their stacks by a 63-bit content hash
+of the path (the parent's hash and the frame, mixed by splitmix64 so that whole levels of
+paths hash at once in numpy), so any server process sharing the blob store can read them into
+its own index with one vectorised lookup. The stored form keeps only the stacks' hashes raw;
+the tree of their prefixes (parents and frames, small integers) is compressed and read only
+when the reading index lacks a stack, its hashes then recomputed level by level.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 from itertools import count
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,20 +35,33 @@ ROOT = 0
 CAPPED_FRAME = Frame("other", "<capped>")
 #: Default cap on distinct stacks (leaf call paths) per bucket, the "other" path included.
 MAX_BUCKET_PATHS = 50_000
-FORMAT_VERSION = 2
-MAGIC = b"GFPATHS2"
+FORMAT_VERSION = 3
+MAGIC = b"GFPATHS3"
 _HASH_MASK = (1 << 63) - 1
+_MASK64 = (1 << 64) - 1
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _epochs = count(1)
 
 
-def _frame_digest(frame: Frame) -> bytes:
+def _frame_digest(frame: Frame) -> int:
     text = f"{frame.function}\0{frame.file}\0{frame.line}"
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
-def _path_hash(parent_hash: int, frame_digest: bytes) -> int:
-    data = parent_hash.to_bytes(8, "little") + frame_digest
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little") & _HASH_MASK
+def _path_hash(parent_hash: int, frame_digest: int) -> int:
+    """The content hash of a path: its parent's hash and its frame's digest, mixed (splitmix64)."""
+    x = (parent_hash * _GOLDEN + frame_digest) & _MASK64
+    x = ((x ^ (x >> 30)) * _MIX1) & _MASK64
+    x = ((x ^ (x >> 27)) * _MIX2) & _MASK64
+    return (x ^ (x >> 31)) & _HASH_MASK
+
+
+def _path_hashes(parent_hashes: np.ndarray, frame_digests: np.ndarray) -> np.ndarray:
+    """:func:`_path_hash` over arrays (uint64 arithmetic wraps as the masks above do)."""
+    x = parent_hashes.astype(np.uint64) * np.uint64(_GOLDEN) + frame_digests.astype(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(_MIX1)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(_MIX2)
+    return ((x ^ (x >> np.uint64(31))) & np.uint64(_HASH_MASK)).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,9 @@ class PathIndex:
         self.epoch = next(_epochs)
         self.frames: List[Frame] = []
         self._frame_ids: Dict[Frame, int] = {}
-        self._frame_digests: List[bytes] = []
+        self._frame_digests: List[int] = []
+        #: Whole stacks (tuples of frame ids) already interned: one lookup per sample.
+        self._leaves: Dict[Tuple[int, ...], int] = {}
         self.parents: List[int] = [-1]
         self.path_frames: List[int] = [-1]
         self.frame_objects: List[Frame] = [ROOT_FRAME]
@@ -97,6 +115,20 @@ class PathIndex:
         if path is None:
             path_hash = _path_hash(self.hashes[parent], self._frame_digests[frame_id])
             path = self._add(key, path_hash)
+        return path
+
+    def leaf(self, stack: Tuple[int, ...]) -> int:
+        """The path of a whole stack of frame ids, root first (call with :attr:`lock` held).
+
+        A stack seen before costs one lookup; a new one walks its prefixes once.
+        """
+        path = self._leaves.get(stack)
+        if path is None:
+            path = ROOT
+            child = self.child
+            for frame_id in stack:
+                path = child(path, frame_id)
+            self._leaves[stack] = path
         return path
 
     def _add(self, key: Tuple[int, int], path_hash: int) -> int:
@@ -199,6 +231,8 @@ class PathCounts:
     start_ns: int = 0
     end_ns: int = 0
     capped: int = 0
+    #: The ids of the profiles summed, when known (stored buckets say which profiles they hold).
+    members: Optional[FrozenSet[str]] = None
 
     @property
     def nbytes(self) -> int:
@@ -212,11 +246,9 @@ def fold_profile(index: PathIndex, profile: Profile, max_paths: int = MAX_BUCKET
     acc: Dict[int, List[int]] = {}
     with index.lock:
         to_id = [index.frame_id(frame) for frame in profile.frames]
-        child = index.child
+        leaf = index.leaf
         for sample in profile.samples:
-            path = ROOT
-            for frame in sample.stack:
-                path = child(path, to_id[frame])
+            path = leaf(tuple([to_id[frame] for frame in sample.stack]))
             into = acc.get(path)
             if into is None:
                 acc[path] = list(sample.values[:width])
@@ -248,7 +280,7 @@ def cap(index: PathIndex, counts: PathCounts, max_paths: int) -> PathCounts:
     folded = int(np.count_nonzero(counts.ids[rest] != other))
     ids = np.append(counts.ids[keep], other)
     values = np.vstack([counts.values[keep], counts.values[rest].sum(axis=0, keepdims=True)])
-    return PathCounts(counts.types, ids, values, counts.start_ns, counts.end_ns, counts.capped + folded)
+    return PathCounts(counts.types, ids, values, counts.start_ns, counts.end_ns, counts.capped + folded, counts.members)
 
 
 def merge_counts(index: PathIndex, parts: Sequence[PathCounts]) -> PathCounts:
@@ -323,7 +355,9 @@ def _children(arrays: PathArrays, totals: np.ndarray) -> Tuple[List[int], List[i
 
 
 def encode(index: PathIndex, counts: PathCounts) -> bytes:
-    """The stored form of ``counts``: its paths by content hash, so it stands alone."""
+    """The stored form of ``counts``, standing alone: the hashes of its stacks (raw), and
+    compressed, the tree of their prefixes (parent and frame of each), the frames, the stacks'
+    places in that tree and their values."""
     arrays = index.arrays()
     used = _closure(arrays.parents, counts.ids)
     local = np.full(arrays.size, -1, dtype=np.int64)
@@ -332,26 +366,32 @@ def encode(index: PathIndex, counts: PathCounts) -> bytes:
     frames_used, frame_local = np.unique(frame_ids, return_inverse=True)
     with index.lock:
         frames = [list(_frame_key(index.frames[f])) for f in frames_used.tolist()]
-        hashes = np.asarray([index.hashes[p] for p in used.tolist()], dtype=np.int64)
+        hashes = np.asarray([index.hashes[p] for p in counts.ids.tolist()], dtype=np.int64)
     frames_packed = zlib.compress(json.dumps(frames, separators=(",", ":")).encode("utf-8"), 1)
+    # A path's parent is usually just before it: store the distance, a small number.
+    distances = np.arange(1, len(used)) - local[arrays.parents[used[1:]]]
+    tree = b"".join(
+        (
+            distances.astype(np.int32).tobytes(),
+            frame_local.astype(np.int32).tobytes(),
+            local[counts.ids].astype(np.int32).tobytes(),
+            counts.values.astype(np.int64).tobytes(),
+        )
+    )
+    tree_packed = zlib.compress(tree, 6)
     header: Dict[str, Any] = {
+        "members": sorted(counts.members) if counts.members is not None else None,
         "types": [[t.name, t.unit] for t in counts.types],
         "frames_bytes": len(frames_packed),
+        "tree_bytes": len(tree_packed),
+        "paths": len(used),
+        "stacks": len(counts.ids),
         "window": [counts.start_ns, counts.end_ns],
         "capped": counts.capped,
     }
-    arrays_out = {
-        "hashes": hashes,
-        "parents": local[arrays.parents[used[1:]]].astype(np.int32),
-        "frames": frame_local.astype(np.int32),
-        "ids": local[counts.ids].astype(np.int32),
-        "values": counts.values.astype(np.int64),
-    }
-    header["arrays"] = [[name, array.dtype.str, array.size] for name, array in arrays_out.items()]
-    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    # Arrays stay raw (hashes do not compress; reading is then a view, not a decompression).
-    body = b"".join(array.tobytes() for array in arrays_out.values())
-    return MAGIC + len(head).to_bytes(4, "little") + head + frames_packed + body
+    head = zlib.compress(json.dumps(header, separators=(",", ":")).encode("utf-8"), 1)
+    body = frames_packed + tree_packed + hashes.tobytes()
+    return MAGIC + len(head).to_bytes(4, "little") + head + body
 
 
 def _closure(parents: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -378,59 +418,75 @@ def decode(index: PathIndex, data: bytes) -> PathCounts:
     try:
         at = len(MAGIC) + 4
         size = int.from_bytes(data[len(MAGIC) : at], "little")
-        header = json.loads(data[at : at + size])
+        header = json.loads(zlib.decompress(data[at : at + size]))
         at += size
-        header["frames"] = data[at : at + int(header["frames_bytes"])]
-        at += len(header["frames"])
-        arrays: Dict[str, np.ndarray] = {}
-        for name, dtype, count in header["arrays"]:
-            array = np.frombuffer(data, dtype=np.dtype(dtype), count=count, offset=at)
-            arrays[name] = array
-            at += array.nbytes
-        return _decode(index, header, arrays)
+        frames_packed = data[at : at + int(header["frames_bytes"])]
+        at += len(frames_packed)
+        tree_packed = data[at : at + int(header["tree_bytes"])]
+        at += len(tree_packed)
+        stacks, paths = int(header["stacks"]), int(header["paths"])
+        hashes = np.frombuffer(data, dtype=np.int64, count=stacks, offset=at)
+        if at + hashes.nbytes != len(data) or paths < 1:
+            raise ValueError("the sizes in its header do not match its length")
+        return _decode(index, header, frames_packed, zlib.decompress(tree_packed), hashes)
     except (ValueError, KeyError, IndexError, TypeError, zlib.error) as error:
         raise StoredFormatError(f"unreadable stored bucket: {error}") from None
 
 
-def _decode(index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> PathCounts:
+def _decode(
+    index: PathIndex, header: Dict[str, Any], frames_packed: bytes, tree: bytes, hashes: np.ndarray
+) -> PathCounts:
     types = tuple(SampleType(str(name), str(unit)) for name, unit in header["types"])
     start, end = header["window"]
-    values = arrays["values"].astype(np.int64).reshape(len(arrays["ids"]), len(types))
-    hashes = arrays["hashes"].astype(np.int64)
-    # An index holds every prefix of its paths: when all stacks are known, so are their prefixes.
-    ids = index.lookup(hashes[arrays["ids"]])
+    stacks, inner = int(header["stacks"]), int(header["paths"]) - 1
+    distances = np.frombuffer(tree, dtype=np.int32, count=inner)
+    frames = np.frombuffer(tree, dtype=np.int32, count=inner, offset=4 * inner)
+    places = np.frombuffer(tree, dtype=np.int32, count=stacks, offset=8 * inner)
+    values = np.frombuffer(tree, dtype=np.int64, count=stacks * len(types), offset=8 * inner + 4 * stacks)
+    if len(tree) != 8 * inner + 4 * stacks + 8 * stacks * len(types):
+        raise ValueError("its tree is not the size its header says")
+    ids = index.lookup(hashes)
     if (ids < 0).any():
-        ids = _intern_stored(index, header, arrays, hashes)[arrays["ids"]]
-    return PathCounts(types, ids, values, int(start), int(end), int(header["capped"]))
+        parents = np.arange(1, inner + 1, dtype=np.int64) - distances
+        ids = _intern_stored(index, frames_packed, parents, frames.astype(np.int64))[places]
+        if not np.array_equal(index.lookup(hashes), ids):
+            raise ValueError("its stacks' hashes do not match its tree")
+    shaped = values.astype(np.int64).reshape(stacks, len(types))
+    members = header.get("members")
+    held = frozenset(str(m) for m in members) if members is not None else None
+    return PathCounts(types, ids, shaped, int(start), int(end), int(header["capped"]), held)
 
 
-def _frames(header: Dict[str, Any]) -> List[Any]:
-    """The stored frames (kept compressed until a path is new to the reading index)."""
-    frames: List[Any] = json.loads(zlib.decompress(header["frames"]))
-    return frames
-
-
-def _intern_stored(
-    index: PathIndex, header: Dict[str, Any], arrays: Dict[str, np.ndarray], hashes: np.ndarray
-) -> np.ndarray:
-    """The ids in ``index`` of every stored path, adding the ones it lacks."""
+def _intern_stored(index: PathIndex, frames_packed: bytes, parents: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The ids in ``index`` of every stored path (local path k > 0: parent ``parents[k - 1]``,
+    frame ``frames[k - 1]``), adding the ones it lacks; their hashes are computed level by level."""
+    count_paths = len(parents) + 1
+    if ((parents < 0) | (parents >= np.arange(1, count_paths))).any():
+        raise ValueError("a stored path comes before its parent")
+    stored = [Frame(str(f), str(file), int(line)) for f, file, line in json.loads(zlib.decompress(frames_packed))]
+    digests = np.asarray([_frame_digest(frame) for frame in stored] or [0], dtype=np.uint64)
+    hashes = np.zeros(count_paths, dtype=np.int64)
+    known = np.zeros(count_paths, dtype=bool)
+    known[ROOT] = True
+    todo = np.arange(1, count_paths)
+    while todo.size:  # one level of the tree per round: a path is hashed once its parent is
+        ready = todo[known[parents[todo - 1]]]
+        hashes[ready] = _path_hashes(hashes[parents[ready - 1]], digests[frames[ready - 1]])
+        known[ready] = True
+        todo = todo[~known[todo]]
     dense = index.lookup(hashes)
     dense[0] = ROOT
     missing = np.flatnonzero(dense < 0)
     if missing.size:
         with index.lock:
-            to_id = np.asarray(
-                [index.frame_id(Frame(str(f), str(file), int(line))) for f, file, line in _frames(header)] or [0],
-                dtype=np.int64,
-            )
-            # Local path k > 0 is row k - 1 of the parents and frames arrays; parents come first,
-            # so a missing parent is an earlier missing path of this call: number it -2 - rank.
-            rank = np.full(len(hashes), -1, dtype=np.int64)
+            to_id = np.asarray([index.frame_id(frame) for frame in stored] or [0], dtype=np.int64)
+            # Parents come first, so a missing parent is an earlier missing path of this call:
+            # number it -2 - rank (see PathIndex.add_stored).
+            rank = np.full(count_paths, -1, dtype=np.int64)
             rank[missing] = np.arange(missing.size)
-            local_parents = arrays["parents"][missing - 1].astype(np.int64)
-            parents = np.where(dense[local_parents] >= 0, dense[local_parents], -2 - rank[local_parents])
-            frames = to_id[arrays["frames"][missing - 1]]
-            dense[missing] = index.add_stored(hashes[missing], parents, frames)
+            local_parents = parents[missing - 1]
+            linked = np.where(dense[local_parents] >= 0, dense[local_parents], -2 - rank[local_parents])
+            dense[missing] = index.add_stored(hashes[missing], linked, to_id[frames[missing - 1]])
     return dense
 
 

@@ -15,7 +15,7 @@ profiles, and :func:`disconnect_app` undoes an app's connections when it shuts d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, List, Tuple
 
 from blinker import Namespace, Signal
@@ -43,6 +43,9 @@ class ProfileStored:
     end_time_unix_ns: int
     received_unix_ns: int
     blob_key: str
+    #: What the request checked: a :class:`~greenflame.analyzer.formats.wire_summary.DocumentSummary`
+    #: holding the decoded document, or a built Profile (receivers may read it instead of the body).
+    content: Any = field(default=None, compare=False, repr=False)
 
     @property
     def duration_ns(self) -> int:

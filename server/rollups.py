@@ -1,19 +1,22 @@
-"""Fast reads over many profiles: call-path rollups per profile and per hour, caches, time series.
+"""Fast reads over many profiles: call-path rollups per 5 minutes and per hour, caches, time series.
 
 A flame graph over 24 hours of 5-minute profiles would otherwise load and merge 288 blobs
 per request. Instead every profile is folded once into its group's call-path index
-(:mod:`.callpaths`) as a count array, and profiles are summed per hour of their start time
-("rollups"). The work is paid at ingest, on a worker thread (the storage's
-:data:`.events.profile_stored` signal): the new profile is folded and its hour's rollup rebuilt
-from the folded profiles and written to the blob store, deleting the one it supersedes. A
-rollup is keyed by the exact set of profile ids it holds, so it never goes stale: a late
-profile changes the set and so the key. Stored rollups name call paths by content hash,
-so another server process, or this one after a restart, reads one compact blob per hour.
+(:mod:`.callpaths`) as a count array, and profiles are summed per 5-minute slot and per hour
+of their start time ("buckets"). The work is paid at ingest, on a worker thread (the storage's
+:data:`.events.profile_stored` signal): the new profile is folded from the columns the ingest
+check already decoded (the stored body is not read again), added to its bucket sums in memory,
+and each changed bucket is written to the blob store at most once per :data:`SEAL_DELAY_S`
+(and whenever the worker is drained), under one key per bucket. A stored bucket names the
+profiles it holds, so it never goes stale: a reader wanting another set of profiles adds the
+ones it lacks or subtracts the ones it has too many (whichever is fewer), and folds those few
+from their bodies. Profiles are not stored one by one: a profile's counts are kept in memory
+only, the buckets hold everything the reads need.
 
-A range then sums hour arrays (for an hour the range covers in part: the hour less the
-profiles outside the range, or the profiles inside, whichever is fewer) and the flame
-graph is pruned on the summed arrays. Profiles stored before rollups existed are folded on
-first read. Merged ranges and finished API responses are kept in bounded in-memory caches.
+A range then sums bucket arrays (whole hours; for an hour the range covers in part, its
+5-minute slots; a slot the range cuts, from the slot's sums or its profiles) and the flame
+graph is pruned on the summed arrays. Merged ranges and finished API responses are kept in
+bounded in-memory caches.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar
+from dataclasses import replace
+from typing import Any, Callable, Dict, FrozenSet, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from greenflame.analyzer.model import Profile, merge
+from greenflame.analyzer.formats.wire_summary import DocumentSummary
+from greenflame.analyzer.model import Frame, Profile, Sample, SampleType, merge
 
 from . import metrics
 from .callpaths import (
@@ -50,18 +55,29 @@ from .series import series_for
 from .storage import Storage, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
+SLOT_NS = 300 * 10**9
+#: The bucket widths kept, finest first: a range's part hours are summed from its slots.
+WIDTHS_NS = (SLOT_NS, HOUR_NS)
+_WIDTH_NAMES = {SLOT_NS: "5m", HOUR_NS: "hour"}
 #: How far back the rollups are read into memory when the server starts.
 WARM_SPAN_NS = 24 * HOUR_NS
 MAX_SERIES_POINTS = 400
 #: A group's call-path index is started afresh beyond this many paths (memory stays bounded).
 MAX_INDEX_PATHS = 500_000
 PROFILE_CACHE_BYTES = 128 * 1024 * 1024
-HOUR_CACHE_BYTES = 128 * 1024 * 1024
+BUCKET_CACHE_BYTES = 192 * 1024 * 1024
+#: A changed bucket is written this long after its first change (later changes ride along).
+SEAL_DELAY_S = 60.0
+#: Newly stored profiles whose decoded document is handed to the worker while its queue is
+#: shorter than this (about 1.5 MB each); beyond it the worker reads the stored body.
+MAX_HANDED_DOCUMENTS = 16
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 log = logging.getLogger(__name__)
+#: (group, bucket width, bucket number)
+BucketKey = Tuple[str, int, int]
 
 
 class LruCache(Generic[K, V]):
@@ -107,13 +123,21 @@ def fingerprint(rows: Sequence[StoredProfile]) -> str:
 
 
 class Worker:
-    """One daemon thread running submitted jobs in order, off the request path (bounded queue)."""
+    """One daemon thread running submitted jobs in order, off the request path (bounded queue).
 
-    def __init__(self, name: str, capacity: int = 10_000) -> None:
+    ``tick``, when given, runs between jobs at least every ``tick_s`` seconds (even when idle),
+    and first thing in :meth:`drain`.
+    """
+
+    def __init__(
+        self, name: str, capacity: int = 10_000, tick: Optional[Callable[[bool], None]] = None, tick_s: float = 1.0
+    ) -> None:
         self._name = name
         self._jobs: queue.Queue[Callable[[], None]] = queue.Queue(capacity)
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
+        self._tick = tick
+        self._tick_s = tick_s
         #: Jobs refused because the queue was full (their work is then done on first read).
         self.dropped = 0
 
@@ -122,8 +146,8 @@ class Worker:
         """Jobs queued and not yet started."""
         return self._jobs.qsize()
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Queue ``job``; when the queue is full it is dropped and counted."""
+    def submit(self, job: Callable[[], None]) -> bool:
+        """Queue ``job``; when the queue is full it is dropped, counted, and False returned."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -132,9 +156,14 @@ class Worker:
             self._jobs.put_nowait(job)
         except queue.Full:
             self.dropped += 1
+            return False
+        return True
 
     def drain(self, timeout_s: float) -> bool:
-        """Wait until every queued job has run; False if ``timeout_s`` passed first."""
+        """Wait until every queued job has run (then the tick, forced); False if ``timeout_s`` passed first."""
+        tick = self._tick
+        if tick is not None:
+            self.submit(lambda: tick(True))
         deadline = time.monotonic() + timeout_s
         with self._jobs.all_tasks_done:
             while self._jobs.unfinished_tasks:
@@ -145,22 +174,77 @@ class Worker:
         return True
 
     def _run(self) -> None:
+        next_tick = time.monotonic() + self._tick_s
         while True:
-            job = self._jobs.get()
             try:
-                job()
-            except Exception:  # a failed rollup is rebuilt on read; keep the worker alive
-                log.exception("rollup job failed")
+                job: Optional[Callable[[], None]] = self._jobs.get(timeout=self._tick_s if self._tick else None)
+            except queue.Empty:
+                job = None
+            if self._tick is not None and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self._tick_s
+                self._guarded(lambda: self._tick(False) if self._tick else None)
+            if job is None:
+                continue
+            try:
+                self._guarded(job)
             finally:
                 self._jobs.task_done()
 
+    @staticmethod
+    def _guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # a failed rollup is rebuilt on read; keep the worker alive
+            log.exception("rollup job failed")
+
+
+class _Latest:
+    """This process's newest sums of one bucket and the profiles they hold."""
+
+    __slots__ = ("counts", "epoch")
+
+    def __init__(self, epoch: int, counts: PathCounts) -> None:
+        self.epoch = epoch
+        self.counts = counts
+
+    @property
+    def members(self) -> FrozenSet[str]:
+        return self.counts.members or frozenset()
+
+
+def stacks_profile(content: Union[DocumentSummary, Profile]) -> Profile:
+    """The label-less profile of a checked report, equal stacks added up, made from the document's
+    columns when it is one (no object per sample: the stacks are what rollups and series read)."""
+    if not isinstance(content, DocumentSummary):
+        return content
+    document = content.document
+    frames = [Frame(f["function"], f["file"], f["line"]) for f in document["frames"]]
+    sums: Dict[Tuple[int, ...], List[int]] = {}
+    for sample in document["samples"]:
+        stack = tuple(sample["stack"])
+        into = sums.get(stack)
+        if into is None:
+            sums[stack] = list(sample["values"])
+        else:
+            for column, value in enumerate(sample["values"]):
+                into[column] += value
+    return Profile(
+        sample_types=[SampleType(t["name"], t["unit"]) for t in document["sample_types"]],
+        frames=frames,
+        samples=[Sample(stack, values) for stack, values in sums.items()],
+        group=content.group,
+        start_time_unix_ns=content.start_time_unix_ns,
+        duration_ns=content.duration_ns,
+        metadata=content.metadata,
+    )
+
 
 class Rollups:
-    """Merged profiles of a group's ranges, from call-path count arrays per profile and per hour.
+    """Merged profiles of a group's ranges, from call-path count arrays per profile and per bucket.
 
     :meth:`folded` (labels dropped, call-path counts attached) is the fast path for flame
     graphs; :meth:`merged` keeps labels and metadata, for label filters and recommendations.
-    :meth:`on_profile_stored` folds a new profile and seals its hour on a worker thread.
+    :meth:`on_profile_stored` folds a new profile into its buckets on a worker thread.
     """
 
     def __init__(
@@ -172,12 +256,15 @@ class Rollups:
         self._indexes: Dict[str, PathIndex] = {}
         self._indexes_lock = threading.Lock()
         self.profiles: LruCache[str, PathCounts] = LruCache(PROFILE_CACHE_BYTES, cost=lambda c: c.nbytes)
-        self.hours: LruCache[str, PathCounts] = LruCache(HOUR_CACHE_BYTES, cost=lambda c: c.nbytes)
+        #: Each bucket's sums as last built or read, by (group, width, number).
+        self.buckets: LruCache[BucketKey, _Latest] = LruCache(BUCKET_CACHE_BYTES, cost=lambda b: b.counts.nbytes)
         self.folded_ranges: LruCache[str, Profile] = LruCache(16)
         self.ranges: LruCache[str, Profile] = LruCache(8)
         self.responses: LruCache[Hashable, bytes] = LruCache(64 * 1024 * 1024, cost=len)
-        self._sealed: LruCache[Tuple[str, int], str] = LruCache(4096)
-        self.worker = Worker("greenflame-rollups")
+        #: Buckets changed since written: when each first changed (monotonic seconds).
+        self._dirty: Dict[BucketKey, float] = {}
+        self._dirty_lock = threading.Lock()
+        self.worker = Worker("greenflame-rollups", tick=self.seal_due)
 
     def index(self, group: str) -> PathIndex:
         """The group's call-path index (replaced by an empty one once it holds too many paths)."""
@@ -196,21 +283,34 @@ class Rollups:
         if found is not None:
             return found
         index = self.index(group)
-        buckets: Dict[int, List[StoredProfile]] = {}
-        for row in rows:
-            buckets.setdefault(row.start_time_unix_ns // HOUR_NS, []).append(row)
-        parts = []
-        for hour, members in sorted(buckets.items()):
-            covered = (start_ns is None or start_ns <= hour * HOUR_NS) and (
-                end_ns is None or end_ns >= (hour + 1) * HOUR_NS
-            )
-            if covered:
-                parts.append(self._hour(index, group, hour, members, write_now=False))
-            else:
-                parts.append(self._partial_hour(index, group, hour, members))
-        result = as_profile(index, merge_counts(index, parts), group)
+        result = as_profile(index, merge_counts(index, self._range_parts(index, group, rows, start_ns, end_ns)), group)
         self.folded_ranges.put(key, result)
         return result
+
+    def _range_parts(
+        self,
+        index: PathIndex,
+        group: str,
+        rows: Sequence[StoredProfile],
+        start_ns: Optional[int],
+        end_ns: Optional[int],
+    ) -> List[PathCounts]:
+        """The bucket sums making up ``rows``: whole hours, else their 5-minute slots."""
+        parts: List[PathCounts] = []
+        for width in reversed(WIDTHS_NS):
+            buckets: Dict[int, List[StoredProfile]] = {}
+            for row in rows:
+                buckets.setdefault(row.start_time_unix_ns // width, []).append(row)
+            rows = []
+            for number, members in sorted(buckets.items()):
+                whole = (start_ns is None or start_ns <= number * width) and (
+                    end_ns is None or end_ns >= (number + 1) * width
+                )
+                if whole or width == WIDTHS_NS[0]:
+                    parts.append(self._bucket(index, (group, width, number), members))
+                else:
+                    rows.extend(members)  # summed from finer buckets
+        return parts
 
     def merged(self, group: str, rows: Sequence[StoredProfile]) -> Profile:
         """The full merge of ``rows``: labels and metadata kept."""
@@ -231,24 +331,20 @@ class Rollups:
 
     # -- start-up -----------------------------------------------------------------
     def warm(self, now_ns: int, span_ns: int = WARM_SPAN_NS) -> None:
-        """Read every group's hours of the last ``span_ns`` into the caches, on the worker thread.
-
-        After a restart the first flame graph over the last day would otherwise read each
-        sealed hour from the blob store on the request path.
-        """
+        """Read every group's hours of the last ``span_ns`` (and the last hour's slots) into memory,
+        on the worker thread: the first flame graph after a restart then reads no blob."""
         self.worker.submit(lambda: self._warm(now_ns - span_ns, now_ns))
 
     def _warm(self, start_ns: int, end_ns: int) -> None:
         for group in self.storage.list_groups():
             index = self.index(group.name)
-            for hour in range(start_ns // HOUR_NS, end_ns // HOUR_NS + 1):
-                rows = self._hour_rows(group.name, hour)
-                if rows:
-                    self._hour(index, group.name, hour, rows, write_now=False)
+            for width, first in ((HOUR_NS, start_ns), (SLOT_NS, end_ns - 2 * HOUR_NS)):
+                for number in range(first // width, end_ns // width + 1):
+                    self._stored(index, (group.name, width, number))
 
     # -- ingest -----------------------------------------------------------------
     def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
-        """Fold a newly stored profile and re-seal its hour, on the worker thread."""
+        """Fold a newly stored profile into its buckets, on the worker thread."""
         row = StoredProfile(
             profile.profile_id,
             profile.group,
@@ -257,116 +353,139 @@ class Rollups:
             profile.received_unix_ns,
             profile.blob_key,
         )
-        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row)))
+        content = profile.content if self.worker.depth < MAX_HANDED_DOCUMENTS else None
+        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, content)))
 
-    def _ingested(self, row: StoredProfile) -> None:
+    def _ingested(self, row: StoredProfile, content: Optional[Union[DocumentSummary, Profile]]) -> None:
         index = self.index(row.group)
-        body = self.storage.load_profile(row)  # decoded once: folded here, added to its series bucket
-        self._profile(index, row.group, row, write_now=True, body=body)
+        body = stacks_profile(content) if content is not None else self.storage.load_profile(row)
+        counts = self._profile(index, row, body)
         series_for(self.storage).add(row, body)
-        hour = row.start_time_unix_ns // HOUR_NS
-        self._hour(index, row.group, hour, self._hour_rows(row.group, hour), write_now=True)
+        for width in WIDTHS_NS:
+            self._add(index, (row.group, width, row.start_time_unix_ns // width), row, counts)
 
-    def _hour_rows(self, group: str, hour: int) -> List[StoredProfile]:
-        """Every stored profile of ``group`` starting within ``hour``."""
-        found = self.storage.find_profiles(group, hour * HOUR_NS, (hour + 1) * HOUR_NS)
-        return [row for row in found if row.start_time_unix_ns // HOUR_NS == hour]
-
-    # -- buckets ----------------------------------------------------------------
-    def _partial_hour(self, index: PathIndex, group: str, hour: int, rows: List[StoredProfile]) -> PathCounts:
-        """Some of an hour's profiles: the hour's rollup less the others when they are fewer."""
-        wanted = {row.id for row in rows}
-        hour_rows = self._hour_rows(group, hour)
-        others = [row for row in hour_rows if row.id not in wanted]
-        if not others and len(hour_rows) == len(rows):
-            return self._hour(index, group, hour, rows, write_now=False)
-        whole = self._stored_hour(index, _rollup_key(group, f"hour/h{hour}-{fingerprint(hour_rows)}"))
-        if whole is None or whole.capped or len(others) >= len(rows):
-            parts = [self._profile(index, group, row, write_now=False) for row in rows]
+    def _add(self, index: PathIndex, key: BucketKey, row: StoredProfile, counts: PathCounts) -> None:
+        """Add a new profile to its bucket's sums in memory (read or built first), and mark it to write."""
+        latest = self.buckets.get(key)
+        if latest is None or latest.epoch != index.epoch:
+            latest = self._stored(index, key)
+        if latest is not None and row.id in latest.members:
+            return
+        if latest is None or latest.counts.capped:  # a capped sum cannot take more exactly: rebuild
+            rows = self._bucket_rows(key)
+            summed = self._sum(index, key, [r for r in rows if r.id != row.id], latest) if rows else None
+            parts = [summed, counts] if summed is not None else [counts]
+            members = frozenset(r.id for r in rows) | {row.id}
         else:
-            parts = [whole] + [_negated(self._profile(index, group, row, write_now=False)) for row in others]
+            parts, members = [latest.counts, counts], latest.members | {row.id}
+        self._remember(index, key, merge_counts(index, parts), members)
+        with self._dirty_lock:
+            self._dirty.setdefault(key, time.monotonic())
+
+    def _remember(self, index: PathIndex, key: BucketKey, counts: PathCounts, members: FrozenSet[str]) -> PathCounts:
+        counts = cap(index, counts, self.max_bucket_paths)
+        counts.members = frozenset(members)
+        self.buckets.put(key, _Latest(index.epoch, counts))
+        return counts
+
+    # -- writing ----------------------------------------------------------------
+    def seal_due(self, everything: bool = False) -> None:
+        """Write the buckets changed at least :data:`SEAL_DELAY_S` ago (``everything``: all changed)."""
+        now = time.monotonic()
+        with self._dirty_lock:
+            due = [key for key, since in self._dirty.items() if everything or now - since >= SEAL_DELAY_S]
+            for key in due:
+                del self._dirty[key]
+        for key in due:
+            self._seal(key)
+
+    def _seal(self, key: BucketKey) -> None:
+        """Write a bucket's sums for the profiles the database holds for it now."""
+        index = self.index(key[0])
+        rows = self._bucket_rows(key)
+        if not rows:
+            return
+        latest = self.buckets.get(key)
+        counts = self._bucket(index, key, rows, latest if latest is not None and latest.epoch == index.epoch else None)
+        members = frozenset(row.id for row in rows)
+        self.storage.blobs.put(_bucket_key(key), encode(index, replace(counts, members=members)))
+
+    # -- reading ----------------------------------------------------------------
+    def _bucket(
+        self, index: PathIndex, key: BucketKey, rows: Sequence[StoredProfile], latest: Optional[_Latest] = None
+    ) -> PathCounts:
+        """The sums of exactly ``rows`` (profiles of bucket ``key``), from the bucket's sums when near."""
+        wanted = frozenset(row.id for row in rows)
+        if latest is None:
+            latest = self.buckets.get(key)
+            if latest is None or latest.epoch != index.epoch:
+                latest = self._stored(index, key)
+        if latest is not None and latest.members == wanted:
+            return latest.counts
+        counts = self._sum(index, key, rows, latest)
+        if latest is None or wanted > latest.members:  # newer than what is kept: keep it
+            counts = self._remember(index, key, counts, wanted)
+        return counts
+
+    def _sum(
+        self, index: PathIndex, key: BucketKey, rows: Sequence[StoredProfile], latest: Optional[_Latest]
+    ) -> PathCounts:
+        """``rows`` summed: the kept sums plus the profiles they lack, less those they have too many,
+        when that folds fewer profiles than summing ``rows`` alone."""
+        wanted = {row.id: row for row in rows}
+        parts: List[PathCounts] = []
+        adding = list(rows)
+        if latest is not None and not latest.counts.capped:
+            extra = latest.members - wanted.keys()
+            lacking = [row for profile_id, row in wanted.items() if profile_id not in latest.members]
+            if len(extra) + len(lacking) < len(wanted):
+                removed = [row for row in self._bucket_rows(key) if row.id in extra] if extra else []
+                if len(removed) == len(extra):  # each can be folded again, to be taken off
+                    parts = [latest.counts] + [_negated(self._profile(index, row)) for row in removed]
+                    adding = lacking
+        parts.extend(self._profile(index, row) for row in adding)
         result = merge_counts(index, parts)
-        result.start_ns = min(row.start_time_unix_ns for row in rows)
-        result.end_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
+        if wanted:
+            result.start_ns = min(row.start_time_unix_ns for row in rows)
+            result.end_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
         return result
 
-    def _hour(self, index: PathIndex, group: str, hour: int, rows: List[StoredProfile], write_now: bool) -> PathCounts:
-        """All of an hour's profiles: from memory, the blob store, or built from its profiles.
-
-        A newly built hour is stored (now, or by the worker), and the rollup of the same
-        hour it supersedes (an earlier set of profiles) is deleted.
-        """
-        key = _rollup_key(group, f"hour/h{hour}-{fingerprint(rows)}")
-        found = self._stored_hour(index, key)
-        if found is not None:
-            return found
-        parts = [self._profile(index, group, row, write_now) for row in rows]
-        found = cap(index, merge_counts(index, parts), self.max_bucket_paths)
-        self.hours.put(f"{index.epoch}/{key}", found)
-        if self._sealed.get((group, hour)) != key:
-            counts = found
-            if write_now:
-                self._seal(index, group, hour, key, counts)
-            else:
-                self.worker.submit(lambda: self._seal(index, group, hour, key, counts))
-        return found
-
-    def _stored_hour(self, index: PathIndex, key: str) -> Optional[PathCounts]:
-        """The hour rollup ``key`` from memory or the blob store (already sealed), else None."""
-        memory_key = f"{index.epoch}/{key}"
-        found = self.hours.get(memory_key)
-        if found is None:
-            found = self._read(index, key)
-            if found is not None:
-                self.hours.put(memory_key, found)
-        return found
-
-    def _seal(self, index: PathIndex, group: str, hour: int, key: str, counts: PathCounts) -> None:
-        previous = self._sealed.get((group, hour))
-        if previous == key:
-            return
-        self._write(index, key, counts)
-        self._sealed.put((group, hour), key)
-        if previous is not None:
-            self.storage.blobs.delete(previous)
-
-    def _profile(
-        self, index: PathIndex, group: str, row: StoredProfile, write_now: bool, body: Optional[Profile] = None
-    ) -> PathCounts:
-        memory_key = f"{index.epoch}/{row.id}"
-        found = self.profiles.get(memory_key)
-        if found is not None:
-            return found
-        key = _rollup_key(group, f"profile/{row.id}")
-        found = self._read(index, key)
-        if found is None:
-            found = fold_profile(index, body or self.storage.load_profile(row), self.max_bucket_paths)
-            self._store(index, key, found, write_now)
-        self.profiles.put(memory_key, found)
-        return found
-
-    def _store(self, index: PathIndex, key: str, counts: PathCounts, write_now: bool) -> None:
-        if write_now:
-            self._write(index, key, counts)
-        else:
-            self.worker.submit(lambda: self._write(index, key, counts))
-
-    def _write(self, index: PathIndex, key: str, counts: PathCounts) -> None:
-        self.storage.blobs.put(key, encode(index, counts))
-
-    def _read(self, index: PathIndex, key: str) -> Optional[PathCounts]:
+    def _stored(self, index: PathIndex, key: BucketKey) -> Optional[_Latest]:
+        """The bucket as last written (into memory), or None."""
         try:
-            return decode(index, self.storage.blobs.get(key))
+            counts = decode(index, self.storage.blobs.get(_bucket_key(key)))
         except KeyError:
             return None
         except StoredFormatError as error:
-            log.warning("rebuilding rollup %s: %s", key, error)
+            log.warning("rebuilding rollup %s: %s", _bucket_key(key), error)
             return None
+        if counts.members is None:
+            return None
+        latest = _Latest(index.epoch, counts)
+        self.buckets.put(key, latest)
+        return latest
+
+    def _bucket_rows(self, key: BucketKey) -> List[StoredProfile]:
+        """Every stored profile of the bucket's group starting within it."""
+        group, width, number = key
+        found = self.storage.find_profiles(group, number * width, (number + 1) * width)
+        return [row for row in found if row.start_time_unix_ns // width == number]
+
+    def _profile(self, index: PathIndex, row: StoredProfile, body: Optional[Profile] = None) -> PathCounts:
+        """One profile's counts: from memory, else folded from ``body`` or its stored body."""
+        memory_key = f"{index.epoch}/{row.id}"
+        found = self.profiles.get(memory_key)
+        if found is None:
+            found = fold_profile(index, body or self.storage.load_profile(row), self.max_bucket_paths)
+            self.profiles.put(memory_key, found)
+        return found
 
 
-def _rollup_key(group: str, name: str) -> str:
+def _bucket_key(key: BucketKey) -> str:
+    """The blob key of a bucket (one per bucket: a later write replaces the earlier)."""
+    group, width, number = key
     group_digest = hashlib.sha256(group.encode("utf-8")).hexdigest()[:24]
-    return f"rollups/paths-v{FORMAT_VERSION}/{group_digest}/{name}.bin"
+    return f"rollups/paths-v{FORMAT_VERSION}/{group_digest}/{_WIDTH_NAMES[width]}/{number}.bin"
 
 
 def _negated(counts: PathCounts) -> PathCounts:

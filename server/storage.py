@@ -176,10 +176,10 @@ class Storage:
             if existing is None:
                 raise
             return existing, True
-        self._stored(row)
+        self._stored(row, profile)
         return profile_id, False
 
-    def _stored(self, row: dict) -> None:
+    def _stored(self, row: dict, content: Union[Profile, DocumentSummary, None] = None) -> None:
         """Tell the app's parts (rollups, the pipeline) about a newly committed profile row."""
         event = ProfileStored(
             group=row["group_name"],
@@ -188,6 +188,7 @@ class Storage:
             end_time_unix_ns=row["start_time_unix_ns"] + row["duration_ns"],
             received_unix_ns=row["received_unix_ns"],
             blob_key=row["blob_key"],
+            content=content,
         )
         profile_stored.send(self, profile=event)
 

@@ -185,9 +185,10 @@ def test_after_a_restart_rollups_are_read_back_not_the_raw_profiles(
     profiles = random_profiles(30, seed=5)  # hours 0 and 1 complete, hour 2 partial
     for profile in profiles:
         service.ingest(profile)
-    stored = sorted(p.name for p in (tmp_path / "profiles" / "rollups").rglob("*.bin"))
-    assert sum(name.startswith("h") for name in stored) == 3  # one sealed rollup per hour, superseded ones deleted
-    assert sum(not name.startswith("h") for name in stored) == 30
+    stored = sorted(p.parent.name for p in (tmp_path / "profiles" / "rollups").rglob("*.bin"))
+    assert stored.count("hour") == 3  # one rollup per hour, each written over as profiles arrive
+    assert stored.count("5m") == 30  # one per 5-minute slot; none per profile
+    assert len(stored) == 33
     service.restart()
 
     def no_raw_reads(self: Storage, row: object) -> Profile:
@@ -229,10 +230,42 @@ def test_a_restarted_server_reads_the_last_day_back_before_any_request(
     service.restart()
     service.drain()  # the start-up warm-up runs on the rollup worker
     with service.app.app_context():
-        assert len(get_rollups(get_storage()).hours._items) == 2  # 9 ten-minute profiles: two hours
+        kept = get_rollups(get_storage()).buckets._items
+        assert sum(width == HOUR_NS for _, width, _ in kept) == 2  # 9 ten-minute profiles: two hours
 
     def no_raw_reads(self: Storage, row: object) -> Profile:
         raise AssertionError("a raw profile was read although its rollup is stored")
 
     monkeypatch.setattr(Storage, "load_profile", no_raw_reads)
     assert service.flamegraph(recent, recent + 2 * HOUR_NS) == expected_json(profiles)
+
+
+def test_a_range_cutting_a_slot_takes_the_few_profiles_off_its_sums(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Minute profiles: a range starting inside a 5-minute slot reads the slot's sums less the
+    profiles before the range (folded again from their bodies), and nothing else raw."""
+    rng = random.Random(7)
+    rows = [
+        [(tuple(rng.randrange(len(FRAMES)) for _ in range(4)), rng.randint(1, 9), rng.randint(0, 9))] for _ in range(20)
+    ]
+    profiles = [build(r, T0_NS + n * 60 * 10**9) for n, r in enumerate(rows)]
+    for profile in profiles:
+        profile.duration_ns = 60 * 10**9
+    service = Service(tmp_path)
+    for profile in profiles:
+        service.ingest(profile)
+    service.restart()
+    loaded: List[str] = []
+    real_load = Storage.load_profile
+
+    def counted(self: Storage, row: Any) -> Profile:
+        loaded.append(row.id)
+        return real_load(self, row)
+
+    monkeypatch.setattr(Storage, "load_profile", counted)
+    start = T0_NS + 7 * 60 * 10**9 + 30 * 10**9  # inside slot 1 (minutes 5-9): minutes 7.5 on
+    assert service.flamegraph(start, T0_NS + HOUR_NS) == expected_json(profiles[7:])
+    assert len(loaded) == 2  # minutes 5 and 6, taken off slot 1's sums
+    assert service.flamegraph(T0_NS, T0_NS + HOUR_NS) == expected_json(profiles)
+    assert len(loaded) == 2
