@@ -95,14 +95,15 @@ class Pipeline:
         self.config = config
         self.environ = environ
 
-    def run_group(self, group: str) -> Optional[Dict[str, Any]]:
+    def run_group(self, group: str, rounds: int = MAX_ROUNDS) -> Optional[Dict[str, Any]]:
         """Analyse ``group`` if it has data not yet analysed; the last run's summary, or None if none ran.
 
         Returns None at once when another process holds the group's lease: that process checks
-        for newer data before it lets go.
+        for newer data before it lets go (up to ``rounds`` runs in all; with 1, data newer than
+        the run waits for the next call).
         """
         summary: Optional[Dict[str, Any]] = None
-        for _ in range(MAX_ROUNDS):
+        for _ in range(rounds):
             lease = self.store.acquire(group, process_owner(), self.config.lease_s)
             if lease is None:
                 return summary

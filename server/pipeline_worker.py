@@ -4,13 +4,17 @@ The storage's :data:`.events.profile_stored` signal only calls :meth:`Scheduler.
 records the group in a bounded in-memory table under a lock and returns: it never waits for the
 database or the analysis. The worker thread analyses each notified group once its delay has
 passed (``GREENFLAME_ANALYSIS_DELAY_MS`` after the first notification, so a burst of reports
-gives one run), and every :data:`SWEEP_S` seconds asks the database for groups whose data
-changed since their last analysis, which catches notifications dropped when the table was full,
-groups other processes were notified about but could not finish, and runs lost to a restart.
+gives one run) and no sooner than ``GREENFLAME_ANALYSIS_INTERVAL_S`` after the start of its
+previous run in this process (a group reporting all the time is analysed once per interval, not
+after every burst, so analysis leaves the cores to ingest). Every :data:`SWEEP_S` seconds it asks
+the database for groups whose data changed since their last analysis, which catches
+notifications dropped when the table was full, groups other processes were notified about but
+could not finish, and runs lost to a restart.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -62,8 +66,12 @@ class Scheduler:
         max_pending: int = MAX_PENDING,
         workers: int = 1,
         budget_s: Optional[float] = None,
+        interval_s: float = 0.0,
     ) -> None:
         self._run = run
+        self._interval_s = max(0.0, interval_s)
+        #: When each group's last run started (monotonic seconds), for the interval.
+        self._started: Dict[str, float] = {}
         self._slots = threading.Semaphore(max(1, workers))
         self._max_overrun = max(1, workers)
         self._overrunning = 0
@@ -85,14 +93,20 @@ class Scheduler:
         with self._cond:
             return len(self._due)
 
-    def notify(self, group: str) -> bool:
-        """Ask for a run of ``group`` after the delay; False (and counted) when the table is full."""
+    def notify(self, group: str, urgent: bool = False) -> bool:
+        """Ask for a run of ``group`` after the delay and the interval since its last run (``urgent``:
+        the delay only); False (and counted) when the table is full."""
         with self._cond:
-            if group not in self._due:
-                if len(self._due) >= self._max_pending:
+            now = time.monotonic()
+            due = now + self._delay_s
+            last = self._started.get(group)
+            if last is not None and not urgent:
+                due = max(due, last + self._interval_s)
+            if group not in self._due or due < self._due[group]:
+                if group not in self._due and len(self._due) >= self._max_pending:
                     self.dropped += 1
                     return False
-                self._due[group] = time.monotonic() + self._delay_s
+                self._due[group] = due
                 self._cond.notify()
         self.start()
         return True
@@ -147,6 +161,11 @@ class Scheduler:
 
     def _start_run(self, group: str) -> None:
         run = _Run(group)
+        with self._cond:
+            self._started[group] = time.monotonic()
+            if len(self._started) > self._max_pending:  # forget the longest-idle groups' starts
+                for old, _ in sorted(self._started.items(), key=lambda item: item[1])[: len(self._started) // 2]:
+                    del self._started[old]
         thread = threading.Thread(target=self._run_one, args=(run,), name="greenflame-analysis", daemon=True)
         with self._cond:
             self._runs.add(thread)
@@ -247,7 +266,7 @@ class PipelineService:
         if force:
             self.store.invalidate(group)
         if self.in_process:
-            self.scheduler.notify(group)
+            self.scheduler.notify(group, urgent=force)
 
     def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
         """Schedule a run of the group a new profile was stored for (returns at once)."""
@@ -270,13 +289,16 @@ def build_pipeline(settings: Settings, storage: Storage) -> Pipeline:
 
 def build_scheduler(pipeline: Pipeline, settings: Settings, sweep_s: float = SWEEP_S) -> Scheduler:
     """A scheduler running ``pipeline`` for notified groups and, every ``sweep_s``, for stale ones."""
+    # With an interval, a run does one round: data arriving meanwhile waits for the interval.
+    run = functools.partial(pipeline.run_group, rounds=1) if settings.analysis_interval_s else pipeline.run_group
     return Scheduler(
-        pipeline.run_group,
+        run,
         settings.analysis_delay_ms / 1000.0,
         sweep=pipeline.store.stale_groups,
         sweep_s=sweep_s,
         workers=settings.analysis_workers,
         budget_s=settings.analysis_budget_s,
+        interval_s=settings.analysis_interval_s,
     )
 
 

@@ -141,6 +141,11 @@ class Settings:
         2000,
         "wait after a group's first new profile before analysing it (batches bursts)",
     )
+    analysis_interval_s: int = _setting(
+        "GREENFLAME_ANALYSIS_INTERVAL_S",
+        60,
+        "a group is analysed at most once per this many seconds by each process (a vote asks at once)",
+    )
     analysis_window_s: int = _setting(
         "GREENFLAME_ANALYSIS_WINDOW_S", 3600, "span of recent profiles merged for findings, up to the group's latest"
     )
@@ -227,7 +232,7 @@ class Settings:
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be above zero, got {getattr(self, name)}")
-        for name in ("analysis_delay_ms", "anomaly_history_s", "shutdown_timeout_s"):
+        for name in ("analysis_delay_ms", "analysis_interval_s", "anomaly_history_s", "shutdown_timeout_s"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 2 <= self.max_stack_depth <= MAX_STACK_DEPTH:

@@ -30,7 +30,11 @@ from greenflame.server.pipeline_store import PipelineStore
 
 TOKEN = "ghp_pipeline_test_token_0123"
 WAIT_S = 90.0
-FAST = {"GREENFLAME_ANALYSIS_DELAY_MS": "0", "GREENFLAME_ANALYSIS_WINDOW_S": "600"}
+FAST = {
+    "GREENFLAME_ANALYSIS_DELAY_MS": "0",
+    "GREENFLAME_ANALYSIS_INTERVAL_S": "0",
+    "GREENFLAME_ANALYSIS_WINDOW_S": "600",
+}
 T0 = 1_767_571_200 * 10**9  # 2026-01-05 00:00 UTC
 
 
@@ -233,7 +237,7 @@ def service_run(group: str, count: int = 40, regression_from: int = 20) -> List[
 def test_regression_halfway_is_an_anomaly_and_feedback_changes_the_next_report(
     server_factory: Callable[..., LiveServer], page: Any
 ) -> None:
-    server = server_factory(env={"GREENFLAME_ANALYSIS_DELAY_MS": "500"})
+    server = server_factory(env={"GREENFLAME_ANALYSIS_DELAY_MS": "500", "GREENFLAME_ANALYSIS_INTERVAL_S": "0"})
     group = unique_name("svc")
     key = server.create_group(group)
     for profile in service_run(group):

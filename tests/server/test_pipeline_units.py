@@ -243,6 +243,26 @@ def test_scheduler_is_bounded() -> None:
     assert recorder.groups == []
 
 
+def test_scheduler_runs_a_busy_group_once_per_interval_unless_asked_at_once() -> None:
+    recorder = Recorder()
+    recorder.gate.set()
+    scheduler = Scheduler(recorder, delay_s=0.0, interval_s=3600.0)
+    try:
+        assert scheduler.notify("busy")
+        assert recorder.ran.acquire(timeout=10)
+        for _ in range(5):
+            assert scheduler.notify("busy")  # more reports: one run, an interval after the last start
+        assert scheduler.pending == 1
+        assert not recorder.ran.acquire(timeout=0.2)
+        assert scheduler.notify("quiet")  # another group is not held by the first one's interval
+        assert recorder.ran.acquire(timeout=10) and recorder.groups == ["busy", "quiet"]
+        assert scheduler.notify("busy", urgent=True)  # a vote: the delay only
+        assert recorder.ran.acquire(timeout=10) and recorder.groups == ["busy", "quiet", "busy"]
+        assert scheduler.pending == 0
+    finally:
+        scheduler.stop()
+
+
 def test_scheduler_sweep_schedules_stale_groups() -> None:
     recorder = Recorder()
     recorder.gate.set()
