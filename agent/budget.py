@@ -61,6 +61,7 @@ class CpuBudget:
         self._total = 0
         self._total_at_check = 0
         self._total_at_window = 0
+        self._excused = 0  # CPU ns the budget's own warnings cost (the first imports logging)
         self._share: Optional[float] = None
         self._primed = False  # the first interval (the start-up) has passed
         now = clock()
@@ -92,7 +93,7 @@ class CpuBudget:
             elapsed = now - self._checked_at
             if elapsed < _MIN_ELAPSED_S:
                 return self.rate_hz  # too short to tell a share of a core from start-up noise
-            total = self._read()
+            total = self._read() - self._excused
             used, self._total_at_check = total - self._total_at_check, total
             self._checked_at = now
             if elapsed <= 0:
@@ -169,6 +170,15 @@ class CpuBudget:
         warn = now - self._last_warning >= _WARN_EVERY_S
         if warn:
             self._last_warning = now
+        # The first warning imports logging (tens of ms): a one-off of the message, not of sampling,
+        # which would keep the rate low long after. Still in the reports' agent_cpu_ns.
+        started = time.thread_time_ns()
+        try:
+            self._log_line(warn, share, rate)
+        finally:
+            self._excused += time.thread_time_ns() - started
+
+    def _log_line(self, warn: bool, share: float, rate: float) -> None:
         logger.log(
             30 if warn else 10,
             "greenflame: agent CPU %.2f%% of a core is above its budget of %.2f%%: sampling rate lowered from "

@@ -22,7 +22,7 @@ from types import CodeType, FrameType
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import dis
-    from typing import Dict, List, Optional, Tuple
+    from typing import Dict, FrozenSet, List, Optional, Tuple
 
 #: Names of calls that block waiting for something else to happen.
 IDLE_CALLS = frozenset(
@@ -63,7 +63,7 @@ _NEUTRAL = frozenset({"PRECALL", "KW_NAMES", "CACHE", "EXTENDED_ARG", "NOP"})
 _LOADERS = frozenset(
     {"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST", "LOAD_SUPER_ATTR"}
 )
-_CACHE_LIMIT = 20_000
+_CACHE_LIMIT = 5_000
 _PENDING_LIMIT = 100
 
 
@@ -83,9 +83,31 @@ def callee_name(code: CodeType, offset: int) -> Optional[str]:
         index += 1
     if index is None or instructions[index].opname not in _CALLS:
         return None
+    return _callee_of(instructions, index)
+
+
+def idle_offsets(code: CodeType) -> FrozenSet[int]:
+    """The instruction offsets of ``code`` where a thread waits in a call to one of :data:`IDLE_CALLS`
+    (each such call, and on Python 3.11 the PRECALL before it: see :func:`callee_name`).
+
+    One disassembly answers for every offset of the code object: a CPU-bound thread is found at a
+    different offset almost every sample, and decoding the code anew for each cost milliseconds.
+    """
+    import dis
+
+    instructions = list(dis.get_instructions(code))
+    found = set()
+    for index, ins in enumerate(instructions):
+        if ins.opname in _CALLS and _callee_of(instructions, index) in IDLE_CALLS:
+            found.add(ins.offset)
+            if index and instructions[index - 1].opname == "PRECALL":
+                found.add(instructions[index - 1].offset)
+    return frozenset(found)
+
+
+def _callee_of(instructions: List[dis.Instruction], index: int) -> Optional[str]:
     call = instructions[index]
-    need = (call.arg or 0) + _CALLS[call.opname]
-    return _loader_before(instructions, index, need)
+    return _loader_before(instructions, index, (call.arg or 0) + _CALLS[call.opname])
 
 
 def _loader_before(instructions: List[dis.Instruction], index: int, need: int) -> Optional[str]:
@@ -113,61 +135,50 @@ class IdleClassifier:
     """``is_idle(frame)``: whether the innermost ``frame`` is stopped on a call in :data:`IDLE_CALLS`."""
 
     def __init__(self) -> None:
-        # id(code) -> (code, {offset: verdict}); holding the code keeps its id from being reused.
-        # Two levels so that the hot path allocates nothing (no (code, offset) tuple per lookup).
-        self._codes: Dict[int, Tuple[CodeType, Dict[int, bool]]] = {}
-        self._sites = 0
-        self._pending: List[Tuple[CodeType, int]] = []
+        # id(code) -> (code, its idle offsets); holding the code keeps its id from being reused.
+        self._codes: Dict[int, Tuple[CodeType, FrozenSet[int]]] = {}
+        self._pending: List[CodeType] = []
 
     def is_idle(self, frame: FrameType) -> bool:
         """Whether ``frame`` (a thread's innermost Python frame) waits in an idle call."""
         return self.is_idle_at(frame.f_code, frame.f_lasti)
 
     def is_idle_known(self, frame: FrameType) -> bool:
-        """Like :meth:`is_idle` but never imports :mod:`dis`: until it is imported, a call site not
+        """Like :meth:`is_idle` but never imports :mod:`dis`: until it is imported, a code object not
         classified yet counts as not idle and waits for :meth:`classify_pending`. For the sampler's
         tick, which holds a lock the SIGPROF handler needs: an import behind busy threads waits for
         the GIL at every file system call (measured: about half a second). Once it is imported, a
-        new call site is classified at once (a disassembly of one code object)."""
-        code, offset = frame.f_code, frame.f_lasti
+        new code object is classified at once (one disassembly)."""
+        code = frame.f_code
         entry = self._codes.get(id(code))
-        verdict = entry[1].get(offset) if entry is not None else None
-        if verdict is None:
+        if entry is None:
             if "dis" in sys.modules:
-                return self._classify(code, offset)
+                return frame.f_lasti in self._classify(code)
             if len(self._pending) < _PENDING_LIMIT:
-                self._pending.append((code, offset))
+                self._pending.append(code)
             return False
-        return verdict
+        return frame.f_lasti in entry[1]
 
     def classify_pending(self) -> None:
-        """Classify the call sites :meth:`is_idle_known` met, so that they are known next time."""
+        """Classify the code objects :meth:`is_idle_known` met, so that they are known next time."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        for code, offset in pending:
-            self.is_idle_at(code, offset)
+        for code in pending:
+            if id(code) not in self._codes:
+                self._classify(code)
 
     def is_idle_at(self, code: CodeType, offset: int) -> bool:
         """Whether the instruction at ``offset`` of ``code`` (where a thread stands) is an idle call."""
         entry = self._codes.get(id(code))
-        if entry is not None:
-            verdict = entry[1].get(offset)
-            if verdict is not None:
-                return verdict
-        return self._classify(code, offset)
+        return offset in (entry[1] if entry is not None else self._classify(code))
 
-    def _classify(self, code: CodeType, offset: int) -> bool:
-        if self._sites >= _CACHE_LIMIT:
+    def _classify(self, code: CodeType) -> FrozenSet[int]:
+        if len(self._codes) >= _CACHE_LIMIT:
             self._codes.clear()
-            self._sites = 0
         try:
-            verdict = callee_name(code, offset) in IDLE_CALLS
-        except Exception:  # an unexpected bytecode shape: not idle, and do not look again
-            verdict = False
-        entry = self._codes.get(id(code))
-        if entry is None:
-            entry = self._codes[id(code)] = (code, {})
-        entry[1][offset] = verdict
-        self._sites += 1
-        return verdict
+            offsets = idle_offsets(code)
+        except Exception:  # an unexpected bytecode shape: never idle, and do not look again
+            offsets = frozenset()
+        self._codes[id(code)] = (code, offsets)
+        return offsets

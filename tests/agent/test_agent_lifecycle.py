@@ -15,6 +15,7 @@ import pytest
 from support.agent import run_python
 
 import greenflame.agent as agent
+from greenflame.agent import budget as budget_module
 from greenflame.agent.budget import CpuBudget
 from greenflame.agent.lifecycle import Lifecycle
 
@@ -293,3 +294,32 @@ def test_the_budget_climbs_back_only_as_far_as_the_cost_projected_to_the_higher_
     for _ in range(10):
         second(budget.rate_hz * 0.00012)
     assert 40 <= budget.rate_hz <= 67
+
+
+def test_the_cpu_of_the_budgets_own_warning_does_not_count_against_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first warning imports logging (tens of ms in the sampler thread): that one-off must not keep
+    # the rate low; it stays in the report's agent_cpu_ns.
+    clock = [0.0]
+    cpu = {7: 0}
+
+    class CostlyLogger:
+        def log(self, *args: object) -> None:
+            started = time.thread_time_ns()
+            while time.thread_time_ns() - started < 30_000_000:
+                pass
+            cpu[7] += time.thread_time_ns() - started  # this thread plays the sampler's
+
+        def debug(self, *args: object) -> None:
+            pass
+
+    monkeypatch.setattr(budget_module, "logger", CostlyLogger())
+    budget = CpuBudget(0.01, 100.0, lambda: [7], clock=lambda: clock[0], cpu_of=cpu.get)
+    budget.check()
+    clock[0], cpu[7] = 1.0, 30_000_000  # the start-up, not judged
+    budget.check()
+    clock[0], cpu[7] = 2.0, cpu[7] + 20_000_000  # 2% of a core: lowered, and the warning costs 30 ms
+    lowered = budget.check()
+    assert lowered < 50
+    clock[0], cpu[7] = 3.0, cpu[7] + int(lowered * 0.00005 * 1e9)  # 0.5% of the budget's per-Hz cost
+    assert budget.check() > lowered  # the 30 ms of the warning did not count: the rate climbs back
+    assert budget.take_window()["agent_cpu_ns"] >= 80_000_000  # but the report has them
