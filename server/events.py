@@ -8,9 +8,11 @@ duplicate). The sender is the :class:`~.storage.Storage` that stored it, the pay
     def on_stored(storage: Storage, profile: ProfileStored) -> None: ...
 
 Receivers run on the thread that stored the profile (a request thread during ingest), so they
-only queue work. An app connects its receivers with :func:`connect_storage`, scoped to its own
-storage: several apps in one process (tests, a restart in place) never hear each other's
-profiles, and :func:`disconnect_app` undoes an app's connections when it shuts down.
+only queue work, or do a little that needs no I/O (the rollups fold the request's checked
+columns, so that no reader decodes the new profile again). An app connects its receivers with
+:func:`connect_storage`, scoped to its own storage: several apps in one process (tests, a
+restart in place) never hear each other's profiles, and :func:`disconnect_app` undoes an app's
+connections when it shuts down.
 """
 
 from __future__ import annotations

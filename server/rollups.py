@@ -68,9 +68,9 @@ PROFILE_CACHE_BYTES = 128 * 1024 * 1024
 BUCKET_CACHE_BYTES = 192 * 1024 * 1024
 #: A changed bucket is written this long after its first change (later changes ride along).
 SEAL_DELAY_S = 60.0
-#: Newly stored profiles whose decoded document is handed to the worker while its queue is
-#: shorter than this (about 1.5 MB each); beyond it the worker reads the stored body.
-MAX_HANDED_DOCUMENTS = 16
+#: Newly stored profiles' stacks are handed to the worker while its queue is shorter than this
+#: (a few hundred KB each); beyond it the worker reads the stored body.
+MAX_HANDED_PROFILES = 64
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 K = TypeVar("K", bound=Hashable)
@@ -344,7 +344,9 @@ class Rollups:
 
     # -- ingest -----------------------------------------------------------------
     def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
-        """Fold a newly stored profile into its buckets, on the worker thread."""
+        """Fold a newly stored profile from the request's checked columns (on the request thread,
+        about 12 ms for an 85 KB report: readers then never decode it again), and add it to its
+        series and bucket sums on the worker thread."""
         row = StoredProfile(
             profile.profile_id,
             profile.group,
@@ -353,13 +355,20 @@ class Rollups:
             profile.received_unix_ns,
             profile.blob_key,
         )
-        content = profile.content if self.worker.depth < MAX_HANDED_DOCUMENTS else None
-        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, content)))
+        body: Optional[Profile] = None
+        if profile.content is not None:
+            body = stacks_profile(profile.content)
+            self._profile(self.index(row.group), row, body)
+            if self.worker.depth >= MAX_HANDED_PROFILES:
+                body = None  # the worker reads the stored body: memory stays bounded
+        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, body)))
 
-    def _ingested(self, row: StoredProfile, content: Optional[Union[DocumentSummary, Profile]]) -> None:
+    def _ingested(self, row: StoredProfile, body: Optional[Profile]) -> None:
         index = self.index(row.group)
-        body = stacks_profile(content) if content is not None else self.storage.load_profile(row)
-        counts = self._profile(index, row, body)
+        counts = self.profiles.get(f"{index.epoch}/{row.id}")
+        if counts is None or body is None:
+            body = self.storage.load_profile(row)
+            counts = self._profile(index, row, body)
         series_for(self.storage).add(row, body)
         for width in WIDTHS_NS:
             self._add(index, (row.group, width, row.start_time_unix_ns // width), row, counts)

@@ -30,6 +30,7 @@ from greenflame.server.callpaths import (
     path_tree,
 )
 from greenflame.server.rollups import HOUR_NS, get_rollups
+from greenflame.server.series import series_for
 from greenflame.server.storage import Storage, get_storage
 from greenflame.server.views import flamegraph_view
 
@@ -269,3 +270,26 @@ def test_a_range_cutting_a_slot_takes_the_few_profiles_off_its_sums(
     assert len(loaded) == 2  # minutes 5 and 6, taken off slot 1's sums
     assert service.flamegraph(T0_NS, T0_NS + HOUR_NS) == expected_json(profiles)
     assert len(loaded) == 2
+
+
+def test_ingest_folds_from_the_checked_document_without_reading_the_stored_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = Service(tmp_path)
+
+    def no_raw_reads(self: Storage, row: object) -> Profile:
+        raise AssertionError("a stored body was read back after ingest")
+
+    monkeypatch.setattr(Storage, "load_profile", no_raw_reads)
+    profiles = random_profiles(14, seed=9)
+    for profile in profiles:
+        service.ingest(profile)
+    end = T0_NS + 2 * HOUR_NS
+    assert service.flamegraph(T0_NS, end) == expected_json(profiles)
+    assert service.flamegraph(T0_NS + HOUR_NS // 3, end, WALL) == expected_json(
+        profiles[3:], WALL
+    )  # the window ending at 20 min touches it
+    with service.app.app_context():
+        series = series_for(get_storage())
+        rows = get_storage().find_profiles("svc")
+        assert sum(bucket.profiles for bucket in series.buckets("svc", rows).values()) == 14
