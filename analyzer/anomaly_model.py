@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Dict, Hashable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -226,6 +226,39 @@ class SeasonalModel:
         predicted: np.ndarray = (features @ np.asarray(self.coef) + self.intercept) * self.scale + self.center
         return np.clip(predicted, 0.0, 1.0) if self.is_share else predicted
 
+    def to_list(self) -> List[Any]:
+        """A JSON-ready form (:meth:`from_list` reads it back, equal)."""
+        return [
+            self.center,
+            self.scale,
+            list(self.coef),
+            self.intercept,
+            self.harmonics,
+            self.is_share,
+            self.spread,
+            self.widen,
+            self.floor,
+        ]
+
+    @classmethod
+    def from_list(cls, data: Sequence[Any]) -> SeasonalModel:
+        """The model of a :meth:`to_list` form; ValueError if it is not one."""
+        try:
+            center, scale, coef, intercept, harmonics, is_share, spread, widen, floor = data
+            return cls(
+                float(center),
+                float(scale),
+                tuple(float(c) for c in coef),
+                float(intercept),
+                int(harmonics),
+                bool(is_share),
+                float(spread),
+                float(widen),
+                float(floor),
+            )
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"not a seasonal model: {error}") from None
+
     def scores(
         self, times_s: np.ndarray, denominator: Optional[np.ndarray], span: np.ndarray
     ) -> Tuple[np.ndarray, np.ndarray]:
@@ -273,7 +306,7 @@ class ModelCache:
         if known is not None:
             return (known - t0_s) // resolution_s
         if found is not None:
-            self._segments[(key, day_s)] = t0_s + found * resolution_s
+            self.put_segment(key, day_s, t0_s + found * resolution_s)
             if len(self._segments) > self.max_models:
                 self._segments.pop(next(iter(self._segments)))
         return found
@@ -281,6 +314,19 @@ class ModelCache:
     def has_day(self, key: Hashable, day_s: int) -> bool:
         """Whether a segment start is known for ``key`` on the day starting at ``day_s``."""
         return (key, day_s) in self._segments
+
+    def models(self) -> List[Tuple[Hashable, SeasonalModel]]:
+        """Every kept fit: ``((series key, segment start, freeze), model)``, oldest first."""
+        return list(self._models.items())
+
+    def segments(self) -> List[Tuple[Hashable, int]]:
+        """Every known segment start: ``((series key, day start), segment start)``, in Unix seconds."""
+        return list(self._segments.items())
+
+    def put_segment(self, key: Hashable, day_s: int, start_s: int) -> None:
+        """Record that ``key``'s segment of the day starting at ``day_s`` starts at ``start_s``
+        (as found on a whole history: kept fits read back from storage)."""
+        self._segments[(key, day_s)] = start_s
 
 
 def _time_of_day_features(times_s: np.ndarray, harmonics: int, resolution_s: int) -> np.ndarray:

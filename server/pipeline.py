@@ -30,12 +30,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from greenflame.analyzer import anomaly_feedback
-from greenflame.analyzer.anomalies import Anomaly, ModelCache, choose_resolution, detect, detect_profiles, reason
+from greenflame.analyzer.anomalies import Anomaly, choose_resolution, detect, detect_profiles, reason
+from greenflame.analyzer.anomaly_model import DAY_S
 from greenflame.analyzer.model import Profile, merge
 from greenflame.analyzer.report import analyze_profile, observed_traffic
 from greenflame.analyzer.rules.finding import Finding, FrameRef
 from greenflame.analyzer.svg import evidence_svg
 
+from .anomaly_fits import FitStore, PipelineModels
 from .pipeline_channels import channel_config
 from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
 from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
@@ -195,16 +197,20 @@ class Pipeline:
         """Detect over the history, store, and return the current anomalies (or a note why not).
 
         After a previous run, only the points from an hour before its data's end are scored
-        (:data:`RESCORE_S`), and the anomalies it stored before that stay; the first run, and a
-        run asked for again (a vote changes thresholds), score the whole history.
+        (:data:`RESCORE_S`), and the anomalies it stored before that stay; a run a vote asked for
+        scores from the start of the earliest anomaly voted on since the previous run began (the
+        vote changes what is reported from there on). The group's first run scores the whole history.
         """
         group = lease.group
         feedback = self.feedback(group)
         state = self.store.state(group) or {}
         summary = state.get("summary") or {}
         since_ns = summary.get("data_until_unix_ns")
-        forced = lease.force_serial != lease.analysed_force_serial
-        score_from = None if since_ns is None or forced else int(since_ns // 1_000_000_000) - RESCORE_S
+        score_from = None if since_ns is None else int(since_ns // 1_000_000_000) - RESCORE_S
+        if score_from is not None and lease.force_serial != lease.analysed_force_serial:
+            voted_after = int(state.get("last_started_unix_ns") or 0)
+            starts = [vote.start_unix_s for vote in self.store.votes(group) if vote.created_unix_ns >= voted_after]
+            score_from = min([score_from, *starts])
         try:
             found = self._detect(group, rows, cache, feedback, score_from)
         except ImportError as error:  # numpy or scikit-learn missing
@@ -225,24 +231,34 @@ class Pipeline:
         """Over the stored 5-minute series (no profile decoded) when the resolution is a multiple of
         them; over the profiles themselves otherwise (short runs of short profiles).
 
-        Scoring from ``score_from``, the series are read from :data:`CONTEXT_S` before it when this
-        process already fitted the day's models on the whole history (:class:`ModelCache`), so a
-        run's cost follows its new data, not the history's length.
+        Scoring from ``score_from``, the series are read from :data:`CONTEXT_S` before it when the
+        seasonal fits of every day scored are known: kept by this process, or read back from the
+        database (:mod:`.anomaly_fits`), where each run writes the fits it made. A run's cost
+        then follows its new data, not the history's length; the first run of a day (its fits are
+        made on the days before) and a group's first run read the whole history.
         """
         resolution = choose_resolution(rows) if rows else 0
         if not resolution or resolution % SERIES_RESOLUTION_S:
             return detect_profiles(self._load(rows, cache), feedback=feedback)
         models = models_for(self.storage)
-        latest_day = max(row.start_time_unix_ns + row.duration_ns for row in rows) // 10**9 // 86400 * 86400
+        fits = FitStore(self.storage.engine)
+        latest_day = max(row.start_time_unix_ns + row.duration_ns for row in rows) // 10**9 // DAY_S * DAY_S
+        first_day = min(row.start_time_unix_ns for row in rows) // 10**9 // DAY_S * DAY_S
         read = rows
-        if score_from is not None and models.full_days.get(group) == latest_day == score_from // 86400 * 86400:
-            first_ns = (score_from - CONTEXT_S) * 1_000_000_000
-            read = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= first_ns]
+        if score_from is not None:
+            days = range(max(first_day, score_from // DAY_S * DAY_S), latest_day + 1, DAY_S)
+            if all((group, day) in models.ready or fits.load(models, group, day) for day in days):
+                first_ns = (score_from - CONTEXT_S) * 1_000_000_000
+                read = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= first_ns]
         recent = list(cache.values())  # the window's profiles, decoded for the findings
         series = series_for(self.storage).group_series(group, read, resolution, recent)
-        found = detect(series, feedback=feedback, score_from_unix_s=score_from, models=models)
+        found = detect(series, config=fits.config, feedback=feedback, score_from_unix_s=score_from, models=models)
         if read is rows:
-            models.full_days[group] = latest_day
+            models.ready.update((group, day) for day in range(first_day, latest_day + 1, DAY_S))
+        scored_from = first_day if score_from is None else max(first_day, score_from // DAY_S * DAY_S)
+        for day in range(scored_from, latest_day + 1, DAY_S):
+            if (group, day) in models.ready:
+                fits.save(models, group, day, self.config.history_s + DAY_S)
         return found
 
     def feedback(self, group: str) -> Dict[str, Any]:
@@ -294,15 +310,6 @@ class Pipeline:
         for vote in self.store.votes(group):
             latest[vote.anomaly_id] = vote.useful
         return {anomaly_id for anomaly_id, useful in latest.items() if not useful}
-
-
-class PipelineModels(ModelCache):
-    """The detector's kept fits of one storage, and per group the day whose fits came from the
-    whole history (a later run that day may read only the recent series)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.full_days: Dict[str, int] = {}
 
 
 def models_for(storage: Storage) -> PipelineModels:

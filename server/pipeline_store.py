@@ -112,6 +112,7 @@ class Vote:
     related_frames: Tuple[str, ...]
     start_unix_s: int
     useful: bool
+    created_unix_ns: int = 0
 
 
 class PipelineStore:
@@ -368,7 +369,7 @@ class PipelineStore:
         """Every vote on the group's anomalies, oldest first, with the frames they apply to."""
         v, a = anomaly_votes.c, anomalies.c
         query = (
-            select(v.anomaly_id, v.useful, a.frame, a.start_unix_s, a.data_json)
+            select(v.anomaly_id, v.useful, a.frame, a.start_unix_s, a.data_json, v.created_unix_ns)
             .select_from(anomaly_votes.join(anomalies, a.id == v.anomaly_id))
             .where(v.group_name == group)
             .order_by(v.id)
@@ -376,9 +377,9 @@ class PipelineStore:
         with self.engine.connect() as conn:
             rows: List[Any] = list(conn.execute(query).all())
         out = []
-        for anomaly_id, useful, frame, start, data_json in rows:
-            related = json.loads(data_json).get("related_frames") or []
-            out.append(Vote(anomaly_id, group, frame, tuple(str(r) for r in related), int(start), bool(useful)))
+        for anomaly_id, useful, frame, start, data_json, created in rows:
+            related = tuple(str(r) for r in json.loads(data_json).get("related_frames") or [])
+            out.append(Vote(anomaly_id, group, frame, related, int(start), bool(useful), int(created or 0)))
         return out
 
     def vote_counts(self, group: str) -> Dict[str, Dict[str, int]]:

@@ -16,6 +16,8 @@ Tables:
   stored profiles (bodies live in the blob store);
 - ``series_buckets``: per group and 5-minute bucket, the summed per-frame counts of its profiles
   (:mod:`.series`), written once per profile, so anomaly detection never re-reads the profiles;
+- ``anomaly_fits``: per group and UTC day, the anomaly detector's seasonal fits of that day
+  (:mod:`.anomaly_fits`), so a process's first run scores only new points;
 - ``analysis_state``, ``analysis_runs``: the per-group analysis lease and generation, and each run;
 - ``finding_states``: each finding fingerprint's state across time;
 - ``anomalies``, ``anomaly_votes``: the detector's anomalies and the users' votes on them;
@@ -86,6 +88,17 @@ series_buckets = Table(
     Column("bucket_start_unix_s", BigInteger, primary_key=True),
     Column("profile_count", Integer, nullable=False),
     Column("counts", LargeBinary, nullable=False),
+    Column("updated_unix_ns", BigInteger, nullable=False),
+)
+
+anomaly_fits = Table(
+    "anomaly_fits",
+    metadata,
+    Column("group_name", String(128), ForeignKey("groups.name"), primary_key=True),
+    Column("day_unix_s", BigInteger, primary_key=True),
+    Column("config", String(64), nullable=False),
+    Column("fit_count", Integer, nullable=False),
+    Column("fits", LargeBinary, nullable=False),
     Column("updated_unix_ns", BigInteger, nullable=False),
 )
 
