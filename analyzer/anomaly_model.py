@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 DAY_S = 86400
 HOUR_S = 3600
 _MAD_TO_SD = 1.4826
+#: Every hour of the day (a bit per UTC hour).
+ALL_HOURS = (1 << 24) - 1
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,12 @@ def fit(
             model = _seasonal_model(
                 values, denominator, t0_s, resolution_s, config, start, frozen, lookback, models, key
             )
-            baseline[span], sd[span] = model.scores(t0_s + span * resolution_s, denominator, span)
+            seen = model.covers(t0_s + span * resolution_s)
+            baseline[span[seen]], sd[span[seen]] = model.scores(
+                t0_s + span[seen] * resolution_s, denominator, span[seen]
+            )
+            unseen = span[~seen]  # hours of the day its training never saw: the short-history baseline
+            short.extend(unseen[history(unseen) >= config.min_history].tolist())
             i = day_end
         else:
             stop = day_end if start is None else start
@@ -216,6 +223,19 @@ class SeasonalModel:
     spread: float
     widen: float
     floor: float = 0.0
+    hours: int = ALL_HOURS
+
+    def covers(self, times_s: np.ndarray) -> np.ndarray:
+        """Whether each time's UTC hour of the day was in the training (bit ``hour`` of ``hours``).
+
+        Fourier terms interpolate across an hour the training never saw (an outage on the one
+        day a young model knows) and can miss it by several points, so those hours are not
+        scored against the curve."""
+        import numpy as np
+
+        hour = (np.asarray(times_s, dtype=np.int64) % DAY_S) // HOUR_S
+        covered: np.ndarray = ((self.hours >> hour) & 1).astype(bool)
+        return covered
 
     def predict(self, times_s: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -238,13 +258,14 @@ class SeasonalModel:
             self.spread,
             self.widen,
             self.floor,
+            self.hours,
         ]
 
     @classmethod
     def from_list(cls, data: Sequence[Any]) -> SeasonalModel:
         """The model of a :meth:`to_list` form; ValueError if it is not one."""
         try:
-            center, scale, coef, intercept, harmonics, is_share, spread, widen, floor = data
+            center, scale, coef, intercept, harmonics, is_share, spread, widen, floor, hours = data
             return cls(
                 float(center),
                 float(scale),
@@ -255,6 +276,7 @@ class SeasonalModel:
                 float(spread),
                 float(widen),
                 float(floor),
+                int(hours),
             )
         except (TypeError, ValueError) as error:
             raise ValueError(f"not a seasonal model: {error}") from None
@@ -394,7 +416,10 @@ def _seasonal_model(
         relative = residuals / np.maximum(np.abs(fitted), 1e-9)
         term = max(_MAD_TO_SD * float(np.median(np.abs(relative - np.median(relative)))), 0.02)
     widen = config.young_sd_factor if young else 1.0
-    model = replace(partial, spread=term, widen=widen, floor=config.min_sd_share if is_share else 0.0)
+    hours = ALL_HOURS
+    if resolution_s < DAY_S:
+        hours = sum(1 << int(hour) for hour in np.unique((train_t % DAY_S) // HOUR_S))
+    model = replace(partial, spread=term, widen=widen, floor=config.min_sd_share if is_share else 0.0, hours=hours)
     if models is not None:
         models.put(cache_key, model)
     return model
@@ -457,6 +482,17 @@ class _ShortHistory:
         earlier[window:] = median[: max(0, len(values) - window)]
         trend = np.nan_to_num((median - earlier) / window)
         predicted = median + trend * (window + 1) / 2
+        # The trend must show in the latest points too. After a step ends (or a ramp tops out)
+        # the two windows' medians still differ, and extrapolating that difference expects a
+        # drop (a rise) the series has already finished. On a straight trend the median of the
+        # last ``min_history`` points has moved 15/18.5 of the way from the window's median to
+        # the point scored (at 5 minutes); the expectation moves from the median at most twice as
+        # far as they did, and in their direction.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            latest = np.nanmedian(before[:, -config.min_history :], axis=1)
+        reach = np.where(np.isnan(latest), predicted, median + 2 * (latest - median))
+        predicted = np.clip(predicted, np.minimum(median, reach), np.maximum(median, reach))
         self.predicted: np.ndarray = predicted if denominator is None else np.clip(predicted, 0.0, 1.0)
         self.present = np.flatnonzero(~np.isnan(values))
         self.valid = np.flatnonzero(~np.isnan(values) & enough)  # points with a one-step error
@@ -642,7 +678,10 @@ def flag(
             point = np.nan_to_num(sign * z >= config.z_point * factor).astype(bool) & above
             sustained = np.nan_to_num((sign * mean_z >= config.z_sustained * factor) & (sign * mean_r >= effect))
             long = np.nan_to_num((sign * long_z >= config.z_long * factor * scale) & (sign * long_r >= effect))
-        sustained, long = sustained.astype(bool), long.astype(bool) & holding  # a long window: still holding now
+            # A long window: still holding now, on average over the last few points (an hour's
+            # mean still lifted by a change that already ended must not report it again).
+            recent = np.nan_to_num(sign * mean_r >= effect / 2).astype(bool)
+        sustained, long = sustained.astype(bool), long.astype(bool) & holding & recent
         trigger = point | sustained | long
         # A window's trigger dates the change from where its run of points above the effect began
         # (contiguous: a point above the effect by chance just before does not move the start).

@@ -32,9 +32,13 @@ from .schema import anomaly_fits
 GroupDay = Tuple[str, int]
 
 
+#: The stored form of a row's fits; a row of another form is not read (its day is fitted again).
+FORMAT = 2
+
+
 def config_digest(config: DetectorConfig) -> str:
-    """A short digest of the detector's configuration, stored with each row."""
-    return hashlib.sha256(repr(config).encode("utf-8")).hexdigest()[:32]
+    """A short digest of the detector's configuration and the stored form, stored with each row."""
+    return hashlib.sha256(f"{FORMAT} {config!r}".encode()).hexdigest()[:32]
 
 
 class PipelineModels(ModelCache):
@@ -92,13 +96,23 @@ class FitStore:
             row = conn.execute(query).first()
         if row is None or row.config != self.digest:
             return False
-        document = json.loads(zlib.decompress(bytes(row.fits)))
-        for resolution, frame, metric, segment_s, freeze_s, model in document["fits"]:
-            series = (group, int(resolution), str(frame), str(metric), self.config)
-            models.put((series, int(segment_s), int(freeze_s)), SeasonalModel.from_list(model))
-        for resolution, frame, metric, start_s in document["segments"]:
-            series = (group, int(resolution), str(frame), str(metric), self.config)
-            models.put_segment(series, day_s, int(start_s))
+        try:
+            document = json.loads(zlib.decompress(bytes(row.fits)))
+            fits = [
+                ((group, int(res), str(frame), str(metric), self.config), int(segment_s), int(freeze_s), model)
+                for res, frame, metric, segment_s, freeze_s, model in document["fits"]
+            ]
+            kept = [(key, SeasonalModel.from_list(model)) for *key, model in fits]
+            segments = [
+                ((group, int(res), str(frame), str(metric), self.config), int(start_s))
+                for res, frame, metric, start_s in document["segments"]
+            ]
+        except (ValueError, TypeError, KeyError, zlib.error):  # not a row this code wrote: fit the day again
+            return False
+        for key, model in kept:
+            models.put(tuple(key), model)
+        for series, start_s in segments:
+            models.put_segment(series, day_s, start_s)
         models.ready.add((group, day_s))
         models.saved[(group, day_s)] = len(document["fits"]) + len(document["segments"])
         return True

@@ -6,7 +6,10 @@ A detection is a true positive when it names the labelled group and frame and st
 regression's start (minus one bucket) and two hours after its end; any other detection is a
 false alarm, including ones on the right group but the wrong frame. Further detections of an
 already-found regression are counted as duplicates, not as hits. Precision is over all
-detections; F1 per size and shape combines that precision with the recall of those labels.
+detections; F1 per size and shape combines that precision with the recall of those labels. A
+regression whose whole window falls in an outage of its group (no data point at all) cannot be
+seen by any detector: it is left out of recall and counted as ``unobservable`` (a detection of it
+still counts as a hit for precision).
 
 Usage: ``python benchmarks/anomalies/evaluate.py --seeds 1 2 3 --groups 20 --days 3 [--json]``
 (several seeds are pooled: their groups are scored together, as one larger fleet).
@@ -160,9 +163,25 @@ def evaluate(
     return match(name, detections, labels)
 
 
-def summary(result: Result, labels: Sequence[Label], groups: int, scored_days: float) -> Dict[str, object]:
-    """Precision, recall, F1 and time to detection per size and shape, and false alarms per group-week."""
+def observable(series: Sequence[GroupSeries], labels: Sequence[Label]) -> List[bool]:
+    """Per label, whether its group has at least one data point inside the regression's window."""
+    times = {group.group: np.asarray(group.times, dtype=np.int64) for group in series}
+    seen = []
+    for label in labels:
+        at = times[label.group]
+        first = int(np.searchsorted(at, label.start_unix_s))
+        seen.append(first < len(at) and int(at[first]) < label.end_unix_s)
+    return seen
+
+
+def summary(
+    result: Result, labels: Sequence[Label], groups: int, scored_days: float, seen: Optional[Sequence[bool]] = None
+) -> Dict[str, object]:
+    """Precision, recall, F1 and time to detection per size and shape, and false alarms per group-week.
+
+    Recall is over the labels ``seen`` marks observable (all of them without it)."""
     true_positives = len(result.hits)
+    visible = list(seen) if seen is not None else [True] * len(labels)
     precision = true_positives / max(1, true_positives + len(result.false_alarms))
     rows: Dict[str, Dict[str, float]] = {}
     subsets: List[Tuple[str, Callable[[Label], bool]]] = [(f"size {s * 100:.0f} pt", _size_is(s)) for s in SIZES]
@@ -172,9 +191,10 @@ def summary(result: Result, labels: Sequence[Label], groups: int, scored_days: f
     subsets += [("size >= 3 pt, days 1-2", lambda label: label.size >= 0.03 - 1e-9 and _day(label) < 2)]
     subsets += [("size >= 3 pt", lambda label: label.size >= 0.03 - 1e-9), ("all", lambda label: True)]
     for title, keep in subsets:
-        rows[title] = _row(result, labels, keep, precision)
+        rows[title] = _row(result, labels, keep, precision, visible)
     return {
         "detector": result.name,
+        "unobservable": visible.count(False),
         "detections": result.detections,
         "true_positives": true_positives,
         "false_alarms": len(result.false_alarms),
@@ -202,8 +222,10 @@ def _day_is(day: int) -> Callable[[Label], bool]:
     return lambda label: _day(label) == day
 
 
-def _row(result: Result, labels: Sequence[Label], keep: Callable[[Label], bool], precision: float) -> Dict[str, float]:
-    chosen = [i for i, label in enumerate(labels) if keep(label)]
+def _row(
+    result: Result, labels: Sequence[Label], keep: Callable[[Label], bool], precision: float, visible: Sequence[bool]
+) -> Dict[str, float]:
+    chosen = [i for i, label in enumerate(labels) if keep(label) and visible[i]]
     found = [i for i in chosen if i in result.hits]
     recall = len(found) / max(1, len(chosen))
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -257,16 +279,47 @@ def run(
     chosen = list(seeds) or [seed]
     series, labels = _fleet(chosen, groups, days, warmup_days, regressions_per_day)
     scored_days = days - warmup_days
-    report: Dict[str, object] = {"seeds": chosen, "groups": len(series), "days": days, "labels": len(labels)}
+    seen = observable(series, labels)
+    report: Dict[str, object] = {
+        "seeds": chosen,
+        "groups": len(series),
+        "days": days,
+        "labels": len(labels),
+        "unobservable": seen.count(False),
+    }
     for name, detector in (("greenflame", greenflame_detector()), ("z-score", zscore_detector())):
         started = time.perf_counter()
         result = evaluate(series, labels, detector, name, warmup_days)
-        entry = summary(result, labels, len(series), scored_days)
+        entry = summary(result, labels, len(series), scored_days, seen)
         entry["seconds"] = round(time.perf_counter() - started, 1)
+        if len(chosen) > 1:
+            entry["per_seed"] = {
+                str(one): _per_seed(result, labels, seen, f"s{one}/", groups, scored_days) for one in chosen
+            }
         report[name] = entry
     if days >= 8:
         report["seconds_per_group_day"] = round(time_one_group_day(series), 3)
     return report
+
+
+def _per_seed(
+    result: Result, labels: Sequence[Label], seen: Sequence[bool], prefix: str, groups: int, scored_days: float
+) -> Dict[str, object]:
+    """One pooled seed's figures: its own detections matched to its own labels (groups ``prefix*``)."""
+    mine = [i for i, label in enumerate(labels) if label.group.startswith(prefix)]
+    own = Result(result.name)
+    own.hits = {mine.index(i): d for i, d in result.hits.items() if i in mine}
+    own.false_alarms = [d for d in result.false_alarms if d.group.startswith(prefix)]
+    entry = summary(own, [labels[i] for i in mine], groups, scored_days, [seen[i] for i in mine])
+    big, early = entry["rows"]["size >= 3 pt"], entry["rows"]["size >= 3 pt, days 1-2"]  # type: ignore[index]
+    return {
+        "precision": entry["precision"],
+        "false_alarms_per_group_week": entry["false_alarms_per_group_week"],
+        "f1 size >= 3 pt": big["f1"],
+        "f1 size >= 3 pt, days 1-2": early["f1"],
+        "found, days 1-2": f"{early['found']} of {early['labels']}",
+        "unobservable": entry["unobservable"],
+    }
 
 
 def _fleet(
@@ -294,7 +347,8 @@ def render(report: Dict[str, object]) -> str:
     lines = [
         f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}, "
         f"{report['groups']} groups x {report['days']} days of 5-minute points, "
-        f"{report['labels']} labelled regressions; python {platform.python_version()}, {os.cpu_count()} cores",
+        f"{report['labels']} labelled regressions ({report['unobservable']} unobservable: in an outage); "
+        f"python {platform.python_version()}, {os.cpu_count()} cores",
         "",
         "| detector | subset | labels | found | recall | F1 | median minutes to detect |",
         "|---|---|---|---|---|---|---|",
@@ -316,6 +370,21 @@ def render(report: Dict[str, object]) -> str:
             f"| {name} | {e['detections']} | {e['precision']:.3f} | {e['false_alarms']} "
             f"| {e['false_alarms_per_group_week']} | {e['duplicates']} | {e['seconds']} |"
         )
+    ours = report["greenflame"]
+    assert isinstance(ours, dict)
+    if "per_seed" in ours:
+        lines += [
+            "",
+            "| greenflame, per seed | precision | false alarms per group-week | F1 (>= 3 pt) "
+            "| F1 (>= 3 pt, days 1-2) | found (days 1-2) | unobservable |",
+        ]
+        lines.append("|---|---|---|---|---|---|---|")
+        for one, e in ours["per_seed"].items():
+            lines.append(
+                f"| seed {one} | {e['precision']:.3f} | {e['false_alarms_per_group_week']} "
+                f"| {e['f1 size >= 3 pt']:.3f} "
+                f"| {e['f1 size >= 3 pt, days 1-2']:.3f} | {e['found, days 1-2']} | {e['unobservable']} |"
+            )
     if "seconds_per_group_day" in report:
         lines += ["", f"Scoring one group's day (7 days of history): {report['seconds_per_group_day']} s (median)"]
     return "\n".join(lines) + "\n"

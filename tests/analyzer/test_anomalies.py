@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -318,6 +318,62 @@ def test_a_point_above_the_effect_just_before_a_step_does_not_move_its_start() -
     values[30:] = 0.24  # the step: its 3-point window (28-30) fires at its first point
     scores = flag(values, np.full(40, 0.10), np.full(40, 0.012), True, DetectorConfig())
     assert scores.up[30] and not scores.up[29] and not scores.up[28]
+
+
+def test_the_short_history_baseline_does_not_extrapolate_a_step_that_ended() -> None:
+    """Found on the benchmark (seed 1, a 3-point step that ended at 22:00 on a group's first day):
+    the two windows' medians still differed after the end, and the trend carried the expectation
+    2 points below the series' level, so the next hours looked like a rise (a false alarm)."""
+    values = np.full(200, 0.045)
+    values[60:160] = 0.085  # a step that lasts 8 hours, then ends
+    baseline, _ = fit_baseline(values, np.full(200, 10**6), T0, 300, DetectorConfig())
+    assert np.all(baseline[170:200] >= 0.045 - 1e-9)  # never below where the series is back to
+    runs = detect_values(values)
+    assert len(runs) == 1 and runs[0][0] == 60  # the step (until the baseline absorbs it), nothing after it
+
+
+def detect_values(values: np.ndarray) -> List[Tuple[int, int]]:
+    """The runs of points ``flag`` reports up in a share series ``values`` (10**6 samples a point)."""
+    config = DetectorConfig()
+    fitted = fit(values, np.full(len(values), 10**6), T0, 300, config)
+    scores = flag(values, fitted.baseline, fitted.sd, True, config, 1.0, fitted.long_scale)
+    up = np.flatnonzero(scores.up)
+    runs: List[Tuple[int, int]] = []
+    for i in up.tolist():
+        if runs and i - runs[-1][1] <= config.merge_gap + 1:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def test_a_young_seasonal_model_does_not_score_hours_its_training_never_saw() -> None:
+    """Found on the benchmark (seed 1, day 2): the one day a young model learnt had a 4-hour outage,
+    and its curve, interpolating across it, missed those hours by 2 points of share (a false
+    alarm). Those hours are scored against the short-history baseline instead."""
+    n = 2 * PER_DAY
+    t = np.arange(n)
+    values = 0.10 + 0.04 * np.sin(2 * np.pi * t / PER_DAY) ** 3  # a cycle with a sharp evening rise
+    values[19 * 12 : 23 * 12] = np.nan  # no data from 19:00 to 23:00 on the first day
+    fitted = fit(values, np.full(n, 10**6), T0, 300, DetectorConfig())
+    unseen = np.arange(PER_DAY + 19 * 12, PER_DAY + 23 * 12)
+    seen = np.arange(PER_DAY + 12 * 12, PER_DAY + 16 * 12)
+    assert not np.any(np.isnan(fitted.baseline[seen])) and np.all(np.isnan(fitted.long_scale[seen]))  # the curve
+    assert not np.any(np.isnan(fitted.baseline[unseen]))
+    assert not np.any(np.isnan(fitted.long_scale[unseen]))  # the short-history baseline
+
+
+def test_an_hours_mean_does_not_report_a_change_again_after_it_ended() -> None:
+    """A 12-point window still lifted by a step's first hour fired again on a single high point after
+    the anomaly had closed: the window's test now needs its last 3 points to hold on average."""
+    values = np.full(40, 0.10)
+    values[10:24] = 0.14
+    values[24:27] = 0.112  # the step is over: the anomaly closes
+    values[27] = 0.125  # one point above half the effect, with the step's last hour still in the window
+    baseline = np.full(40, 0.10)
+    baseline[24:] = 0.115  # the baseline caught up with part of the step
+    scores = flag(values, baseline, np.full(40, 0.012), True, DetectorConfig(), 1.0, np.full(40, 0.3))
+    assert scores.up[10] and not np.any(scores.up[26:])
 
 
 def _between(series: GroupSeries, start_s: int, end_s: int) -> GroupSeries:
