@@ -35,7 +35,8 @@ def run_case(handler: str, ms: int, invocations: int, work: Path) -> Dict[str, A
     """One ``greenflame lambda invoke`` run of ``handler`` at ``ms`` per invocation."""
     truth_file, profile = work / f"{handler}-{ms}.jsonl", work / f"{handler}-{ms}.json.gz"
     truth_file.unlink(missing_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(HERE), FIDELITY_TRUTH=str(truth_file))
+    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path, FIDELITY_TRUTH=str(truth_file))
     command = [sys.executable, "-m", "greenflame.cli", "lambda", "invoke", f"fidelity_handlers.{handler}"]
     command += ["--invocations", str(invocations), "--event", json.dumps({"ms": ms}), "--out", str(profile)]
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
