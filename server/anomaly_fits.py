@@ -61,6 +61,14 @@ class PipelineModels(ModelCache):
         group = cast(Tuple[Any, ...], key)[0]
         self._by_day.setdefault((group, day_s), set()).add((key, day_s))
 
+    def forget_before(self, group: str, day_s: int) -> None:
+        """Drop the group's index entries and marks of days before ``day_s`` (the fits themselves
+        leave the cache as it fills, oldest first)."""
+        for index in (self._by_day, self.saved):
+            for old in [key for key in index if key[0] == group and key[1] < day_s]:
+                del index[old]
+        self.ready = {key for key in self.ready if key[0] != group or key[1] >= day_s}
+
     def day_entries(self, group: str, day_s: int) -> Tuple[List[List[Any]], List[List[Any]]]:
         """The group's kept fits and segment starts of one day, JSON-ready."""
         fits: List[List[Any]] = []
@@ -137,4 +145,5 @@ class FitStore:
                 except IntegrityError:  # another process wrote the row first: its fits are as good
                     pass
         models.saved[(group, day_s)] = count
+        models.forget_before(group, day_s - keep_s)
         return True

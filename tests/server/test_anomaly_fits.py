@@ -168,3 +168,15 @@ def test_a_vote_rescores_from_the_anomaly_voted_on(
     pipeline.run_group(GROUP)
     assert scored_from[-1] == data_end_s - RESCORE_S
     storage.close()
+
+
+def test_a_process_forgets_the_marks_of_days_past_the_history() -> None:
+    from greenflame.server.anomaly_fits import PipelineModels
+
+    models = PipelineModels()
+    for day in (0, 86400, 2 * 86400):
+        models.ready.add((GROUP, day))
+        models.saved[(GROUP, day)] = 1
+    models.ready.add(("other", 0))
+    models.forget_before(GROUP, 2 * 86400)
+    assert models.ready == {(GROUP, 2 * 86400), ("other", 0)} and list(models.saved) == [(GROUP, 2 * 86400)]
