@@ -25,6 +25,7 @@ from . import (
     ops,
     pipeline_api,
     pipeline_worker,
+    retention,
     rollups,
     signin,
     slow_clients,
@@ -70,6 +71,7 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     # Both listen to the storage's profile_stored signal, and queue their work on their own thread.
     pipeline_worker.init_app(app)  # a stored profile's group is analysed
     rollups.init_app(app)  # a stored profile is folded; the last day's hourly rollups are read back
+    retention.init_app(app)  # raw profiles past their span become hourly, then daily profiles
     delivery.init_app(app)  # gzip, cache headers and versioned static URLs
     app.after_request(_security_headers)
     return app

@@ -13,7 +13,7 @@ from greenflame.analyzer.tree import SampleFilter, all_of, focus_filter, frame_m
 
 from .context import get_settings
 from .errors import ApiError
-from .rollups import fingerprint, get_rollups
+from .rollups import get_rollups, range_key
 from .storage import GroupSummary, get_storage
 from .timerange import parse_range
 
@@ -56,11 +56,14 @@ def merged_range(name: str, start_param: str = "from", end_param: str = "to", fu
     rows = storage.find_profiles(name, start_ns, end_ns, limit=limit + 1)
     if len(rows) > limit:
         raise ApiError(400, "range_too_large", f"the range holds more than {limit} profiles; choose a shorter range")
-    if not rows:
-        return RangeProfile(name, start_ns, end_ns, 0, Profile(group=name), fingerprint(rows))
+    compacted = storage.find_buckets(name, start_ns=start_ns, end_ns=end_ns)  # profiles past raw retention
+    key = range_key(rows, compacted)
+    if not rows and not compacted:
+        return RangeProfile(name, start_ns, end_ns, 0, Profile(group=name), key)
     rollups = get_rollups(storage)
-    merged = rollups.merged(name, rows) if full else rollups.folded(name, rows, start_ns, end_ns)
-    return RangeProfile(name, start_ns, end_ns, len(rows), merged, fingerprint(rows))
+    merged = rollups.merged(name, rows, compacted) if full else rollups.folded(name, rows, start_ns, end_ns, compacted)
+    count = len(rows) + sum(bucket.profile_count for bucket in compacted)
+    return RangeProfile(name, start_ns, end_ns, count, merged, key)
 
 
 def sample_type_arg() -> str:

@@ -52,7 +52,7 @@ from .callpaths import (
 )
 from .events import ProfileStored, connect_storage, profile_stored
 from .series import series_for
-from .storage import Storage, StoredProfile, get_storage, profiles
+from .storage import Storage, StoredBucket, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
 SLOT_NS = 300 * 10**9
@@ -112,6 +112,15 @@ class LruCache(Generic[K, V]):
             while self._used > self.capacity:
                 _, evicted = self._items.popitem(last=False)
                 self._used -= self._cost(evicted)
+
+
+def range_key(rows: Sequence[StoredProfile], compacted: Sequence[StoredBucket] = ()) -> str:
+    """A short digest naming exactly these profiles and compacted buckets (each immutable once stored)."""
+    key = fingerprint(rows)
+    if compacted:
+        names = "\0".join(sorted(bucket.blob_key for bucket in compacted))
+        key = hashlib.sha256(f"{key}\0{names}".encode()).hexdigest()[:32]
+    return key
 
 
 def fingerprint(rows: Sequence[StoredProfile]) -> str:
@@ -264,6 +273,9 @@ class Rollups:
         #: Buckets changed since written: when each first changed (monotonic seconds).
         self._dirty: Dict[BucketKey, float] = {}
         self._dirty_lock = threading.Lock()
+        #: Retention's pass and its interval in seconds (set by the app), run on the worker.
+        self.compaction: Optional[Tuple[Callable[[], Dict[str, int]], float]] = None
+        self._next_compaction = 0.0
         self.worker = Worker("greenflame-rollups", tick=self.seal_due)
 
     def index(self, group: str) -> PathIndex:
@@ -275,17 +287,34 @@ class Rollups:
             return index
 
     def folded(
-        self, group: str, rows: Sequence[StoredProfile], start_ns: Optional[int], end_ns: Optional[int]
+        self,
+        group: str,
+        rows: Sequence[StoredProfile],
+        start_ns: Optional[int],
+        end_ns: Optional[int],
+        compacted: Sequence[StoredBucket] = (),
     ) -> Profile:
-        """The label-less merge of ``rows`` (one group's profiles), carrying its call-path counts."""
-        key = fingerprint(rows)
+        """The label-less merge of ``rows`` (one group's profiles) and ``compacted`` buckets, carrying
+        its call-path counts."""
+        key = range_key(rows, compacted)
         found = self.folded_ranges.get(key)
         if found is not None:
             return found
         index = self.index(group)
-        result = as_profile(index, merge_counts(index, self._range_parts(index, group, rows, start_ns, end_ns)), group)
+        parts = self._range_parts(index, group, rows, start_ns, end_ns)
+        parts.extend(self.compacted(index, bucket) for bucket in compacted)
+        result = as_profile(index, merge_counts(index, parts), group)
         self.folded_ranges.put(key, result)
         return result
+
+    def compacted(self, index: PathIndex, bucket: StoredBucket) -> PathCounts:
+        """The counts of a compacted hour or day (kept in memory once read)."""
+        memory_key = f"{index.epoch}/{bucket.blob_key}"
+        found = self.profiles.get(memory_key)
+        if found is None:
+            found = decode(index, self.storage.blobs.get(bucket.blob_key))
+            self.profiles.put(memory_key, found)
+        return found
 
     def _range_parts(
         self,
@@ -312,12 +341,15 @@ class Rollups:
                     rows.extend(members)  # summed from finer buckets
         return parts
 
-    def merged(self, group: str, rows: Sequence[StoredProfile]) -> Profile:
-        """The full merge of ``rows``: labels and metadata kept."""
-        key = fingerprint(rows)
+    def merged(self, group: str, rows: Sequence[StoredProfile], compacted: Sequence[StoredBucket] = ()) -> Profile:
+        """The full merge of ``rows``: labels and metadata kept (``compacted`` buckets have neither)."""
+        key = range_key(rows, compacted)
         found = self.ranges.get(key)
         if found is None:
-            found = merge([self.storage.load_profile(row) for row in rows], group)
+            index = self.index(group)
+            merged: List[Profile] = [self.storage.load_profile(row) for row in rows]
+            merged.extend(as_profile(index, self.compacted(index, bucket), group) for bucket in compacted)
+            found = merge(merged, group)
             self.ranges.put(key, found)
         return found
 
@@ -399,7 +431,18 @@ class Rollups:
 
     # -- writing ----------------------------------------------------------------
     def seal_due(self, everything: bool = False) -> None:
-        """Write the buckets changed at least :data:`SEAL_DELAY_S` ago (``everything``: all changed)."""
+        """Write the buckets changed at least :data:`SEAL_DELAY_S` ago (``everything``: all changed);
+        then run retention's compaction when its interval has passed."""
+        self._seal_due(everything)
+        compaction = self.compaction
+        if compaction is not None and time.monotonic() >= self._next_compaction:
+            self._next_compaction = time.monotonic() + compaction[1]
+            self._seal_due(True)  # compaction reads the hours it merges
+            done = compaction[0]()
+            if done.get("profiles") or done.get("hours") or done.get("days") or done.get("deleted_days"):
+                log.info("retention compacted %s", done)
+
+    def _seal_due(self, everything: bool) -> None:
         now = time.monotonic()
         with self._dirty_lock:
             due = [key for key, since in self._dirty.items() if everything or now - since >= SEAL_DELAY_S]
@@ -417,9 +460,13 @@ class Rollups:
         latest = self.buckets.get(key)
         counts = self._bucket(index, key, rows, latest if latest is not None and latest.epoch == index.epoch else None)
         members = frozenset(row.id for row in rows)
-        self.storage.blobs.put(_bucket_key(key), encode(index, replace(counts, members=members)))
+        self.storage.blobs.put(bucket_blob_key(key), encode(index, replace(counts, members=members)))
 
     # -- reading ----------------------------------------------------------------
+    def bucket_sums(self, index: PathIndex, key: BucketKey, rows: Sequence[StoredProfile]) -> PathCounts:
+        """The sums of exactly ``rows``, the profiles of bucket ``key`` (for compaction)."""
+        return self._bucket(index, key, rows)
+
     def _bucket(
         self, index: PathIndex, key: BucketKey, rows: Sequence[StoredProfile], latest: Optional[_Latest] = None
     ) -> PathCounts:
@@ -462,11 +509,11 @@ class Rollups:
     def _stored(self, index: PathIndex, key: BucketKey) -> Optional[_Latest]:
         """The bucket as last written (into memory), or None."""
         try:
-            counts = decode(index, self.storage.blobs.get(_bucket_key(key)))
+            counts = decode(index, self.storage.blobs.get(bucket_blob_key(key)))
         except KeyError:
             return None
         except StoredFormatError as error:
-            log.warning("rebuilding rollup %s: %s", _bucket_key(key), error)
+            log.warning("rebuilding rollup %s: %s", bucket_blob_key(key), error)
             return None
         if counts.members is None:
             return None
@@ -490,7 +537,7 @@ class Rollups:
         return found
 
 
-def _bucket_key(key: BucketKey) -> str:
+def bucket_blob_key(key: BucketKey) -> str:
     """The blob key of a bucket (one per bucket: a later write replaces the earlier)."""
     group, width, number = key
     group_digest = hashlib.sha256(group.encode("utf-8")).hexdigest()[:24]
@@ -526,14 +573,16 @@ def timeseries(storage: Storage, group: str, start_ns: int, end_ns: int, step_ns
     )
     with storage.engine.connect() as conn:
         rows = conn.execute(query).all()
+    points: Dict[int, List[int]] = {int(row[0]): [int(row[1] or 0), int(row[2] or 0), int(row[3])] for row in rows}
+    for compacted in storage.find_buckets(group, start_ns=start_ns, end_ns=end_ns):  # at their start
+        number = max(compacted.start_time_unix_ns - start_ns, 0) // step_ns
+        point = points.setdefault(number, [0, 0, 0])
+        point[0] += compacted.cpu_samples
+        point[1] += compacted.wall_samples
+        point[2] += compacted.profile_count
     return [
-        {
-            "start_unix_ns": start_ns + int(row[0]) * step_ns,
-            "cpu": int(row[1] or 0),
-            "wall": int(row[2] or 0),
-            "profiles": int(row[3]),
-        }
-        for row in rows
+        {"start_unix_ns": start_ns + number * step_ns, "cpu": cpu, "wall": wall, "profiles": count}
+        for number, (cpu, wall, count) in sorted(points.items())
     ]
 
 

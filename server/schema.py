@@ -14,6 +14,8 @@ Tables:
 
 - ``groups``, ``profiles``: profiling groups with their hashed ingest keys, and the index of
   stored profiles (bodies live in the blob store);
+- ``rollup_buckets``: per group, the hourly and daily profiles that raw profiles past their
+  retention were merged into (:mod:`.retention`; call-path counts in the blob store);
 - ``series_buckets``: per group and 5-minute bucket, the summed per-frame counts of its profiles
   (:mod:`.series`), written once per profile, so anomaly detection never re-reads the profiles;
 - ``anomaly_fits``: per group and UTC day, the anomaly detector's seasonal fits of that day
@@ -78,6 +80,21 @@ profiles = Table(
     Column("cpu_samples", BigInteger, nullable=False),
     UniqueConstraint("group_name", "idempotency_key", name="uq_profiles_group_idempotency"),
     Index("ix_profiles_group_start", "group_name", "start_time_unix_ns"),
+)
+
+rollup_buckets = Table(
+    "rollup_buckets",
+    metadata,
+    Column("group_name", String(128), ForeignKey("groups.name"), primary_key=True),
+    Column("resolution_s", Integer, primary_key=True),
+    Column("bucket_start_unix_s", BigInteger, primary_key=True),
+    Column("blob_key", String(200), nullable=False),
+    Column("profile_count", Integer, nullable=False),
+    Column("wall_samples", BigInteger, nullable=False),
+    Column("cpu_samples", BigInteger, nullable=False),
+    Column("start_time_unix_ns", BigInteger, nullable=False),
+    Column("end_time_unix_ns", BigInteger, nullable=False),
+    Column("updated_unix_ns", BigInteger, nullable=False),
 )
 
 series_buckets = Table(

@@ -28,6 +28,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, T
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from greenflame.analyzer.model import Profile
 from greenflame.analyzer.series_counts import BucketCounts, add_structure, middle_s, window_counts
@@ -108,10 +109,8 @@ class SeriesStore:
         raise AssertionError("unreachable")
 
     def _add_in(self, conn: Connection, group: str, start: int, new: Dict[str, BucketCounts]) -> Loaded:
-        b = series_buckets.c
-        where = and_(b.group_name == group, b.resolution_s == RESOLUTION_S, b.bucket_start_unix_s == start)
-        found = conn.execute(select(b.counts).where(where).with_for_update()).scalar_one_or_none()
-        loaded: Loaded = decode(found) if found is not None else (frozenset(), BucketCounts())
+        found = read_row(conn, group, RESOLUTION_S, start)
+        loaded: Loaded = found if found is not None else (frozenset(), BucketCounts())
         ids, counts = loaded
         added = {profile_id: c for profile_id, c in new.items() if profile_id not in ids}
         if not added and found is not None:
@@ -119,15 +118,7 @@ class SeriesStore:
         for part in added.values():
             counts.add(part)
         ids = ids | frozenset(added)
-        values = {"profile_count": len(ids), "counts": encode(ids, counts), "updated_unix_ns": time.time_ns()}
-        if found is None:
-            conn.execute(
-                series_buckets.insert().values(
-                    group_name=group, resolution_s=RESOLUTION_S, bucket_start_unix_s=start, **values
-                )
-            )
-        else:
-            conn.execute(series_buckets.update().where(where).values(**values))
+        write_row(conn, group, RESOLUTION_S, start, ids, counts, found is not None)
         return ids, counts
 
     # -- reading ------------------------------------------------------------------
@@ -214,6 +205,40 @@ class SeriesStore:
             self._cache_bytes += _size(loaded)
             while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
                 self._cache_bytes -= _size(self._cache.pop(next(iter(self._cache))))
+
+
+def _row_where(group: str, resolution_s: int, start: int) -> ColumnElement[bool]:
+    b = series_buckets.c
+    return and_(b.group_name == group, b.resolution_s == resolution_s, b.bucket_start_unix_s == start)
+
+
+def read_row(conn: Connection, group: str, resolution_s: int, start: int) -> Optional[Loaded]:
+    """A stored bucket row, locked for update in ``conn``'s transaction; None if there is none."""
+    b = series_buckets.c
+    where = _row_where(group, resolution_s, start)
+    found = conn.execute(select(b.counts).where(where).with_for_update()).scalar_one_or_none()
+    return decode(bytes(found)) if found is not None else None
+
+
+def write_row(
+    conn: Connection,
+    group: str,
+    resolution_s: int,
+    start: int,
+    ids: FrozenSet[str],
+    counts: BucketCounts,
+    exists: bool,
+) -> None:
+    """Insert or replace (``exists``) a bucket row of ``counts`` naming the profiles ``ids``."""
+    values = {"profile_count": counts.profiles, "counts": encode(ids, counts), "updated_unix_ns": time.time_ns()}
+    if exists:
+        conn.execute(series_buckets.update().where(_row_where(group, resolution_s, start)).values(**values))
+    else:
+        conn.execute(
+            series_buckets.insert().values(
+                group_name=group, resolution_s=resolution_s, bucket_start_unix_s=start, **values
+            )
+        )
 
 
 def _size(loaded: Loaded) -> int:

@@ -45,6 +45,10 @@ _POSITIVE = (
     "worker_poll_s",
     "processes",
     "session_max_age_s",
+    "raw_retention_s",
+    "hourly_retention_s",
+    "daily_retention_s",
+    "compaction_interval_s",
 )
 
 #: ``analysis`` values: each server process analyses, or only ``greenflame worker`` processes do.
@@ -166,6 +170,20 @@ class Settings:
     anomaly_history_s: int = _setting(
         "GREENFLAME_ANOMALY_HISTORY_S", 7 * 86400, "span of history anomaly detection learns from"
     )
+    raw_retention_s: int = _setting(
+        "GREENFLAME_RAW_RETENTION_S",
+        15 * 86400,
+        "raw profiles are kept this long, then merged into hourly profiles (at least the anomaly history)",
+    )
+    hourly_retention_s: int = _setting(
+        "GREENFLAME_HOURLY_RETENTION_S", 60 * 86400, "hourly profiles are kept this long, then merged into daily ones"
+    )
+    daily_retention_s: int = _setting(
+        "GREENFLAME_DAILY_RETENTION_S", 3 * 365 * 86400, "daily profiles are kept this long, then deleted"
+    )
+    compaction_interval_s: int = _setting(
+        "GREENFLAME_COMPACTION_INTERVAL_S", 3600, "how often each server process applies retention"
+    )
     ingest_max_age_s: int = _setting(
         "GREENFLAME_INGEST_MAX_AGE_S", 10 * 365 * 86400, "oldest accepted profile start, s before the server's clock"
     )
@@ -235,6 +253,10 @@ class Settings:
         for name in ("analysis_delay_ms", "analysis_interval_s", "anomaly_history_s", "shutdown_timeout_s"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.raw_retention_s < max(self.anomaly_history_s, self.analysis_window_s):
+            raise UserError("raw_retention_s must be at least anomaly_history_s and analysis_window_s")
+        if not self.raw_retention_s <= self.hourly_retention_s <= self.daily_retention_s:
+            raise UserError("retention must not shrink: raw_retention_s <= hourly_retention_s <= daily_retention_s")
         if not 2 <= self.max_stack_depth <= MAX_STACK_DEPTH:
             raise UserError(f"max_stack_depth must be between 2 and {MAX_STACK_DEPTH}, got {self.max_stack_depth}")
         if self.headers_timeout_s > self.body_timeout_s:

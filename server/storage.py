@@ -13,7 +13,7 @@ import hashlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple, Union
 
 from flask import Flask, current_app
@@ -29,7 +29,7 @@ from .blobs import BlobStore, open_blob_store
 from .context import SETTINGS_KEY
 from .db import make_engine, upgrade_database
 from .events import ProfileStored, profile_stored
-from .schema import groups, profiles
+from .schema import groups, profiles, rollup_buckets
 
 INGEST_KEY_PREFIX = "gfi_"
 
@@ -60,6 +60,22 @@ class StoredProfile:
     duration_ns: int
     received_unix_ns: int
     blob_key: str
+
+
+@dataclass(frozen=True)
+class StoredBucket:
+    """A compacted hourly or daily profile of a group (:mod:`.retention`): its row."""
+
+    group: str
+    resolution_s: int
+    bucket_start_unix_s: int
+    blob_key: str
+    profile_count: int
+    wall_samples: int
+    cpu_samples: int
+    start_time_unix_ns: int
+    end_time_unix_ns: int
+    updated_unix_ns: int = 0
 
 
 def hash_key(key: str) -> str:
@@ -134,9 +150,21 @@ class Storage:
         )
         if name is not None:
             query = query.where(groups.c.name == name)
+        c = rollup_buckets.c
+        compacted = select(
+            c.group_name,
+            func.sum(c.profile_count),
+            func.min(c.start_time_unix_ns),
+            func.max(c.end_time_unix_ns),
+        ).group_by(c.group_name)
+        if name is not None:
+            compacted = compacted.where(c.group_name == name)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [GroupSummary(row[0], row[1], row[2] or 0, row[3], row[4], row[5]) for row in rows]
+            older = {row[0]: row[1:] for row in conn.execute(compacted)}
+        return [
+            _with_compacted(GroupSummary(row[0], row[1], row[2] or 0, row[3], row[4], row[5]), older) for row in rows
+        ]
 
     # -- profiles -------------------------------------------------------------
     def add_profile(
@@ -214,9 +242,59 @@ class Storage:
             rows = conn.execute(query).all()
         return [StoredProfile(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
 
+    def find_buckets(
+        self,
+        group: str,
+        resolution_s: Optional[int] = None,
+        start_ns: Optional[int] = None,
+        end_ns: Optional[int] = None,
+    ) -> List[StoredBucket]:
+        """Compacted profiles of ``group`` (one resolution, or all) overlapping ``[start_ns, end_ns)``, oldest first."""
+        c = rollup_buckets.c
+        query = select(rollup_buckets).where(c.group_name == group).order_by(c.bucket_start_unix_s, c.resolution_s)
+        if resolution_s is not None:
+            query = query.where(c.resolution_s == resolution_s)
+        if end_ns is not None:
+            query = query.where(c.start_time_unix_ns < end_ns)
+        if start_ns is not None:
+            query = query.where(c.end_time_unix_ns >= start_ns)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredBucket(
+                row.group_name,
+                row.resolution_s,
+                row.bucket_start_unix_s,
+                row.blob_key,
+                row.profile_count,
+                row.wall_samples,
+                row.cpu_samples,
+                row.start_time_unix_ns,
+                row.end_time_unix_ns,
+                row.updated_unix_ns,
+            )
+            for row in rows
+        ]
+
     def load_profile(self, stored: StoredProfile) -> Profile:
         """The profile body of an index row."""
         return wire_summary.loads(gzip.decompress(self.blobs.get(stored.blob_key)))
+
+
+def _with_compacted(summary: GroupSummary, compacted: dict) -> GroupSummary:
+    """``summary`` counting the group's compacted profiles too (retention keeps their totals)."""
+    found = compacted.get(summary.name)
+    if found is None:
+        return summary
+    count, first, last = found
+    firsts = [t for t in (summary.first_seen_unix_ns, first) if t is not None]
+    lasts = [t for t in (summary.last_seen_unix_ns, last) if t is not None]
+    return replace(
+        summary,
+        profile_count=summary.profile_count + int(count or 0),
+        first_seen_unix_ns=min(firsts) if firsts else None,
+        last_seen_unix_ns=max(lasts) if lasts else None,
+    )
 
 
 def _profile_row(

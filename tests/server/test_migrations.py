@@ -44,7 +44,7 @@ TABLES_0_1_0 = {
     "ticket_links",
 }
 #: Tables the revisions after 0001 added.
-TABLES_ADDED_LATER = {"series_buckets", "api_tokens", "anomaly_fits"}
+TABLES_ADDED_LATER = {"series_buckets", "api_tokens", "anomaly_fits", "rollup_buckets"}
 
 
 @pytest.fixture
