@@ -120,6 +120,8 @@ def _loader_before(instructions: List[dis.Instruction], index: int, need: int) -
     pushed = 0
     for ins in reversed(instructions[: position + 1]):
         if pushed >= need:
+            if ins.opname == "PUSH_NULL":
+                continue  # Python 3.13: the callable, then NULL, then the arguments
             if ins.opname in _LOADERS and isinstance(ins.argval, str):
                 return ins.argval
             return None

@@ -24,6 +24,7 @@ SLOW_MODULES = frozenset(
         "test_migrations.py",
         "test_agent_sigprof.py",
         "test_agent_lifecycle.py",
+        "test_agent_other_pythons.py",
         "test_agent_delivery.py",
         "test_agent_exporters.py",
         "test_agent_runner.py",

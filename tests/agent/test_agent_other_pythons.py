@@ -1,0 +1,118 @@
+"""The agent on the other CPythons Lambda runs (3.9, 3.12, 3.13: their frame and bytecode internals
+differ from 3.11's), each in a real process of that interpreter (pyenv's), with the agent's own
+sources on the path: it needs the standard library only. What is checked is what the bytecode
+changes break first: the idle classification and the CPU view of a sleep/compute mix.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from support.paths import ROOT
+
+VERSIONS = ("3.9", "3.12", "3.13")
+
+SCRIPT = """
+import json, sys, threading, time
+from greenflame import agent
+from greenflame.agent.idle import idle_offsets
+
+lock = threading.Lock()
+from time import sleep
+
+def naps():
+    time.sleep(0.001)
+
+def waits(event):
+    event.wait(0.001)
+
+def locks():
+    lock.acquire(timeout=0.001)
+
+def receives(sock):
+    return sock.recv(10)
+
+def bare():
+    sleep(0.001)
+
+def busy():
+    return ",".join(["a"]), {}.get(1)
+
+idle = {f.__name__: bool(idle_offsets(f.__code__)) for f in (naps, waits, locks, receives, bare, busy)}
+
+def burn(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+def crunch():
+    burn(0.02)
+
+def nap():
+    time.sleep(0.03)
+
+def parse():
+    burn(0.01)
+
+agent.start(out=sys.argv[1])
+started = time.perf_counter()
+while time.perf_counter() - started < 2.5:
+    crunch()
+    nap()
+    parse()
+agent.stop()
+report = json.load(open(sys.argv[1]))
+totals = {}
+for sample in report["samples"]:
+    stack = [report["frames"][i]["function"] for i in sample["stack"]]
+    leaf = next((n for n in reversed(stack) if n in ("crunch", "nap", "parse")), None)
+    if leaf:
+        column = totals.setdefault(leaf, [0, 0, 0])
+        for i in range(3):
+            column[i] += sample["values"][i]
+print(json.dumps({"version": sys.version.split()[0], "idle": idle, "totals": totals}))
+"""
+
+
+def interpreter(version: str) -> str:
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(f"{root}/versions/{version}.*/bin/python"))
+    if found:
+        return found[-1]
+    message = f"CPython {version} is not installed under pyenv ({root}/versions)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_agent_classifies_and_samples_right_on(version: str, tmp_path: Path) -> None:
+    python = interpreter(version)
+    package = tmp_path / "path" / "greenflame"
+    package.mkdir(parents=True)
+    (package / "agent").symlink_to(ROOT / "agent")  # a namespace package, as the editable install
+    (tmp_path / "check.py").write_text(textwrap.dedent(SCRIPT))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENFLAME_", "PYTHON"))}
+    env["PYTHONPATH"] = str(tmp_path / "path")
+    done = subprocess.run(
+        [python, str(tmp_path / "check.py"), str(tmp_path / "p.json")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["version"].startswith(version)
+    assert result["idle"] == {"naps": True, "waits": True, "locks": True, "receives": True, "bare": True, "busy": False}
+    totals = result["totals"]
+    cpu = sum(column[1] for column in totals.values())
+    assert cpu >= 40, totals
+    assert totals["nap"][1] <= max(2, 0.03 * cpu) and totals["nap"][2] == totals["nap"][0], totals
+    assert 0.5 <= totals["crunch"][1] / cpu <= 0.85, totals  # truth: 2/3
