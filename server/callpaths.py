@@ -83,6 +83,7 @@ class PathIndex:
         self.frames: List[Frame] = []
         self._frame_ids: Dict[Frame, int] = {}
         self._frame_digests: List[int] = []
+        self._frame_fields: Dict[Tuple[str, str, int], int] = {}
         #: Whole stacks (tuples of frame ids) already interned: one lookup per sample.
         self._leaves: Dict[Tuple[int, ...], int] = {}
         self.parents: List[int] = [-1]
@@ -106,7 +107,18 @@ class PathIndex:
             index = self._frame_ids[frame] = len(self.frames)
             self.frames.append(frame)
             self._frame_digests.append(_frame_digest(frame))
+            self._frame_fields[(frame.function, frame.file, frame.line)] = index
         return index
+
+    def frame_ids(self, fields: Sequence[Tuple[str, str, int]]) -> List[int]:
+        """The ids of frames given as (function, file, line), interned if new (call with :attr:`lock`
+        held); a known frame costs one lookup, no Frame object."""
+        known = self._frame_fields
+        ids = []
+        for key in fields:
+            found = known.get(key)
+            ids.append(found if found is not None else self.frame_id(Frame(*key)))
+        return ids
 
     def child(self, parent: int, frame_id: int) -> int:
         """The path ``parent`` + frame ``frame_id``, interned if new (call with :attr:`lock` held)."""
@@ -240,12 +252,15 @@ class PathCounts:
         return int(self.ids.nbytes + self.values.nbytes) + 200
 
 
-def fold_profile(index: PathIndex, profile: Profile, max_paths: int = MAX_BUCKET_PATHS) -> PathCounts:
-    """``profile`` as a bucket of ``index`` (labels dropped, equal stacks added up, capped)."""
+def fold_profile(
+    index: PathIndex, profile: Profile, max_paths: int = MAX_BUCKET_PATHS, frame_ids: Optional[List[int]] = None
+) -> PathCounts:
+    """``profile`` as a bucket of ``index`` (labels dropped, equal stacks added up, capped);
+    ``frame_ids``: the index's ids of ``profile.frames`` when known."""
     width = len(profile.sample_types)
     acc: Dict[int, List[int]] = {}
     with index.lock:
-        to_id = [index.frame_id(frame) for frame in profile.frames]
+        to_id = frame_ids if frame_ids is not None else [index.frame_id(frame) for frame in profile.frames]
         leaf = index.leaf
         for sample in profile.samples:
             path = leaf(tuple([to_id[frame] for frame in sample.stack]))

@@ -34,7 +34,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from greenflame.analyzer.formats.wire_summary import DocumentSummary
-from greenflame.analyzer.model import Frame, Profile, Sample, SampleType, merge
+from greenflame.analyzer.model import Profile, Sample, SampleType, merge
 
 from . import metrics
 from .callpaths import (
@@ -221,13 +221,17 @@ class _Latest:
         return self.counts.members or frozenset()
 
 
-def stacks_profile(content: Union[DocumentSummary, Profile]) -> Profile:
-    """The label-less profile of a checked report, equal stacks added up, made from the document's
-    columns when it is one (no object per sample: the stacks are what rollups and series read)."""
+def stacks_profile(content: Union[DocumentSummary, Profile], index: PathIndex) -> Tuple[Profile, Optional[List[int]]]:
+    """The label-less profile of a checked report, equal stacks added up, and the ids in ``index``
+    of its frames (None for a built profile). From a document it is made from its columns: no
+    object per sample, and the frames are the index's own (no object per frame either)."""
     if not isinstance(content, DocumentSummary):
-        return content
+        return content, None
     document = content.document
-    frames = [Frame(f["function"], f["file"], f["line"]) for f in document["frames"]]
+    fields = [(f["function"], f["file"], f["line"]) for f in document["frames"]]
+    with index.lock:
+        frame_ids = index.frame_ids(fields)
+        frames = [index.frames[i] for i in frame_ids]
     sums: Dict[Tuple[int, ...], List[int]] = {}
     for sample in document["samples"]:
         stack = tuple(sample["stack"])
@@ -237,7 +241,7 @@ def stacks_profile(content: Union[DocumentSummary, Profile]) -> Profile:
         else:
             for column, value in enumerate(sample["values"]):
                 into[column] += value
-    return Profile(
+    profile = Profile(
         sample_types=[SampleType(t["name"], t["unit"]) for t in document["sample_types"]],
         frames=frames,
         samples=[Sample(stack, values) for stack, values in sums.items()],
@@ -246,6 +250,7 @@ def stacks_profile(content: Union[DocumentSummary, Profile]) -> Profile:
         duration_ns=content.duration_ns,
         metadata=content.metadata,
     )
+    return profile, frame_ids
 
 
 class Rollups:
@@ -389,8 +394,9 @@ class Rollups:
         )
         body: Optional[Profile] = None
         if profile.content is not None:
-            body = stacks_profile(profile.content)
-            self._profile(self.index(row.group), row, body)
+            index = self.index(row.group)
+            body, frame_ids = stacks_profile(profile.content, index)
+            self.profiles.put(f"{index.epoch}/{row.id}", fold_profile(index, body, self.max_bucket_paths, frame_ids))
             if self.worker.depth >= MAX_HANDED_PROFILES:
                 body = None  # the worker reads the stored body: memory stays bounded
         self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, body)))
