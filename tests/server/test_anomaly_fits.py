@@ -36,10 +36,15 @@ def _profile(n: int) -> Profile:
     return made
 
 
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[Tuple[str, str, List[Profile]]]:
-    """A database and folder holding two days of 5-minute reports of one group (and a few more)."""
-    url, blobs = f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "blobs")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tuple[str, str, List[Profile]]]:
+    """A database (SQLite, or the test PostgreSQL) and folder holding two days of 5-minute reports
+    of one group (and a few more)."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_database")()
+    else:
+        url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    blobs = str(tmp_path / "blobs")
     storage = Storage.open(url, blobs)
     storage.create_group(GROUP)
     profiles = [_profile(n) for n in range(570)]
