@@ -122,6 +122,7 @@ def serve_app(settings: Settings, sockets: Optional[List[socket.socket]] = None)
     with stop_on_signals(stop):
         run_until_stopped(server, stop, settings.shutdown_timeout_s)
     scheduler.stop()
+    rollups.finish(app, settings.shutdown_timeout_s)  # changed rollups written, not rebuilt after a restart
     events.disconnect_app(app)
     print("greenflame server stopped", flush=True)
     return 0

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence
 from flask import Flask
 from sqlalchemy import and_, delete, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from greenflame.analyzer.model import CPU, WALL
@@ -137,6 +138,8 @@ class Compactor:
         index = self.rollups.index(group)
         counts = self.rollups.bucket_sums(index, (group, HOUR_NS, hour), rows)
         replaced = self._write(group, HOUR_S, hour * HOUR_S, index, [counts], len(rows), profile_ids=rows)
+        if replaced is None:
+            return
         blobs = [row.blob_key for row in rows] + replaced
         blobs.append(bucket_blob_key((group, HOUR_NS, hour)))
         first_slot = hour * HOUR_NS // SLOT_NS
@@ -148,7 +151,8 @@ class Compactor:
         parts = [self._read(index, bucket) for bucket in hours]
         count = sum(bucket.profile_count for bucket in hours)
         replaced = self._write(group, DAY_S, day * DAY_S, index, parts, count, sub_buckets=hours)
-        self._delete_blobs([bucket.blob_key for bucket in hours] + replaced)
+        if replaced is not None:
+            self._delete_blobs([bucket.blob_key for bucket in hours] + replaced)
 
     def _delete_days(self, group: str, before_s: int) -> int:
         days = self.storage.find_buckets(group, DAY_S, end_ns=before_s * 10**9)
@@ -172,8 +176,9 @@ class Compactor:
         profile_count: int,
         profile_ids: Sequence[StoredProfile] = (),
         sub_buckets: Sequence[StoredBucket] = (),
-    ) -> List[str]:
-        """Merge ``parts`` (and the bucket already there) into the bucket; the blob keys it replaced."""
+    ) -> Optional[List[str]]:
+        """Merge ``parts`` (and the bucket already there) into the bucket; the blob keys it replaced
+        (None: another process wrote the bucket first, and nothing was changed here)."""
         existing = self.storage.find_buckets(group, resolution_s, start_s * 10**9, (start_s + 1) * 10**9)
         existing = [b for b in existing if b.bucket_start_unix_s == start_s]
         if existing:
@@ -192,9 +197,30 @@ class Compactor:
             "end_time_unix_ns": counts.end_ns,
             "updated_unix_ns": time.time_ns(),
         }
+        try:
+            self._commit(group, resolution_s, start_s, row, existing[0] if existing else None, profile_ids, sub_buckets)
+        except (IntegrityError, _Conflict):  # another process compacted some of the same first: it has them
+            self._delete_blobs([blob_key])
+            return None
+        return [existing[0].blob_key] if existing else []
+
+    def _commit(
+        self,
+        group: str,
+        resolution_s: int,
+        start_s: int,
+        row: Dict[str, object],
+        existing: Optional[StoredBucket],
+        profile_ids: Sequence[StoredProfile],
+        sub_buckets: Sequence[StoredBucket],
+    ) -> None:
+        """The bucket's row written and what it replaces deleted, in one transaction; _Conflict (all
+        rolled back) when another process changed the bucket or took any of them meanwhile."""
         with self.storage.engine.begin() as conn:
-            if existing:
-                conn.execute(rollup_buckets.update().where(_bucket_where(group, resolution_s, start_s)).values(**row))
+            where = _bucket_where(group, resolution_s, start_s)
+            if existing is not None:
+                unchanged = and_(where, rollup_buckets.c.updated_unix_ns == existing.updated_unix_ns)
+                _expect(conn.execute(rollup_buckets.update().where(unchanged).values(**row)).rowcount, 1)
             else:
                 conn.execute(
                     rollup_buckets.insert().values(
@@ -203,11 +229,14 @@ class Compactor:
                 )
             ids = [p.id for p in profile_ids]
             for chunk in range(0, len(ids), 500):
-                conn.execute(delete(profiles).where(profiles.c.id.in_(ids[chunk : chunk + 500])))
+                part = ids[chunk : chunk + 500]
+                _expect(conn.execute(delete(profiles).where(profiles.c.id.in_(part))).rowcount, len(part))
             for bucket in sub_buckets:
-                where = _bucket_where(group, bucket.resolution_s, bucket.bucket_start_unix_s)
-                conn.execute(delete(rollup_buckets).where(where))
-        return [existing[0].blob_key] if existing else []
+                older = and_(
+                    _bucket_where(group, bucket.resolution_s, bucket.bucket_start_unix_s),
+                    rollup_buckets.c.updated_unix_ns == bucket.updated_unix_ns,
+                )
+                _expect(conn.execute(delete(rollup_buckets).where(older)).rowcount, 1)
 
     def _read(self, index: PathIndex, bucket: StoredBucket) -> PathCounts:
         return decode(index, self.storage.blobs.get(bucket.blob_key))
@@ -243,6 +272,15 @@ def _merge_series_row(conn: Connection, group: str, resolution_s: int, start: in
         counts.add(found[1])
     # Compacted rows name no profiles (theirs are gone): the counts alone.
     write_row(conn, group, resolution_s, start, frozenset(), counts, found is not None)
+
+
+class _Conflict(Exception):
+    """Another process compacted some of the same data first."""
+
+
+def _expect(count: int, expected: int) -> None:
+    if count != expected:
+        raise _Conflict(f"{count} rows changed, not {expected}")
 
 
 def _bucket_where(group: str, resolution_s: int, start_s: int) -> ColumnElement[bool]:

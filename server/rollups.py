@@ -603,6 +603,13 @@ def init_app(app: Flask) -> None:
     rollups.warm(time.time_ns())
 
 
+def finish(app: Flask, timeout_s: float) -> None:
+    """At shutdown: fold what is queued and write every changed bucket, for up to ``timeout_s``."""
+    rollups = app.extensions.get(EXTENSION_KEY)
+    if rollups is not None and not rollups.worker.drain(timeout_s):
+        log.warning("rollups not all written at shutdown; they are rebuilt from the profiles when read")
+
+
 EXTENSION_KEY = "greenflame.rollups"
 _create_lock = threading.Lock()
 

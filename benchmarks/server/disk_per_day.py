@@ -6,9 +6,12 @@ folder, posts ``--hours`` hours of 60-second reports of one group (the generator
 window), waits until the rollup worker has folded every profile, then stops the server and
 measures the data folder by part: the database file, profile bodies, call-path rollups (per
 profile and per hour) and the rest. Prints bytes per report and per service-day (the measured
-hours scaled to 24).
+hours scaled to 24). With ``--compact``, the server is then started again on the same folder with
+raw retention of one second, so every hour that has ended is merged into an hourly profile
+(``server/retention.py``), the SQLite file is vacuumed (it keeps freed pages otherwise), and the
+folder is measured again: what a service-day costs once its raw span has passed.
 
-    python benchmarks/server/disk_per_day.py [--hours 24] [--clients 4] [--pool 24]
+    python benchmarks/server/disk_per_day.py [--hours 24] [--clients 4] [--pool 24] [--compact]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import re
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -94,6 +98,8 @@ def sizes(data_dir: Path) -> Dict[str, int]:
             part = "database (index, series, analysis)"
         elif relative[:2] == ("profiles", "profiles"):  # the blob folder holds bodies and rollups
             part = "profile bodies"
+        elif relative[:3] == ("profiles", "rollups", "compacted"):
+            part = "compacted profiles (hourly, daily)"
         elif relative[:2] == ("profiles", "rollups") and len(relative) > 4:
             part = f"rollups ({relative[4]})"
         else:
@@ -102,11 +108,51 @@ def sizes(data_dir: Path) -> Dict[str, int]:
     return parts
 
 
+#: Retention spans making every ended hour compacted at once (the compaction test's, with 1 s raw).
+COMPACT_NOW = {
+    "GREENFLAME_RAW_RETENTION_S": "1",
+    "GREENFLAME_HOURLY_RETENTION_S": str(10 * 86400),
+    "GREENFLAME_DAILY_RETENTION_S": str(10 * 86400),
+    "GREENFLAME_ANOMALY_HISTORY_S": "1",
+    "GREENFLAME_ANALYSIS_WINDOW_S": "1",
+    "GREENFLAME_COMPACTION_INTERVAL_S": "1",
+}
+
+
+def compact(data_dir: Path, timeout_s: float = 1800) -> None:
+    """Run the server on ``data_dir`` with :data:`COMPACT_NOW` until no profile body is deleted any more."""
+    process, _url = start_server(data_dir, [], COMPACT_NOW)
+    try:
+        deadline = time.monotonic() + timeout_s
+        last, steady = -1, 0
+        while time.monotonic() < deadline and steady < 5:
+            count = sum(1 for _ in (data_dir / "profiles" / "profiles").rglob("*.json.gz"))
+            steady = steady + 1 if count == last else 0
+            last = count
+            time.sleep(1)
+    finally:
+        process.terminate()
+        process.wait(60)
+    with sqlite3.connect(data_dir / "greenflame.db") as db:  # SQLite keeps freed pages until VACUUM
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def show(title: str, measured: Dict[str, int], accepted: int, hours: int) -> None:
+    total = sum(measured.values())
+    print(title)
+    for part, size in sorted(measured.items(), key=lambda item: -item[1]):
+        print(f"  {part:36} {size / 1e6:9.1f} MB  {size / max(accepted, 1) / 1e3:7.1f} KB/report")
+    print(f"total {total / 1e6:.1f} MB, {total / max(accepted, 1) / 1e3:.1f} KB/report")
+    print(f"per service-day (one report a minute): {total * 24 / hours / 1e6:.1f} MB")
+
+
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=int, default=24, help="hours of 60-second reports to post")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--pool", type=int, default=24, help="distinct report bodies")
+    parser.add_argument("--compact", action="store_true", help="measure again once retention compacted the hours")
     args = parser.parse_args(argv)
     generator = ReportGenerator()
     pool = [generator.body("bench-0", time.time_ns() - n * WINDOW_NS) for n in range(args.pool)]
@@ -123,13 +169,11 @@ def main(argv: List[str] | None = None) -> None:
             process.terminate()
             process.wait(60)
         measured = sizes(data_dir)
-    total = sum(measured.values())
-    scale = 24 / args.hours
-    print(f"{accepted} reports over {args.hours} h posted and folded in {elapsed:.0f} s")
-    for part, size in sorted(measured.items(), key=lambda item: -item[1]):
-        print(f"  {part:36} {size / 1e6:9.1f} MB  {size / max(accepted, 1) / 1e3:7.1f} KB/report")
-    print(f"total {total / 1e6:.1f} MB, {total / max(accepted, 1) / 1e3:.1f} KB/report")
-    print(f"per service-day (one report a minute): {total * scale / 1e6:.1f} MB")
+        print(f"{accepted} reports over {args.hours} h posted and folded in {elapsed:.0f} s")
+        show("raw (within the raw retention span):", measured, accepted, args.hours)
+        if args.compact:
+            compact(data_dir)
+            show("after compaction (ended hours merged into hourly profiles):", sizes(data_dir), accepted, args.hours)
 
 
 if __name__ == "__main__":
