@@ -114,5 +114,6 @@ def test_the_agent_classifies_and_samples_right_on(version: str, tmp_path: Path)
     totals = result["totals"]
     cpu = sum(column[1] for column in totals.values())
     assert cpu >= 40, totals
-    assert totals["nap"][1] <= max(2, 0.03 * cpu) and totals["nap"][2] == totals["nap"][0], totals
+    # Idle: all but a sample taken before the first disassembly (it imports dis: not in a tick).
+    assert totals["nap"][1] <= max(2, 0.03 * cpu) and totals["nap"][2] >= totals["nap"][0] - 2, totals
     assert 0.5 <= totals["crunch"][1] / cpu <= 0.85, totals  # truth: 2/3

@@ -119,7 +119,7 @@ def test_a_sleeping_function_never_shows_in_the_cpu_view_and_fills_its_share_of_
     assert cpu >= 50 and wall >= 80, totals
     # Truth: nap uses under 1% of the CPU and 50% of the wall time (crunch 20 ms, nap 30, parse 10).
     assert totals["nap"][1] <= max(2, 0.03 * cpu), totals  # charged with CPU used before the sleep
-    assert totals["nap"][2] == totals["nap"][0], totals  # every sample of it is idle
+    assert totals["nap"][2] >= totals["nap"][0] - 2, totals  # idle (but before the first disassembly)
     # Wall: 50% true; short runs under the CPU budget see 33-50% (benchmarks/agent/fidelity.py measures it).
     assert 0.25 <= totals["nap"][0] / wall <= 0.65, totals
     assert 0.55 <= totals["crunch"][1] / cpu <= 0.8, totals  # 2:1 against parse
@@ -129,7 +129,9 @@ def test_a_handler_that_waits_half_its_time_shows_half_idle(tmp_path: Path) -> N
     report = invoke(tmp_path, "half_wait", 150)
     wall, cpu, idle = leaf_totals(report, ["half_wait"])["half_wait"]
     assert wall >= 100, (wall, cpu, idle)
-    assert 0.3 <= idle / wall <= 0.7 and 0.3 <= cpu / wall <= 0.7, (wall, cpu, idle)
+    # Truth 0.5 each; 0.25 idle seen on a loaded machine (the CPU half stretches in wall time when
+    # other processes take the CPU); the agent before issue 14 showed 0.08.
+    assert 0.2 <= idle / wall <= 0.75 and 0.25 <= cpu / wall <= 0.75, (wall, cpu, idle)
     assert cpu + idle <= wall  # never both (a running sample may lack the CPU credit to count)
 
 
