@@ -5,7 +5,7 @@ shows its innermost *Python* frame stopped on the call instruction. The callee i
 frame, so :class:`IdleClassifier` reads the bytecode of that frame: it walks back from the
 call instruction over the arguments' stack effect to the instruction that loaded the callee, and
 takes its name (``sleep`` in ``time.sleep(1)``, ``acquire`` in ``lock.acquire(timeout=t)``).
-The answer is cached per (code object, instruction offset), so each call site is decoded once.
+One disassembly per code object gives every idle offset in it (:func:`idle_offsets`), cached.
 
 A sample is idle when the thread stands on a call to one of :data:`IDLE_CALLS`; such a sample is
 never counted as CPU, whatever the thread's CPU clock says (see :mod:`.cpuprobe`). Python-level

@@ -41,7 +41,12 @@ def child(pause_s: float, watch: bool) -> None:
 def main() -> None:
     from greenflame.agent.lambda_shutdown import WAKE_PAUSE_S
 
-    cases = {"no watcher": ("0", "0"), "watcher, no pause": ("0", "1"), "watcher, paused": (str(WAKE_PAUSE_S), "1")}
+    cases = {
+        "no watcher": ("0", "0"),
+        "watcher, no pause": ("0", "1"),
+        "watcher, 50 ms pause (before 2026-12-05)": ("0.05", "1"),
+        f"watcher, paused {WAKE_PAUSE_S * 1000:.0f} ms": (str(WAKE_PAUSE_S), "1"),
+    }
     results = {name: [] for name in cases}
     for _ in range(3):  # alternate the cases: A B C A B C ...
         for name, (pause, watch) in cases.items():
