@@ -39,7 +39,7 @@ import os
 import threading
 import time
 
-from . import __version__
+from . import __version__, scheduler
 from .config import ENV_PREFIX, Config, ConfigError
 from .guard import copy_identity, guard, guarded
 from .profiler import current, flush, record_invocation, set_metadata, start  # direct: hot path
@@ -191,8 +191,6 @@ DEADLINE_MARGIN_S = 0.1
 RESEND_EVERY_S = 2.0
 #: Invocations per report whose samples carry the ``lambda_request_id`` label (see module doc).
 MAX_LABELLED_REQUESTS = 8
-#: The agent's own scheduler thread never fires in Lambda: reports go at invocation ends.
-_SCHEDULER_OFF_S = 86400.0
 #: The labels of a warm invocation past the first MAX_LABELLED_REQUESTS of a report, prebuilt.
 _INVOKE_LABELS = (("lambda_phase", "invoke"),)
 #: ``context.client_context.custom[FLUSH_KEY]`` truthy: report at the end of this invocation.
@@ -231,7 +229,7 @@ class _Session:
         interval = lambda_interval(settings)
         if interval is None:
             return start(**settings) is not None  # a bad value: start() logs it once
-        settings["report_interval_s"] = _SCHEDULER_OFF_S
+        settings["report_interval_s"] = scheduler.OFF_S  # reports go at invocation ends
         # The write-ahead outbox replaces the HTTP exporter and its spool: building a spool only to
         # drop it would cost a folder and the tempfile/shutil imports on every cold start.
         settings["spool_max_mb"] = 0

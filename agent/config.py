@@ -160,7 +160,9 @@ class Config:
         "thread engine: while the main thread runs Python, it takes the samples from a SIGPROF timer "
         "instead of waking the sampler thread (much cheaper); false: the sampler thread only",
     )
-    report_interval_s: float = _option(60.0, _bounded(float, 0.1, 86400), "seconds between two reports")
+    report_interval_s: float = _option(
+        60.0, _bounded(float, 0.1, 86400), "seconds between two reports (86400, the most: none but the last)"
+    )
     max_stacks: int = _option(10_000, _bounded(int, 1, 10_000_000), "distinct stacks kept per report")
     max_depth: int = _option(128, _bounded(int, 2, 10_000), "frames kept per stack (root side)")
     max_threads: int = _option(64, _bounded(int, 1, 100_000), "threads sampled per tick")

@@ -8,8 +8,10 @@ which the profiler counts the lost report in the next report's ``metadata["dropp
 Each report's idempotency key is its ``metadata["report_id"]``: the same key goes with every
 retry and with every replay from the spool, so the server stores a report once.
 
-``json``, ``gzip`` and ``urllib`` are imported when a report is first exported, so that starting
-the agent stays cheap.
+``json``, ``gzip``, ``uuid`` and each exporter's :attr:`Exporter.thread_imports` are not imported
+with this module (a cold start pays for every module): the scheduler thread imports them before its
+first report, where a fork waits for it (:mod:`~greenflame.agent.thread_imports`); a report
+exported on the program's own thread imports them there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .http_post import INGEST_PATH, HttpPost
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Mapping, Optional
+    from typing import Any, Dict, List, Mapping, Optional, Tuple
 
     from .delivery_policy import Verdict
     from .diskqueue import DiskQueue
@@ -57,6 +59,9 @@ def report_key(report: Mapping[str, Any]) -> str:
 
 class Exporter:
     """Interface of an exporter."""
+
+    #: Modules its :meth:`export` imports (the scheduler thread loads them first: see the module).
+    thread_imports: Tuple[str, ...] = ()
 
     def export(self, report: Dict[str, Any], deadline: float) -> None:
         """Deliver ``report`` before the monotonic ``deadline`` or raise :class:`ExportError`."""
@@ -187,6 +192,9 @@ class HttpExporter(Exporter):
     successful delivery while the deadline allows (:data:`~greenflame.agent.delivery.ON_FAILURE`).
     """
 
+    # encodings.idna: the socket module encodes a host name with it on the first connection.
+    thread_imports = ("http.client", "urllib.error", "urllib.request", "email.utils", "encodings.idna")
+
     def __init__(
         self,
         server: str,
@@ -241,11 +249,14 @@ _MIN_S3_ATTEMPT_S = 0.05
 class S3Exporter(Exporter):
     """Uploads each report, gzipped, to ``s3://BUCKET/PREFIX/<group>/<yyyy>/<mm>/<dd>/<start>-<report id>.json.gz``.
 
-    boto3 is imported on the first export (the agent itself needs only the standard library);
+    boto3 is imported by the scheduler thread before its first report (the agent itself needs only
+    the standard library; boto3 may still import its own modules on first use);
     credentials, region and endpoint come from boto3's usual sources (``AWS_*`` variables, the
     instance or Lambda role, ``AWS_ENDPOINT_URL_S3``). boto3's own retries stay on; the
     connect and read timeouts are bounded by the time left before the deadline.
     """
+
+    thread_imports = ("boto3", "botocore.config")
 
     def __init__(self, url: str, group: str, timeout_s: float) -> None:
         from urllib.parse import urlsplit

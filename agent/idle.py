@@ -16,7 +16,6 @@ waits need no special case: ``queue.Queue.get`` and
 
 from __future__ import annotations
 
-import sys
 from types import CodeType, FrameType
 
 TYPE_CHECKING = False
@@ -64,7 +63,6 @@ _LOADERS = frozenset(
     {"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_FAST", "LOAD_SUPER_ATTR"}
 )
 _CACHE_LIMIT = 5_000
-_PENDING_LIMIT = 100
 
 
 def callee_name(code: CodeType, offset: int) -> Optional[str]:
@@ -72,7 +70,7 @@ def callee_name(code: CodeType, offset: int) -> Optional[str]:
 
     None when the instruction is not a call or the callee is not a simple name or attribute.
     """
-    import dis  # here, not at import time: only a new call site needs it, and it takes milliseconds to load
+    import dis  # not at import time (milliseconds of a cold start); the sampler thread loads it first
 
     instructions = list(dis.get_instructions(code))
     index = next((i for i, ins in enumerate(instructions) if ins.offset == offset), None)
@@ -139,36 +137,10 @@ class IdleClassifier:
     def __init__(self) -> None:
         # id(code) -> (code, its idle offsets); holding the code keeps its id from being reused.
         self._codes: Dict[int, Tuple[CodeType, FrozenSet[int]]] = {}
-        self._pending: List[CodeType] = []
 
     def is_idle(self, frame: FrameType) -> bool:
         """Whether ``frame`` (a thread's innermost Python frame) waits in an idle call."""
         return self.is_idle_at(frame.f_code, frame.f_lasti)
-
-    def is_idle_known(self, frame: FrameType) -> bool:
-        """Like :meth:`is_idle` but never imports :mod:`dis`: until it is imported, a code object not
-        classified yet counts as not idle and waits for :meth:`classify_pending`. For the sampler's
-        tick, which holds a lock the SIGPROF handler needs: an import behind busy threads waits for
-        the GIL at every file system call (measured: about half a second). Once it is imported, a
-        new code object is classified at once (one disassembly)."""
-        code = frame.f_code
-        entry = self._codes.get(id(code))
-        if entry is None:
-            if "dis" in sys.modules:
-                return frame.f_lasti in self._classify(code)
-            if len(self._pending) < _PENDING_LIMIT:
-                self._pending.append(code)
-            return False
-        return frame.f_lasti in entry[1]
-
-    def classify_pending(self) -> None:
-        """Classify the code objects :meth:`is_idle_known` met, so that they are known next time."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
-        for code in pending:
-            if id(code) not in self._codes:
-                self._classify(code)
 
     def is_idle_at(self, code: CodeType, offset: int) -> bool:
         """Whether the instruction at ``offset`` of ``code`` (where a thread stands) is an idle call."""

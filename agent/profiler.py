@@ -117,8 +117,18 @@ class Profiler:
         self.call_profiler: Optional[CallProfiler] = self._engine.call_profiler
         # Without a kill-switch file there is nothing to look after between reports: no wake-ups.
         housekeeping = self._housekeeping if config.kill_file else None
-        self._scheduler = Scheduler(config.report_interval_s, self._scheduled_flush, housekeeping)
+        self._scheduler = Scheduler(
+            config.report_interval_s, self._scheduled_flush, housekeeping, imports=self._report_imports
+        )
         self._last_flush = time.monotonic()
+
+    def _report_imports(self) -> List[str]:
+        """The modules the scheduler thread's reports use (none when it never reports)."""
+        from .thread_imports import REPORTS
+
+        if not self._scheduler.reports:
+            return []
+        return [*REPORTS, *(name for e in self.exporters for name in getattr(e, "thread_imports", ()))]
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -481,6 +491,9 @@ def _install_hooks() -> None:
     _hooks_installed = True
     atexit.register(_at_exit)
     if hasattr(os, "register_at_fork"):
+        from . import thread_imports
+
+        thread_imports.install_fork_hooks()  # first: the child's new lock before its new threads
         os.register_at_fork(after_in_child=_after_fork_in_child)
 
 

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from . import threadlabels
+from . import thread_imports, threadlabels
 from .aggregator import Aggregator
 from .budget import CpuBudget
 from .cpuprobe import CpuProbe, thread_cpu_ns
@@ -135,7 +135,9 @@ class ThreadSampler:
         self._trigger: Optional[ProfSignalTrigger] = None
         self._retired_signal_ns = 0
         self._retired_calls = 0
-        self._worker = PeriodicWorker("greenflame-sampler", self._thread_tick, self._next_delay)
+        self._worker = PeriodicWorker(
+            "greenflame-sampler", self._thread_tick, self._next_delay, lambda: thread_imports.SAMPLER
+        )
 
     @property
     def rate_hz(self) -> float:
@@ -227,8 +229,6 @@ class ThreadSampler:
             self._end_window(now)
         elif len(self._buffer.pending) >= PROCESS_AT:
             self.process_pending()
-        # Call sites met since the last tick, outside the lock: their next samples know them.
-        self._idle.classify_pending()
         if policy.thread_samples(now) and not policy.owe_to_handler(now, self._armed(), self._main_alone()):
             self._take(now)
 
@@ -253,7 +253,6 @@ class ThreadSampler:
                 report(where, error)
             self._judge_trigger(trigger, now)
         self._buffer.flush_drops(self._drops)
-        self._idle.classify_pending()
         # In the cheap mode no sample of the thread's does it; a thread that threading does not know
         # (started from C) only shows in the count of frames.
         with self._tick_lock:
@@ -339,7 +338,7 @@ class ThreadSampler:
         """Record a sample of the main thread, the only thread to sample, for the next batch (as the
         SIGPROF handler does): a record costs a few microseconds, an aggregated sample tens."""
         native = self._table.native.get(main)
-        if self._idle.is_idle_known(frame):
+        if self._idle.is_idle(frame):
             self.probe.off_cpu(native, now_ns)
             cpu = 0
         else:
@@ -355,7 +354,7 @@ class ThreadSampler:
     def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int) -> List[Observation]:
         """One observation per thread: stack, labels, on a CPU, idle."""
         native, on_cpu, off_cpu, read = self._table.native, self.probe.on_cpu, self.probe.off_cpu, self._stacks.read
-        is_idle, labels_of = self._idle.is_idle_known, self._labels.labels_of
+        is_idle, labels_of = self._idle.is_idle, self._labels.labels_of
         tasks = threadlabels.running_tasks() if "asyncio" in sys.modules else NO_TASKS
         by_thread = threadlabels.by_thread()
         observations: List[Observation] = []

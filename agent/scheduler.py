@@ -13,10 +13,12 @@ from .worker import PeriodicWorker
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Callable, Iterable, Optional
 
 
 HOUSEKEEPING_S = 1.0
+#: An interval at which the scheduler never reports (Lambda reports at the end of invocations).
+OFF_S = 86400.0
 
 
 class Scheduler:
@@ -24,6 +26,7 @@ class Scheduler:
 
     The small jitter keeps a fleet of processes started together from reporting in lockstep.
     ``housekeeping()``, when given, is called at least every :data:`HOUSEKEEPING_S` seconds.
+    ``imports()``: the modules the thread imports before its first tick (what ``flush()`` uses).
     """
 
     def __init__(
@@ -32,13 +35,14 @@ class Scheduler:
         flush: Callable[[], object],
         housekeeping: Optional[Callable[[], object]] = None,
         clock: Callable[[], float] = time.monotonic,
+        imports: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self.interval_s = interval_s
         self._flush = flush
         self._housekeeping = housekeeping
         self._clock = clock
         self._next_flush = clock() + self._jittered()
-        self._worker = PeriodicWorker("greenflame-scheduler", self._tick, self._next_delay)
+        self._worker = PeriodicWorker("greenflame-scheduler", self._tick, self._next_delay, imports)
 
     @property
     def ident(self) -> Optional[int]:
@@ -62,10 +66,15 @@ class Scheduler:
         """Stop the thread, waiting up to ``timeout`` seconds (an export in flight may outlive it)."""
         self._worker.stop(timeout)
 
+    @property
+    def reports(self) -> bool:
+        """Whether this thread exports reports (unless the interval is :data:`OFF_S`)."""
+        return self.interval_s < OFF_S
+
     def _tick(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping()
-        if self._clock() >= self._next_flush:
+        if self.reports and self._clock() >= self._next_flush:
             self._next_flush = self._clock() + self._jittered()
             self._flush()
 

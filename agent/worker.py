@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+from . import thread_imports
 from .guard import report
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Callable, Iterable, Optional
 
 _SLICE_S = 0.1
 
@@ -18,13 +19,21 @@ class PeriodicWorker:
     """Calls ``tick()`` on a daemon thread, waiting ``next_delay()`` seconds before each call.
 
     Every tick runs inside the guard, so an agent bug is logged and the loop goes on. The thread
-    is a daemon: it never keeps the host process alive.
+    is a daemon: it never keeps the host process alive. Before its first tick it imports
+    ``imports()`` (:func:`~greenflame.agent.thread_imports.load`).
     """
 
-    def __init__(self, name: str, tick: Callable[[], None], next_delay: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        tick: Callable[[], None],
+        next_delay: Callable[[], float],
+        imports: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
         self._name = name
         self._tick = tick
         self._next_delay = next_delay
+        self._imports = imports
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
@@ -67,6 +76,10 @@ class PeriodicWorker:
     def _run(self, stopping: threading.Event) -> None:
         # try/except rather than the guard() context manager: this loop is the sampler's hot path.
         name, tick, next_delay = self._name, self._tick, self._next_delay
+        try:
+            thread_imports.load(self._imports())
+        except Exception as error:
+            report(f"{name} imports", error)
         while True:
             try:
                 delay = max(0.0, next_delay())

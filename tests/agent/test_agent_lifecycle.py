@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import sys
 import threading
 import time
@@ -155,6 +156,56 @@ def test_multiprocessing_fork_workers_flush_before_os_exit(tmp_path: Path) -> No
     for pid in pids:
         child = read(tmp_path / f"p.pid{pid}.0.json")
         assert "mp_task" in functions(child), child["frames"]
+
+
+def test_agent_threads_import_only_where_a_fork_waits(tmp_path: Path) -> None:
+    """A thread that imports holds the module's import lock: a fork then leaves it held in the child
+    for ever (the multiprocessing test above hung once in about 150 runs that way). Every module the
+    sampler and the scheduler use, exporting to a file and to an unreachable server, is imported
+    inside ``thread_imports.load``, which a fork waits for."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    result = run_python(
+        """
+        import sys, threading, time
+        first_imports = []
+        class Watch:
+            def find_spec(self, name, path=None, target=None):
+                thread = threading.current_thread().name
+                if thread.startswith("greenflame") and thread_imports.loading_thread() != threading.get_ident():
+                    first_imports.append((thread, name))
+                return None
+        sys.meta_path.insert(0, Watch())
+        import greenflame.agent as agent
+        from greenflame.agent import thread_imports
+        agent.start()
+        def nap():
+            time.sleep(0.02)
+        def crunch():
+            end = time.perf_counter() + 0.02
+            while time.perf_counter() < end:
+                pass
+        worker = threading.Thread(target=lambda: [nap() or crunch() for _ in range(40)])
+        worker.start()
+        for _ in range(40):
+            nap()
+            crunch()
+        worker.join()
+        agent.stop()
+        print(sorted(set(first_imports)))
+        """,
+        {
+            "GREENFLAME_OUT": str(tmp_path / "p.json"),
+            "GREENFLAME_SERVER": f"http://127.0.0.1:{closed_port}",
+            "GREENFLAME_SPOOL_DIR": str(tmp_path / "spool"),
+            "GREENFLAME_REPORT_INTERVAL_S": "0.5",
+            "GREENFLAME_EXPORT_TIMEOUT_S": "0.5",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout
+    assert (tmp_path / "p.json").exists() or list(tmp_path.glob("p.*.json")), "no report written"
 
 
 def test_threads_starting_and_ending_during_sampling(tmp_path: Path) -> None:

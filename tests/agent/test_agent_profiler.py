@@ -108,6 +108,23 @@ def test_the_scheduler_reports_periodically_off_the_user_thread(tmp_path: Path) 
     assert read(out)["samples"] and read(tmp_path / "p.1.json")["samples"]
 
 
+def test_a_scheduler_at_the_off_interval_never_reports_but_keeps_house() -> None:
+    from greenflame.agent.scheduler import OFF_S, Scheduler
+
+    now = [0.0]
+    flushes: List[float] = []
+    chores: List[float] = []
+    off = Scheduler(OFF_S, lambda: flushes.append(now[0]), lambda: chores.append(now[0]), clock=lambda: now[0])
+    on = Scheduler(10.0, lambda: flushes.append(-now[0]), clock=lambda: now[0])
+    assert not off.reports and on.reports
+    for second in range(0, 3 * 86400, 3600):
+        now[0] = float(second)
+        off._tick()
+        on._tick()
+    assert flushes and all(at < 0 for at in flushes)  # only the scheduler that reports flushed
+    assert len(chores) == 72
+
+
 def test_a_failed_export_is_counted_in_the_next_report(tmp_path: Path, ingest_server: IngestServer) -> None:
     ingest_server.script((400, {}, 0.0))
     profiler = agent.start(server=ingest_server.url, ingest_key="k", report_interval_s=3600, rate_hz=50)
@@ -187,8 +204,19 @@ def test_a_forked_child_profiles_itself_with_fresh_threads(tmp_path: Path) -> No
     assert "parent_work" in functions(parent)
 
 
-#: Modules that must not load when the agent is imported or started (each costs milliseconds on a
-#: cold start); the exporters' own modules load on the first export.
+#: Records the modules imported on the main thread (the agent's threads import theirs meanwhile).
+MAIN_THREAD_IMPORTS = """
+import threading
+main_thread_imports = []
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is threading.main_thread():
+            main_thread_imports.append(name)
+sys.meta_path.insert(0, Watch())
+"""
+
+#: Modules that must not load on the program's thread when the agent is imported or started (each
+#: costs milliseconds on a cold start); the agent's threads load what they use.
 HEAVY = (
     "typing",
     "dataclasses",
@@ -239,33 +267,37 @@ def heavy(modules: str) -> List[str]:
 
 def test_importing_the_agent_loads_nothing_heavy(tmp_path: Path) -> None:
     package, started = run_bare_python(
-        """
-        before = set(sys.modules)
+        MAIN_THREAD_IMPORTS
+        + textwrap.dedent(
+            """
         import greenflame.agent as agent
-        print(*sorted(m for m in set(sys.modules) - before if not m.startswith("greenflame")))
+        print(*sorted(m for m in main_thread_imports if not m.startswith("greenflame")))
         agent.start(report_interval_s=3600)
         assert agent.current() is not None
-        print(*sorted(m for m in set(sys.modules) - before if not m.startswith("greenflame")))
+        print(*sorted(m for m in main_thread_imports if not m.startswith("greenflame")))
         agent.stop(flush=False)
-        """,
+        """
+        ),
         {"GREENFLAME_OUT": str(tmp_path / "p.json")},
         tmp_path,
     )
     assert package.split() in ([], ["__future__"])  # the package itself imports nothing
-    assert heavy(started) == []  # exporters load their modules on the first export
+    assert heavy(started) == []  # the agent's threads load what they use (test_agent_lifecycle)
 
 
 def test_the_lambda_start_path_loads_nothing_heavy(tmp_path: Path) -> None:
     imported, started = run_bare_python(
-        """
-        before = set(sys.modules)
+        MAIN_THREAD_IMPORTS
+        + textwrap.dedent(
+            """
         from greenflame.agent.aws_lambda import start_lambda_agent, profile_handler
-        print(*sorted(set(sys.modules) - before))
+        print(*sorted(main_thread_imports))
         assert start_lambda_agent()
-        print(*sorted(set(sys.modules) - before))
+        print(*sorted(main_thread_imports))
         import greenflame.agent
         greenflame.agent.stop(flush=False)
-        """,
+        """
+        ),
         {"GREENFLAME_SERVER": "http://127.0.0.1:9", "AWS_LAMBDA_FUNCTION_NAME": "fn", "TMPDIR": str(tmp_path)},
         tmp_path,
     )
