@@ -46,10 +46,10 @@ def windowed(body: bytes, start_ns: int) -> bytes:
     return gzip.compress(document, compresslevel=6, mtime=0)
 
 
-def post_day(url: str, key: str, hours: int, clients: int, pool: List[bytes]) -> int:
-    """Post one report per minute of the last ``hours`` hours; how many were accepted."""
+def post_day(url: str, key: str, hours: int, clients: int, pool: List[bytes], step_ns: int = WINDOW_NS) -> int:
+    """Post one report per ``step_ns`` (a minute) of the last ``hours`` hours; how many were accepted."""
     first = time.time_ns() - hours * 3600 * 10**9
-    starts = [first + n * WINDOW_NS for n in range(hours * 60)]
+    starts = [first + n * step_ns for n in range(hours * 3600 * 10**9 // step_ns)]
     accepted = []
     lock = threading.Lock()
 
