@@ -197,7 +197,7 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
     if starts:
         merged.start_time_unix_ns = min(starts)
         merged.duration_ns = max(ends) - merged.start_time_unix_ns
-    merged.sample_period_ns = profiles[0].sample_period_ns
+    merged.sample_period_ns = mean_period_ns(profiles)
     merged.metadata = merge_metadata([p.metadata for p in profiles])
     for profile in profiles:
         columns = [next((i for i, t in enumerate(profile.sample_types) if t.name == want.name), None) for want in names]
@@ -208,6 +208,23 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
     return merged
 
 
+def mean_period_ns(profiles: Sequence[Profile]) -> int:
+    """The sampling period of ``profiles`` merged: each one's samples times its own period, over all
+    their samples (CPU samples where there are, else the first type's), so that the merged samples
+    stand for the time the profiles sampled. A report whose rate the agent's CPU budget lowered
+    has a longer period: each of its samples stands for more time. Periods of 0 (unknown) are left
+    out; with no sample at all, the first known period."""
+    known = [p for p in profiles if p.sample_period_ns > 0]
+    weighted = count = 0
+    for profile in known:
+        samples = profile.total(CPU if profile.has_type(CPU) else None)
+        weighted += samples * profile.sample_period_ns
+        count += samples
+    if count:
+        return round(weighted / count)
+    return known[0].sample_period_ns if known else (profiles[0].sample_period_ns if profiles else 0)
+
+
 #: How many per-invocation durations ``metadata["invocations"]["durations_ms"]`` keeps.
 MAX_DURATIONS_KEPT = 1000
 
@@ -216,7 +233,9 @@ def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     """Metadata of merged profiles: the last one's keys, with counters added up.
 
     ``invocations`` sums ``count``, ``cold_starts`` and ``duration_ms_sum`` and keeps
-    the last :data:`MAX_DURATIONS_KEPT` ``durations_ms``; ``dropped`` sums each reason.
+    the last :data:`MAX_DURATIONS_KEPT` ``durations_ms``; ``dropped`` sums each reason;
+    ``rate_limited`` (the agent's CPU budget lowered the rate) counts the ``reports`` that say so,
+    with the ``lowest_rate_hz`` of any and the ``times`` summed.
     Values of the wrong type are ignored rather than trusted.
     """
     merged: Dict[str, Any] = dict(items[-1]) if items else {}
@@ -231,7 +250,30 @@ def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
                 if _is_number(count):
                     totals[reason] = totals.get(reason, 0) + count
         merged["dropped"] = totals
+    limited = [m["rate_limited"] for m in items if isinstance(m.get("rate_limited"), Mapping)]
+    if limited:
+        merged["rate_limited"] = _merge_rate_limits(limited)
     return merged
+
+
+def _merge_rate_limits(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    result: Dict[str, Any] = {"reports": sum(limited_reports(item) for item in items)}
+    lowest = [i["lowest_rate_hz"] for i in items if _is_number(i.get("lowest_rate_hz"))]
+    if lowest:
+        result["lowest_rate_hz"] = min(lowest)
+    times = [i["times"] for i in items if _is_number(i.get("times"))]
+    if times:
+        result["times"] = sum(times)
+    budget = [i["cpu_budget_cores"] for i in items if _is_number(i.get("cpu_budget_cores"))]
+    if budget:
+        result["cpu_budget_cores"] = budget[-1]
+    return result
+
+
+def limited_reports(item: Mapping[str, Any]) -> int:
+    """How many reports one ``rate_limited`` entry stands for (1 for an agent's own; more once merged)."""
+    value: Any = item.get("reports")
+    return int(value) if _is_number(value) and value >= 1 else 1
 
 
 def _merge_invocations(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

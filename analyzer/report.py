@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
-from .model import CPU, WALL, Profile
+from .model import CPU, WALL, Profile, limited_reports
 from .rules import AnalysisContext, all_rules, run_rules
 from .rules.finding import Co2Range, Finding, JsonDict
 from .rules.lambda_facts import invocation_count, local_runner
@@ -118,6 +118,37 @@ class Invocations:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How densely the profile was sampled: the mean rate its figures are scaled with, and in how
+    many of its reports the agent's CPU budget lowered the rate (each such sample stands for more
+    time; a function seen less often than once a period may then be missed)."""
+
+    rate_hz: Optional[float] = None
+    rate_limited_reports: int = 0
+    lowest_rate_hz: Optional[float] = None
+
+    @classmethod
+    def of(cls, profile: Profile) -> Sampling:
+        """From the profile's period and its ``metadata["rate_limited"]`` (untrusted)."""
+        rate = round(1e9 / profile.sample_period_ns, 3) if profile.sample_period_ns > 0 else None
+        limited = profile.metadata.get("rate_limited")
+        if not isinstance(limited, Mapping):
+            return cls(rate)
+        lowest: Any = limited.get("lowest_rate_hz")
+        known = isinstance(lowest, (int, float)) and not isinstance(lowest, bool)
+        return cls(rate, limited_reports(limited), float(lowest) if known else None)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Sampling:
+        """Read :meth:`to_dict`'s form (absent from older reports: nothing known)."""
+        return _scalars(cls, data) or cls()
+
+    def to_dict(self) -> JsonDict:
+        """The known values."""
+        return _present(asdict(self))
+
+
+@dataclass(frozen=True)
 class RuleRef:
     """A rule the analysis ran: its id and title."""
 
@@ -198,6 +229,7 @@ class Report:
     rules: List[RuleRef]
     recommendations: List[Finding]
     hotspots: List[Hotspot]
+    sampling: Sampling = Sampling()
 
     @property
     def totals(self) -> Totals:
@@ -211,6 +243,7 @@ class Report:
             "group": self.group,
             "window": self.window.to_dict(),
             "samples": dict(self.samples),
+            "sampling": self.sampling.to_dict(),
             "lambda": self.lambda_function.to_dict() if self.lambda_function else None,
             "invocations": self.invocations.to_dict() if self.invocations else None,
             "overrides": _present(asdict(self.overrides)),
@@ -234,6 +267,7 @@ class Report:
             rules=[RuleRef(rule["id"], rule["title"]) for rule in data["rules"]],
             recommendations=[Finding.from_dict(item) for item in data["recommendations"]],
             hotspots=[Hotspot.from_dict(spot) for spot in data["hotspots"]],
+            sampling=Sampling.from_dict(data.get("sampling")),
         )
 
 
@@ -258,6 +292,7 @@ def analyze_profile(profile: Profile, **overrides: Any) -> Report:
         rules=[RuleRef(rule.id, rule.title) for rule in all_rules()],
         recommendations=run_rules(profile, context),
         hotspots=[Hotspot.from_dict(spot) for spot in hotspots(profile, _hotspot_type(profile), HOTSPOTS)],
+        sampling=Sampling.of(profile),
     )
 
 

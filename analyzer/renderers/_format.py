@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ..rules.finding import CallPath, Co2Range, Finding, FrameRef, Inputs, Sci, Setting
+
+if TYPE_CHECKING:
+    from ..report import Sampling
 
 
 def clean(text: Any, limit: int = 200) -> str:
@@ -90,3 +93,17 @@ def cost_basis(inputs: Inputs) -> str:
     if price is not None and price.value is not None:
         return f" (vCPU-hours at ${price.value} per vCPU-hour, {clean(price.source)})"
     return " (Lambda duration)" if inputs.memory_mb else ""
+
+
+def rate_limited(sampling: Sampling) -> Optional[str]:
+    """The sentence saying the agent's CPU budget lowered the sampling rate, or None when it did not."""
+    reports = sampling.rate_limited_reports
+    if not reports:
+        return None
+    noun = "report" if reports == 1 else "reports"
+    text = f"the agent's CPU budget lowered the sampling rate in {reports:,} {noun}"
+    if sampling.lowest_rate_hz is not None:
+        text += f" (lowest {sampling.lowest_rate_hz:.0f} Hz)"
+    if sampling.rate_hz is not None:
+        text += f"; the figures are scaled to the mean rate, {sampling.rate_hz:.0f} Hz"
+    return text + ", and a function seen less often than once a period may be missing"

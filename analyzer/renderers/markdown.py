@@ -87,6 +87,9 @@ def _header(report: Report) -> List[str]:
     samples = ", ".join(f"{escape(name)} {count:,}" for name, count in report.samples.items())
     if samples:
         lines.append(f"- **Samples:** {samples}")
+    limited = f.rate_limited(report.sampling)
+    if limited:
+        lines.append(f"- **Sampling:** {escape(limited)}.")
     lam = report.lambda_function
     if lam is not None and lam.to_dict():
         memory = lam.memory_size_mb and f"{lam.memory_size_mb} MB"

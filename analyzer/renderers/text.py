@@ -32,6 +32,9 @@ def _header(report: Report) -> List[str]:
         title += f"  {window.start} to {window.end}"
     samples = ", ".join(f"{name} {count:,}" for name, count in report.samples.items())
     lines = [title, f"Samples: {samples or 'none'}"]
+    limited = f.rate_limited(report.sampling)
+    if limited:
+        lines.append(f"Sampling: {limited}.")
     lam = report.lambda_function
     if lam is not None and lam.to_dict():
         parts = [lam.function_name, lam.handler, _mb(lam.memory_size_mb), lam.architecture, lam.region]

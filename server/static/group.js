@@ -309,6 +309,20 @@
     var to = body.profile_count ? body.start_time_unix_ns + body.duration_ns : body.to_unix_ns;
     $("summary-range").textContent = (rangeName() + ": ") + G.formatLocal(from) + " \u2013 " + G.formatLocal(to) +
       " (" + body.profile_count + (body.profile_count === 1 ? " profile)" : " profiles)");
+    showSamplingNotice(body.sampling || {}, body.profile_count);
+  }
+
+  /** Never silently: say when the agent's CPU budget lowered the sampling rate in the range. */
+  function showSamplingNotice(sampling, profiles) {
+    var notice = $("sampling-notice");
+    var limited = typeof sampling.rate_limited_reports === "number" ? sampling.rate_limited_reports : 0;
+    notice.hidden = limited === 0;
+    if (!limited) return;
+    var text = "The agent's CPU budget lowered the sampling rate in " + limited + " of " + profiles +
+      (profiles === 1 ? " report" : " reports");
+    if (typeof sampling.lowest_rate_hz === "number") text += " (lowest " + Math.round(sampling.lowest_rate_hz) + " Hz)";
+    if (typeof sampling.rate_hz === "number") text += ". The figures are scaled to the mean rate, " + Math.round(sampling.rate_hz) + " Hz";
+    notice.textContent = text + "; a function seen less often than once a sampling period may be missing.";
   }
 
   function rangeName() {
@@ -375,6 +389,7 @@
       table.hidden = true;
       ["summary-findings", "summary-cost", "summary-co2e"].forEach(function (id) { $(id).textContent = "\u2014"; });
       $("summary-range").textContent = "Could not load the figures";
+      $("sampling-notice").hidden = true;
       status.textContent = "Could not load the recommendations: " + error.message;
     });
   }

@@ -13,7 +13,7 @@ from support.builders import HANDLER, lambda_profile
 
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.renderers import RENDERERS, markdown_text, render
-from greenflame.analyzer.report import Report, analyze_profile
+from greenflame.analyzer.report import Report, Sampling, analyze_profile
 
 REQUIRED = {"rule", "title", "frames", "share", "expected_share", "cost_usd_per_month", "co2e_kg_per_month"}
 
@@ -36,6 +36,43 @@ def test_report_document_shape() -> None:
     assert document["hotspots"][0]["self"] == report.hotspots[0].self_value
 
 
+def test_a_report_says_when_the_agents_budget_lowered_the_rate() -> None:
+    profile = lambda_profile()
+    profile.sample_period_ns = 20_000_000
+    profile.metadata["rate_limited"] = {"cpu_budget_cores": 0.01, "lowest_rate_hz": 41.4, "times": 3}
+    report = analyze_profile(profile)
+    assert report.sampling == Sampling(rate_hz=50.0, rate_limited_reports=1, lowest_rate_hz=41.4)
+    assert report.to_dict()["sampling"] == {"rate_hz": 50.0, "rate_limited_reports": 1, "lowest_rate_hz": 41.4}
+    assert Report.from_dict(report.to_dict()).sampling == report.sampling
+    text = render(report, "text")
+    assert "Sampling: the agent's CPU budget lowered the sampling rate in 1 report (lowest 41 Hz)" in text
+    assert "scaled to the mean rate, 50 Hz" in text
+    assert "- **Sampling:** the agent's CPU budget lowered" in render(report, "markdown")
+    plain = analyze_profile(lambda_profile())
+    assert plain.sampling == Sampling(rate_hz=100.0) and "Sampling:" not in render(plain, "text")
+    assert Report.from_dict({**plain.to_dict(), "sampling": None}).sampling == Sampling()
+
+
+def test_a_real_agents_lowered_rate_reaches_the_text_report(tmp_path: Path) -> None:
+    """The agent at 1,000 Hz with a budget of 0.01% of a core, its main thread mostly waiting (the
+    sampler thread must wake for each sample): the budget binds, and ``greenflame analyze`` says so."""
+    out = tmp_path / "p.json"
+    code = (
+        "import time\nfrom greenflame import agent\n"
+        f"agent.start(out={str(out)!r}, rate_hz=1000, cpu_budget=0.0001, report_interval_s=3600)\n"
+        "end = time.monotonic() + 2\n"
+        "while time.monotonic() < end:\n    time.sleep(0.002)\n"
+        "agent.stop()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    report = json.loads(out.read_text())
+    lowest = report["metadata"]["rate_limited"]["lowest_rate_hz"]
+    assert lowest < 1000 and report["sample_period_ns"] > 1_000_000
+    result = _cli(str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Sampling: the agent's CPU budget lowered the sampling rate in 1 report" in result.stdout
+
+
 def test_report_json_keeps_the_published_key_order() -> None:
     document = analyze_profile(lambda_profile()).to_dict()
     assert list(document) == [
@@ -43,6 +80,7 @@ def test_report_json_keeps_the_published_key_order() -> None:
         "group",
         "window",
         "samples",
+        "sampling",
         "lambda",
         "invocations",
         "overrides",

@@ -392,6 +392,27 @@ def test_every_page_fits_the_screen_in_both_themes_and_keeps_names_inert(
         page.screenshot(path=str(ARTIFACTS / f"ui-{name}-{size}-{scheme}.png"), full_page=False)
 
 
+def test_group_page_says_when_the_agents_budget_lowered_the_rate(
+    page: Any, live_server: LiveServer, ui_group: str
+) -> None:
+    name = unique_name("ui-budget")
+    key = live_server.create_group(name)
+    for n in range(2):
+        profile = evil_profile(name, T0 + n * HOUR)
+        if n == 1:  # the agent's budget lowered this report's rate to a mean of 50 Hz, 33 Hz at the lowest
+            profile.sample_period_ns = 20_000_000
+            profile.metadata["rate_limited"] = {"cpu_budget_cores": 0.01, "lowest_rate_hz": 33.0, "times": 2}
+        assert ingest_profile(live_server, key, profile).status_code == 202
+    page.goto(live_server.api(f"/groups/{name}"))
+    notice = page.locator("#sampling-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("lowered the sampling rate in 1 of 2 reports (lowest 33 Hz)")
+    expect(notice).to_contain_text("scaled to the mean rate")
+    page.goto(live_server.api(f"/groups/{ui_group}"))
+    expect(page.locator("#summary-cost")).not_to_have_text("…")
+    expect(page.locator("#sampling-notice")).to_be_hidden()
+
+
 def test_group_first_screen_answers_what_costs_most(open_page: Any, live_server: LiveServer, lambda_group: str) -> None:
     page = open_page()
     page.goto(live_server.api(f"/groups/{lambda_group}"))
