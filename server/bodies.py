@@ -7,7 +7,7 @@ stop as soon as the output passes the limit; nothing is ever decompressed unboun
 from __future__ import annotations
 
 import zlib
-from typing import IO, Optional
+from typing import IO, Optional, Tuple
 
 _CHUNK = 64 * 1024
 
@@ -36,8 +36,15 @@ def read_limited(stream: IO[bytes], content_length: Optional[int], limit: int) -
 
 def gunzip_limited(data: bytes, limit: int) -> bytes:
     """Decompress gzip ``data`` (one or more members); BodyTooLarge past ``limit`` output bytes."""
+    return gunzip_members(data, limit)[0]
+
+
+def gunzip_members(data: bytes, limit: int) -> Tuple[bytes, int]:
+    """:func:`gunzip_limited`, and how many gzip members ``data`` holds (1: ``data`` is exactly one
+    member holding the output, so it can be stored as it is without decompressing it again)."""
     out = bytearray()
     remaining = data
+    members = 0
     try:
         while True:
             member = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -49,8 +56,9 @@ def gunzip_limited(data: bytes, limit: int) -> bytes:
                 pending = member.unconsumed_tail
             if not member.eof:
                 raise BadEncoding("the gzip body is truncated")
+            members += 1
             remaining = member.unused_data
             if not remaining:
-                return bytes(out)
+                return bytes(out), members
     except zlib.error as error:
         raise BadEncoding(f"the body is not valid gzip: {error}") from None

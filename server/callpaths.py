@@ -23,10 +23,12 @@ import threading
 import zlib
 from dataclasses import dataclass
 from itertools import count
+from operator import itemgetter
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from greenflame.analyzer.formats.wire_summary import DocumentSummary
 from greenflame.analyzer.model import Frame, Profile, Sample, SampleType
 from greenflame.analyzer.tree import ROOT_FRAME, PathTree
 
@@ -95,6 +97,7 @@ class PathIndex:
         self._stacks: Dict[int, Tuple[int, ...]] = {ROOT: ()}
         self._arrays: Optional[PathArrays] = None
         self._sorted: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._columns: Tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int64))
         self.lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -164,6 +167,37 @@ class PathIndex:
         frames = self.path_frames
         found = self._stacks[missing[0]] = self._stacks[path] + tuple(frames[step] for step in reversed(missing))
         return found
+
+    def columns(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Every path's parent and frame id as numpy arrays (the root's are -1), extended by the
+        paths added since the last call rather than rebuilt."""
+        with self.lock:
+            parents, frames = self._columns
+            done, size = len(parents), len(self.parents)
+            if done < size:
+                parents = np.concatenate([parents, np.asarray(self.parents[done:size], dtype=np.int64)])
+                frames = np.concatenate([frames, np.asarray(self.path_frames[done:size], dtype=np.int64)])
+                self._columns = (parents, frames)
+            return parents, frames
+
+    def stack_frames(self, paths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The frames of the stacks ending at ``paths``, as (position in ``paths``, frame id) pairs,
+        level by level up to the root."""
+        parents, frames = self.columns()
+        rows = np.arange(len(paths), dtype=np.int64)
+        current = np.asarray(paths, dtype=np.int64)
+        found_rows, found_frames = [], []
+        while True:
+            alive = current > ROOT
+            rows, current = rows[alive], current[alive]
+            if not current.size:
+                break
+            found_rows.append(rows)
+            found_frames.append(frames[current])
+            current = parents[current]
+        if not found_rows:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(found_rows), np.concatenate(found_frames)
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """The ids of paths with these content hashes, -1 for unknown ones (vectorised).
@@ -275,6 +309,30 @@ def fold_profile(
     end = profile.start_time_unix_ns + profile.duration_ns
     counts = PathCounts(tuple(profile.sample_types), ids, values, profile.start_time_unix_ns, end)
     return cap(index, counts, max_paths)
+
+
+def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = MAX_BUCKET_PATHS) -> PathCounts:
+    """:func:`fold_profile` of a checked wire-format document, from its columns: no object per
+    sample or frame (each distinct stack is interned once, its counts summed with numpy)."""
+    document = summary.document
+    samples = document["samples"]
+    width = len(summary.sample_type_names)
+    stacks = list(map(tuple, map(itemgetter("stack"), samples)))
+    values = np.asarray(list(map(itemgetter("values"), samples)), dtype=np.int64).reshape(len(samples), width)
+    fields = list(map(itemgetter("function", "file", "line"), document["frames"]))
+    distinct: Dict[Tuple[int, ...], int] = dict.fromkeys(stacks, ROOT)
+    with index.lock:
+        to_id = index.frame_ids(fields).__getitem__
+        leaf = index.leaf
+        for stack in distinct:
+            distinct[stack] = leaf(tuple(map(to_id, stack)))
+    paths = np.fromiter(map(distinct.__getitem__, stacks), dtype=np.int64, count=len(stacks))
+    ids, rows = np.unique(paths, return_inverse=True)
+    summed = np.zeros((len(ids), width), dtype=np.int64)
+    np.add.at(summed, rows, values)
+    types = tuple(SampleType(t["name"], t["unit"]) for t in document["sample_types"])
+    end = summary.start_time_unix_ns + summary.duration_ns
+    return cap(index, PathCounts(types, ids, summed, summary.start_time_unix_ns, end), max_paths)
 
 
 def cap(index: PathIndex, counts: PathCounts, max_paths: int) -> PathCounts:

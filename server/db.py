@@ -1,6 +1,6 @@
 """The one way the server opens its SQL database and brings it to the current schema.
 
-SQLite (the default) gets a thread-shareable connection, WAL, a busy timeout and foreign
+SQLite (the default) gets a thread-shareable connection, WAL (synchronous NORMAL), a busy timeout and foreign
 keys; any other backend gets a pooled engine that checks connections before use.
 
 :func:`upgrade_database` applies the Alembic revisions in ``migrations/versions`` (the schema
@@ -230,6 +230,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     _enable_wal(cursor)
+    # With WAL, NORMAL syncs at checkpoints rather than at every commit: a committed transaction
+    # is in the WAL file and survives the process's death (kill -9), as the profile bodies written
+    # before it do (the blob store's files are not synced either); an OS crash or power loss can
+    # lose the last commits. FULL (the default) made each ingest wait for an fsync.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
 

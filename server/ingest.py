@@ -18,7 +18,7 @@ from greenflame.analyzer.model import Frame, Profile
 
 from . import metrics
 from .access import current_principal, group_exists
-from .bodies import BadEncoding, BodyTooLarge, gunzip_limited, read_limited
+from .bodies import BadEncoding, BodyTooLarge, gunzip_members, read_limited
 from .context import get_settings
 from .errors import ApiError
 from .settings import Settings
@@ -47,14 +47,14 @@ def _ingest() -> tuple:
     key_group = _authenticated_group()
     encoding = _check_content_headers()
     idempotency_key = _idempotency_key()
-    raw, body = _bodies(encoding)
+    raw, body, members = _bodies(encoding)
     parsed = _parse(body)
     check_bounds(parsed, get_settings(), time.time_ns())
     profile = truncate_stacks(parsed, get_settings().max_stack_depth)
     allowed = profile.group == key_group if key_group is not None else group_exists(profile.group)
     if not allowed:
         raise ApiError(403, "forbidden", f"the ingest key is not valid for group {profile.group!r}")
-    received = stored_body(encoding, raw, body) if profile is parsed else None  # else written anew
+    received = stored_body(encoding, raw, body, members) if profile is parsed else None  # else written anew
     profile_id, duplicate = get_storage().add_profile(profile.group, profile, idempotency_key, received)
     if not duplicate:
         metrics.INGESTED.inc()
@@ -93,29 +93,31 @@ def _idempotency_key() -> Optional[str]:
     return key
 
 
-def _bodies(encoding: str) -> Tuple[bytes, bytes]:
-    """The body as received and decoded."""
+def _bodies(encoding: str) -> Tuple[bytes, bytes, int]:
+    """The body as received and decoded, and how many gzip members it held (0: not gzipped)."""
     settings = get_settings()
     try:
         raw = read_limited(request.stream, request.content_length, settings.max_upload_bytes)
         if encoding in ("gzip", "x-gzip"):
-            return raw, gunzip_limited(raw, settings.max_decompressed_bytes)
+            return (raw, *gunzip_members(raw, settings.max_decompressed_bytes))
         if len(raw) > settings.max_decompressed_bytes:
             raise BodyTooLarge(f"the body is over the limit of {settings.max_decompressed_bytes} bytes")
-        return raw, raw
+        return raw, raw, 0
     except BodyTooLarge as error:
         raise ApiError(413, "payload_too_large", str(error)) from None
     except BadEncoding as error:
         raise ApiError(400, "malformed_body", str(error)) from None
 
 
-def stored_body(encoding: str, raw: bytes, body: bytes) -> bytes:
+def stored_body(encoding: str, raw: bytes, body: bytes, members: Optional[int] = None) -> bytes:
     """The gzipped body to store: the one received when it reads back as ``body``, else ``body`` compressed.
 
     Storing what the agent sent spares the request re-writing and re-compressing the profile
     (most of its time after parsing); the stored document is the one that was validated.
+    ``members``: how many gzip members the request's own decompression of ``raw`` into ``body``
+    found (1: ``raw`` is known to be exactly ``body``'s one member, not decompressed again to check).
     """
-    if encoding in ("gzip", "x-gzip") and _is_one_gzip_member_of(raw, body):
+    if encoding in ("gzip", "x-gzip") and (members == 1 or (members is None and _is_one_gzip_member_of(raw, body))):
         return raw
     return gzip.compress(body, compresslevel=1, mtime=0)
 

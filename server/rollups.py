@@ -28,13 +28,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Any, Callable, Dict, FrozenSet, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, FrozenSet, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from greenflame.analyzer.formats.wire_summary import DocumentSummary
-from greenflame.analyzer.model import Profile, Sample, SampleType, merge
+from greenflame.analyzer.model import Profile, merge
 
 from . import metrics
 from .callpaths import (
@@ -47,11 +47,12 @@ from .callpaths import (
     cap,
     decode,
     encode,
+    fold_document,
     fold_profile,
     merge_counts,
 )
 from .events import ProfileStored, connect_storage, profile_stored
-from .series import series_for
+from .series import path_counts, series_for
 from .storage import Storage, StoredBucket, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
@@ -68,9 +69,6 @@ PROFILE_CACHE_BYTES = 128 * 1024 * 1024
 BUCKET_CACHE_BYTES = 192 * 1024 * 1024
 #: A changed bucket is written this long after its first change (later changes ride along).
 SEAL_DELAY_S = 60.0
-#: Newly stored profiles' stacks are handed to the worker while its queue is shorter than this
-#: (a few hundred KB each); beyond it the worker reads the stored body.
-MAX_HANDED_PROFILES = 64
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 K = TypeVar("K", bound=Hashable)
@@ -221,38 +219,6 @@ class _Latest:
         return self.counts.members or frozenset()
 
 
-def stacks_profile(content: Union[DocumentSummary, Profile], index: PathIndex) -> Tuple[Profile, Optional[List[int]]]:
-    """The label-less profile of a checked report, equal stacks added up, and the ids in ``index``
-    of its frames (None for a built profile). From a document it is made from its columns: no
-    object per sample, and the frames are the index's own (no object per frame either)."""
-    if not isinstance(content, DocumentSummary):
-        return content, None
-    document = content.document
-    fields = [(f["function"], f["file"], f["line"]) for f in document["frames"]]
-    with index.lock:
-        frame_ids = index.frame_ids(fields)
-        frames = [index.frames[i] for i in frame_ids]
-    sums: Dict[Tuple[int, ...], List[int]] = {}
-    for sample in document["samples"]:
-        stack = tuple(sample["stack"])
-        into = sums.get(stack)
-        if into is None:
-            sums[stack] = list(sample["values"])
-        else:
-            for column, value in enumerate(sample["values"]):
-                into[column] += value
-    profile = Profile(
-        sample_types=[SampleType(t["name"], t["unit"]) for t in document["sample_types"]],
-        frames=frames,
-        samples=[Sample(stack, values) for stack, values in sums.items()],
-        group=content.group,
-        start_time_unix_ns=content.start_time_unix_ns,
-        duration_ns=content.duration_ns,
-        metadata=content.metadata,
-    )
-    return profile, frame_ids
-
-
 class Rollups:
     """Merged profiles of a group's ranges, from call-path count arrays per profile and per bucket.
 
@@ -381,9 +347,9 @@ class Rollups:
 
     # -- ingest -----------------------------------------------------------------
     def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
-        """Fold a newly stored profile from the request's checked columns (on the request thread,
-        about 12 ms for an 85 KB report: readers then never decode it again), and add it to its
-        series and bucket sums on the worker thread."""
+        """Fold a newly stored profile from the request's checked columns (on the request thread:
+        readers then never decode it again), and add it to its series and bucket sums on the
+        worker thread (its series counts from the fold's columns, not from the profile)."""
         row = StoredProfile(
             profile.profile_id,
             profile.group,
@@ -392,22 +358,29 @@ class Rollups:
             profile.received_unix_ns,
             profile.blob_key,
         )
-        body: Optional[Profile] = None
-        if profile.content is not None:
+        metadata: Optional[Dict[str, Any]] = None
+        content = profile.content
+        if content is not None:
             index = self.index(row.group)
-            body, frame_ids = stacks_profile(profile.content, index)
-            self.profiles.put(f"{index.epoch}/{row.id}", fold_profile(index, body, self.max_bucket_paths, frame_ids))
-            if self.worker.depth >= MAX_HANDED_PROFILES:
-                body = None  # the worker reads the stored body: memory stays bounded
-        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, body)))
+            if isinstance(content, DocumentSummary):
+                counts = fold_document(index, content, self.max_bucket_paths)
+            else:
+                counts = fold_profile(index, content, self.max_bucket_paths)
+            self.profiles.put(f"{index.epoch}/{row.id}", counts)
+            metadata = content.metadata
+        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, metadata)))
 
-    def _ingested(self, row: StoredProfile, body: Optional[Profile]) -> None:
+    def _ingested(self, row: StoredProfile, metadata: Optional[Dict[str, Any]]) -> None:
+        """``metadata``: the profile's, when the request folded it (else its stored body is read)."""
         index = self.index(row.group)
         counts = self.profiles.get(f"{index.epoch}/{row.id}")
-        if counts is None or body is None:
+        series = path_counts(index, counts, metadata) if counts is not None and metadata is not None else None
+        if counts is None or series is None:
             body = self.storage.load_profile(row)
             counts = self._profile(index, row, body)
-        series_for(self.storage).add(row, body)
+            series_for(self.storage).add(row, body)
+        else:
+            series_for(self.storage).add_counts(row, series)
         for width in WIDTHS_NS:
             self._add(index, (row.group, width, row.start_time_unix_ns // width), row, counts)
 

@@ -23,15 +23,16 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Type, TypeVar, cast
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
 
+import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from greenflame.analyzer.model import Profile
-from greenflame.analyzer.series_counts import BucketCounts, add_structure, middle_s, window_counts
+from greenflame.analyzer.series_counts import BucketCounts, add_structure, columnar_counts, window_counts
 from greenflame.analyzer.timeseries import (
     GroupSeries,
     bucket_start,
@@ -40,6 +41,7 @@ from greenflame.analyzer.timeseries import (
     series_from_buckets,
 )
 
+from .callpaths import PathCounts, PathIndex
 from .schema import series_buckets
 from .storage import Storage, StoredProfile
 
@@ -59,6 +61,57 @@ Loaded = Tuple[FrozenSet[str], BucketCounts]
 def profile_counts(profile: Profile) -> BucketCounts:
     """What ``profile`` adds to its stored bucket: both sample types, library frames, no ancestors."""
     return window_counts(profile, frame_key, is_library_file, structure=False)
+
+
+class FrameKeys:
+    """Per frame id of one call-path index: its frame key's number and whether it is library code
+    (each frame's key and file judged once, as the index grows)."""
+
+    def __init__(self) -> None:
+        self.keys: List[str] = []
+        self._numbers: Dict[str, int] = {}
+        self._frame_keys: List[int] = []
+        self._library: List[bool] = []
+        self._arrays: Tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, bool))
+        self._lock = threading.Lock()
+
+    def arrays(self, index: PathIndex) -> Tuple[np.ndarray, np.ndarray]:
+        """Each frame id's key number and library flag, for every frame ``index`` holds now."""
+        with self._lock:
+            frames = index.frames[len(self._frame_keys) :]
+            if not frames:
+                return self._arrays
+            for frame in frames:
+                key = frame_key(frame)
+                number = self._numbers.get(key)
+                if number is None:
+                    number = self._numbers[key] = len(self.keys)
+                    self.keys.append(key)
+                self._frame_keys.append(number)
+                self._library.append(is_library_file(frame.file))
+            self._arrays = (np.asarray(self._frame_keys, dtype=np.int64), np.asarray(self._library, dtype=bool))
+            return self._arrays
+
+
+_frame_keys: weakref.WeakKeyDictionary[PathIndex, FrameKeys] = weakref.WeakKeyDictionary()
+_frame_keys_lock = threading.Lock()
+
+
+def path_counts(index: PathIndex, counts: PathCounts, metadata: Mapping[str, Any]) -> Optional[BucketCounts]:
+    """:func:`profile_counts` of a profile folded into ``index`` (``metadata``: the profile's), in
+    numpy columns over its distinct stacks; None when the fold was capped (its stacks are then
+    not all there: count the profile itself)."""
+    if counts.capped:
+        return None
+    with _frame_keys_lock:
+        keys = _frame_keys.get(index)
+        if keys is None:
+            keys = _frame_keys[index] = FrameKeys()
+    stack_frames = index.stack_frames(counts.ids)  # before the frame keys: every frame of them is known
+    frame_keys, library = keys.arrays(index)
+    leaf_frames = index.columns()[1][counts.ids]  # the root's frame is -1
+    names = [t.name for t in counts.types]
+    return columnar_counts(names, counts.values, stack_frames, leaf_frames, frame_keys, keys.keys, library, metadata)
 
 
 def row_bucket(row: StoredProfile) -> int:
@@ -90,10 +143,13 @@ class SeriesStore:
     # -- writing ------------------------------------------------------------------
     def add(self, row: StoredProfile, profile: Profile) -> None:
         """Add ``profile`` (the body of ``row``) to its bucket, once."""
-        if profile.start_time_unix_ns <= 0:
-            return  # no window: the detector refuses such a profile itself
-        start = bucket_start(middle_s(profile), RESOLUTION_S)
-        self._update(row.group, start, {row.id: profile_counts(profile)})
+        if profile.start_time_unix_ns > 0:  # else no window: the detector refuses such a profile itself
+            self.add_counts(row, profile_counts(profile))
+
+    def add_counts(self, row: StoredProfile, counts: BucketCounts) -> None:
+        """Add the counts of ``row``'s profile (:func:`profile_counts` or :func:`path_counts`) to its bucket, once."""
+        if row.start_time_unix_ns > 0:
+            self._update(row.group, row_bucket(row), {row.id: counts})
 
     def _update(self, group: str, start: int, new: Dict[str, BucketCounts]) -> Loaded:
         """Add the counts of ``new`` (by profile id) not yet in the bucket; the bucket after."""
