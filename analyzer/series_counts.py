@@ -11,7 +11,7 @@ summed later into any coarser bucket without the profiles (``timeseries.series_f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .model import CPU, WALL, Frame, Profile, ProfileError
@@ -55,6 +55,16 @@ class BucketCounts:
         for key, above in other.ancestors.items():
             self.ancestors.setdefault(key, set()).update(above)
         self.library.update(other.library)
+
+    def copy(self) -> BucketCounts:
+        """A copy sharing no dict or set with these counts (they may then change without it)."""
+        return replace(
+            self,
+            inclusive={t: dict(c) for t, c in self.inclusive.items()},
+            self_counts={t: dict(c) for t, c in self.self_counts.items()},
+            ancestors={key: set(above) for key, above in self.ancestors.items()},
+            library=set(self.library),
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready document (sets as sorted lists), read back by :meth:`from_dict`."""

@@ -202,8 +202,8 @@ class PathIndex:
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """The ids of paths with these content hashes, -1 for unknown ones (vectorised).
 
-        A sorted snapshot of the hashes answers most; paths added since are looked up one
-        by one, and the snapshot is rebuilt only once they are many (not on every growth).
+        A sorted snapshot of the hashes answers most; paths added since are sorted and searched
+        for the misses, and the snapshot is rebuilt only once they are many (not on every growth).
         """
         with self.lock:
             size = len(self.hashes)
@@ -213,13 +213,17 @@ class PathIndex:
                 self._sorted = (known[order], order)
             keys, order = self._sorted
             recent = range(len(keys), size)
+            newer = np.asarray(self.hashes[recent.start : recent.stop], dtype=np.int64) if len(recent) else None
         at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
         found = np.where(keys[at] == hashes, order[at], -1)
-        if len(recent):
+        if newer is not None:
             misses = np.flatnonzero(found < 0)
             if misses.size:
-                newer = {self.hashes[path]: path for path in recent}
-                found[misses] = [newer.get(h, -1) for h in hashes[misses].tolist()]
+                by_hash = np.argsort(newer, kind="stable")
+                wanted = hashes[misses]
+                place = np.minimum(np.searchsorted(newer[by_hash], wanted), len(newer) - 1)
+                hit = newer[by_hash[place]] == wanted
+                found[misses] = np.where(hit, recent.start + by_hash[place], -1)
         return found
 
     def add_stored(self, hashes: np.ndarray, parents: np.ndarray, frame_ids: np.ndarray) -> np.ndarray:
@@ -313,23 +317,22 @@ def fold_profile(
 
 def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = MAX_BUCKET_PATHS) -> PathCounts:
     """:func:`fold_profile` of a checked wire-format document, from its columns: no object per
-    sample or frame (each distinct stack is interned once, its counts summed with numpy)."""
+    sample or frame (each stack is one lookup in the index, equal stacks summed with numpy)."""
     document = summary.document
     samples = document["samples"]
     width = len(summary.sample_type_names)
-    stacks = list(map(tuple, map(itemgetter("stack"), samples)))
     values = np.asarray(list(map(itemgetter("values"), samples)), dtype=np.int64).reshape(len(samples), width)
     fields = list(map(itemgetter("function", "file", "line"), document["frames"]))
-    distinct: Dict[Tuple[int, ...], int] = dict.fromkeys(stacks, ROOT)
     with index.lock:
         to_id = index.frame_ids(fields).__getitem__
         leaf = index.leaf
-        for stack in distinct:
-            distinct[stack] = leaf(tuple(map(to_id, stack)))
-    paths = np.fromiter(map(distinct.__getitem__, stacks), dtype=np.int64, count=len(stacks))
-    ids, rows = np.unique(paths, return_inverse=True)
-    summed = np.zeros((len(ids), width), dtype=np.int64)
-    np.add.at(summed, rows, values)
+        leaves = [leaf(tuple(map(to_id, stack))) for stack in map(itemgetter("stack"), samples)]
+    paths = np.asarray(leaves, dtype=np.int64)
+    order = np.argsort(paths, kind="stable")
+    ordered = paths[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    ids = ordered[starts] if len(paths) else paths
+    summed = np.add.reduceat(values[order], starts, axis=0) if len(paths) else values
     types = tuple(SampleType(t["name"], t["unit"]) for t in document["sample_types"])
     end = summary.start_time_unix_ns + summary.duration_ns
     return cap(index, PathCounts(types, ids, summed, summary.start_time_unix_ns, end), max_paths)
@@ -549,9 +552,14 @@ def _intern_stored(index: PathIndex, frames_packed: bytes, parents: np.ndarray, 
         todo = todo[~known[todo]]
     dense = index.lookup(hashes)
     dense[0] = ROOT
-    missing = np.flatnonzero(dense < 0)
-    if missing.size:
+    if (dense < 0).any():
         with index.lock:
+            # Another thread (the start-up warm-up, another request) may have added some of them
+            # since: look again under the lock, or they would be added twice (then a reader's ids
+            # and the index's answers differ, and the bucket is rebuilt from its profiles).
+            dense = index.lookup(hashes)
+            dense[0] = ROOT
+            missing = np.flatnonzero(dense < 0)
             to_id = np.asarray([index.frame_id(frame) for frame in stored] or [0], dtype=np.int64)
             # Parents come first, so a missing parent is an earlier missing path of this call:
             # number it -2 - rank (see PathIndex.add_stored).

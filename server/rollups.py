@@ -410,13 +410,15 @@ class Rollups:
 
     # -- writing ----------------------------------------------------------------
     def seal_due(self, everything: bool = False) -> None:
-        """Write the buckets changed at least :data:`SEAL_DELAY_S` ago (``everything``: all changed);
-        then run retention's compaction when its interval has passed."""
+        """Write the buckets and series rows changed at least :data:`SEAL_DELAY_S` ago (``everything``:
+        all changed); then run retention's compaction when its interval has passed."""
         self._seal_due(everything)
+        series_for(self.storage).flush(everything)
         compaction = self.compaction
         if compaction is not None and time.monotonic() >= self._next_compaction:
             self._next_compaction = time.monotonic() + compaction[1]
-            self._seal_due(True)  # compaction reads the hours it merges
+            self._seal_due(True)  # compaction reads the hours it merges, and the series rows
+            series_for(self.storage).flush(True)
             done = compaction[0]()
             if done.get("profiles") or done.get("hours") or done.get("days") or done.get("deleted_days"):
                 log.info("retention compacted %s", done)

@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 import zlib
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
 
 import numpy as np
@@ -53,6 +54,8 @@ CACHE_BYTES = 512 * 1024 * 1024
 #: Estimated bytes of one counted frame in a decoded bucket (a dict entry and its key).
 BYTES_PER_COUNT = 100
 _ADD_ATTEMPTS = 3
+#: A changed row is written this long after its first change (later changes ride along).
+FLUSH_DELAY_S = 60.0
 
 Key = Tuple[str, int]
 Loaded = Tuple[FrozenSet[str], BucketCounts]
@@ -131,14 +134,34 @@ def decode(data: bytes) -> Loaded:
     return frozenset(document["profile_ids"]), BucketCounts.from_dict(document["counts"])
 
 
+@dataclass
+class _Pending:
+    """A bucket's adds not written yet: its row as read (``base``: the ids the database held), the
+    profiles added since, and the counts this process reads (the row's plus theirs)."""
+
+    since: float
+    base: FrozenSet[str]
+    rows: Dict[str, StoredProfile]
+    state: Loaded
+
+
 class SeriesStore:
-    """The ``series_buckets`` rows of one storage, with an in-memory copy of the buckets read."""
+    """The ``series_buckets`` rows of one storage, with an in-memory copy of the buckets read.
+
+    New profiles' counts are summed in memory and each changed row written at most once per
+    :data:`FLUSH_DELAY_S` (:meth:`flush`, on the rollup worker's tick), rather than decoded and
+    written again per profile; this process reads its unwritten sums. A profile whose sums die
+    with the process (kill -9) is added again by the first read that wants it, as any profile
+    missing from a row is.
+    """
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._cache: Dict[Key, Loaded] = {}
         self._cache_bytes = 0
         self._lock = threading.Lock()
+        self._pending: Dict[Key, _Pending] = {}
+        self._write_lock = threading.RLock()
 
     # -- writing ------------------------------------------------------------------
     def add(self, row: StoredProfile, profile: Profile) -> None:
@@ -147,35 +170,65 @@ class SeriesStore:
             self.add_counts(row, profile_counts(profile))
 
     def add_counts(self, row: StoredProfile, counts: BucketCounts) -> None:
-        """Add the counts of ``row``'s profile (:func:`profile_counts` or :func:`path_counts`) to its bucket, once."""
+        """Add the counts of ``row``'s profile (:func:`profile_counts` or :func:`path_counts`) to its
+        bucket, once; written by a later :meth:`flush`."""
         if row.start_time_unix_ns > 0:
-            self._update(row.group, row_bucket(row), {row.id: counts})
+            self._add((row.group, row_bucket(row)), {row.id: (row, counts)})
 
-    def _update(self, group: str, start: int, new: Dict[str, BucketCounts]) -> Loaded:
-        """Add the counts of ``new`` (by profile id) not yet in the bucket; the bucket after."""
+    def _add(self, key: Key, new: Dict[str, Tuple[StoredProfile, BucketCounts]]) -> Loaded:
+        """Add the counts of ``new`` (by profile id) not yet in the bucket, in memory; the bucket after."""
+        with self._write_lock:
+            pending = self._pending.get(key)
+            if pending is None:
+                found = self._read(key[0], [key[1]]).get(key[1])
+                loaded: Loaded = found if found is not None else (frozenset(), BucketCounts())
+                pending = _Pending(time.monotonic(), loaded[0], {}, loaded)
+            ids, counts = pending.state
+            added = {profile_id: item for profile_id, item in new.items() if profile_id not in ids}
+            if not added:
+                return pending.state
+            counts = counts.copy()  # readers may hold the earlier state
+            for row, part in added.values():
+                counts.add(part)
+                pending.rows[row.id] = row
+            pending.state = (ids | frozenset(added), counts)
+            self._pending[key] = pending
+            return pending.state
+
+    def flush(self, everything: bool = False) -> None:
+        """Write the rows changed at least :data:`FLUSH_DELAY_S` ago (``everything``: all changed)."""
+        now = time.monotonic()
+        with self._write_lock:
+            due = [key for key, p in self._pending.items() if everything or now - p.since >= FLUSH_DELAY_S]
+        for key in due:
+            self._write(key)
+
+    def _write(self, key: Key) -> None:
+        """Write a bucket's pending adds into its row (added to the row as it is now, when another
+        process changed it since it was read)."""
+        group, start = key
         for attempt in range(_ADD_ATTEMPTS):
             try:
-                with self.storage.engine.begin() as conn:
-                    loaded = self._add_in(conn, group, start, new)
-                self._remember((group, start), loaded)
-                return loaded
+                with self._write_lock, self.storage.engine.begin() as conn:
+                    pending = self._pending.get(key)
+                    if pending is None:
+                        return
+                    found = read_row(conn, group, RESOLUTION_S, start)
+                    ids, counts = pending.state
+                    stored_ids = found[0] if found is not None else frozenset()
+                    if stored_ids != pending.base:
+                        counts = found[1] if found is not None else BucketCounts()
+                        for profile_id, row in pending.rows.items():
+                            if profile_id not in stored_ids:
+                                counts.add(self._counts(row))
+                        ids = stored_ids | frozenset(pending.rows)
+                    write_row(conn, group, RESOLUTION_S, start, ids, counts, found is not None)
+                    del self._pending[key]
+                self._remember(key, (ids, counts))
+                return
             except IntegrityError:  # another process created the row first: add to its row
                 if attempt == _ADD_ATTEMPTS - 1:
                     raise
-        raise AssertionError("unreachable")
-
-    def _add_in(self, conn: Connection, group: str, start: int, new: Dict[str, BucketCounts]) -> Loaded:
-        found = read_row(conn, group, RESOLUTION_S, start)
-        loaded: Loaded = found if found is not None else (frozenset(), BucketCounts())
-        ids, counts = loaded
-        added = {profile_id: c for profile_id, c in new.items() if profile_id not in ids}
-        if not added and found is not None:
-            return ids, counts
-        for part in added.values():
-            counts.add(part)
-        ids = ids | frozenset(added)
-        write_row(conn, group, RESOLUTION_S, start, ids, counts, found is not None)
-        return ids, counts
 
     # -- reading ------------------------------------------------------------------
     def group_series(
@@ -210,8 +263,10 @@ class SeriesStore:
         if have == ids:
             return counts
         if have <= ids:  # profiles not added yet: add them now, for every later run too
-            missing = {row.id: self._counts(row) for row in members if row.id not in have}
-            return self._update(group, start, missing)[1]
+            missing = {row.id: (row, self._counts(row)) for row in members if row.id not in have}
+            added = self._add((group, start), missing)[1]
+            self._write((group, start))
+            return added
         # The row holds profiles outside the range (its edge): this bucket from its profiles alone.
         result = BucketCounts()
         for row in members:
@@ -227,8 +282,11 @@ class SeriesStore:
         unread: List[int] = []
         with self._lock:
             for start, members in wanted.items():
+                pending = self._pending.get((group, start))  # newer than the row: read as stored
                 cached = self._cache.get((group, start))
-                if cached is not None and cached[0] == frozenset(row.id for row in members):
+                if pending is not None:
+                    result[start] = pending.state
+                elif cached is not None and cached[0] == frozenset(row.id for row in members):
                     result[start] = cached
                 else:
                     unread.append(start)

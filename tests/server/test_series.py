@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.timeseries import group_series
+from greenflame.server import series as series_module
 from greenflame.server.schema import series_buckets
 from greenflame.server.series import SeriesStore
 from greenflame.server.storage import Storage, StoredProfile
@@ -89,8 +90,47 @@ def test_adding_a_profile_twice_counts_it_once(storage: Storage) -> None:
     series = SeriesStore(storage)
     series.add(row, made)
     series.add(row, made)
+    series.flush(everything=True)
+    series.add(row, made)
+    series.flush(everything=True)
     assert stored_counts(storage) == [1]
     assert series.group_series(GROUP, [row], 300).totals["cpu_samples"] == [100.0]
+
+
+def test_new_profiles_are_read_from_memory_and_written_once_per_interval(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = store_all(storage, [profile(minute, 10) for minute in (0, 1, 2, 6)])  # buckets 0-5 and 5-10 min
+    series = SeriesStore(storage)
+    made = {row.id: storage.load_profile(row) for row in rows}
+    for row in rows[:3]:
+        series.add(row, made[row.id])
+    assert stored_counts(storage) == []  # nothing written yet
+    loaded = count_loads(storage, monkeypatch)
+    assert series.group_series(GROUP, rows[:3], 300).totals["cpu_samples"] == [300.0]
+    assert loaded == []  # this process reads its unwritten sums
+    series.flush()
+    assert stored_counts(storage) == []  # not due yet
+    monkeypatch.setattr(series_module, "FLUSH_DELAY_S", 0.0)
+    series.add(rows[3], made[rows[3].id])
+    series.flush()
+    assert stored_counts(storage) == [3, 1]
+    assert SeriesStore(storage).group_series(GROUP, rows, 300).totals["cpu_samples"] == [300.0, 100.0]
+    assert loaded == []  # another process reads the written rows
+
+
+def test_a_row_another_process_changed_since_it_was_read_gets_only_what_it_lacks(storage: Storage) -> None:
+    rows = store_all(storage, [profile(minute, 10) for minute in (0, 1, 2)])
+    made = {row.id: storage.load_profile(row) for row in rows}
+    ours, theirs = SeriesStore(storage), SeriesStore(storage)
+    ours.add(rows[0], made[rows[0].id])
+    ours.add(rows[1], made[rows[1].id])
+    theirs.add(rows[1], made[rows[1].id])  # the same profile, and another, written first elsewhere
+    theirs.add(rows[2], made[rows[2].id])
+    theirs.flush(everything=True)
+    ours.flush(everything=True)
+    assert stored_counts(storage) == [3]
+    assert SeriesStore(storage).group_series(GROUP, rows, 300).totals["cpu_samples"] == [300.0]
 
 
 def test_profiles_not_added_yet_are_added_on_read_then_never_decoded_again(
