@@ -125,12 +125,43 @@ class _SafeLabels:
             _pop_labels(token)
 
 
+class _InitPhase(_SafeLabels):
+    """:func:`init_phase`: its label, and its time sampled as an invocation's (the sampler takes no
+    sample while the process waits between invocations)."""
+
+    __slots__ = ("_reopened",)
+
+    def __init__(self) -> None:
+        super().__init__(lambda_phase="init")
+        self._reopened = False
+
+    def __enter__(self) -> _SafeLabels:
+        with guard("lambda init phase"):
+            profiler = current()
+            self._reopened = profiler is not None and profiler.invocation(True)
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
+        reopened, self._reopened = self._reopened, False
+        if reopened:
+            with guard("lambda init phase"):
+                profiler = current()
+                if profiler is not None:
+                    profiler.invocation(False)  # waiting between invocations again
+
+
 def init_phase() -> _SafeLabels:
     """A context manager that labels samples of this thread ``lambda_phase=init``.
 
     Wrap the import of the function's module in it (the local runner and the layer's wrapper do).
     """
-    return _SafeLabels(lambda_phase="init")
+    return _InitPhase()
 
 
 def normalize_architecture(machine: str) -> str:

@@ -61,8 +61,9 @@ if TYPE_CHECKING:
         def native_ids(self) -> List[Optional[int]]:
             """The kernel ids of the engine's own threads (their CPU counts against the budget)."""
 
-        def invocation(self, active: bool) -> None:
-            """A Lambda invocation starts (``active``) or ends (the wait between them is not sampled)."""
+        def invocation(self, active: bool) -> bool:
+            """A Lambda invocation starts (``active``) or ends (the wait between them is not sampled);
+            for ``active``, whether the process was waiting between invocations."""
 
 
 _NO_SIGNAL = {"calls": 0, "cpu_ns": 0, "samples": 0}
@@ -119,9 +120,9 @@ class ThreadEngine:
         """The sampler thread's."""
         return [self.sampler.native_id]
 
-    def invocation(self, active: bool) -> None:
+    def invocation(self, active: bool) -> bool:
         """See :meth:`~.sampler.ThreadSampler.invocation`."""
-        self.sampler.invocation(active)
+        return self.sampler.invocation(active)
 
 
 class CallEngine:
@@ -165,8 +166,9 @@ class CallEngine:
         """No thread of its own: its cost is the profiled calls'."""
         return []
 
-    def invocation(self, active: bool) -> None:
+    def invocation(self, active: bool) -> bool:
         """Nothing to do: only the profiled calls are sampled."""
+        return False
 
 
 def build_engine(

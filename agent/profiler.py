@@ -302,9 +302,10 @@ class Profiler:
         """Count one invocation in the current report's ``metadata["invocations"]``."""
         self._invocations.record(duration_ms, cold_start)
 
-    def invocation(self, active: bool) -> None:
-        """A Lambda invocation starts (``active``) or ends: the engine samples no wall time between them."""
-        self._engine.invocation(active)
+    def invocation(self, active: bool) -> bool:
+        """A Lambda invocation starts (``active``) or ends: the engine samples no wall time between them.
+        For ``active``: whether the process was waiting between invocations until then."""
+        return self._engine.invocation(active)
 
     def _agent_threads(self) -> Set[Optional[int]]:
         return {self._scheduler.ident} | own_threads.idents()

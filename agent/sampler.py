@@ -174,12 +174,17 @@ class ThreadSampler:
         """Whether the sampler thread runs."""
         return self._worker.is_alive()
 
-    def invocation(self, active: bool) -> None:
-        """A Lambda invocation starts (``active``) or ends: see ``TriggerPolicy.invocation_started``."""
-        if active:
-            self._policy.invocation_started(self._clock())
-        else:
+    def invocation(self, active: bool) -> bool:
+        """A Lambda invocation starts (``active``) or ends: see ``TriggerPolicy.invocation_started``.
+        Whether the process was between invocations before an ``active`` call (always True otherwise)."""
+        if not active:
             self._policy.invocation_ended(self._clock())
+            return True
+        delay = self._policy.invocation_started(self._clock())
+        trigger = self._trigger
+        if trigger is not None and delay is not None and self._policy.signal_mode:
+            trigger.restart(delay)  # its timer waited far away between invocations
+        return delay is not None
 
     def start(self) -> None:
         """Start sampling (harmless when already started); arms SIGPROF when allowed and possible."""

@@ -109,6 +109,11 @@ class ProfSignalTrigger:
         if self.installed():
             signal.setitimer(signal.ITIMER_PROF, 0.0)
 
+    def restart(self, delay_s: float) -> None:
+        """Fire after ``delay_s`` of CPU time from now, if armed (the handler's last delay is replaced)."""
+        if self._armed:
+            _setitimer(_ITIMER_PROF, delay_s if delay_s > _MIN_DELAY_S else _MIN_DELAY_S)
+
     def retime(self, interval_s: float) -> None:
         """Wait ``interval_s`` before the first signal after :meth:`arm` (and after a failed call)."""
         self.interval_s = interval_s

@@ -51,6 +51,9 @@ TIMER_SLACK_S = 0.005
 #: always where the main thread starts to wait (sleep, recv): taking it there would charge the
 #: wait with samples that were due while the main thread ran.
 LATE_S = 0.0005
+#: Lambda: while the process waits between invocations the next sample is due this far away, so
+#: that neither the thread nor the handler samples the wait (the schedule resumes with the next one).
+OUTSIDE_S = 86400.0
 #: Samples owed to the handler at most; what it has not taken by the window's end is forgotten.
 MAX_OWED = 4
 #: Outside the cheap mode the handler's timer fires at least every this share of a period of CPU
@@ -110,6 +113,8 @@ class TriggerPolicy:
         self._window_gaps = 0.0  # seconds of the window between handler samples beyond normal intervals
         self._main_cpu: Optional[int] = None  # the main thread's CPU ns at the window's start
         self._outside_since: Optional[float] = None  # Lambda: when the process left its invocation
+        self._due_left = 0.0  # Lambda, between invocations: what was left of the schedule at the end
+        self._owed_left = 0  # ... and the samples still owed to the handler
         self._window_outside = 0.0  # seconds of the window spent between invocations
 
     # -- the schedule -------------------------------------------------------------------
@@ -128,32 +133,36 @@ class TriggerPolicy:
 
     def thread_samples(self, now: float) -> bool:
         """Whether the sampler thread takes (or leaves to the handler) a sample at ``now``."""
-        if self.signal_mode or now < self.due:
-            return False
-        if self._outside_since is not None:
-            # Between invocations: no wall time to sample; the schedule moves on, carrying no lateness.
-            self.due = now + (0.5 + self.draw()) * self.period
-            return False
-        return True
+        return not self.signal_mode and now >= self.due  # between invocations it is due far away
 
     # -- Lambda invocations ---------------------------------------------------------------
 
     def invocation_ended(self, now: float) -> None:
         """The process left an invocation at ``now`` (Lambda): until the next starts it waits for an
-        event, unbilled, and frozen on Lambda. The thread takes no sample of that wait, and the
-        window's coverage leaves it out (the handler cannot sample a process that does not run)."""
+        event, unbilled, and frozen on Lambda. Neither the thread nor the handler samples that wait,
+        and the window's coverage leaves it out (the handler cannot sample a process that does not
+        run). The schedule runs on invocation time: what is left of it, and the samples owed to the
+        handler, wait for the next invocation, so that invocations shorter than a period get their
+        share of samples rather than those that happen to span a due time."""
         if self._outside_since is None:
             self._outside_since = now
+            self._due_left = min(max(0.0, self.due - now), 1.5 * self.period)
+            self._owed_left, self.owed = self.owed, 0
+            self.due = now + OUTSIDE_S
 
-    def invocation_started(self, now: float) -> None:
-        """An invocation starts at ``now``: the wait since the last one ends."""
+    def invocation_started(self, now: float) -> Optional[float]:
+        """An invocation starts at ``now``: the wait since the last one ends, the schedule resumes.
+        Returns the seconds (of CPU time) the handler's timer should wait now (in the cheap mode it
+        was left far away between invocations), or None when no wait ended."""
         since = self._outside_since
         if since is None:
-            return
+            return None
         self._outside_since = None
         self._window_outside += max(0.0, now - max(since, self._window_started))
         # The handler gets the invocation's start as a fresh start, as when its timer is armed.
         self._last_signal_sample = max(self._last_signal_sample, now - self.period)
+        self.due, self.owed = now + self._due_left, self._owed_left
+        return 0.0 if self.owed else min(self._due_left, self.period)
 
     def owe_to_handler(self, now: float, armed: bool, solo: bool) -> bool:
         """Whether the sample due at ``now`` goes to the handler (see :data:`LATE_S`): the timer is
@@ -166,9 +175,15 @@ class TriggerPolicy:
         return True
 
     def next_delay(self, now: float) -> float:
-        """Seconds the sampler thread may sleep: until its next sample or the window's end."""
+        """Seconds the sampler thread may sleep: until its next sample or the window's end (between
+        invocations: until the next sample were the next invocation to start now)."""
         until_window = self._window_end - now
-        delay = max(0.0, until_window if self.signal_mode else min(self.due - now, until_window))
+        if self.signal_mode:
+            delay = max(0.0, until_window)
+        elif self._outside_since is not None:
+            delay = max(0.0, min(max(self._due_left, 0.5 * self.period), until_window))
+        else:
+            delay = max(0.0, min(self.due - now, until_window))
         self.planned_wake = now + delay
         return delay
 

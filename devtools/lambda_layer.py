@@ -150,6 +150,7 @@ LAYER_MODULES = (
     "sigprof",
     "spool",
     "stacks",
+    "thread_imports",
     "thread_table",
     "threadlabels",
     "trigger_policy",

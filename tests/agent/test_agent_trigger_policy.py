@@ -396,6 +396,39 @@ def test_the_thread_takes_no_sample_between_invocations_and_its_schedule_moves_o
     assert policy.thread_samples(clock())
 
 
+def test_the_schedule_runs_on_invocation_time() -> None:
+    # Invocations of 0.3 periods with waits of 2 periods between them: a due time falls in an
+    # invocation every 3 or 4 of them, as if the waits did not exist, and none falls in a wait.
+    clock = FakeClock()
+    policy = policy_at(clock)
+    policy.invocation_ended(clock())  # waiting for the first event
+    due_in_invocations = 0
+    for _ in range(20):
+        assert policy.invocation_started(clock()) is not None
+        end = clock() + 0.3 * PERIOD
+        while clock() < end:
+            if policy.thread_samples(clock.advance(0.05 * PERIOD)):
+                due_in_invocations += 1
+                policy.schedule(clock())
+        policy.invocation_ended(clock())
+        assert not policy.thread_samples(clock.advance(2 * PERIOD))
+        assert policy.next_delay(clock()) <= 1.5 * PERIOD  # the thread wakes no later than the next due
+    assert due_in_invocations == 6  # 20 x 0.3 periods of invocation time, a due time each period
+    assert policy.invocation_started(clock()) is not None and policy.invocation_started(clock()) is None
+
+
+def test_samples_owed_to_the_handler_wait_for_the_next_invocation() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock, armed=True, solo=True)
+    policy.planned_wake = clock()
+    assert policy.thread_samples(clock.advance(1.2 * PERIOD))
+    assert policy.owe_to_handler(clock(), armed=True, solo=True)  # the thread woke late: one owed
+    policy.invocation_ended(clock())
+    assert policy.owed == 0 and policy.due - clock() > 3600  # the handler takes nothing in the wait
+    assert policy.invocation_started(clock.advance(5.0)) == 0.0  # ... and fires at once in the next
+    assert policy.owed == 1
+
+
 def test_the_wait_between_invocations_is_no_gap_in_the_handlers_coverage() -> None:
     # A CPU-bound handler of 40 ms, then 60 ms waiting for the next event, five times a window: the
     # handler samples every period of every invocation, which covers the window.
