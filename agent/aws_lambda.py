@@ -141,13 +141,8 @@ class _InitPhase(_SafeLabels):
             self._reopened = profiler is not None and profiler.invocation(True)
         return super().__enter__()
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        super().__exit__(exc_type, exc, tb)
+    def __exit__(self, *exc_info: Any) -> None:
+        super().__exit__(*exc_info)
         reopened, self._reopened = self._reopened, False
         if reopened:
             with guard("lambda init phase"):
