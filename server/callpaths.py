@@ -202,29 +202,37 @@ class PathIndex:
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """The ids of paths with these content hashes, -1 for unknown ones (vectorised).
 
-        A sorted snapshot of the hashes answers most; paths added since are sorted and searched
-        for the misses, and the snapshot is rebuilt only once they are many (not on every growth).
+        A sorted snapshot of the hashes answers. It is not rebuilt on every growth: only when
+        it misses a hash while paths were added since, and then by merging them into it (a
+        cold read interns thousands of paths, then looks up hundreds of buckets' stacks).
         """
+        keys, order, size = self._snapshot(extend=False)
+        found = _search(keys, order, hashes)
+        if size > len(keys):
+            misses = np.flatnonzero(found < 0)
+            if misses.size:
+                keys, order, size = self._snapshot(extend=True)
+                found[misses] = _search(keys, order, hashes[misses])
+        return found
+
+    def _snapshot(self, extend: bool) -> Tuple[np.ndarray, np.ndarray, int]:
+        """The sorted hashes and their path ids (made on first use; with ``extend``, the paths
+        added since merged in), and the number of paths now."""
         with self.lock:
             size = len(self.hashes)
-            if self._sorted is None or size - len(self._sorted[0]) > max(1024, size // 4):
+            if self._sorted is None:
                 known = np.asarray(self.hashes, dtype=np.int64)
                 order = np.argsort(known, kind="stable")
                 self._sorted = (known[order], order)
+            elif extend and size > len(self._sorted[0]):
+                keys, order = self._sorted
+                added = np.asarray(self.hashes[len(keys) : size], dtype=np.int64)
+                known = np.concatenate([keys, added])
+                ids = np.concatenate([order, np.arange(len(keys), size, dtype=order.dtype)])
+                merged = np.argsort(known, kind="stable")  # two runs: the sorted keys, then the added
+                self._sorted = (known[merged], ids[merged])
             keys, order = self._sorted
-            recent = range(len(keys), size)
-            newer = np.asarray(self.hashes[recent.start : recent.stop], dtype=np.int64) if len(recent) else None
-        at = np.minimum(np.searchsorted(keys, hashes), len(keys) - 1)
-        found = np.where(keys[at] == hashes, order[at], -1)
-        if newer is not None:
-            misses = np.flatnonzero(found < 0)
-            if misses.size:
-                by_hash = np.argsort(newer, kind="stable")
-                wanted = hashes[misses]
-                place = np.minimum(np.searchsorted(newer[by_hash], wanted), len(newer) - 1)
-                hit = newer[by_hash[place]] == wanted
-                found[misses] = np.where(hit, recent.start + by_hash[place], -1)
-        return found
+            return keys, order, size
 
     def add_stored(self, hashes: np.ndarray, parents: np.ndarray, frame_ids: np.ndarray) -> np.ndarray:
         """Append paths read from storage (parents as ids of this index, or as -2 - k for the
@@ -261,6 +269,14 @@ class PathIndex:
             frames = np.asarray(self.path_frames, dtype=np.int64)
             self._arrays = PathArrays(len(parents), parents, frames, levels, name_rank)
             return self._arrays
+
+
+def _search(keys: np.ndarray, ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``ids[k]`` for each hash of ``wanted`` equal to ``keys[k]`` (``keys`` sorted), else -1."""
+    if not len(keys):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, ids[at], -1)
 
 
 def _frame_key(frame: Frame) -> Tuple[str, str, int]:
