@@ -244,6 +244,9 @@ class Rollups:
         #: Buckets changed since written: when each first changed (monotonic seconds).
         self._dirty: Dict[BucketKey, float] = {}
         self._dirty_lock = threading.Lock()
+        #: Buckets being read from the blob store now, each set once its reader is done.
+        self._reading: Dict[BucketKey, threading.Event] = {}
+        self._reading_lock = threading.Lock()
         #: Retention's pass and its interval in seconds (set by the app), run on the worker.
         self.compaction: Optional[Tuple[Callable[[], Dict[str, int]], float]] = None
         self._next_compaction = 0.0
@@ -343,7 +346,10 @@ class Rollups:
             index = self.index(group.name)
             for width, first in ((HOUR_NS, start_ns), (SLOT_NS, end_ns - 2 * HOUR_NS)):
                 for number in range(first // width, end_ns // width + 1):
-                    self._stored(index, (group.name, width, number))
+                    key = (group.name, width, number)
+                    kept = self.buckets.get(key)
+                    if kept is None or kept.epoch != index.epoch:  # a request may have read it first
+                        self._stored(index, key)
 
     # -- ingest -----------------------------------------------------------------
     def on_profile_stored(self, _storage: Storage, profile: ProfileStored) -> None:
@@ -488,7 +494,28 @@ class Rollups:
         return result
 
     def _stored(self, index: PathIndex, key: BucketKey) -> Optional[_Latest]:
-        """The bucket as last written (into memory), or None."""
+        """The bucket as last written (into memory), or None. A bucket another thread is reading
+        already (the start-up warm-up and a first request go through the same hours) is read
+        once: this thread waits for it and takes what it kept."""
+        with self._reading_lock:
+            reading = self._reading.get(key)
+            mine = reading is None
+            if reading is None:
+                reading = self._reading[key] = threading.Event()
+        if not mine:
+            reading.wait()
+            kept = self.buckets.get(key)
+            if kept is not None and kept.epoch == index.epoch:
+                return kept
+            return self._read_stored(index, key)
+        try:
+            return self._read_stored(index, key)
+        finally:
+            with self._reading_lock:
+                del self._reading[key]
+            reading.set()
+
+    def _read_stored(self, index: PathIndex, key: BucketKey) -> Optional[_Latest]:
         try:
             counts = decode(index, self.storage.blobs.get(bucket_blob_key(key)))
         except KeyError:

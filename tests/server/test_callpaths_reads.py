@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import random
-from typing import List
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 
 from greenflame.analyzer.model import CPU, Frame, Profile
 from greenflame.analyzer.tree import prune_paths
 from greenflame.server.callpaths import PathIndex, decode, encode, fold_profile, merge_counts, path_tree
+from greenflame.server.rollups import HOUR_NS, Rollups, bucket_blob_key
+from greenflame.server.storage import Storage
 
 
 def service_profiles(count: int, seed: int) -> List[Profile]:
@@ -76,3 +83,72 @@ def test_lookups_find_paths_added_after_the_sorted_snapshot() -> None:
     unknown = np.asarray([12345, -6789], dtype=np.int64)
     assert index.lookup(unknown).tolist() == [-1, -1]
     assert (index.lookup(np.asarray(index.hashes, dtype=np.int64)) == np.arange(len(index))).all()
+
+
+def waiting(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside an ``Event.wait`` now."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    while frame is not None:
+        if frame.f_code.co_name == "wait":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_bucket_two_threads_want_at_once_is_read_once(tmp_path: Path) -> None:
+    storage = Storage.open(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "blobs"))
+    try:
+        rollups = Rollups(storage)
+        key = ("g", HOUR_NS, 1)
+        writer = PathIndex()
+        counts = merge_counts(writer, [fold_profile(writer, p) for p in service_profiles(3, seed=3)])
+        storage.blobs.put(bucket_blob_key(key), encode(writer, replace(counts, members=frozenset({"a", "b", "c"}))))
+        reads: List[str] = []
+        other: List[Optional[object]] = []
+        real_get = storage.blobs.get
+
+        def get(blob_key: str) -> bytes:
+            reads.append(blob_key)
+            if len(reads) == 1:  # while the first reader reads, the warm-up (say) wants the same bucket
+                thread = threading.Thread(target=lambda: other.append(rollups._stored(rollups.index("g"), key)))
+                thread.start()
+                deadline = time.monotonic() + 30
+                while thread.is_alive() and not waiting(thread) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert waiting(thread)  # before: it read the blob itself, and had finished
+                get.thread = thread  # type: ignore[attr-defined]
+            return real_get(blob_key)
+
+        storage.blobs.get = get  # type: ignore[method-assign]
+        first = rollups._stored(rollups.index("g"), key)
+        get.thread.join(30)  # type: ignore[attr-defined]
+        assert first is not None and first.members == {"a", "b", "c"}
+        assert reads == [bucket_blob_key(key)]
+        assert other == [first]
+    finally:
+        storage.close()
+
+
+def test_the_warm_up_does_not_read_again_what_a_request_read_first(tmp_path: Path) -> None:
+    storage = Storage.open(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "blobs"))
+    try:
+        storage.create_group("g")
+        rollups = Rollups(storage)
+        now_ns = 10 * HOUR_NS
+        key = ("g", HOUR_NS, 9)
+        writer = PathIndex()
+        counts = merge_counts(writer, [fold_profile(writer, p) for p in service_profiles(2, seed=4)])
+        storage.blobs.put(bucket_blob_key(key), encode(writer, replace(counts, members=frozenset({"a", "b"}))))
+        assert rollups._stored(rollups.index("g"), key) is not None  # a first request read it
+        reads: List[str] = []
+        real_get = storage.blobs.get
+
+        def get(blob_key: str) -> bytes:
+            reads.append(blob_key)
+            return real_get(blob_key)
+
+        storage.blobs.get = get  # type: ignore[method-assign]
+        rollups._warm(now_ns - 2 * HOUR_NS, now_ns)
+        assert reads and bucket_blob_key(key) not in reads  # the others were looked for, that one not
+    finally:
+        storage.close()
