@@ -3,8 +3,10 @@
 Anomaly detection needs, per group, the inclusive and self sample counts of every frame per
 5-minute bucket (:mod:`greenflame.analyzer.series_counts`). Decoding the group's 7 days of
 profiles for each analysis run would cost in proportion to its history; instead the rollup
-worker hands each newly stored profile (already decoded for its fold) to :meth:`SeriesStore.add`,
-which adds its counts to its bucket's row in ``series_buckets``, in one transaction.
+worker counts each newly stored profile from its call-path fold (:func:`path_counts`, numpy
+columns; :meth:`SeriesStore.add` from a decoded profile) and adds the counts to its bucket's sums
+in memory (:meth:`SeriesStore.add_counts`); each changed row of ``series_buckets`` is written at
+most once per :data:`FLUSH_DELAY_S` (:meth:`SeriesStore.flush`, on the worker's tick).
 
 A bucket row lists the ids of the profiles it holds, so adding is idempotent and a reader can
 tell whether the row matches the profiles it wants: :meth:`SeriesStore.buckets` uses a row (or
