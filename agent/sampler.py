@@ -183,7 +183,12 @@ class ThreadSampler:
         delay = self._policy.invocation_started(self._clock())
         trigger = self._trigger
         if trigger is not None and delay is not None and self._policy.signal_mode:
-            trigger.restart(delay)  # its timer waited far away between invocations
+            # Its timer waited far away between invocations. Only in the cheap mode: in the thread
+            # mode the timer keeps the CPU time it counted, which short invocations need (a restart
+            # at each start took 2 ms invocations from 0.65-0.87 to 0.43-0.63 of 100 Hz). Should
+            # the mode turn to the thread's during a wait, the parked timer is rearmed by the
+            # window's pause and retry, within RETRY_S.
+            trigger.restart(delay)
         return delay is not None
 
     def start(self) -> None:
