@@ -247,7 +247,7 @@ def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         totals: Dict[str, int] = {}
         for counts in dropped:
             for reason, count in counts.items():
-                if _is_number(count):
+                if is_number(count):
                     totals[reason] = totals.get(reason, 0) + count
         merged["dropped"] = totals
     limited = [m["rate_limited"] for m in items if isinstance(m.get("rate_limited"), Mapping)]
@@ -258,38 +258,43 @@ def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
 
 def _merge_rate_limits(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     result: Dict[str, Any] = {"reports": sum(limited_reports(item) for item in items)}
-    lowest = [i["lowest_rate_hz"] for i in items if _is_number(i.get("lowest_rate_hz"))]
-    if lowest:
-        result["lowest_rate_hz"] = min(lowest)
-    times = [i["times"] for i in items if _is_number(i.get("times"))]
-    if times:
-        result["times"] = sum(times)
-    budget = [i["cpu_budget_cores"] for i in items if _is_number(i.get("cpu_budget_cores"))]
-    if budget:
-        result["cpu_budget_cores"] = budget[-1]
+    for key, combine in (("lowest_rate_hz", min), ("times", sum), ("cpu_budget_cores", _last)):
+        values = _numbers(items, key)
+        if values:
+            result[key] = combine(values)
     return result
+
+
+def _last(values: Sequence[Any]) -> Any:
+    return values[-1]
 
 
 def limited_reports(item: Mapping[str, Any]) -> int:
     """How many reports one ``rate_limited`` entry stands for (1 for an agent's own; more once merged)."""
     value: Any = item.get("reports")
-    return int(value) if _is_number(value) and value >= 1 else 1
+    return int(value) if is_number(value) and value >= 1 else 1
 
 
 def _merge_invocations(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     result: Dict[str, Any] = dict(items[-1])
     for key in ("count", "cold_starts", "duration_ms_sum"):
-        values = [item[key] for item in items if _is_number(item.get(key))]
+        values = _numbers(items, key)
         if values:
             result[key] = sum(values)
     durations: List[Any] = []
     for item in items:
         if isinstance(item.get("durations_ms"), list):
-            durations.extend(d for d in item["durations_ms"] if _is_number(d))
+            durations.extend(d for d in item["durations_ms"] if is_number(d))
     if durations:
         result["durations_ms"] = durations[-MAX_DURATIONS_KEPT:]
     return result
 
 
-def _is_number(value: Any) -> bool:
+def _numbers(items: Sequence[Mapping[str, Any]], key: str) -> List[Any]:
+    """The values of ``key`` in ``items`` that are numbers, in order."""
+    return [item[key] for item in items if is_number(item.get(key))]
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or a float (not a bool): untrusted metadata is checked with it."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
-from .model import CPU, WALL, Profile, limited_reports
+from .model import CPU, WALL, Profile, is_number, limited_reports
 from .rules import AnalysisContext, all_rules, run_rules
 from .rules.finding import Co2Range, Finding, JsonDict
 from .rules.lambda_facts import invocation_count, local_runner
@@ -135,8 +135,7 @@ class Sampling:
         if not isinstance(limited, Mapping):
             return cls(rate)
         lowest: Any = limited.get("lowest_rate_hz")
-        known = isinstance(lowest, (int, float)) and not isinstance(lowest, bool)
-        return cls(rate, limited_reports(limited), float(lowest) if known else None)
+        return cls(rate, limited_reports(limited), float(lowest) if is_number(lowest) else None)
 
     @classmethod
     def from_dict(cls, data: Any) -> Sampling:
