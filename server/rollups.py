@@ -419,17 +419,16 @@ class Rollups:
         """Write the buckets and series rows changed at least :data:`SEAL_DELAY_S` ago (``everything``:
         all changed); then run retention's compaction when its interval has passed."""
         self._seal_due(everything)
-        series_for(self.storage).flush(everything)
         compaction = self.compaction
         if compaction is not None and time.monotonic() >= self._next_compaction:
             self._next_compaction = time.monotonic() + compaction[1]
             self._seal_due(True)  # compaction reads the hours it merges, and the series rows
-            series_for(self.storage).flush(True)
             done = compaction[0]()
             if done.get("profiles") or done.get("hours") or done.get("days") or done.get("deleted_days"):
                 log.info("retention compacted %s", done)
 
     def _seal_due(self, everything: bool) -> None:
+        """Write the changed buckets that are due, then the series rows that are."""
         now = time.monotonic()
         with self._dirty_lock:
             due = [key for key, since in self._dirty.items() if everything or now - since >= SEAL_DELAY_S]
@@ -437,6 +436,7 @@ class Rollups:
                 del self._dirty[key]
         for key in due:
             self._seal(key)
+        series_for(self.storage).flush(everything)
 
     def _seal(self, key: BucketKey) -> None:
         """Write a bucket's sums for the profiles the database holds for it now."""
