@@ -376,7 +376,12 @@ def cap(index: PathIndex, counts: PathCounts, max_paths: int) -> PathCounts:
 
 
 def merge_counts(index: PathIndex, parts: Sequence[PathCounts]) -> PathCounts:
-    """The sum of ``parts`` (sample types matched by name; a missing type counts zero)."""
+    """The sum of ``parts`` (sample types matched by name; a missing type counts zero).
+
+    Summed over a dense array as long as the index when the parts are large beside it (a range of
+    many buckets), else by sorting their ids (a profile into its bucket: the cost follows the
+    parts, not the index's size).
+    """
     types: List[SampleType] = []
     for part in parts:
         for sample_type in part.types:
@@ -384,23 +389,55 @@ def merge_counts(index: PathIndex, parts: Sequence[PathCounts]) -> PathCounts:
                 types.append(sample_type)
     names = [t.name for t in types]
     size = max((int(part.ids.max()) + 1 for part in parts if len(part.ids)), default=1)
-    acc = np.zeros((size, len(types)), dtype=np.int64)
-    for part in parts:
-        columns = [names.index(t.name) for t in part.types]
-        if columns == list(range(len(types))):
-            acc[part.ids] += part.values  # ids are unique within a part
-        else:
-            acc[np.ix_(part.ids, np.asarray(columns, dtype=np.int64))] += part.values
-    ids = np.flatnonzero(acc.any(axis=1))
+    summed = sum(len(part.ids) for part in parts)
+    sums = _sparse_sum if summed * _SPARSE_FACTOR < size else _dense_sum
+    ids, values = sums(parts, names, size)
     starts = [p.start_ns for p in parts if p.start_ns]
     return PathCounts(
         tuple(types),
         ids,
-        acc[ids],
+        values,
         min(starts) if starts else 0,
         max((p.end_ns for p in parts if p.start_ns), default=0),
         sum(p.capped for p in parts),
     )
+
+
+#: Sorting wins while the parts hold fewer ids than the index's size over this factor.
+_SPARSE_FACTOR = 4
+
+
+def _columns(part: PathCounts, names: Sequence[str]) -> List[int]:
+    return [names.index(t.name) for t in part.types]
+
+
+def _dense_sum(parts: Sequence[PathCounts], names: Sequence[str], size: int) -> Tuple[np.ndarray, np.ndarray]:
+    acc = np.zeros((size, len(names)), dtype=np.int64)
+    for part in parts:
+        columns = _columns(part, names)
+        if columns == list(range(len(names))):
+            acc[part.ids] += part.values  # ids are unique within a part
+        else:
+            acc[np.ix_(part.ids, np.asarray(columns, dtype=np.int64))] += part.values
+    ids = np.flatnonzero(acc.any(axis=1))
+    return ids, acc[ids]
+
+
+def _sparse_sum(parts: Sequence[PathCounts], names: Sequence[str], _size: int) -> Tuple[np.ndarray, np.ndarray]:
+    ids = np.concatenate([part.ids for part in parts] or [np.zeros(0)]).astype(np.int64, copy=False)
+    values = np.zeros((len(ids), len(names)), dtype=np.int64)
+    row = 0
+    for part in parts:
+        values[row : row + len(part.ids), _columns(part, names)] = part.values
+        row += len(part.ids)
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    if not len(ordered):
+        return ordered, values
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    summed = np.add.reduceat(values[order], starts, axis=0)
+    kept = summed.any(axis=1)
+    return ordered[starts][kept], summed[kept]
 
 
 # -- the tree of a range ----------------------------------------------------------

@@ -82,6 +82,28 @@ def test_stored_buckets_read_back_into_another_index(parts: List[List[Tuple[Stac
         assert prune_paths(path_tree(reader, back, sample_type), 10**6) == expected
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(samples, min_size=1, max_size=5), st.lists(st.booleans(), min_size=5, max_size=5))
+def test_sorted_and_dense_sums_of_buckets_agree(parts: List[List[Tuple[Stack, int, int]]], swap: List[bool]) -> None:
+    """merge_counts picks a dense or a sorted sum by size: both give the same ids and values,
+    with sample types in another order or missing, and stacks whose values are all zero dropped."""
+    index = PathIndex()
+    folds = []
+    for rows, swapped in zip(parts, swap):
+        fold = fold_profile(index, build(rows))
+        if swapped:  # the same sums with the columns the other way round, or one type only
+            fold = callpaths.PathCounts(fold.types[::-1], fold.ids, fold.values[:, ::-1].copy())
+        folds.append(fold)
+    folds.append(callpaths.PathCounts(folds[0].types[:1], folds[0].ids, folds[0].values[:, :1].copy()))
+    names = [WALL, CPU]
+    size = max((int(fold.ids.max()) + 1 for fold in folds if len(fold.ids)), default=1)
+    dense_ids, dense_values = callpaths._dense_sum(folds, names, size)
+    sparse_ids, sparse_values = callpaths._sparse_sum(folds, names, size)
+    assert dense_ids.tolist() == sparse_ids.tolist()
+    assert dense_values.tolist() == sparse_values.tolist()
+    assert merge_counts(index, folds).ids.tolist() == dense_ids.tolist()
+
+
 def test_damaged_stored_bucket_is_a_clear_error() -> None:
     with pytest.raises(StoredFormatError):
         decode(PathIndex(), b"not a bucket")
