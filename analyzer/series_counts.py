@@ -148,7 +148,7 @@ def columnar_counts(
     stack_frames: Tuple[Any, Any],
     leaf_frames: Any,
     frame_keys: Any,
-    keys: Sequence[str],
+    keys: Any,
     frame_library: Any,
     metadata: Mapping[str, Any],
     sample_types: Sequence[str] = (CPU, WALL),
@@ -167,6 +167,7 @@ def columnar_counts(
 
     rows, frames = stack_frames
     size = len(keys)
+    key_names = keys if isinstance(keys, np.ndarray) else np.asarray(keys, dtype=object)
     pairs = _distinct(rows * size + frame_keys[frames])  # each key once per stack
     key_rows = pairs // size
     key_numbers = pairs - key_rows * size
@@ -180,8 +181,8 @@ def columnar_counts(
         column = values[:, type_names.index(sample_type)]
         inclusive = np.bincount(key_numbers, weights=column[key_rows], minlength=size)
         self_counts = np.bincount(leaf_keys, weights=column[running], minlength=size)
-        counts.inclusive[sample_type] = _nonzero(keys, inclusive)
-        counts.self_counts[sample_type] = _nonzero(keys, self_counts)
+        counts.inclusive[sample_type] = _nonzero(key_names, inclusive)
+        counts.self_counts[sample_type] = _nonzero(key_names, self_counts)
     structure = next((t for t in present if totals[t] > 0), None)
     if structure is not None:
         sampled = frames[(values[rows, type_names.index(structure)] != 0) & frame_library[frames]]
@@ -200,10 +201,13 @@ def _distinct(numbers: Any) -> Any:
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
-def _nonzero(keys: Sequence[str], sums: Any) -> Counts:
+def _nonzero(keys: Any, sums: Any) -> Counts:
+    """``keys``: a numpy array (object) of the key names, or a sequence of them."""
     import numpy as np
 
-    return {keys[k]: float(sums[k]) for k in np.flatnonzero(sums).tolist()}
+    present = np.flatnonzero(sums)
+    names = keys[present] if isinstance(keys, np.ndarray) else [keys[k] for k in present.tolist()]
+    return dict(zip(list(names), sums[present].astype(float).tolist()))
 
 
 def add_structure(

@@ -78,6 +78,8 @@ class FrameKeys:
         self._frame_keys: List[int] = []
         self._library: List[bool] = []
         self._arrays: Tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, bool))
+        #: ``keys`` as a numpy array (object), for picking many names at once.
+        self.names: np.ndarray = np.empty(0, dtype=object)
         self._lock = threading.Lock()
 
     def arrays(self, index: PathIndex) -> Tuple[np.ndarray, np.ndarray]:
@@ -95,6 +97,7 @@ class FrameKeys:
                 self._frame_keys.append(number)
                 self._library.append(is_library_file(frame.file))
             self._arrays = (np.asarray(self._frame_keys, dtype=np.int64), np.asarray(self._library, dtype=bool))
+            self.names = np.asarray(self.keys, dtype=object)
             return self._arrays
 
 
@@ -116,7 +119,7 @@ def path_counts(index: PathIndex, counts: PathCounts, metadata: Mapping[str, Any
     frame_keys, library = keys.arrays(index)
     leaf_frames = index.columns()[1][counts.ids]  # the root's frame is -1
     names = [t.name for t in counts.types]
-    return columnar_counts(names, counts.values, stack_frames, leaf_frames, frame_keys, keys.keys, library, metadata)
+    return columnar_counts(names, counts.values, stack_frames, leaf_frames, frame_keys, keys.names, library, metadata)
 
 
 def row_bucket(row: StoredProfile) -> int:
