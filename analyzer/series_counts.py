@@ -133,7 +133,7 @@ def window_counts(
         wall=float(profile.total(WALL)) if profile.has_type(WALL) else 0.0,
         profiles=1,
     )
-    counts.invocations, counts.duration_ms = _invocations(profile.metadata)
+    counts.invocations, counts.duration_ms = invocation_counts(profile.metadata)
     keys_of = _stack_keys(profile, frame_key)
     present = [t for t in sample_types if profile.has_type(t)]
     for sample_type in present:
@@ -174,7 +174,7 @@ def columnar_counts(
     present = [t for t in sample_types if t in type_names]
     totals = {t: int(values[:, type_names.index(t)].sum()) for t in present}
     counts = BucketCounts(cpu=float(totals.get(CPU, 0)), wall=float(totals.get(WALL, 0)), profiles=1)
-    counts.invocations, counts.duration_ms = _invocations(metadata)
+    counts.invocations, counts.duration_ms = invocation_counts(metadata)
     running = leaf_frames >= 0
     leaf_keys = frame_keys[leaf_frames[running]]
     for sample_type in present:
@@ -278,7 +278,8 @@ def _note_structure(
             counts.ancestors.setdefault(key, set()).update(k for k in keys[:depth] if k != key)
 
 
-def _invocations(metadata: Mapping[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+def invocation_counts(metadata: Mapping[str, Any]) -> Tuple[Optional[float], Optional[float]]:
+    """The invocations a profile's ``metadata`` counts and their summed duration in ms (None: not said)."""
     info = metadata.get("invocations")
     if not isinstance(info, Mapping) or not isinstance(info.get("count"), (int, float)):
         return None, None

@@ -52,7 +52,7 @@ from .callpaths import (
     merge_counts,
 )
 from .events import ProfileStored, connect_storage, profile_stored
-from .series import path_counts, series_for
+from .series import series_for
 from .storage import Storage, StoredBucket, StoredProfile, get_storage, profiles
 
 HOUR_NS = 3600 * 10**9
@@ -380,13 +380,12 @@ class Rollups:
         """``metadata``: the profile's, when the request folded it (else its stored body is read)."""
         index = self.index(row.group)
         counts = self.profiles.get(f"{index.epoch}/{row.id}")
-        series = path_counts(index, counts, metadata) if counts is not None and metadata is not None else None
-        if counts is None or series is None:
+        if counts is None or metadata is None or counts.capped:  # its series counted from the profile itself
             body = self.storage.load_profile(row)
             counts = self._profile(index, row, body)
             series_for(self.storage).add(row, body)
         else:
-            series_for(self.storage).add_counts(row, series)
+            series_for(self.storage).add_fold(row, index, counts, metadata)
         for width in WIDTHS_NS:
             self._add(index, (row.group, width, row.start_time_unix_ns // width), row, counts)
 

@@ -3,10 +3,11 @@
 Anomaly detection needs, per group, the inclusive and self sample counts of every frame per
 5-minute bucket (:mod:`greenflame.analyzer.series_counts`). Decoding the group's 7 days of
 profiles for each analysis run would cost in proportion to its history; instead the rollup
-worker counts each newly stored profile from its call-path fold (:func:`path_counts`, numpy
-columns; :meth:`SeriesStore.add` from a decoded profile) and adds the counts to its bucket's sums
-in memory (:meth:`SeriesStore.add_counts`); each changed row of ``series_buckets`` is written at
-most once per :data:`FLUSH_DELAY_S` (:meth:`SeriesStore.flush`, on the worker's tick).
+worker adds each newly stored profile's call-path fold to its bucket in memory
+(:meth:`SeriesStore.add_fold`; :meth:`SeriesStore.add` from a decoded profile), and the folds
+added since are counted into frame keys at once, from their sum (:func:`path_counts`, numpy
+columns), when the bucket is read or written; each changed row of ``series_buckets`` is written
+at most once per :data:`FLUSH_DELAY_S` (:meth:`SeriesStore.flush`, on the worker's tick).
 
 A bucket row lists the ids of the profiles it holds, so adding is idempotent and a reader can
 tell whether the row matches the profiles it wants: :meth:`SeriesStore.buckets` uses a row (or
@@ -26,7 +27,7 @@ import time
 import weakref
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, cast
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar, cast
 
 import numpy as np
 from sqlalchemy import and_, select
@@ -35,7 +36,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from greenflame.analyzer.model import Profile
-from greenflame.analyzer.series_counts import BucketCounts, add_structure, columnar_counts, window_counts
+from greenflame.analyzer.series_counts import (
+    BucketCounts,
+    add_structure,
+    columnar_counts,
+    invocation_counts,
+    window_counts,
+)
 from greenflame.analyzer.timeseries import (
     GroupSeries,
     bucket_start,
@@ -44,7 +51,7 @@ from greenflame.analyzer.timeseries import (
     series_from_buckets,
 )
 
-from .callpaths import PathCounts, PathIndex
+from .callpaths import PathCounts, PathIndex, merge_counts
 from .schema import series_buckets
 from .storage import Storage, StoredProfile
 
@@ -56,6 +63,8 @@ CACHE_BYTES = 512 * 1024 * 1024
 #: Estimated bytes of one counted frame in a decoded bucket (a dict entry and its key).
 BYTES_PER_COUNT = 100
 _ADD_ATTEMPTS = 3
+#: Folds a bucket keeps unsummed before it sums them into one.
+_MAX_FOLDS = 64
 #: A changed row is written this long after its first change (later changes ride along).
 FLUSH_DELAY_S = 60.0
 
@@ -139,15 +148,61 @@ def decode(data: bytes) -> Loaded:
     return frozenset(document["profile_ids"]), BucketCounts.from_dict(document["counts"])
 
 
+class _FoldSum:
+    """Profiles added to a bucket as call-path folds of one index: counted into frame keys once,
+    from their sum, when the bucket is read or written (the counts are linear in the folds'
+    values), rather than per profile."""
+
+    def __init__(self, index: PathIndex) -> None:
+        self.index = index
+        self.ids: Set[str] = set()
+        self._folds: List[PathCounts] = []
+        self._extra = BucketCounts()  # the profiles and their invocations
+
+    def add(self, profile_id: str, counts: PathCounts, metadata: Mapping[str, Any]) -> None:
+        """Add one profile's uncapped fold; ``metadata``: the profile's."""
+        self.ids.add(profile_id)
+        self._folds.append(counts)
+        if len(self._folds) >= _MAX_FOLDS:
+            self._folds = [merge_counts(self.index, self._folds)]
+        part = BucketCounts(profiles=1)
+        part.invocations, part.duration_ms = invocation_counts(metadata)
+        self._extra.add(part)
+
+    def counts(self) -> BucketCounts:
+        """What the profiles add to their bucket (:func:`profile_counts` of each, summed)."""
+        counted = path_counts(self.index, merge_counts(self.index, self._folds), {})
+        if counted is None:  # not reached: folds are added uncapped and their sum is not capped
+            raise ValueError("a capped fold was added to a bucket's series")
+        counted.profiles = self._extra.profiles
+        counted.invocations, counted.duration_ms = self._extra.invocations, self._extra.duration_ms
+        return counted
+
+
 @dataclass
 class _Pending:
     """A bucket's adds not written yet: its row as read (``base``: the ids the database held), the
-    profiles added since, and the counts this process reads (the row's plus theirs)."""
+    profiles added since, and the counts this process reads (the row's plus theirs), some of them
+    still as folds (``fold``) until :meth:`state` counts them."""
 
     since: float
     base: FrozenSet[str]
     rows: Dict[str, StoredProfile]
-    state: Loaded
+    counted: Loaded
+    fold: Optional[_FoldSum] = None
+
+    def holds(self, profile_id: str) -> bool:
+        return profile_id in self.counted[0] or (self.fold is not None and profile_id in self.fold.ids)
+
+    def state(self) -> Loaded:
+        """The bucket's ids and counts (the caller holds the store's write lock)."""
+        if self.fold is not None:
+            ids, counts = self.counted
+            counts = counts.copy()  # readers may hold the earlier state
+            counts.add(self.fold.counts())
+            self.counted = (ids | frozenset(self.fold.ids), counts)
+            self.fold = None
+        return self.counted
 
 
 class SeriesStore:
@@ -180,25 +235,49 @@ class SeriesStore:
         if row.start_time_unix_ns > 0:
             self._add((row.group, row_bucket(row)), {row.id: (row, counts)})
 
+    def add_fold(self, row: StoredProfile, index: PathIndex, counts: PathCounts, metadata: Mapping[str, Any]) -> None:
+        """Add ``row``'s profile, given as its uncapped call-path fold of ``index`` (and its
+        ``metadata``), to its bucket, once; counted into frame keys when the bucket is next read or
+        written."""
+        if row.start_time_unix_ns <= 0:
+            return
+        key = (row.group, row_bucket(row))
+        with self._write_lock:
+            pending = self._pending_for(key)
+            if pending.holds(row.id):
+                return
+            if pending.fold is not None and pending.fold.index is not index:  # the group's index was renewed
+                pending.state()
+            if pending.fold is None:
+                pending.fold = _FoldSum(index)
+            pending.fold.add(row.id, counts, metadata)
+            pending.rows[row.id] = row
+            self._pending[key] = pending
+
     def _add(self, key: Key, new: Dict[str, Tuple[StoredProfile, BucketCounts]]) -> Loaded:
         """Add the counts of ``new`` (by profile id) not yet in the bucket, in memory; the bucket after."""
         with self._write_lock:
-            pending = self._pending.get(key)
-            if pending is None:
-                found = self._read(key[0], [key[1]]).get(key[1])
-                loaded: Loaded = found if found is not None else (frozenset(), BucketCounts())
-                pending = _Pending(time.monotonic(), loaded[0], {}, loaded)
-            ids, counts = pending.state
-            added = {profile_id: item for profile_id, item in new.items() if profile_id not in ids}
+            pending = self._pending_for(key)
+            added = {profile_id: item for profile_id, item in new.items() if not pending.holds(profile_id)}
             if not added:
-                return pending.state
+                return pending.state()
+            ids, counts = pending.state()
             counts = counts.copy()  # readers may hold the earlier state
             for row, part in added.values():
                 counts.add(part)
                 pending.rows[row.id] = row
-            pending.state = (ids | frozenset(added), counts)
+            pending.counted = (ids | frozenset(added), counts)
             self._pending[key] = pending
-            return pending.state
+            return pending.counted
+
+    def _pending_for(self, key: Key) -> _Pending:
+        """The bucket's pending adds, or none yet over its row as stored (the caller holds the write lock)."""
+        pending = self._pending.get(key)
+        if pending is None:
+            found = self._read(key[0], [key[1]]).get(key[1])
+            loaded: Loaded = found if found is not None else (frozenset(), BucketCounts())
+            pending = _Pending(time.monotonic(), loaded[0], {}, loaded)
+        return pending
 
     def flush(self, everything: bool = False) -> None:
         """Write the rows changed at least :data:`FLUSH_DELAY_S` ago (``everything``: all changed)."""
@@ -219,7 +298,7 @@ class SeriesStore:
                     if pending is None:
                         return
                     found = read_row(conn, group, RESOLUTION_S, start)
-                    ids, counts = pending.state
+                    ids, counts = pending.state()
                     stored_ids = found[0] if found is not None else frozenset()
                     if stored_ids != pending.base:
                         counts = found[1] if found is not None else BucketCounts()
@@ -285,16 +364,19 @@ class SeriesStore:
         """Each wanted bucket as stored: from memory when its ids match, else read from the database."""
         result: Dict[int, Loaded] = {}
         unread: List[int] = []
+        pendings: Dict[int, _Pending] = {}
         with self._lock:
             for start, members in wanted.items():
                 pending = self._pending.get((group, start))  # newer than the row: read as stored
                 cached = self._cache.get((group, start))
                 if pending is not None:
-                    result[start] = pending.state
+                    pendings[start] = pending
                 elif cached is not None and cached[0] == frozenset(row.id for row in members):
                     result[start] = cached
                 else:
                     unread.append(start)
+        with self._write_lock:
+            result.update((start, pending.state()) for start, pending in pendings.items())
         for start, loaded in self._read(group, unread).items():
             result[start] = loaded
             self._remember((group, start), loaded)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.timeseries import group_series
 from greenflame.server import series as series_module
+from greenflame.server.callpaths import PathIndex, fold_profile
 from greenflame.server.schema import series_buckets
 from greenflame.server.series import SeriesStore
 from greenflame.server.storage import Storage, StoredProfile
@@ -66,13 +67,37 @@ def stored_counts(storage: Storage) -> List[int]:
         return [row[0] for row in conn.execute(query)]
 
 
+def add_as_folds(series: SeriesStore, rows: List[StoredProfile], profiles: List[Profile]) -> None:
+    """Add as the rollup worker does (call-path folds), each twice, some as profiles, and with
+    the group's call-path index renewed half-way."""
+    index = PathIndex()
+    for n, (row, made) in enumerate(zip(rows, profiles)):
+        if n == len(rows) // 2:
+            index = PathIndex()
+        if n % 5 == 4:
+            series.add(row, made)
+        else:
+            series.add_fold(row, index, fold_profile(index, made), made.metadata)
+        series.add_fold(row, index, fold_profile(index, made), made.metadata)
+        if n % 7 == 6:
+            series.flush(everything=True)
+
+
+@pytest.mark.parametrize("as_folds", [False, True])
 @pytest.mark.parametrize("resolution", [300, 3600])
-def test_series_from_stored_buckets_equal_the_profiles_series(storage: Storage, resolution: int) -> None:
+def test_series_from_stored_buckets_equal_the_profiles_series(
+    storage: Storage, resolution: int, as_folds: bool
+) -> None:
     profiles = [profile(minute, 10 + (30 if minute > 40 else 0)) for minute in range(0, 90, 2)]
     rows = store_all(storage, profiles)
     series = SeriesStore(storage)
-    for row, made in zip(rows, sorted(profiles, key=lambda p: p.start_time_unix_ns)):
-        series.add(row, made)
+    in_order = sorted(profiles, key=lambda p: p.start_time_unix_ns)
+    if as_folds:
+        add_as_folds(series, rows, in_order)
+    else:
+        for row, made in zip(rows, in_order):
+            series.add(row, made)
+    assert sum(b.profiles for b in series.buckets(GROUP, rows).values()) == len(rows)
     expected = group_series(profiles, (resolution,))[resolution]
     got = series.group_series(GROUP, rows, resolution, structure_from=profiles[-3:])
     assert got.times == expected.times
