@@ -11,6 +11,7 @@ Values are counts, one per sample type, in the unit the sample type names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
@@ -76,6 +77,11 @@ class Profile:
     duration_ns: int = 0
     sample_period_ns: int = 10_000_000
     metadata: Dict[str, Any] = field(default_factory=dict)
+    #: Set by :func:`merge`: ``(sum of samples x period, samples)`` over the merged profiles whose
+    #: period is known, so that merging merges gives exactly the period of merging their parts
+    #: (the rounded mean alone cannot). None for a profile as reported: then it is its own samples
+    #: times its period (see :func:`period_weight`). Not part of the wire format.
+    period_weight: Optional[Tuple[int, int]] = field(default=None, repr=False, compare=False)
     _frame_index: Dict[Frame, int] = field(default_factory=dict, repr=False, compare=False)
     _sample_index: Dict[Tuple[Tuple[int, ...], Tuple[Tuple[str, str], ...]], int] = field(
         default_factory=dict, repr=False, compare=False
@@ -198,14 +204,27 @@ def merge(profiles: Sequence[Profile], group: str = "") -> Profile:
         merged.start_time_unix_ns = min(starts)
         merged.duration_ns = max(ends) - merged.start_time_unix_ns
     merged.sample_period_ns = mean_period_ns(profiles)
+    merged.period_weight = _period_sums(profiles)
     merged.metadata = merge_metadata([p.metadata for p in profiles])
     for profile in profiles:
         columns = [next((i for i, t in enumerate(profile.sample_types) if t.name == want.name), None) for want in names]
+        same_columns = columns == list(range(len(names)))
+        ids = _frame_ids(merged, profile)
         for sample in profile.samples:
-            stack = tuple(merged.frame_id(profile.frames[i]) for i in sample.stack)
-            values = [0 if c is None else sample.values[c] for c in columns]
+            stack = tuple(map(ids.__getitem__, sample.stack))
+            values = sample.values if same_columns else [0 if c is None else sample.values[c] for c in columns]
             merged.add_ids(stack, values, sample.labels)
     return merged
+
+
+def _frame_ids(merged: Profile, profile: Profile) -> List[int]:
+    """``profile``'s frame index -> ``merged``'s, adding the frames its samples use in the order
+    they first appear (as adding each stack's frames one by one would; unused frames are left out)."""
+    ids = [0] * len(profile.frames)
+    frames = profile.frames
+    for index in dict.fromkeys(chain.from_iterable(sample.stack for sample in profile.samples)):
+        ids[index] = merged.frame_id(frames[index])
+    return ids
 
 
 def mean_period_ns(profiles: Sequence[Profile]) -> int:
@@ -214,15 +233,31 @@ def mean_period_ns(profiles: Sequence[Profile]) -> int:
     stand for the time the profiles sampled. A report whose rate the agent's CPU budget lowered
     has a longer period: each of its samples stands for more time. Periods of 0 (unknown) are left
     out; with no sample at all, the first known period."""
-    known = [p for p in profiles if p.sample_period_ns > 0]
-    weighted = count = 0
-    for profile in known:
-        samples = profile.total(CPU if profile.has_type(CPU) else None)
-        weighted += samples * profile.sample_period_ns
-        count += samples
+    weighted, count = _period_sums(profiles)
     if count:
         return round(weighted / count)
+    known = [p for p in profiles if p.sample_period_ns > 0]
     return known[0].sample_period_ns if known else (profiles[0].sample_period_ns if profiles else 0)
+
+
+def period_weight(profile: Profile) -> Tuple[int, int]:
+    """``(sum of samples x period, samples)`` that ``profile`` adds to a merge's mean period: a merge's
+    own sums (so merging is associative), else its samples (CPU where it has them) times its period."""
+    if profile.period_weight is not None:
+        return profile.period_weight
+    samples = profile.total(CPU if profile.has_type(CPU) else None)
+    return samples * profile.sample_period_ns, samples
+
+
+def _period_sums(profiles: Sequence[Profile]) -> Tuple[int, int]:
+    """The :func:`period_weight` of the profiles of known period, added up."""
+    weighted = count = 0
+    for profile in profiles:
+        if profile.sample_period_ns > 0:
+            part_weighted, part_count = period_weight(profile)
+            weighted += part_weighted
+            count += part_count
+    return weighted, count
 
 
 #: How many per-invocation durations ``metadata["invocations"]["durations_ms"]`` keeps.
