@@ -4,8 +4,9 @@
 process sharing the database), and when the group has new data (or a re-analysis was asked
 for) it:
 
-1. merges the group's profiles of the last ``window_s`` (ending at its latest profile) and runs
-   :func:`greenflame.analyzer.report.analyze_profile`;
+1. merges the group's profiles of the last ``window_s`` (ending at its latest profile; from the
+   process's kept merges of 5-minute slots, :mod:`.window_merge`, so only what changed since the
+   previous run is merged again) and runs :func:`greenflame.analyzer.report.analyze_profile`;
 2. updates the finding states at the data's time (new, ongoing, resolved, reopened;
    :mod:`.pipeline_findings`);
 3. runs anomaly detection over the last ``history_s`` of profiles with the group's feedback, when
@@ -27,17 +28,18 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from greenflame.analyzer import anomaly_feedback
 from greenflame.analyzer.anomalies import Anomaly, choose_resolution, detect, detect_profiles, reason
 from greenflame.analyzer.anomaly_model import DAY_S
-from greenflame.analyzer.model import Profile, merge
-from greenflame.analyzer.report import analyze_profile, observed_traffic
+from greenflame.analyzer.model import Profile
+from greenflame.analyzer.report import analyze_profile
 from greenflame.analyzer.rules.finding import Finding, FrameRef
 from greenflame.analyzer.svg import evidence_svg
 
 from .anomaly_fits import FitStore, PipelineModels
+from .decoded import decoded_for
 from .pipeline_channels import channel_config
 from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
 from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
@@ -49,6 +51,7 @@ from .tickets.models import FAILED, TicketStatus
 from .tickets.store import TicketStore
 from .tickets.subject import TicketEvidence, TicketSubject
 from .tickets.sync import sync_subjects
+from .window_merge import merges_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,8 @@ def process_owner() -> str:
 
 
 class Pipeline:
-    """Analysis runs over one storage; stateless between runs (everything is in the database)."""
+    """Analysis runs over one storage; stateless between runs (everything is in the database: the
+    process's decoded profiles and slot merges only save work, and are rebuilt when evicted)."""
 
     def __init__(
         self,
@@ -147,20 +151,19 @@ class Pipeline:
         if not rows:
             return {"profiles": 0}
         latest_ns = max(row.start_time_unix_ns + row.duration_ns for row in rows)
-        cache: Dict[str, Profile] = {}
         window = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest_ns - self._ns("window_s")]
-        profiles = self._load(window, cache)
-        merged = merge(profiles, group)
-        report = analyze_profile(merged, **observed_traffic(profiles))
+        merges = merges_for(self.storage)
+        merged = merges.window(group, window)
+        report = analyze_profile(merged.profile, **merged.observed_traffic())
         findings = report.recommendations
         previous = self.store.finding_states(group)
         rules = [rule.id for rule in report.rules]
         states = next_states(group, previous, findings, latest_ns / 1e9, rules_evaluated=rules)
         self.store.save_finding_states(states)
         self.store.extend(lease, self.config.lease_s)
-        anomalies, anomaly_note = self._anomalies(lease, rows, cache)
+        anomalies, anomaly_note = self._anomalies(lease, rows, lambda: merges.structure_profiles(merged, window))
         self.store.extend(lease, self.config.lease_s)
-        statuses, channel_errors = self._notify(group, findings, anomalies, merged)
+        statuses, channel_errors = self._notify(group, findings, anomalies, merged.profile)
         return {
             "profiles": len(window),
             "data_until_unix_ns": latest_ns,
@@ -184,15 +187,9 @@ class Pipeline:
         rows = self.storage.find_profiles(group, summary.last_seen_unix_ns - span_s * 1_000_000_000)
         return rows[-self.config.max_profiles :]
 
-    def _load(self, rows: Sequence[StoredProfile], cache: Dict[str, Profile]) -> List[Profile]:
-        for row in rows:
-            if row.id not in cache:
-                cache[row.id] = self.storage.load_profile(row)
-        return [cache[row.id] for row in rows]
-
     # -- anomalies ----------------------------------------------------------------
     def _anomalies(
-        self, lease: Lease, rows: Sequence[StoredProfile], cache: Dict[str, Profile]
+        self, lease: Lease, rows: Sequence[StoredProfile], recent: Callable[[], Sequence[Profile]]
     ) -> Tuple[List[StoredAnomaly], Optional[str]]:
         """Detect over the history, store, and return the current anomalies (or a note why not).
 
@@ -212,7 +209,7 @@ class Pipeline:
             starts = [vote.start_unix_s for vote in self.store.votes(group) if vote.created_unix_ns >= voted_after]
             score_from = min([score_from, *starts])
         try:
-            found = self._detect(group, rows, cache, feedback, score_from)
+            found = self._detect(group, rows, recent, feedback, score_from)
         except ImportError as error:  # numpy or scikit-learn missing
             return [], f"unavailable: {error}"
         found = [a for a in found if a.group == group]
@@ -224,7 +221,7 @@ class Pipeline:
         self,
         group: str,
         rows: Sequence[StoredProfile],
-        cache: Dict[str, Profile],
+        recent: Callable[[], Sequence[Profile]],
         feedback: Mapping[str, Any],
         score_from: Optional[int] = None,
     ) -> List[Anomaly]:
@@ -236,10 +233,13 @@ class Pipeline:
         database (:mod:`.anomaly_fits`), where each run writes the fits it made. A run's cost
         then follows its new data, not the history's length; the first run of a day (its fits are
         made on the days before) and a group's first run read the whole history.
+
+        ``recent`` gives profiles showing the window's structure (which frames are seen above
+        which); the profiles read otherwise come from the process's decoded profiles (:mod:`.decoded`).
         """
         resolution = choose_resolution(rows) if rows else 0
         if not resolution or resolution % SERIES_RESOLUTION_S:
-            return detect_profiles(self._load(rows, cache), feedback=feedback)
+            return detect_profiles(decoded_for(self.storage).load_all(rows), feedback=feedback)
         models = models_for(self.storage)
         fits = FitStore(self.storage.engine)
         latest_day = max(row.start_time_unix_ns + row.duration_ns for row in rows) // 10**9 // DAY_S * DAY_S
@@ -250,8 +250,7 @@ class Pipeline:
             if all((group, day) in models.ready or fits.load(models, group, day) for day in days):
                 first_ns = (score_from - CONTEXT_S) * 1_000_000_000
                 read = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= first_ns]
-        recent = list(cache.values())  # the window's profiles, decoded for the findings
-        series = series_for(self.storage).group_series(group, read, resolution, recent)
+        series = series_for(self.storage).group_series(group, read, resolution, recent())
         found = detect(series, config=fits.config, feedback=feedback, score_from_unix_s=score_from, models=models)
         if read is rows:
             models.ready.update((group, day) for day in range(first_day, latest_day + 1, DAY_S))

@@ -316,14 +316,19 @@ class Rollups:
         return parts
 
     def merged(self, group: str, rows: Sequence[StoredProfile], compacted: Sequence[StoredBucket] = ()) -> Profile:
-        """The full merge of ``rows``: labels and metadata kept (``compacted`` buckets have neither)."""
+        """The full merge of ``rows``: labels and metadata kept (``compacted`` buckets have neither).
+
+        ``rows`` are merged from the process's kept 5-minute slot merges (:mod:`.window_merge`, which
+        the analysis runs keep too): only the slots that changed are merged again."""
+        from .window_merge import merges_for  # it imports this module (LruCache)
+
         key = range_key(rows, compacted)
         found = self.ranges.get(key)
         if found is None:
             index = self.index(group)
-            merged: List[Profile] = [self.storage.load_profile(row) for row in rows]
+            merged: List[Profile] = [merges_for(self.storage).window(group, rows).profile] if rows else []
             merged.extend(as_profile(index, self.compacted(index, bucket), group) for bucket in compacted)
-            found = merge(merged, group)
+            found = merged[0] if rows and not compacted else merge(merged, group)
             self.ranges.put(key, found)
         return found
 
