@@ -216,14 +216,23 @@ class WindowMerges:
     def structure_profiles(self, window: Window, rows: Sequence[StoredProfile]) -> List[Profile]:
         """Profiles showing which frames are above which as the window's ``rows`` together do: the
         window's merge when its reports read one sample type for it, else each slot's merge where
-        its reports do, else that slot's reports themselves."""
+        its reports do, else that slot's reports themselves; each without labels (the structure
+        is the stacks', and a stack with two label values is then one sample to walk, not two)."""
         if window.merged.uniform:
-            return [window.profile]
+            return [without_labels(window.profile)]
         by_id = {row.id: row for row in rows}
         out: List[Profile] = []
         for part in window.slots:
             out.extend([part.profile] if part.uniform else self.decoded.load_all([by_id[i] for i in part.ids]))
-        return out
+        return [without_labels(profile) for profile in out]
+
+
+def without_labels(profile: Profile) -> Profile:
+    """``profile``'s samples summed per stack, labels dropped (its frames and totals unchanged)."""
+    result = Profile(sample_types=list(profile.sample_types), frames=list(profile.frames), group=profile.group)
+    for sample in profile.samples:
+        result.add_ids(sample.stack, sample.values)
+    return result
 
 
 def merges_for(storage: Storage) -> WindowMerges:
