@@ -5,7 +5,7 @@ run finds."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 import pytest
 from sqlalchemy import select
@@ -63,8 +63,9 @@ def _pipeline(storage: Storage):  # type: ignore[no-untyped-def]
     return Pipeline(storage, store, TicketStore(storage.engine), PipelineConfig(), {})
 
 
-def _window(rows: List[StoredProfile], profiles: List[Profile]) -> Dict[str, Profile]:
-    return {row.id: made for row, made in list(zip(rows, profiles))[-12:]}
+def _window(rows: List[StoredProfile], profiles: List[Profile]) -> Callable[[], List[Profile]]:
+    """The run's recent profiles (the structure's source) as ``Pipeline._detect`` asks for them."""
+    return lambda: profiles[-12:]
 
 
 def test_a_new_process_reads_the_fits_and_scores_only_recent_points(

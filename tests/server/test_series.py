@@ -212,10 +212,10 @@ def test_the_pipeline_detects_over_stored_series_as_over_the_profiles(
     expected = [a.to_dict() for a in detect_profiles(profiles)]
     assert expected  # the regression is found over the profiles
     pipeline = Pipeline(storage, PipelineStore(storage.engine), TicketStore(storage.engine), PipelineConfig(), {})
-    window = {row.id: made for row, made in list(zip(rows, profiles))[-12:]}  # the run's last hour, decoded
-    assert [a.to_dict() for a in pipeline._detect(GROUP, rows, dict(window), {})] == expected
+    window = profiles[-12:]  # the run's last hour, decoded
+    assert [a.to_dict() for a in pipeline._detect(GROUP, rows, lambda: window, {})] == expected
     loaded = count_loads(storage, monkeypatch)
-    assert [a.to_dict() for a in pipeline._detect(GROUP, rows, dict(window), {})] == expected
+    assert [a.to_dict() for a in pipeline._detect(GROUP, rows, lambda: window, {})] == expected
     assert loaded == []  # the second run reads the stored buckets only
 
 
