@@ -47,13 +47,13 @@ def test_pyinstrument_profiles_a_share_of_calls(tmp_path: Path) -> None:
     assert report["metadata"]["engine"] == "pyinstrument" and report["metadata"]["cpu_source"] == "call-cputime"
     totals = {"spin": [0, 0, 0], "sleep": [0, 0, 0]}
     for sample in report["samples"]:
-        leaf = report["frames"][sample["stack"][-1]]["function"]
+        functions = {report["frames"][i]["function"] for i in sample["stack"]}
         for name, column in totals.items():
-            if leaf == name:
+            if name in functions:  # spin's own time and its calls (pyinstrument sees perf_counter)
                 column[:] = [a + b for a, b in zip(column, sample["values"])]
     # about 20 ms busy and 10 ms asleep per profiled call, at 1 ms per sample; the CPU column
     # follows the CPU the thread really got (less than its wall time on a loaded machine)
-    assert totals["spin"][0] >= 10 * calls.profiled and 0 < totals["spin"][1] <= totals["spin"][0]
+    assert totals["spin"][0] >= 15 * calls.profiled and 0 < totals["spin"][1] <= totals["spin"][0]
     assert totals["sleep"][2] >= 5 * calls.profiled and totals["sleep"][1] == 0
 
 
