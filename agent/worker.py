@@ -62,8 +62,14 @@ class PeriodicWorker:
                 return
             self._stopping = threading.Event()
             thread = threading.Thread(target=self._run, args=(self._stopping,), name=self._name, daemon=True)
-            thread.start()
+            # Known before it runs: its first tick may come before start() returns, and the sampler
+            # then asks for its own thread's ident to leave itself out.
             self._thread = thread
+            try:
+                thread.start()
+            except BaseException:
+                self._thread = None
+                raise
 
     def stop(self, timeout: float = 1.0) -> None:
         """Ask the thread to stop and wait up to ``timeout`` seconds for it."""
