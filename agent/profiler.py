@@ -308,7 +308,7 @@ class Profiler:
         return self._engine.invocation(active)
 
     def _agent_threads(self) -> Set[Optional[int]]:
-        return {self._scheduler.ident} | own_threads.idents()
+        return self._scheduler.idents() | own_threads.idents()
 
     def signal_stats(self) -> Dict[str, int]:
         """What the thread engine's SIGPROF trigger did since the start (see ``ThreadSampler.signal_stats``)."""

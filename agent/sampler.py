@@ -396,7 +396,7 @@ class ThreadSampler:
 
     def _refresh(self, frames: Dict[int, FrameType], now_ns: int, active: int) -> None:
         table = self._table
-        table.refresh(frames, now_ns, active, self._worker.ident)
+        table.refresh(frames, now_ns, active, self._worker.idents())
         self._labels.rename(table.names)  # thread names may have changed
         self.probe.forget_others(table.native.values())
         self._stacks.forget_others(set(frames))

@@ -13,7 +13,7 @@ from .worker import PeriodicWorker
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Iterable, Optional
+    from typing import Callable, Iterable, Optional, Set
 
 
 HOUSEKEEPING_S = 1.0
@@ -48,6 +48,10 @@ class Scheduler:
     def ident(self) -> Optional[int]:
         """The scheduler thread's identifier while it runs."""
         return self._worker.ident
+
+    def idents(self) -> Set[Optional[int]]:
+        """The scheduler's threads that still run, one asked to stop included (see ``PeriodicWorker.idents``)."""
+        return self._worker.idents()
 
     @property
     def native_id(self) -> Optional[int]:

@@ -79,15 +79,15 @@ class ThreadTable:
             or own_threads.generation() != self._own_generation
         )
 
-    def refresh(self, frames: Dict[int, FrameType], now_ns: int, active: int, own: Optional[int]) -> None:
-        """Kernel ids, names, the threads to skip (the agent's and ``own``, the sampler's thread),
+    def refresh(self, frames: Dict[int, FrameType], now_ns: int, active: int, own: Set[Optional[int]]) -> None:
+        """Kernel ids, names, the threads to skip (the agent's and ``own``, the sampler's threads),
         whether the main thread is alone (``active``: the length of threading's table, read before
         ``frames``, so that a thread registered in between makes the two disagree, not agree)."""
         self._own_generation = own_threads.generation()  # first: a thread added during the refresh is seen next time
         known = [t for t in threading.enumerate() if t.ident is not None]
         self.native = {t.ident: t.native_id for t in known if t.native_id is not None}  # type: ignore[misc]
         self.names = {t.ident: t.name for t in known}  # type: ignore[misc]
-        skip = self.skip = self._excluded() | {own}
+        skip = self.skip = self._excluded() | own
         self.count = len(frames)
         main = self.main_ident = threading.main_thread().ident
         alone = all(ident == main or ident in skip for ident in frames)

@@ -10,7 +10,7 @@ from .guard import report
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Iterable, Optional
+    from typing import Callable, Iterable, List, Optional, Set
 
 _SLICE_S = 0.1
 
@@ -36,6 +36,8 @@ class PeriodicWorker:
         self._imports = imports
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        #: Every thread started and not yet known to have ended: a stopped one finishes its tick.
+        self._threads: List[threading.Thread] = []
         self._lock = threading.Lock()
 
     @property
@@ -43,6 +45,12 @@ class PeriodicWorker:
         """The running thread's identifier, or None."""
         thread = self._thread
         return thread.ident if thread is not None else None
+
+    def idents(self) -> Set[Optional[int]]:
+        """The identifiers of this worker's threads that still run, the current one and any asked to
+        stop that is finishing its tick (which must not see itself as someone else's thread). Takes no lock."""
+        current = self._thread
+        return {thread.ident for thread in tuple(self._threads) if thread is current or thread.is_alive()}
 
     @property
     def native_id(self) -> Optional[int]:
@@ -65,6 +73,7 @@ class PeriodicWorker:
             # Known before it runs: its first tick may come before start() returns, and the sampler
             # then asks for its own thread's ident to leave itself out.
             self._thread = thread
+            self._threads = [old for old in self._threads if old.is_alive()] + [thread]
             try:
                 thread.start()
             except BaseException:

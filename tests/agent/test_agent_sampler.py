@@ -128,6 +128,32 @@ def test_the_sampler_does_not_sample_itself() -> None:
     assert not stacks_with(report, "ThreadSampler.sample")
 
 
+def test_a_sampler_stopped_during_its_tick_still_leaves_its_own_thread_out() -> None:
+    # stop() lets go of the thread at once and then waits for it; a tick it is in the middle of
+    # refreshes the thread table and samples all threads, and must still know which one is its own.
+    drops = DropCounter()
+    aggregator = Aggregator(10_000, drops)
+    sampler = ThreadSampler(aggregator, drops, select_probe(), rate_hz=200, auto_labels=False)
+    sampler.start()
+    own = sampler.ident
+    time.sleep(0.05)
+    sampler._tick_lock.acquire()  # its next tick waits inside the sample for the lock
+    stopping = threading.Thread(target=sampler.stop, args=(5,))
+    try:
+        time.sleep(0.05)
+        stopping.start()
+        while sampler.ident is not None:
+            time.sleep(0.001)
+        assert own in sampler._worker.idents()  # asked to stop, still finishing its tick
+        sampler._table.invalidate()  # the waiting sample looks at the threads anew
+    finally:
+        sampler._tick_lock.release()
+    stopping.join(5)
+    assert not sampler.is_alive() and not sampler._worker.idents()
+    report = aggregator.drain("test", 5_000_000, {})
+    assert report["samples"] and not stacks_with(report, "PeriodicWorker._run")
+
+
 def test_deep_stacks_keep_the_root_side_and_are_marked() -> None:
     stop = threading.Event()
     thread = threading.Thread(target=deep, args=(200, stop), daemon=True)

@@ -46,7 +46,7 @@ def table(max_threads: int = 8, excluded: Optional[set] = None) -> Tuple[ThreadT
 
 def test_an_agent_thread_started_after_a_refresh_is_never_selected_and_the_table_looks_again() -> None:
     threads, _ = table()
-    threads.refresh(sys._current_frames(), 0, active=active_count(), own=None)
+    threads.refresh(sys._current_frames(), 0, active=active_count(), own=set())
     seen: List[Optional[FrameType]] = []
     release = threading.Event()
 
@@ -70,24 +70,24 @@ def test_an_agent_thread_started_after_a_refresh_is_never_selected_and_the_table
 
 def test_the_main_thread_is_alone_when_every_other_thread_is_the_agents() -> None:
     threads, _ = table(excluded={101})
-    threads.refresh(frames_of(MAIN, 101, 102), 0, active=3, own=102)
+    threads.refresh(frames_of(MAIN, 101, 102), 0, active=3, own={102})
     assert threads.solo_active == 3 and threads.main_ident == MAIN and threads.count == 3
-    threads.refresh(frames_of(MAIN, 101, 102, 103), 0, active=4, own=102)
+    threads.refresh(frames_of(MAIN, 101, 102, 103), 0, active=4, own={102})
     assert threads.solo_active == -1  # 103 is the program's
-    threads.refresh(frames_of(MAIN), 0, active=-1, own=None)
+    threads.refresh(frames_of(MAIN), 0, active=-1, own=set())
     assert threads.solo_active == -1  # no threading table to watch: never alone
 
 
 def test_the_table_is_refreshed_when_asked_each_second_or_when_the_count_changes() -> None:
     threads, _ = table()
     assert threads.due(frames_of(MAIN), 0)  # never refreshed
-    threads.refresh(frames_of(MAIN), 5_000_000_000, active=1, own=None)
+    threads.refresh(frames_of(MAIN), 5_000_000_000, active=1, own=set())
     assert not threads.due(frames_of(MAIN), 5_999_999_999)
     assert threads.due(frames_of(MAIN), 6_000_000_000)
     assert threads.due(frames_of(MAIN, 7), 5_000_000_001)
     threads.refresh_wanted = True
     assert threads.due(frames_of(MAIN), 5_000_000_001)
-    threads.refresh(frames_of(MAIN), 5_000_000_001, active=1, own=None)
+    threads.refresh(frames_of(MAIN), 5_000_000_001, active=1, own=set())
     assert not threads.refresh_wanted
     threads.invalidate()
     assert threads.count == -1 and threads.due(frames_of(MAIN), 5_000_000_002)
@@ -95,7 +95,7 @@ def test_the_table_is_refreshed_when_asked_each_second_or_when_the_count_changes
 
 def test_select_skips_the_agents_threads_and_rotates_over_the_rest() -> None:
     threads, dropped = table(max_threads=2, excluded={9})
-    threads.refresh(frames_of(1, 2, 3, 9), 0, active=4, own=None)
+    threads.refresh(frames_of(1, 2, 3, 9), 0, active=4, own=set())
     firsts = set()
     for _ in range(3):
         chosen = [ident for ident, _ in threads.select(frames_of(1, 2, 3, 9))]
@@ -242,7 +242,7 @@ def handler_parts(solo: bool = True) -> Tuple[Any, TriggerPolicy, ThreadTable, H
     policy = TriggerPolicy(0.01, lambda: 0.5)
     policy.start(clock())
     threads, _ = table()
-    threads.refresh(frames_of(threading.get_ident()), 0, active=active_count(), own=None)
+    threads.refresh(frames_of(threading.get_ident()), 0, active=active_count(), own=set())
     if not solo:
         threads.solo_active = -1
     handler_buffer, _, _ = buffer()
@@ -307,7 +307,7 @@ def test_the_capture_records_every_thread_but_the_agents_unless_the_sampler_hold
         policy = TriggerPolicy(0.01, lambda: 0.5)
         policy.start(100.0)
         threads, _ = table()
-        threads.refresh(sys._current_frames(), 0, active=active_count(), own=None)
+        threads.refresh(sys._current_frames(), 0, active=active_count(), own=set())
         handler_buffer, _, _ = buffer()
         lock = threading.Lock()
         capture = ThreadCapture(policy, threads, handler_buffer, CpuProbe(), lock)
