@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from . import thread_imports, threadlabels
+from . import frame_guard, thread_imports, threadlabels
 from .aggregator import Aggregator
 from .budget import CpuBudget
 from .cpuprobe import CpuProbe, thread_cpu_ns
@@ -267,7 +267,11 @@ class ThreadSampler:
         # (started from C) only shows in the count of frames.
         with self._tick_lock:
             active = active_count()
-            self._refresh_if_due(sys._current_frames(), time.monotonic_ns(), active)
+            paused = frame_guard.pause()
+            try:
+                self._refresh_if_due(sys._current_frames(), time.monotonic_ns(), active)
+            finally:
+                frame_guard.resume(paused)
         if self._policy.budget_due(now):
             self._check_budget()
         self._start_window(now)
@@ -326,23 +330,32 @@ class ThreadSampler:
             if recheck and now < policy.due:
                 return
             policy.schedule(now)
-            now_ns = time.monotonic_ns()
-            active = active_count()
-            frames = sys._current_frames()
-            self._refresh_if_due(frames, now_ns, active)
-            self.probe.begin_tick(now_ns)
-            if self._main_alone() and not (threadlabels.running_tasks() if "asyncio" in sys.modules else NO_TASKS):
-                # (A task's labels may be gone by the time a batch is aggregated: those are aggregated now.)
-                main = self._table.main_ident
-                frame = frames.get(main) if main is not None else None
-                if frame is not None and main is not None:
-                    self._record_solo(now, now_ns, main, _interrupted(frame) if self._trigger is not None else frame)
-                    return
-            threads = self._table.select(frames)
-            del frames
-            observations = self._observe(threads, now_ns)
-            del threads
-            self.aggregator.add(observations)
+            paused = frame_guard.pause()
+            try:
+                observations = self._read_threads(now)
+            finally:
+                frame_guard.resume(paused)
+            if observations:
+                self.aggregator.add(observations)
+
+    def _read_threads(self, now: float) -> Optional[List[Observation]]:
+        """Read the threads' frames (the tick lock held, the collector paused: see :mod:`.frame_guard`):
+        their observations, or None when the main thread alone was recorded for the next batch."""
+        now_ns = time.monotonic_ns()
+        active = active_count()
+        frames = sys._current_frames()
+        self._refresh_if_due(frames, now_ns, active)
+        self.probe.begin_tick(now_ns)
+        if self._main_alone() and not (threadlabels.running_tasks() if "asyncio" in sys.modules else NO_TASKS):
+            # (A task's labels may be gone by the time a batch is aggregated: those are aggregated now.)
+            main = self._table.main_ident
+            frame = frames.get(main) if main is not None else None
+            if frame is not None and main is not None:
+                self._record_solo(now, now_ns, main, _interrupted(frame) if self._trigger is not None else frame)
+                return None
+        threads = self._table.select(frames)
+        del frames
+        return self._observe(threads, now_ns)
 
     def _record_solo(self, now: float, now_ns: int, main: int, frame: FrameType) -> None:
         """Record a sample of the main thread, the only thread to sample, for the next batch (as the
@@ -392,7 +405,11 @@ class ThreadSampler:
 
     def _refresh_now(self) -> None:
         active = active_count()  # before the frames: see ThreadTable.refresh
-        self._refresh(sys._current_frames(), time.monotonic_ns(), active)
+        paused = frame_guard.pause()
+        try:
+            self._refresh(sys._current_frames(), time.monotonic_ns(), active)
+        finally:
+            frame_guard.resume(paused)
 
     def _refresh(self, frames: Dict[int, FrameType], now_ns: int, active: int) -> None:
         table = self._table

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from . import threadlabels
+from . import frame_guard, threadlabels
 from .handler_buffer import PENDING_LIMIT
 from .thread_table import ACTIVE
 
@@ -126,9 +126,11 @@ class ThreadCapture:
         the timer tries again in a moment)."""
         if not self._lock.acquire(blocking=False):
             return
+        paused = frame_guard.pause()  # other threads' frames are read: see frame_guard
         try:
             self._record_locked(now, main_frame)
         finally:
+            frame_guard.resume(paused)
             self._lock.release()
 
     def _record_locked(self, now: float, main_frame: Optional[FrameType]) -> None:

@@ -7,6 +7,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
+import pytest
+from support.gc_watch import collections_inside
+
 from greenflame.agent import labels
 from greenflame.agent.aggregator import Aggregator
 from greenflame.agent.cpuprobe import ProcStatProbe, ThreadClockProbe, select_probe
@@ -152,6 +155,45 @@ def test_a_sampler_stopped_during_its_tick_still_leaves_its_own_thread_out() -> 
     assert not sampler.is_alive() and not sampler._worker.idents()
     report = aggregator.drain("test", 5_000_000, {})
     assert report["samples"] and not stacks_with(report, "PeriodicWorker._run")
+
+
+class _Cycle:
+    """Garbage only the collector frees."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _make_garbage(stop: threading.Event) -> None:
+    while not stop.is_set():
+        _Cycle()
+        time.sleep(0.0005)
+
+
+#: The agent's functions that read other threads' frames.
+FRAME_READERS = {"_read_threads", "_record_locked", "_refresh", "_refresh_if_due"}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="frame objects are made on demand since CPython 3.11")
+@pytest.mark.parametrize("other_thread", [True, False], ids=["threads", "main-alone"])
+def test_no_collection_runs_while_the_sampler_reads_other_threads_frames(other_thread: bool) -> None:
+    # A collection inside the making of another thread's frame object can run finalizers that let
+    # that thread return from the frame: the object then points at freed memory (a crash seen in
+    # Lambda on 3.11; see greenflame.agent.frame_guard). The collector runs at nearly every
+    # allocation here, so it would run inside the sampler's reads many times without the guard.
+    stop = threading.Event()
+    worker = threading.Thread(target=_make_garbage, args=(stop,), daemon=True)
+    with collections_inside(FRAME_READERS) as seen:
+        if other_thread:
+            worker.start()
+        try:
+            report, _ = run_sampled(lambda: spin(0.5), rate_hz=200)
+        finally:
+            stop.set()
+            if other_thread:
+                worker.join(5)
+    assert seen.total >= 100 and report["samples"]
+    assert seen.inside == []
 
 
 def test_deep_stacks_keep_the_root_side_and_are_marked() -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from types import FrameType
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+from support.gc_watch import collections_inside
 
 from greenflame.agent import own_threads
 from greenflame.agent.aggregator import Aggregator
@@ -299,7 +301,12 @@ def test_other_threads_or_no_frame_leave_the_sample_to_capture() -> None:
     assert not handler_buffer.pending
 
 
-def test_the_capture_records_every_thread_but_the_agents_unless_the_sampler_holds_the_lock() -> None:
+@contextmanager
+def capture_beside_a_waiting_thread(
+    lock: threading.Lock,
+) -> Iterator[Tuple[ThreadCapture, TriggerPolicy, HandlerBuffer, int]]:
+    """A handler's capture (its policy started at 100 s, its thread table refreshed) while another
+    thread waits; yields the capture, its policy and buffer, and the other thread's identifier."""
     stop = threading.Event()
     other = threading.Thread(target=stop.wait, args=(10,), daemon=True)
     other.start()
@@ -309,21 +316,44 @@ def test_the_capture_records_every_thread_but_the_agents_unless_the_sampler_hold
         threads, _ = table()
         threads.refresh(sys._current_frames(), 0, active=active_count(), own=set())
         handler_buffer, _, _ = buffer()
-        lock = threading.Lock()
         capture = ThreadCapture(policy, threads, handler_buffer, CpuProbe(), lock)
+        assert other.ident is not None
+        yield capture, policy, handler_buffer, other.ident
+    finally:
+        stop.set()
+        other.join(5)
+
+
+def test_the_capture_records_every_thread_but_the_agents_unless_the_sampler_holds_the_lock() -> None:
+    lock = threading.Lock()
+    with capture_beside_a_waiting_thread(lock) as (capture, policy, handler_buffer, other):
         with lock:
             capture.record(policy.due, sys._getframe())
         assert not handler_buffer.pending and policy.due == pytest.approx(100.01)  # the sampler is busy
         capture.record(policy.due, sys._getframe())
-    finally:
-        stop.set()
-        other.join(5)
     [(taken_at, records, by_handler)] = list(handler_buffer.pending)
     assert by_handler
     assert taken_at == pytest.approx(100.01) and policy.due == pytest.approx(100.02)
     by_ident = {record[0]: record for record in records}
-    assert other.ident in by_ident and by_ident[threading.get_ident()][2] == 1  # the handler's thread runs
+    assert other in by_ident and by_ident[threading.get_ident()][2] == 1  # the handler's thread runs
     assert by_ident[threading.get_ident()][1][0] is sys._getframe().f_code
+
+
+class Garbage:
+    """An object the collector counts (lists and dicts come from free lists, which it does not count)."""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="frame objects are made on demand since CPython 3.11")
+def test_no_collection_runs_while_the_handler_reads_other_threads_frames() -> None:
+    # See greenflame.agent.frame_guard: the handler reads the other threads' frames with the collector paused.
+    kept: List[Garbage] = []
+    waiting = capture_beside_a_waiting_thread(threading.Lock())
+    with waiting as (capture, policy, handler_buffer, _), collections_inside({"_record_locked"}) as seen:
+        for _ in range(200):
+            capture.record(policy.due, sys._getframe())
+            handler_buffer.pending.clear()
+            kept.append(Garbage())  # the collector runs between records (a freed object uncounts itself)
+    assert seen.total >= 20 and seen.inside == []
 
 
 # -- the engines ---------------------------------------------------------------------------------
