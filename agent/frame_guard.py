@@ -12,7 +12,8 @@ docs/agent.md); the same class of crash is reported against other in-process Pyt
 The agent's frame reads of other threads happen between :func:`pause` and :func:`resume`:
 without a collection nothing in them can release the GIL in the middle of making a frame
 object. Reading one's own frames needs no guard (they cannot return while being read).
-The program's garbage is collected at its next allocation after :func:`resume`.
+The program's garbage is collected at its next allocation after :func:`resume`. A process forked
+by another thread during a pause starts with the collector running.
 
 On 3.9 and 3.10 frame objects always exist and reading them allocates nothing: both calls do nothing.
 """
@@ -20,6 +21,7 @@ On 3.9 and 3.10 frame objects always exist and reading them allocates nothing: b
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 __all__ = ["pause", "resume"]
@@ -28,18 +30,31 @@ if sys.version_info >= (3, 11):
     _enabled = gc.isenabled
     _disable = gc.disable
     _enable = gc.enable
+    #: Whether the collector is stopped by a pause: a process forked meanwhile (by another thread)
+    #: must not inherit it stopped, with nobody left to restart it.
+    _PAUSED = [False]
 
     def pause() -> bool:
         """Stop the collector if it runs; whether it did (pass it to :func:`resume`)."""
         if _enabled():
             _disable()
+            _PAUSED[0] = True
             return True
         return False
 
     def resume(paused: bool) -> None:
         """Restart the collector if :func:`pause` stopped it."""
         if paused:
+            _PAUSED[0] = False
             _enable()
+
+    def _after_fork_in_child() -> None:
+        if _PAUSED[0]:
+            _PAUSED[0] = False
+            _enable()
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
 
 else:  # pragma: no cover - exercised on Python 3.9 and 3.10
 
