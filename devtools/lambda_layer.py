@@ -130,6 +130,7 @@ LAYER_MODULES = (
     "diskqueue",
     "drops",
     "engines",
+    "frame_guard",
     "exporters",
     "guard",
     "handler_buffer",

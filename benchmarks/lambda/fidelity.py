@@ -8,7 +8,10 @@ over 100 Hz x the summed wall durations (the issue's goal: at least 0.8), its CP
 against the truth's CPU share, the samples taken outside invocations, the mean and lowest rate and
 the agent's CPU.
 
-    python benchmarks/lambda/fidelity.py [--invocations 300] [--runs 1] [--cases cpu_only:2,half_wait:20]
+    python benchmarks/lambda/fidelity.py [--invocations 300] [--runs 1] [--cases cpu_only:2,half_wait:20] [--threads]
+
+``--threads`` adds each thread's CPU from the first invocation's end to the last's (``thread_cpu_ms``,
+by thread name: the handler's own ``MainThread``, the agent's sampler, scheduler and watcher).
 
 On a machine shared with other work, run it under ``chrt -f 5`` (root) so that other processes do
 not take the CPU from the function: the truth is wall time, and preemption is no fault of the agent.
@@ -31,18 +34,24 @@ HERE = Path(__file__).resolve().parent
 CASES = ["cpu_only:2", "cpu_only:20", "half_wait:2", "half_wait:20"]
 
 
-def run_case(handler: str, ms: int, invocations: int, work: Path) -> Dict[str, Any]:
+def run_case(handler: str, ms: int, invocations: int, work: Path, threads: bool = False) -> Dict[str, Any]:
     """One ``greenflame lambda invoke`` run of ``handler`` at ``ms`` per invocation."""
     truth_file, profile = work / f"{handler}-{ms}.jsonl", work / f"{handler}-{ms}.json.gz"
     truth_file.unlink(missing_ok=True)
     path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
     env = dict(os.environ, PYTHONPATH=path, FIDELITY_TRUTH=str(truth_file))
+    if threads:
+        env["FIDELITY_THREADS"] = "1"
     command = [sys.executable, "-m", "greenflame.cli", "lambda", "invoke", f"fidelity_handlers.{handler}"]
     command += ["--invocations", str(invocations), "--event", json.dumps({"ms": ms}), "--out", str(profile)]
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=600)
     truth = [json.loads(line) for line in truth_file.read_text().splitlines()]
     report = json.loads(gzip.decompress(profile.read_bytes()))
-    return summarise(handler, ms, truth, report)
+    result = summarise(handler, ms, truth, report)
+    if threads and truth and "threads" in truth[0]:
+        first, last = truth[0]["threads"], truth[-1]["threads"]
+        result["thread_cpu_ms"] = {name: round((ns - first.get(name, 0)) / 1e6, 1) for name, ns in last.items()}
+    return result
 
 
 def summarise(handler: str, ms: int, truth: List[Dict[str, float]], report: Dict[str, Any]) -> Dict[str, Any]:
@@ -80,6 +89,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--json", help="write every run's figures here")
+    parser.add_argument("--threads", action="store_true", help="each thread's CPU over the run")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")
     results: List[Dict[str, Any]] = []
@@ -87,7 +97,7 @@ def main() -> int:
         for _ in range(args.runs):
             for case in args.cases.split(","):
                 handler, ms = case.split(":")
-                result = run_case(handler, int(ms), args.invocations, Path(folder))
+                result = run_case(handler, int(ms), args.invocations, Path(folder), args.threads)
                 results.append(result)
                 print(json.dumps(result), flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}")
