@@ -203,7 +203,7 @@ class ThreadSampler:
             # thread's first sample: behind a main thread that releases the GIL often and briefly
             # (I/O), the sampler thread can wait seconds for it (the GIL's convoy effect).
             with self._tick_lock:
-                self._refresh_now()
+                self._look_at_threads(force=True)
             self._arm_trigger()
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -266,12 +266,7 @@ class ThreadSampler:
         # In the cheap mode no sample of the thread's does it; a thread that threading does not know
         # (started from C) only shows in the count of frames.
         with self._tick_lock:
-            active = active_count()
-            paused = frame_guard.pause()
-            try:
-                self._refresh_if_due(sys._current_frames(), time.monotonic_ns(), active)
-            finally:
-                frame_guard.resume(paused)
+            self._look_at_threads(force=False)
         if self._policy.budget_due(now):
             self._check_budget()
         self._start_window(now)
@@ -403,11 +398,15 @@ class ThreadSampler:
         if self._table.due(frames, now_ns):
             self._refresh(frames, now_ns, active)
 
-    def _refresh_now(self) -> None:
+    def _look_at_threads(self, force: bool) -> None:
+        """Refresh the thread table from a fresh look at the threads, if due or ``force`` (the
+        collector paused while their frames are made: see :mod:`.frame_guard`)."""
         active = active_count()  # before the frames: see ThreadTable.refresh
         paused = frame_guard.pause()
         try:
-            self._refresh(sys._current_frames(), time.monotonic_ns(), active)
+            frames, now_ns = sys._current_frames(), time.monotonic_ns()
+            if force or self._table.due(frames, now_ns):
+                self._refresh(frames, now_ns, active)
         finally:
             frame_guard.resume(paused)
 

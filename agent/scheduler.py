@@ -44,11 +44,6 @@ class Scheduler:
         self._next_flush = clock() + self._jittered()
         self._worker = PeriodicWorker("greenflame-scheduler", self._tick, self._next_delay, imports)
 
-    @property
-    def ident(self) -> Optional[int]:
-        """The scheduler thread's identifier while it runs."""
-        return self._worker.ident
-
     def idents(self) -> Set[Optional[int]]:
         """The scheduler's threads that still run, one asked to stop included (see ``PeriodicWorker.idents``)."""
         return self._worker.idents()

@@ -171,7 +171,7 @@ def _make_garbage(stop: threading.Event) -> None:
 
 
 #: The agent's functions that read other threads' frames.
-FRAME_READERS = {"_read_threads", "_record_locked", "_refresh", "_refresh_if_due"}
+FRAME_READERS = {"_read_threads", "_look_at_threads", "_record_locked", "_refresh", "_refresh_if_due"}
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="frame objects are made on demand since CPython 3.11")
