@@ -107,10 +107,15 @@ class ThreadEngine:
         self.sampler.process_pending()
 
     def report_metadata(self) -> Dict[str, Any]:
-        """``signal_samples``: how many of the report's samples the SIGPROF handler took."""
+        """``signal_samples``: how many of the report's samples the SIGPROF handler took; ``signal_clock``:
+        what its timer counts (when it samples)."""
         taken = self.sampler.signal_stats()["samples"]
         added, self._signal_samples_seen = taken - self._signal_samples_seen, taken
-        return {"signal_samples": added}
+        metadata: Dict[str, Any] = {"signal_samples": added}
+        clock = self.sampler.signal_clock()
+        if clock is not None:
+            metadata["signal_clock"] = clock
+        return metadata
 
     def signal_stats(self) -> Dict[str, int]:
         """See :meth:`~.sampler.ThreadSampler.signal_stats`."""

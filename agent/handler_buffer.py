@@ -11,6 +11,7 @@ profiler before each report.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 TYPE_CHECKING = False
@@ -55,6 +56,8 @@ class HandlerBuffer:
         self.main_loop_running = False
         #: Samples the handler took and that were aggregated, since the start.
         self.taken = 0
+        #: ... of which the main thread was in an idle call (a wait the signal interrupted).
+        self.idle_taken = 0
         # Counted where the DropCounter's lock must not be waited for (the signal handler).
         self._drops: Dict[str, int] = {}
 
@@ -82,6 +85,7 @@ class HandlerBuffer:
         for _, records, _ in list(self.pending):  # classify new call sites first, outside the lock
             for record in records:
                 is_idle_at(record[3], record[4])
+        main = threading.main_thread().ident
         with self._lock:
             # Counted by the code objects' ids first (cheap to hash, and alive while their records
             # are), so that a stack of frame keys, slow to build and to hash, is made once per batch.
@@ -98,6 +102,8 @@ class HandlerBuffer:
                     idle = int(is_idle_at(leaf, offset))
                     if idle:
                         cpu = 0
+                        if by_handler and ident == main:
+                            self.idle_taken += 1
                     key = (tuple(map(id, codes)), ident, raw, task, cpu, idle)
                     entry = counted.get(key)
                     if entry is None:

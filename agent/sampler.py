@@ -40,6 +40,7 @@ from .sigprof import ProfSignalTrigger
 from .stacks import TRUNCATED, StackReader
 from .thread_table import ACTIVE, ThreadTable, active_count
 from .trigger_policy import ARM, PAUSE, RETIRE, TriggerPolicy
+from .wall_timer import WallTimer
 from .worker import PeriodicWorker
 
 TYPE_CHECKING = False
@@ -56,6 +57,12 @@ ENGINE = "thread"
 #: Recorded samples (the handler's and the thread's own) waiting at most before a window's end
 #: aggregates them.
 PROCESS_AT = 200
+
+#: What a SIGPROF from the wall-clock timer costs a main thread it wakes from a wait: the kernel's
+#: wake-up and the return to Python (measured on the project machine with idle CPUs, where waking
+#: one costs most; ``benchmarks/lambda/README.md``), counted as the agent's for each sample the
+#: handler takes in a wait while the timer counts wall-clock time.
+WAKE_NS = 120_000
 
 #: The SIGPROF handler's entry point, and how deep under it the agent's own calls go at most.
 _HANDLER_CODE = ProfSignalTrigger._handle.__code__
@@ -135,8 +142,11 @@ class ThreadSampler:
         self._trigger: Optional[ProfSignalTrigger] = None
         self._retired_signal_ns = 0
         self._retired_calls = 0
+        self._wall_wanted = True  # until a wall-clock timer could not be had
+        self._wall_used = False  # the trigger has counted wall-clock time (see signal_clock)
+        self._wall_waits_base = 0  # the handler's idle samples before the wall clock (see WAKE_NS)
         self._worker = PeriodicWorker(
-            "greenflame-sampler", self._thread_tick, self._next_delay, lambda: thread_imports.SAMPLER
+            "greenflame-sampler", self._thread_tick, self._next_delay, thread_imports.sampler_modules
         )
 
     @property
@@ -168,7 +178,18 @@ class ThreadSampler:
         trigger = self._trigger
         calls = self._retired_calls + (trigger.calls if trigger is not None else 0)
         cpu = self._retired_signal_ns + (trigger.cpu_ns() if trigger is not None else 0)
+        if trigger is not None and trigger.wall_clock:
+            cpu += (self._buffer.idle_taken - self._wall_waits_base) * WAKE_NS
         return {"calls": calls, "cpu_ns": cpu, "samples": self._buffer.samples()}
+
+    def signal_clock(self) -> Optional[str]:
+        """What the SIGPROF handler's timer counts: ``"wall"`` (since the first Lambda invocation, also after
+        :meth:`stop`, for the last report), ``"cpu"``, or None when the handler does not sample (not set
+        up, or retired)."""
+        trigger = self._trigger
+        if trigger is None:
+            return None
+        return "wall" if trigger.wall_clock or self._wall_used else "cpu"
 
     def is_alive(self) -> bool:
         """Whether the sampler thread runs."""
@@ -176,13 +197,23 @@ class ThreadSampler:
 
     def invocation(self, active: bool) -> bool:
         """A Lambda invocation starts (``active``) or ends: see ``TriggerPolicy.invocation_started``.
-        Whether the process was between invocations before an ``active`` call (always True otherwise)."""
+        Whether the process was between invocations before an ``active`` call (always True otherwise).
+
+        Called from the main thread, whose first invocation moves the SIGPROF trigger to a wall-clock
+        timer (:mod:`.wall_timer`): the handler then samples the handler's waits too, on time."""
+        trigger = self._trigger
         if not active:
             self._policy.invocation_ended(self._clock())
+            if trigger is not None:
+                trigger.park()
             return True
+        if trigger is not None and not trigger.wall_clock and self._wall_wanted:
+            self._use_wall_clock(trigger)
         delay = self._policy.invocation_started(self._clock())
-        trigger = self._trigger
-        if trigger is not None and delay is not None and self._policy.signal_mode:
+        if trigger is not None and trigger.wall_clock:
+            if delay is not None:
+                trigger.restart(delay)
+        elif trigger is not None and delay is not None and self._policy.signal_mode:
             # Its timer waited far away between invocations. Only in the cheap mode: in the thread
             # mode the timer keeps the CPU time it counted, which short invocations need (a restart
             # at each start took 2 ms invocations from 0.65-0.87 to 0.43-0.63 of 100 Hz). Should
@@ -190,6 +221,24 @@ class ThreadSampler:
             # window's pause and retry, within RETRY_S.
             trigger.restart(delay)
         return delay is not None
+
+    def _use_wall_clock(self, trigger: ProfSignalTrigger) -> None:
+        """Move the armed trigger to a wall-clock timer that signals the main thread, when one can be had
+        (``ctypes`` imported by the sampler thread, Linux); otherwise it keeps counting CPU time."""
+        if not trigger.armed or "ctypes" not in sys.modules:
+            return  # tried again at the next invocation
+        native = threading.main_thread().native_id
+        timer = WallTimer.create(native) if native is not None else None
+        if timer is None:
+            self._wall_wanted = False
+            logger.debug("greenflame: no wall-clock timer: the SIGPROF timer keeps counting CPU time")
+            return
+        with self._tick_lock:
+            trigger.use_wall_clock(timer)
+            self._policy.use_wall_clock(True)
+            self._wall_waits_base = self._buffer.idle_taken
+            self._wall_used = True
+        trigger.restart(self._policy.restart_delay(self._clock()))
 
     def start(self) -> None:
         """Start sampling (harmless when already started); arms SIGPROF when allowed and possible."""
@@ -209,6 +258,7 @@ class ThreadSampler:
     def stop(self, timeout: float = 1.0) -> None:
         """Stop sampling, waiting up to ``timeout`` seconds for the thread; release the frames held."""
         if self._trigger is not None:
+            self._leave_wall_clock(self._trigger)
             self._trigger.disarm()
         self._policy.signal_mode = False
         self._worker.stop(timeout)
@@ -299,7 +349,16 @@ class ThreadSampler:
         if not self._trigger.arm():
             self._retire_trigger(self._trigger, "SIGPROF or ITIMER_PROF is in use")
 
+    def _leave_wall_clock(self, trigger: ProfSignalTrigger) -> None:
+        """Back to the CPU-time timer (stopped or retired): the wall-clock timer is deleted, its cost
+        kept; the next invocation may set up a new one."""
+        if trigger.wall_clock:
+            self._retired_signal_ns += (self._buffer.idle_taken - self._wall_waits_base) * WAKE_NS
+            trigger.close()
+            self._policy.use_wall_clock(False)
+
     def _retire_trigger(self, trigger: ProfSignalTrigger, why: str) -> None:
+        self._leave_wall_clock(trigger)
         trigger.disarm()
         self._retired_signal_ns += trigger.cpu_ns()
         self._retired_calls += trigger.calls

@@ -22,6 +22,7 @@ Only used when it cannot disturb the program:
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -30,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Callable, List, Optional, Tuple
+
+    from .wall_timer import WallTimer
 
 _MAX_ERRORS = 10
 _MIN_DELAY_S = 0.001
@@ -43,6 +46,13 @@ DELIVERY_NS = 4_000
 _clock_ns = time.perf_counter_ns
 _setitimer: Callable[[int, float], object] = getattr(signal, "setitimer", lambda which, seconds: None)
 _ITIMER_PROF = getattr(signal, "ITIMER_PROF", 0)
+#: Sets the one-shot ``ITIMER_PROF`` to fire after so many seconds of the process's CPU time.
+_set_cpu_timer: Callable[[float], object] = functools.partial(_setitimer, _ITIMER_PROF)
+
+
+def _rearm_cpu_timer(seconds: float, since_ns: int) -> None:
+    """The handler's re-arm on CPU time: from now (CPU time is not counted from a point in time)."""
+    _set_cpu_timer(seconds)
 
 
 class ProfSignalTrigger:
@@ -61,6 +71,10 @@ class ProfSignalTrigger:
         self.interval_s = interval_s
         self._on_signal = on_signal
         self._armed = False
+        self._parked = False  # armed, but the wall-clock timer waits for restart() (between invocations)
+        self._wall: Optional[WallTimer] = None
+        self._set_timer: Callable[[float], object] = _set_cpu_timer  # by clock: CPU time or wall-clock time
+        self._rearm: Callable[[float, int], None] = _rearm_cpu_timer  # the handler's (seconds, since when)
         self._handler = self._handle  # one bound method, so that identity tells it is installed
         self._errors: List[Tuple[str, Exception]] = []
         self.calls = 0  # handler calls while armed
@@ -97,22 +111,60 @@ class ProfSignalTrigger:
         elif signal.getitimer(signal.ITIMER_PROF) != (0.0, 0.0):
             return False
         self._armed = True
-        signal.setitimer(signal.ITIMER_PROF, self.interval_s)
+        self._parked = False
+        self._set_timer(self.interval_s)
         return True
+
+    @property
+    def wall_clock(self) -> bool:
+        """Whether the timer counts wall-clock time (:meth:`use_wall_clock`) rather than CPU time."""
+        return self._wall is not None
+
+    def use_wall_clock(self, timer: WallTimer) -> None:
+        """From now on count wall-clock time with ``timer`` (which sends SIGPROF to the main thread): the
+        handler samples the main thread's waits too. The CPU-time timer stops; the caller re-arms
+        with :meth:`restart`."""
+        if self._armed and self.installed():
+            signal.setitimer(signal.ITIMER_PROF, 0.0)
+        self._wall = timer
+        self._set_timer = timer.set
+        self._rearm = timer.set_after
+
+    def park(self) -> None:
+        """Wall clock only: no signal until :meth:`restart` (the process waits between invocations,
+        where a signal would wake it for nothing). The CPU-time timer needs none: it waits by itself."""
+        wall = self._wall
+        if wall is not None and self._armed:
+            self._parked = True  # first: a handler running before the stop does not re-arm
+            wall.stop()
+
+    def close(self) -> None:
+        """Stop the timer and release the wall-clock timer (after :meth:`disarm`, for good)."""
+        self.disarm()
+        wall, self._wall = self._wall, None
+        self._set_timer = _set_cpu_timer
+        self._rearm = _rearm_cpu_timer
+        if wall is not None:
+            wall.close()
 
     def disarm(self) -> None:
         """Stop the timer (from any thread); the handler stays installed and does nothing."""
         if not self._armed:
             return
         self._armed = False
+        self._parked = False
+        if self._wall is not None:
+            self._wall.stop()
         # When the program took SIGPROF over, the timer may be its own: ours fires once at most.
-        if self.installed():
+        elif self.installed():
             signal.setitimer(signal.ITIMER_PROF, 0.0)
 
     def restart(self, delay_s: float) -> None:
-        """Fire after ``delay_s`` of CPU time from now, if armed (the handler's last delay is replaced)."""
+        """Fire after ``delay_s`` of CPU time (or wall-clock time) from now, if armed (the handler's last
+        delay is replaced; a parked timer runs again)."""
         if self._armed:
-            _setitimer(_ITIMER_PROF, delay_s if delay_s > _MIN_DELAY_S else _MIN_DELAY_S)
+            self._parked = False
+            self._set_timer(delay_s if delay_s > _MIN_DELAY_S else _MIN_DELAY_S)
 
     def retime(self, interval_s: float) -> None:
         """Wait ``interval_s`` before the first signal after :meth:`arm` (and after a failed call)."""
@@ -142,8 +194,8 @@ class ProfSignalTrigger:
             if len(self._errors) < _MAX_ERRORS:
                 self._errors.append(("sampler signal", error))
         finally:
-            if self._armed:
-                _setitimer(_ITIMER_PROF, delay if delay > _MIN_DELAY_S else _MIN_DELAY_S)
+            if self._armed and not self._parked:
+                self._rearm(delay if delay > _MIN_DELAY_S else _MIN_DELAY_S, started)
             self.calls += 1
             self.handler_ns += _clock_ns() - started
 

@@ -61,6 +61,11 @@ MAX_OWED = 4
 #: the main thread's CPU time rather than until the CPU time of a whole period has passed.
 HANDLER_STEP = 0.25
 
+#: With the wall-clock timer the handler samples on time whenever the main thread runs Python or
+#: waits in an interruptible call; the sampler thread only takes a sample the handler left this
+#: share of a period past its due time (the main thread is inside a long C call).
+WALL_GRACE = 0.5
+
 # What :meth:`TriggerPolicy.judge` decides for the window that ended.
 #: The timer is off and not due for another try: nothing to do.
 WAIT = "wait"
@@ -101,6 +106,8 @@ class TriggerPolicy:
         self.handler_step = HANDLER_STEP * period_s
         #: When the sampler thread planned to wake (monotonic seconds).
         self.planned_wake = 0.0
+        #: Whether the handler's timer counts wall-clock time (Lambda): see :meth:`use_wall_clock`.
+        self.wall_clock = False
         self.draw = draw
         self._retry_at: Optional[float] = None
         self._budget_at = 0.0
@@ -133,7 +140,26 @@ class TriggerPolicy:
 
     def thread_samples(self, now: float) -> bool:
         """Whether the sampler thread takes (or leaves to the handler) a sample at ``now``."""
-        return not self.signal_mode and now >= self.due  # between invocations it is due far away
+        return not self.signal_mode and now >= self._thread_due()  # between invocations it is due far away
+
+    def _thread_due(self) -> float:
+        """When the sampler thread takes the sample due: at once, or, with the wall-clock timer, once
+        the handler is :data:`WALL_GRACE` of a period late."""
+        return self.due + WALL_GRACE * self.period if self.wall_clock else self.due
+
+    def use_wall_clock(self, wall: bool) -> None:
+        """The handler's timer counts wall-clock time (``wall``) or CPU time from now on. On the wall
+        clock the handler also samples the main thread's waits: it is never judged to wake the main
+        thread for nothing, never paused, owes no sample, and its timer fires when a sample is due
+        (a CPU-time timer must fire more often, see :data:`HANDLER_STEP`)."""
+        self.wall_clock = wall
+        self.owed = self._owed_left = 0
+        self.handler_step = self._handler_step()
+
+    def _handler_step(self) -> float:
+        if self.signal_mode:
+            return float("inf")
+        return self.period if self.wall_clock else HANDLER_STEP * self.period
 
     # -- Lambda invocations ---------------------------------------------------------------
 
@@ -162,13 +188,19 @@ class TriggerPolicy:
         # The handler gets the invocation's start as a fresh start, as when its timer is armed.
         self._last_signal_sample = max(self._last_signal_sample, now - self.period)
         self.due, self.owed = now + self._due_left, self._owed_left
+        if self.wall_clock:
+            return self._due_left  # a wall-clock timer fires when due: an early signal would wake a wait
         return 0.0 if self.owed else min(self._due_left, self.period)
+
+    def restart_delay(self, now: float) -> float:
+        """Seconds until the sample due (none owed), for a timer started at ``now``."""
+        return max(0.0, self.due - now)
 
     def owe_to_handler(self, now: float, armed: bool, solo: bool) -> bool:
         """Whether the sample due at ``now`` goes to the handler (see :data:`LATE_S`): the timer is
         ``armed``, the main thread is the only thread to sample (``solo``: no other thread can have
         held the GIL) and the thread woke late. The schedule moves on either way."""
-        if not (armed and solo) or now - self.planned_wake <= LATE_S or self.owed >= MAX_OWED:
+        if self.wall_clock or not (armed and solo) or now - self.planned_wake <= LATE_S or self.owed >= MAX_OWED:
             return False
         self.owed += 1
         self.schedule(now)
@@ -183,14 +215,14 @@ class TriggerPolicy:
         elif self._outside_since is not None:
             delay = max(0.0, min(max(self._due_left, 0.5 * self.period), until_window))
         else:
-            delay = max(0.0, min(self.due - now, until_window))
+            delay = max(0.0, min(self._thread_due() - now, until_window))
         self.planned_wake = now + delay
         return delay
 
     def set_period(self, period_s: float) -> None:
         """Sample every ``period_s`` seconds on average from the next sample on."""
         self.period = period_s
-        self.handler_step = float("inf") if self.signal_mode else HANDLER_STEP * period_s
+        self.handler_step = self._handler_step()
 
     def budget_due(self, now: float) -> bool:
         """Whether the CPU budget is to be checked at ``now`` (then not again for :data:`CHECK_INTERVAL_S`)."""
@@ -266,15 +298,15 @@ class TriggerPolicy:
             # Nearly all of the window waited for invocations: nothing to judge, the mode stays.
             return (SIGNAL_MODE if self.signal_mode else THREAD_MODE), ""
         share = self._main_share(main_cpu_ns, length)
-        if self._woken(calls - self._window_calls, length / self.period, share, length):
+        if not self.wall_clock and self._woken(calls - self._window_calls, length / self.period, share, length):
             return RETIRE, WOKEN
         if self._window_signal and self._covered(now, length) >= COVERED:
             self.signal_mode = True
-            self.handler_step = float("inf")  # the handler keeps the schedule: its timer fires when due
+            self.handler_step = self._handler_step()  # the handler keeps the schedule: its timer fires when due
             return SIGNAL_MODE, ""
         self.signal_mode = False
-        self.handler_step = HANDLER_STEP * self.period
-        if now - self._last_signal_sample >= WINDOW_S:
+        self.handler_step = self._handler_step()
+        if not self.wall_clock and now - self._last_signal_sample >= WINDOW_S:
             self._retry_at = now + RETRY_S  # the main thread does not run Python: the thread samples
             return PAUSE, ""
         return THREAD_MODE, ""

@@ -155,6 +155,7 @@ LAYER_MODULES = (
     "thread_table",
     "threadlabels",
     "trigger_policy",
+    "wall_timer",
     "worker",
 )
 #: The agent's modules that only ``greenflame run`` uses.

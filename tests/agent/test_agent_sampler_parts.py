@@ -365,8 +365,13 @@ class FakeSampler:
         self.native_id = 42
         self.probe = type("Probe", (), {"name": "fake-probe"})()
 
+        self.clock: Optional[str] = None
+
     def signal_stats(self) -> Dict[str, int]:
         return {"calls": self.taken, "cpu_ns": 0, "samples": self.taken}
+
+    def signal_clock(self) -> Optional[str]:
+        return self.clock
 
 
 def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() -> None:
@@ -375,8 +380,8 @@ def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() 
     assert engine.name == "thread" and engine.cpu_source == "fake-probe" and engine.call_profiler is None
     sampler.taken = 5
     assert engine.report_metadata() == {"signal_samples": 5}
-    sampler.taken = 12
-    assert engine.report_metadata() == {"signal_samples": 7}
+    sampler.taken, sampler.clock = 12, "wall"
+    assert engine.report_metadata() == {"signal_samples": 7, "signal_clock": "wall"}
     assert engine.native_ids() == [42]
 
 

@@ -14,39 +14,15 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from support.agent import run_python
+from support.signal_programs import PRELUDE, run_program
 
 from greenflame.agent.sigprof import ProfSignalTrigger
 
-PRELUDE = """
-import json, os, signal, sys, threading, time
-import greenflame.agent as agent
-from greenflame.agent import guard
-
-def spin(seconds):
-    # CPU time, not wall time: on a loaded machine the work (and so the CPU timer's signals) stays the same.
-    end = time.thread_time() + seconds
-    while time.thread_time() < end:
-        pass
-
-def finish(**extra):
-    agent.stop()
-    extra["itimer"] = signal.getitimer(signal.ITIMER_PROF)
-    extra["swallowed"] = [f"{r.where}: {r.error!r}" for r in guard.swallowed()]
-    print(json.dumps(extra))
-"""
-
 
 def run(tmp_path: Path, body: str, **env: str) -> Dict[str, Any]:
-    """Run PRELUDE + ``body`` with the agent writing to a file; the JSON line ``finish()`` printed, plus
-    the report as ``report``."""
-    out = tmp_path / "p.json"
-    variables = {"GREENFLAME_OUT": str(out), "GREENFLAME_REPORT_INTERVAL_S": "3600", "GREENFLAME_CPU_BUDGET": "1"}
-    variables.update(env)
-    result = run_python(PRELUDE + textwrap.dedent(body), variables)
-    assert result.returncode == 0, result.stderr
-    printed: Dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert printed["swallowed"] == [], printed["swallowed"]
-    printed["report"] = json.loads(out.read_text())
+    """Run the program (see support.signal_programs); a report must have been written."""
+    printed = run_program(tmp_path, body, **env)
+    assert "report" in printed
     return printed
 
 

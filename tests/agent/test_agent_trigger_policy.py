@@ -25,6 +25,7 @@ from greenflame.agent.trigger_policy import (
     THREAD_MODE,
     THREAD_WINDOW_S,
     WAIT,
+    WALL_GRACE,
     WINDOW_S,
     WOKEN,
     WOKEN_CPU_S,
@@ -467,3 +468,67 @@ def test_a_window_spent_waiting_for_invocations_keeps_the_mode_and_never_pauses_
     calls += handler_samples(policy, clock, 3 * PERIOD)
     clock.advance(WINDOW_S)  # the invocation then waits half a second: the timer pauses
     assert judge(policy, clock, calls) == PAUSE
+
+
+# -- the wall-clock timer (Lambda) ------------------------------------------------------------
+
+
+def wall_policy_at(clock: FakeClock, solo: bool = True) -> TriggerPolicy:
+    """A policy whose handler's timer counts wall-clock time."""
+    policy = policy_at(clock, armed=True, solo=solo)
+    policy.use_wall_clock(True)
+    return policy
+
+
+def test_on_the_wall_clock_the_thread_takes_only_what_the_handler_left_half_a_period_late() -> None:
+    clock = FakeClock()
+    policy = wall_policy_at(clock)
+    due = policy.due
+    clock.now = due  # the handler's signal comes now: the thread leaves the sample to it
+    assert not policy.thread_samples(clock())
+    assert policy.next_delay(clock()) == pytest.approx(WALL_GRACE * PERIOD)
+    clock.now = due + WALL_GRACE * PERIOD  # the handler has not taken it: the main thread is in C code
+    assert policy.thread_samples(clock())
+    policy.use_wall_clock(False)  # on CPU time the thread samples when due
+    clock.now = due
+    assert policy.thread_samples(clock())
+
+
+def test_on_the_wall_clock_nothing_is_owed_and_the_timer_fires_when_due() -> None:
+    clock = FakeClock()
+    policy = wall_policy_at(clock)
+    policy.planned_wake = clock()
+    clock.advance(2 * PERIOD)  # the thread woke late: on CPU time the sample would be owed
+    assert not policy.owe_to_handler(clock(), armed=True, solo=True) and policy.owed == 0
+    assert policy.handler_step == PERIOD  # not a quarter period: the timer is not rounded to a tick
+    handler_samples(policy, clock, WINDOW_S)
+    assert judge(policy, clock, 50) == SIGNAL_MODE and policy.handler_step == float("inf")
+    policy.use_wall_clock(False)
+    policy.signal_mode = False
+    policy.set_period(PERIOD)
+    assert policy.handler_step == HANDLER_STEP * PERIOD
+
+
+def test_on_the_wall_clock_signals_that_wake_an_idle_main_thread_are_the_point_never_retired() -> None:
+    clock = FakeClock()
+    policy = wall_policy_at(clock, solo=False)
+    for _ in range(4):  # the woken thresholds of CPU time, met in four windows in a row
+        assert woken_window(policy, clock, 20, 1_000_000) != RETIRE
+
+
+def test_on_the_wall_clock_a_main_thread_inside_c_code_never_pauses_the_timer() -> None:
+    clock = FakeClock()
+    policy = wall_policy_at(clock)
+    handler_samples(policy, clock, 0.05)
+    clock.advance(WINDOW_S)  # no handler sample for half a second: a long C call, no Python to run
+    assert judge(policy, clock) == THREAD_MODE  # the thread samples it; the timer stays armed
+
+
+def test_on_the_wall_clock_an_invocation_restarts_the_timer_at_the_due_time_not_before() -> None:
+    # An early signal would wake a main thread that waits (a CPU-time timer cannot fire early in a wait).
+    clock = FakeClock()
+    policy = wall_policy_at(clock)
+    clock.now = policy.due - 1.4 * PERIOD
+    policy.invocation_ended(clock())
+    assert policy.invocation_started(clock.advance(5.0)) == pytest.approx(1.4 * PERIOD)
+    assert policy.due == pytest.approx(clock() + 1.4 * PERIOD)

@@ -1,0 +1,143 @@
+"""A one-shot timer of wall-clock time that sends SIGPROF to one thread (Linux, through ``ctypes``).
+
+Why: ``ITIMER_PROF`` counts the process's CPU time, so its SIGPROF never comes while the main
+thread waits (``time.sleep``, a socket's ``poll``) and the sampler thread has to wake up for the
+samples of every wait, with a GIL hand-over when the main thread runs again. In a Lambda function,
+whose main thread alternates between its handler's work and its waits, this timer lets the main
+thread take every sample itself, on time: a signal that finds it running costs a few microseconds;
+one that finds it waiting wakes it, and CPython runs the handler in the interrupted call (PEP 475
+calls resume their wait afterwards), which classifies the sample as idle.
+
+The standard library has no such timer (``signal.setitimer(ITIMER_REAL)`` sends SIGALRM to the
+process, the signal and the timer of ``signal.alarm``, which programs use for their own timeouts),
+so :class:`WallTimer` calls ``timer_create`` with ``SIGEV_THREAD_ID``: the signal goes to the thread
+named and nowhere else, and SIGPROF stays the agent's only signal. Nothing here is imported on a
+cold start's critical path: the sampler thread imports ``ctypes`` first (:mod:`.thread_imports`),
+and :meth:`WallTimer.create` gives up while it has not.
+
+A POSIX timer is not inherited by a forked child: :meth:`WallTimer.close` deletes it only in the
+process that created it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+_CLOCK_MONOTONIC = 1
+_SIGEV_THREAD_ID = 4
+_TIMER_ABSTIME = 1
+#: The shortest wait a timer is set to (zero would disarm it).
+MIN_DELAY_S = 0.001
+
+
+def _types() -> Any:
+    """The ``ctypes`` structures: ``(timespec, itimerspec, sigevent)``."""
+    import ctypes
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    class Itimerspec(ctypes.Structure):
+        _fields_ = [("it_interval", Timespec), ("it_value", Timespec)]
+
+    class Sigevent(ctypes.Structure):
+        # glibc and musl: the value, the signal, how to notify, then a 48-byte union whose first int
+        # is the thread id of SIGEV_THREAD_ID (64 bytes in all on 64-bit machines, more here is harmless).
+        _fields_ = [
+            ("sigev_value", ctypes.c_void_p),
+            ("sigev_signo", ctypes.c_int),
+            ("sigev_notify", ctypes.c_int),
+            ("sigev_notify_thread_id", ctypes.c_int),
+            ("padding", ctypes.c_int * 13),
+        ]
+
+    return ctypes, Timespec, Itimerspec, Sigevent
+
+
+def _library(ctypes: Any) -> Any:
+    """The C library that has ``timer_create``: glibc 2.34+ and musl in libc, older glibc in librt.
+
+    Its functions are called without ``argtypes`` and without saving ``errno``, with arguments that
+    are already C values (the timer id, a ``byref``, ints): converting them on each call nearly
+    doubled the cost of a cold call (the handler's re-arm runs with cold caches)."""
+    for name in (None, "librt.so.1"):
+        try:
+            library = ctypes.CDLL(name)
+        except OSError:
+            continue
+        if hasattr(library, "timer_create") and hasattr(library, "timer_settime"):
+            return library
+    return None
+
+
+class WallTimer:
+    """A one-shot ``CLOCK_MONOTONIC`` timer that sends SIGPROF to one thread when it expires."""
+
+    def __init__(self, library: Any, timer_id: Any, spec: Any, spec_ref: Any) -> None:
+        self._settime = library.timer_settime
+        self._delete = library.timer_delete
+        self._id = timer_id
+        self._spec = spec  # kept alive: spec_ref points into it
+        self._ref = spec_ref
+        self._value = spec.it_value
+        self._pid = os.getpid()
+
+    @classmethod
+    def create(cls, native_thread_id: int) -> Optional[WallTimer]:
+        """A timer that signals the thread whose kernel id is ``native_thread_id``, or None where there is
+        none to be had: not Linux, ``ctypes`` not imported yet or missing, ``timer_create`` failing."""
+        if not sys.platform.startswith("linux") or "ctypes" not in sys.modules:
+            return None
+        try:
+            ctypes, _, itimerspec, sigevent = _types()
+            library = _library(ctypes)
+            if library is None:
+                return None
+            event = sigevent(None, signal.SIGPROF, _SIGEV_THREAD_ID, native_thread_id)
+            timer_id = ctypes.c_void_p()
+            if library.timer_create(_CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(timer_id)) != 0:
+                return None
+            spec = itimerspec()
+            return cls(library, timer_id, spec, ctypes.byref(spec))
+        except (AttributeError, OSError, TypeError, ValueError):
+            return None
+
+    def set(self, seconds: float) -> None:
+        """Fire once, ``seconds`` from now (at least :data:`MIN_DELAY_S`); replaces the previous setting."""
+        if seconds < MIN_DELAY_S:
+            seconds = MIN_DELAY_S
+        whole = int(seconds)
+        value = self._value
+        value.tv_sec = whole
+        value.tv_nsec = int((seconds - whole) * 1e9)
+        self._settime(self._id, 0, self._ref, None)
+
+    def set_after(self, seconds: float, since_ns: int) -> None:
+        """Fire once, ``seconds`` after ``since_ns`` (``time.perf_counter_ns()``: CLOCK_MONOTONIC on Linux),
+        at least :data:`MIN_DELAY_S` after it: a timer set at the end of the SIGPROF handler then fires
+        when the sample is due rather than the handler's own duration later."""
+        if seconds < MIN_DELAY_S:
+            seconds = MIN_DELAY_S
+        when = since_ns + int(seconds * 1e9)
+        value = self._value
+        value.tv_sec, value.tv_nsec = divmod(when, 1_000_000_000)
+        self._settime(self._id, _TIMER_ABSTIME, self._ref, None)
+
+    def stop(self) -> None:
+        """Do not fire (a signal already sent still arrives)."""
+        value = self._value
+        value.tv_sec = value.tv_nsec = 0
+        self._settime(self._id, 0, self._ref, None)
+
+    def close(self) -> None:
+        """Stop and delete the timer (in the process that created it; a forked child has none)."""
+        if self._id is not None and os.getpid() == self._pid:
+            self.stop()
+            self._delete(self._id)
+        self._id = None

@@ -1,0 +1,240 @@
+"""The wall-clock SIGPROF timer (``agent/wall_timer.py``) and the Lambda invocations it samples, in real
+processes: signals and POSIX timers belong to the process, and the programs must own their main thread.
+
+Every program ends by printing what the agent's guard swallowed, which must be nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+from support.signal_programs import run_program
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX timers to a thread: Linux")
+
+
+def run(tmp_path: Path, body: str, **env: str) -> Dict[str, Any]:
+    """Run the program with the wall timer at hand (see support.signal_programs)."""
+    return run_program(tmp_path, "from greenflame.agent.wall_timer import WallTimer\n" + textwrap.dedent(body), **env)
+
+
+def counts_in(report: Dict[str, Any], function: str) -> Dict[str, int]:
+    """Wall, CPU and idle samples whose stack holds ``function``."""
+    frames, totals = report["frames"], {"wall": 0, "cpu": 0, "idle": 0}
+    for sample in report["samples"]:
+        if any(frames[i]["function"] == function for i in sample["stack"]):
+            for column, value in zip(("wall", "cpu", "idle"), sample["values"]):
+                totals[column] += value
+    return totals
+
+
+# -- the timer ------------------------------------------------------------------------------
+
+
+def test_the_timer_signals_the_thread_it_names_and_no_other(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        """
+        import ctypes
+        got = {}
+        ready = threading.Event()
+        def worker(timeout):
+            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGPROF])  # it waits for the signal itself
+            got["tid"] = threading.get_native_id()
+            ready.set()
+            info = signal.sigtimedwait([signal.SIGPROF], timeout)
+            got.setdefault("received", []).append(info is not None)
+        signal.signal(signal.SIGPROF, lambda signum, frame: got.__setitem__("main", got.get("main", 0) + 1))
+        thread = threading.Thread(target=worker, args=(5.0,))
+        thread.start()
+        ready.wait()
+        to_worker = WallTimer.create(got["tid"])
+        to_worker.set(0.05)
+        thread.join()
+        ready.clear()
+        thread = threading.Thread(target=worker, args=(0.5,))
+        thread.start()
+        ready.wait()
+        to_main = WallTimer.create(threading.get_native_id())
+        to_main.set(0.05)
+        thread.join()
+        time.sleep(0.1)
+        to_worker.close(); to_main.close()
+        finish(received=got["received"], main=got.get("main", 0))
+        """,
+    )
+    assert printed["received"] == [True, False]  # the first timer named the worker, the second main
+    assert printed["main"] == 1
+
+
+def test_a_timer_fires_once_when_set_never_when_stopped_and_the_last_setting_wins(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        """
+        import ctypes
+        fired = []
+        signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(time.monotonic()))
+        timer = WallTimer.create(threading.get_native_id())
+        timer.set(0.02); time.sleep(0.3)
+        once = len(fired)
+        timer.set(0.05); timer.stop(); time.sleep(0.3)
+        stopped = len(fired) - once
+        start = time.monotonic()
+        timer.set(30.0); timer.set(0.02); time.sleep(0.3)  # replaced: fires after 20 ms, not 30 s
+        replaced = [round(t - start, 3) for t in fired[once:]]
+        # An absolute due time: 1.05 s after an instant 1 s ago fires before a timer set for 1 s from now.
+        timer.set_after(1.05, time.perf_counter_ns() - 1_000_000_000)
+        time.sleep(0.5)
+        absolute = len(fired) - once - len(replaced)
+        timer.close(); timer.close()
+        finish(once=once, stopped=stopped, replaced=replaced, absolute=absolute)
+        """,
+    )
+    assert printed["once"] == 1 and printed["stopped"] == 0 and printed["absolute"] == 1
+    assert len(printed["replaced"]) == 1 and printed["replaced"][0] < 1.0
+
+
+def test_a_forked_child_closing_its_copy_leaves_the_parents_timer_alone(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        """
+        import ctypes
+        fired = []
+        signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(1))
+        timer = WallTimer.create(threading.get_native_id())
+        pid = os.fork()
+        if pid == 0:
+            timer.close()  # the child has no POSIX timer: its copy must not delete the parent's
+            os._exit(0)
+        os.waitpid(pid, 0)
+        timer.set(0.02); time.sleep(0.3)
+        timer.close()
+        finish(fired=len(fired))
+        """,
+    )
+    assert printed["fired"] == 1
+
+
+# -- Lambda invocations on the wall clock -------------------------------------------------------
+
+LAMBDA = """
+import ctypes  # as a Lambda runtime's sampler thread does first (or the program itself)
+from greenflame.agent.aws_lambda import profile_handler
+
+class Context:
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:f"
+    aws_request_id = "r"
+
+def crunch():
+    spin(0.01)
+
+def nap():
+    time.sleep(0.01)
+
+truth = {"crunch": 0.0, "nap": 0.0}
+
+@profile_handler
+def handler(event, context):
+    started = time.perf_counter()
+    crunch()
+    middle = time.perf_counter()
+    nap()
+    truth["crunch"] += middle - started
+    truth["nap"] += time.perf_counter() - middle
+    return {}
+
+def sampler():
+    return agent.current()._engine.sampler
+"""
+
+
+def lambda_program(body: str, ctypes: bool = True) -> str:
+    """:data:`LAMBDA` then ``body``; without ``ctypes``, a program that never imports it."""
+    return (LAMBDA if ctypes else LAMBDA.replace("import ctypes", "pass")) + textwrap.dedent(body)
+
+
+def test_a_half_waiting_handler_samples_its_own_waits_as_idle_and_never_between_invocations(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        lambda_program(
+            """
+        for _ in range(150):
+            handler({}, Context())
+            time.sleep(0.002)  # the runtime's wait for the next event
+        clock = sampler().signal_clock()
+        calls = agent.current().signal_stats()["calls"]
+        time.sleep(0.5)  # between invocations: parked, no signal wakes the process
+        calls_between = agent.current().signal_stats()["calls"] - calls
+        finish(clock=clock, calls_between=calls_between, truth=truth)
+        """
+        ),
+        AWS_LAMBDA_FUNCTION_NAME="f",
+    )
+    report = printed["report"]
+    assert printed["clock"] == "wall" and report["metadata"]["signal_clock"] == "wall"
+    assert printed["calls_between"] == 0
+    nap, crunch = counts_in(report, "nap"), counts_in(report, "crunch")
+    # 1.5 s of naps and 1.5 s of crunching at 100 Hz: about 150 samples each, sampling noise aside.
+    assert nap["wall"] >= 100 and crunch["wall"] >= 100, (nap, crunch)
+    assert nap["idle"] >= 0.95 * nap["wall"] and nap["cpu"] <= 0.03 * nap["wall"], nap  # never CPU while asleep
+    assert crunch["cpu"] >= 0.95 * crunch["wall"] and crunch["idle"] == 0, crunch
+    nap_share = printed["truth"]["nap"] / (printed["truth"]["nap"] + printed["truth"]["crunch"])
+    assert abs(nap["wall"] / (nap["wall"] + crunch["wall"]) - nap_share) <= 0.1  # 3 sd of 300 samples
+    # The main thread took the samples of its waits itself: the sampler thread hardly any.
+    assert report["metadata"]["signal_samples"] >= 0.9 * (nap["wall"] + crunch["wall"]), report["metadata"]
+
+
+def test_a_program_that_takes_sigprof_over_in_an_invocation_keeps_it_and_the_wall_timer_stops(
+    tmp_path: Path,
+) -> None:
+    printed = run(
+        tmp_path,
+        lambda_program(
+            """
+        for _ in range(30):
+            handler({}, Context())
+        assert sampler().signal_clock() == "wall"
+        mine = []
+        signal.signal(signal.SIGPROF, lambda signum, frame: mine.append(1))
+        deadline = time.monotonic() + 2.0  # the sampler thread's next look retires the trigger
+        while time.monotonic() < deadline and sampler().signal_clock() is not None:
+            handler({}, Context())
+        retired = sampler().signal_clock() is None
+        before = len(mine)
+        for _ in range(30):
+            handler({}, Context())
+        finish(retired=retired, after=len(mine) - before, installed=signal.getsignal(signal.SIGPROF) is not None)
+        """
+        ),
+        AWS_LAMBDA_FUNCTION_NAME="f",
+    )
+    assert printed["retired"] and printed["after"] == 0
+
+
+def test_without_ctypes_loaded_the_timer_keeps_counting_cpu_time(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        lambda_program(
+            """
+        for _ in range(20):
+            handler({}, Context())
+        finish(clock=sampler().signal_clock(), ctypes="ctypes" in sys.modules)
+        """,
+            ctypes=False,
+        ),
+        AWS_LAMBDA_FUNCTION_NAME="f",
+    )
+    assert printed["clock"] == "cpu" and printed["ctypes"] is False
+
+
+def test_the_sampler_thread_imports_ctypes_first_in_a_lambda_runtime_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenflame.agent import thread_imports
+
+    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
+    assert "ctypes" not in thread_imports.sampler_modules()
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
+    assert "ctypes" in thread_imports.sampler_modules()
