@@ -8,6 +8,10 @@ is running Python code, ``ITIMER_PROF`` (process CPU time) raises SIGPROF and th
 CPython runs in the main thread, takes the sample; the sampler thread only wakes a few times a
 second to check that this still happens (:class:`greenflame.agent.sampler.ThreadSampler`).
 
+In Lambda invocations the same handler runs on a wall-clock timer instead (:meth:`ProfSignalTrigger.use_wall_clock`,
+:mod:`.wall_timer`): the main thread then also samples its own waits, and the timer is parked
+between invocations.
+
 Only used when it cannot disturb the program:
 
 - set up from the main thread, with SIGPROF at its default action and ``ITIMER_PROF`` unused
@@ -56,8 +60,8 @@ def _rearm_cpu_timer(seconds: float, since_ns: int) -> None:
 
 
 class ProfSignalTrigger:
-    """Calls ``on_signal(frame)`` in the main thread after ``interval_s`` of process CPU time, then
-    again after as many seconds as each call returns.
+    """Calls ``on_signal(frame)`` in the main thread after ``interval_s`` of process CPU time (or of
+    wall-clock time, after :meth:`use_wall_clock`), then again after as many seconds as each call returns.
 
     The timer is one-shot, re-armed by the handler: one signal per sample (a periodic timer would
     deliver signals that find no sample due), at the random intervals the sampler chooses, and a
