@@ -151,9 +151,12 @@ class TriggerPolicy:
         """The handler's timer counts wall-clock time (``wall``) or CPU time from now on. On the wall
         clock the handler also samples the main thread's waits: it is never judged to wake the main
         thread for nothing, never paused, owes no sample, and its timer fires when a sample is due
-        (a CPU-time timer must fire more often, see :data:`HANDLER_STEP`)."""
+        (a CPU-time timer must fire more often, see :data:`HANDLER_STEP`). The wall clock starts in the
+        cheap mode: the sampler thread sleeps until the window's end judges the handler's coverage."""
         self.wall_clock = wall
         self.owed = self._owed_left = 0
+        if wall:
+            self.signal_mode = True  # the handler samples waits too: trusted until a window says otherwise
         self.handler_step = self._handler_step()
 
     def _handler_step(self) -> float:

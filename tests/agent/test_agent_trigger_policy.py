@@ -474,10 +474,21 @@ def test_a_window_spent_waiting_for_invocations_keeps_the_mode_and_never_pauses_
 
 
 def wall_policy_at(clock: FakeClock, solo: bool = True) -> TriggerPolicy:
-    """A policy whose handler's timer counts wall-clock time."""
+    """A policy whose handler's timer counts wall-clock time, out of the cheap mode it starts in."""
     policy = policy_at(clock, armed=True, solo=solo)
     policy.use_wall_clock(True)
+    policy.signal_mode = False
+    policy.handler_step = PERIOD
     return policy
+
+
+def test_the_wall_clock_starts_in_the_cheap_mode_until_a_window_says_otherwise() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock, armed=True, solo=True)
+    policy.use_wall_clock(True)
+    assert policy.signal_mode and not policy.thread_samples(clock.advance(PERIOD))
+    clock.advance(THREAD_WINDOW_S)  # no handler sample in the window: the thread samples again
+    assert judge(policy, clock) == THREAD_MODE and not policy.signal_mode
 
 
 def test_on_the_wall_clock_the_thread_takes_only_what_the_handler_left_half_a_period_late() -> None:
