@@ -12,11 +12,12 @@ import threading
 # mypy treats any name TYPE_CHECKING as true; typing is not imported at run time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Optional, Set
+    from typing import List, Optional, Set
 
-__all__ = ["generation", "idents", "registered", "start"]
+__all__ = ["generation", "idents", "native_ids", "registered", "start"]
 
 _IDENTS: Set[Optional[int]] = set()
+_THREADS: List[threading.Thread] = []
 _GENERATION = [0]
 
 
@@ -32,6 +33,7 @@ def start(thread: threading.Thread) -> None:
     thread.run = run  # type: ignore[method-assign]
     thread.start()
     _add(thread.ident)
+    _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [thread]
 
 
 def _add(ident: Optional[int]) -> None:
@@ -54,3 +56,8 @@ def idents() -> Set[Optional[int]]:
     """The identifiers of the agent's own threads that are alive."""
     alive = {thread.ident for thread in threading.enumerate()}
     return _IDENTS & alive
+
+
+def native_ids() -> List[Optional[int]]:
+    """The kernel thread ids of the agent's own threads that are alive (their CPU is the agent's)."""
+    return [thread.native_id for thread in tuple(_THREADS) if thread.is_alive()]

@@ -318,7 +318,7 @@ class Profiler:
         return self.signal_stats()["cpu_ns"]
 
     def _agent_native_ids(self) -> List[Optional[int]]:
-        return [self._scheduler.native_id, *self._engine.native_ids()]
+        return [self._scheduler.native_id, *self._engine.native_ids(), *own_threads.native_ids()]
 
 
 # -- the process-wide profiler and the public API -----------------------------------

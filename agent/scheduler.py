@@ -58,8 +58,12 @@ class Scheduler:
         return self._worker.is_alive()
 
     def start(self) -> None:
-        """Start the thread (harmless when already started)."""
-        self._worker.start()
+        """Start the thread (harmless when already started), unless it would have nothing to do: it
+        does not report (:data:`OFF_S`, as in Lambda, where reports go at invocation ends) and keeps
+        no house. A thread that only waits still costs a wake-up each time a Lambda environment is
+        frozen and thawed (a waiting thread is woken to stop, and its wait restarted)."""
+        if self.reports or self._housekeeping is not None:
+            self._worker.start()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the thread, waiting up to ``timeout`` seconds (an export in flight may outlive it)."""

@@ -125,6 +125,42 @@ def test_a_scheduler_at_the_off_interval_never_reports_but_keeps_house() -> None
     assert len(chores) == 72
 
 
+def test_a_scheduler_with_nothing_to_do_starts_no_thread() -> None:
+    from greenflame.agent.scheduler import OFF_S, Scheduler
+
+    idle, keeping = Scheduler(OFF_S, lambda: None), Scheduler(OFF_S, lambda: None, lambda: None)
+    reporting = Scheduler(3600.0, lambda: None)
+    for scheduler in (idle, keeping, reporting):
+        scheduler.start()
+    try:
+        assert not idle.is_alive() and idle.native_id is None and idle.idents() == set()
+        assert keeping.is_alive() and reporting.is_alive()
+    finally:
+        for scheduler in (idle, keeping, reporting):
+            scheduler.stop()
+    assert not keeping.is_alive() and not reporting.is_alive()
+
+
+def test_the_agents_own_threads_count_in_its_cpu_budget(tmp_path: Path) -> None:
+    # The Lambda shutdown watcher is such a thread: each freeze and thaw of the environment wakes it.
+    import threading
+
+    from greenflame.agent import own_threads
+
+    done = threading.Event()
+    watcher = threading.Thread(target=done.wait, name="watcher")
+    profiler = agent.start(out=str(tmp_path / "p.json"), report_interval_s=3600)
+    assert profiler is not None
+    own_threads.start(watcher)
+    try:
+        assert watcher.native_id in profiler._agent_native_ids()
+    finally:
+        done.set()
+        watcher.join()
+        agent.stop(flush=False)
+    assert watcher.native_id not in own_threads.native_ids()
+
+
 def test_a_failed_export_is_counted_in_the_next_report(tmp_path: Path, ingest_server: IngestServer) -> None:
     ingest_server.script((400, {}, 0.0))
     profiler = agent.start(server=ingest_server.url, ingest_key="k", report_interval_s=3600, rate_hz=50)
