@@ -36,19 +36,21 @@ def start_stub() -> Tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-def handler_samples(profile: Path) -> int:
-    """The wall samples of the profile whose stacks hold ``lambda_handler`` (0 without a profile)."""
+def handler_samples(profile: Path) -> Tuple[int, str]:
+    """The wall samples of the profile whose stacks hold ``lambda_handler`` (0 without a profile), and
+    what the SIGPROF handler's timer counted (``metadata.signal_clock``: ``wall``, ``cpu`` or ``none``)."""
     try:
         raw = profile.read_bytes()
         report = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     except (OSError, ValueError):
-        return 0
+        return 0, "none"
     frames = report["frames"]
-    return sum(
+    count = sum(
         sample["values"][0]
         for sample in report["samples"]
         if any(frames[i]["function"] == "lambda_handler" for i in sample["stack"])
     )
+    return count, report["metadata"].get("signal_clock", "none")
 
 
 def one_run(app: str, invocations: int, url: str, out: Path) -> Tuple[int, str]:
@@ -67,8 +69,10 @@ def one_run(app: str, invocations: int, url: str, out: Path) -> Tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def worker(app: str, invocations: int, url: str, runs: List[int], keep: Path, failures: List[str]) -> None:
-    """Take runs from ``runs`` until none are left; note each failure's output file."""
+def worker(
+    app: str, invocations: int, url: str, runs: List[int], keep: Path, failures: List[str], clocks: List[str]
+) -> None:
+    """Take runs from ``runs`` until none are left; note each failure's output file and each run's clock."""
     work = Path(tempfile.mkdtemp(prefix="soak-"))
     while runs:
         try:
@@ -78,7 +82,8 @@ def worker(app: str, invocations: int, url: str, runs: List[int], keep: Path, fa
         profile = work / "profile.json"
         profile.unlink(missing_ok=True)
         code, output = one_run(app, invocations, url, profile)
-        sampled = handler_samples(profile)
+        sampled, clock = handler_samples(profile)
+        clocks.append(clock)
         if code == 0 and sampled == 0:
             code, output = -1, output + "\nno samples of the handler in the profile: the agent did not run\n"
         if code != 0:
@@ -102,9 +107,10 @@ def main() -> int:
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     runs = list(range(args.runs, 0, -1))
     failures: List[str] = []
+    clocks: List[str] = []
     try:
         threads = [
-            threading.Thread(target=worker, args=(args.app, args.invocations, url, runs, args.keep, failures))
+            threading.Thread(target=worker, args=(args.app, args.invocations, url, runs, args.keep, failures, clocks))
             for _ in range(args.parallel)
         ]
         for thread in threads:
@@ -116,6 +122,7 @@ def main() -> int:
             process.terminate()
             process.wait(timeout=10)
     print(f"{args.app}: {len(failures)} failed runs of {args.runs} ({args.invocations} invocations each)")
+    print("SIGPROF timer of the runs:", ", ".join(f"{clock} {clocks.count(clock)}" for clock in sorted(set(clocks))))
     return 0
 
 

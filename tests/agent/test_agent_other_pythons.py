@@ -12,6 +12,7 @@ import os
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 from support.paths import ROOT
@@ -80,6 +81,49 @@ print(json.dumps({"version": sys.version.split()[0], "idle": idle, "totals": tot
 """
 
 
+LAMBDA_SCRIPT = """
+import ctypes, json, sys, time
+from greenflame import agent
+from greenflame.agent.aws_lambda import profile_handler
+
+def burn(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+def crunch():
+    burn(0.01)
+
+def nap():
+    time.sleep(0.01)
+
+class Context:
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:f"
+    aws_request_id = "r"
+
+@profile_handler(out=sys.argv[1], report_interval_s=3600, cpu_budget=1)
+def handler(event, context):
+    crunch()
+    nap()
+
+for _ in range(120):
+    handler({}, Context())
+clock = agent.current()._engine.sampler.signal_clock()
+agent.stop()
+report = json.load(open(sys.argv[1]))
+totals = {}
+for sample in report["samples"]:
+    stack = [report["frames"][i]["function"] for i in sample["stack"]]
+    leaf = next((n for n in reversed(stack) if n in ("crunch", "nap")), None)
+    if leaf:
+        column = totals.setdefault(leaf, [0, 0, 0])
+        for i in range(3):
+            column[i] += sample["values"][i]
+print(json.dumps({"version": sys.version.split()[0], "clock": clock, "totals": totals,
+                  "signal_samples": report["metadata"]["signal_samples"]}))
+"""
+
+
 def interpreter(version: str) -> str:
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     found = sorted(glob.glob(f"{root}/versions/{version}.*/bin/python"))
@@ -91,15 +135,16 @@ def interpreter(version: str) -> str:
     pytest.skip(message)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-def test_the_agent_classifies_and_samples_right_on(version: str, tmp_path: Path) -> None:
+def run_script(version: str, script: str, tmp_path: Path) -> Dict[str, Any]:
+    """Run ``script`` on CPython ``version`` with the agent's sources on its path; its last JSON line."""
     python = interpreter(version)
     package = tmp_path / "path" / "greenflame"
     package.mkdir(parents=True)
     (package / "agent").symlink_to(ROOT / "agent")  # a namespace package, as the editable install
-    (tmp_path / "check.py").write_text(textwrap.dedent(SCRIPT))
+    (tmp_path / "check.py").write_text(textwrap.dedent(script))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GREENFLAME_", "PYTHON"))}
     env["PYTHONPATH"] = str(tmp_path / "path")
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "f"
     done = subprocess.run(
         [python, str(tmp_path / "check.py"), str(tmp_path / "p.json")],
         env=env,
@@ -108,8 +153,14 @@ def test_the_agent_classifies_and_samples_right_on(version: str, tmp_path: Path)
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["version"].startswith(version)
+    return result
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_agent_classifies_and_samples_right_on(version: str, tmp_path: Path) -> None:
+    result = run_script(version, SCRIPT, tmp_path)
     assert result["idle"] == {"naps": True, "waits": True, "locks": True, "receives": True, "bare": True, "busy": False}
     totals = result["totals"]
     cpu = sum(column[1] for column in totals.values())
@@ -117,3 +168,15 @@ def test_the_agent_classifies_and_samples_right_on(version: str, tmp_path: Path)
     # Idle: all but a sample taken before the first disassembly (it imports dis: not in a tick).
     assert totals["nap"][1] <= max(2, 0.03 * cpu) and totals["nap"][2] >= totals["nap"][0] - 2, totals
     assert 0.5 <= totals["crunch"][1] / cpu <= 0.85, totals  # truth: 2/3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_lambda_handler_samples_its_own_waits_on_the_wall_clock_on(version: str, tmp_path: Path) -> None:
+    result = run_script(version, LAMBDA_SCRIPT, tmp_path)
+    totals = result["totals"]
+    assert result["clock"] == "wall", result
+    # 1.2 s of naps and 1.2 s of crunching at 100 Hz, taken by the main thread itself.
+    assert totals["nap"][0] >= 80 and totals["crunch"][0] >= 80, totals
+    assert totals["nap"][1] <= 3 and totals["nap"][2] >= totals["nap"][0] - 2, totals  # never CPU asleep
+    assert totals["crunch"][1] >= totals["crunch"][0] - 2, totals
+    assert result["signal_samples"] >= 0.9 * (totals["nap"][0] + totals["crunch"][0]), result
