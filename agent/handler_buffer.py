@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     #: What the handler records per thread: ident, code objects (leaf first), on a CPU, the leaf's
     #: code and instruction offset (for the idle test), the thread's labels, its running task.
     Captured = Tuple[int, List[CodeType], int, CodeType, int, LabelKey, Optional[object]]
-    #: One sample: when (monotonic seconds), what of each thread, and whether the handler took it.
-    Pending = Tuple[float, List[Captured], bool]
+    #: One sample: when (monotonic seconds), what of each thread, and how many samples the handler's
+    #: record stands for (0: the sampler thread took it; more than 1: the due times that passed while
+    #: the main thread was inside one C call, see :func:`~.signal_handler.build_handler`).
+    Pending = Tuple[float, List[Captured], int]
 
 #: Samples the handler may record before the sampler thread aggregates them; more are dropped
 #: (``signal_backlog``).
@@ -63,7 +65,7 @@ class HandlerBuffer:
 
     def samples(self) -> int:
         """Samples the handler took since the start, aggregated or not."""
-        return self.taken + sum(1 for entry in list(self.pending) if entry[2])
+        return self.taken + sum(entry[2] for entry in list(self.pending))
 
     def count_drop(self, reason: str, count: int) -> None:
         """Count ``count`` samples (or threads) dropped for ``reason``, without a lock."""
@@ -77,8 +79,8 @@ class HandlerBuffer:
         for reason, count in counted.items():
             drops.add(reason, count)
 
-    def process(self, on_sample: Callable[[float], None]) -> None:
-        """Aggregate the recorded samples; ``on_sample(taken_at)`` for each the handler took, in order."""
+    def process(self, on_sample: Callable[[float, int], None]) -> None:
+        """Aggregate the recorded samples; ``on_sample(taken_at, weight)`` for each the handler took, in order."""
         if not self.pending:
             return
         is_idle_at = self._idle.is_idle_at
@@ -93,9 +95,10 @@ class HandlerBuffer:
             pending = self.pending
             while pending:
                 taken_at, records, by_handler = pending.popleft()
+                weight = by_handler or 1
                 if by_handler:
-                    self.taken += 1
-                    on_sample(taken_at)
+                    self.taken += by_handler
+                    on_sample(taken_at, by_handler)
                 for ident, codes, cpu, leaf, offset, raw, task in records:
                     # A main thread that runs the handler on an idle call was in it when the timer
                     # fired (the handler runs once the call returns or is interrupted): not on a CPU.
@@ -107,9 +110,9 @@ class HandlerBuffer:
                     key = (tuple(map(id, codes)), ident, raw, task, cpu, idle)
                     entry = counted.get(key)
                     if entry is None:
-                        counted[key] = [codes, 1]
+                        counted[key] = [codes, weight]
                     else:
-                        entry[1] += 1
+                        entry[1] += weight
             from_codes, labels_of = self._stacks.from_codes, self._labels.labels_of
             self._aggregator.add_counts(
                 (from_codes(codes), labels_of(ident, raw, task), (count, count * cpu, count * idle))

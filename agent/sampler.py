@@ -144,9 +144,10 @@ class ThreadSampler:
         self._retired_calls = 0
         self._wall_wanted = True  # until a wall-clock timer could not be had
         self._wall_used = False  # the trigger has counted wall-clock time (see signal_clock)
+        self._lambda = False  # invocations are marked: the wall clock stays, whatever the threads
         self._wall_waits_base = 0  # the handler's idle samples before the wall clock (see WAKE_NS)
         self._worker = PeriodicWorker(
-            "greenflame-sampler", self._thread_tick, self._next_delay, thread_imports.sampler_modules
+            "greenflame-sampler", self._thread_tick, self._next_delay, lambda: thread_imports.SAMPLER
         )
 
     @property
@@ -202,6 +203,7 @@ class ThreadSampler:
         Called from the main thread, whose first invocation moves the SIGPROF trigger to a wall-clock
         timer (:mod:`.wall_timer`): the handler then samples the handler's waits too, on time."""
         trigger = self._trigger
+        self._lambda = True
         if not active:
             self._policy.invocation_ended(self._clock())
             if trigger is not None:
@@ -225,8 +227,8 @@ class ThreadSampler:
     def _use_wall_clock(self, trigger: ProfSignalTrigger) -> None:
         """Move the armed trigger to a wall-clock timer that signals the main thread, when one can be had
         (``ctypes`` imported by the sampler thread, Linux); otherwise it keeps counting CPU time."""
-        if not trigger.armed or "ctypes" not in sys.modules:
-            return  # tried again at the next invocation
+        if not trigger.armed or sys.modules.get("ctypes") is None:
+            return  # tried again at the next invocation (the sampler thread imports it first)
         native = threading.main_thread().native_id
         timer = WallTimer.create(native) if native is not None else None
         if timer is None:
@@ -317,6 +319,8 @@ class ThreadSampler:
         # (started from C) only shows in the count of frames.
         with self._tick_lock:
             self._look_at_threads(force=False)
+        if self._trigger is not None and not self._lambda:
+            self._fit_clock(self._trigger)
         if self._policy.budget_due(now):
             self._check_budget()
         self._start_window(now)
@@ -348,6 +352,19 @@ class ThreadSampler:
         self._trigger.retime(policy.period)
         if not self._trigger.arm():
             self._retire_trigger(self._trigger, "SIGPROF or ITIMER_PROF is in use")
+
+    def _fit_clock(self, trigger: ProfSignalTrigger) -> None:
+        """Outside Lambda: the wall clock while the main thread is the only thread to sample (its waits
+        are then sampled by the main thread itself, on time), the CPU clock while other threads are:
+        the sampler thread samples them all in one wake-up, the main thread's waits included."""
+        if not trigger.armed:
+            return
+        solo = self._main_alone()
+        if solo and not trigger.wall_clock and self._wall_wanted:
+            self._use_wall_clock(trigger)
+        elif not solo and trigger.wall_clock:
+            self._leave_wall_clock(trigger)
+            self._arm_trigger()
 
     def _leave_wall_clock(self, trigger: ProfSignalTrigger) -> None:
         """Back to the CPU-time timer (stopped or retired): the wall-clock timer is deleted, its cost
@@ -426,7 +443,7 @@ class ThreadSampler:
             codes.append(walk.f_code)
             walk = walk.f_back
         record = (main, codes, cpu, frame.f_code, frame.f_lasti, threadlabels.by_thread().get(main, ()), None)
-        self._buffer.pending.append((now, [record], False))
+        self._buffer.pending.append((now, [record], 0))
 
     def _observe(self, threads: List[Tuple[int, FrameType]], now_ns: int) -> List[Observation]:
         """One observation per thread: stack, labels, on a CPU, idle."""

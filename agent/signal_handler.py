@@ -45,6 +45,8 @@ _MODULES = sys.modules
 _BY_THREAD = threadlabels.by_thread()
 #: The running tasks when asyncio is not imported: none.
 NO_TASKS: Dict[int, object] = {}
+#: The most due times one late sample of the wall-clock handler stands for (at 100 Hz: 100 s).
+MAX_WEIGHT = 10_000
 
 
 def build_handler(
@@ -85,9 +87,23 @@ def build_handler(
         # The main thread is the only one to sample: its frame is at hand, so no sys._current_frames()
         # (which visits every thread), no thread table, and no lock: the sampler thread re-checks the
         # due time under its lock before it samples. TriggerPolicy.schedule(), inlined.
+        weight = 1
         if not owed:
             period = policy.period
-            policy.due = due = max(due, now - period) + (0.5 + draw()) * period
+            if policy.wall_clock:
+                # The timer fired at the due time at the latest, and a pending signal is handled at the
+                # main thread's next bytecode: every due time since passed inside the C call it stands
+                # on (a blocking recv restarted after the signal, a long C function), so the sample
+                # stands for each of them rather than for one.
+                due += (0.5 + draw()) * period
+                while due <= now and weight < MAX_WEIGHT:
+                    weight += 1
+                    due += (0.5 + draw()) * period
+                if due <= now:  # MAX_WEIGHT reached
+                    due = now + (0.5 + draw()) * period
+                policy.due = due
+            else:
+                policy.due = due = max(due, now - period) + (0.5 + draw()) * period
         delay = due - now
         step = policy.handler_step
         if delay > step:
@@ -101,7 +117,8 @@ def build_handler(
             codes.append(walk.f_code)
             walk = walk.f_back
         main = table.main_ident or 0
-        pending.append((now, [(main, codes, 1, frame.f_code, frame.f_lasti, _BY_THREAD.get(main, ()), None)], True))
+        record = (main, codes, 1, frame.f_code, frame.f_lasti, _BY_THREAD.get(main, ()), None)
+        pending.append((now, [record], weight))
         return delay
 
     return _on_signal
@@ -166,4 +183,4 @@ class ThreadCapture:
                 walk = walk.f_back
             task = tasks.get(ident) if tasks else None
             records.append((ident, codes, cpu, leaf, offset, by_thread.get(ident, ()), task))
-        buffer.pending.append((now, records, True))
+        buffer.pending.append((now, records, 1))

@@ -16,12 +16,11 @@ import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterable, Optional, Tuple
+    from typing import Iterable, Optional
 
-#: What the sampler thread uses: ``dis`` reads call sites (:mod:`.idle`), ``logging`` the guard's.
-SAMPLER = ("dis", "logging")
-#: ... and in AWS Lambda, ``ctypes`` for the wall-clock timer (:mod:`.wall_timer`).
-LAMBDA_SAMPLER = (*SAMPLER, "ctypes")
+#: What the sampler thread uses: ``dis`` reads call sites (:mod:`.idle`), ``logging`` the guard's,
+#: ``ctypes`` the wall-clock timer (:mod:`.wall_timer`).
+SAMPLER = ("ctypes", "dis", "logging")
 #: What the scheduler thread's reports use, before the exporters' own (``Exporter.thread_imports``).
 REPORTS = ("gzip", "json", "logging", "re", "uuid")
 #: The longest a fork waits for an agent thread's imports (a stuck import must not stop a fork).
@@ -31,12 +30,6 @@ _lock = threading.Lock()
 _loading: Optional[int] = None  # the ident of the thread inside load()
 _held_for_fork = False
 _hooks_installed = False
-
-
-def sampler_modules() -> Tuple[str, ...]:
-    """What the sampler thread imports first: :data:`LAMBDA_SAMPLER` in a Lambda runtime (its runtime
-    API is set), :data:`SAMPLER` elsewhere."""
-    return LAMBDA_SAMPLER if os.environ.get("AWS_LAMBDA_RUNTIME_API") else SAMPLER
 
 
 def load(names: Iterable[str]) -> None:

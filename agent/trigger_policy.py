@@ -45,6 +45,10 @@ WOKEN_SHARE = 0.25
 WOKEN_CPU_S = 0.0005
 #: ITIMER_PROF fires on the kernel's scheduler tick (4 ms at 250 Hz), after the CPU time elapsed.
 TIMER_SLACK_S = 0.005
+#: ... while the wall-clock timer fires when due: a handler this late was kept from running (the
+#: main thread inside a system call restarted after the signal, such as a blocking ``recv``), which
+#: counts against the window so that the sampler thread takes over such waits.
+WALL_SLACK_S = 0.001
 #: A sampler thread that wakes this much later than it planned waited for the GIL: a thread ran
 #: Python code at the due time. When that can only be the main thread (the only thread to sample),
 #: the sample is owed to the SIGPROF handler rather than taken when the GIL comes free, which is
@@ -261,12 +265,14 @@ class TriggerPolicy:
         # Without the timer there is no mode to switch to soon: a window's look costs ~0.2 ms here.
         return THREAD_WINDOW_S if armed else WINDOW_S
 
-    def count_signal_sample(self, taken_at: float) -> None:
+    def count_signal_sample(self, taken_at: float, weight: int = 1) -> None:
         """Account for a sample the handler took at ``taken_at`` in the window's coverage (the handler
-        itself does no bookkeeping, every statement there costs)."""
+        itself does no bookkeeping, every statement there costs). A ``weight`` above 1 (wall clock)
+        stands for the due times of the time before it: no gap."""
         if taken_at >= self._window_started:
-            self._window_signal += 1
-            self._window_gaps += self._gap(self._last_signal_sample, taken_at)
+            self._window_signal += weight
+            if weight == 1:
+                self._window_gaps += self._gap(self._last_signal_sample, taken_at)
         if taken_at > self._last_signal_sample:
             self._last_signal_sample = taken_at
 
@@ -327,7 +333,8 @@ class TriggerPolicy:
     def _gap(self, since: float, now: float) -> float:
         """How much of ``since``..``now`` the handler could not have sampled: beyond the longest normal
         interval (1.5 periods) and the timer's own granularity (a few ms of CPU time)."""
-        return max(0.0, now - max(since, self._window_started) - 1.5 * self.period - TIMER_SLACK_S)
+        slack = WALL_SLACK_S if self.wall_clock else TIMER_SLACK_S
+        return max(0.0, now - max(since, self._window_started) - 1.5 * self.period - slack)
 
     def _woken(self, calls: int, expected: float, share: float, length: float) -> bool:
         """Whether the handler ran although the main thread was idle (a CPU ``share`` of the window's

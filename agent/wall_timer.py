@@ -92,7 +92,7 @@ class WallTimer:
     def create(cls, native_thread_id: int) -> Optional[WallTimer]:
         """A timer that signals the thread whose kernel id is ``native_thread_id``, or None where there is
         none to be had: not Linux, ``ctypes`` not imported yet or missing, ``timer_create`` failing."""
-        if not sys.platform.startswith("linux") or "ctypes" not in sys.modules:
+        if not sys.platform.startswith("linux") or sys.modules.get("ctypes") is None:
             return None
         try:
             ctypes, _, itimerspec, sigevent = _types()
@@ -105,7 +105,7 @@ class WallTimer:
                 return None
             spec = itimerspec()
             return cls(library, timer_id, spec, ctypes.byref(spec))
-        except (AttributeError, OSError, TypeError, ValueError):
+        except (AttributeError, ImportError, OSError, TypeError, ValueError):
             return None
 
     def set(self, seconds: float) -> None:

@@ -23,6 +23,7 @@ is ``GREENFLAME_RATE_HZ``.
 from __future__ import annotations
 
 import argparse
+import ctypes  # noqa: F401  (in a Lambda runtime the agent's sampler thread imports it: the wall-clock timer)
 import json
 import os
 import statistics

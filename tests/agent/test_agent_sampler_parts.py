@@ -169,16 +169,28 @@ def test_the_handlers_samples_are_aggregated_in_a_batch_in_the_order_taken() -> 
     handler_buffer, aggregator, _ = buffer()
     codes = code_list()
     record = (MAIN, codes, 1, codes[0], 0, (("k", "v"),), None)
-    handler_buffer.pending.extend([(1.0, [record], True), (2.0, [record], True), (3.0, [record, record], True)])
-    seen: List[float] = []
+    handler_buffer.pending.extend([(1.0, [record], 1), (2.0, [record], 1), (3.0, [record, record], 1)])
+    seen: List[Tuple[float, int]] = []
     assert handler_buffer.samples() == 3
-    handler_buffer.process(seen.append)
-    assert seen == [1.0, 2.0, 3.0] and handler_buffer.taken == 3 and not handler_buffer.pending
+    handler_buffer.process(lambda taken_at, weight: seen.append((taken_at, weight)))
+    assert seen == [(1.0, 1), (2.0, 1), (3.0, 1)] and handler_buffer.taken == 3 and not handler_buffer.pending
     report = aggregator.drain("g", 10_000_000, {})
     assert [s["values"] for s in report["samples"]] == [[4, 4, 0]]  # one stack, counted once per thread
     assert report["samples"][0]["labels"] == {"k": "v"}
     names = [report["frames"][i]["function"] for i in report["samples"][0]["stack"]]
     assert names[-1] == "code_list"  # root first
+
+
+def test_a_late_wall_clock_sample_counts_for_every_due_time_it_stands_for() -> None:
+    handler_buffer, aggregator, _ = buffer()
+    codes = code_list()
+    record = (MAIN, codes, 1, codes[0], 0, (), None)
+    handler_buffer.pending.extend([(1.0, [record], 3), (2.0, [record], 0)])  # the handler's, the thread's
+    assert handler_buffer.samples() == 3
+    seen: List[Tuple[float, int]] = []
+    handler_buffer.process(lambda taken_at, weight: seen.append((taken_at, weight)))
+    assert seen == [(1.0, 3)] and handler_buffer.taken == 3
+    assert [s["values"] for s in aggregator.drain("g", 10_000_000, {})["samples"]] == [[4, 4, 0]]
 
 
 def _sleep_site() -> Tuple[Any, int]:

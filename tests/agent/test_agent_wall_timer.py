@@ -153,8 +153,9 @@ def sampler():
 
 
 def lambda_program(body: str, ctypes: bool = True) -> str:
-    """:data:`LAMBDA` then ``body``; without ``ctypes``, a program that never imports it."""
-    return (LAMBDA if ctypes else LAMBDA.replace("import ctypes", "pass")) + textwrap.dedent(body)
+    """:data:`LAMBDA` then ``body``; without ``ctypes``, a program where it cannot be imported."""
+    blocked = 'sys.modules["ctypes"] = None  # a Python built without it: importing it fails'
+    return (LAMBDA if ctypes else LAMBDA.replace("import ctypes", blocked)) + textwrap.dedent(body)
 
 
 def test_a_half_waiting_handler_samples_its_own_waits_as_idle_and_never_between_invocations(tmp_path: Path) -> None:
@@ -215,26 +216,89 @@ def test_a_program_that_takes_sigprof_over_in_an_invocation_keeps_it_and_the_wal
     assert printed["retired"] and printed["after"] == 0
 
 
-def test_without_ctypes_loaded_the_timer_keeps_counting_cpu_time(tmp_path: Path) -> None:
+def test_without_ctypes_the_timer_keeps_counting_cpu_time(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
         lambda_program(
             """
         for _ in range(20):
             handler({}, Context())
-        finish(clock=sampler().signal_clock(), ctypes="ctypes" in sys.modules)
+        finish(clock=sampler().signal_clock())
         """,
             ctypes=False,
         ),
         AWS_LAMBDA_FUNCTION_NAME="f",
     )
-    assert printed["clock"] == "cpu" and printed["ctypes"] is False
+    assert printed["clock"] == "cpu"
 
 
-def test_the_sampler_thread_imports_ctypes_first_in_a_lambda_runtime_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from greenflame.agent import thread_imports
+# -- outside Lambda: the wall clock while the main thread is alone ---------------------------------
 
-    monkeypatch.delenv("AWS_LAMBDA_RUNTIME_API", raising=False)
-    assert "ctypes" not in thread_imports.sampler_modules()
-    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")
-    assert "ctypes" in thread_imports.sampler_modules()
+
+def test_a_lone_main_thread_samples_on_the_wall_clock_until_another_thread_runs(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        """
+        agent.start()
+        trigger = lambda: agent.current()._engine.sampler._trigger
+        spin(1.5)  # a few windows: the main thread is alone
+        alone = trigger().wall_clock
+        stop = threading.Event()
+        worker = threading.Thread(target=stop.wait)
+        worker.start()
+        spin(1.5)
+        with_worker = trigger().wall_clock
+        stop.set()
+        worker.join()
+        finish(alone=alone, with_worker=with_worker)
+        """,
+    )
+    assert printed["alone"] is True and printed["with_worker"] is False
+
+
+def test_a_blocking_recv_on_the_wall_clock_counts_every_due_time_of_its_wait(tmp_path: Path) -> None:
+    # recv on a blocking socket is restarted after the signal (SA_RESTART): the handler runs once the
+    # reply came, 25 ms later, and its one sample stands for the two or three due times of the wait.
+    printed = run(
+        tmp_path,
+        """
+        import socket
+        mine, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            mine.close()
+            while theirs.recv(1):
+                time.sleep(0.025)
+                theirs.sendall(b"!")
+            os._exit(0)
+        theirs.close()
+        truth = {"crunch": 0.0, "await_reply": 0.0}
+        def crunch():
+            spin(0.005)
+        def await_reply():
+            mine.sendall(b"?")
+            mine.recv(1)
+        agent.start()
+        spin(1.0)  # the first windows: the timer moves to the wall clock
+        started = time.perf_counter()
+        while time.perf_counter() - started < 3.0:
+            for step in (crunch, await_reply):
+                began = time.perf_counter()
+                step()
+                truth[step.__name__] += time.perf_counter() - began
+        wall = agent.current()._engine.sampler._trigger.wall_clock
+        mine.close()
+        os.waitpid(pid, 0)
+        finish(truth=truth, wall=wall)
+        """,
+    )
+    assert printed["wall"] is True
+    report, truth = printed["report"], printed["truth"]
+    waits, work = counts_in(report, "await_reply"), counts_in(report, "crunch")
+    assert waits["wall"] + work["wall"] >= 200, (waits, work)
+    true_share = truth["await_reply"] / (truth["await_reply"] + truth["crunch"])  # about 0.83
+    # One sample per wait, as before, would show about 0.67.
+    assert abs(waits["wall"] / (waits["wall"] + work["wall"]) - true_share) <= 0.08, (waits, work, truth)
+    assert waits["idle"] >= 0.95 * waits["wall"], waits
+    # ... taken by the main thread itself: no sampler thread waking up for the waits.
+    assert report["metadata"]["signal_samples"] >= 0.9 * (waits["wall"] + work["wall"]), report["metadata"]
