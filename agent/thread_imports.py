@@ -11,6 +11,13 @@ import is under way.
 
 from __future__ import annotations
 
+# Loaded here, on the thread that starts the agent, before any agent thread imports: CPython 3.13's
+# collections/abc.py replaces itself in sys.modules while it runs, and a thread that imports it at
+# the same moment as another (our threads' first imports against the program's `import socket`)
+# may get the empty module being replaced: "cannot import name 'Mapping' from 'collections.abc'"
+# in the program (2-6 of 40 starts of `greenflame run` on 3.13.0 here). Once loaded, it is never
+# imported again. Elsewhere it is loaded at start-up already.
+import collections.abc  # noqa: F401
 import os
 import threading
 
