@@ -112,7 +112,7 @@ class ThreadEngine:
         taken = self.sampler.signal_stats()["samples"]
         added, self._signal_samples_seen = taken - self._signal_samples_seen, taken
         metadata: Dict[str, Any] = {"signal_samples": added}
-        clock = self.sampler.signal_clock()
+        clock = self.sampler.take_signal_clock()
         if clock is not None:
             metadata["signal_clock"] = clock
         return metadata

@@ -184,13 +184,20 @@ class ThreadSampler:
         return {"calls": calls, "cpu_ns": cpu, "samples": self._buffer.samples()}
 
     def signal_clock(self) -> Optional[str]:
-        """What the SIGPROF handler's timer counts: ``"wall"`` (since the first Lambda invocation, also after
-        :meth:`stop`, for the last report), ``"cpu"``, or None when the handler does not sample (not set
-        up, or retired)."""
+        """What the SIGPROF handler's timer counted since the last :meth:`take_signal_clock`: ``"wall"`` if
+        wall-clock time at any moment (also after :meth:`stop`, for the last report), else ``"cpu"``;
+        None when the handler does not sample (not set up, or retired)."""
         trigger = self._trigger
         if trigger is None:
             return None
         return "wall" if trigger.wall_clock or self._wall_used else "cpu"
+
+    def take_signal_clock(self) -> Optional[str]:
+        """:meth:`signal_clock`, for a report: the next one starts from the clock counted now."""
+        clock = self.signal_clock()
+        trigger = self._trigger
+        self._wall_used = trigger is not None and trigger.wall_clock
+        return clock
 
     def is_alive(self) -> bool:
         """Whether the sampler thread runs."""

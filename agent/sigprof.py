@@ -168,7 +168,7 @@ class ProfSignalTrigger:
         delay is replaced; a parked timer runs again)."""
         if self._armed:
             self._parked = False
-            self._set_timer(delay_s if delay_s > _MIN_DELAY_S else _MIN_DELAY_S)
+            self._set_timer(delay_s if delay_s > _MIN_DELAY_S or self._wall is not None else _MIN_DELAY_S)
 
     def retime(self, interval_s: float) -> None:
         """Wait ``interval_s`` before the first signal after :meth:`arm` (and after a failed call)."""
@@ -199,7 +199,7 @@ class ProfSignalTrigger:
                 self._errors.append(("sampler signal", error))
         finally:
             if self._armed and not self._parked:
-                self._rearm(delay if delay > _MIN_DELAY_S else _MIN_DELAY_S, started)
+                self._rearm(delay if delay > _MIN_DELAY_S or self._wall is not None else _MIN_DELAY_S, started)
             self.calls += 1
             self.handler_ns += _clock_ns() - started
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
 _CLOCK_MONOTONIC = 1
 _SIGEV_THREAD_ID = 4
 _TIMER_ABSTIME = 1
-#: The shortest wait a timer is set to (zero would disarm it).
-MIN_DELAY_S = 0.001
+#: The shortest wait a timer is set to (zero would disarm it). Short: a sample due as an invocation
+#: starts must come before an invocation shorter than a millisecond ends (a 1 ms floor left such
+#: functions without a sample once one was due at an invocation's end).
+MIN_DELAY_S = 0.00002
 
 
 def _types() -> Any:
@@ -87,6 +90,10 @@ class WallTimer:
         self._ref = spec_ref
         self._value = spec.it_value
         self._pid = os.getpid()
+        # Held around each call into the C library: the call releases the GIL, and the timer must not
+        # be deleted by another thread while the main thread's handler sets it (in older glibc a
+        # timer_t points to memory that timer_delete frees). Never waited for but by close().
+        self._busy = threading.Lock()
 
     @classmethod
     def create(cls, native_thread_id: int) -> Optional[WallTimer]:
@@ -113,10 +120,7 @@ class WallTimer:
         if seconds < MIN_DELAY_S:
             seconds = MIN_DELAY_S
         whole = int(seconds)
-        value = self._value
-        value.tv_sec = whole
-        value.tv_nsec = int((seconds - whole) * 1e9)
-        self._settime(self._id, 0, self._ref, None)
+        self._settime_locked(0, whole, int((seconds - whole) * 1e9))
 
     def set_after(self, seconds: float, since_ns: int) -> None:
         """Fire once, ``seconds`` after ``since_ns`` (``time.perf_counter_ns()``: CLOCK_MONOTONIC on Linux),
@@ -124,20 +128,33 @@ class WallTimer:
         when the sample is due rather than the handler's own duration later."""
         if seconds < MIN_DELAY_S:
             seconds = MIN_DELAY_S
-        when = since_ns + int(seconds * 1e9)
-        value = self._value
-        value.tv_sec, value.tv_nsec = divmod(when, 1_000_000_000)
-        self._settime(self._id, _TIMER_ABSTIME, self._ref, None)
+        sec, nsec = divmod(since_ns + int(seconds * 1e9), 1_000_000_000)
+        self._settime_locked(_TIMER_ABSTIME, sec, nsec)
 
     def stop(self) -> None:
         """Do not fire (a signal already sent still arrives)."""
-        value = self._value
-        value.tv_sec = value.tv_nsec = 0
-        self._settime(self._id, 0, self._ref, None)
+        self._settime_locked(0, 0, 0)
+
+    def _settime_locked(self, flags: int, sec: int, nsec: int) -> None:
+        """``timer_settime`` unless the timer is deleted, or being deleted (then nothing is left to set)."""
+        busy = self._busy
+        if not busy.acquire(blocking=False):
+            return
+        try:
+            if self._id is not None:
+                value = self._value
+                value.tv_sec, value.tv_nsec = sec, nsec
+                self._settime(self._id, flags, self._ref, None)
+        finally:
+            busy.release()
 
     def close(self) -> None:
-        """Stop and delete the timer (in the process that created it; a forked child has none)."""
-        if self._id is not None and os.getpid() == self._pid:
-            self.stop()
-            self._delete(self._id)
-        self._id = None
+        """Stop and delete the timer (in the process that created it; a forked child has none); from any
+        thread: a call of the main thread's handler in progress finishes first."""
+        with self._busy:
+            timer_id, self._id = self._id, None
+            if timer_id is not None and os.getpid() == self._pid:
+                value = self._value
+                value.tv_sec = value.tv_nsec = 0
+                self._settime(timer_id, 0, self._ref, None)
+                self._delete(timer_id)

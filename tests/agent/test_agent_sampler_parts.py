@@ -382,7 +382,7 @@ class FakeSampler:
     def signal_stats(self) -> Dict[str, int]:
         return {"calls": self.taken, "cpu_ns": 0, "samples": self.taken}
 
-    def signal_clock(self) -> Optional[str]:
+    def take_signal_clock(self) -> Optional[str]:
         return self.clock
 
 

@@ -98,6 +98,29 @@ def test_a_timer_fires_once_when_set_never_when_stopped_and_the_last_setting_win
     assert len(printed["replaced"]) == 1 and printed["replaced"][0] < 1.0
 
 
+def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        """
+        import ctypes
+        fired = []
+        signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(1))
+        timer = WallTimer.create(threading.get_native_id())
+        timer._busy.acquire()  # as the main thread's handler holds it while it sets the timer
+        closing = threading.Thread(target=timer.close)
+        closing.start()
+        closing.join(0.2)
+        waited = closing.is_alive()
+        timer._busy.release()
+        closing.join()
+        timer.set(0.01); timer.set_after(0.01, time.perf_counter_ns()); timer.stop()
+        time.sleep(0.2)
+        finish(waited=waited, fired=len(fired))
+        """,
+    )
+    assert printed["waited"] is True and printed["fired"] == 0
+
+
 def test_a_forked_child_closing_its_copy_leaves_the_parents_timer_alone(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
@@ -187,6 +210,28 @@ def test_a_half_waiting_handler_samples_its_own_waits_as_idle_and_never_between_
     assert abs(nap["wall"] / (nap["wall"] + crunch["wall"]) - nap_share) <= 0.1  # 3 sd of 300 samples
     # The main thread took the samples of its waits itself: the sampler thread hardly any.
     assert report["metadata"]["signal_samples"] >= 0.9 * (nap["wall"] + crunch["wall"]), report["metadata"]
+
+
+def test_invocations_shorter_than_a_millisecond_keep_getting_their_samples(tmp_path: Path) -> None:
+    # A sample due when an invocation starts fires at once: with a floor of 1 ms on the timer, the
+    # first sample due at an invocation's end left every later one without a sample.
+    printed = run(
+        tmp_path,
+        lambda_program(
+            """
+        @profile_handler
+        def quick(event, context):
+            spin(0.0003)
+        started = time.perf_counter()
+        for _ in range(2000):
+            quick({}, Context())
+        finish(seconds=2000 * 0.0003)
+        """
+        ),
+        AWS_LAMBDA_FUNCTION_NAME="f",
+    )
+    samples = counts_in(printed["report"], "quick")["wall"]
+    assert samples >= 0.4 * 100 * printed["seconds"], samples  # 60 expected at 100 Hz
 
 
 def test_a_program_that_takes_sigprof_over_in_an_invocation_keeps_it_and_the_wall_timer_stops(
