@@ -34,6 +34,19 @@ def counts_in(report: Dict[str, Any], function: str) -> Dict[str, int]:
 
 # -- the timer ------------------------------------------------------------------------------
 
+#: A timer that signals the main thread, and the times its signals came (``fired``).
+TIMER = """
+import ctypes
+fired = []
+signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(time.monotonic()))
+timer = WallTimer.create(threading.get_native_id())
+"""
+
+
+def timer_program(body: str) -> str:
+    """:data:`TIMER` then ``body``."""
+    return TIMER + textwrap.dedent(body)
+
 
 def test_the_timer_signals_the_thread_it_names_and_no_other(tmp_path: Path) -> None:
     printed = run(
@@ -74,11 +87,8 @@ def test_the_timer_signals_the_thread_it_names_and_no_other(tmp_path: Path) -> N
 def test_a_timer_fires_once_when_set_never_when_stopped_and_the_last_setting_wins(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
-        """
-        import ctypes
-        fired = []
-        signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(time.monotonic()))
-        timer = WallTimer.create(threading.get_native_id())
+        timer_program(
+            """
         timer.set(0.02); time.sleep(0.3)
         once = len(fired)
         timer.set(0.05); timer.stop(); time.sleep(0.3)
@@ -92,7 +102,8 @@ def test_a_timer_fires_once_when_set_never_when_stopped_and_the_last_setting_win
         absolute = len(fired) - once - len(replaced)
         timer.close(); timer.close()
         finish(once=once, stopped=stopped, replaced=replaced, absolute=absolute)
-        """,
+        """
+        ),
     )
     assert printed["once"] == 1 and printed["stopped"] == 0 and printed["absolute"] == 1
     assert len(printed["replaced"]) == 1 and printed["replaced"][0] < 1.0
@@ -101,11 +112,8 @@ def test_a_timer_fires_once_when_set_never_when_stopped_and_the_last_setting_win
 def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
-        """
-        import ctypes
-        fired = []
-        signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(1))
-        timer = WallTimer.create(threading.get_native_id())
+        timer_program(
+            """
         timer._busy.acquire()  # as the main thread's handler holds it while it sets the timer
         closing = threading.Thread(target=timer.close)
         closing.start()
@@ -116,7 +124,8 @@ def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp
         timer.set(0.01); timer.set_after(0.01, time.perf_counter_ns()); timer.stop()
         time.sleep(0.2)
         finish(waited=waited, fired=len(fired))
-        """,
+        """
+        ),
     )
     assert printed["waited"] is True and printed["fired"] == 0
 
@@ -124,11 +133,8 @@ def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp
 def test_a_forked_child_closing_its_copy_leaves_the_parents_timer_alone(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
-        """
-        import ctypes
-        fired = []
-        signal.signal(signal.SIGPROF, lambda signum, frame: fired.append(1))
-        timer = WallTimer.create(threading.get_native_id())
+        timer_program(
+            """
         pid = os.fork()
         if pid == 0:
             timer.close()  # the child has no POSIX timer: its copy must not delete the parent's
@@ -137,7 +143,8 @@ def test_a_forked_child_closing_its_copy_leaves_the_parents_timer_alone(tmp_path
         timer.set(0.02); time.sleep(0.3)
         timer.close()
         finish(fired=len(fired))
-        """,
+        """
+        ),
     )
     assert printed["fired"] == 1
 
