@@ -291,14 +291,18 @@ class ThreadSampler:
         return trigger is not None and trigger.armed
 
     def _thread_tick(self) -> None:
-        now = self._clock()
+        woke = self._clock()
         policy = self._policy
-        if policy.window_over(now):
+        if policy.window_over(woke):
             self.process_pending()  # first: the window's coverage counts the handler's samples
-            self._end_window(now)
+            self._end_window(woke)
         elif len(self._buffer.pending) >= PROCESS_AT:
             self.process_pending()
-        if policy.thread_samples(now) and not policy.owe_to_handler(now, self._armed(), self._main_alone()):
+        # The time again: that work reads files, which lets the main thread run (and its handler take
+        # the sample due); judged by the time of waking, a due time the handler took since looked
+        # missed, and the main thread was sampled where it went next (a wait).
+        now = self._clock()
+        if policy.thread_samples(now) and not policy.owe_to_handler(woke, self._armed(), self._main_alone()):
             self._take(now)
 
     def _next_delay(self) -> float:
