@@ -79,6 +79,7 @@ class ProfSignalTrigger:
         self._wall: Optional[WallTimer] = None
         self._set_timer: Callable[[float], object] = _set_cpu_timer  # by clock: CPU time or wall-clock time
         self._rearm: Callable[[float, int], None] = _rearm_cpu_timer  # the handler's (seconds, since when)
+        self._program_frame: Optional[FrameType] = None  # while the handler runs: the frame it interrupted
         self._handler = self._handle  # one bound method, so that identity tells it is installed
         self._errors: List[Tuple[str, Exception]] = []
         self.calls = 0  # handler calls while armed
@@ -192,6 +193,16 @@ class ProfSignalTrigger:
             return
         started = _clock_ns()
         delay = self.interval_s
+        # A signal from the timer the handler just set can run the handler again inside itself (CPython
+        # runs it between two of the handler's bytecodes): it samples the program's frame, which the
+        # first call interrupted, never the agent's.
+        outer = self._program_frame
+        if outer is not None:
+            frame = outer
+        else:
+            while frame is not None and frame.f_code is _HANDLE_CODE:
+                frame = frame.f_back  # came before the first call had noted the frame, or after
+            self._program_frame = frame
         try:
             delay = self._on_signal(frame)
         except Exception as error:
@@ -200,8 +211,13 @@ class ProfSignalTrigger:
         finally:
             if self._armed and not self._parked:
                 self._rearm(delay if delay > _MIN_DELAY_S or self._wall is not None else _MIN_DELAY_S, started)
+            if outer is None:
+                self._program_frame = None
             self.calls += 1
             self.handler_ns += _clock_ns() - started
+
+
+_HANDLE_CODE = ProfSignalTrigger._handle.__code__
 
 
 def _is_ours(handler: object) -> bool:

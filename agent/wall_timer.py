@@ -93,7 +93,10 @@ class WallTimer:
         # Held around each call into the C library: the call releases the GIL, and the timer must not
         # be deleted by another thread while the main thread's handler sets it (in older glibc a
         # timer_t points to memory that timer_delete frees). Never waited for but by close().
-        self._busy = threading.Lock()
+        # Reentrant: a signal from a timer just set can run the handler again inside the handler,
+        # on the same thread; its setting is the one that counts (with a plain lock it was skipped,
+        # and the one-shot timer, fired, was never set again).
+        self._busy = threading.RLock()
 
     @classmethod
     def create(cls, native_thread_id: int) -> Optional[WallTimer]:

@@ -130,6 +130,35 @@ def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp
     assert printed["waited"] is True and printed["fired"] == 0
 
 
+def test_a_handler_run_again_inside_itself_keeps_the_timer_going_and_sees_the_programs_frame(
+    tmp_path: Path,
+) -> None:
+    # Due times 20 us apart: the signal of the timer the handler just set comes while it still runs.
+    printed = run(
+        tmp_path,
+        """
+        import ctypes
+        from greenflame.agent.sigprof import ProfSignalTrigger
+        seen = set()
+        def on_signal(frame):
+            seen.add(frame.f_code.co_name)
+            return 0.000001
+        trigger = ProfSignalTrigger(0.001, on_signal)
+        assert trigger.arm()
+        trigger.use_wall_clock(WallTimer.create(threading.get_native_id()))
+        trigger.restart(0.001)
+        def user_code():
+            spin(0.5)
+        user_code()
+        calls = trigger.calls
+        trigger.close()
+        finish(calls=calls, seen=sorted(seen))
+        """,
+    )
+    assert printed["calls"] >= 1000, printed  # a timer left unset by a nested call stops after a few
+    assert set(printed["seen"]) - {"close"} <= {"spin", "user_code"}, printed  # close: the program's call
+
+
 def test_a_forked_child_closing_its_copy_leaves_the_parents_timer_alone(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
