@@ -180,7 +180,7 @@ class ThreadSampler:
         calls = self._retired_calls + (trigger.calls if trigger is not None else 0)
         cpu = self._retired_signal_ns + (trigger.cpu_ns() if trigger is not None else 0)
         if trigger is not None and trigger.wall_clock:
-            cpu += (self._buffer.idle_taken - self._wall_waits_base) * WAKE_NS
+            cpu += self._wall_wakes_ns()
         return {"calls": calls, "cpu_ns": cpu, "samples": self._buffer.samples()}
 
     def signal_clock(self) -> Optional[str]:
@@ -381,9 +381,13 @@ class ThreadSampler:
         """Back to the CPU-time timer (stopped or retired): the wall-clock timer is deleted, its cost
         kept; the next invocation may set up a new one."""
         if trigger.wall_clock:
-            self._retired_signal_ns += (self._buffer.idle_taken - self._wall_waits_base) * WAKE_NS
+            self._retired_signal_ns += self._wall_wakes_ns()
             trigger.close()
             self._policy.use_wall_clock(False)
+
+    def _wall_wakes_ns(self) -> int:
+        """What the waits the wall-clock handler interrupted cost the main thread (:data:`WAKE_NS` each)."""
+        return (self._buffer.idle_taken - self._wall_waits_base) * WAKE_NS
 
     def _retire_trigger(self, trigger: ProfSignalTrigger, why: str) -> None:
         self._leave_wall_clock(trigger)

@@ -26,7 +26,6 @@ Only used when it cannot disturb the program:
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
 import time
@@ -50,13 +49,16 @@ DELIVERY_NS = 4_000
 _clock_ns = time.perf_counter_ns
 _setitimer: Callable[[int, float], object] = getattr(signal, "setitimer", lambda which, seconds: None)
 _ITIMER_PROF = getattr(signal, "ITIMER_PROF", 0)
-#: Sets the one-shot ``ITIMER_PROF`` to fire after so many seconds of the process's CPU time.
-_set_cpu_timer: Callable[[float], object] = functools.partial(_setitimer, _ITIMER_PROF)
+
+
+def _set_cpu_timer(seconds: float) -> None:
+    """Fire the one-shot ``ITIMER_PROF`` after ``seconds`` (at least 1 ms) of the process's CPU time."""
+    _setitimer(_ITIMER_PROF, seconds if seconds > _MIN_DELAY_S else _MIN_DELAY_S)
 
 
 def _rearm_cpu_timer(seconds: float, since_ns: int) -> None:
     """The handler's re-arm on CPU time: from now (CPU time is not counted from a point in time)."""
-    _set_cpu_timer(seconds)
+    _setitimer(_ITIMER_PROF, seconds if seconds > _MIN_DELAY_S else _MIN_DELAY_S)
 
 
 class ProfSignalTrigger:
@@ -169,7 +171,7 @@ class ProfSignalTrigger:
         delay is replaced; a parked timer runs again)."""
         if self._armed:
             self._parked = False
-            self._set_timer(delay_s if delay_s > _MIN_DELAY_S or self._wall is not None else _MIN_DELAY_S)
+            self._set_timer(delay_s)  # each timer keeps its own floor
 
     def retime(self, interval_s: float) -> None:
         """Wait ``interval_s`` before the first signal after :meth:`arm` (and after a failed call)."""
@@ -210,7 +212,7 @@ class ProfSignalTrigger:
                 self._errors.append(("sampler signal", error))
         finally:
             if self._armed and not self._parked:
-                self._rearm(delay if delay > _MIN_DELAY_S or self._wall is not None else _MIN_DELAY_S, started)
+                self._rearm(delay, started)
             if outer is None:
                 self._program_frame = None
             self.calls += 1

@@ -155,9 +155,7 @@ class WallTimer:
         """Stop and delete the timer (in the process that created it; a forked child has none); from any
         thread: a call of the main thread's handler in progress finishes first."""
         with self._busy:
-            timer_id, self._id = self._id, None
-            if timer_id is not None and os.getpid() == self._pid:
-                value = self._value
-                value.tv_sec = value.tv_nsec = 0
-                self._settime(timer_id, 0, self._ref, None)
-                self._delete(timer_id)
+            if self._id is not None and os.getpid() == self._pid:
+                self._settime_locked(0, 0, 0)  # reentrant: this thread holds the lock already
+                self._delete(self._id)
+            self._id = None
