@@ -108,13 +108,16 @@ class ThreadEngine:
 
     def report_metadata(self) -> Dict[str, Any]:
         """``signal_samples``: how many of the report's samples the SIGPROF handler took; ``signal_clock``:
-        what its timer counts (when it samples)."""
+        what its timer counts (when it samples); on the wall clock ``signal_wake_ns``, what a signal
+        costs the main thread it wakes from a wait, and ``signal_wakes_measured``."""
         taken = self.sampler.signal_stats()["samples"]
         added, self._signal_samples_seen = taken - self._signal_samples_seen, taken
         metadata: Dict[str, Any] = {"signal_samples": added}
         clock = self.sampler.take_signal_clock()
         if clock is not None:
             metadata["signal_clock"] = clock
+        if clock == "wall":
+            metadata["signal_wake_ns"], metadata["signal_wakes_measured"] = self.sampler.wake_cost()
         return metadata
 
     def signal_stats(self) -> Dict[str, int]:

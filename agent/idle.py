@@ -147,6 +147,12 @@ class IdleClassifier:
         entry = self._codes.get(id(code))
         return offset in (entry[1] if entry is not None else self._classify(code))
 
+    def known_idle_at(self, code: CodeType, offset: int) -> bool:
+        """:meth:`is_idle_at` from what is classified already (False for code not seen yet): for the
+        SIGPROF handler, which must not disassemble."""
+        entry = self._codes.get(id(code))
+        return entry is not None and offset in entry[1]
+
     def _classify(self, code: CodeType) -> FrozenSet[int]:
         if len(self._codes) >= _CACHE_LIMIT:
             self._codes.clear()

@@ -40,6 +40,7 @@ from .sigprof import ProfSignalTrigger
 from .stacks import TRUNCATED, StackReader
 from .thread_table import ACTIVE, ThreadTable, active_count
 from .trigger_policy import ARM, PAUSE, RETIRE, TriggerPolicy
+from .wake_meter import DEFAULT_WAKE_NS
 from .wall_timer import WallTimer
 from .worker import PeriodicWorker
 
@@ -57,12 +58,6 @@ ENGINE = "thread"
 #: Recorded samples (the handler's and the thread's own) waiting at most before a window's end
 #: aggregates them.
 PROCESS_AT = 200
-
-#: What a SIGPROF from the wall-clock timer costs a main thread it wakes from a wait: the kernel's
-#: wake-up and the return to Python (measured on the project machine with idle CPUs, where waking
-#: one costs most; ``benchmarks/lambda/README.md``), counted as the agent's for each sample the
-#: handler takes in a wait while the timer counts wall-clock time.
-WAKE_NS = 120_000
 
 #: The SIGPROF handler's entry point, and how deep under it the agent's own calls go at most.
 _HANDLER_CODE = ProfSignalTrigger._handle.__code__
@@ -145,7 +140,11 @@ class ThreadSampler:
         self._wall_wanted = True  # until a wall-clock timer could not be had
         self._wall_used = False  # the trigger has counted wall-clock time (see signal_clock)
         self._lambda = False  # invocations are marked: the wall clock stays, whatever the threads
-        self._wall_waits_base = 0  # the handler's idle samples before the wall clock (see WAKE_NS)
+        # The waits the wall-clock handler interrupted: how many were counted, and their cost (each at
+        # the trigger's measured wake-up cost when counted, see .wake_meter).
+        self._wall_waits_seen = 0
+        self._wall_wakes = 0
+        self._wall_lock = threading.Lock()
         self._worker = PeriodicWorker(
             "greenflame-sampler", self._thread_tick, self._next_delay, lambda: thread_imports.SAMPLER
         )
@@ -199,6 +198,14 @@ class ThreadSampler:
         self._wall_used = trigger is not None and trigger.wall_clock
         return clock
 
+    def wake_cost(self) -> Tuple[int, int]:
+        """What a wall-clock signal costs the main thread it wakes from a wait (ns), and from how many
+        measured wake-ups (0: the default of :mod:`.wake_meter`)."""
+        trigger = self._trigger
+        if trigger is None:
+            return DEFAULT_WAKE_NS, 0
+        return trigger.wake_ns(), trigger.wakes_measured()
+
     def is_alive(self) -> bool:
         """Whether the sampler thread runs."""
         return self._worker.is_alive()
@@ -245,7 +252,7 @@ class ThreadSampler:
         with self._tick_lock:
             trigger.use_wall_clock(timer)
             self._policy.use_wall_clock(True)
-            self._wall_waits_base = self._buffer.idle_taken
+            self._wall_waits_seen, self._wall_wakes = self._buffer.idle_taken, 0
             self._wall_used = True
         trigger.restart(self._policy.restart_delay(self._clock()))
 
@@ -358,7 +365,7 @@ class ThreadSampler:
                 return
             capture = ThreadCapture(policy, self._table, self._buffer, self.probe, self._tick_lock)
             handler = build_handler(policy, self._table, self._buffer, capture.record, self._clock)
-            self._trigger = ProfSignalTrigger(policy.period, handler)
+            self._trigger = ProfSignalTrigger(policy.period, handler, self._idle.known_idle_at)
         policy.armed_at(self._clock())
         self._trigger.retime(policy.period)
         if not self._trigger.arm():
@@ -386,8 +393,14 @@ class ThreadSampler:
             self._policy.use_wall_clock(False)
 
     def _wall_wakes_ns(self) -> int:
-        """What the waits the wall-clock handler interrupted cost the main thread (:data:`WAKE_NS` each)."""
-        return (self._buffer.idle_taken - self._wall_waits_base) * WAKE_NS
+        """What the waits the wall-clock handler interrupted cost the main thread since the wall clock
+        started: each new one at the trigger's wake-up cost (measured in the process, see .wake_meter)."""
+        with self._wall_lock:
+            idle, trigger = self._buffer.idle_taken, self._trigger
+            if idle > self._wall_waits_seen and trigger is not None:
+                self._wall_wakes += (idle - self._wall_waits_seen) * trigger.wake_ns()
+                self._wall_waits_seen = idle
+            return self._wall_wakes
 
     def _retire_trigger(self, trigger: ProfSignalTrigger, why: str) -> None:
         self._leave_wall_clock(trigger)

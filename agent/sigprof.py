@@ -30,9 +30,11 @@ import signal
 import threading
 import time
 
+from .wake_meter import DEFAULT_WAKE_NS, WakeMeter
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import FrameType
+    from types import CodeType, FrameType
     from typing import Callable, List, Optional, Tuple
 
     from .wall_timer import WallTimer
@@ -73,7 +75,12 @@ class ProfSignalTrigger:
     the logging module's locks; ``KeyboardInterrupt`` and other ``BaseException`` pass through.
     """
 
-    def __init__(self, interval_s: float, on_signal: Callable[[Optional[FrameType]], float]) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        on_signal: Callable[[Optional[FrameType]], float],
+        is_wait: Optional[Callable[[CodeType, int], bool]] = None,
+    ) -> None:
         self.interval_s = interval_s
         self._on_signal = on_signal
         self._armed = False
@@ -83,6 +90,8 @@ class ProfSignalTrigger:
         self._rearm: Callable[[float, int], None] = _rearm_cpu_timer  # the handler's (seconds, since when)
         self._program_frame: Optional[FrameType] = None  # while the handler runs: the frame it interrupted
         self._handler = self._handle  # one bound method, so that identity tells it is installed
+        # On the wall clock: what the signals that wake the main thread from a wait cost it.
+        self._wakes = WakeMeter(is_wait, DELIVERY_NS) if is_wait is not None else None
         self._errors: List[Tuple[str, Exception]] = []
         self.calls = 0  # handler calls while armed
         self.handler_ns = 0  # time spent in the handler while armed (the main thread runs: wall = CPU)
@@ -144,6 +153,7 @@ class ProfSignalTrigger:
         if wall is not None and self._armed:
             self._parked = True  # first: a handler running before the stop does not re-arm
             wall.stop()
+            self._forget_frames()
 
     def close(self) -> None:
         """Stop the timer and release the wall-clock timer (after :meth:`disarm`, for good)."""
@@ -160,6 +170,7 @@ class ProfSignalTrigger:
             return
         self._armed = False
         self._parked = False
+        self._forget_frames()
         if self._wall is not None:
             self._wall.stop()
         # When the program took SIGPROF over, the timer may be its own: ours fires once at most.
@@ -176,6 +187,18 @@ class ProfSignalTrigger:
     def retime(self, interval_s: float) -> None:
         """Wait ``interval_s`` before the first signal after :meth:`arm` (and after a failed call)."""
         self.interval_s = interval_s
+
+    def wake_ns(self) -> int:
+        """What one signal costs the main thread it wakes from a wait (see :mod:`.wake_meter`)."""
+        return self._wakes.wake_ns() if self._wakes is not None else DEFAULT_WAKE_NS
+
+    def wakes_measured(self) -> int:
+        """How many of those wake-ups were measured (none: the default stands)."""
+        return self._wakes.measured() if self._wakes is not None else 0
+
+    def _forget_frames(self) -> None:
+        if self._wakes is not None:
+            self._wakes.forget()
 
     def cpu_ns(self) -> int:
         """What the handler has cost the main thread so far: time in it plus :data:`DELIVERY_NS` per call."""
@@ -205,6 +228,9 @@ class ProfSignalTrigger:
             while frame is not None and frame.f_code is _HANDLE_CODE:
                 frame = frame.f_back  # came before the first call had noted the frame, or after
             self._program_frame = frame
+        wakes = self._wakes if self._wall is not None and outer is None else None
+        if wakes is not None:
+            wakes.call_started(frame)
         try:
             delay = self._on_signal(frame)
         except Exception as error:
@@ -213,6 +239,8 @@ class ProfSignalTrigger:
         finally:
             if self._armed and not self._parked:
                 self._rearm(delay, started)
+                if wakes is not None:
+                    wakes.call_ended(frame)  # after the timer's setting: the gap to the next call is the wake
             if outer is None:
                 self._program_frame = None
             self.calls += 1

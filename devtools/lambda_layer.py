@@ -155,6 +155,7 @@ LAYER_MODULES = (
     "thread_table",
     "threadlabels",
     "trigger_policy",
+    "wake_meter",
     "wall_timer",
     "worker",
 )

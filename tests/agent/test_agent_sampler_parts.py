@@ -385,6 +385,9 @@ class FakeSampler:
     def take_signal_clock(self) -> Optional[str]:
         return self.clock
 
+    def wake_cost(self) -> Tuple[int, int]:
+        return 31_000, 7
+
 
 def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() -> None:
     sampler = FakeSampler()
@@ -393,7 +396,8 @@ def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() 
     sampler.taken = 5
     assert engine.report_metadata() == {"signal_samples": 5}
     sampler.taken, sampler.clock = 12, "wall"
-    assert engine.report_metadata() == {"signal_samples": 7, "signal_clock": "wall"}
+    wall = {"signal_samples": 7, "signal_clock": "wall", "signal_wake_ns": 31_000, "signal_wakes_measured": 7}
+    assert engine.report_metadata() == wall
     assert engine.native_ids() == [42]
 
 

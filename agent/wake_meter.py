@@ -1,0 +1,85 @@
+"""What a wall-clock SIGPROF costs the main thread it wakes from a wait, measured in the process.
+
+A signal that finds the main thread waiting (``time.sleep``, a socket's ``recv``) wakes it: the
+kernel's wake-up, the return from the interrupted call, CPython's dispatch to the handler, the
+wait resumed afterwards. That cost is not in the handler's own time, and it depends on the machine
+(waking an idle virtual CPU costs most), so :class:`WakeMeter` measures it where it happens: when two
+handler calls in a row find the main thread at the same wait (the same frame object at the same
+call instruction, a call site known to wait), everything the thread ran between the first call's
+end and the second call's start is that cost, read from the thread's own CPU clock. A thread that
+went round a loop back to the same wait in between adds the loop's work too, which can only make
+the figure higher: the budget errs on the side of sampling less.
+
+Until :data:`MIN_MEASURED` such pairs are seen (waits shorter than a sampling period give few), the
+default :data:`DEFAULT_WAKE_NS` stands: measured on the project machine with idle CPUs, where a
+wake-up costs most (``benchmarks/lambda/README.md``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import CodeType, FrameType
+    from typing import Callable, Deque, Optional
+
+#: The cost of a wake-up assumed until enough are measured.
+DEFAULT_WAKE_NS = 120_000
+#: Measurements kept (the most recent), and how many make a figure.
+KEPT = 31
+MIN_MEASURED = 5
+#: A gap longer than this is not a wake-up: the thread did work between two visits to the wait.
+MAX_WAKE_NS = 1_000_000
+
+# Bound once: read in the SIGPROF handler, which runs cold.
+_thread_cpu_ns = time.thread_time_ns
+
+
+class WakeMeter:
+    """Measures the main thread's CPU between two handler calls that find it at the same wait.
+
+    ``is_wait(code, offset)`` tells whether the instruction at ``offset`` of ``code`` is a call
+    site known to wait (it must answer from what it knows, without classifying new code: it runs in
+    the SIGPROF handler). ``extra_ns``, taken off each measurement, is what is already counted apart
+    for every signal (its delivery).
+    """
+
+    def __init__(self, is_wait: Callable[[CodeType, int], bool], extra_ns: int = 0) -> None:
+        self._is_wait = is_wait
+        self._extra_ns = extra_ns
+        self._measured: Deque[int] = deque(maxlen=KEPT)
+        self._frame: Optional[FrameType] = None  # the wait the last call found, until the next call
+        self._offset = -1
+        self._cpu_out = 0  # the main thread's CPU clock as that call ended
+
+    def call_started(self, frame: Optional[FrameType]) -> None:
+        """A handler call starts with the main thread at ``frame``: a second visit to the same wait
+        measures the wake-up that brought the thread here."""
+        if frame is not None and frame is self._frame and frame.f_lasti == self._offset:
+            gap = _thread_cpu_ns() - self._cpu_out - self._extra_ns
+            if 0 <= gap <= MAX_WAKE_NS:
+                self._measured.append(gap)
+        self._frame = None
+
+    def call_ended(self, frame: Optional[FrameType]) -> None:
+        """The handler call that found the main thread at ``frame`` ends (after its timer is set)."""
+        if frame is not None and self._is_wait(frame.f_code, frame.f_lasti):
+            self._frame, self._offset = frame, frame.f_lasti
+            self._cpu_out = _thread_cpu_ns()
+
+    def forget(self) -> None:
+        """Drop the frame held (the timer stops: it would keep the frame's locals alive)."""
+        self._frame = None
+
+    def wake_ns(self) -> int:
+        """The median of the recent measurements, or :data:`DEFAULT_WAKE_NS` until there are enough."""
+        measured = sorted(self._measured)
+        if len(measured) < MIN_MEASURED:
+            return DEFAULT_WAKE_NS
+        return measured[len(measured) // 2]
+
+    def measured(self) -> int:
+        """How many wake-ups are measured (at most :data:`KEPT` kept)."""
+        return len(self._measured)
