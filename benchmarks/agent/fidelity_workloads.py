@@ -4,7 +4,8 @@
 
 Each workload runs its functions in a loop for ``S`` seconds and times every call itself with
 ``time.thread_time()`` (CPU) and ``time.perf_counter()`` (wall). At the end it writes FILE as JSON:
-``{"cpu": {function: seconds}, "wall": {function: seconds}, "elapsed_s": ..., "threads": N}``.
+``{"cpu": {function: seconds}, "wall": {function: seconds}, "elapsed_s": ..., "threads": N,
+"thread_names": [...]}`` (the threads that ran the timed functions).
 ``--pid-file`` gets the process id once the loop starts, for an external profiler to attach.
 
 Workloads (the issue's cases):
@@ -44,8 +45,10 @@ class Clock:
     def __init__(self) -> None:
         self.cpu: Dict[str, float] = {}
         self.wall: Dict[str, float] = {}
+        self.thread = ""  # the name of the thread that made the calls
 
     def call(self, function: Callable[..., None], *args: object) -> None:
+        self.thread = threading.current_thread().name
         cpu0, wall0 = time.thread_time(), time.perf_counter()
         function(*args)
         name = function.__name__
@@ -190,6 +193,7 @@ def main() -> None:
     truth: Dict[str, object] = dict(merge(clocks))
     truth["elapsed_s"] = time.perf_counter() - started
     truth["threads"] = len(clocks)
+    truth["thread_names"] = sorted({clock.thread for clock in clocks if clock.thread})
     with open(args.truth, "w") as handle:
         json.dump(truth, handle)
 
