@@ -252,7 +252,8 @@ class ThreadSampler:
         with self._tick_lock:
             trigger.use_wall_clock(timer)
             self._policy.use_wall_clock(True)
-            self._wall_waits_seen, self._wall_wakes = self._buffer.idle_taken, 0
+            with self._wall_lock:
+                self._wall_waits_seen, self._wall_wakes = self._buffer.idle_taken, 0
             self._wall_used = True
         trigger.restart(self._policy.restart_delay(self._clock()))
 
