@@ -58,9 +58,9 @@ class WakeMeter:
         """A handler call starts with the main thread at ``frame``: a second visit to the same wait
         measures the wake-up that brought the thread here."""
         if frame is not None and frame is self._frame and frame.f_lasti == self._offset:
-            gap = _thread_cpu_ns() - self._cpu_out - self._extra_ns
-            if 0 <= gap <= MAX_WAKE_NS:
-                self._measured.append(gap)
+            gap = _thread_cpu_ns() - self._cpu_out
+            if gap <= MAX_WAKE_NS:
+                self._measured.append(max(0, gap - self._extra_ns))
         self._frame = None
 
     def call_ended(self, frame: Optional[FrameType]) -> None:
