@@ -13,6 +13,12 @@ ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
 
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
         [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
+        [--read-period S] [--read-fresh] [--no-analysis]
+
+Also prints the CPU time the server processes (and their children) used during the load, per
+accepted report; ``--read-period 0`` and ``--no-analysis`` take the reads and the analysis runs
+out of it. Reads answered with an earlier answer (an ``Age`` header, docs/api.md "Reads under
+load") are counted with their age; ``--read-fresh`` makes every read wait for a fresh one.
 """
 
 from __future__ import annotations
@@ -47,8 +53,12 @@ class Results:
 
     ingest_ms: List[float] = field(default_factory=list)
     flame_ms: List[float] = field(default_factory=list)
+    #: The Age header (seconds) of each flame graph answered with an earlier answer.
+    flame_ages: List[float] = field(default_factory=list)
     errors: Dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: CPU seconds (user + system) the server processes used during the load.
+    server_cpu_s: float = float("nan")
 
     def error(self, what: str) -> None:
         with self.lock:
@@ -137,19 +147,22 @@ def client_loop(url: str, key: str, bodies: List[bytes], stop: threading.Event, 
             out.error(f"ingest {response.status_code}")
 
 
-def reader_loop(url: str, stop: threading.Event, out: Results, period_s: float) -> None:
+def reader_loop(url: str, stop: threading.Event, out: Results, period_s: float, fresh: bool) -> None:
     session = requests.Session()
     target = f"{url}/api/v1/groups/bench-0/flamegraph?from=now-1h"
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **({"Cache-Control": "no-cache"} if fresh else {})}
     while not stop.is_set():
         started = time.perf_counter()
         try:
-            response = session.get(target, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120)
+            response = session.get(target, headers=headers, timeout=120)
             ok = response.status_code == 200
         except requests.RequestException:
             ok = False
         elapsed = time.perf_counter() - started
         if ok:
             out.flame_ms.append(elapsed * 1000)
+            if "Age" in response.headers:
+                out.flame_ages.append(float(response.headers["Age"]))
         else:
             out.error("flamegraph")
         stop.wait(max(0.0, period_s - elapsed))
@@ -186,9 +199,29 @@ def percentile(values: List[float], share: float) -> float:
 def server_env(args: argparse.Namespace) -> Dict[str, str]:
     """Settings for the server (and workers) from the options."""
     env = {"GREENFLAME_PROCESSES": str(args.processes)}
-    if args.workers:
+    if args.workers or args.no_analysis:
         env["GREENFLAME_ANALYSIS"] = "workers"
     return env
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its children alive now (0 when gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for task in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _children(pid: int) -> List[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def start_workers(args: argparse.Namespace, data_dir: Path, env: Dict[str, str]) -> List[subprocess.Popen[bytes]]:
@@ -229,17 +262,23 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
                 threading.Thread(target=client_loop, args=(url, keys[n], bodies[n], stop, budget, out), daemon=True)
                 for n in range(args.clients)
             ]
-            reader = threading.Thread(target=reader_loop, args=(url, stop, out, 0.5), daemon=True)
+            readers = [
+                threading.Thread(target=reader_loop, args=(url, stop, out, args.read_period, args.read_fresh), daemon=True)
+                for _ in range(args.read_period > 0)
+            ]
             load_before = os.getloadavg()
+            cpu_before = sum(cpu_seconds(p.pid) for p in [process, *workers])
             started = time.perf_counter()
-            for thread in [*threads, reader]:
+            for thread in [*threads, *readers]:
                 thread.start()
             stop.wait(args.seconds)
             stop.set()
             for thread in threads:
                 thread.join(150)
             elapsed = time.perf_counter() - started
-            reader.join(150)
+            out.server_cpu_s = sum(cpu_seconds(p.pid) for p in [process, *workers]) - cpu_before
+            for reader in readers:
+                reader.join(150)
             report(args, out, elapsed, load_before)
             caught_up = rollups_caught_up(url)
             print(
@@ -279,8 +318,16 @@ def report(args: argparse.Namespace, out: Results, elapsed: float, load_before: 
     )
     print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"accepted {accepted} reports: {accepted / elapsed:.1f} reports/s")
+    per_report = 1000 * out.server_cpu_s / accepted if accepted else float("nan")
+    print(f"server CPU {out.server_cpu_s / elapsed:.2f} cores: {per_report:.1f} ms per accepted report")
     print(f"ingest latency     {latencies(out.ingest_ms)}")
     print(f"flame graph (1 h)  {latencies(out.flame_ms)}")
+    if out.flame_ages:
+        ages = sorted(out.flame_ages)
+        print(
+            f"  earlier answers (Age header): {len(ages)} of {len(out.flame_ms)},"
+            f" age p50 {percentile(ages, 0.5):.0f} s, max {ages[-1]:.0f} s"
+        )
     if out.errors:
         print(f"errors: {out.errors}")
 
@@ -302,6 +349,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--moto-s3", action="store_true", help="profile bodies in a moto S3 server started for the run")
     parser.add_argument("--processes", type=int, default=1, help="GREENFLAME_PROCESSES of the server")
     parser.add_argument("--workers", type=int, default=0, help="greenflame worker processes (servers do not analyse)")
+    parser.add_argument("--read-period", type=float, default=0.5, help="seconds between flame graph reads (0: none)")
+    parser.add_argument("--read-fresh", action="store_true", help="reads send Cache-Control: no-cache")
+    parser.add_argument("--no-analysis", action="store_true", help="no analysis runs (and no workers unless asked)")
     run(parser.parse_args(argv))
 
 
