@@ -31,12 +31,14 @@ from .queries import (
     focus_args,
     label_args,
     merged_range,
+    range_question,
     require_group,
     sample_filter,
     sample_type_arg,
 )
 from .rollups import get_rollups, series_step_ns, timeseries
 from .storage import GroupExistsError, GroupSummary, get_storage
+from .timely import age_header, get_timely_reads, in_app_context
 from .timerange import parse_range
 from .views import BOTTOM_UP, TOP_DOWN
 
@@ -112,19 +114,24 @@ def group_flamegraph(name: str) -> Any:
     if view not in (TOP_DOWN, BOTTOM_UP):
         raise ApiError(400, "invalid_parameter", "view must be top-down or bottom-up")
     labels, focus = label_args(), focus_args()
-    selected = merged_range(name, full=bool(labels))
-    key = ("flamegraph", selected.key, sample_type, max_nodes, view, focus, tuple(sorted(labels.items())))
+    question = range_question(name, full=bool(labels))
+    label_key = tuple(sorted(labels.items()))
 
-    def build() -> bytes:
+    def answer() -> bytes:
+        selected = question.merged()
         keep = sample_filter(labels, focus)
-        try:
-            return _dumps(views.flamegraph_view(selected.profile, sample_type, max_nodes, view, keep))
-        except ProfileError as error:
-            raise ApiError(400, "invalid_parameter", str(error)) from None
 
-    tree = _cached(key, build)
-    envelope = {**_range_json(selected), "type": sample_type, "view": view}
-    return _json_with(envelope, {"flamegraph": tree})
+        def build() -> bytes:
+            try:
+                return _dumps(views.flamegraph_view(selected.profile, sample_type, max_nodes, view, keep))
+            except ProfileError as error:
+                raise ApiError(400, "invalid_parameter", str(error)) from None
+
+        tree = _cached(("flamegraph", selected.key, sample_type, max_nodes, view, focus, label_key), build)
+        envelope = {**_range_json(selected), "type": sample_type, "view": view}
+        return _json_body(envelope, {"flamegraph": tree})
+
+    return _timely(("flamegraph", question, sample_type, max_nodes, view, focus, label_key), answer)
 
 
 @bp.get("/groups/<name>/sandwich")
@@ -138,17 +145,22 @@ def group_sandwich(name: str) -> Any:
     sample_type = sample_type_arg()
     max_nodes = _int_arg("max_nodes", 2000, 2, MAX_NODES_LIMIT)
     labels = label_args()
-    selected = merged_range(name, full=bool(labels))
-    key = ("sandwich", selected.key, sample_type, max_nodes, function, file, line, tuple(sorted(labels.items())))
+    question = range_question(name, full=bool(labels))
+    label_key = tuple(sorted(labels.items()))
 
-    def build() -> bytes:
-        keep = sample_filter(labels, None)
-        match = frame_match(function, file, line)
-        return _dumps(views.sandwich_view(selected.profile, sample_type, match, max_nodes, keep))
+    def answer() -> bytes:
+        selected = question.merged()
 
-    body = _cached(key, build)
-    envelope = {**_range_json(selected), "type": sample_type, "function": function}
-    return _json_with(envelope, {"sandwich": body})
+        def build() -> bytes:
+            keep = sample_filter(labels, None)
+            match = frame_match(function, file, line)
+            return _dumps(views.sandwich_view(selected.profile, sample_type, match, max_nodes, keep))
+
+        body = _cached(("sandwich", selected.key, sample_type, max_nodes, function, file, line, label_key), build)
+        envelope = {**_range_json(selected), "type": sample_type, "function": function}
+        return _json_body(envelope, {"sandwich": body})
+
+    return _timely(("sandwich", question, sample_type, max_nodes, function, file, line, label_key), answer)
 
 
 @bp.get("/groups/<name>/functions")
@@ -157,12 +169,19 @@ def group_functions(name: str) -> Any:
     sample_type = sample_type_arg()
     limit = _int_arg("limit", 1000, 1, MAX_FUNCTIONS_LIMIT)
     labels, focus = label_args(), focus_args()
-    selected = merged_range(name, full=bool(labels))
-    key = ("functions", selected.key, sample_type, limit, focus, tuple(sorted(labels.items())))
-    body = _cached(
-        key, lambda: _dumps(views.functions_view(selected.profile, sample_type, limit, sample_filter(labels, focus)))
-    )
-    return _json_with({**_range_json(selected), "type": sample_type}, {"functions": body})
+    question = range_question(name, full=bool(labels))
+    label_key = tuple(sorted(labels.items()))
+
+    def answer() -> bytes:
+        selected = question.merged()
+        keep = sample_filter(labels, focus)
+        body = _cached(
+            ("functions", selected.key, sample_type, limit, focus, label_key),
+            lambda: _dumps(views.functions_view(selected.profile, sample_type, limit, keep)),
+        )
+        return _json_body({**_range_json(selected), "type": sample_type}, {"functions": body})
+
+    return _timely(("functions", question, sample_type, limit, focus, label_key), answer)
 
 
 @bp.get("/groups/<name>/diff")
@@ -264,9 +283,14 @@ def group_timeseries(name: str) -> Any:
 @bp.get("/groups/<name>/labels")
 def group_labels(name: str) -> Any:
     """The label keys of the range's samples and their most common values."""
-    selected = merged_range(name)
-    body = _cached(("labels", selected.key), lambda: _dumps(views.labels_view(selected.profile)))
-    return _json_with(_range_json(selected), {"labels": body})
+    question = range_question(name)
+
+    def answer() -> bytes:
+        selected = question.merged()
+        body = _cached(("labels", selected.key), lambda: _dumps(views.labels_view(selected.profile)))
+        return _json_body(_range_json(selected), {"labels": body})
+
+    return _timely(("labels", question), answer)
 
 
 @bp.get("/groups/<name>/deploys")
@@ -331,10 +355,27 @@ def _cached(key: Hashable, build: Callable[[], bytes]) -> bytes:
 
 def _json_with(envelope: Dict[str, Any], parts: Dict[str, bytes]) -> Response:
     """``envelope`` as JSON with already-encoded JSON ``parts`` added as keys (no re-encoding)."""
+    return current_app.response_class(_json_body(envelope, parts), mimetype="application/json")
+
+
+def _json_body(envelope: Dict[str, Any], parts: Dict[str, bytes]) -> bytes:
     body = _dumps(envelope)[:-1]
     for key, encoded in parts.items():
         body += b"," + _dumps(key) + b":" + encoded
-    return current_app.response_class(body + b"}", mimetype="application/json")
+    return body + b"}"
+
+
+def _timely(key: Hashable, answer: Callable[[], bytes]) -> Response:
+    """The JSON body ``answer()`` makes, or the last one for ``key`` when a fresh one is late
+    (:mod:`.timely`; ``Cache-Control: no-cache`` waits for a fresh one)."""
+    fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    body, age_s = get_timely_reads().answer(key, in_app_context(app, answer), fresh)
+    response = current_app.response_class(body, mimetype="application/json")
+    age = age_header(age_s)
+    if age is not None:
+        response.headers["Age"] = age
+    return response
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:

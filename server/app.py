@@ -30,6 +30,7 @@ from . import (
     signin,
     slow_clients,
     storage,
+    timely,
     tokens_api,
     web,
 )
@@ -72,6 +73,7 @@ def create_app(settings: Union[Settings, Mapping[str, Any], None] = None) -> Fla
     pipeline_worker.init_app(app)  # a stored profile's group is analysed
     rollups.init_app(app)  # a stored profile is folded; the last day's hourly rollups are read back
     retention.init_app(app)  # raw profiles past their span become hourly, then daily profiles
+    timely.init_app(app)  # reads answered on helper threads, the last answer when a fresh one is late
     delivery.init_app(app)  # gzip, cache headers and versioned static URLs
     app.after_request(_security_headers)
     return app
@@ -122,6 +124,7 @@ def serve_app(settings: Settings, sockets: Optional[List[socket.socket]] = None)
     with stop_on_signals(stop):
         run_until_stopped(server, stop, settings.shutdown_timeout_s)
     scheduler.stop()
+    timely.close_app(app)
     rollups.finish(app, settings.shutdown_timeout_s)  # changed rollups written, not rebuilt after a restart
     events.disconnect_app(app)
     print("greenflame server stopped", flush=True)

@@ -49,8 +49,38 @@ def merged_range(name: str, start_param: str = "from", end_param: str = "to", fu
     ``full`` keeps labels and metadata; without it the faster label-less merge of hourly
     rollups is returned (enough for unfiltered trees).
     """
-    require_group(name)
-    start_ns, end_ns = parse_range(request.args.get(start_param), request.args.get(end_param))
+    return range_question(name, start_param, end_param, full).merged()
+
+
+@dataclass(frozen=True)
+class RangeQuestion:
+    """A request's range of one group as sent (``now``-relative bounds unresolved), checked; hashable.
+
+    ``created_unix_ns`` tells a group from an earlier one of the same name.
+    """
+
+    group: str
+    created_unix_ns: int
+    start: Optional[str]
+    end: Optional[str]
+    full: bool
+
+    def merged(self) -> RangeProfile:
+        """The range's profiles merged, with relative bounds resolved now (needs an app context)."""
+        start_ns, end_ns = parse_range(self.start, self.end)
+        return _merged(self.group, start_ns, end_ns, self.full)
+
+
+def range_question(name: str, start_param: str = "from", end_param: str = "to", full: bool = True) -> RangeQuestion:
+    """The request's range of group ``name`` as a :class:`RangeQuestion`; a 404 or 400 ApiError now
+    for an unknown group or a malformed range."""
+    group = require_group(name)
+    start, end = request.args.get(start_param), request.args.get(end_param)
+    parse_range(start, end)
+    return RangeQuestion(name, group.created_unix_ns, start, end, full)
+
+
+def _merged(name: str, start_ns: Optional[int], end_ns: Optional[int], full: bool) -> RangeProfile:
     limit = get_settings().max_query_profiles
     storage = get_storage()
     rows = storage.find_profiles(name, start_ns, end_ns, limit=limit + 1)

@@ -137,6 +137,17 @@ class Settings:
     max_query_profiles: int = _setting(
         "GREENFLAME_MAX_QUERY_PROFILES", 5000, "most profiles one flame graph or recommendations query may merge"
     )
+    read_deadline_ms: int = _setting(
+        "GREENFLAME_READ_DEADLINE_MS",
+        250,
+        "how long a flame graph, sandwich, functions or labels read waits for a fresh answer before it"
+        " takes the last one (see read_max_stale_s)",
+    )
+    read_max_stale_s: int = _setting(
+        "GREENFLAME_READ_MAX_STALE_S",
+        10,
+        "oldest last answer a late read may take instead (its age in the Age header); 0: always wait",
+    )
     public_url: Optional[str] = _setting(
         "GREENFLAME_PUBLIC_URL", None, "the server's URL as users reach it, for links in tickets (default: no links)"
     )
@@ -250,7 +261,14 @@ class Settings:
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be above zero, got {getattr(self, name)}")
-        for name in ("analysis_delay_ms", "analysis_interval_s", "anomaly_history_s", "shutdown_timeout_s"):
+        for name in (
+            "analysis_delay_ms",
+            "analysis_interval_s",
+            "anomaly_history_s",
+            "shutdown_timeout_s",
+            "read_deadline_ms",
+            "read_max_stale_s",
+        ):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.raw_retention_s < max(self.anomaly_history_s, self.analysis_window_s):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Dict, Optional
 
 import pytest
@@ -10,6 +11,7 @@ from support.builders import lambda_profile
 from support.server import LiveServer, assert_error, ingest_profile, make_profile, read_client, unique_name
 
 from greenflame.analyzer.formats import greenflame_json
+from greenflame.server import views
 from greenflame.server.app import create_app
 
 HOUR_NS = 3600 * 10**9
@@ -247,6 +249,38 @@ def test_range_too_large_is_400(tmp_path: Any) -> None:
     response = client.get("/api/v1/groups/busy/flamegraph")
     assert response.status_code == 400 and response.json["error"]["code"] == "range_too_large"
     assert client.get("/api/v1/groups/busy/flamegraph", query_string={"to": str(T0 // 10**9 + 1)}).status_code == 200
+
+
+def test_a_late_read_gets_the_last_answer_with_its_age(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "t", "read_deadline_ms": 50})
+    client = read_client(app)
+    key = client.post("/api/v1/groups", json={"name": "g"}, headers={"Authorization": "Bearer t"}).json["ingest_key"]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def post(start_ns: int) -> None:
+        body = greenflame_json.dumps(make_profile("g", start_ns))
+        assert client.post("/api/v1/ingest", data=body, headers=headers).status_code == 202
+
+    def flamegraph(**headers: str) -> Any:
+        return client.get("/api/v1/groups/g/flamegraph", query_string={"from": "0"}, headers=headers)
+
+    post(T0)
+    first = flamegraph()
+    assert first.json["flamegraph"]["total"] == 6 and "Age" not in first.headers
+    post(T0 + HOUR_NS)
+    unblocked = threading.Event()
+    slow = views.flamegraph_view
+
+    def slow_view(*args: Any) -> Any:
+        assert unblocked.wait(10)
+        return slow(*args)
+
+    monkeypatch.setattr(views, "flamegraph_view", slow_view)
+    late = flamegraph()
+    assert late.json == first.json and late.headers["Age"] == "0"
+    unblocked.set()
+    fresh = flamegraph(**{"Cache-Control": "no-cache"})
+    assert fresh.json["flamegraph"]["total"] == 12 and "Age" not in fresh.headers
 
 
 def test_unexpected_errors_are_json_without_traceback(tmp_path: Any) -> None:

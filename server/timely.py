@@ -1,0 +1,147 @@
+"""Reads that answer in time: a fresh answer when it is quick, else the last one, a few seconds old.
+
+A flame graph of the last hour costs tens of milliseconds alone, but seconds while ingest keeps
+the interpreter busy (every thread of the process shares one lock). :class:`TimelyReads` computes
+each answer on its own threads and waits for it up to a deadline: when it is ready in time (a
+quiet server: always) the request gets it; when it is not and the same question was answered at
+most ``max_stale_s`` ago, the request gets that answer with its ``Age`` (RFC 9111), while the
+fresh one goes on and replaces it when done. A request with ``Cache-Control: no-cache`` waits
+for a fresh answer. One computation runs per question at a time: concurrent requests share it.
+
+Questions are keyed by everything that shapes the answer (the route, the group and when it was
+made, the parameters as sent, a relative range included: "now-1h" is resolved when computed).
+Who may ask is checked before a request gets here, so an answer serves every caller allowed
+to read its group.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Callable, Dict, Hashable, Optional, Tuple
+
+from flask import Flask, current_app
+
+from .context import get_settings
+from .rollups import LruCache
+
+#: Bound of the bytes of the last answers kept (each is a finished JSON body).
+ANSWER_CACHE_BYTES = 64 * 1024 * 1024
+#: Threads computing answers: one per question at a time, this many questions at once.
+ANSWER_THREADS = 2
+EXTENSION_KEY = "greenflame.timely_reads"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A finished response body and when its computation started (monotonic seconds)."""
+
+    body: bytes
+    started: float
+
+
+class TimelyReads:
+    """Answers computed on helper threads, served fresh within ``deadline_s`` or else up to ``max_stale_s`` old."""
+
+    def __init__(
+        self,
+        deadline_s: float,
+        max_stale_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        threads: int = ANSWER_THREADS,
+        capacity_bytes: int = ANSWER_CACHE_BYTES,
+    ) -> None:
+        self.deadline_s = deadline_s
+        self.max_stale_s = max_stale_s
+        self._clock = clock
+        self._answers: LruCache[Hashable, Answer] = LruCache(capacity_bytes, cost=lambda answer: len(answer.body))
+        self._running: Dict[Hashable, Future[Answer]] = {}
+        self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="greenflame-read")
+        #: Answers served stale since made (the others were fresh).
+        self.stale_served = 0
+
+    def answer(self, key: Hashable, compute: Callable[[], bytes], fresh: bool = False) -> Tuple[bytes, float]:
+        """The body for ``key`` and its age in seconds (0 when computed for this request).
+
+        ``compute`` runs on a helper thread (its exception is raised here when the request
+        waits for it); with ``fresh`` it runs on the caller's thread, started now, whatever
+        it takes.
+        """
+        if fresh:
+            return self._compute(key, compute).body, 0.0
+        asked = self._clock()
+        with self._lock:
+            running = self._running.get(key)
+            if running is None:
+                running = self._running[key] = self._executor.submit(self._compute_shared, key, compute)
+        last = self._answers.get(key) if self.max_stale_s > 0 else None
+        try:
+            made = running.result(timeout=self.deadline_s if last is not None else None)
+        except FutureTimeout:
+            assert last is not None
+            age = self._clock() - last.started
+            if age > self.max_stale_s:
+                made = running.result()
+            else:
+                with self._lock:
+                    self.stale_served += 1
+                return last.body, age
+        joined = made.started < asked  # a computation started before this request is as old as its start
+        return made.body, self._clock() - made.started if joined else 0.0
+
+    def _compute_shared(self, key: Hashable, compute: Callable[[], bytes]) -> Answer:
+        try:
+            return self._compute(key, compute)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+
+    def _compute(self, key: Hashable, compute: Callable[[], bytes]) -> Answer:
+        started = self._clock()
+        answer = Answer(compute(), started)
+        with self._lock:  # the newest answer stays, whichever finishes last
+            last = self._answers.get(key)
+            if last is None or last.started <= started:
+                self._answers.put(key, answer)
+        return answer
+
+    def close(self) -> None:
+        """Stop taking work; computations in progress finish on their threads."""
+        self._executor.shutdown(wait=False)
+
+
+def get_timely_reads() -> TimelyReads:
+    """The current app's timely reads (made by :func:`init_app`)."""
+    reads: TimelyReads = current_app.extensions[EXTENSION_KEY]
+    return reads
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` its timely reads, with the deadline and staleness of its settings."""
+    with app.app_context():
+        settings = get_settings()
+    app.extensions[EXTENSION_KEY] = TimelyReads(settings.read_deadline_ms / 1000, settings.read_max_stale_s)
+
+
+def close_app(app: Flask) -> None:
+    """At shutdown: ``app``'s timely reads take no more work."""
+    app.extensions[EXTENSION_KEY].close()
+
+
+def in_app_context(app: Flask, compute: Callable[[], bytes]) -> Callable[[], bytes]:
+    """``compute`` run inside ``app``'s context (for a helper thread)."""
+
+    def run() -> bytes:
+        with app.app_context():
+            return compute()
+
+    return run
+
+
+def age_header(age_s: float) -> Optional[str]:
+    """The ``Age`` header value for an answer ``age_s`` old (None for a fresh one)."""
+    return str(int(age_s)) if age_s > 0 else None
