@@ -139,7 +139,7 @@ class Settings:
     )
     read_deadline_ms: int = _setting(
         "GREENFLAME_READ_DEADLINE_MS",
-        250,
+        100,
         "how long a flame graph, sandwich, functions or labels read waits for a fresh answer before it"
         " takes the last one (see read_max_stale_s)",
     )

@@ -13,7 +13,7 @@ ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
 
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
         [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
-        [--read-period S] [--read-fresh] [--no-analysis]
+        [--read-period S] [--read-fresh] [--no-analysis] [--env GREENFLAME_X=V ...]
 
 Also prints the CPU time the server processes (and their children) used during the load, per
 accepted report; ``--read-period 0`` and ``--no-analysis`` take the reads and the analysis runs
@@ -201,6 +201,9 @@ def server_env(args: argparse.Namespace) -> Dict[str, str]:
     env = {"GREENFLAME_PROCESSES": str(args.processes)}
     if args.workers or args.no_analysis:
         env["GREENFLAME_ANALYSIS"] = "workers"
+    for setting in args.env:
+        name, _, value = setting.partition("=")
+        env[name] = value
     return env
 
 
@@ -350,6 +353,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--processes", type=int, default=1, help="GREENFLAME_PROCESSES of the server")
     parser.add_argument("--workers", type=int, default=0, help="greenflame worker processes (servers do not analyse)")
     parser.add_argument("--read-period", type=float, default=0.5, help="seconds between flame graph reads (0: none)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="GREENFLAME_X=V", help="a server setting (repeatable)"
+    )
     parser.add_argument("--read-fresh", action="store_true", help="reads send Cache-Control: no-cache")
     parser.add_argument("--no-analysis", action="store_true", help="no analysis runs (and no workers unless asked)")
     run(parser.parse_args(argv))
