@@ -19,11 +19,17 @@
     return { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": meta ? meta.content : "" };
   }
 
-  /** GET a JSON document; rejects with the API's one-line error message (status on .status). */
+  /**
+   * GET a JSON document; rejects with the API's one-line error message (status on .status).
+   * An answer the server gave from its last one (a busy server: an Age header) has its age in
+   * seconds as .answer_age_s.
+   */
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" } }).then(function (response) {
       signInAgain(response);
       return response.json().catch(function () { return null; }).then(function (body) {
+        var age = response.headers.get("Age");
+        if (response.ok && body && age !== null) body.answer_age_s = Number(age);
         if (response.ok && body) return body;
         var message = body && body.error && body.error.message ? body.error.message : "HTTP " + response.status;
         var error = new Error(message);

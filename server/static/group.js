@@ -143,9 +143,10 @@
       showFunctions();
       var profiles = body.profile_count + (body.profile_count === 1 ? " profile, " : " profiles, ");
       var fallback = tree.sample_type && tree.sample_type !== body.type ? " (no " + body.type + " samples: showing " + tree.sample_type + ")" : "";
-      $("flamegraph-status").textContent = tree.total
+      var aged = body.answer_age_s === undefined ? "" : " As of " + body.answer_age_s + " s ago: the server is busy, so it sent its last answer.";
+      $("flamegraph-status").textContent = (tree.total
         ? profiles + graph.formatValue(tree.total) + fallback + ". Click a frame to zoom; right-click or S for its sandwich view."
-        : "No samples in this range. Choose a longer range, or drag across the chart above.";
+        : "No samples in this range. Choose a longer range, or drag across the chart above.") + aged;
     }).catch(function (error) {
       if (ticket !== loaded.graph) return;
       $("flamegraph-status").textContent = "Could not load the flame graph: " + error.message;

@@ -569,6 +569,22 @@ def test_loading_and_errors_leave_the_graph_inert(page: Any, live_server: LiveSe
     expect(page.locator("#flamegraph-status")).to_contain_text("samples")
 
 
+def test_a_flame_graph_from_the_last_answer_says_how_old_it_is(
+    page: Any, live_server: LiveServer, ui_group: str
+) -> None:
+    open_group(page, live_server, ui_group)
+    expect(page.locator("#flamegraph-status")).to_contain_text("samples")
+
+    def aged(route: Any) -> None:  # the server's own answer, as a busy server sends its last one
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "age": "7"})
+
+    page.route("**/flamegraph?*", aged)
+    page.select_option("#view", "bottom-up")
+    expect(page.locator("#flamegraph-status")).to_contain_text("As of 7 s ago: the server is busy")
+    page.unroute("**/flamegraph?*")
+
+
 def test_unknown_group_and_finding_get_a_styled_404_with_a_way_back(
     page: Any, live_server: LiveServer, ui_group: str
 ) -> None:
