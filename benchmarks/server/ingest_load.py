@@ -266,7 +266,9 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
                 for n in range(args.clients)
             ]
             readers = [
-                threading.Thread(target=reader_loop, args=(url, stop, out, args.read_period, args.read_fresh), daemon=True)
+                threading.Thread(
+                    target=reader_loop, args=(url, stop, out, args.read_period, args.read_fresh), daemon=True
+                )
                 for _ in range(args.read_period > 0)
             ]
             load_before = os.getloadavg()
