@@ -370,8 +370,11 @@ def _timely(key: Hashable, answer: Callable[[], bytes]) -> Response:
     (:mod:`.timely`; ``Cache-Control: no-cache`` waits for a fresh one)."""
     fresh = "no-cache" in request.headers.get("Cache-Control", "").lower()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    body, age_s = get_timely_reads().answer(key, in_app_context(app, answer), fresh)
-    response = current_app.response_class(body, mimetype="application/json")
+    made, age_s = get_timely_reads().answer(key, in_app_context(app, answer), fresh)
+    gzipped = made.gzipped is not None and request.accept_encodings["gzip"] > 0
+    response = current_app.response_class(made.gzipped if gzipped else made.body, mimetype="application/json")
+    if gzipped:  # compressed once per answer, on the helper thread (Flask-Compress leaves it)
+        response.headers["Content-Encoding"] = "gzip"
     age = age_header(age_s)
     if age is not None:
         response.headers["Age"] = age

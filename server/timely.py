@@ -16,6 +16,7 @@ to read its group.
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from typing import Callable, Dict, Hashable, Optional, Tuple
 from flask import Flask, current_app
 
 from .context import get_settings
+from .delivery import COMPRESS_MIN_BYTES
 from .rollups import LruCache
 
 #: Bound of the bytes of the last answers kept (each is a finished JSON body).
@@ -33,14 +35,22 @@ ANSWER_CACHE_BYTES = 64 * 1024 * 1024
 #: Threads computing answers: one per question at a time, this many questions at once.
 ANSWER_THREADS = 2
 EXTENSION_KEY = "greenflame.timely_reads"
+#: As Flask-Compress compresses the other responses (its default level).
+GZIP_LEVEL = 6
 
 
 @dataclass(frozen=True)
 class Answer:
-    """A finished response body and when its computation started (monotonic seconds)."""
+    """A finished response body, when its computation started (monotonic seconds), and the body
+    gzipped for the requests that accept it (None below the size worth compressing)."""
 
     body: bytes
     started: float
+    gzipped: Optional[bytes] = None
+
+
+def _answer_bytes(answer: Answer) -> int:
+    return len(answer.body) + len(answer.gzipped or b"")
 
 
 class TimelyReads:
@@ -53,26 +63,28 @@ class TimelyReads:
         clock: Callable[[], float] = time.monotonic,
         threads: int = ANSWER_THREADS,
         capacity_bytes: int = ANSWER_CACHE_BYTES,
+        gzip_from_bytes: Optional[int] = None,
     ) -> None:
         self.deadline_s = deadline_s
         self.max_stale_s = max_stale_s
         self._clock = clock
-        self._answers: LruCache[Hashable, Answer] = LruCache(capacity_bytes, cost=lambda answer: len(answer.body))
+        self._gzip_from_bytes = gzip_from_bytes
+        self._answers: LruCache[Hashable, Answer] = LruCache(capacity_bytes, cost=_answer_bytes)
         self._running: Dict[Hashable, Future[Answer]] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="greenflame-read")
         #: Answers served stale since made (the others were fresh).
         self.stale_served = 0
 
-    def answer(self, key: Hashable, compute: Callable[[], bytes], fresh: bool = False) -> Tuple[bytes, float]:
-        """The body for ``key`` and its age in seconds (0 when computed for this request).
+    def answer(self, key: Hashable, compute: Callable[[], bytes], fresh: bool = False) -> Tuple[Answer, float]:
+        """The answer for ``key`` and its age in seconds (0 when computed for this request).
 
         ``compute`` runs on a helper thread (its exception is raised here when the request
         waits for it); with ``fresh`` it runs on the caller's thread, started now, whatever
         it takes.
         """
         if fresh:
-            return self._compute(key, compute).body, 0.0
+            return self._compute(key, compute), 0.0
         asked = self._clock()
         with self._lock:
             running = self._running.get(key)
@@ -89,9 +101,9 @@ class TimelyReads:
             else:
                 with self._lock:
                     self.stale_served += 1
-                return last.body, age
+                return last, age
         joined = made.started < asked  # a computation started before this request is as old as its start
-        return made.body, self._clock() - made.started if joined else 0.0
+        return made, self._clock() - made.started if joined else 0.0
 
     def _compute_shared(self, key: Hashable, compute: Callable[[], bytes]) -> Answer:
         try:
@@ -102,16 +114,18 @@ class TimelyReads:
 
     def _compute(self, key: Hashable, compute: Callable[[], bytes]) -> Answer:
         started = self._clock()
-        answer = Answer(compute(), started)
+        body = compute()
+        small = self._gzip_from_bytes is None or len(body) < self._gzip_from_bytes
+        answer = Answer(body, started, None if small else gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
         with self._lock:  # the newest answer stays, whichever finishes last
             last = self._answers.get(key)
             if last is None or last.started <= started:
                 self._answers.put(key, answer)
         return answer
 
-    def close(self) -> None:
-        """Stop taking work; computations in progress finish on their threads."""
-        self._executor.shutdown(wait=False)
+    def close(self, wait: bool = False) -> None:
+        """Stop taking work; computations in progress finish on their threads (awaited with ``wait``)."""
+        self._executor.shutdown(wait=wait)
 
 
 def get_timely_reads() -> TimelyReads:
@@ -124,7 +138,9 @@ def init_app(app: Flask) -> None:
     """Give ``app`` its timely reads, with the deadline and staleness of its settings."""
     with app.app_context():
         settings = get_settings()
-    app.extensions[EXTENSION_KEY] = TimelyReads(settings.read_deadline_ms / 1000, settings.read_max_stale_s)
+    app.extensions[EXTENSION_KEY] = TimelyReads(
+        settings.read_deadline_ms / 1000, settings.read_max_stale_s, gzip_from_bytes=COMPRESS_MIN_BYTES
+    )
 
 
 def close_app(app: Flask) -> None:

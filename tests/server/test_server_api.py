@@ -11,7 +11,7 @@ from support.builders import lambda_profile
 from support.server import LiveServer, assert_error, ingest_profile, make_profile, read_client, unique_name
 
 from greenflame.analyzer.formats import greenflame_json
-from greenflame.server import views
+from greenflame.server import timely, views
 from greenflame.server.app import create_app
 
 HOUR_NS = 3600 * 10**9
@@ -281,6 +281,7 @@ def test_a_late_read_gets_the_last_answer_with_its_age(tmp_path: Any, monkeypatc
     unblocked.set()
     fresh = flamegraph(**{"Cache-Control": "no-cache"})
     assert fresh.json["flamegraph"]["total"] == 12 and "Age" not in fresh.headers
+    app.extensions[timely.EXTENSION_KEY].close(wait=True)  # the late read's computation ends with the test
 
 
 def test_unexpected_errors_are_json_without_traceback(tmp_path: Any) -> None:

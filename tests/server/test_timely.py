@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
-from typing import Callable, List
+from typing import Callable, List, Tuple
 
 import pytest
 
-from server.timely import TimelyReads, age_header
+from greenflame.server.timely import Answer, TimelyReads, age_header
 
 #: Real seconds a request waits in these tests before it takes a stale answer.
 DEADLINE_S = 0.05
@@ -39,6 +40,12 @@ class Gate:
         return self.body
 
 
+def got(result: Tuple[Answer, float]) -> Tuple[bytes, float]:
+    """The body and age of an answer."""
+    answer, age = result
+    return answer.body, age
+
+
 @pytest.fixture()
 def clock() -> Clock:
     return Clock()
@@ -48,12 +55,12 @@ def clock() -> Clock:
 def reads(clock: Clock) -> TimelyReads:
     made = TimelyReads(DEADLINE_S, max_stale_s=10, clock=clock)
     yield made
-    made.close()
+    made.close(wait=True)  # every gate is opened by its test: nothing runs on after it
 
 
 def test_a_quick_answer_is_fresh(reads: TimelyReads) -> None:
-    assert reads.answer("q", lambda: b"one") == (b"one", 0.0)
-    assert reads.answer("q", lambda: b"two") == (b"two", 0.0)
+    assert got(reads.answer("q", lambda: b"one")) == (b"one", 0.0)
+    assert got(reads.answer("q", lambda: b"two")) == (b"two", 0.0)
     assert reads.stale_served == 0
 
 
@@ -61,14 +68,14 @@ def test_a_late_answer_gives_the_last_one_with_its_age(reads: TimelyReads, clock
     reads.answer("q", lambda: b"old")
     clock.now += 3
     slow = Gate(b"new")
-    body, age = reads.answer("q", slow)
+    body, age = got(reads.answer("q", slow))
     assert (body, age) == (b"old", 3.0) and reads.stale_served == 1
     assert age_header(age) == "3"
     # The computation goes on and its answer replaces the old one; a later request shares it.
-    joined = reads.answer("q", lambda: b"never run")
+    joined = got(reads.answer("q", lambda: b"never run"))
     assert joined[0] == b"old" and slow.runs == 1
     slow.opened.set()
-    _wait_until(lambda: reads.answer("q", lambda: b"newer")[0] != b"old")
+    _wait_until(lambda: got(reads.answer("q", lambda: b"newer"))[0] != b"old")
     assert slow.runs == 1
 
 
@@ -77,14 +84,14 @@ def test_an_answer_older_than_allowed_is_never_served(reads: TimelyReads, clock:
     clock.now += 10.5
     slow = Gate(b"new")
     threading.Timer(3 * DEADLINE_S, slow.opened.set).start()
-    assert reads.answer("q", slow)[0] == b"new"
+    assert got(reads.answer("q", slow))[0] == b"new"
     assert reads.stale_served == 0
 
 
 def test_without_a_last_answer_the_request_waits(reads: TimelyReads) -> None:
     slow = Gate(b"first")
     threading.Timer(3 * DEADLINE_S, slow.opened.set).start()
-    assert reads.answer("q", slow) == (b"first", 0.0)
+    assert got(reads.answer("q", slow)) == (b"first", 0.0)
 
 
 def test_no_staleness_allowed_means_waiting(clock: Clock) -> None:
@@ -93,30 +100,30 @@ def test_no_staleness_allowed_means_waiting(clock: Clock) -> None:
         reads.answer("q", lambda: b"old")
         slow = Gate(b"new")
         threading.Timer(3 * DEADLINE_S, slow.opened.set).start()
-        assert reads.answer("q", slow)[0] == b"new"
+        assert got(reads.answer("q", slow))[0] == b"new"
     finally:
-        reads.close()
+        reads.close(wait=True)
 
 
 def test_fresh_runs_now_even_while_a_shared_one_is_running(reads: TimelyReads, clock: Clock) -> None:
     reads.answer("q", lambda: b"old")
     slow = Gate(b"slow")
-    assert reads.answer("q", slow)[0] == b"old"
+    assert got(reads.answer("q", slow))[0] == b"old"
     assert slow.started.wait(5)
     clock.now += 1
-    assert reads.answer("q", lambda: b"fresh", fresh=True) == (b"fresh", 0.0)
+    assert got(reads.answer("q", lambda: b"fresh", fresh=True)) == (b"fresh", 0.0)
     slow.opened.set()  # it started earlier, so it does not replace the fresh answer
     _wait_until(lambda: not reads._running)
     clock.now += 1
     late = Gate(b"late")
-    assert reads.answer("q", late) == (b"fresh", 1.0)
+    assert got(reads.answer("q", late)) == (b"fresh", 1.0)
     late.opened.set()
 
 
 def test_concurrent_requests_share_one_computation(reads: TimelyReads) -> None:
     slow = Gate(b"shared")
     results: List[object] = []
-    threads = [threading.Thread(target=lambda: results.append(reads.answer("q", slow))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(got(reads.answer("q", slow)))) for _ in range(4)]
     for thread in threads:
         thread.start()
     assert slow.started.wait(5)
@@ -133,12 +140,22 @@ def test_an_error_reaches_the_request_and_is_not_kept(reads: TimelyReads) -> Non
 
     with pytest.raises(ValueError, match="no such range"):
         reads.answer("q", broken)
-    assert reads.answer("q", lambda: b"fine") == (b"fine", 0.0)
+    assert got(reads.answer("q", lambda: b"fine")) == (b"fine", 0.0)
+
+
+def test_a_large_answer_is_gzipped_once(clock: Clock) -> None:
+    reads = TimelyReads(DEADLINE_S, max_stale_s=10, clock=clock, gzip_from_bytes=100)
+    try:
+        large, _ = reads.answer("large", lambda: b"[" + b"1," * 200 + b"1]")
+        assert large.gzipped is not None and gzip.decompress(large.gzipped) == large.body
+        assert reads.answer("small", lambda: b"[1]")[0].gzipped is None
+    finally:
+        reads.close(wait=True)
 
 
 def test_questions_are_kept_apart(reads: TimelyReads) -> None:
     reads.answer("a", lambda: b"A")
-    assert reads.answer("b", lambda: b"B") == (b"B", 0.0)
+    assert got(reads.answer("b", lambda: b"B")) == (b"B", 0.0)
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
