@@ -157,14 +157,23 @@ def group_series(profiles: Sequence[Profile], resolutions_s: Sequence[int] = RES
     """The series of one group's profiles at each resolution."""
     check_resolutions(resolutions_s)
     share_of = CPU if any(p.has_type(CPU) and p.total(CPU) > 0 for p in profiles) else WALL
-    windows = [(middle_s(p), window_counts(p, frame_key, is_library_file, (share_of,))) for p in profiles]
+    buckets_at: Dict[int, Dict[int, BucketCounts]] = {resolution: {} for resolution in resolutions_s}
+    # A profile's ancestors are as large as its frames times their callers: they are gathered once
+    # for the group (every series shares them) and each profile's counts are dropped once bucketed.
+    ancestors: Dict[str, Set[str]] = {}
+    for profile in profiles:
+        middle = middle_s(profile)
+        counts = window_counts(profile, frame_key, is_library_file, (share_of,))
+        for key, above in counts.ancestors.items():
+            ancestors.setdefault(key, set()).update(above)
+        counts.ancestors = {}
+        for resolution, buckets in buckets_at.items():
+            buckets.setdefault(bucket_start(middle, resolution), BucketCounts()).add(counts)
     group = profiles[0].group if profiles else ""
     out: Dict[int, GroupSeries] = {}
-    for resolution in resolutions_s:
-        buckets: Dict[int, BucketCounts] = {}
-        for middle, counts in windows:
-            buckets.setdefault(int(middle // resolution) * resolution, BucketCounts()).add(counts)
+    for resolution, buckets in buckets_at.items():
         out[resolution] = series_from_buckets(group, resolution, buckets)
+        out[resolution].ancestors = ancestors
     return out
 
 
