@@ -16,7 +16,8 @@ ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
         [--read-period S] [--read-fresh] [--no-analysis] [--env GREENFLAME_X=V ...]
 
 Also prints the CPU time the server processes (and their children) used during the load, per
-accepted report; ``--read-period 0`` and ``--no-analysis`` take the reads and the analysis runs
+accepted report, and their peak resident memory from start to exit (analysis runs that the load
+started finish during the shutdown); ``--read-period 0`` and ``--no-analysis`` take the reads and the analysis runs
 out of it. Reads answered with an earlier answer (an ``Age`` header, docs/api.md "Reads under
 load") are counted with their age; ``--read-fresh`` makes every read wait for a fresh one.
 """
@@ -220,6 +221,38 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+class PeakMemory:
+    """The highest summed resident memory of ``processes`` (and their children), sampled every 0.5 s."""
+
+    def __init__(self, processes: List[subprocess.Popen[bytes]]) -> None:
+        self.peak_bytes = 0
+        self._pids = [p.pid for p in processes]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            now = sum(resident_bytes(task) for pid in self._pids for task in [pid, *_children(pid)])
+            self.peak_bytes = max(self.peak_bytes, now)
+
+    def stop(self) -> int:
+        """Stop sampling; the peak in bytes."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_bytes
+
+
+def resident_bytes(pid: int) -> int:
+    """VmRSS of process ``pid`` in bytes (0 when gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else 0
+
+
 def _children(pid: int) -> List[int]:
     try:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -257,6 +290,7 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
         env = {**aws, **server_env(args)}
         process, url = start_server(Path(tmp) / "data", storage_args(args), env)
         workers = start_workers(args, Path(tmp) / "data", env)
+        memory = PeakMemory([process, *workers])
         try:
             keys = create_groups(url, args.clients)
             bodies = make_bodies(args.clients, args.pool)
@@ -299,6 +333,7 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
                     started.wait(60)
                 except subprocess.TimeoutExpired:
                     started.kill()
+            print(f"server peak RSS {memory.stop() / 2**20:.0f} MiB (from its start to its exit)")
 
 
 def rollups_caught_up(url: str, timeout_s: float = 300.0) -> float:
