@@ -12,7 +12,8 @@ summed later into any coarser bucket without the profiles (``timeseries.series_f
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from itertools import chain
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .model import CPU, WALL, Frame, Profile, ProfileError
 
@@ -120,12 +121,15 @@ def window_counts(
     is_library_file: Callable[[str], bool],
     sample_types: Sequence[str] = (CPU, WALL),
     structure: bool = True,
+    seen: Optional[Set[Tuple[str, ...]]] = None,
 ) -> BucketCounts:
     """What ``profile`` contributes to its bucket, for each of ``sample_types`` it has.
 
     The structure (ancestors, library frames; see :func:`add_structure`) comes from the stacks
     of the first of ``sample_types`` with samples; ``structure`` False leaves the ancestors out
     (they are as large as every frame times its callers, too large to store per bucket).
+    ``seen``: stacks (as frame keys) whose ancestors the caller has gathered already, left out
+    of these counts' ancestors; the others are added to it (see :func:`note_ancestors`).
     """
     middle_s(profile)  # the window is required
     counts = BucketCounts(
@@ -138,7 +142,7 @@ def window_counts(
     present = [t for t in sample_types if profile.has_type(t)]
     for sample_type in present:
         counts.inclusive[sample_type], counts.self_counts[sample_type] = _frame_counts(profile, sample_type, keys_of)
-    _add_structure(counts, profile, present, keys_of, is_library_file, with_ancestors=structure)
+    _add_structure(counts, profile, present, keys_of, is_library_file, with_ancestors=structure, seen=seen)
     return counts
 
 
@@ -229,15 +233,33 @@ def _add_structure(
     keys_of: Callable[[Tuple[int, ...]], List[str]],
     is_library_file: Callable[[str], bool],
     with_ancestors: bool,
+    seen: Optional[Set[Tuple[str, ...]]] = None,
 ) -> None:
     structure = next((t for t in present if profile.total(t) > 0), None)
     if structure is None:
         return
     column = profile.value_index(structure)
-    for sample in profile.samples:
-        if sample.values[column]:
-            stack = [profile.frames[i] for i in sample.stack]
-            _note_structure(stack, keys_of(sample.stack), counts, is_library_file, with_ancestors)
+    stacks = {sample.stack for sample in profile.samples if sample.values[column]}
+    for index in set(chain.from_iterable(stacks)):
+        if is_library_file(profile.frames[index].file):
+            counts.library.add(keys_of((index,))[0])
+    if with_ancestors:
+        note_ancestors(counts.ancestors, map(keys_of, stacks), set() if seen is None else seen)
+
+
+def note_ancestors(ancestors: Dict[str, Set[str]], stacks: Iterable[Sequence[str]], seen: Set[Tuple[str, ...]]) -> None:
+    """Add to ``ancestors`` the keys each stack of frame keys (root first) shows above each of its
+    frames (never a frame above itself). A stack in ``seen`` is skipped (already noted); the others
+    are added to it."""
+    for keys in stacks:
+        stack = tuple(keys)
+        if stack in seen:
+            continue
+        seen.add(stack)
+        for depth, key in enumerate(stack):
+            above = ancestors.setdefault(key, set())
+            above.update(stack[:depth])
+            above.discard(key)  # a recursive frame is not its own ancestor
 
 
 def _stack_keys(profile: Profile, frame_key: Callable[[Frame], str]) -> Callable[[Tuple[int, ...]], List[str]]:
@@ -262,20 +284,6 @@ def _frame_counts(
         if keys:
             self_counts[keys[-1]] = self_counts.get(keys[-1], 0.0) + value
     return inclusive, self_counts
-
-
-def _note_structure(
-    stack: Sequence[Frame],
-    keys: List[str],
-    counts: BucketCounts,
-    is_library_file: Callable[[str], bool],
-    with_ancestors: bool,
-) -> None:
-    for depth, (frame, key) in enumerate(zip(stack, keys)):
-        if is_library_file(frame.file):
-            counts.library.add(key)
-        if with_ancestors:
-            counts.ancestors.setdefault(key, set()).update(k for k in keys[:depth] if k != key)
 
 
 def invocation_counts(metadata: Mapping[str, Any]) -> Tuple[Optional[float], Optional[float]]:

@@ -161,9 +161,10 @@ def group_series(profiles: Sequence[Profile], resolutions_s: Sequence[int] = RES
     # A profile's ancestors are as large as its frames times their callers: they are gathered once
     # for the group (every series shares them) and each profile's counts are dropped once bucketed.
     ancestors: Dict[str, Set[str]] = {}
+    seen: Set[Tuple[str, ...]] = set()  # stacks recur from profile to profile: each is noted once
     for profile in profiles:
         middle = middle_s(profile)
-        counts = window_counts(profile, frame_key, is_library_file, (share_of,))
+        counts = window_counts(profile, frame_key, is_library_file, (share_of,), seen=seen)
         for key, above in counts.ancestors.items():
             ancestors.setdefault(key, set()).update(above)
         counts.ancestors = {}

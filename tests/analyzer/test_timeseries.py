@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Set, Tuple
 
 import pytest
 
 from greenflame.analyzer.model import Frame, Profile, ProfileError
+from greenflame.analyzer.series_counts import note_ancestors
 from greenflame.analyzer.timeseries import (
     TOTAL,
     build_series,
@@ -127,3 +128,23 @@ def test_groups_are_separate() -> None:
 def test_a_profile_without_time_window_is_an_error() -> None:
     with pytest.raises(ProfileError, match="no start time"):
         build_series([Profile(group="x")])
+
+
+def test_ancestors_skip_the_frame_itself_and_stacks_already_noted() -> None:
+    ancestors: Dict[str, Set[str]] = {}
+    seen: Set[Tuple[str, ...]] = set()
+    note_ancestors(ancestors, [["main", "walk", "walk", "leaf"], ["main", "leaf"]], seen)
+    assert ancestors == {"main": set(), "walk": {"main"}, "leaf": {"main", "walk"}}
+    assert seen == {("main", "walk", "walk", "leaf"), ("main", "leaf")}
+    ancestors["leaf"].clear()  # a stack seen before is not noted again
+    note_ancestors(ancestors, [("main", "leaf"), ("other", "leaf")], seen)
+    assert ancestors["leaf"] == {"other"} and ancestors["other"] == set()
+
+
+def test_series_of_profiles_sharing_stacks_keep_every_ancestor() -> None:
+    library = Frame("get", "/opt/python/lib/python3.12/site-packages/requests/api.py", 70)
+    profiles = [profile(T0, {MAIN: 10, PARSE: 10}), profile(T0 + 300, {MAIN: 10, PARSE: 10, library: 5})]
+    main, parse, lib = frame_key(MAIN), frame_key(PARSE), frame_key(library)
+    for series in group_series(profiles).values():
+        assert series.ancestors == {main: set(), parse: {main}, lib: {main}}
+        assert series.library == {lib}
