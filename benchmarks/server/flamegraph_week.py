@@ -49,6 +49,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from disk_per_day import compact, post_day, sizes, wait_for_rollups
 from ingest_load import ADMIN_TOKEN, create_groups, start_server
+from ingest_load import process_cpu_seconds as cpu_seconds
 from reports import ReportGenerator
 
 from greenflame.analyzer.formats import greenflame_json
@@ -76,12 +77,6 @@ class Store:
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def settle(pid: int, timeout_s: float, quiet_s: float = 5.0) -> float:

@@ -208,16 +208,20 @@ def server_env(args: argparse.Namespace) -> Dict[str, str]:
     return env
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` and its children alive now (0 when gone)."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for task in [pid, *_children(pid)]:
         try:
-            fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
+            total += process_cpu_seconds(task)
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
