@@ -15,7 +15,7 @@ from typing import List, Sequence
 
 from greenflame.analyzer.model import Profile
 
-from .rollups import LruCache
+from .lru import LruCache
 from .series import per_storage
 from .storage import Storage, StoredProfile
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from sqlalchemy import select
 
-from .rollups import LruCache
+from .lru import LruCache
 from .schema import profiles
 from .storage import Storage
 

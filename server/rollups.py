@@ -26,9 +26,8 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import replace
-from typing import Any, Callable, Dict, FrozenSet, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, FrozenSet, Hashable, List, Optional, Sequence, Tuple
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
@@ -52,8 +51,10 @@ from .callpaths import (
     merge_counts,
 )
 from .events import ProfileStored, connect_storage, profile_stored
+from .lru import LruCache
 from .series import series_for
 from .storage import Storage, StoredBucket, StoredProfile, get_storage, profiles
+from .window_merge import merges_for
 
 HOUR_NS = 3600 * 10**9
 SLOT_NS = 300 * 10**9
@@ -71,45 +72,9 @@ BUCKET_CACHE_BYTES = 192 * 1024 * 1024
 SEAL_DELAY_S = 60.0
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 log = logging.getLogger(__name__)
 #: (group, bucket width, bucket number)
 BucketKey = Tuple[str, int, int]
-
-
-class LruCache(Generic[K, V]):
-    """A thread-safe least-recently-used cache bounded by a total cost (entries by default)."""
-
-    def __init__(self, capacity: int, cost: Callable[[V], int] = lambda _value: 1) -> None:
-        self.capacity = capacity
-        self._cost = cost
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._used = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> Optional[V]:
-        """The value under ``key`` (now the most recently used), or None."""
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> None:
-        """Store ``value``, evicting the least recently used entries beyond the capacity."""
-        cost = self._cost(value)
-        if cost > self.capacity:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._used -= self._cost(old)
-            self._items[key] = value
-            self._used += cost
-            while self._used > self.capacity:
-                _, evicted = self._items.popitem(last=False)
-                self._used -= self._cost(evicted)
 
 
 def range_key(rows: Sequence[StoredProfile], compacted: Sequence[StoredBucket] = ()) -> str:
@@ -320,8 +285,6 @@ class Rollups:
 
         ``rows`` are merged from the process's kept 5-minute slot merges (:mod:`.window_merge`, which
         the analysis runs keep too): only the slots that changed are merged again."""
-        from .window_merge import merges_for  # it imports this module (LruCache)
-
         key = range_key(rows, compacted)
         found = self.ranges.get(key)
         if found is None:

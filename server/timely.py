@@ -28,7 +28,7 @@ from flask import Flask, current_app
 
 from .context import get_settings
 from .delivery import COMPRESS_MIN_BYTES
-from .rollups import LruCache
+from .lru import LruCache
 
 #: Bound of the bytes of the last answers kept (each is a finished JSON body).
 ANSWER_CACHE_BYTES = 64 * 1024 * 1024

@@ -31,7 +31,7 @@ from greenflame.analyzer.model import CPU, WALL, Profile, merge
 from greenflame.analyzer.rules.lambda_facts import invocation_count, local_runner
 
 from .decoded import DecodedProfiles, decoded_for, profile_bytes
-from .rollups import LruCache
+from .lru import LruCache
 from .series import per_storage
 from .storage import Storage, StoredProfile
 
