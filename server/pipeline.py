@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from greenflame.analyzer import anomaly_feedback
-from greenflame.analyzer.anomalies import Anomaly, choose_resolution, detect, detect_profiles, reason
+from greenflame.analyzer.anomalies import Anomaly, choose_resolution, detect, reason
 from greenflame.analyzer.anomaly_model import DAY_S
 from greenflame.analyzer.model import Profile
 from greenflame.analyzer.report import analyze_profile
@@ -39,7 +39,7 @@ from greenflame.analyzer.rules.finding import Finding, FrameRef
 from greenflame.analyzer.svg import evidence_svg
 
 from .anomaly_fits import FitStore, PipelineModels
-from .decoded import decoded_for
+from .fine_series import fine_series_for
 from .pipeline_channels import channel_config
 from .pipeline_findings import NEW, REOPENED, RESOLVED, changed_to, next_states
 from .pipeline_store import Generation, Lease, PipelineStore, StoredAnomaly, analysis_state
@@ -226,7 +226,8 @@ class Pipeline:
         score_from: Optional[int] = None,
     ) -> List[Anomaly]:
         """Over the stored 5-minute series (no profile decoded) when the resolution is a multiple of
-        them; over the profiles themselves otherwise (short runs of short profiles).
+        them; otherwise (short runs of short profiles) over finer buckets that count each profile
+        once per process, from its ingest fold (:mod:`.fine_series`).
 
         Scoring from ``score_from``, the series are read from :data:`CONTEXT_S` before it when the
         seasonal fits of every day scored are known: kept by this process, or read back from the
@@ -237,9 +238,12 @@ class Pipeline:
         ``recent`` gives profiles showing the window's structure (which frames are seen above
         which); the profiles read otherwise come from the process's decoded profiles (:mod:`.decoded`).
         """
-        resolution = choose_resolution(rows) if rows else 0
-        if not resolution or resolution % SERIES_RESOLUTION_S:
-            return detect_profiles(decoded_for(self.storage).load_all(rows), feedback=feedback)
+        if not rows:
+            return []
+        resolution = choose_resolution(rows)
+        if resolution % SERIES_RESOLUTION_S:
+            series = fine_series_for(self.storage).group_series(group, rows, resolution, recent())
+            return detect(series, feedback=feedback)
         models = models_for(self.storage)
         fits = FitStore(self.storage.engine)
         latest_day = max(row.start_time_unix_ns + row.duration_ns for row in rows) // 10**9 // DAY_S * DAY_S

@@ -51,6 +51,7 @@ from .callpaths import (
     merge_counts,
 )
 from .events import ProfileStored, connect_storage, profile_stored
+from .fine_series import fine_series_for
 from .lru import LruCache
 from .series import series_for
 from .storage import Storage, StoredBucket, StoredProfile, get_storage, profiles
@@ -342,6 +343,7 @@ class Rollups:
                 counts = fold_profile(index, content, self.max_bucket_paths)
             self.profiles.put(f"{index.epoch}/{row.id}", counts)
             metadata = content.metadata
+            fine_series_for(self.storage).note_fold(row.id, index, counts, metadata)
         self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, metadata)))
 
     def _ingested(self, row: StoredProfile, metadata: Optional[Dict[str, Any]]) -> None:

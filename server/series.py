@@ -131,9 +131,25 @@ def path_counts(index: PathIndex, counts: PathCounts, metadata: Mapping[str, Any
     return columnar_counts(names, counts.values, stack_frames, leaf_frames, frame_keys, keys.names, library, metadata)
 
 
+def with_structure(series: GroupSeries, structure_from: Sequence[Profile]) -> GroupSeries:
+    """``series`` with which frames are seen above which (and which are library code) taken from
+    ``structure_from``: buckets hold no ancestors (they are as large as the profiles themselves)."""
+    structure = BucketCounts()
+    for profile in structure_from:
+        add_structure(structure, profile, frame_key, is_library_file)
+    series.ancestors = structure.ancestors
+    series.library.update(structure.library)
+    return series
+
+
+def row_middle_s(row: StoredProfile) -> float:
+    """The middle (Unix seconds) of an index row's profile window: which bucket it belongs to."""
+    return (row.start_time_unix_ns + max(row.duration_ns, 0) / 2) / 1e9
+
+
 def row_bucket(row: StoredProfile) -> int:
     """The start of the stored bucket an index row's profile belongs to (its window's middle)."""
-    return bucket_start((row.start_time_unix_ns + max(row.duration_ns, 0) / 2) / 1e9, RESOLUTION_S)
+    return bucket_start(row_middle_s(row), RESOLUTION_S)
 
 
 def encode(ids: FrozenSet[str], counts: BucketCounts) -> bytes:
@@ -148,7 +164,7 @@ def decode(data: bytes) -> Loaded:
     return frozenset(document["profile_ids"]), BucketCounts.from_dict(document["counts"])
 
 
-class _FoldSum:
+class FoldSum:
     """Profiles added to a bucket as call-path folds of one index: counted into frame keys once,
     from their sum, when the bucket is read or written (the counts are linear in the folds'
     values), rather than per profile."""
@@ -189,7 +205,7 @@ class _Pending:
     base: FrozenSet[str]
     rows: Dict[str, StoredProfile]
     counted: Loaded
-    fold: Optional[_FoldSum] = None
+    fold: Optional[FoldSum] = None
 
     def holds(self, profile_id: str) -> bool:
         return profile_id in self.counted[0] or (self.fold is not None and profile_id in self.fold.ids)
@@ -249,7 +265,7 @@ class SeriesStore:
             if pending.fold is not None and pending.fold.index is not index:  # the group's index was renewed
                 pending.state()
             if pending.fold is None:
-                pending.fold = _FoldSum(index)
+                pending.fold = FoldSum(index)
             pending.fold.add(row.id, counts, metadata)
             pending.rows[row.id] = row
             self._pending[key] = pending
@@ -325,13 +341,7 @@ class SeriesStore:
         """
         if resolution_s % RESOLUTION_S:
             raise ValueError(f"stored series are summed from {RESOLUTION_S} s buckets, not {resolution_s} s")
-        series = series_from_buckets(group, resolution_s, self.buckets(group, rows))
-        structure = BucketCounts()
-        for profile in structure_from:
-            add_structure(structure, profile, frame_key, is_library_file)
-        series.ancestors = structure.ancestors
-        series.library.update(structure.library)
-        return series
+        return with_structure(series_from_buckets(group, resolution_s, self.buckets(group, rows)), structure_from)
 
     def buckets(self, group: str, rows: Sequence[StoredProfile]) -> Dict[int, BucketCounts]:
         """The 5-minute buckets of exactly the profiles ``rows``, reading stored rows where they match."""
@@ -401,11 +411,11 @@ class SeriesStore:
         with self._lock:
             old = self._cache.pop(key, None)
             if old is not None:
-                self._cache_bytes -= _size(old)
+                self._cache_bytes -= loaded_bytes(old)
             self._cache[key] = loaded
-            self._cache_bytes += _size(loaded)
+            self._cache_bytes += loaded_bytes(loaded)
             while self._cache_bytes > CACHE_BYTES and len(self._cache) > 1:
-                self._cache_bytes -= _size(self._cache.pop(next(iter(self._cache))))
+                self._cache_bytes -= loaded_bytes(self._cache.pop(next(iter(self._cache))))
 
 
 def _row_where(group: str, resolution_s: int, start: int) -> ColumnElement[bool]:
@@ -442,7 +452,8 @@ def write_row(
         )
 
 
-def _size(loaded: Loaded) -> int:
+def loaded_bytes(loaded: Loaded) -> int:
+    """An estimate of the memory a bucket's ids and counts hold."""
     counts = loaded[1]
     entries = sum(map(len, counts.inclusive.values())) + sum(map(len, counts.self_counts.values()))
     return (entries + len(counts.library) + len(loaded[0])) * BYTES_PER_COUNT

@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from greenflame.analyzer.model import Frame, Profile
-from greenflame.analyzer.timeseries import group_series
+from greenflame.analyzer.timeseries import GroupSeries, group_series
 from greenflame.server import series as series_module
 from greenflame.server.callpaths import PathIndex, fold_profile
 from greenflame.server.schema import series_buckets
 from greenflame.server.series import SeriesStore
 from greenflame.server.storage import Storage, StoredProfile
+from tests.support.local_storage import count_loads, local_storage
 
 GROUP = "svc"
 T0_NS = 1_700_000_100 * 10**9  # 100 s past a 5-minute boundary
@@ -27,10 +28,7 @@ JSON = Frame("loads", "/usr/lib/python3.11/json/__init__.py", 1)
 
 @pytest.fixture
 def storage(tmp_path: Path) -> Iterator[Storage]:
-    opened = Storage.open(f"sqlite:///{tmp_path / 'db.sqlite'}", str(tmp_path / "blobs"))
-    opened.create_group(GROUP)
-    yield opened
-    opened.close()
+    yield from local_storage(tmp_path, GROUP)
 
 
 def profile(minute: int, parse_share: int) -> Profile:
@@ -49,22 +47,20 @@ def store_all(storage: Storage, profiles: List[Profile]) -> List[StoredProfile]:
     return storage.find_profiles(GROUP)
 
 
-def count_loads(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> List[str]:
-    loaded: List[str] = []
-    original = storage.load_profile
-
-    def load(row: StoredProfile) -> Profile:
-        loaded.append(row.id)
-        return original(row)
-
-    monkeypatch.setattr(storage, "load_profile", load)
-    return loaded
-
-
 def stored_counts(storage: Storage) -> List[int]:
     with storage.engine.connect() as conn:
         query = select(series_buckets.c.profile_count).order_by(series_buckets.c.bucket_start_unix_s)
         return [row[0] for row in conn.execute(query)]
+
+
+def assert_same_series(got: GroupSeries, expected: GroupSeries) -> None:
+    """``got`` has ``expected``'s points, totals, shares and library frames (ancestors aside)."""
+    assert got.times == expected.times
+    assert got.denominator == expected.denominator
+    assert got.totals == expected.totals
+    assert got.inclusive == expected.inclusive
+    assert got.self_share == expected.self_share
+    assert got.library == expected.library
 
 
 def add_as_folds(series: SeriesStore, rows: List[StoredProfile], profiles: List[Profile]) -> None:
@@ -100,12 +96,7 @@ def test_series_from_stored_buckets_equal_the_profiles_series(
     assert sum(b.profiles for b in series.buckets(GROUP, rows).values()) == len(rows)
     expected = group_series(profiles, (resolution,))[resolution]
     got = series.group_series(GROUP, rows, resolution, structure_from=profiles[-3:])
-    assert got.times == expected.times
-    assert got.denominator == expected.denominator
-    assert got.totals == expected.totals
-    assert got.inclusive == expected.inclusive
-    assert got.self_share == expected.self_share
-    assert got.library == expected.library
+    assert_same_series(got, expected)
     assert got.ancestors == expected.ancestors  # every profile here has the same stacks
 
 

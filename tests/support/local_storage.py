@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List
 
-from greenflame.server.storage import Storage
+import pytest
+
+from greenflame.analyzer.model import Profile
+from greenflame.server.storage import Storage, StoredProfile
 
 
 def local_storage(root: Path, *groups: str) -> Iterator[Storage]:
@@ -15,3 +18,16 @@ def local_storage(root: Path, *groups: str) -> Iterator[Storage]:
         opened.create_group(group)
     yield opened
     opened.close()
+
+
+def count_loads(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    """The ids of the profiles ``storage`` decodes from now on, in order (the list grows as it does)."""
+    loaded: List[str] = []
+    original = storage.load_profile
+
+    def load(row: StoredProfile) -> Profile:
+        loaded.append(row.id)
+        return original(row)
+
+    monkeypatch.setattr(storage, "load_profile", load)
+    return loaded
