@@ -5,7 +5,9 @@ the interpreter busy (every thread of the process shares one lock). :class:`Time
 each answer on its own threads and waits for it up to a deadline: when it is ready in time (a
 quiet server: always) the request gets it; when it is not and the same question was answered at
 most ``max_stale_s`` ago, the request gets that answer with its ``Age`` (RFC 9111), while the
-fresh one goes on and replaces it when done. A request with ``Cache-Control: no-cache`` waits
+fresh one goes on and replaces it when done. When the last answer to the question itself took
+longer than the deadline, the request does not wait at all: under load the fresh one would be
+late too, and waiting would only add the deadline to every read. A request with ``Cache-Control: no-cache`` waits
 for a fresh answer. One computation runs per question at a time: concurrent requests share it.
 
 Questions are keyed by everything that shapes the answer (the route, the group and when it was
@@ -41,12 +43,14 @@ GZIP_LEVEL = 6
 
 @dataclass(frozen=True)
 class Answer:
-    """A finished response body, when its computation started (monotonic seconds), and the body
-    gzipped for the requests that accept it (None below the size worth compressing)."""
+    """A finished response body, when its computation started (monotonic seconds), the body
+    gzipped for the requests that accept it (None below the size worth compressing), and how
+    long its computation took (seconds)."""
 
     body: bytes
     started: float
     gzipped: Optional[bytes] = None
+    took: float = 0.0
 
 
 def _answer_bytes(answer: Answer) -> int:
@@ -91,8 +95,9 @@ class TimelyReads:
             if running is None:
                 running = self._running[key] = self._executor.submit(self._compute_shared, key, compute)
         last = self._answers.get(key) if self.max_stale_s > 0 else None
+        wait_s = None if last is None else (self.deadline_s if last.took <= self.deadline_s else 0.0)
         try:
-            made = running.result(timeout=self.deadline_s if last is not None else None)
+            made = running.result(timeout=wait_s)
         except FutureTimeout:
             assert last is not None
             age = self._clock() - last.started
@@ -116,7 +121,8 @@ class TimelyReads:
         started = self._clock()
         body = compute()
         small = self._gzip_from_bytes is None or len(body) < self._gzip_from_bytes
-        answer = Answer(body, started, None if small else gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+        gzipped = None if small else gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        answer = Answer(body, started, gzipped, took=self._clock() - started)
         with self._lock:  # the newest answer stays, whichever finishes last
             last = self._answers.get(key)
             if last is None or last.started <= started:

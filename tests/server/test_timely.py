@@ -88,6 +88,24 @@ def test_an_answer_older_than_allowed_is_never_served(reads: TimelyReads, clock:
     assert reads.stale_served == 0
 
 
+def test_after_a_late_answer_the_request_does_not_wait(clock: Clock) -> None:
+    reads = TimelyReads(deadline_s=3600, max_stale_s=10_000, clock=clock)  # waiting would outlast the gate
+
+    def late() -> bytes:
+        clock.now += 4000  # this computation takes longer than the deadline
+        return b"late"
+
+    try:
+        assert got(reads.answer("q", late)) == (b"late", 0.0)  # nothing to serve instead: waited
+        slow = Gate(b"new")
+        assert got(reads.answer("q", slow)) == (b"late", 4000.0)  # at once, the gate still closed
+        slow.opened.set()
+        _wait_until(lambda: not reads._running)  # "new" took no time on the test's clock
+        assert got(reads.answer("q", lambda: b"quick")) == (b"quick", 0.0)  # the last was quick: waits again
+    finally:
+        reads.close(wait=True)
+
+
 def test_without_a_last_answer_the_request_waits(reads: TimelyReads) -> None:
     slow = Gate(b"first")
     threading.Timer(3 * DEADLINE_S, slow.opened.set).start()
