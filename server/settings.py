@@ -141,7 +141,7 @@ class Settings:
         "GREENFLAME_READ_DEADLINE_MS",
         100,
         "how long a flame graph, sandwich, functions or labels read waits for a fresh answer before it"
-        " takes the last one (none when the last one's computation took longer; see read_max_stale_s)",
+        " takes the last one (none when the last two answers each took longer; see read_max_stale_s)",
     )
     read_max_stale_s: int = _setting(
         "GREENFLAME_READ_MAX_STALE_S",

@@ -5,10 +5,12 @@ the interpreter busy (every thread of the process shares one lock). :class:`Time
 each answer on its own threads and waits for it up to a deadline: when it is ready in time (a
 quiet server: always) the request gets it; when it is not and the same question was answered at
 most ``max_stale_s`` ago, the request gets that answer with its ``Age`` (RFC 9111), while the
-fresh one goes on and replaces it when done. When the last answer to the question itself took
-longer than the deadline, the request does not wait at all: under load the fresh one would be
-late too, and waiting would only add the deadline to every read. A request with ``Cache-Control: no-cache`` waits
-for a fresh answer. One computation runs per question at a time: concurrent requests share it.
+fresh one goes on and replaces it when done. When the last two answers to the question each
+took longer than the deadline, the request does not wait at all: under sustained load the fresh
+one would be late too, and waiting would only add the deadline to every read (one slow answer
+alone, such as a cold first read, does not count: the next may well be quick). A request with
+``Cache-Control: no-cache`` waits for a fresh answer. One computation runs per question at a
+time: concurrent requests share it.
 
 Questions are keyed by everything that shapes the answer (the route, the group and when it was
 made, the parameters as sent, a relative range included: "now-1h" is resolved when computed).
@@ -39,18 +41,20 @@ ANSWER_THREADS = 2
 EXTENSION_KEY = "greenflame.timely_reads"
 #: As Flask-Compress compresses the other responses (its default level).
 GZIP_LEVEL = 6
+#: A request takes the last answer without waiting once this many answers in a row were late.
+LATE_IN_ROW = 2
 
 
 @dataclass(frozen=True)
 class Answer:
     """A finished response body, when its computation started (monotonic seconds), the body
     gzipped for the requests that accept it (None below the size worth compressing), and how
-    long its computation took (seconds)."""
+    many answers to its question in a row, this one included, took longer than the deadline."""
 
     body: bytes
     started: float
     gzipped: Optional[bytes] = None
-    took: float = 0.0
+    late_in_row: int = 0
 
 
 def _answer_bytes(answer: Answer) -> int:
@@ -95,7 +99,7 @@ class TimelyReads:
             if running is None:
                 running = self._running[key] = self._executor.submit(self._compute_shared, key, compute)
         last = self._answers.get(key) if self.max_stale_s > 0 else None
-        wait_s = None if last is None else (self.deadline_s if last.took <= self.deadline_s else 0.0)
+        wait_s = None if last is None else (0.0 if last.late_in_row >= LATE_IN_ROW else self.deadline_s)
         try:
             made = running.result(timeout=wait_s)
         except FutureTimeout:
@@ -122,9 +126,11 @@ class TimelyReads:
         body = compute()
         small = self._gzip_from_bytes is None or len(body) < self._gzip_from_bytes
         gzipped = None if small else gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-        answer = Answer(body, started, gzipped, took=self._clock() - started)
+        late = self._clock() - started > self.deadline_s
         with self._lock:  # the newest answer stays, whichever finishes last
             last = self._answers.get(key)
+            late_in_row = (last.late_in_row if last is not None else 0) + 1 if late else 0
+            answer = Answer(body, started, gzipped, late_in_row)
             if last is None or last.started <= started:
                 self._answers.put(key, answer)
         return answer

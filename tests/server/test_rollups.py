@@ -160,7 +160,8 @@ class Service:
 
     def flamegraph(self, start_ns: int, end_ns: int, sample_type: str = CPU) -> Dict[str, Any]:
         query = {"from": str(start_ns // 10**9), "to": str(end_ns // 10**9), "type": sample_type, "max_nodes": "100000"}
-        response = self.app.test_client().get("/api/v1/groups/svc/flamegraph", query_string=query, headers=_auth("t"))
+        headers = {**_auth("t"), "Cache-Control": "no-cache"}  # this answer, not the last one (server/timely.py)
+        response = self.app.test_client().get("/api/v1/groups/svc/flamegraph", query_string=query, headers=headers)
         assert response.status_code == 200, response.data
         self.drain()
         tree: Dict[str, Any] = response.get_json()["flamegraph"]

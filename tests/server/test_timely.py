@@ -88,17 +88,23 @@ def test_an_answer_older_than_allowed_is_never_served(reads: TimelyReads, clock:
     assert reads.stale_served == 0
 
 
-def test_after_a_late_answer_the_request_does_not_wait(clock: Clock) -> None:
-    reads = TimelyReads(deadline_s=3600, max_stale_s=10_000, clock=clock)  # waiting would outlast the gate
+def test_after_two_late_answers_the_request_does_not_wait(clock: Clock) -> None:
+    reads = TimelyReads(deadline_s=3600, max_stale_s=10_000, clock=clock)  # waiting would outlast the gates
 
-    def late() -> bytes:
-        clock.now += 4000  # this computation takes longer than the deadline
-        return b"late"
+    def late(body: bytes) -> Callable[[], bytes]:
+        def compute() -> bytes:
+            clock.now += 4000  # this computation takes longer than the deadline
+            return body
+
+        return compute
 
     try:
-        assert got(reads.answer("q", late)) == (b"late", 0.0)  # nothing to serve instead: waited
+        assert got(reads.answer("q", late(b"cold"))) == (b"cold", 0.0)  # nothing to serve instead: waited
+        assert got(reads.answer("q", lambda: b"warm")) == (b"warm", 0.0)  # one late answer: still waits
+        assert got(reads.answer("q", late(b"late 1")))[0] == b"late 1"
+        assert got(reads.answer("q", late(b"late 2")))[0] == b"late 2"  # still waits: one late in a row
         slow = Gate(b"new")
-        assert got(reads.answer("q", slow)) == (b"late", 4000.0)  # at once, the gate still closed
+        assert got(reads.answer("q", slow)) == (b"late 2", 4000.0)  # two in a row: at once, the gate closed
         slow.opened.set()
         _wait_until(lambda: not reads._running)  # "new" took no time on the test's clock
         assert got(reads.answer("q", lambda: b"quick")) == (b"quick", 0.0)  # the last was quick: waits again
