@@ -180,13 +180,11 @@ class Storage:
         (stored as it is instead of written anew).
 
         A second report with the same idempotency key in the same group is not stored
-        again: the first one's id comes back with ``duplicate`` true. A new profile is
-        announced with :data:`.events.profile_stored` once its row is committed.
+        again: the first one's id comes back with ``duplicate`` true. The key is not looked up
+        first: the row's unique key finds a retried report when it is inserted (retries are rare;
+        a lookup per report was a database round trip each). A new profile is announced with
+        :data:`.events.profile_stored` once its row is committed.
         """
-        if idempotency_key:
-            existing = self._id_for_idempotency_key(group, idempotency_key)
-            if existing:
-                return existing, True
         profile_id = uuid.uuid4().hex
         blob_key = f"profiles/{profile_id[:2]}/{profile_id}.json.gz"
         if body_gz is None:
@@ -198,7 +196,8 @@ class Storage:
             with self.engine.begin() as conn:
                 conn.execute(profiles.insert().values(**row))
         except IntegrityError:
-            # Another request with the same key won the race: keep its copy only.
+            # A report with the same key was stored first (a retry, or a request racing this
+            # one): keep its copy only.
             self.blobs.delete(blob_key)
             existing = self._id_for_idempotency_key(group, idempotency_key) if idempotency_key else None
             if existing is None:
