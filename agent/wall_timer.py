@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 _CLOCK_MONOTONIC = 1
 _SIGEV_THREAD_ID = 4
 _TIMER_ABSTIME = 1
+#: Longest wait for another thread's call into the C library on the same timer (it holds the lock
+#: for one call, and the GIL to return from it); beyond it the setting is skipped, never the host stalled.
+SETTIME_WAIT_S = 1.0
 #: The shortest wait a timer is set to (zero would disarm it). Short: a sample due as an invocation
 #: starts must come before an invocation shorter than a millisecond ends (a 1 ms floor left such
 #: functions without a sample once one was due at an invocation's end).
@@ -92,10 +95,12 @@ class WallTimer:
         self._pid = os.getpid()
         # Held around each call into the C library: the call releases the GIL, and the timer must not
         # be deleted by another thread while the main thread's handler sets it (in older glibc a
-        # timer_t points to memory that timer_delete frees). Never waited for but by close().
-        # Reentrant: a signal from a timer just set can run the handler again inside the handler,
-        # on the same thread; its setting is the one that counts (with a plain lock it was skipped,
-        # and the one-shot timer, fired, was never set again).
+        # timer_t points to memory that timer_delete frees). Reentrant: a signal from a timer just set
+        # can run the handler again inside the handler, on the same thread; its setting is the one
+        # that counts (with a plain lock it was skipped, and the one-shot timer, fired, was never set
+        # again). Waited for, briefly, when another thread holds it: the sampler thread sets the
+        # timer too, and a handler that skipped its re-arm then (the timer, just set, fired before
+        # that thread got the GIL back to release the lock) left the timer stopped for good.
         self._busy = threading.RLock()
 
     @classmethod
@@ -141,7 +146,7 @@ class WallTimer:
     def _settime_locked(self, flags: int, sec: int, nsec: int) -> None:
         """``timer_settime`` unless the timer is deleted, or being deleted (then nothing is left to set)."""
         busy = self._busy
-        if not busy.acquire(blocking=False):
+        if not busy.acquire(timeout=SETTIME_WAIT_S):
             return
         try:
             if self._id is not None:

@@ -130,6 +130,31 @@ def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp
     assert printed["waited"] is True and printed["fired"] == 0
 
 
+def test_a_setting_made_while_another_thread_sets_the_timer_waits_for_it_and_counts(tmp_path: Path) -> None:
+    printed = run(
+        tmp_path,
+        timer_program(
+            """
+        held, release = threading.Event(), threading.Event()
+        def other():
+            with timer._busy:  # as the sampler thread holds it while its call sets the timer
+                held.set()
+                release.wait()
+        thread = threading.Thread(target=other)
+        thread.start()
+        held.wait()
+        threading.Timer(0.1, release.set).start()
+        timer.set(0.02)  # as the main thread's handler re-arms meanwhile: after the other's call, not never
+        time.sleep(0.3)
+        thread.join()
+        timer.close()
+        finish(fired=len(fired))
+        """
+        ),
+    )
+    assert printed["fired"] == 1
+
+
 def test_a_handler_run_again_inside_itself_keeps_the_timer_going_and_sees_the_programs_frame(
     tmp_path: Path,
 ) -> None:
