@@ -129,8 +129,8 @@ class TimelyReads:
         late = self._clock() - started > self.deadline_s
         with self._lock:  # the newest answer stays, whichever finishes last
             last = self._answers.get(key)
-            late_in_row = (last.late_in_row if last is not None else 0) + 1 if late else 0
-            answer = Answer(body, started, gzipped, late_in_row)
+            previous = last.late_in_row if last is not None else 0
+            answer = Answer(body, started, gzipped, previous + 1 if late else 0)
             if last is None or last.started <= started:
                 self._answers.put(key, answer)
         return answer
