@@ -9,14 +9,13 @@ turns flagged runs into :class:`Anomaly` objects, folds echoes into their cause
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ContextManager, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from . import anomaly_feedback
 from .anomaly_dedup import fold
-from .anomaly_model import DetectorConfig, Event, Fitted, ModelCache, events, flag, renormalisation
+from .anomaly_model import DetectorConfig, Event, Fitted, ModelCache, events, flag, nanmedian_rows, renormalisation
 from .anomaly_model import fit as fit_model
 from .timeseries import RESOLUTIONS_S, TOTAL, GroupSeries, build_series
 
@@ -262,9 +261,7 @@ def _renormalise(fitted: Sequence[_Fit], config: DetectorConfig) -> None:
         return
     values = np.vstack([fit.values for fit in shares])
     baselines = np.vstack([fit.baseline for fit in shares])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows before scoring starts
-        typical = np.nanmedian(baselines, axis=1)
+    typical = nanmedian_rows(baselines)  # NaN for rows all NaN: before scoring starts
     eligible = np.nan_to_num(typical, nan=1.0) < _NEAR_ROOT_SHARE
     factor = renormalisation(values, baselines, eligible, config)
     for fit, use in zip(shares, eligible):

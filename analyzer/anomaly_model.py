@@ -351,6 +351,19 @@ class ModelCache:
         self._segments[(key, day_s)] = start_s
 
 
+def nanmedian_rows(values: np.ndarray) -> np.ndarray:
+    """The median of each row's non-NaN values (NaN for a row without any), without the warning
+    NumPy gives for empty rows: silencing it with ``warnings.catch_warnings`` is not thread-safe,
+    and analysis runs on several threads."""
+    import numpy as np
+
+    medians = np.full(values.shape[0], np.nan)
+    rows = ~np.all(np.isnan(values), axis=1)
+    if rows.any():
+        medians[rows] = np.nanmedian(values[rows], axis=1)
+    return medians
+
+
 def _time_of_day_features(times_s: np.ndarray, harmonics: int, resolution_s: int) -> np.ndarray:
     import numpy as np
 
@@ -472,9 +485,7 @@ class _ShortHistory:
         padded = np.concatenate([np.full(window, np.nan), values])
         before = sliding_window_view(padded, window)[: len(values)]  # row i: the window before point i
         enough = np.sum(~np.isnan(before), axis=1) >= config.min_history
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # windows without data
-            medians = np.nanmedian(before, axis=1)
+        medians = nanmedian_rows(before)
         median = np.where(enough, medians, np.nan)
         # The window's median lags the daily cycle by half a window: move it along the trend
         # from the window before (where there is one) to the point being scored.
@@ -488,9 +499,7 @@ class _ShortHistory:
         # last ``min_history`` points has moved 15/18.5 of the way from the window's median to
         # the point scored (at 5 minutes); the expectation moves from the median at most twice as
         # far as they did, and in their direction.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            latest = np.nanmedian(before[:, -config.min_history :], axis=1)
+        latest = nanmedian_rows(before[:, -config.min_history :])
         reach = np.where(np.isnan(latest), predicted, median + 2 * (latest - median))
         predicted = np.clip(predicted, np.minimum(median, reach), np.maximum(median, reach))
         self.predicted: np.ndarray = predicted if denominator is None else np.clip(predicted, 0.0, 1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from greenflame.analyzer import anomaly_feedback as fb
 from greenflame.analyzer.anomalies import Anomaly, ModelCache, detect, reason, record_feedback, render
 from greenflame.analyzer.anomaly_dedup import fold
-from greenflame.analyzer.anomaly_model import DetectorConfig, fit, flag
+from greenflame.analyzer.anomaly_model import DetectorConfig, fit, flag, nanmedian_rows
 from greenflame.analyzer.timeseries import TOTAL, GroupSeries
 
 T0 = 1_767_571_200  # Monday 00:00 UTC
@@ -401,3 +402,13 @@ def test_kept_models_score_new_points_as_the_whole_history_does() -> None:
     # Without the kept models, the same short read fits on the few hours it has: not the same baselines.
     alone = detect(_between(series, day - 3 * 3600, T0 + 4 * 86400), score_from_unix_s=day + 3600)
     assert [a.to_dict() for a in alone] != [a.to_dict() for a in whole]
+
+
+def test_row_medians_skip_empty_rows_without_touching_the_warning_filters() -> None:
+    rows = np.array([[1.0, np.nan, 3.0, 7.0], [np.nan] * 4, [2.0, 2.0, np.nan, np.nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the all-NaN row's warning would fail here
+        medians = nanmedian_rows(rows)
+    assert medians[0] == 3.0 and np.isnan(medians[1]) and medians[2] == 2.0
+    assert np.isnan(nanmedian_rows(np.full((2, 3), np.nan))).all()
+    assert nanmedian_rows(np.empty((0, 3))).shape == (0,)
