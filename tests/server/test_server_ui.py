@@ -79,6 +79,7 @@ def query(page: Any) -> dict:
 def open_group(page: Any, server: LiveServer, name: str, search: str = "") -> Tuple[float, float, float]:
     page.goto(server.api(f"/groups/{name}{search}"))
     expect(page.locator("#flamegraph-status")).to_contain_text("samples")
+    page.wait_for_load_state("networkidle")  # the page's other parts loaded: the chart stays where it is
     return canvas_origin(page, "#flamegraph")
 
 
