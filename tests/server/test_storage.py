@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Iterator, List
 
 import pytest
+from support.server import make_profile
 
-from greenflame.analyzer.model import Frame, Profile
+from greenflame.analyzer.model import Profile
 from greenflame.server.events import ProfileStored, profile_stored
 from greenflame.server.storage import Storage
 from tests.support.local_storage import local_storage
@@ -21,9 +22,7 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
 
 
 def report(group: str, minute: int) -> Profile:
-    made = Profile(group=group, start_time_unix_ns=T0_NS + minute * 60 * 10**9, duration_ns=60 * 10**9)
-    made.add((Frame("handler", "/srv/app.py", 1),), [10, 10])
-    return made
+    return make_profile(group, T0_NS + minute * 60 * 10**9)
 
 
 def bodies(root: Path) -> List[Path]:
