@@ -13,8 +13,9 @@ checkout) gets its own copy of the data and:
 - ``run``: ``--runs`` times, stores one more report (the next instance's turn: the window moves by
   one report) and runs the pipeline again, in the same process (the steady state of a server).
 
-With ``--report-s`` 300 (default) the detector reads the stored 5-minute series; with 60 it reads
-every profile of the history (``detect_profiles``: resolution below the stored series').
+With ``--report-s`` 300 (default) the detector reads the stored 5-minute series; with 60 it counts
+one-minute buckets (``server/fine_series.py``), each profile once per process: decoded, since no
+ingest request made its fold here.
 
     python benchmarks/server/analysis_window.py --sides A=/tmp/wm-tree-a B=/tmp/wm-tree-b
         [--profiles 100 500 2000] [--rounds 2] [--runs 3] [--stacks 300] [--report-s 300]

@@ -1,6 +1,8 @@
 """Time and memory of building a group's series from its profiles (``analyzer.timeseries.group_series``).
 
-This is what the detector does for reports shorter than the stored 5-minute series. The reports
+This is what ``greenflame anomalies`` does over profiles (``detect_profiles``), and what the
+server's detector did for reports shorter than the stored 5-minute series until it counted them
+into finer buckets from their ingest folds (``server/fine_series.py``). The reports
 are the ingest benchmark's (``reports.py``: 60-second windows, about 900 stacks from a pool of
 2,400), decoded before the clock starts; the figure is the call's time and how far it raised the
 process's peak resident memory (``ru_maxrss``), in a new process per repeat.
