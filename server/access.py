@@ -43,6 +43,7 @@ from .schema import groups
 from .settings import Settings
 from .storage import get_storage
 from .tokens import ADMIN, INGEST, READ, TokenStore
+from .web_sessions import SessionLedger
 
 #: What a route needs.
 PUBLIC = "public"
@@ -172,6 +173,14 @@ def token_store() -> TokenStore:
     return store
 
 
+def session_ledger() -> SessionLedger:
+    """The current app's record of signed-out sessions (on the storage's database)."""
+    ledger: Optional[SessionLedger] = current_app.extensions.get("greenflame.sessions")
+    if ledger is None:
+        ledger = current_app.extensions.setdefault("greenflame.sessions", SessionLedger(get_storage().engine))
+    return ledger
+
+
 def admin_fingerprint(settings: Settings) -> str:
     """A digest of the admin token, kept in sessions signed in with it (a new token ends them)."""
     return hashlib.sha256((settings.admin_token or "").encode("utf-8")).hexdigest()[:32]
@@ -194,10 +203,10 @@ def principal_for_secret(secret: str) -> Optional[Principal]:
 def session_principal() -> Optional[Principal]:
     """The principal of the request's signed-in session, if it is still valid."""
     who = session.get("principal")
-    if not isinstance(who, dict):
+    settings = get_settings()
+    if not isinstance(who, dict) or not session_ledger().is_current(who, settings.session_max_age_s):
         return None
     kind = who.get("kind")
-    settings = get_settings()
     if kind == "admin" and who.get("fp") == admin_fingerprint(settings):
         return Principal(ADMIN, None, SESSION, "admin token")
     if kind == "token" and isinstance(who.get("id"), str):
@@ -307,6 +316,7 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=settings.session_max_age_s,
+        SESSION_REFRESH_EACH_REQUEST=False,  # set when signing in; its age counts from then
     )
     from .signin import SessionCookies
 

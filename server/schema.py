@@ -26,7 +26,9 @@ Tables:
 - ``group_channels``: each group's ticket destinations;
 - ``ticket_links``: each finding's ticket on each channel;
 - ``api_tokens``: API tokens (hashed) with their scope, group, and revocation; also one-time
-  sign-in links (:mod:`.tokens`).
+  sign-in links (:mod:`.tokens`);
+- ``ended_sessions``: web UI sessions signed out before their end, kept until that end so a copy
+  of the signed cookie is refused (:mod:`.web_sessions`).
 """
 
 from __future__ import annotations
@@ -250,4 +252,12 @@ api_tokens = Table(
     Column("expires_unix_ns", BigInteger, nullable=True),
     Column("used_unix_ns", BigInteger, nullable=True),
     Column("revoked_unix_ns", BigInteger, nullable=True),
+)
+
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("ended_unix_ns", BigInteger, nullable=False),
+    Column("expires_unix_ns", BigInteger, nullable=False),  # the session's own end: the row goes after it
 )

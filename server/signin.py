@@ -4,8 +4,10 @@ A signed-in browser holds a session cookie (Flask's signed cookie, ``greenflame_
 HttpOnly, SameSite=Lax, Secure when the request or ``GREENFLAME_PUBLIC_URL`` is https (or always,
 with ``GREENFLAME_SECURE_COOKIES=always``), and valid for ``GREENFLAME_SESSION_MAX_AGE_S``. It
 names what the browser signed in with (the admin token by a digest, an API token or link by id,
-an OIDC user by subject and verified email); :func:`.access.session_principal` checks it again
-on every request. Signing in starts a new session (no fixation); the forms carry CSRF tokens.
+an OIDC user by subject and verified email) with a random session id and when it started;
+:func:`.access.session_principal` checks it again on every request. Signing in starts a new
+session (no fixation); signing out ends it for any copy of the cookie too
+(:mod:`.web_sessions`); the forms carry CSRF tokens.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from flask import Blueprint, Flask, current_app, redirect, render_template, requ
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response as BaseResponse
 
-from .access import admin_fingerprint, token_store
+from .access import admin_fingerprint, session_ledger, token_store
 from .auth import AUTH_FAILURES, check_rate, record
 from .context import get_settings
 from .errors import ApiError
 from .settings import Settings
 from .tokens import ADMIN, READ
+from .web_sessions import new_session_fields
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ def _page(error: Optional[str] = None, status: int = 200) -> Tuple[str, int]:
 
 def _start_session(who: Dict[str, Any]) -> None:
     session.clear()  # a new session: nothing from before signing in carries over
-    session["principal"] = who
+    session["principal"] = {**who, **new_session_fields()}
     session.permanent = True
 
 
@@ -113,7 +116,10 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 def sign_out() -> BaseResponse:
-    """End this browser's session."""
+    """End this browser's session, here and for any copy of its cookie."""
+    who = session.get("principal")
+    if isinstance(who, dict):
+        session_ledger().end(who, get_settings().session_max_age_s)
     session.clear()
     return redirect(url_for("signin.sign_in_page"), 303)
 

@@ -1,4 +1,5 @@
-"""Access-control pieces on their own: OIDC scopes from settings, settings checks, the token store."""
+"""Access-control pieces on their own: OIDC scopes from settings, settings checks, the token store,
+the record of signed-out web sessions."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from greenflame.analyzer.errors import UserError
 from greenflame.server.db import make_engine, upgrade_database
+from greenflame.server.schema import ended_sessions
 from greenflame.server.settings import Settings
 from greenflame.server.signin import oidc_scope
 from greenflame.server.tokens import TokenStore
+from greenflame.server.web_sessions import SessionLedger, new_session_fields
 
 
 def test_oidc_scope_from_the_allowed_and_admin_lists() -> None:
@@ -37,9 +42,14 @@ def test_oidc_settings_come_together() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> TokenStore:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    upgrade_database(engine)
+def engine(tmp_path: Path) -> Engine:
+    made = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    upgrade_database(made)
+    return made
+
+
+@pytest.fixture
+def store(engine: Engine) -> TokenStore:
     return TokenStore(engine)
 
 
@@ -73,3 +83,58 @@ def test_bad_requests_are_user_errors(store: TokenStore) -> None:
         with pytest.raises(UserError):
             store.create(scope, **kwargs)  # type: ignore[arg-type]
     assert store.list() == []
+
+
+class Clock:
+    """A settable clock (seconds since the epoch)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_session_is_current_from_its_start_until_its_age_or_sign_out(engine: Engine) -> None:
+    clock = Clock(1_800_000_000.0)
+    ledger = SessionLedger(engine, clock)
+    who = {"kind": "admin", **new_session_fields(clock)}
+    other = {"kind": "admin", **new_session_fields(clock)}
+    assert who["sid"] != other["sid"]
+    assert ledger.is_current(who, 3600)
+    clock.now += 3599
+    assert ledger.is_current(who, 3600)
+    clock.now += 1
+    assert not ledger.is_current(who, 3600)  # its age counts from signing in
+    clock.now -= 3000
+    ledger.end(who, 3600)
+    ledger.end(who, 3600)  # a second tab signing out too
+    assert not ledger.is_current(who, 3600)
+    assert ledger.is_current(other, 3600)
+
+
+def test_sessions_without_an_id_or_start_or_from_the_future_are_not_current(engine: Engine) -> None:
+    clock = Clock(1_800_000_000.0)
+    ledger = SessionLedger(engine, clock)
+    good = new_session_fields(clock)
+    assert not ledger.is_current({"kind": "admin"}, 3600)  # a cookie from before sessions had ids
+    assert not ledger.is_current({**good, "sid": "not-hex"}, 3600)
+    assert not ledger.is_current({**good, "at": "1800000000"}, 3600)
+    assert not ledger.is_current({**good, "at": True}, 3600)
+    assert not ledger.is_current({**good, "at": good["at"] + 3600}, 3600 * 24)
+    assert ledger.is_current({**good, "at": good["at"] + 30}, 3600)  # a neighbour's clock a little ahead
+    ledger.end({"kind": "admin"}, 3600)  # nothing to record
+
+
+def test_signed_out_sessions_are_forgotten_once_they_would_have_ended(engine: Engine) -> None:
+    clock = Clock(1_800_000_000.0)
+    ledger = SessionLedger(engine, clock)
+    first = new_session_fields(clock)
+    ledger.end(first, 60)
+    clock.now += 61
+    second = new_session_fields(clock)
+    ledger.end(second, 60)
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(ended_sessions)).scalar_one()
+    assert rows == 1
+    assert not ledger.is_current(second, 60)

@@ -44,7 +44,7 @@ TABLES_0_1_0 = {
     "ticket_links",
 }
 #: Tables the revisions after 0001 added.
-TABLES_ADDED_LATER = {"series_buckets", "api_tokens", "anomaly_fits", "rollup_buckets"}
+TABLES_ADDED_LATER = {"series_buckets", "api_tokens", "anomaly_fits", "rollup_buckets", "ended_sessions"}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ CSRF on cookie-authenticated state changes, and revocation ending sessions at on
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Callable, Dict, Optional
 
 import pytest
@@ -89,9 +90,26 @@ def test_sign_out_ends_the_session(live_server: LiveServer) -> None:
     assert browser.get(live_server.api("/api/v1/groups"), timeout=10).status_code == 200
     page = browser.get(live_server.api("/"), timeout=10).text
     assert 'id="sign-out"' in page
+    copied = requests.Session()
+    copied.cookies.update(browser.cookies)
     out = browser.post(live_server.api("/sign-out"), data={"csrf_token": _CSRF.findall(page)[-1]}, timeout=10)
     assert out.url.endswith("/sign-in")
     assert browser.get(live_server.api("/api/v1/groups"), timeout=10).status_code == 401
+    assert copied.get(live_server.api("/api/v1/groups"), timeout=10).status_code == 401  # a copy of the cookie
+
+
+def test_a_session_lasts_its_age_from_signing_in_however_often_it_is_used(
+    server_factory: Callable[..., LiveServer],
+) -> None:
+    server = server_factory(env={"GREENFLAME_SESSION_MAX_AGE_S": "4"})
+    browser = sign_in(server, server.admin_token)
+    signed_in = time.monotonic()
+    time.sleep(2.5)
+    csrf_of(browser, server, "/")  # the page adds a CSRF token: the cookie is signed again, later
+    used = browser.get(server.api("/api/v1/groups"), timeout=10)
+    assert used.status_code == 200 and "Set-Cookie" not in used.headers  # reads never set the cookie again
+    time.sleep(max(0.0, signed_in + 4.5 - time.monotonic()))
+    assert browser.get(server.api("/api/v1/groups"), timeout=10).status_code == 401
 
 
 def test_revoking_a_token_ends_its_sessions_and_bearer_use(live_server: LiveServer) -> None:
@@ -225,6 +243,8 @@ def test_a_browser_signs_in_through_the_page_and_out_again(page: Any, live_serve
     page.fill("#token", live_server.read_token)
     page.click("#sign-in-form button[type=submit]")
     expect(page.locator(".not-found")).to_contain_text("There is no group called")  # the page asked for
+    # the refused token (403) and the unknown group (404) were on purpose
+    page.console_errors[:] = [e for e in page.console_errors if "403" not in e and "404" not in e]
     assert page.url.endswith("/groups/nothing-here")
     page.goto(live_server.url)
     expect(page.locator("#index-page")).to_be_visible()
@@ -232,5 +252,3 @@ def test_a_browser_signs_in_through_the_page_and_out_again(page: Any, live_serve
     expect(page.locator("#sign-in-page")).to_be_visible()
     page.goto(live_server.url)
     expect(page.locator("#sign-in-page")).to_be_visible()
-    # the refused token (403) and the unknown group (404) were on purpose
-    page.console_errors[:] = [e for e in page.console_errors if "403" not in e and "404" not in e]
