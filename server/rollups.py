@@ -95,6 +95,10 @@ def fingerprint(rows: Sequence[StoredProfile]) -> str:
     return digest.hexdigest()[:32]
 
 
+def _STOP() -> None:
+    """Queued by :meth:`Worker.stop`: the worker's thread ends on it."""
+
+
 class Worker:
     """One daemon thread running submitted jobs in order, off the request path (bounded queue).
 
@@ -146,6 +150,16 @@ class Worker:
                 self._jobs.all_tasks_done.wait(left)
         return True
 
+    def stop(self, timeout_s: float) -> bool:
+        """Run what is queued (as :meth:`drain`), then end the thread; False if ``timeout_s`` passed first."""
+        drained = self.drain(timeout_s)
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(_STOP)
+            thread.join(timeout_s)
+        return drained
+
     def _run(self) -> None:
         next_tick = time.monotonic() + self._tick_s
         while True:
@@ -153,6 +167,9 @@ class Worker:
                 job: Optional[Callable[[], None]] = self._jobs.get(timeout=self._tick_s if self._tick else None)
             except queue.Empty:
                 job = None
+            if job is _STOP:
+                self._jobs.task_done()
+                return
             if self._tick is not None and time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + self._tick_s
                 self._guarded(lambda: self._tick(False) if self._tick else None)
@@ -575,9 +592,10 @@ def init_app(app: Flask) -> None:
 
 
 def finish(app: Flask, timeout_s: float) -> None:
-    """At shutdown: fold what is queued and write every changed bucket, for up to ``timeout_s``."""
+    """At shutdown: fold what is queued and write every changed bucket, for up to ``timeout_s``;
+    then the worker's thread ends (it reads the database no more)."""
     rollups = app.extensions.get(EXTENSION_KEY)
-    if rollups is not None and not rollups.worker.drain(timeout_s):
+    if rollups is not None and not rollups.worker.stop(timeout_s):
         log.warning("rollups not all written at shutdown; they are rebuilt from the profiles when read")
 
 

@@ -4,6 +4,7 @@ profiles; stored buckets round-trip into another index; the per-bucket cap; incr
 from __future__ import annotations
 
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
@@ -29,7 +30,7 @@ from greenflame.server.callpaths import (
     merge_counts,
     path_tree,
 )
-from greenflame.server.rollups import HOUR_NS, get_rollups
+from greenflame.server.rollups import HOUR_NS, Worker, get_rollups
 from greenflame.server.series import series_for
 from greenflame.server.storage import Storage, get_storage
 from greenflame.server.views import flamegraph_view
@@ -316,3 +317,20 @@ def test_ingest_folds_from_the_checked_document_without_reading_the_stored_body(
         series = series_for(get_storage())
         rows = get_storage().find_profiles("svc")
         assert sum(bucket.profiles for bucket in series.buckets("svc", rows).values()) == 14
+
+
+def test_a_stopped_worker_runs_what_was_queued_and_its_thread_ends() -> None:
+    ran: List[int] = []
+    ticks: List[bool] = []
+    worker = Worker("test-worker", tick=ticks.append, tick_s=0.05)
+    for number in range(3):
+        worker.submit(lambda number=number: ran.append(number))
+    thread = next(t for t in threading.enumerate() if t.name == "test-worker")
+    assert worker.stop(10)
+    assert ran == [0, 1, 2] and True in ticks  # the forced tick of the drain ran too
+    assert not thread.is_alive()
+    count = len(ticks)
+    time.sleep(0.2)
+    assert len(ticks) == count  # no tick after the stop
+    worker.submit(lambda: ran.append(3))  # a job after the stop starts the thread again
+    assert worker.stop(10) and ran[-1] == 3
