@@ -6,7 +6,9 @@ have, and its agent would wait for ever at its next use of the module (at the la
 child flushes its profile at exit). Importing them on the thread that starts the agent would put
 their milliseconds on every cold start, so each agent thread imports what it needs first, before
 its first tick, inside :func:`load`; a fork waits (at most :data:`FORK_WAIT_S`) until no such
-import is under way.
+import is under way. A module that import registers fork hooks with (``logging`` takes its lock
+before a fork and releases it after) then registers them in the middle of that fork, when CPython
+has already run the ``before`` hooks it had: :func:`_balance_new_fork_hooks` evens the pair.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 # imported again. Elsewhere it is loaded at start-up already.
 import collections.abc  # noqa: F401
 import os
+import sys
 import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Iterable, Optional
+    from typing import Iterable, Optional, Tuple
 
 #: What the sampler thread uses: ``dis`` reads call sites (:mod:`.idle`), ``logging`` the guard's,
 #: ``ctypes`` the wall-clock timer (:mod:`.wall_timer`).
@@ -33,10 +36,17 @@ REPORTS = ("gzip", "json", "logging", "re", "uuid")
 #: The longest a fork waits for an agent thread's imports (a stuck import must not stop a fork).
 FORK_WAIT_S = 5.0
 
+#: Modules whose import registers a pair of fork hooks: a lock taken before a fork, released after it
+#: in the parent. Imported by an agent thread while a fork waited for it, such a module's ``before``
+#: half did not run (CPython had listed the hooks already) but its release will: see
+#: :func:`_balance_new_fork_hooks`. Each names the lock its hooks take, and whether it is an RLock.
+PAIRED_FORK_HOOKS = {"logging": ("_lock", True), "concurrent.futures.thread": ("_global_shutdown_lock", False)}
+
 _lock = threading.Lock()
 _loading: Optional[int] = None  # the ident of the thread inside load()
 _held_for_fork = False
 _hooks_installed = False
+_unloaded_at_fork: Tuple[str, ...] = ()  # PAIRED_FORK_HOOKS' modules not yet loaded when a fork began
 
 
 def load(names: Iterable[str]) -> None:
@@ -73,7 +83,8 @@ def install_fork_hooks() -> None:
 
 
 def _before_fork() -> None:
-    global _held_for_fork
+    global _held_for_fork, _unloaded_at_fork
+    _unloaded_at_fork = tuple(name for name in PAIRED_FORK_HOOKS if not _loaded(name))
     _held_for_fork = _lock.acquire(timeout=FORK_WAIT_S)
 
 
@@ -82,6 +93,32 @@ def _after_fork_in_parent() -> None:
     if _held_for_fork:
         _held_for_fork = False
         _lock.release()
+    _balance_new_fork_hooks()
+
+
+def _loaded(name: str) -> bool:
+    """Whether module ``name`` is imported and done (its fork hooks, if any, registered)."""
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
+
+
+def _balance_new_fork_hooks() -> None:
+    """Take, once, the lock of each paired-hook module that finished loading during the fork, when its
+    ``before`` hook did not take it: its ``after_in_parent`` hook, which runs after this one (registered
+    later), then releases a lock it holds instead of raising "cannot release un-acquired lock" in the
+    program (and, for an RLock the program held, releasing the program's hold)."""
+    global _unloaded_at_fork
+    names, _unloaded_at_fork = _unloaded_at_fork, ()
+    for name in names:
+        module = sys.modules.get(name) if _loaded(name) else None
+        attribute, reentrant = PAIRED_FORK_HOOKS[name]
+        lock = getattr(module, attribute, None)
+        if lock is None:
+            continue
+        taken = lock._is_owned() if reentrant else lock.locked()
+        if not taken:
+            lock.acquire(False)
 
 
 def _after_fork_in_child() -> None:

@@ -1,7 +1,8 @@
 """The agent on the other CPythons Lambda runs (3.9, 3.12, 3.13: their frame and bytecode internals
 differ from 3.11's), each in a real process of that interpreter (pyenv's), with the agent's own
 sources on the path: it needs the standard library only. What is checked is what the bytecode
-changes break first: the idle classification and the CPU view of a sleep/compute mix.
+changes break first: the idle classification and the CPU view of a sleep/compute mix; and what
+differs in the standard library's fork hooks (logging's changed names in 3.13).
 """
 
 from __future__ import annotations
@@ -137,9 +138,11 @@ def interpreter(version: str) -> str:
     pytest.skip(message)
 
 
-def run_script(version: str, script: str, tmp_path: Path, packages: Tuple[str, ...] = ("agent",)) -> Dict[str, Any]:
+def run_script(
+    version: str, script: str, tmp_path: Path, packages: Tuple[str, ...] = ("agent",), args: Tuple[str, ...] = ()
+) -> Dict[str, Any]:
     """Run ``script`` on CPython ``version`` with the sources of ``packages`` (the agent's: the standard
-    library only) on its path; its last JSON line."""
+    library only) on its path, a report path in the tmp folder and ``args`` after it; its last JSON line."""
     python = interpreter(version)
     package = tmp_path / "path" / "greenflame"
     package.mkdir(parents=True)
@@ -150,7 +153,7 @@ def run_script(version: str, script: str, tmp_path: Path, packages: Tuple[str, .
     env["PYTHONPATH"] = str(tmp_path / "path")
     env["AWS_LAMBDA_FUNCTION_NAME"] = "f"
     done = subprocess.run(
-        [python, str(tmp_path / "check.py"), str(tmp_path / "p.json")],
+        [python, str(tmp_path / "check.py"), str(tmp_path / "p.json"), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -272,3 +275,53 @@ def test_the_last_samples_are_flushed_at_a_sandboxs_shutdown_on(version: str, tm
     assert result["errors"] == [] and result["status"] == 128 + 15, result
     assert result["last_work_samples"] >= 20, result  # 0.4 s of CPU: only the shutdown's report holds them
     assert "greenflame-shutdown" in result["threads"], result
+
+
+FORK_SCRIPT = """
+import json, os, sys, threading, time
+unraisable = []
+sys.unraisablehook = lambda hook: unraisable.append(f"{hook.exc_type.__name__}: {hook.exc_value}")
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+from greenflame.agent import thread_imports
+MODULE, LOCK, HELD = sys.argv[2:5]
+assert MODULE not in sys.modules
+loader = threading.Thread(target=thread_imports.load, args=(["slow_first", MODULE],))
+loader.start()
+time.sleep(0.2)  # the loader is inside slow_first; it imports MODULE while the fork waits for it
+pid = os.fork()
+if pid == 0:
+    module = __import__(MODULE, fromlist=["x"])
+    os._exit(3 if getattr(getattr(module, LOCK), HELD)() else 0)
+child = os.waitpid(pid, 0)[1]
+loader.join()
+lock = getattr(sys.modules[MODULE], LOCK)
+taken = []
+def take_and_give_back():
+    taken.append(lock.acquire(timeout=2))
+    if taken[0]:
+        lock.release()
+other = threading.Thread(target=take_and_give_back)
+other.start()
+other.join()
+print(json.dumps({"version": sys.version.split()[0], "child": child, "taken": taken,
+                  "held": getattr(lock, HELD)(), "unraisable": unraisable}))
+"""
+
+
+@pytest.mark.parametrize(
+    "module, lock, held",
+    [("logging", "_lock", "_is_owned"), ("concurrent.futures.thread", "_global_shutdown_lock", "locked")],
+)
+@pytest.mark.parametrize("version", (*VERSIONS, "3.11"))
+def test_a_fork_waiting_for_an_agent_import_keeps_the_modules_fork_locks_paired_on(
+    version: str, module: str, lock: str, held: str, tmp_path: Path
+) -> None:
+    """A module whose import registers a lock taken before a fork and released after it in the parent
+    (logging, concurrent.futures), imported by an agent thread while a fork waits for that import:
+    CPython listed the fork hooks before the module registered its own, so only the release would run.
+    The release must find the lock taken (no "cannot release un-acquired lock" in the program, no lock
+    left held), and the child must use the module."""
+    (tmp_path / "slow_first.py").write_text("import time\ntime.sleep(0.6)\n")
+    result = run_script(version, FORK_SCRIPT, tmp_path, args=(module, lock, held))
+    assert result["unraisable"] == [], result
+    assert result["child"] == 0 and result["taken"] == [True] and result["held"] is False, result
