@@ -130,6 +130,36 @@ def test_a_closed_timer_never_fires_and_closing_waits_for_a_call_in_progress(tmp
     assert printed["waited"] is True and printed["fired"] == 0
 
 
+def test_the_handlers_setting_counts_from_its_start_to_a_step_or_exactly_beyond_the_presets(tmp_path: Path) -> None:
+    """``set_after`` as the handler calls it: the time left, read back from the kernel, is the delay from
+    ``since`` up to the next preset step (0.1 ms) within 20 ms, and exact beyond."""
+    printed = run(
+        tmp_path,
+        timer_program(
+            """
+        from greenflame.agent import wall_timer
+        library = wall_timer._library(ctypes)
+        def left_s():
+            spec = wall_timer._types()[2]()
+            library.timer_gettime(timer._id, ctypes.byref(spec))
+            return spec.it_value.tv_sec + spec.it_value.tv_nsec / 1e9
+        since = time.perf_counter_ns() - 3_000_000  # the handler started 3 ms ago
+        timer.set_after(0.01234, since)
+        preset = left_s()
+        timer.set_after(0.5, time.perf_counter_ns())
+        exact = left_s()
+        timer.set_after(0.002, since)  # due already: as soon as possible
+        time.sleep(0.05)
+        timer.close()
+        finish(preset=preset, exact=exact, fired=len(fired))
+        """
+        ),
+    )
+    assert 0.008 <= printed["preset"] <= 0.0094, printed  # 9.34 ms left then (to the next step, 9.4), not 12.34
+    assert 0.49 <= printed["exact"] <= 0.5, printed
+    assert printed["fired"] == 1, printed
+
+
 def test_a_setting_made_while_another_thread_sets_the_timer_waits_for_it_and_counts(tmp_path: Path) -> None:
     printed = run(
         tmp_path,
