@@ -150,14 +150,16 @@ def test_the_handlers_setting_counts_from_its_start_to_a_step_or_exactly_beyond_
         exact = left_s()
         timer.set_after(0.002, since)  # due already: as soon as possible
         time.sleep(0.05)
+        made = sum(1 for preset in timer._presets if preset is not None)
         timer.close()
-        finish(preset=preset, exact=exact, fired=len(fired))
+        finish(preset=preset, exact=exact, fired=len(fired), made=made)
         """
         ),
     )
     assert 0.008 <= printed["preset"] <= 0.0094, printed  # 9.34 ms left then (to the next step, 9.4), not 12.34
     assert 0.49 <= printed["exact"] <= 0.5, printed
     assert printed["fired"] == 1, printed
+    assert printed["made"] == 2, printed  # the settings used, made when first needed (not all 200 at once)
 
 
 def test_a_setting_made_while_another_thread_sets_the_timer_waits_for_it_and_counts(tmp_path: Path) -> None:
