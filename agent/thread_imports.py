@@ -114,11 +114,11 @@ def _balance_new_fork_hooks() -> None:
         module = sys.modules.get(name) if _loaded(name) else None
         attribute, reentrant = PAIRED_FORK_HOOKS[name]
         lock = getattr(module, attribute, None)
-        if lock is None:
-            continue
-        taken = lock._is_owned() if reentrant else lock.locked()
-        if not taken:
-            lock.acquire(False)
+        try:
+            if lock is not None and not (lock._is_owned() if reentrant else lock.locked()):
+                lock.acquire(False)
+        except Exception:  # a module whose lock changed kind: leave its hooks as they are
+            pass
 
 
 def _after_fork_in_child() -> None:
