@@ -106,7 +106,8 @@ def _post(server: LiveServer, key: str, group: str, outcomes: Dict[str, List[str
             response = session.post(
                 server.api("/api/v1/ingest"), data=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
             )
-        except requests.ConnectionError as error:
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+            # refused, or cut (a process killed while it answered cuts the answer it was sending)
             outcomes["refused" if "refused" in str(error).lower() else "closed"].append(str(error))
             session = requests.Session()
             continue
