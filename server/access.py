@@ -27,12 +27,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, TypeVar
+from typing import Callable, Dict, Iterable, List, Optional, TypeVar
 from urllib.parse import quote
 
 from flask import Flask, current_app, g, redirect, request, session
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import metrics
@@ -165,20 +166,25 @@ def group_exists(name: str) -> bool:
         return conn.execute(select(groups.c.name).where(groups.c.name == name)).first() is not None
 
 
+_Store = TypeVar("_Store")
+
+
+def _app_store(key: str, make: Callable[[Engine], _Store]) -> _Store:
+    """The current app's store under ``key``, made on first use on the storage's database."""
+    store: Optional[_Store] = current_app.extensions.get(key)
+    if store is None:
+        store = current_app.extensions.setdefault(key, make(get_storage().engine))
+    return store
+
+
 def token_store() -> TokenStore:
     """The current app's token store (on the storage's database)."""
-    store: Optional[TokenStore] = current_app.extensions.get("greenflame.tokens")
-    if store is None:
-        store = current_app.extensions.setdefault("greenflame.tokens", TokenStore(get_storage().engine))
-    return store
+    return _app_store("greenflame.tokens", TokenStore)
 
 
 def session_ledger() -> SessionLedger:
     """The current app's record of signed-out sessions (on the storage's database)."""
-    ledger: Optional[SessionLedger] = current_app.extensions.get("greenflame.sessions")
-    if ledger is None:
-        ledger = current_app.extensions.setdefault("greenflame.sessions", SessionLedger(get_storage().engine))
-    return ledger
+    return _app_store("greenflame.sessions", SessionLedger)
 
 
 def admin_fingerprint(settings: Settings) -> str:
