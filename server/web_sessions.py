@@ -38,12 +38,10 @@ def session_id(who: Dict[str, Any]) -> Optional[str]:
     return value if isinstance(value, str) and _SESSION_ID.fullmatch(value) else None
 
 
-def session_end_s(who: Dict[str, Any], max_age_s: int) -> Optional[int]:
-    """When the session ends by itself (seconds since the epoch), or None without a start."""
+def session_start_s(who: Dict[str, Any]) -> Optional[int]:
+    """When the session started (seconds since the epoch), or None without a start."""
     started = who.get(STARTED_FIELD)
-    if isinstance(started, bool) or not isinstance(started, int):
-        return None
-    return started + max_age_s
+    return None if isinstance(started, bool) or not isinstance(started, int) else started
 
 
 class SessionLedger:
@@ -55,9 +53,9 @@ class SessionLedger:
 
     def is_current(self, who: Dict[str, Any], max_age_s: int) -> bool:
         """Whether the session ``who`` has started, not yet ended by age, and not been signed out."""
-        identifier, end_s = session_id(who), session_end_s(who, max_age_s)
+        identifier, started = session_id(who), session_start_s(who)
         now = self.clock()
-        if identifier is None or end_s is None or not end_s - max_age_s <= now + 60 or now >= end_s:
+        if identifier is None or started is None or started > now + 60 or now >= started + max_age_s:
             return False  # the 60 s let processes whose clocks differ a little share sessions
         query = select(ended_sessions.c.session_id).where(ended_sessions.c.session_id == identifier)
         with self.engine.connect() as conn:
@@ -65,11 +63,11 @@ class SessionLedger:
 
     def end(self, who: Dict[str, Any], max_age_s: int) -> None:
         """Sign the session ``who`` out for good; forget sessions that have ended by themselves."""
-        identifier, end_s = session_id(who), session_end_s(who, max_age_s)
-        if identifier is None or end_s is None:
+        identifier, started = session_id(who), session_start_s(who)
+        if identifier is None or started is None:
             return
         now_ns = int(self.clock() * 1e9)
-        row = {"session_id": identifier, "ended_unix_ns": now_ns, "expires_unix_ns": end_s * 10**9}
+        row = {"session_id": identifier, "ended_unix_ns": now_ns, "expires_unix_ns": (started + max_age_s) * 10**9}
         with self.engine.begin() as conn:
             conn.execute(delete(ended_sessions).where(ended_sessions.c.expires_unix_ns < now_ns))
         try:
