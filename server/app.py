@@ -126,12 +126,20 @@ def serve_app(settings: Settings, sockets: Optional[List[socket.socket]] = None)
     stop = threading.Event()
     with stop_on_signals(stop):
         run_until_stopped(server, stop, settings.shutdown_timeout_s)
-    scheduler.stop()
-    timely.close_app(app)
-    rollups.finish(app, settings.shutdown_timeout_s)  # changed rollups written, not rebuilt after a restart
-    events.disconnect_app(app)
+    shut_down(app, settings.shutdown_timeout_s)
     print("greenflame server stopped", flush=True)
     return 0
+
+
+def shut_down(app: Flask, timeout_s: float) -> bool:
+    """End ``app``'s work off the request path: the pipeline's scheduler stops, timely reads take no
+    more, changed rollups are written (for up to ``timeout_s``: not rebuilt after a restart) and the
+    rollup worker's thread ends, the app leaves the storage signals. False if rollups were left."""
+    pipeline_worker.get_scheduler(app).stop()
+    timely.close_app(app)
+    written = rollups.finish(app, timeout_s)
+    events.disconnect_app(app)
+    return written
 
 
 def _bind(app: Flask, settings: Settings, sockets: Optional[List[socket.socket]] = None) -> Any:

@@ -591,12 +591,14 @@ def init_app(app: Flask) -> None:
     rollups.warm(time.time_ns())
 
 
-def finish(app: Flask, timeout_s: float) -> None:
+def finish(app: Flask, timeout_s: float) -> bool:
     """At shutdown: fold what is queued and write every changed bucket, for up to ``timeout_s``;
-    then the worker's thread ends (it reads the database no more)."""
+    then the worker's thread ends (it reads the database no more). False if that time ran out."""
     rollups = app.extensions.get(EXTENSION_KEY)
     if rollups is not None and not rollups.worker.stop(timeout_s):
         log.warning("rollups not all written at shutdown; they are rebuilt from the profiles when read")
+        return False
+    return True
 
 
 EXTENSION_KEY = "greenflame.rollups"

@@ -21,7 +21,7 @@ from support.openapi import SPEC
 from support.server import make_profile
 
 from greenflame.analyzer.formats import greenflame_json
-from greenflame.server.app import create_app
+from greenflame.server.app import create_app, shut_down
 from greenflame.server.tokens import TokenStore
 
 ADMIN_TOKEN = "matrix-admin-token-" + "x" * 16
@@ -171,7 +171,9 @@ class Matrix:
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
-    yield Matrix(tmp_path_factory.mktemp("matrix"))
+    made = Matrix(tmp_path_factory.mktemp("matrix"))
+    yield made
+    shut_down(made.app, 10)  # no analysis of the app left running at the interpreter's exit
 
 
 def expected_denial(rule_class: str, credential: str, rule: str) -> Optional[int]:

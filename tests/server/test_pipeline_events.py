@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from support.builders import lambda_profile
 
-from greenflame.server.app import create_app
+from greenflame.server.app import create_app, shut_down
 from greenflame.server.events import ProfileStored, disconnect_app, profile_stored
 from greenflame.server.pipeline_worker import get_scheduler
 from greenflame.server.rollups import get_rollups
@@ -30,10 +30,7 @@ def apps(tmp_path: Path) -> Iterator[List[Flask]]:
         made.append(app)
     yield made
     for app in made:
-        get_scheduler(app).stop()
-        with app.app_context():
-            assert get_rollups(get_storage()).worker.drain(60)
-        disconnect_app(app)
+        assert shut_down(app, 60)
 
 
 def storage_of(app: Flask) -> Storage:

@@ -15,8 +15,7 @@ from support.server import read_client
 from greenflame.analyzer import tree
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile, ProfileError
-from greenflame.server import pipeline_worker, rollups
-from greenflame.server.app import create_app
+from greenflame.server.app import create_app, shut_down
 from greenflame.server.errors import ApiError
 from greenflame.server.ingest import TRUNCATED_FRAME, check_bounds, truncate_stacks
 from greenflame.server.settings import Settings
@@ -135,8 +134,7 @@ def test_hostile_profiles_on_postgresql(tmp_path: Path, postgres_database: Calla
     try:
         _check_corpus(read_client(app))
     finally:  # the pipeline's and the rollups' threads must not outlive the throw-away database
-        pipeline_worker.get_scheduler(app).stop()
-        rollups.finish(app, 10)
+        shut_down(app, 10)
 
 
 def test_deep_stack_is_cut_to_the_limit_with_the_agents_marker(sqlite_client: FlaskClient) -> None:
