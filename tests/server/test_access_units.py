@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from support.clocks import ManualClock
 
 from greenflame.analyzer.errors import UserError
 from greenflame.server.db import make_engine, upgrade_database
@@ -85,18 +86,8 @@ def test_bad_requests_are_user_errors(store: TokenStore) -> None:
     assert store.list() == []
 
 
-class Clock:
-    """A settable clock (seconds since the epoch)."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_session_is_current_from_its_start_until_its_age_or_sign_out(engine: Engine) -> None:
-    clock = Clock(1_800_000_000.0)
+    clock = ManualClock(1_800_000_000.0)
     ledger = SessionLedger(engine, clock)
     who = {"kind": "admin", **new_session_fields(clock)}
     other = {"kind": "admin", **new_session_fields(clock)}
@@ -114,7 +105,7 @@ def test_a_session_is_current_from_its_start_until_its_age_or_sign_out(engine: E
 
 
 def test_sessions_without_an_id_or_start_or_from_the_future_are_not_current(engine: Engine) -> None:
-    clock = Clock(1_800_000_000.0)
+    clock = ManualClock(1_800_000_000.0)
     ledger = SessionLedger(engine, clock)
     good = new_session_fields(clock)
     assert not ledger.is_current({"kind": "admin"}, 3600)  # a cookie from before sessions had ids
@@ -127,7 +118,7 @@ def test_sessions_without_an_id_or_start_or_from_the_future_are_not_current(engi
 
 
 def test_signed_out_sessions_are_forgotten_once_they_would_have_ended(engine: Engine) -> None:
-    clock = Clock(1_800_000_000.0)
+    clock = ManualClock(1_800_000_000.0)
     ledger = SessionLedger(engine, clock)
     first = new_session_fields(clock)
     ledger.end(first, 60)

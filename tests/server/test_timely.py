@@ -7,21 +7,12 @@ import threading
 from typing import Callable, List, Tuple
 
 import pytest
+from support.clocks import ManualClock
 
 from greenflame.server.timely import Answer, TimelyReads, age_header
 
 #: Real seconds a request waits in these tests before it takes a stale answer.
 DEADLINE_S = 0.05
-
-
-class Clock:
-    """A monotonic clock the test moves by hand (ages are computed with it)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Gate:
@@ -47,12 +38,12 @@ def got(result: Tuple[Answer, float]) -> Tuple[bytes, float]:
 
 
 @pytest.fixture()
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture()
-def reads(clock: Clock) -> TimelyReads:
+def reads(clock: ManualClock) -> TimelyReads:
     made = TimelyReads(DEADLINE_S, max_stale_s=10, clock=clock)
     yield made
     made.close(wait=True)  # every gate is opened by its test: nothing runs on after it
@@ -64,7 +55,7 @@ def test_a_quick_answer_is_fresh(reads: TimelyReads) -> None:
     assert reads.stale_served == 0
 
 
-def test_a_late_answer_gives_the_last_one_with_its_age(reads: TimelyReads, clock: Clock) -> None:
+def test_a_late_answer_gives_the_last_one_with_its_age(reads: TimelyReads, clock: ManualClock) -> None:
     reads.answer("q", lambda: b"old")
     clock.now += 3
     slow = Gate(b"new")
@@ -79,7 +70,7 @@ def test_a_late_answer_gives_the_last_one_with_its_age(reads: TimelyReads, clock
     assert slow.runs == 1
 
 
-def test_an_answer_older_than_allowed_is_never_served(reads: TimelyReads, clock: Clock) -> None:
+def test_an_answer_older_than_allowed_is_never_served(reads: TimelyReads, clock: ManualClock) -> None:
     reads.answer("q", lambda: b"old")
     clock.now += 10.5
     slow = Gate(b"new")
@@ -88,7 +79,7 @@ def test_an_answer_older_than_allowed_is_never_served(reads: TimelyReads, clock:
     assert reads.stale_served == 0
 
 
-def test_after_two_late_answers_the_request_does_not_wait(clock: Clock) -> None:
+def test_after_two_late_answers_the_request_does_not_wait(clock: ManualClock) -> None:
     reads = TimelyReads(deadline_s=3600, max_stale_s=10_000, clock=clock)  # waiting would outlast the gates
 
     def late(body: bytes) -> Callable[[], bytes]:
@@ -118,7 +109,7 @@ def test_without_a_last_answer_the_request_waits(reads: TimelyReads) -> None:
     assert got(reads.answer("q", slow)) == (b"first", 0.0)
 
 
-def test_no_staleness_allowed_means_waiting(clock: Clock) -> None:
+def test_no_staleness_allowed_means_waiting(clock: ManualClock) -> None:
     reads = TimelyReads(DEADLINE_S, max_stale_s=0, clock=clock)
     try:
         reads.answer("q", lambda: b"old")
@@ -129,7 +120,7 @@ def test_no_staleness_allowed_means_waiting(clock: Clock) -> None:
         reads.close(wait=True)
 
 
-def test_fresh_runs_now_even_while_a_shared_one_is_running(reads: TimelyReads, clock: Clock) -> None:
+def test_fresh_runs_now_even_while_a_shared_one_is_running(reads: TimelyReads, clock: ManualClock) -> None:
     reads.answer("q", lambda: b"old")
     slow = Gate(b"slow")
     assert got(reads.answer("q", slow))[0] == b"old"
@@ -167,7 +158,7 @@ def test_an_error_reaches_the_request_and_is_not_kept(reads: TimelyReads) -> Non
     assert got(reads.answer("q", lambda: b"fine")) == (b"fine", 0.0)
 
 
-def test_a_large_answer_is_gzipped_once(clock: Clock) -> None:
+def test_a_large_answer_is_gzipped_once(clock: ManualClock) -> None:
     reads = TimelyReads(DEADLINE_S, max_stale_s=10, clock=clock, gzip_from_bytes=100)
     try:
         large, _ = reads.answer("large", lambda: b"[" + b"1," * 200 + b"1]")
