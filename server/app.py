@@ -18,6 +18,7 @@ from greenflame.analyzer.errors import UserError
 from . import (
     access,
     api,
+    collector,
     delivery,
     errors,
     events,
@@ -118,6 +119,7 @@ def serve_app(settings: Settings, sockets: Optional[List[socket.socket]] = None)
     app = create_app(settings)
     settings = app.config[SETTINGS_KEY]  # with the admin token
     server = _bind(app, settings, sockets)
+    collector.tune(settings.gc_young_threshold)
     scheduler = pipeline_worker.get_scheduler(app)
     if pipeline_worker.analyses_in_process(app):
         scheduler.start()

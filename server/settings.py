@@ -230,6 +230,11 @@ class Settings:
     processes: int = _setting(
         "GREENFLAME_PROCESSES", 1, "`greenflame serve` processes sharing the listening socket (each with its threads)"
     )
+    gc_young_threshold: int = _setting(
+        "GREENFLAME_GC_YOUNG_THRESHOLD",
+        50000,
+        "new container objects between the garbage collector's young passes (0: Python's own, 700)",
+    )
     shutdown_timeout_s: int = _setting(
         "GREENFLAME_SHUTDOWN_TIMEOUT_S", 25, "on SIGTERM, how long requests in flight may take to finish"
     )
@@ -262,6 +267,7 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise UserError(f"{name} must be above zero, got {getattr(self, name)}")
         for name in (
+            "gc_young_threshold",
             "analysis_delay_ms",
             "analysis_interval_s",
             "anomaly_history_s",
