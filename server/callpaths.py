@@ -23,7 +23,7 @@ import threading
 import zlib
 from dataclasses import dataclass
 from itertools import count
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -335,23 +335,30 @@ def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = M
     """:func:`fold_profile` of a checked wire-format document, from its columns: no object per
     sample or frame (each stack is one lookup in the index, equal stacks summed with numpy)."""
     document = summary.document
-    samples = document["samples"]
+    if document is None:
+        raise ValueError("the summary was made without its document")
+    samples = document.samples
     width = len(summary.sample_type_names)
-    values = np.asarray(list(map(itemgetter("values"), samples)), dtype=np.int64).reshape(len(samples), width)
-    fields = list(map(itemgetter("function", "file", "line"), document["frames"]))
+    values = np.asarray(list(map(_VALUES, samples)), dtype=np.int64).reshape(len(samples), width)
+    fields = list(map(_FRAME_FIELDS, document.frames))
     with index.lock:
         to_id = index.frame_ids(fields).__getitem__
         leaf = index.leaf
-        leaves = [leaf(tuple(map(to_id, stack))) for stack in map(itemgetter("stack"), samples)]
+        leaves = [leaf(tuple(map(to_id, stack))) for stack in map(_STACK, samples)]
     paths = np.asarray(leaves, dtype=np.int64)
     order = np.argsort(paths, kind="stable")
     ordered = paths[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     ids = ordered[starts] if len(paths) else paths
     summed = np.add.reduceat(values[order], starts, axis=0) if len(paths) else values
-    types = tuple(SampleType(t["name"], t["unit"]) for t in document["sample_types"])
+    types = tuple(SampleType(t.name, t.unit) for t in document.sample_types)
     end = summary.start_time_unix_ns + summary.duration_ns
     return cap(index, PathCounts(types, ids, summed, summary.start_time_unix_ns, end), max_paths)
+
+
+_VALUES = attrgetter("values")
+_STACK = attrgetter("stack")
+_FRAME_FIELDS = attrgetter("function", "file", "line")
 
 
 def cap(index: PathIndex, counts: PathCounts, max_paths: int) -> PathCounts:
