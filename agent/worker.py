@@ -95,14 +95,22 @@ class PeriodicWorker:
             thread_imports.load(self._imports())
         except Exception as error:
             report(f"{name} imports", error)
+        slept = True
         while True:
             try:
                 delay = max(0.0, next_delay())
             except Exception as error:
                 report(f"{name} delay", error)
                 delay = 1.0
-            if _sleep(delay, stopping):
-                return
+            # A tick already due runs at once, without giving up the GIL: behind busy threads each
+            # hand-over costs a wait of several switch intervals. Never twice in a row, so the loop
+            # still lets a stop through and cannot spin.
+            if delay > 0 or not slept:
+                if _sleep(delay, stopping):
+                    return
+                slept = True
+            else:
+                slept = False
             try:
                 tick()
             except Exception as error:
