@@ -233,7 +233,7 @@ class Settings:
     gc_young_threshold: int = _setting(
         "GREENFLAME_GC_YOUNG_THRESHOLD",
         50000,
-        "new container objects between the garbage collector's young passes (0: Python's own, 700)",
+        "new container objects between the garbage collector's young passes (0: Python's own)",
     )
     shutdown_timeout_s: int = _setting(
         "GREENFLAME_SHUTDOWN_TIMEOUT_S", 25, "on SIGTERM, how long requests in flight may take to finish"

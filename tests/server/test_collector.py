@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import List
 
 import pytest
 
@@ -20,7 +21,7 @@ print(before[0], *gc.get_threshold(), gc.get_freeze_count() >= len(kept))
 """
 
 
-def _tuned(young: int) -> list:
+def _tuned(young: int) -> List[str]:
     done = subprocess.run([sys.executable, "-c", _PROBE, str(young)], capture_output=True, text=True, check=True)
     return done.stdout.split()
 
@@ -28,7 +29,7 @@ def _tuned(young: int) -> list:
 def test_the_young_threshold_is_raised_and_start_up_objects_are_frozen() -> None:
     default, young, middle, old, frozen = _tuned(50_000)
     assert (young, middle, old, frozen) == ("50000", "10", "10", "True")
-    assert default == "700"
+    assert int(default) < 50_000  # Python's own is far lower (700 on 3.9-3.12)
 
 
 def test_zero_keeps_pythons_threshold_and_still_freezes() -> None:
