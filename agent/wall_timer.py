@@ -109,7 +109,7 @@ class WallTimer:
     """A one-shot ``CLOCK_MONOTONIC`` timer that sends SIGPROF to one thread when it expires."""
 
     def __init__(
-        self, library: Any, timer_id: Any, spec: Any, spec_ref: Any, make_preset: Optional[Callable[[int], Any]] = None
+        self, library: Any, timer_id: Any, spec: Any, spec_ref: Any, make_preset: Callable[[int], Any]
     ) -> None:
         self._settime = library.timer_settime
         self._delete = library.timer_delete
@@ -119,7 +119,7 @@ class WallTimer:
         self._value = spec.it_value
         # References to settings of 0, 1, 2... steps from now, each made when first used (making all
         # 200 at once took 0.4 ms, in a Lambda function's first invocation).
-        self._presets: List[Any] = [None] * PRESETS if make_preset is not None else []
+        self._presets: List[Any] = [None] * PRESETS
         self._make_preset = make_preset
         self._pid = os.getpid()
         # Held around each call into the C library: the call releases the GIL, and the timer must not
@@ -157,7 +157,7 @@ class WallTimer:
         if seconds < MIN_DELAY_S:
             seconds = MIN_DELAY_S
         whole = int(seconds)
-        self._settime_locked(0, whole, int((seconds - whole) * 1e9))
+        self._settime_locked(0, self._ref, whole, int((seconds - whole) * 1e9))
 
     def set_after(self, seconds: float, since_ns: int) -> None:
         """Fire once, ``seconds`` after ``since_ns`` (``time.perf_counter_ns()``: CLOCK_MONOTONIC on Linux),
@@ -171,40 +171,32 @@ class WallTimer:
             if step < 0:
                 step = 0
             preset = presets[step]
-            if preset is None and self._make_preset is not None:
+            if preset is None:
                 preset = presets[step] = self._make_preset(step)
-            self._settime_preset(preset)
+            self._settime_locked(0, preset)
             return
         if seconds < MIN_DELAY_S:
             seconds = MIN_DELAY_S
         sec, nsec = divmod(since_ns + int(seconds * 1e9), 1_000_000_000)
-        self._settime_locked(_TIMER_ABSTIME, sec, nsec)
+        self._settime_locked(_TIMER_ABSTIME, self._ref, sec, nsec)
 
-    def _settime_preset(self, preset: Any) -> None:
-        """``timer_settime`` from a ready-made setting (as :meth:`_settime_locked`, without filling one)."""
+    def stop(self) -> None:
+        """Do not fire (a signal already sent still arrives)."""
+        self._settime_locked(0, self._ref, 0, 0)
+
+    def _settime_locked(self, flags: int, setting: Any, sec: int = -1, nsec: int = 0) -> None:
+        """``timer_settime`` from ``setting``, a ready-made one or (``sec`` >= 0) this timer's own, filled
+        with ``sec`` and ``nsec`` first; unless the timer is deleted, or being deleted (then nothing is
+        left to set)."""
         busy = self._busy
         if not busy.acquire(True, SETTIME_WAIT_S):
             return
         try:
             if self._id is not None:
-                self._settime(self._id, 0, preset, None)
-        finally:
-            busy.release()
-
-    def stop(self) -> None:
-        """Do not fire (a signal already sent still arrives)."""
-        self._settime_locked(0, 0, 0)
-
-    def _settime_locked(self, flags: int, sec: int, nsec: int) -> None:
-        """``timer_settime`` unless the timer is deleted, or being deleted (then nothing is left to set)."""
-        busy = self._busy
-        if not busy.acquire(timeout=SETTIME_WAIT_S):
-            return
-        try:
-            if self._id is not None:
-                value = self._value
-                value.tv_sec, value.tv_nsec = sec, nsec
-                self._settime(self._id, flags, self._ref, None)
+                if sec >= 0:
+                    value = self._value
+                    value.tv_sec, value.tv_nsec = sec, nsec
+                self._settime(self._id, flags, setting, None)
         finally:
             busy.release()
 
@@ -213,6 +205,6 @@ class WallTimer:
         thread: a call of the main thread's handler in progress finishes first."""
         with self._busy:
             if self._id is not None and os.getpid() == self._pid:
-                self._settime_locked(0, 0, 0)  # reentrant: this thread holds the lock already
+                self._settime_locked(0, self._ref, 0, 0)  # reentrant: this thread holds the lock already
                 self._delete(self._id)
             self._id = None

@@ -97,24 +97,17 @@ def rearm(seconds: float) -> None:
     spec = _types()[2]()
     spec.it_value.tv_nsec = 10_000_000
     ready = ctypes.byref(spec)
-    settime, timer_id, busy = timer._settime, timer._id, timer._busy
+    settime, timer_id = timer._settime, timer._id
     now = time.perf_counter_ns
 
-    def exact() -> None:
+    def exact() -> None:  # TIMER_ABSTIME, the fields filled: set_after beyond its presets
         sec, nsec = divmod(now() + 10_000_000, 1_000_000_000)
-        timer._settime_locked(1, sec, nsec)  # TIMER_ABSTIME, the fields filled: set_after beyond its presets
-
-    def ready_locked() -> None:
-        if busy.acquire(True, 1.0):
-            try:
-                settime(timer_id, 0, ready, None)
-            finally:
-                busy.release()
+        timer._settime_locked(1, timer._ref, sec, nsec)
 
     ways: Dict[str, Callable[[], None]] = {
         "set_after": lambda: timer.set_after(0.01, now()),
         "exact (filled, absolute)": exact,
-        "ready-made, locked": ready_locked,
+        "ready-made, locked": lambda: timer._settime_locked(0, ready),
         "ready-made, no lock": lambda: settime(timer_id, 0, ready, None),
     }
     for asleep in (False, True):
