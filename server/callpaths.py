@@ -334,9 +334,7 @@ def fold_profile(
 def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = MAX_BUCKET_PATHS) -> PathCounts:
     """:func:`fold_profile` of a checked wire-format document, from its columns: no object per
     sample or frame (each stack is one lookup in the index, equal stacks summed with numpy)."""
-    document = summary.document
-    if document is None:
-        raise ValueError("the summary was made without its document")
+    document = summary.wire()
     samples = document.samples
     width = len(summary.sample_type_names)
     values = np.asarray(list(map(_VALUES, samples)), dtype=np.int64).reshape(len(samples), width)

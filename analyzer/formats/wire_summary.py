@@ -111,11 +111,15 @@ class DocumentSummary:
         """Sum of sample type ``name`` over all samples (the type must exist)."""
         return self.totals[self.sample_type_names.index(name)]
 
+    def wire(self) -> WireDocument:
+        """The checked document; ValueError for a summary made without it (:meth:`of` a built profile)."""
+        if self.document is None:
+            raise ValueError("this summary was made without its document")
+        return self.document
+
     def profile(self) -> Profile:
         """The document as a :class:`Profile` (built now: one object per frame and sample)."""
-        doc = self.document
-        if doc is None:
-            raise ValueError("this summary was made without its document")
+        doc = self.wire()
         return Profile(
             sample_types=[SampleType(t.name, t.unit) for t in doc.sample_types],
             frames=[Frame(f.function, f.file, f.line) for f in doc.frames],
