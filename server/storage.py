@@ -29,6 +29,7 @@ from .blobs import BlobStore, open_blob_store
 from .context import SETTINGS_KEY
 from .db import make_engine, upgrade_database
 from .events import ProfileStored, profile_stored
+from .known_keys import KnownKeys
 from .schema import groups, profiles, rollup_buckets
 
 INGEST_KEY_PREFIX = "gfi_"
@@ -89,6 +90,7 @@ class Storage:
     def __init__(self, engine: Engine, blobs: BlobStore) -> None:
         self.engine = engine
         self.blobs = blobs
+        self.known_keys = KnownKeys()
 
     @classmethod
     def open(cls, database_url: str, blobs_url: str) -> Storage:
@@ -114,10 +116,17 @@ class Storage:
         return key
 
     def group_for_key(self, key: str) -> Optional[str]:
-        """The group whose ingest key is ``key``, or None."""
-        with self.engine.connect() as conn:
-            query = select(groups.c.name).where(groups.c.ingest_key_sha256 == hash_key(key))
-            return conn.execute(query).scalar_one_or_none()
+        """The group whose ingest key is ``key``, or None (a key matched lately is not looked up again:
+        see :mod:`.known_keys`)."""
+        key_hash = hash_key(key)
+        group = self.known_keys.group(key_hash)
+        if group is None:
+            with self.engine.connect() as conn:
+                query = select(groups.c.name).where(groups.c.ingest_key_sha256 == key_hash)
+                group = conn.execute(query).scalar_one_or_none()
+            if group is not None:
+                self.known_keys.remember(key_hash, group)
+        return group
 
     def list_groups(self) -> List[GroupSummary]:
         """Every group with its profile count and time span, by name."""
