@@ -62,6 +62,17 @@ def build(root: Path, count: int, stacks: int, report_s: int) -> None:
     storage.close()
 
 
+def tune_collector() -> None:
+    """The garbage collector as ``greenflame serve`` and ``greenflame worker`` set it (a tree from
+    before server/collector.py keeps Python's)."""
+    try:
+        from greenflame.server import collector
+        from greenflame.server.settings import Settings
+    except ImportError:
+        return
+    collector.tune(Settings.from_env().gc_young_threshold)
+
+
 def child(root: Path, count: int, stacks: int, report_s: int, runs: int) -> None:
     """One side's runs on its copy of the data; prints ``{"first": ms, "runs": [ms, ...]}``."""
     from reports import ReportGenerator
@@ -72,6 +83,7 @@ def child(root: Path, count: int, stacks: int, report_s: int, runs: int) -> None
     from greenflame.server.tickets.store import TicketStore
 
     storage = Storage.open(f"sqlite:///{root / 'db.sqlite'}", str(root / "blobs"))
+    tune_collector()
     pipeline = Pipeline(
         storage, PipelineStore(storage.engine), TicketStore(storage.engine), PipelineConfig(), environ={}
     )

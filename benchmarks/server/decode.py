@@ -1,0 +1,103 @@
+"""Time per report of the server's readers of a wire-format document, alternating them (A B A B).
+
+The reports are issue 18's (``reports.py``: about 900 stacks 15-45 deep over about 2,800 frames),
+gunzipped beforehand. Each reader reads every report once per round; a round's figure is its
+mean time per report, and the rounds alternate the readers. The collector is set as ``greenflame
+serve`` sets it (server/collector.py), since the readers make objects the collector tracks.
+
+- ``summarize``: what ingest checks (``wire_summary.summarize``);
+- ``loads``: a stored body read back into a Profile (``Storage.load_profile``);
+- ``full``: the reference reader (``greenflame_json.loads``).
+
+With ``--merge-onto N`` it also times what the analysis does with a new report once read
+(``server/window_merge.py``): :func:`analyzer.model.merge` of the merge of N reports (a kept
+5-minute slot) and one more, against the merge of the kept slot alone.
+
+    python benchmarks/server/decode.py [--reports 40] [--rounds 7] [--readers summarize loads full] [--keep]
+        [--merge-onto 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence, TypeVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from reports import ReportGenerator
+
+from greenflame.analyzer.formats import greenflame_json, wire_summary
+from greenflame.analyzer.model import merge
+from greenflame.server import collector
+from greenflame.server.settings import Settings
+
+T = TypeVar("T")
+
+READERS: Dict[str, Callable[[bytes], object]] = {
+    "summarize": wire_summary.summarize,
+    "loads": wire_summary.loads,
+    "full": greenflame_json.loads,
+}
+
+
+def mean_ms(reader: Callable[[T], object], items: Sequence[T], keep: bool) -> float:
+    """Mean milliseconds per item of one pass (``keep``: every result held until the pass ends, as
+    the analysis's cache of decoded profiles holds them)."""
+    kept = []
+    started = time.perf_counter()
+    for item in items:
+        result = reader(item)
+        if keep:
+            kept.append(result)
+    elapsed = time.perf_counter() - started
+    kept.clear()
+    return elapsed * 1000 / len(items)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="hold a pass's results until it ends")
+    parser.add_argument("--merge-onto", type=int, default=0, help="also time a merge onto N reports' merge")
+    parser.add_argument("--readers", nargs="+", default=["summarize", "loads"], choices=sorted(READERS))
+    args = parser.parse_args()
+    generator = ReportGenerator()
+    documents = [gzip.decompress(generator.body("decode", 10**18 + n * 60 * 10**9)) for n in range(args.reports)]
+    collector.tune(Settings.from_env().gc_young_threshold)
+    results: Dict[str, List[float]] = {name: [] for name in args.readers}
+    for _ in range(args.rounds):
+        for name in args.readers:
+            results[name].append(mean_ms(READERS[name], documents, args.keep))
+    size = sum(map(len, documents)) / len(documents) / 1024
+    held = ", results held" if args.keep else ""
+    print(f"{args.reports} reports of {size:.0f} KiB JSON, {args.rounds} rounds alternating{held}")
+    for name, times in results.items():
+        print(f"  {name:12s} median {statistics.median(times):6.2f} ms a report ({min(times):.2f}-{max(times):.2f})")
+    if args.merge_onto:
+        time_merges(documents, args.merge_onto, args.rounds)
+
+
+def time_merges(documents: List[bytes], onto: int, rounds: int) -> None:
+    """The merge of a kept slot of ``onto`` reports with one more report, and of the slot alone."""
+    profiles = [wire_summary.loads(document) for document in documents]
+    slot = merge(profiles[:onto])
+    more = profiles[onto:]
+    with_one: List[float] = []
+    alone: List[float] = []
+    for _ in range(rounds):
+        with_one.append(mean_ms(lambda profile: merge([slot, profile]), more, False))
+        alone.append(mean_ms(lambda _profile: merge([slot]), more, False))
+    added = [a - b for a, b in zip(with_one, alone)]
+    print(f"merge onto a slot of {onto} reports ({len(slot.samples)} samples), {rounds} rounds alternating")
+    for name, times in (("slot + one", with_one), ("slot alone", alone), ("one report", added)):
+        print(f"  {name:12s} median {statistics.median(times):6.2f} ms ({min(times):.2f}-{max(times):.2f})")
+
+
+if __name__ == "__main__":
+    main()
