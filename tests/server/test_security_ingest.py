@@ -122,7 +122,9 @@ def _check_corpus(client: FlaskClient) -> None:
 
 @pytest.fixture
 def sqlite_client(tmp_path: Path) -> Iterator[FlaskClient]:
-    yield read_client(create_app({"data_dir": str(tmp_path), "admin_token": "admin"}))
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "admin"})
+    yield read_client(app)
+    shut_down(app, 10)  # no analysis of these groups may outlive the test (or run at the interpreter's exit)
 
 
 def test_hostile_profiles_on_sqlite(sqlite_client: FlaskClient) -> None:
