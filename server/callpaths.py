@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 from itertools import count
 from operator import attrgetter
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -298,7 +298,7 @@ class PathCounts:
     end_ns: int = 0
     capped: int = 0
     #: The ids of the profiles summed, when known (stored buckets say which profiles they hold).
-    members: Optional[FrozenSet[str]] = None
+    members: Optional[AbstractSet[str]] = None
 
     @property
     def nbytes(self) -> int:

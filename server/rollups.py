@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Dict, FrozenSet, Hashable, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 from flask import Flask, current_app
 from sqlalchemy import func, select
@@ -53,6 +53,7 @@ from .callpaths import (
 from .events import ProfileStored, connect_storage, profile_stored
 from .fine_series import fine_series_for
 from .lru import LruCache
+from .members import Members
 from .series import series_for
 from .storage import Storage, StoredBucket, StoredProfile, get_storage, profiles
 from .window_merge import merges_for
@@ -198,8 +199,9 @@ class _Latest:
         self.counts = counts
 
     @property
-    def members(self) -> FrozenSet[str]:
-        return self.counts.members or frozenset()
+    def members(self) -> AbstractSet[str]:
+        members = self.counts.members
+        return members if members is not None else frozenset()
 
 
 class Rollups:
@@ -387,16 +389,17 @@ class Rollups:
             rows = self._bucket_rows(key)
             summed = self._sum(index, key, [r for r in rows if r.id != row.id], latest) if rows else None
             parts = [summed, counts] if summed is not None else [counts]
-            members = frozenset(r.id for r in rows) | {row.id}
+            members: AbstractSet[str] = frozenset(r.id for r in rows) | {row.id}
         else:
-            parts, members = [latest.counts, counts], latest.members | {row.id}
+            parts, members = [latest.counts, counts], Members.of(latest.members).plus(row.id)
         self._remember(index, key, merge_counts(index, parts), members)
         with self._dirty_lock:
             self._dirty.setdefault(key, time.monotonic())
 
-    def _remember(self, index: PathIndex, key: BucketKey, counts: PathCounts, members: FrozenSet[str]) -> PathCounts:
+    def _remember(self, index: PathIndex, key: BucketKey, counts: PathCounts, members: AbstractSet[str]) -> PathCounts:
+        """Keep ``counts`` as the bucket's sums of ``members`` (an immutable set: Members or frozenset)."""
         counts = cap(index, counts, self.max_bucket_paths)
-        counts.members = frozenset(members)
+        counts.members = members
         self.buckets.put(key, _Latest(index.epoch, counts))
         return counts
 

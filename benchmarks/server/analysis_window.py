@@ -138,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.child:
         child(args.child, args.profiles[0], args.stacks, args.report_s, args.runs)
         return
-    sides: List[Tuple[str, str]] = [tuple(item.split("=", 1)) for item in args.sides]  # type: ignore[misc]
+    sides: List[Tuple[str, str]] = [tuple(item.split("=", 1)) for item in args.sides]
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     results: Dict[Tuple[int, str], Dict[str, List[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="gf-analysis-window-") as tmp:
