@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 from flask import Flask
@@ -18,7 +18,7 @@ from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
 from greenflame.analyzer.tree import build_tree, prune, prune_paths, to_dict
 from greenflame.server import callpaths
-from greenflame.server.app import create_app
+from greenflame.server.app import create_app, shut_down
 from greenflame.server.callpaths import (
     CAPPED_FRAME,
     PathIndex,
@@ -134,15 +134,20 @@ T0_NS = 1_700_000_000 * 10**9 // HOUR_NS * HOUR_NS  # an hour boundary, long pas
 class Service:
     """A real app on a data folder, fed through POST /api/v1/ingest as agents feed it."""
 
+    #: Every app made by a Service in the running test (shut down after it: see ``shut_services``).
+    apps: List[Flask] = []
+
     def __init__(self, data_dir: Path) -> None:
         self.settings = {"data_dir": str(data_dir), "admin_token": "t"}
         self.app = create_app(self.settings)
+        Service.apps.append(self.app)
         created = self.app.test_client().post("/api/v1/groups", json={"name": "svc"}, headers=_auth("t"))
         self.key = created.get_json()["ingest_key"]
 
     def restart(self) -> Flask:
         """A new app on the same storage (as after a restart, or another server process)."""
         self.app = create_app(self.settings)
+        Service.apps.append(self.app)
         return self.app
 
     def ingest(self, profile: Profile) -> None:
@@ -167,6 +172,14 @@ class Service:
         self.drain()
         tree: Dict[str, Any] = response.get_json()["flamegraph"]
         return tree
+
+
+@pytest.fixture(autouse=True)
+def shut_services() -> Iterator[None]:
+    """No app of a test analyses on after it (or at the interpreter's exit)."""
+    yield
+    while Service.apps:
+        shut_down(Service.apps.pop(), 10)
 
 
 def _auth(token: str) -> Dict[str, str]:
