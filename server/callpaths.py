@@ -22,7 +22,7 @@ import json
 import threading
 import zlib
 from dataclasses import dataclass
-from itertools import count
+from itertools import chain, count, repeat
 from operator import attrgetter
 from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Tuple
 
@@ -88,6 +88,8 @@ class PathIndex:
         self._frame_fields: Dict[Tuple[str, str, int], int] = {}
         #: Whole stacks (tuples of frame ids) already interned: one lookup per sample.
         self._leaves: Dict[Tuple[int, ...], int] = {}
+        #: The same, keyed by the stack's ids as int32 bytes (:meth:`leaves`).
+        self._leaf_bytes: Dict[bytes, int] = {}
         self.parents: List[int] = [-1]
         self.path_frames: List[int] = [-1]
         self.frame_objects: List[Frame] = [ROOT_FRAME]
@@ -145,6 +147,29 @@ class PathIndex:
                 path = child(path, frame_id)
             self._leaves[stack] = path
         return path
+
+    def leaves(self, frame_ids: Sequence[int], stacks: Sequence[Sequence[int]]) -> List[int]:
+        """The path of each whole stack, given in another frame table's numbers that ``frame_ids`` maps
+        to this index's ids (call with :attr:`lock` held).
+
+        The stacks are mapped in one numpy step and each is looked up by its ids' bytes, all in C
+        loops; only a stack not seen before walks its prefixes (:meth:`leaf`).
+        """
+        if not stacks:
+            return []
+        lengths = np.fromiter(map(len, stacks), dtype=np.int64, count=len(stacks))
+        ends = np.cumsum(lengths)
+        flat = np.fromiter(chain.from_iterable(stacks), dtype=np.int64, count=int(ends[-1]))
+        mapped = np.asarray(frame_ids, dtype=np.int32)[flat].tobytes()
+        ends *= 4
+        keys = list(map(mapped.__getitem__, map(slice, (ends - lengths * 4).tolist(), ends.tolist())))
+        found = list(map(self._leaf_bytes.get, keys, repeat(-1, len(keys))))
+        if -1 in found:
+            for n, path in enumerate(found):
+                if path == -1:
+                    stack = tuple(np.frombuffer(keys[n], dtype=np.int32).tolist())
+                    found[n] = self._leaf_bytes[keys[n]] = self.leaf(stack)
+        return found
 
     def _add(self, key: Tuple[int, int], path_hash: int) -> int:
         parent, frame_id = key
@@ -339,10 +364,9 @@ def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = M
     width = len(summary.sample_type_names)
     values = np.asarray(list(map(_VALUES, samples)), dtype=np.int64).reshape(len(samples), width)
     fields = list(map(_FRAME_FIELDS, document.frames))
+    stacks = list(map(_STACK, samples))
     with index.lock:
-        to_id = index.frame_ids(fields).__getitem__
-        leaf = index.leaf
-        leaves = [leaf(tuple(map(to_id, stack))) for stack in map(_STACK, samples)]
+        leaves = index.leaves(index.frame_ids(fields), stacks)
     paths = np.asarray(leaves, dtype=np.int64)
     order = np.argsort(paths, kind="stable")
     ordered = paths[order]

@@ -9,12 +9,14 @@ serve`` sets it (server/collector.py), since the readers make objects the collec
 - ``loads``: a stored body read back into a Profile (``Storage.load_profile``);
 - ``full``: the reference reader (``greenflame_json.loads``).
 
+With ``--fold`` it also times the rollups' fold of each checked report into its group's call-path
+index (``server/callpaths.fold_document``, on the request thread), the index warmed by one pass.
 With ``--merge-onto N`` it also times what the analysis does with a new report once read
 (``server/window_merge.py``): :func:`analyzer.model.merge` of the merge of N reports (a kept
 5-minute slot) and one more, against the merge of the kept slot alone.
 
     python benchmarks/server/decode.py [--reports 40] [--rounds 7] [--readers summarize loads full] [--keep]
-        [--merge-onto 10]
+        [--fold] [--merge-onto 10]
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="hold a pass's results until it ends")
+    parser.add_argument("--fold", action="store_true", help="also time the fold of each report")
     parser.add_argument("--merge-onto", type=int, default=0, help="also time a merge onto N reports' merge")
     parser.add_argument("--readers", nargs="+", default=["summarize", "loads"], choices=sorted(READERS))
     args = parser.parse_args()
@@ -79,8 +82,21 @@ def main() -> None:
     print(f"{args.reports} reports of {size:.0f} KiB JSON, {args.rounds} rounds alternating{held}")
     for name, times in results.items():
         print(f"  {name:12s} median {statistics.median(times):6.2f} ms a report ({min(times):.2f}-{max(times):.2f})")
+    if args.fold:
+        time_folds(documents, args.rounds)
     if args.merge_onto:
         time_merges(documents, args.merge_onto, args.rounds)
+
+
+def time_folds(documents: List[bytes], rounds: int) -> None:
+    """The fold of each checked report into one warm index."""
+    from greenflame.server.callpaths import PathIndex, fold_document
+
+    summaries = [wire_summary.summarize(document) for document in documents]
+    index = PathIndex()
+    mean_ms(lambda summary: fold_document(index, summary), summaries, False)
+    times = [mean_ms(lambda summary: fold_document(index, summary), summaries, False) for _ in range(rounds)]
+    print(f"  {'fold':12s} median {statistics.median(times):6.2f} ms a report ({min(times):.2f}-{max(times):.2f})")
 
 
 def time_merges(documents: List[bytes], onto: int, rounds: int) -> None:
