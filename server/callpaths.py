@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 from itertools import chain, count, repeat
 from operator import attrgetter
-from typing import AbstractSet, Any, Dict, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,8 @@ ROOT = 0
 CAPPED_FRAME = Frame("other", "<capped>")
 #: Default cap on distinct stacks (leaf call paths) per bucket, the "other" path included.
 MAX_BUCKET_PATHS = 50_000
+#: A group's index is replaced by an empty one once it holds more paths than this.
+MAX_INDEX_PATHS = 500_000
 FORMAT_VERSION = 3
 MAGIC = b"GFPATHS3"
 _HASH_MASK = (1 << 63) - 1
@@ -66,6 +68,23 @@ def _path_hashes(parent_hashes: np.ndarray, frame_digests: np.ndarray) -> np.nda
     return ((x ^ (x >> np.uint64(31))) & np.uint64(_HASH_MASK)).astype(np.int64)
 
 
+class GroupIndexes:
+    """Each group's :class:`PathIndex` in this process, shared by everything that folds its profiles."""
+
+    def __init__(self) -> None:
+        self._indexes: Dict[str, PathIndex] = {}
+        self._lock = threading.Lock()
+
+    def get(self, group: str, max_paths: int = MAX_INDEX_PATHS) -> PathIndex:
+        """The group's index, replaced by an empty one once it holds more than ``max_paths`` paths
+        or label sets."""
+        with self._lock:
+            index = self._indexes.get(group)
+            if index is None or len(index) > max_paths or len(index.label_sets) > max_paths:
+                index = self._indexes[group] = PathIndex()
+            return index
+
+
 @dataclass(frozen=True)
 class PathArrays:
     """A snapshot of an index's first ``size`` paths as numpy arrays (index growth leaves it valid)."""
@@ -75,6 +94,36 @@ class PathArrays:
     frames: np.ndarray
     levels: Tuple[np.ndarray, ...]  # path ids by depth, deepest first (the root excluded)
     name_rank: np.ndarray  # per frame id: its rank by (function, file, line)
+
+
+class LabelSets:
+    """The distinct label sets of one index's samples, each with a small id (0: no labels);
+    call with the index's lock held."""
+
+    def __init__(self) -> None:
+        self._ids: Dict[FrozenSet[Tuple[str, str]], int] = {frozenset(): 0}
+        #: By id, the labels as a dict.
+        self.dicts: List[Dict[str, str]] = [{}]
+
+    def __len__(self) -> int:
+        return len(self.dicts)
+
+    def ids(self, labels: Sequence[Dict[str, str]]) -> List[int]:
+        """The id of each of ``labels`` (sets seen first are added), looked up in C loops."""
+        keys = list(map(frozenset, map(dict.items, labels)))
+        found = list(map(self._ids.get, keys, repeat(-1, len(keys))))
+        if -1 in found:
+            for n, known in enumerate(found):
+                if known == -1:
+                    found[n] = self._add(keys[n], labels[n])
+        return found
+
+    def _add(self, key: FrozenSet[Tuple[str, str]], labels: Mapping[str, str]) -> int:
+        known = self._ids.get(key)
+        if known is None:
+            known = self._ids[key] = len(self.dicts)
+            self.dicts.append(dict(labels))
+        return known
 
 
 class PathIndex:
@@ -100,6 +149,8 @@ class PathIndex:
         self._arrays: Optional[PathArrays] = None
         self._sorted: Optional[Tuple[np.ndarray, np.ndarray]] = None
         self._columns: Tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int64))
+        #: The label sets of the samples folded with their labels (:mod:`.labelled`).
+        self.label_sets = LabelSets()
         self.lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -359,6 +410,12 @@ def fold_profile(
 def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = MAX_BUCKET_PATHS) -> PathCounts:
     """:func:`fold_profile` of a checked wire-format document, from its columns: no object per
     sample or frame (each stack is one lookup in the index, equal stacks summed with numpy)."""
+    paths, values = document_columns(index, summary)
+    return fold_columns(index, summary, paths, values, max_paths)
+
+
+def document_columns(index: PathIndex, summary: DocumentSummary) -> Tuple[np.ndarray, np.ndarray]:
+    """Each sample's path in ``index`` and its values (one row per sample, one column per type)."""
     document = summary.wire()
     samples = document.samples
     width = len(summary.sample_type_names)
@@ -367,13 +424,19 @@ def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = M
     stacks = list(map(_STACK, samples))
     with index.lock:
         leaves = index.leaves(index.frame_ids(fields), stacks)
-    paths = np.asarray(leaves, dtype=np.int64)
+    return np.asarray(leaves, dtype=np.int64), values
+
+
+def fold_columns(
+    index: PathIndex, summary: DocumentSummary, paths: np.ndarray, values: np.ndarray, max_paths: int
+) -> PathCounts:
+    """The document's samples (``paths``, ``values``: one row each, in any number) as a bucket, capped."""
     order = np.argsort(paths, kind="stable")
     ordered = paths[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     ids = ordered[starts] if len(paths) else paths
     summed = np.add.reduceat(values[order], starts, axis=0) if len(paths) else values
-    types = tuple(SampleType(t.name, t.unit) for t in document.sample_types)
+    types = tuple(SampleType(t.name, t.unit) for t in summary.wire().sample_types)
     end = summary.start_time_unix_ns + summary.duration_ns
     return cap(index, PathCounts(types, ids, summed, summary.start_time_unix_ns, end), max_paths)
 

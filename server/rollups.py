@@ -39,6 +39,7 @@ from . import metrics
 from .callpaths import (
     FORMAT_VERSION,
     MAX_BUCKET_PATHS,
+    MAX_INDEX_PATHS,
     PathCounts,
     PathIndex,
     StoredFormatError,
@@ -46,12 +47,12 @@ from .callpaths import (
     cap,
     decode,
     encode,
-    fold_document,
     fold_profile,
     merge_counts,
 )
 from .events import ProfileStored, connect_storage, profile_stored
 from .fine_series import fine_series_for
+from .labelled import indexes_for, labelled_for, of_document
 from .lru import LruCache
 from .members import Members
 from .series import series_for
@@ -66,8 +67,6 @@ _WIDTH_NAMES = {SLOT_NS: "5m", HOUR_NS: "hour"}
 #: How far back the rollups are read into memory when the server starts.
 WARM_SPAN_NS = 24 * HOUR_NS
 MAX_SERIES_POINTS = 400
-#: A group's call-path index is started afresh beyond this many paths (memory stays bounded).
-MAX_INDEX_PATHS = 500_000
 PROFILE_CACHE_BYTES = 128 * 1024 * 1024
 BUCKET_CACHE_BYTES = 192 * 1024 * 1024
 #: A changed bucket is written this long after its first change (later changes ride along).
@@ -218,8 +217,7 @@ class Rollups:
         self.storage = storage
         self.max_bucket_paths = max_bucket_paths
         self.max_index_paths = max_index_paths
-        self._indexes: Dict[str, PathIndex] = {}
-        self._indexes_lock = threading.Lock()
+        self._indexes = indexes_for(storage)
         self.profiles: LruCache[str, PathCounts] = LruCache(PROFILE_CACHE_BYTES, cost=lambda c: c.nbytes)
         #: Each bucket's sums as last built or read, by (group, width, number).
         self.buckets: LruCache[BucketKey, _Latest] = LruCache(BUCKET_CACHE_BYTES, cost=lambda b: b.counts.nbytes)
@@ -239,11 +237,7 @@ class Rollups:
 
     def index(self, group: str) -> PathIndex:
         """The group's call-path index (replaced by an empty one once it holds too many paths)."""
-        with self._indexes_lock:
-            index = self._indexes.get(group)
-            if index is None or len(index) > self.max_index_paths:
-                index = self._indexes[group] = PathIndex()
-            return index
+        return self._indexes.get(group, self.max_index_paths)
 
     def folded(
         self,
@@ -357,7 +351,8 @@ class Rollups:
         if content is not None:
             index = self.index(row.group)
             if isinstance(content, DocumentSummary):
-                counts = fold_document(index, content, self.max_bucket_paths)
+                counts, labelled = of_document(index, content, self.max_bucket_paths)
+                labelled_for(self.storage).put(row.id, labelled)
             else:
                 counts = fold_profile(index, content, self.max_bucket_paths)
             self.profiles.put(f"{index.epoch}/{row.id}", counts)

@@ -16,21 +16,28 @@ metadata counters), so a window is merged here from parts:
   (it changes when the window moves past a slot's edge);
 - the window is the merge of the first slot, the span and the last slot.
 
-The profiles themselves come from :mod:`.decoded`. Everything kept is memory only, bounded by an
-estimate of its bytes: an evicted part is merged again from its profiles, and a new process
-starts with nothing kept; the result is always the merge of exactly the profiles asked for.
+Reports and parts are labelled rows of the group's call-path index (:mod:`.labelled`), which
+ingest makes from the request's columns; only the window's merge becomes a profile. Everything
+kept is memory only, bounded by an estimate of its bytes: an evicted report is read from its
+body, an evicted part merged again from its reports, and a part of an index since replaced is
+merged again in the new one; a new process starts with nothing kept; the result is always the
+merge of exactly the profiles asked for.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
+from functools import cached_property
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from greenflame.analyzer.model import CPU, WALL, Profile, merge
+from greenflame.analyzer.model import Profile
 from greenflame.analyzer.rules.lambda_facts import invocation_count, local_runner
 
-from .decoded import DecodedProfiles, decoded_for, profile_bytes
+from . import labelled
+from .callpaths import GroupIndexes, PathIndex
+from .decoded import DecodedProfiles, decoded_for
+from .labelled import Labelled, LabelledProfiles, indexes_for, labelled_for, to_profile
 from .lru import LruCache
 from .series import per_storage
 from .storage import Storage, StoredProfile
@@ -38,7 +45,7 @@ from .storage import Storage, StoredProfile
 SLOT_NS = 300 * 10**9
 SUB_SLOT_NS = 60 * 10**9
 #: Bound of the estimated bytes of the slot, 1-minute and span merges one storage keeps.
-MERGE_CACHE_BYTES = 512 * 1024 * 1024
+MERGE_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,57 +89,50 @@ def _extreme(pick: Any, a: Optional[int], b: Optional[int]) -> Optional[int]:
     return b if a is None else a if b is None else pick(a, b)
 
 
-def structure_kind(profile: Profile) -> Optional[str]:
-    """The sample type whose stacks :func:`analyzer.series_counts.add_structure` reads in ``profile``:
-    CPU where it has CPU samples, else wall where it has wall samples, else none."""
-    return next((t for t in (CPU, WALL) if profile.has_type(t) and profile.total(t) > 0), None)
-
-
 @dataclass(frozen=True)
 class Part:
-    """The merge of consecutive profiles (``ids``, in order) with their summed traffic, and the
-    structure kinds of its reports (one kind at most: its merge has the same structure as they)."""
+    """The merge of consecutive profiles (``ids``, in order) as labelled rows of their group's index,
+    with their summed traffic."""
 
     ids: Tuple[str, ...]
-    profile: Profile
+    rows: Labelled
     traffic: Traffic
-    kinds: FrozenSet[str]
 
     @property
     def uniform(self) -> bool:
-        """Whether the merge shows which frames are above which as its reports together do."""
-        return len(self.kinds) <= 1
+        """Whether the merge shows which frames are above which as its reports together do (their
+        reports read one structure kind at most)."""
+        return len(self.rows.kinds) <= 1
 
 
-def single(profile_id: str, profile: Profile) -> Part:
-    """One report as a part (its profile itself, not merged)."""
-    kind = structure_kind(profile)
-    return Part((profile_id,), profile, Traffic.of(profile), frozenset([kind] if kind else []))
+def single(profile_id: str, rows: Labelled) -> Part:
+    """One report as a part."""
+    return Part((profile_id,), rows, Traffic.of(rows.shell))
 
 
 def combine(group: str, parts: Sequence[Part]) -> Part:
-    """The merge of consecutive parts: by associativity, the merge of all their reports."""
+    """The merge of consecutive parts (of one index): by associativity, the merge of all their reports."""
     ids: Tuple[str, ...] = ()
     traffic = Traffic()
-    kinds: FrozenSet[str] = frozenset()
     for part in parts:
         ids += part.ids
         traffic += part.traffic
-        kinds |= part.kinds
-    return Part(ids, merge([part.profile for part in parts], group), traffic, kinds)
+    epoch = parts[0].rows.epoch if parts else 0
+    return Part(ids, labelled.combine(epoch, group, [part.rows for part in parts]), traffic)
 
 
 @dataclass(frozen=True)
 class Window:
-    """A window's merge, and the slot parts it was merged from."""
+    """A window's merge, and the slot parts it was merged from, in ``index``."""
 
     merged: Part
     slots: Tuple[Part, ...]
+    index: PathIndex
 
-    @property
+    @cached_property
     def profile(self) -> Profile:
-        """The merge of every profile of the window: a new profile, the caller's own."""
-        return self.merged.profile
+        """The merge of every profile of the window, with labels and metadata (made once per window)."""
+        return to_profile(self.index, self.merged.rows)
 
     def observed_traffic(self) -> Dict[str, Any]:
         """:func:`analyzer.report.observed_traffic` of the window's profiles."""
@@ -156,56 +156,67 @@ def runs(rows: Sequence[StoredProfile], width_ns: int) -> Iterator[Tuple[int, Li
 
 def part_bytes(part: Part) -> int:
     """An estimate of the memory a kept part holds."""
-    return profile_bytes(part.profile) + 80 * len(part.ids)
+    return part.rows.nbytes + 80 * len(part.ids)
 
 
 class WindowMerges:
     """One storage's kept slot and span merges (thread-safe: two threads may merge the same part
     at once, and both results are right)."""
 
-    def __init__(self, decoded: DecodedProfiles, capacity_bytes: int = MERGE_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        reports: LabelledProfiles,
+        indexes: GroupIndexes,
+        decoded: DecodedProfiles,
+        capacity_bytes: int = MERGE_CACHE_BYTES,
+    ) -> None:
+        self.reports = reports
+        self.indexes = indexes
         self.decoded = decoded
         #: By (group, width, slot number), the last merge made of the slot.
         self.parts: LruCache[Tuple[str, int, int], Part] = LruCache(capacity_bytes // 2, cost=part_bytes)
-        #: By (group, digest of the profile ids), spans of whole slots.
-        self.spans: LruCache[Tuple[str, str], Part] = LruCache(capacity_bytes // 2, cost=part_bytes)
+        #: By (group, index epoch, digest of the profile ids), spans of whole slots.
+        self.spans: LruCache[Tuple[str, int, str], Part] = LruCache(capacity_bytes // 2, cost=part_bytes)
         #: Parts merged from their profiles or parts since made (the others were kept).
         self.merged = 0
 
     def window(self, group: str, rows: Sequence[StoredProfile]) -> Window:
         """The merge of ``rows`` (``group``'s profiles, in the order the storage lists them)."""
-        slots = tuple(self.slot(group, SLOT_NS, number, members) for number, members in runs(rows, SLOT_NS))
+        index = self.indexes.get(group)
+        slots = tuple(self.slot(index, group, SLOT_NS, number, members) for number, members in runs(rows, SLOT_NS))
         parts: Sequence[Part] = slots
         if len(slots) > 3:
             parts = [slots[0], self._span(group, slots[1:-1]), slots[-1]]
-        return Window(combine(group, parts), slots)
+        return Window(combine(group, parts), slots, index)
 
-    def slot(self, group: str, width_ns: int, number: int, rows: Sequence[StoredProfile]) -> Part:
+    def slot(self, index: PathIndex, group: str, width_ns: int, number: int, rows: Sequence[StoredProfile]) -> Part:
         """The merge of ``rows``, profiles of one ``width_ns`` slot, from what is kept of it."""
         key = (group, width_ns, number)
         ids = tuple(row.id for row in rows)
         kept = self.parts.get(key)
+        if kept is not None and kept.rows.epoch != index.epoch:  # the group's index started afresh
+            kept = None
         if kept is not None and kept.ids == ids:
             return kept
         if kept is not None and ids[: len(kept.ids)] == kept.ids:  # more reports after the kept ones
-            parts = [kept, *self._singles(rows[len(kept.ids) :])]
+            parts = [kept, *self._singles(index, rows[len(kept.ids) :])]
         elif kept is not None and width_ns > SUB_SLOT_NS:  # another set: from the kept 1-minute parts
-            parts = [self.slot(group, SUB_SLOT_NS, sub, members) for sub, members in runs(rows, SUB_SLOT_NS)]
+            parts = [self.slot(index, group, SUB_SLOT_NS, sub, members) for sub, members in runs(rows, SUB_SLOT_NS)]
         else:
-            parts = self._singles(rows)
+            parts = self._singles(index, rows)
         part = combine(group, parts)
         self.merged += 1
         self.parts.put(key, part)
         return part
 
-    def _singles(self, rows: Sequence[StoredProfile]) -> List[Part]:
-        return [single(row.id, self.decoded.load(row)) for row in rows]
+    def _singles(self, index: PathIndex, rows: Sequence[StoredProfile]) -> List[Part]:
+        return [single(row.id, self.reports.load(index, row)) for row in rows]
 
     def _span(self, group: str, slots: Sequence[Part]) -> Part:
         digest = hashlib.sha256()
         for part in slots:
             digest.update("\0".join(part.ids).encode() + b"\1")
-        key = (group, digest.hexdigest())
+        key = (group, slots[0].rows.epoch, digest.hexdigest())
         found = self.spans.get(key)
         if found is None:
             found = combine(group, slots)
@@ -223,7 +234,10 @@ class WindowMerges:
         by_id = {row.id: row for row in rows}
         out: List[Profile] = []
         for part in window.slots:
-            out.extend([part.profile] if part.uniform else self.decoded.load_all([by_id[i] for i in part.ids]))
+            if part.uniform:
+                out.append(to_profile(window.index, part.rows))
+            else:
+                out.extend(self.decoded.load_all([by_id[i] for i in part.ids]))
         return [without_labels(profile) for profile in out]
 
 
@@ -236,6 +250,8 @@ def without_labels(profile: Profile) -> Profile:
 
 
 def merges_for(storage: Storage) -> WindowMerges:
-    """The window merges of ``storage`` in this process (one per storage, over its decoded profiles)."""
-    decoded = decoded_for(storage)  # first: per_storage's lock is not re-entrant
-    return per_storage(storage, WindowMerges, lambda: WindowMerges(decoded))
+    """The window merges of ``storage`` in this process (one per storage, over its labelled reports)."""
+    reports = labelled_for(storage)  # first: per_storage's lock is not re-entrant
+    indexes = indexes_for(storage)
+    decoded = decoded_for(storage)
+    return per_storage(storage, WindowMerges, lambda: WindowMerges(reports, indexes, decoded))

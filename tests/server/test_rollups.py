@@ -30,10 +30,13 @@ from greenflame.server.callpaths import (
     merge_counts,
     path_tree,
 )
+from greenflame.server.labelled import labelled_for
 from greenflame.server.rollups import HOUR_NS, Worker, get_rollups
 from greenflame.server.series import series_for
 from greenflame.server.storage import Storage, get_storage
 from greenflame.server.views import flamegraph_view
+from greenflame.server.window_merge import merges_for
+from tests.support.generated_profiles import assert_same_merge
 
 FRAMES = [Frame(name, file, line) for name in ("a", "b", "other", "c") for file, line in (("x.py", 1), ("", 0))]
 Stack = Tuple[int, ...]
@@ -330,6 +333,20 @@ def test_ingest_folds_from_the_checked_document_without_reading_the_stored_body(
         series = series_for(get_storage())
         rows = get_storage().find_profiles("svc")
         assert sum(bucket.profiles for bucket in series.buckets("svc", rows).values()) == 14
+
+
+def test_ingest_keeps_each_report_as_labelled_rows_for_the_window_merges(tmp_path: Path) -> None:
+    service = Service(tmp_path)
+    profiles = random_profiles(6, seed=13)
+    for n, profile in enumerate(profiles):
+        for sample in profile.samples:
+            sample.labels = {"route": f"r{n % 2}"} if sample.values[0] % 2 else {}
+        service.ingest(profile)
+    with service.app.app_context():
+        storage = get_storage()
+        window = merges_for(storage).window("svc", storage.find_profiles("svc"))
+        assert_same_merge(window.profile, merge(profiles, "svc"))
+        assert labelled_for(storage).read == 0
 
 
 def test_a_stopped_worker_runs_what_was_queued_and_its_thread_ends() -> None:

@@ -10,10 +10,13 @@ from typing import Iterator, List, Sequence
 
 import pytest
 
+from greenflame.analyzer.formats.wire_summary import DocumentSummary, WireDocument
 from greenflame.analyzer.model import Profile, merge
 from greenflame.analyzer.report import observed_traffic
 from greenflame.analyzer.series_counts import BucketCounts, add_structure
-from greenflame.server.decoded import DecodedProfiles, decoded_for
+from greenflame.server.callpaths import GroupIndexes, PathIndex
+from greenflame.server.decoded import DecodedProfiles
+from greenflame.server.labelled import LabelledProfiles, labelled_for, labelled_rows
 from greenflame.server.rollups import Rollups
 from greenflame.server.series import frame_key, is_library_file
 from greenflame.server.storage import Storage, StoredProfile
@@ -43,6 +46,12 @@ def window_rows(storage: Storage, span_ns: int) -> List[StoredProfile]:
     return [row for row in rows if row.start_time_unix_ns + row.duration_ns >= latest - span_ns]
 
 
+def new_merges(storage: Storage, capacity_bytes: int = 1 << 30) -> WindowMerges:
+    """Window merges of their own (``capacity_bytes`` for the reports and the parts each)."""
+    reports = LabelledProfiles(storage, capacity_bytes=capacity_bytes)
+    return WindowMerges(reports, GroupIndexes(), DecodedProfiles(storage), capacity_bytes=capacity_bytes)
+
+
 def check(merges: WindowMerges, storage: Storage, rows: Sequence[StoredProfile]) -> None:
     profiles = [storage.load_profile(row) for row in rows]
     window = merges.window(GROUP, rows)
@@ -61,7 +70,7 @@ def structure(profiles: Sequence[Profile]) -> tuple:
 @pytest.mark.parametrize("seed", range(4))
 def test_window_after_window_equals_the_merge_of_its_profiles(storage: Storage, seed: int) -> None:
     rng = random.Random(seed)
-    merges = WindowMerges(DecodedProfiles(storage))
+    merges = new_merges(storage)
     for n in range(40):  # about 3 reports a minute over 13 minutes
         store(storage, random_profile(rng, n // 3, START_NS, zero_start=0, local_runner=0.02, malformed=False))
     for step in range(30):
@@ -71,21 +80,20 @@ def test_window_after_window_equals_the_merge_of_its_profiles(storage: Storage, 
         check(merges, storage, window_rows(storage, rng.choice([10, 20, 60]) * MINUTE_NS))
 
 
-def test_a_run_after_one_new_report_decodes_it_alone_and_merges_few_parts(storage: Storage) -> None:
+def test_a_run_after_one_new_report_reads_it_alone_and_merges_few_parts(storage: Storage) -> None:
     rng = random.Random(7)
     for n in range(60):
         store(storage, random_profile(rng, n, START_NS, zero_start=0, malformed=False))
-    decoded = DecodedProfiles(storage)
-    merges = WindowMerges(decoded)
+    merges = new_merges(storage)
     first = window_rows(storage, 60 * MINUTE_NS)
     merges.window(GROUP, first)
-    assert decoded.decoded == len(first)
+    assert merges.reports.read == len(first)
     for n in range(60, 66):
         store(storage, random_profile(rng, n, START_NS, zero_start=0, malformed=False))
-        before = (decoded.decoded, merges.merged)
+        before = (merges.reports.read, merges.merged)
         check(merges, storage, window_rows(storage, 30 * MINUTE_NS))
         # the new report; the slot it extends, the first slot (and its changed minute), maybe the span
-        assert decoded.decoded - before[0] <= 2
+        assert merges.reports.read - before[0] <= 2
         assert merges.merged - before[1] <= 6
 
 
@@ -93,10 +101,10 @@ def test_evicted_parts_and_profiles_are_merged_again(storage: Storage) -> None:
     rng = random.Random(3)
     for n in range(25):
         store(storage, random_profile(rng, n, START_NS, zero_start=0, malformed=False))
-    merges = WindowMerges(DecodedProfiles(storage, capacity_bytes=1), capacity_bytes=1)  # nothing is kept
+    merges = new_merges(storage, capacity_bytes=1)  # nothing is kept
     for span_minutes in (25, 12, 25):
         check(merges, storage, window_rows(storage, span_minutes * MINUTE_NS))
-    assert merges.decoded.decoded >= 25 + 12 + 25
+    assert merges.reports.read >= 25 + 12 + 25
 
 
 def test_runs_follow_the_order_given_even_when_a_slot_comes_back(storage: Storage) -> None:
@@ -115,7 +123,8 @@ def test_runs_follow_the_order_given_even_when_a_slot_comes_back(storage: Storag
 def test_traffic_of_parts_is_that_of_their_reports(seed: int) -> None:
     rng = random.Random(seed)
     profiles = [random_profile(rng, n, START_NS, zero_start=0.2, local_runner=0.1) for n in range(rng.randint(1, 12))]
-    parts = [single(str(n), profile) for n, profile in enumerate(profiles)]
+    index = PathIndex()
+    parts = [single(str(n), labelled_rows(index, summary_of(profile))) for n, profile in enumerate(profiles)]
     cut = rng.randint(0, len(parts))
     merged = combine(GROUP, [combine(GROUP, parts[:cut]), combine(GROUP, parts[cut:])])
     assert merged.traffic.observed() == observed_traffic(profiles)
@@ -130,4 +139,9 @@ def test_rollups_full_merge_is_the_merge_of_the_range(storage: Storage) -> None:
     for part in (rows, rows[7:], rows[7:23]):
         expected = merge([storage.load_profile(row) for row in part], GROUP)
         assert_same_merge(rollups.merged(GROUP, part), expected)
-    assert decoded_for(storage).decoded == 30  # each profile decoded once across the three ranges
+    assert labelled_for(storage).read == 30  # each profile read once across the three ranges
+
+
+def summary_of(profile: Profile) -> DocumentSummary:
+    """``profile`` as ingest's checked document."""
+    return DocumentSummary.of(profile, WireDocument.of(profile))
