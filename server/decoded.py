@@ -2,10 +2,11 @@
 
 Decoding a stored report (gunzip, JSON, one object per sample) costs about 5 ms for an 85 KB
 report; the one-minute series of reports no request folded here (``fine_series``) and the
-structure of windows mixing CPU and wall reports ask for the same recent profiles again. (The
-window merges read reports as labelled rows instead: ``labelled``.) :class:`DecodedProfiles` keeps them, one cache per storage, bounded by
-an estimate of their bytes; an evicted profile is decoded again when next asked for. A stored
-profile never changes, so its id names its content for good.
+structure of windows mixing CPU and wall reports ask for the same recent profiles again (the
+window merges read reports as labelled rows instead: ``labelled``). :class:`DecodedProfiles`
+keeps them, one cache per storage, bounded by an estimate of their bytes; an evicted profile is
+decoded again when next asked for. A stored profile never changes, so its id names its content
+for good.
 
 The profiles handed out are shared: callers must not change them (merge them into a new one).
 """

@@ -43,7 +43,8 @@ _LABELS = attrgetter("labels")
 class Labelled:
     """``values[k]`` (one column per type of ``shell``) of the stack ``paths[k]`` of the index of
     ``epoch`` with the label set ``labels[k]`` of that index; ``kinds``: the structure kinds of
-    its reports (:func:`structure_kind`)."""
+    its reports (:func:`structure_kind`). One report's rows are its samples as they came (a pair
+    of path and labels may repeat); :func:`combine` and :func:`to_profile` sum them."""
 
     epoch: int
     shell: Profile
@@ -89,17 +90,18 @@ def labelled_rows(index: PathIndex, summary: DocumentSummary) -> Labelled:
         sample_period_ns=document.sample_period_ns,
         metadata=summary.metadata,
     )
-    return _report(index.epoch, shell, paths, np.asarray(label_ids, dtype=np.int64), values)
+    return _report(index.epoch, shell, summary.totals, paths, np.asarray(label_ids, dtype=np.int64), values)
 
 
-def _report(epoch: int, shell: Profile, paths: np.ndarray, labels: np.ndarray, values: np.ndarray) -> Labelled:
-    """One report's rows, equal (path, labels) summed; its shell's period weight is its own."""
-    totals = [int(total) for total in values.sum(axis=0)] if len(values) else [0] * len(shell.sample_types)
+def _report(
+    epoch: int, shell: Profile, totals: Sequence[int], paths: np.ndarray, labels: np.ndarray, values: np.ndarray
+) -> Labelled:
+    """One report's rows, one per sample (summed by :func:`combine`, off the request thread); its
+    shell's period weight is its own."""
     names = [t.name for t in shell.sample_types]
     samples = totals[names.index(CPU)] if CPU in names else (totals[0] if totals else 0)
     shell.period_weight = (samples * shell.sample_period_ns, samples)
-    kinds = structure_kind(shell.sample_types, totals)
-    return Labelled(epoch, shell, *_summed(paths, labels, values), kinds)
+    return Labelled(epoch, shell, paths, labels, values, structure_kind(shell.sample_types, totals))
 
 
 def _summed(paths: np.ndarray, labels: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,17 +147,18 @@ def to_profile(index: PathIndex, rows: Labelled) -> Profile:
     """``rows`` as a new :class:`Profile` (``index`` must be of their epoch)."""
     if rows.epoch != index.epoch:
         raise ValueError(f"rows of index {rows.epoch} read with index {index.epoch}")
+    paths, label_ids, values = _summed(rows.paths, rows.labels, rows.values)
     with index.lock:
-        stacks = [index.stack(path) for path in rows.paths.tolist()]
+        stacks = [index.stack(path) for path in paths.tolist()]
         label_dicts = index.label_sets.dicts
-        labels = [label_dicts[n] for n in rows.labels.tolist()]
+        labels = [label_dicts[n] for n in label_ids.tolist()]
         used = list(dict.fromkeys(chain.from_iterable(stacks)))
         frames = [index.frames[n] for n in used]
     position: Dict[int, int] = {frame_id: n for n, frame_id in enumerate(used)}
     to_position = position.__getitem__
     samples = [
-        Sample(tuple(map(to_position, stack)), values, dict(found))
-        for stack, values, found in zip(stacks, rows.values.tolist(), labels)
+        Sample(tuple(map(to_position, stack)), sums, dict(found))
+        for stack, sums, found in zip(stacks, values.tolist(), labels)
     ]
     shell = rows.shell
     metadata = copy.deepcopy(shell.metadata)

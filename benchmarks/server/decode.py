@@ -10,10 +10,14 @@ serve`` sets it (server/collector.py), since the readers make objects the collec
 - ``full``: the reference reader (``greenflame_json.loads``).
 
 With ``--fold`` it also times the rollups' fold of each checked report into its group's call-path
-index (``server/callpaths.fold_document``, on the request thread), the index warmed by one pass.
+index (``server/callpaths.fold_document``, on the request thread), the index warmed by one pass,
+and where the tree has ``server/labelled.py``, alternating with it, the fold that ingest does
+since: the same and the report's labelled rows (``labelled.of_document``).
 With ``--merge-onto N`` it also times what the analysis does with a new report once read
 (``server/window_merge.py``): :func:`analyzer.model.merge` of the merge of N reports (a kept
-5-minute slot) and one more, against the merge of the kept slot alone.
+5-minute slot) and one more, against the merge of the kept slot alone; and where the tree has
+``server/labelled.py``, the same with the reports' labelled rows (``labelled.combine``), and the
+slot's rows made into a Profile (``labelled.to_profile``, once per analysis run).
 
     python benchmarks/server/decode.py [--reports 40] [--rounds 7] [--readers summarize loads full] [--keep]
         [--fold] [--merge-onto 10]
@@ -94,9 +98,23 @@ def time_folds(documents: List[bytes], rounds: int) -> None:
 
     summaries = [wire_summary.summarize(document) for document in documents]
     index = PathIndex()
-    mean_ms(lambda summary: fold_document(index, summary), summaries, False)
-    times = [mean_ms(lambda summary: fold_document(index, summary), summaries, False) for _ in range(rounds)]
-    print(f"  {'fold':12s} median {statistics.median(times):6.2f} ms a report ({min(times):.2f}-{max(times):.2f})")
+    folds: Dict[str, Callable[[wire_summary.DocumentSummary], object]] = {
+        "fold": lambda summary: fold_document(index, summary)
+    }
+    try:
+        from greenflame.server.labelled import of_document
+
+        folds["fold+labels"] = lambda summary: of_document(index, summary)
+    except ImportError:  # a tree before server/labelled.py
+        pass
+    for fold in folds.values():
+        mean_ms(fold, summaries, False)
+    times: Dict[str, List[float]] = {name: [] for name in folds}
+    for _ in range(rounds):
+        for name, fold in folds.items():
+            times[name].append(mean_ms(fold, summaries, False))
+    for name, found in times.items():
+        print(f"  {name:12s} median {statistics.median(found):6.2f} ms a report ({min(found):.2f}-{max(found):.2f})")
 
 
 def time_merges(documents: List[bytes], onto: int, rounds: int) -> None:
@@ -112,6 +130,32 @@ def time_merges(documents: List[bytes], onto: int, rounds: int) -> None:
     added = [a - b for a, b in zip(with_one, alone)]
     print(f"merge onto a slot of {onto} reports ({len(slot.samples)} samples), {rounds} rounds alternating")
     for name, times in (("slot + one", with_one), ("slot alone", alone), ("one report", added)):
+        print(f"  {name:12s} median {statistics.median(times):6.2f} ms ({min(times):.2f}-{max(times):.2f})")
+    try:
+        time_labelled_merges(documents, onto, rounds)
+    except ImportError:  # a tree before server/labelled.py
+        pass
+
+
+def time_labelled_merges(documents: List[bytes], onto: int, rounds: int) -> None:
+    """As :func:`time_merges` with the reports' labelled rows; and the slot's rows made a Profile."""
+    from greenflame.server.callpaths import PathIndex
+    from greenflame.server.labelled import combine, labelled_rows, to_profile
+
+    index = PathIndex()
+    rows = [labelled_rows(index, wire_summary.summarize(document)) for document in documents]
+    slot = combine(index.epoch, "", rows[:onto])
+    more = rows[onto:]
+    with_one: List[float] = []
+    alone: List[float] = []
+    made: List[float] = []
+    for _ in range(rounds):
+        with_one.append(mean_ms(lambda one: combine(index.epoch, "", [slot, one]), more, False))
+        alone.append(mean_ms(lambda _one: combine(index.epoch, "", [slot]), more, False))
+        made.append(mean_ms(lambda _one: to_profile(index, slot), more[:5], False))
+    added = [a - b for a, b in zip(with_one, alone)]
+    print(f"labelled rows: merge onto a slot of {onto} reports ({len(slot.paths)} rows), {rounds} rounds alternating")
+    for name, times in (("slot + one", with_one), ("slot alone", alone), ("one report", added), ("to_profile", made)):
         print(f"  {name:12s} median {statistics.median(times):6.2f} ms ({min(times):.2f}-{max(times):.2f})")
 
 

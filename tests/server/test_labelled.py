@@ -63,9 +63,9 @@ def test_a_report_with_repeated_samples_sums_them_in_first_place() -> None:
         duration_ns=10**9,
     )
     index = PathIndex()
-    rows = labelled_rows(index, summary_of(profile))
+    rows = combine(index.epoch, GROUP, [labelled_rows(index, summary_of(profile))])
     assert len(rows.paths) == 3
-    assert_same_merge(to_profile(index, combine(index.epoch, GROUP, [rows])), merge([profile], GROUP))
+    assert_same_merge(to_profile(index, rows), merge([profile], GROUP))
 
 
 def test_rows_are_never_read_with_another_index() -> None:
