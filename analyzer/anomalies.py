@@ -197,21 +197,14 @@ def detect(
     return sorted(folded, key=lambda a: (a.start_unix_s, -a.score, a.frame))
 
 
-def load_libraries() -> None:
-    """Import what the fits need (scikit-learn, with SciPy's BLAS, and threadpoolctl): a long-running
-    process calls it at start-up, before it freezes its start-up objects out of the garbage
-    collector's sight, rather than in its first analysis."""
-    import sklearn.linear_model  # noqa: F401
-    import threadpoolctl  # noqa: F401
-
-
 def _one_blas_thread() -> ContextManager[Any]:
     """BLAS limited to one thread while scoring.
 
     The fits are tiny; BLAS worker threads only add hand-offs, and on a busy machine they spin and
     wait: scoring measured 4-10x slower with two BLAS threads on 2 shared cores.
     """
-    load_libraries()  # first: only libraries already loaded get limited
+    # Load scikit-learn (and SciPy's own BLAS) first: only libraries already loaded get limited.
+    import sklearn.linear_model  # noqa: F401
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     limiter: ContextManager[Any] = threadpool_limits(limits=1, user_api="blas")

@@ -13,7 +13,6 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 from flask import Flask, Response
 
-from greenflame.analyzer import anomalies
 from greenflame.analyzer.errors import UserError
 
 from . import (
@@ -120,12 +119,9 @@ def serve_app(settings: Settings, sockets: Optional[List[socket.socket]] = None)
     app = create_app(settings)
     settings = app.config[SETTINGS_KEY]  # with the admin token
     server = _bind(app, settings, sockets)
-    in_process = pipeline_worker.analyses_in_process(app)
-    if in_process:
-        anomalies.load_libraries()
     collector.tune(settings.gc_young_threshold)
     scheduler = pipeline_worker.get_scheduler(app)
-    if in_process:
+    if pipeline_worker.analyses_in_process(app):
         scheduler.start()
     if sockets is None:
         print(f"greenflame server listening on {_url(server, settings)}", flush=True)

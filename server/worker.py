@@ -21,8 +21,6 @@ import threading
 from dataclasses import replace
 from typing import Optional
 
-from greenflame.analyzer import anomalies
-
 from . import collector
 from .logs import configure_process_logging
 from .pipeline_worker import build_pipeline, build_scheduler
@@ -42,7 +40,6 @@ def run_worker(db: Optional[str] = None, blobs: Optional[str] = None) -> int:
     scheduler = build_scheduler(
         build_pipeline(settings, storage), replace(settings, analysis_delay_ms=0), float(settings.worker_poll_s)
     )
-    anomalies.load_libraries()
     collector.tune(settings.gc_young_threshold)
     stop = threading.Event()
     with stop_on_signals(stop):

@@ -82,16 +82,3 @@ def test_unsupported_blob_store_is_a_one_line_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("greenflame: error: blob store 'gs://bucket/profiles'")
-
-
-def _loaded(pid: int, library: str) -> bool:
-    return any(f"/{library}/" in line for line in Path(f"/proc/{pid}/maps").read_text().splitlines())
-
-
-def test_the_analysis_libraries_are_loaded_before_serving_not_in_the_first_run(
-    server_factory: Callable[..., LiveServer],
-) -> None:
-    in_process = server_factory()
-    assert _loaded(in_process.process.pid, "sklearn")  # before any report: frozen with the start-up objects
-    workers = server_factory(env={"GREENFLAME_ANALYSIS": "workers"})
-    assert not _loaded(workers.process.pid, "sklearn")  # workers analyse: the server never loads them
