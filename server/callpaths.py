@@ -431,14 +431,20 @@ def fold_columns(
     index: PathIndex, summary: DocumentSummary, paths: np.ndarray, values: np.ndarray, max_paths: int
 ) -> PathCounts:
     """The document's samples (``paths``, ``values``: one row each, in any number) as a bucket, capped."""
-    order = np.argsort(paths, kind="stable")
-    ordered = paths[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    ids = ordered[starts] if len(paths) else paths
-    summed = np.add.reduceat(values[order], starts, axis=0) if len(paths) else values
+    ids, summed = summed_by_path(paths, values)
     types = tuple(SampleType(t.name, t.unit) for t in summary.wire().sample_types)
     end = summary.start_time_unix_ns + summary.duration_ns
     return cap(index, PathCounts(types, ids, summed, summary.start_time_unix_ns, end), max_paths)
+
+
+def summed_by_path(paths: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The distinct ``paths`` in increasing order, and the ``values`` rows of each summed."""
+    if not len(paths):
+        return paths, values
+    order = np.argsort(paths, kind="stable")
+    ordered = paths[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], np.add.reduceat(values[order], starts, axis=0)
 
 
 _VALUES = attrgetter("values")

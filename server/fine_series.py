@@ -10,8 +10,9 @@ analysis run made the run's cost grow with the span instead of with what is new.
 series do, so a run counts only the profiles it has not seen. A new profile is counted from the
 call-path fold the ingest request made (:meth:`FineSeries.note_fold`), and a bucket's new folds
 are counted into frame keys at once from their sum; a profile whose fold this process does not
-have (a ``greenflame worker`` process, a fold capped at its path limit, one evicted) is decoded
-once instead. Which frames are seen above which comes from the run's recent profiles, as for
+have (a ``greenflame worker`` process, a fold capped at its path limit, one evicted) is counted
+from its labelled rows (:mod:`.labelled`, read from its body once and shared with the window
+merges) instead. Which frames are seen above which comes from the run's recent profiles, as for
 the stored series.
 """
 
@@ -24,10 +25,10 @@ from greenflame.analyzer.model import Profile
 from greenflame.analyzer.series_counts import BucketCounts
 from greenflame.analyzer.timeseries import GroupSeries, bucket_start, series_from_buckets
 
-from .callpaths import PathCounts, PathIndex
-from .decoded import DecodedProfiles, decoded_for
+from .callpaths import GroupIndexes, PathCounts, PathIndex
+from .labelled import LabelledProfiles, indexes_for, labelled_for, unlabelled
 from .lru import LruCache
-from .series import FoldSum, loaded_bytes, per_storage, profile_counts, row_middle_s, with_structure
+from .series import FoldSum, loaded_bytes, per_storage, row_middle_s, with_structure
 from .storage import Storage, StoredProfile
 
 #: Memory for the folds noted at ingest (their arrays; about 22 KB for a report of 900 stacks).
@@ -54,14 +55,16 @@ class FineSeries:
 
     def __init__(
         self,
-        decoded: DecodedProfiles,
+        reports: LabelledProfiles,
+        indexes: GroupIndexes,
         fold_bytes: int = FOLD_CACHE_BYTES,
         bucket_bytes: int = BUCKET_CACHE_BYTES,
     ) -> None:
-        self.decoded = decoded
+        self.reports = reports
+        self.indexes = indexes
         self._folds: LruCache[str, NotedFold] = LruCache(fold_bytes, cost=lambda noted: noted.counts.nbytes)
         self._buckets: LruCache[BucketKey, Counted] = LruCache(bucket_bytes, cost=loaded_bytes)
-        #: Profiles counted from their folds and from their decoded bodies, since made.
+        #: Profiles counted from their noted folds and from their labelled rows, since made.
         self.counted_from_folds = 0
         self.counted_from_bodies = 0
 
@@ -101,23 +104,27 @@ class FineSeries:
         return counts
 
     def _counts(self, rows: Sequence[StoredProfile]) -> BucketCounts:
-        """What ``rows`` add to a bucket: their noted folds summed per call-path index, the rest decoded."""
+        """What ``rows`` add to a bucket: their folds summed per call-path index (noted at ingest, else
+        made from the reports' labelled rows)."""
         sums: Dict[int, FoldSum] = {}
         total = BucketCounts()
         for row in rows:
             noted = self._folds.get(row.id)
             if noted is None:
-                total.add(profile_counts(self.decoded.load(row)))
+                index = self.indexes.get(row.group)
+                report = self.reports.load(index, row)
+                noted = NotedFold(index, unlabelled(report), report.shell.metadata)
                 self.counted_from_bodies += 1
-                continue
+            else:
+                self.counted_from_folds += 1
             sums.setdefault(id(noted.index), FoldSum(noted.index)).add(row.id, noted.counts, noted.metadata)
-            self.counted_from_folds += 1
         for fold_sum in sums.values():
             total.add(fold_sum.counts())
         return total
 
 
 def fine_series_for(storage: Storage) -> FineSeries:
-    """The fine series of ``storage`` in this process (one per storage, over its decoded profiles)."""
-    decoded = decoded_for(storage)  # first: per_storage's lock is not re-entrant
-    return per_storage(storage, FineSeries, lambda: FineSeries(decoded))
+    """The fine series of ``storage`` in this process (one per storage, over its labelled reports)."""
+    reports = labelled_for(storage)  # first: per_storage's lock is not re-entrant
+    indexes = indexes_for(storage)
+    return per_storage(storage, FineSeries, lambda: FineSeries(reports, indexes))

@@ -16,7 +16,6 @@ without frames or samples (types, window, period and its weight, metadata), merg
 from __future__ import annotations
 
 import copy
-import gzip
 from dataclasses import dataclass, replace
 from itertools import chain
 from operator import attrgetter
@@ -24,11 +23,18 @@ from typing import Dict, FrozenSet, List, Sequence, Tuple
 
 import numpy as np
 
-from greenflame.analyzer.formats import wire_summary
 from greenflame.analyzer.formats.wire_summary import DocumentSummary
 from greenflame.analyzer.model import CPU, WALL, Profile, Sample, SampleType, merge
 
-from .callpaths import MAX_BUCKET_PATHS, GroupIndexes, PathCounts, PathIndex, document_columns, fold_columns
+from .callpaths import (
+    MAX_BUCKET_PATHS,
+    GroupIndexes,
+    PathCounts,
+    PathIndex,
+    document_columns,
+    fold_columns,
+    summed_by_path,
+)
 from .lru import LruCache
 from .series import per_storage
 from .storage import Storage, StoredProfile
@@ -119,6 +125,14 @@ def _summed(paths: np.ndarray, labels: np.ndarray, values: np.ndarray) -> Tuple[
     return paths[chosen], labels[chosen], sums[arrange]
 
 
+def unlabelled(rows: Labelled) -> PathCounts:
+    """``rows`` summed per stack, labels dropped (uncapped), as a bucket of their index."""
+    ids, summed = summed_by_path(rows.paths, rows.values)
+    shell = rows.shell
+    end = shell.start_time_unix_ns + shell.duration_ns
+    return PathCounts(tuple(shell.sample_types), ids, summed, shell.start_time_unix_ns, end)
+
+
 def combine(epoch: int, group: str, parts: Sequence[Labelled]) -> Labelled:
     """The merge of ``parts`` (all of the index of ``epoch``, in order): as merging their reports."""
     shell = merge([part.shell for part in parts], group)
@@ -184,8 +198,7 @@ class LabelledProfiles:
         key = f"{index.epoch}/{row.id}"
         found = self.cache.get(key)
         if found is None:
-            summary = wire_summary.summarize(gzip.decompress(self.storage.blobs.get(row.blob_key)))
-            found = labelled_rows(index, summary)
+            found = labelled_rows(index, self.storage.load_summary(row))
             self.read += 1
             self.cache.put(key, found)
         return found

@@ -288,6 +288,10 @@ class Storage:
         """The profile body of an index row."""
         return wire_summary.loads(gzip.decompress(self.blobs.get(stored.blob_key)))
 
+    def load_summary(self, stored: StoredProfile) -> DocumentSummary:
+        """The profile body of an index row as a checked document (no object per sample or frame)."""
+        return wire_summary.summarize(gzip.decompress(self.blobs.get(stored.blob_key)))
+
 
 def _with_compacted(summary: GroupSummary, compacted: dict) -> GroupSummary:
     """``summary`` counting the group's compacted profiles too (retention keeps their totals)."""

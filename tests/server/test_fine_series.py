@@ -10,9 +10,9 @@ import pytest
 
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.analyzer.timeseries import group_series
-from greenflame.server.callpaths import PathIndex, fold_profile
-from greenflame.server.decoded import DecodedProfiles
+from greenflame.server.callpaths import GroupIndexes, PathIndex, fold_profile
 from greenflame.server.fine_series import FineSeries
+from greenflame.server.labelled import LabelledProfiles
 from greenflame.server.storage import Storage, StoredProfile
 from tests.server.test_series import GROUP, HANDLER, JSON, MINUTE_NS, PARSE, T0_NS, assert_same_series
 from tests.support.local_storage import count_loads, local_storage
@@ -59,7 +59,7 @@ def note_folds(fine: FineSeries, rows: List[StoredProfile], profiles: List[Profi
 def test_fine_series_equal_the_profiles_series(storage: Storage, resolution: int, every: int) -> None:
     profiles = [minute_profile(minute, 100 + 3 * (minute % 7) + (150 if minute > 40 else 0)) for minute in range(55)]
     rows = stored(storage, profiles)
-    fine = FineSeries(DecodedProfiles(storage))
+    fine = FineSeries(LabelledProfiles(storage), GroupIndexes())
     if every:
         note_folds(fine, rows, profiles, every)
     expected = group_series(profiles, (resolution,))[resolution]
@@ -73,7 +73,7 @@ def test_fine_series_equal_the_profiles_series(storage: Storage, resolution: int
 def test_each_profile_is_counted_once_per_process(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
     profiles = [minute_profile(minute, 120) for minute in range(20)]
     rows = stored(storage, profiles)
-    fine = FineSeries(DecodedProfiles(storage))
+    fine = FineSeries(LabelledProfiles(storage), GroupIndexes())
     loaded = count_loads(storage, monkeypatch)
     first = fine.group_series(GROUP, rows, 60)
     assert sorted(loaded) == sorted(row.id for row in rows)
@@ -89,7 +89,7 @@ def test_each_profile_is_counted_once_per_process(storage: Storage, monkeypatch:
 def test_a_bucket_gaining_a_profile_adds_only_it(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
     profiles = [minute_profile(minute, 120) for minute in (0, 2, 4, 6)]  # two per 5-minute bucket
     rows = stored(storage, profiles)
-    fine = FineSeries(DecodedProfiles(storage))
+    fine = FineSeries(LabelledProfiles(storage), GroupIndexes())
     fine.group_series(GROUP, rows, 300)
     loaded = count_loads(storage, monkeypatch)
     late = stored(storage, [minute_profile(1, 500)])  # arrives late, into the first bucket
@@ -102,7 +102,7 @@ def test_a_bucket_gaining_a_profile_adds_only_it(storage: Storage, monkeypatch: 
 def test_a_bucket_that_lost_a_profile_is_counted_afresh(storage: Storage) -> None:
     profiles = [minute_profile(minute, 100 + 50 * minute) for minute in (0, 1, 2)]
     rows = stored(storage, profiles)
-    fine = FineSeries(DecodedProfiles(storage))
+    fine = FineSeries(LabelledProfiles(storage), GroupIndexes())
     assert fine.group_series(GROUP, rows, 300).totals["cpu_samples"] == [3000.0]
     kept = [row for row in rows if row.start_time_unix_ns != T0_NS]  # the oldest one removed by retention
     got = fine.group_series(GROUP, kept, 300)
@@ -115,7 +115,7 @@ def test_a_capped_fold_is_not_used(storage: Storage, monkeypatch: pytest.MonkeyP
     made.add((HANDLER,), [10, 10])  # a third stack
     rows = stored(storage, [made])
     index = PathIndex()
-    fine = FineSeries(DecodedProfiles(storage))
+    fine = FineSeries(LabelledProfiles(storage), GroupIndexes())
     fold = fold_profile(index, made, max_paths=2)  # its three stacks capped to two
     assert fold.capped
     fine.note_fold(rows[0].id, index, fold, made.metadata)
@@ -128,7 +128,7 @@ def test_a_capped_fold_is_not_used(storage: Storage, monkeypatch: pytest.MonkeyP
 def test_memory_for_folds_and_buckets_is_bounded(storage: Storage) -> None:
     profiles = [minute_profile(minute, 120) for minute in range(30)]
     rows = stored(storage, profiles)
-    fine = FineSeries(DecodedProfiles(storage), fold_bytes=1, bucket_bytes=1)
+    fine = FineSeries(LabelledProfiles(storage, capacity_bytes=1), GroupIndexes(), fold_bytes=1, bucket_bytes=1)
     note_folds(fine, rows, profiles)
     assert fine.counted_from_folds == 0
     got = fine.group_series(GROUP, rows, 60)  # nothing kept: every profile decoded, the series still right

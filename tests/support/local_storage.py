@@ -7,6 +7,7 @@ from typing import Iterator, List
 
 import pytest
 
+from greenflame.analyzer.formats.wire_summary import DocumentSummary
 from greenflame.analyzer.model import Profile
 from greenflame.server.storage import Storage, StoredProfile
 
@@ -21,7 +22,8 @@ def local_storage(root: Path, *groups: str) -> Iterator[Storage]:
 
 
 def count_loads(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> List[str]:
-    """The ids of the profiles ``storage`` decodes from now on, in order (the list grows as it does)."""
+    """The ids of the profiles ``storage`` reads from their bodies from now on (as profiles or as
+    checked documents), in order (the list grows as it does)."""
     loaded: List[str] = []
     original = storage.load_profile
 
@@ -29,5 +31,12 @@ def count_loads(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> List[str]:
         loaded.append(row.id)
         return original(row)
 
+    original_summary = storage.load_summary
+
+    def load_summary(row: StoredProfile) -> DocumentSummary:
+        loaded.append(row.id)
+        return original_summary(row)
+
     monkeypatch.setattr(storage, "load_profile", load)
+    monkeypatch.setattr(storage, "load_summary", load_summary)
     return loaded
