@@ -419,7 +419,8 @@ def document_columns(index: PathIndex, summary: DocumentSummary) -> Tuple[np.nda
     document = summary.wire()
     samples = document.samples
     width = len(summary.sample_type_names)
-    values = np.asarray(list(map(_VALUES, samples)), dtype=np.int64).reshape(len(samples), width)
+    flat_values = chain.from_iterable(map(_VALUES, samples))  # each sample has ``width`` (checked)
+    values = np.fromiter(flat_values, dtype=np.int64, count=len(samples) * width).reshape(len(samples), width)
     fields = list(map(_FRAME_FIELDS, document.frames))
     stacks = list(map(_STACK, samples))
     with index.lock:
