@@ -236,7 +236,7 @@ class Pipeline:
         made on the days before) and a group's first run read the whole history.
 
         ``recent`` gives profiles showing the window's structure (which frames are seen above
-        which); the profiles read otherwise come from the process's decoded profiles (:mod:`.decoded`).
+        which); a profile without an ingest fold here is counted from its labelled rows (:mod:`.labelled`).
         """
         if not rows:
             return []
