@@ -125,3 +125,14 @@ def test_rows_kept_by_ingest_are_read_without_the_body(storage: Storage) -> None
     window = merges_for(storage).window(GROUP, storage.find_profiles(GROUP))
     assert_same_merge(window.profile, merge(profiles, GROUP))
     assert labelled_for(storage).read == 0
+
+
+def test_a_report_without_samples_merges_as_its_profile_does() -> None:
+    empty = Profile(group=GROUP, start_time_unix_ns=START_NS, duration_ns=10**9, metadata={"dropped": {"full": 2}})
+    other = random_profile(random.Random(2), 1, START_NS, zero_start=0, malformed=False)
+    other.group = GROUP
+    index = PathIndex()
+    rows = [labelled_rows(index, summary_of(profile)) for profile in (empty, other, empty)]
+    assert len(rows[0].paths) == 0 and rows[0].kinds == frozenset()
+    assert_same_merge(to_profile(index, combine(index.epoch, GROUP, rows)), merge([empty, other, empty], GROUP))
+    assert_same_merge(to_profile(index, combine(index.epoch, GROUP, rows[:1])), merge([empty], GROUP))
