@@ -2,10 +2,11 @@
 
 The analysis and the label-filtered reads merge every profile of a window with its labels
 (:func:`analyzer.model.merge`). Building each report as a :class:`Profile` (an object per frame
-and sample) and merging it sample by sample cost about 10 ms a report. Here a report is the
-rows (path, label set) -> values of the group's :class:`~.callpaths.PathIndex`: made from the
-columns the request already checked and mapped for the rollups, and merged with numpy.
-Only the window's merge becomes a :class:`Profile`, once.
+and sample) and merging it sample by sample cost more than ingesting it (the figures are in
+``benchmarks/server/README.md``). Here a report is the rows (path, label set) -> values of the
+group's :class:`~.callpaths.PathIndex`: made from the columns the request already checked and
+mapped for the rollups, and merged with numpy. Only the window's merge becomes a
+:class:`Profile`, once.
 
 A :class:`Labelled` keeps the order :func:`analyzer.model.merge` gives: rows in the order their
 first sample came, frames in the order the rows first use them. Its ``shell`` is the profile
