@@ -21,6 +21,7 @@ from . import (
     serialization,  # noqa: F401
 )
 from .base import AnalysisContext, Finding, Rule, all_rules, get_rule, register
+from .pattern import shared_walks
 
 __all__ = ["AnalysisContext", "Finding", "Rule", "all_rules", "get_rule", "register", "run_rules"]
 
@@ -29,7 +30,8 @@ def run_rules(profile: Profile, context: Optional[AnalysisContext] = None) -> Li
     """Every registered rule's findings on ``profile``, largest monthly cost first."""
     context = context or AnalysisContext()
     findings: List[Finding] = []
-    for rule in all_rules():
-        findings.extend(rule(profile, context))
+    with shared_walks():  # the pattern rules walk the profile's samples once between them
+        for rule in all_rules():
+            findings.extend(rule(profile, context))
     findings.sort(key=lambda f: (-(f.cost_usd_per_month or 0.0), -f.share, f.rule))
     return findings

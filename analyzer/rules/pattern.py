@@ -20,10 +20,13 @@ with ``measure=OFF_CPU``, samples during which the thread waited: the agent's ``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from ..model import CPU, WALL, Frame, Profile
 from .base import AnalysisContext, Finding, Rule, register
@@ -176,30 +179,86 @@ def _value(pattern: Pattern, cpu: int, wall: int, idle: Optional[int], value_typ
     return cpu if value_type == CPU else wall
 
 
-def _value_type(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[str]:
+def _value_type(pattern: Pattern, profile: Profile, walk: Callable[[], List[InScope]]) -> Optional[str]:
     """``cpu`` when the context has CPU samples, else ``wall``; off-CPU needs both columns."""
     cpu_col, wall_col = _columns(profile)
     if pattern.measure == OFF_CPU:
         return WALL if cpu_col is not None and wall_col is not None else None
-    if cpu_col is not None:
-        frames = profile.frames
-        for sample in profile.samples:
-            if sample.values[cpu_col] and scope.includes(tuple(frames[i] for i in sample.stack), sample.labels):
-                return CPU
+    if cpu_col is not None and any(sampled.cpu for sampled in walk()):
+        return CPU
     return WALL if wall_col is not None else None
 
 
-def tally(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[Tally]:
-    """Count the context and the pattern's samples by call site; None when nothing is measurable."""
-    value_type = _value_type(pattern, profile, scope)
-    if value_type is None:
+@dataclass(frozen=True)
+class InScope:
+    """One sample inside the scope with CPU or wall time: its frames root first, its values and
+    labels, and the pattern that owns it (:func:`owner`: the key and the frame's position)."""
+
+    stack: Tuple[Frame, ...]
+    cpu: int
+    wall: int
+    idle: Optional[int]
+    labels: Mapping[str, str]
+    owner: Optional[Tuple[str, int]]
+
+
+@dataclass
+class _Shared:
+    """What the pattern rules share of one profile in one run: its scope, and the walk of it."""
+
+    scope: Optional[Scope]
+    walk: Optional[List[InScope]] = None
+
+
+#: While :func:`shared_walks` is active: by profile (its id), what the rules share of it.
+_SHARED: ContextVar[Optional[Dict[int, _Shared]]] = ContextVar("pattern_shared", default=None)
+
+
+@contextmanager
+def shared_walks() -> Iterator[None]:
+    """Within, the pattern rules find a profile's scope and walk its samples once for all of them
+    rather than once each (for one run of the rules over profiles nobody changes meanwhile)."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(profile: Profile) -> Optional[_Shared]:
+    shared = _SHARED.get()
+    if shared is None:
         return None
+    found = shared.get(id(profile))
+    if found is None:
+        found = shared[id(profile)] = _Shared(find_scope(profile))
+    return found
+
+
+def scope_of(profile: Profile) -> Optional[Scope]:
+    """:func:`~.scope.find_scope` of ``profile`` (found once while :func:`shared_walks` is active)."""
+    shared = _shared(profile)
+    return shared.scope if shared is not None else find_scope(profile)
+
+
+def in_scope(profile: Profile, scope: Scope) -> List[InScope]:
+    """The samples of ``profile`` inside ``scope`` with CPU or wall time, in order (walked once while
+    :func:`shared_walks` is active, for the scope :func:`scope_of` gives)."""
+    shared = _shared(profile)
+    if shared is None or shared.scope is not scope:
+        return _walk(profile, scope)
+    if shared.walk is None:
+        shared.walk = _walk(profile, scope)
+    return shared.walk
+
+
+def _walk(profile: Profile, scope: Scope) -> List[InScope]:
     cpu_col, wall_col = _columns(profile)
     idle_col = profile.value_index(IDLE) if profile.has_type(IDLE) else None
     index = attribution_index()
     keys = [index.key_for(frame) for frame in profile.frames]  # each distinct frame matched once
-    result = Tally(value_type, evidence=scope.kind == LAMBDA and marks_first_invocation(profile))
     frames_table = profile.frames
+    walked = []
     for sample in profile.samples:
         cpu = sample.values[cpu_col] if cpu_col is not None else 0
         wall = sample.values[wall_col] if wall_col is not None else 0
@@ -209,22 +268,34 @@ def tally(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[Tally]:
         if not scope.includes(stack, sample.labels):
             continue
         idle = sample.values[idle_col] if idle_col is not None else None
+        walked.append(InScope(stack, cpu, wall, idle, sample.labels, _owner_by_ids(sample.stack, keys)))
+    return walked
+
+
+def tally(pattern: Pattern, profile: Profile, scope: Scope) -> Optional[Tally]:
+    """Count the context and the pattern's samples by call site; None when nothing is measurable."""
+    walk = functools.cache(lambda: in_scope(profile, scope))
+    value_type = _value_type(pattern, profile, walk)
+    if value_type is None:
+        return None
+    result = Tally(value_type, evidence=scope.kind == LAMBDA and marks_first_invocation(profile))
+    for sampled in walk():
+        cpu, wall, idle, stack = sampled.cpu, sampled.wall, sampled.idle, sampled.stack
         # The off-CPU share is of the context's wall time (what Lambda bills).
         result.value += wall if pattern.measure == OFF_CPU else _value(pattern, cpu, wall, idle, value_type)
         result.cpu += cpu
         result.wall += wall
-        request = sample.labels.get(REQUEST_ID)
+        request = sampled.labels.get(REQUEST_ID)
         if request:
             result.requests.add(request)
-        found = _owner_by_ids(sample.stack, keys)
-        entry = pattern.locate(stack, found) if pattern.locate else _own_entry(pattern, found)
+        entry = pattern.locate(stack, sampled.owner) if pattern.locate else _own_entry(pattern, sampled.owner)
         if entry is None:
             continue
         measured = _value(pattern, cpu, wall, idle, value_type)
         site_frame = stack[entry] if is_application(stack[entry]) else call_site(stack, entry)
         sites = result.kept if pattern.kept and pattern.kept(stack, entry) else result.sites
         site = sites.setdefault(normalised(site_frame), Site(site_frame))
-        site.add(measured, cpu, wall, stack[: entry + 1], sample.labels)
+        site.add(measured, cpu, wall, stack[: entry + 1], sampled.labels)
     _merge_kept(result)
     return result
 
@@ -283,7 +354,7 @@ def _counts_samples(profile: Profile, value_type: str) -> bool:
 
 def check_pattern(pattern: Pattern, profile: Profile, context: AnalysisContext) -> List[Finding]:
     """Apply ``pattern`` to ``profile``: one finding per call site above the threshold."""
-    scope = find_scope(profile)
+    scope = scope_of(profile)
     if scope is None or scope.kind not in pattern.contexts:
         return []
     counted = tally(pattern, profile, scope)

@@ -21,6 +21,7 @@ from support.paths import ROOT
 from greenflame.analyzer import impact
 from greenflame.analyzer.model import Frame, Profile, SampleType
 from greenflame.analyzer.rules import AnalysisContext, all_rules, get_rule, run_rules
+from greenflame.analyzer.rules import pattern as pattern_module
 from greenflame.analyzer.rules.finding import Finding, Sci
 from greenflame.analyzer.rules.frames import call_site, normalised
 from greenflame.analyzer.rules.pattern import attribution_index, owner, patterns
@@ -244,3 +245,24 @@ def test_the_catalogue_documents_every_rule() -> None:
         for code in (rule.bad_example, rule.good_example):
             compile(code, rule.id, "exec")
         assert rule.target_frames and 0 < rule.expected_share < rule.threshold_share < 1
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_the_rules_run_together_find_what_each_finds_alone(labelled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: List[int] = []
+    walk = pattern_module._walk
+    monkeypatch.setattr(pattern_module, "_walk", lambda profile, scope: walks.append(1) or walk(profile, scope))
+    profile = _service_profile(labelled)
+    wsgi, view = Frame("Flask.wsgi_app", f"{SITE}/flask/app.py", 1479), Frame("list_orders", "/srv/app/api.py", 40)
+    labels = {"endpoint": "/orders"} if labelled else {}
+    for _, call in REAL_CALLS:  # real library stacks under a request's view, as a service shows them
+        for n, stack in enumerate(_record(call)[:40]):
+            profile.add([wsgi, view, *stack], [50 + n, 60 + n], labels)
+    context = AnalysisContext(region="eu-west-1", requests_per_month=1e7)
+    together = run_rules(profile, context)
+    assert len(walks) == 1  # one scope and one walk of the samples for every pattern rule
+    alone = [finding for rule in all_rules() for finding in rule(profile, context)]
+    assert len(walks) > 2  # each rule alone walks for itself
+    alone.sort(key=lambda f: (-(f.cost_usd_per_month or 0.0), -f.share, f.rule))
+    assert len({finding.rule for finding in together}) >= 3
+    assert together == alone
