@@ -204,8 +204,10 @@ class InScope:
 
 @dataclass
 class _Shared:
-    """What the pattern rules share of one profile in one run: its scope, and the walk of it."""
+    """What the pattern rules share of one profile in one run: its scope, and the walk of it (the
+    profile held, so that its id names it for the whole run)."""
 
+    profile: Profile
     scope: Optional[Scope]
     walk: Optional[List[InScope]] = None
 
@@ -230,8 +232,8 @@ def _shared(profile: Profile) -> Optional[_Shared]:
     if shared is None:
         return None
     found = shared.get(id(profile))
-    if found is None:
-        found = shared[id(profile)] = _Shared(find_scope(profile))
+    if found is None or found.profile is not profile:
+        found = shared[id(profile)] = _Shared(profile, find_scope(profile))
     return found
 
 

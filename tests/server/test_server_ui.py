@@ -446,8 +446,11 @@ def test_toolbar_stays_in_view_while_scrolling(open_page: Any, live_server: Live
     page = open_page()
     page.goto(live_server.api(f"/groups/{lambda_group}"))
     expect(page.locator("#flamegraph-status")).to_contain_text("samples")
+    page.wait_for_load_state("networkidle")  # the page's parts loaded: its height is final
     page.mouse.wheel(0, 1500)
-    page.wait_for_timeout(200)
+    # The wheel's scroll may still be landing: wait (up to the default timeout) for the toolbar to
+    # stick to the top rather than look once after 200 ms.
+    page.wait_for_function("() => Math.abs(document.querySelector('#controls').getBoundingClientRect().top) < 2")
     assert page.evaluate("() => window.scrollY") > 0
     assert abs(page.locator("#controls").bounding_box()["y"]) < 2
 
