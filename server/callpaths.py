@@ -440,12 +440,19 @@ def fold_columns(
 
 def summed_by_path(paths: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """The distinct ``paths`` in increasing order, and the ``values`` rows of each summed."""
-    if not len(paths):
-        return paths, values
-    order = np.argsort(paths, kind="stable")
-    ordered = paths[order]
+    ids, summed, _ = sum_by_key(paths, values)
+    return ids, summed
+
+
+def sum_by_key(keys: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct ``keys`` in increasing order, the ``values`` rows of each summed, and the
+    position of each key's first row."""
+    if not len(keys):
+        return keys, values, np.empty(0, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    return ordered[starts], np.add.reduceat(values[order], starts, axis=0)
+    return ordered[starts], np.add.reduceat(values[order], starts, axis=0), order[starts]
 
 
 _VALUES = attrgetter("values")
@@ -506,14 +513,15 @@ def merge_counts(index: PathIndex, parts: Sequence[PathCounts]) -> PathCounts:
 _SPARSE_FACTOR = 4
 
 
-def _columns(part: PathCounts, names: Sequence[str]) -> List[int]:
-    return [names.index(t.name) for t in part.types]
+def column_positions(types: Sequence[SampleType], names: Sequence[str]) -> List[int]:
+    """Where each of ``types`` goes among the sample type ``names`` (each type is among them)."""
+    return [names.index(t.name) for t in types]
 
 
 def _dense_sum(parts: Sequence[PathCounts], names: Sequence[str], size: int) -> Tuple[np.ndarray, np.ndarray]:
     acc = np.zeros((size, len(names)), dtype=np.int64)
     for part in parts:
-        columns = _columns(part, names)
+        columns = column_positions(part.types, names)
         if columns == list(range(len(names))):
             acc[part.ids] += part.values  # ids are unique within a part
         else:
@@ -527,16 +535,11 @@ def _sparse_sum(parts: Sequence[PathCounts], names: Sequence[str], _size: int) -
     values = np.zeros((len(ids), len(names)), dtype=np.int64)
     row = 0
     for part in parts:
-        values[row : row + len(part.ids), _columns(part, names)] = part.values
+        values[row : row + len(part.ids), column_positions(part.types, names)] = part.values
         row += len(part.ids)
-    order = np.argsort(ids, kind="stable")
-    ordered = ids[order]
-    if not len(ordered):
-        return ordered, values
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    summed = np.add.reduceat(values[order], starts, axis=0)
+    distinct, summed, _ = sum_by_key(ids, values)
     kept = summed.any(axis=1)
-    return ordered[starts][kept], summed[kept]
+    return distinct[kept], summed[kept]
 
 
 # -- the tree of a range ----------------------------------------------------------

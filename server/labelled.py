@@ -20,7 +20,7 @@ import copy
 from dataclasses import dataclass, replace
 from itertools import chain
 from operator import attrgetter
-from typing import Dict, FrozenSet, List, Sequence, Tuple
+from typing import Dict, FrozenSet, Sequence, Tuple
 
 import numpy as np
 
@@ -32,8 +32,10 @@ from .callpaths import (
     GroupIndexes,
     PathCounts,
     PathIndex,
+    column_positions,
     document_columns,
     fold_columns,
+    sum_by_key,
     summed_by_path,
 )
 from .lru import LruCache
@@ -113,14 +115,7 @@ def _report(
 
 def _summed(paths: np.ndarray, labels: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows with equal (path, labels) summed, in the order each one's first row came."""
-    if not len(paths):
-        return paths, labels, values
-    keys = (paths << 32) | labels
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    sums = np.add.reduceat(values[order], starts, axis=0)
-    firsts = order[starts]
+    _, sums, firsts = sum_by_key((paths << 32) | labels, values)
     arrange = np.argsort(firsts, kind="stable")
     chosen = firsts[arrange]
     return paths[chosen], labels[chosen], sums[arrange]
@@ -138,24 +133,15 @@ def combine(epoch: int, group: str, parts: Sequence[Labelled]) -> Labelled:
     """The merge of ``parts`` (all of the index of ``epoch``, in order): as merging their reports."""
     shell = merge([part.shell for part in parts], group)
     names = [t.name for t in shell.sample_types]
-    values = []
-    for part in parts:
-        columns = [next((i for i, t in enumerate(part.shell.sample_types) if t.name == name), None) for name in names]
-        if columns == list(range(len(names))):
-            values.append(part.values)
-        else:
-            wide = np.zeros((len(part.values), len(names)), dtype=np.int64)
-            for into, column in enumerate(columns):
-                if column is not None:
-                    wide[:, into] = part.values[:, column]
-            values.append(wide)
+    values = np.zeros((sum(len(part.paths) for part in parts), len(names)), dtype=np.int64)
+    row = 0
+    for part in parts:  # each part's columns where its types go among the merge's (a missing one: 0)
+        values[row : row + len(part.paths), column_positions(part.shell.sample_types, names)] = part.values
+        row += len(part.paths)
+    paths = np.concatenate([part.paths for part in parts] or [np.empty(0, dtype=np.int64)])
+    labels = np.concatenate([part.labels for part in parts] or [np.empty(0, dtype=np.int64)])
     kinds: FrozenSet[str] = frozenset().union(*(part.kinds for part in parts))
-    if not parts:
-        empty = np.empty(0, dtype=np.int64)
-        return Labelled(epoch, shell, empty, empty, np.empty((0, len(names)), dtype=np.int64), kinds)
-    paths = np.concatenate([part.paths for part in parts])
-    labels = np.concatenate([part.labels for part in parts])
-    return Labelled(epoch, shell, *_summed(paths, labels, np.concatenate(values)), kinds)
+    return Labelled(epoch, shell, *_summed(paths, labels, values), kinds)
 
 
 def to_profile(index: PathIndex, rows: Labelled) -> Profile:
@@ -203,10 +189,6 @@ class LabelledProfiles:
             self.read += 1
             self.cache.put(key, found)
         return found
-
-    def load_all(self, index: PathIndex, rows: Sequence[StoredProfile]) -> List[Labelled]:
-        """The rows of each of ``rows``, in order."""
-        return [self.load(index, row) for row in rows]
 
 
 def labelled_for(storage: Storage) -> LabelledProfiles:
