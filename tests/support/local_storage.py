@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, List
+from typing import Callable, Iterator, List, TypeVar
 
 import pytest
 
-from greenflame.analyzer.formats.wire_summary import DocumentSummary
-from greenflame.analyzer.model import Profile
 from greenflame.server.storage import Storage, StoredProfile
+
+T = TypeVar("T")
 
 
 def local_storage(root: Path, *groups: str) -> Iterator[Storage]:
@@ -25,18 +25,16 @@ def count_loads(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> List[str]:
     """The ids of the profiles ``storage`` reads from their bodies from now on (as profiles or as
     checked documents), in order (the list grows as it does)."""
     loaded: List[str] = []
-    original = storage.load_profile
-
-    def load(row: StoredProfile) -> Profile:
-        loaded.append(row.id)
-        return original(row)
-
-    original_summary = storage.load_summary
-
-    def load_summary(row: StoredProfile) -> DocumentSummary:
-        loaded.append(row.id)
-        return original_summary(row)
-
-    monkeypatch.setattr(storage, "load_profile", load)
-    monkeypatch.setattr(storage, "load_summary", load_summary)
+    for name in ("load_profile", "load_summary"):
+        monkeypatch.setattr(storage, name, _counted(getattr(storage, name), loaded))
     return loaded
+
+
+def _counted(read: Callable[[StoredProfile], T], loaded: List[str]) -> Callable[[StoredProfile], T]:
+    """``read``, noting in ``loaded`` the id of each row it reads."""
+
+    def counted(row: StoredProfile) -> T:
+        loaded.append(row.id)
+        return read(row)
+
+    return counted
