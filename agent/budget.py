@@ -3,10 +3,15 @@
 At the end of each of the sampler thread's windows (0.5 to 1 s) :class:`CpuBudget` reads the CPU
 clocks of the agent's threads (:func:`greenflame.agent.cpuprobe.thread_cpu_ns`), adds what the
 agent's code cost in the program's own threads (``extra_cpu_ns``: the SIGPROF handler), and
-compares the CPU used with the wall time that passed. Above the budget the sampling rate is
-lowered in proportion (with a 10% margin), down to :data:`MIN_RATE_HZ`; below it the rate climbs
-back by half at a time towards the configured one, as long as the cost projected to the higher
-rate stays under 80% of the budget. The first interval is not judged: it holds the agent's
+compares the CPU used with the wall time that passed. The agent's cost grows with the rate, so
+what is kept is its cost per sample per second (its share of a core over the rate), smoothed over
+the checks: when that cost at the current rate is above the budget, the rate is lowered to where it
+is :data:`_TARGET` of it, down to :data:`MIN_RATE_HZ`; below the configured rate it climbs back
+towards that point, by half at a time. One costly window (a report built, a burst of wake-ups) moves
+the smoothed cost by half its excess, so it no longer holds the rate down for good: before, the
+rate climbed back only while the projected cost stayed under 80% of the budget, and an agent
+that cost 85% of it at the full rate, once lowered by a noisy window, stayed lowered (measured in
+``benchmarks/agent/README.md``). The first interval is not judged: it holds the agent's
 start-up (its threads, first imports), a one-off that would lower the rate for seconds (it is
 still in ``agent_cpu_ns``). Each lowering is logged (a warning at most once a minute, then debug)
 and reported in the window's metadata (``rate_limited``), with the agent's CPU time
@@ -27,11 +32,11 @@ if TYPE_CHECKING:
 
 MIN_RATE_HZ = 1.0
 CHECK_INTERVAL_S = 0.5
-_MARGIN = 0.9
-#: The rate climbs back only while the cost projected to the higher rate stays under this share of
-#: the budget: a band between it and the budget keeps the rate from see-sawing at the limit.
-_RAISE_MARGIN = 0.8
+#: The rate is set where the smoothed cost is this share of the budget: the margin absorbs the cost's
+#: noise from one check to the next.
+_TARGET = 0.95
 _RAISE_FACTOR = 1.5
+#: The weight of the newest check in the smoothed cost per sample per second.
 _SMOOTHING = 0.5
 _WARN_EVERY_S = 60.0
 _MIN_ELAPSED_S = 0.25
@@ -62,7 +67,7 @@ class CpuBudget:
         self._total_at_check = 0
         self._total_at_window = 0
         self._excused = 0  # CPU ns the budget's own warnings cost (the first imports logging)
-        self._share: Optional[float] = None
+        self._per_hz: Optional[float] = None  # smoothed share of a core per sample per second
         self._primed = False  # the first interval (the start-up) has passed
         now = clock()
         self._checked_at = now
@@ -83,8 +88,9 @@ class CpuBudget:
 
     @property
     def share(self) -> Optional[float]:
-        """The smoothed share of one core the agent used at the last check (None before one)."""
-        return self._share
+        """The share of one core the agent uses at the current rate, by its smoothed cost (None before
+        the first check judged)."""
+        return None if self._per_hz is None else self._per_hz * self.rate_hz
 
     def check(self) -> float:
         """Measure, adjust and return the rate to sample at."""
@@ -101,9 +107,10 @@ class CpuBudget:
             if not self._primed:
                 self._primed = True
                 return self.rate_hz
-            share = used / 1e9 / elapsed
-            self._share = share if self._share is None else _SMOOTHING * share + (1 - _SMOOTHING) * self._share
-            self._adjust(now, self._share)
+            per_hz = used / 1e9 / elapsed / self.rate_hz  # the rate is constant between two checks
+            smoothed = self._per_hz
+            self._per_hz = per_hz if smoothed is None else _SMOOTHING * per_hz + (1 - _SMOOTHING) * smoothed
+            self._adjust(now, self._per_hz)
             return self.rate_hz
 
     def take_window(self) -> Dict[str, Any]:
@@ -150,21 +157,22 @@ class CpuBudget:
         self._rate_seconds += self.rate_hz * (now - self._rate_since)
         self._rate_since = now
         self.rate_hz = rate
-        # Smoothing across a change would mix in the cost of the old rate and overshoot: start afresh.
-        self._share = None
 
-    def _adjust(self, now: float, share: float) -> None:
+    def _adjust(self, now: float, per_hz: float) -> None:
+        """Lower the rate when its cost, ``per_hz`` per sample per second, is above the budget; raise it
+        towards the rate that fits while under the configured one."""
+        fits = self.budget_cores * _TARGET / per_hz if per_hz > 0 else self.configured_hz
+        share = per_hz * self.rate_hz
         if share > self.budget_cores and self.rate_hz > MIN_RATE_HZ:
-            rate = max(min(MIN_RATE_HZ, self.configured_hz), self.rate_hz * self.budget_cores / share * _MARGIN)
+            rate = max(min(MIN_RATE_HZ, self.configured_hz), fits)
             self._lowered += 1
             self._lowest = min(self._lowest, rate)
             self._log_lowered(now, share, rate)
             self._set_rate(now, rate)
-        elif self.rate_hz < self.configured_hz:
-            rate = min(self.configured_hz, self.rate_hz * _RAISE_FACTOR)
-            if share * rate / self.rate_hz <= self.budget_cores * _RAISE_MARGIN:  # the cost grows with the rate
-                logger.debug("greenflame: agent CPU back under budget: sampling at %.1f Hz", rate)
-                self._set_rate(now, rate)
+        elif self.rate_hz < self.configured_hz and fits > self.rate_hz:
+            rate = min(self.configured_hz, fits, self.rate_hz * _RAISE_FACTOR)
+            logger.debug("greenflame: agent CPU back under budget: sampling at %.1f Hz", rate)
+            self._set_rate(now, rate)
 
     def _log_lowered(self, now: float, share: float, rate: float) -> None:
         warn = now - self._last_warning >= _WARN_EVERY_S
