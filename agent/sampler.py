@@ -253,7 +253,7 @@ class ThreadSampler:
             trigger.use_wall_clock(timer)
             self._policy.use_wall_clock(True)
             with self._wall_lock:
-                self._wall_waits_seen, self._wall_wakes = self._buffer.idle_taken, 0
+                self._wall_waits_seen, self._wall_wakes = self._buffer.idle_taken + trigger.probe_wakes(), 0
             self._wall_used = True
         trigger.restart(self._policy.restart_delay(self._clock()))
 
@@ -397,10 +397,13 @@ class ThreadSampler:
         """What the waits the wall-clock handler interrupted cost the main thread since the wall clock
         started: each new one at the trigger's wake-up cost (measured in the process, see .wake_meter)."""
         with self._wall_lock:
-            idle, trigger = self._buffer.idle_taken, self._trigger
-            if idle > self._wall_waits_seen and trigger is not None:
-                self._wall_wakes += (idle - self._wall_waits_seen) * trigger.wake_ns()
-                self._wall_waits_seen = idle
+            trigger = self._trigger
+            if trigger is None:
+                return self._wall_wakes
+            waits = self._buffer.idle_taken + trigger.probe_wakes()  # a probe that finds a wait wakes it too
+            if waits > self._wall_waits_seen:
+                self._wall_wakes += (waits - self._wall_waits_seen) * trigger.wake_ns()
+                self._wall_waits_seen = waits
             return self._wall_wakes
 
     def _retire_trigger(self, trigger: ProfSignalTrigger, why: str) -> None:

@@ -192,6 +192,11 @@ class ProfSignalTrigger:
         """What one signal costs the main thread it wakes from a wait (see :mod:`.wake_meter`)."""
         return self._wakes.wake_ns() if self._wakes is not None else DEFAULT_WAKE_NS
 
+    def probe_wakes(self) -> int:
+        """How many signals that came only to measure a wake-up woke the main thread from a wait (see
+        :mod:`.wake_meter`)."""
+        return self._wakes.probe_wakes if self._wakes is not None else 0
+
     def wakes_measured(self) -> int:
         """How many of those wake-ups were measured (none: the default stands)."""
         return self._wakes.measured() if self._wakes is not None else 0
@@ -238,6 +243,8 @@ class ProfSignalTrigger:
                 self._errors.append(("sampler signal", error))
         finally:
             if self._armed and not self._parked:
+                if wakes is not None:
+                    delay = wakes.probe_delay(frame, delay)
                 self._rearm(delay, started)
                 if wakes is not None:
                     wakes.call_ended(frame)  # after the timer's setting: the gap to the next call is the wake

@@ -10,9 +10,15 @@ end and the second call's start is that cost, read from the thread's own CPU clo
 went round a loop back to the same wait in between adds the loop's work too, which can only make
 the figure higher: the budget errs on the side of sampling less.
 
-Until :data:`MIN_MEASURED` such pairs are seen (waits shorter than a sampling period give few), the
-default :data:`DEFAULT_WAKE_NS` stands: measured on the project machine with idle CPUs, where a
-wake-up costs most (``benchmarks/lambda/README.md``).
+Until :data:`MIN_MEASURED` such pairs are seen, the default :data:`DEFAULT_WAKE_NS` stands:
+measured on the project machine with idle CPUs, where a wake-up costs most
+(``benchmarks/lambda/README.md``). Waits shorter than a sampling period give few pairs, so until
+then a call that finds a wait asks for a *probe* (:meth:`WakeMeter.probe_delay`): the next signal
+comes :data:`PROBE_S` later, takes no sample when none is due, and measures the wake-up if the wait
+still lasts. At most :data:`MAX_PROBES` in a process; one that finds the thread waiting is charged as
+a wake-up (:attr:`WakeMeter.probe_wakes`), one that finds it running costs a handler call. Without them a
+loop of 6 ms waits was charged the default for the whole of a 10-s run, twice what its waits
+really cost it (``benchmarks/agent/README.md``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ KEPT = 31
 MIN_MEASURED = 5
 #: A gap longer than this is not a wake-up: the thread did work between two visits to the wait.
 MAX_WAKE_NS = 1_000_000
+#: How soon after a call that found a wait a probe comes, and how many probes a process gets.
+PROBE_S = 0.002
+MAX_PROBES = 64
 
 # Bound once: read in the SIGPROF handler, which runs cold.
 _thread_cpu_ns = time.thread_time_ns
@@ -53,6 +62,10 @@ class WakeMeter:
         self._frame: Optional[FrameType] = None  # the wait the last call found, until the next call
         self._offset = -1
         self._cpu_out = 0  # the main thread's CPU clock as that call ended
+        self._at_wait = False  # the call in progress found the main thread at a wait
+        self._probing = False  # the call in progress is a probe
+        self.probes = 0  # probes asked for
+        self.probe_wakes = 0  # probes that found the main thread at a wait: each woke it
 
     def call_started(self, frame: Optional[FrameType]) -> None:
         """A handler call starts with the main thread at ``frame``: a second visit to the same wait
@@ -63,15 +76,32 @@ class WakeMeter:
                 self._measured.append(max(0, gap - self._extra_ns))
         self._frame = None
 
+    def probe_delay(self, frame: Optional[FrameType], delay: float) -> float:
+        """The delay to set the timer to as the handler call that found the main thread at ``frame``
+        ends: ``delay``, or :data:`PROBE_S` when that is sooner, the call found a wait and too few
+        wake-ups are measured yet (probes left)."""
+        at_wait = self._at_wait = frame is not None and self._is_wait(frame.f_code, frame.f_lasti)
+        if self._probing:
+            self._probing = False
+            if at_wait:
+                self.probe_wakes += 1
+        if at_wait and delay > PROBE_S and len(self._measured) < MIN_MEASURED and self.probes < MAX_PROBES:
+            self.probes += 1
+            self._probing = True
+            return PROBE_S
+        return delay
+
     def call_ended(self, frame: Optional[FrameType]) -> None:
-        """The handler call that found the main thread at ``frame`` ends (after its timer is set)."""
-        if frame is not None and self._is_wait(frame.f_code, frame.f_lasti):
+        """The handler call that found the main thread at ``frame`` ends (after :meth:`probe_delay` and
+        the timer's setting)."""
+        if frame is not None and self._at_wait:
             self._frame, self._offset = frame, frame.f_lasti
             self._cpu_out = _thread_cpu_ns()
 
     def forget(self) -> None:
         """Drop the frame held (the timer stops: it would keep the frame's locals alive)."""
         self._frame = None
+        self._probing = False  # the probe asked for will not come
 
     def wake_ns(self) -> int:
         """The median of the recent measurements, or :data:`DEFAULT_WAKE_NS` until there are enough."""

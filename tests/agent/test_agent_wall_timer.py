@@ -443,3 +443,25 @@ def test_a_blocking_recv_on_the_wall_clock_counts_every_due_time_of_its_wait(tmp
     assert waits["idle"] >= 0.95 * waits["wall"], waits
     # ... taken by the main thread itself: no sampler thread waking up for the waits.
     assert report["metadata"]["signal_samples"] >= 0.9 * (waits["wall"] + work["wall"]), report["metadata"]
+
+
+def test_waits_shorter_than_any_sampling_interval_get_their_wake_ups_measured(tmp_path: Path) -> None:
+    # 3 ms sleeps: the next due time is at least half a period (5 ms) after a sample, so two samples
+    # never find the same wait; the wake meter's probes measure the wake-ups instead of the default.
+    printed = run(
+        tmp_path,
+        """
+        agent.start()
+        spin(1.0)  # the first windows: the timer moves to the wall clock
+        started = time.perf_counter()
+        while time.perf_counter() - started < 3.0:
+            spin(0.003)
+            time.sleep(0.003)
+        trigger = agent.current()._engine.sampler._trigger
+        finish(wall=trigger.wall_clock, probes=trigger._wakes.probes)
+        """,
+    )
+    assert printed["wall"] is True
+    metadata = printed["report"]["metadata"]
+    assert metadata["signal_wakes_measured"] >= 5, (metadata, printed["probes"])
+    assert metadata["signal_wake_ns"] < 120_000 and 0 < printed["probes"] <= 64
