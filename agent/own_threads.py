@@ -19,6 +19,7 @@ __all__ = ["generation", "idents", "native_ids", "registered", "start"]
 _IDENTS: Set[Optional[int]] = set()
 _THREADS: List[threading.Thread] = []
 _GENERATION = [0]
+_CHANGES = threading.Lock()  # a thread's end and its start's bookkeeping, in one order
 
 
 def start(thread: threading.Thread) -> None:
@@ -26,13 +27,26 @@ def start(thread: threading.Thread) -> None:
     thread.daemon = True
     body = thread.run
 
+    ended: List[bool] = []
+
     def run() -> None:
-        _add(threading.get_ident())  # before its first step: a sample may come before start() returns
-        body()
+        ident = threading.get_ident()
+        with _CHANGES:
+            _add(ident)  # before its first step: a sample may come before start() returns
+        try:
+            body()
+        finally:
+            # The identifier goes back to the pool: a thread of the program started later may get it,
+            # and must be sampled.
+            with _CHANGES:
+                ended.append(True)
+                _remove(ident)
 
     thread.run = run  # type: ignore[method-assign]
     thread.start()
-    _add(thread.ident)
+    with _CHANGES:
+        if not ended:  # start() may return before run() begins
+            _add(thread.ident)
     _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [thread]
 
 
@@ -42,13 +56,19 @@ def _add(ident: Optional[int]) -> None:
     _GENERATION[0] += 1
 
 
+def _remove(ident: Optional[int]) -> None:
+    _IDENTS.discard(ident)
+    _GENERATION[0] += 1
+
+
 def generation() -> int:
     """A number that changes each time a thread is added (see :meth:`ThreadTable.due`)."""
     return _GENERATION[0]
 
 
 def registered() -> Set[Optional[int]]:
-    """The identifiers of every thread added, alive or not, taking no lock (for the SIGPROF handler)."""
+    """The identifiers of the threads added whose body has not returned, taking no lock (for the
+    SIGPROF handler)."""
     return set(_IDENTS)
 
 

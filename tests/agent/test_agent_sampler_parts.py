@@ -412,3 +412,21 @@ def test_the_call_engine_has_no_thread_and_reports_its_rate_and_share() -> None:
     assert not engine.is_alive()
     assert engine.report_metadata() == {"sample_rate_hz": 250.0, "call_share": 0.1}
     assert engine.signal_stats() == {"calls": 0, "cpu_ns": 0, "samples": 0} and engine.native_ids() == []
+
+
+def test_an_agent_thread_that_ended_leaves_its_identifier_to_the_programs_next_thread() -> None:
+    # Thread identifiers are reused: a program thread that gets an ended agent thread's must be sampled.
+    finished = threading.Thread(target=lambda: None, name="greenflame-test-own")
+    own_threads.start(finished)
+    finished.join(5)
+    assert finished.ident not in own_threads.registered()
+    release = threading.Event()
+    program = threading.Thread(target=release.wait, args=(5,))
+    program.start()
+    try:
+        threads, _ = table(excluded=own_threads.idents())
+        threads.refresh(sys._current_frames(), 0, active=active_count(), own=own_threads.registered())
+        assert program.ident in [ident for ident, _ in threads.select(sys._current_frames())]
+    finally:
+        release.set()
+        program.join(5)
