@@ -198,6 +198,12 @@ class ThreadSampler:
         self._wall_used = trigger is not None and trigger.wall_clock
         return clock
 
+    def take_lateness(self) -> float:
+        """The share of the sampling schedule skipped since the last call because the samples came late
+        by more than a period (see ``TriggerPolicy.take_lateness``)."""
+        with self._tick_lock:
+            return self._policy.take_lateness()
+
     def wake_cost(self) -> Tuple[int, int]:
         """What a wall-clock signal costs the main thread it wakes from a wait (ns), and from how many
         measured wake-ups (0: the default of :mod:`.wake_meter`)."""

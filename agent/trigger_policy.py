@@ -127,6 +127,10 @@ class TriggerPolicy:
         self._due_left = 0.0  # Lambda, between invocations: what was left of the schedule at the end
         self._owed_left = 0  # ... and the samples still owed to the handler
         self._window_outside = 0.0  # seconds of the window spent between invocations
+        #: Seconds of the schedule :meth:`schedule` moved through since :meth:`take_lateness`: sampled
+        #: (the intervals drawn) and skipped (lateness beyond a period, whose due times went unsampled).
+        self.scheduled_s = 0.0
+        self.skipped_s = 0.0
 
     # -- the schedule -------------------------------------------------------------------
 
@@ -140,7 +144,23 @@ class TriggerPolicy:
         """The next due time: a random interval of 0.5 to 1.5 periods after the previous one, so the mean
         rate holds when samples come late (a busy GIL), carrying at most one period of lateness."""
         period = self.period
-        self.due = max(self.due, now - period) + (0.5 + self.draw()) * period
+        due = self.due
+        if now - period > due:  # the due times of that stretch go unsampled: the rate achieved is lower
+            self.skipped_s += now - period - due
+            due = now - period
+        interval = (0.5 + self.draw()) * period
+        self.scheduled_s += interval
+        self.due = due + interval
+
+    def take_lateness(self) -> float:
+        """The share of the schedule :meth:`schedule` skipped since the last call (0 when it skipped
+        none or moved through none): the sampler thread, or the handler capturing every thread, came
+        late by more than a period (waiting for the GIL behind busy threads) and the due times of the
+        excess were not sampled. Resets."""
+        scheduled, skipped = self.scheduled_s, self.skipped_s
+        self.scheduled_s = self.skipped_s = 0.0
+        total = scheduled + skipped
+        return skipped / total if total > 0 else 0.0
 
     def thread_samples(self, now: float) -> bool:
         """Whether the sampler thread takes (or leaves to the handler) a sample at ``now``."""

@@ -270,7 +270,8 @@ def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     ``invocations`` sums ``count``, ``cold_starts`` and ``duration_ms_sum`` and keeps
     the last :data:`MAX_DURATIONS_KEPT` ``durations_ms``; ``dropped`` sums each reason;
     ``rate_limited`` (the agent's CPU budget lowered the rate) counts the ``reports`` that say so,
-    with the ``lowest_rate_hz`` of any and the ``times`` summed.
+    with the ``lowest_rate_hz`` of any and the ``times`` summed; ``late_reports`` counts those whose
+    sampler came late for part of its schedule (``schedule_skipped``: their rate is the one achieved).
     Values of the wrong type are ignored rather than trusted.
     """
     merged: Dict[str, Any] = dict(items[-1]) if items else {}
@@ -288,7 +289,22 @@ def merge_metadata(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
     limited = [m["rate_limited"] for m in items if isinstance(m.get("rate_limited"), Mapping)]
     if limited:
         merged["rate_limited"] = _merge_rate_limits(limited)
+    late = sum(late_reports(m) for m in items)
+    merged.pop("schedule_skipped", None)  # one report's figure, not the merge's
+    merged.pop("late_reports", None)
+    if late:
+        merged["late_reports"] = late
     return merged
+
+
+def late_reports(metadata: Mapping[str, Any]) -> int:
+    """How many reports ``metadata`` stands for whose sampler skipped part of its schedule: a merge's
+    ``late_reports``, else 1 when it is one report with a ``schedule_skipped`` above 0."""
+    value: Any = metadata.get("late_reports")
+    if is_number(value) and value >= 1:
+        return int(value)
+    skipped: Any = metadata.get("schedule_skipped")
+    return 1 if is_number(skipped) and skipped > 0 else 0
 
 
 def _merge_rate_limits(items: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
-from .model import CPU, WALL, Profile, is_number, limited_reports
+from .model import CPU, WALL, Profile, is_number, late_reports, limited_reports
 from .rules import AnalysisContext, all_rules, run_rules
 from .rules.finding import Co2Range, Finding, JsonDict
 from .rules.lambda_facts import invocation_count, local_runner
@@ -119,23 +119,26 @@ class Invocations:
 
 @dataclass(frozen=True)
 class Sampling:
-    """How densely the profile was sampled: the mean rate its figures are scaled with, and in how
-    many of its reports the agent's CPU budget lowered the rate (each such sample stands for more
-    time; a function seen less often than once a period may then be missed)."""
+    """How densely the profile was sampled: the mean rate its figures are scaled with, in how many
+    of its reports the agent's CPU budget lowered the rate (each such sample stands for more time; a
+    function seen less often than once a period may then be missed), and in how many the sampler
+    came late for part of its schedule (waiting for the GIL: the rate there is the one achieved)."""
 
     rate_hz: Optional[float] = None
     rate_limited_reports: int = 0
     lowest_rate_hz: Optional[float] = None
+    late_reports: int = 0
 
     @classmethod
     def of(cls, profile: Profile) -> Sampling:
-        """From the profile's period and its ``metadata["rate_limited"]`` (untrusted)."""
+        """From the profile's period, its ``metadata["rate_limited"]`` and its late reports (untrusted)."""
         rate = round(1e9 / profile.sample_period_ns, 3) if profile.sample_period_ns > 0 else None
+        late = late_reports(profile.metadata)
         limited = profile.metadata.get("rate_limited")
         if not isinstance(limited, Mapping):
-            return cls(rate)
+            return cls(rate, late_reports=late)
         lowest: Any = limited.get("lowest_rate_hz")
-        return cls(rate, limited_reports(limited), float(lowest) if is_number(lowest) else None)
+        return cls(rate, limited_reports(limited), float(lowest) if is_number(lowest) else None, late)
 
     @classmethod
     def from_dict(cls, data: Any) -> Sampling:
@@ -143,8 +146,11 @@ class Sampling:
         return _scalars(cls, data) or cls()
 
     def to_dict(self) -> JsonDict:
-        """The known values."""
-        return _present(asdict(self))
+        """The known values (``late_reports`` only when some were late)."""
+        values = _present(asdict(self))
+        if not self.late_reports:
+            del values["late_reports"]
+        return values
 
 
 @dataclass(frozen=True)

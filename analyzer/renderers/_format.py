@@ -96,14 +96,24 @@ def cost_basis(inputs: Inputs) -> str:
 
 
 def rate_limited(sampling: Sampling) -> Optional[str]:
-    """The sentence saying the agent's CPU budget lowered the sampling rate, or None when it did not."""
-    reports = sampling.rate_limited_reports
-    if not reports:
+    """The sentence saying the agent's CPU budget lowered the sampling rate, or its sampler came late
+    (waiting for the GIL), or None when neither happened."""
+    parts = []
+    reports, late = sampling.rate_limited_reports, sampling.late_reports
+    if reports:
+        text = f"the agent's CPU budget lowered the sampling rate in {_reports(reports)}"
+        if sampling.lowest_rate_hz is not None:
+            text += f" (lowest {sampling.lowest_rate_hz:.0f} Hz)"
+        parts.append(text)
+    if late:
+        parts.append(f"the sampler waited for busy threads and sampled below the rate asked in {_reports(late)}")
+    if not parts:
         return None
-    noun = "report" if reports == 1 else "reports"
-    text = f"the agent's CPU budget lowered the sampling rate in {reports:,} {noun}"
-    if sampling.lowest_rate_hz is not None:
-        text += f" (lowest {sampling.lowest_rate_hz:.0f} Hz)"
+    text = "; ".join(parts)
     if sampling.rate_hz is not None:
-        text += f"; the figures are scaled to the mean rate, {sampling.rate_hz:.0f} Hz"
+        text += f"; the figures are scaled to the mean rate achieved, {sampling.rate_hz:.0f} Hz"
     return text + ", and a function seen less often than once a period may be missing"
+
+
+def _reports(count: int) -> str:
+    return f"{count:,} {'report' if count == 1 else 'reports'}"

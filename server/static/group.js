@@ -313,17 +313,25 @@
     showSamplingNotice(body.sampling || {}, body.profile_count);
   }
 
-  /** Never silently: say when the agent's CPU budget lowered the sampling rate in the range. */
+  /** Never silently: say when the agent's CPU budget lowered the sampling rate in the range, or its
+   * sampler, waiting for busy threads, sampled below the rate asked. */
   function showSamplingNotice(sampling, profiles) {
     var notice = $("sampling-notice");
     var limited = typeof sampling.rate_limited_reports === "number" ? sampling.rate_limited_reports : 0;
-    notice.hidden = limited === 0;
-    if (!limited) return;
-    var text = "The agent's CPU budget lowered the sampling rate in " + limited + " of " + profiles +
-      (profiles === 1 ? " report" : " reports");
-    if (typeof sampling.lowest_rate_hz === "number") text += " (lowest " + Math.round(sampling.lowest_rate_hz) + " Hz)";
-    if (typeof sampling.rate_hz === "number") text += ". The figures are scaled to the mean rate, " + Math.round(sampling.rate_hz) + " Hz";
-    notice.textContent = text + "; a function seen less often than once a sampling period may be missing.";
+    var late = typeof sampling.late_reports === "number" ? sampling.late_reports : 0;
+    notice.hidden = limited === 0 && late === 0;
+    if (notice.hidden) return;
+    var of = function (count) { return count + " of " + profiles + (profiles === 1 ? " report" : " reports"); };
+    var parts = [];
+    if (limited) {
+      var text = "The agent's CPU budget lowered the sampling rate in " + of(limited);
+      if (typeof sampling.lowest_rate_hz === "number") text += " (lowest " + Math.round(sampling.lowest_rate_hz) + " Hz)";
+      parts.push(text);
+    }
+    if (late) parts.push((limited ? "its" : "The agent's") + " sampler waited for busy threads and sampled below the rate asked in " + of(late));
+    var sentence = parts.join("; ");
+    if (typeof sampling.rate_hz === "number") sentence += ". The figures are scaled to the mean rate achieved, " + Math.round(sampling.rate_hz) + " Hz";
+    notice.textContent = sentence + "; a function seen less often than once a sampling period may be missing.";
   }
 
   function rangeName() {

@@ -378,6 +378,7 @@ class FakeSampler:
         self.probe = type("Probe", (), {"name": "fake-probe"})()
 
         self.clock: Optional[str] = None
+        self.late = 0.0
 
     def signal_stats(self) -> Dict[str, int]:
         return {"calls": self.taken, "cpu_ns": 0, "samples": self.taken}
@@ -387,6 +388,10 @@ class FakeSampler:
 
     def wake_cost(self) -> Tuple[int, int]:
         return 31_000, 7
+
+    def take_lateness(self) -> float:
+        late, self.late = self.late, 0.0
+        return late
 
 
 def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() -> None:
@@ -399,6 +404,9 @@ def test_the_thread_engine_reports_the_handlers_samples_since_the_last_report() 
     wall = {"signal_samples": 7, "signal_clock": "wall", "signal_wake_ns": 31_000, "signal_wakes_measured": 7}
     assert engine.report_metadata() == wall
     assert engine.native_ids() == [42]
+    sampler.late = 0.41234
+    assert engine.report_metadata()["schedule_skipped"] == 0.412
+    assert "schedule_skipped" not in engine.report_metadata()
 
 
 def test_the_call_engine_has_no_thread_and_reports_its_rate_and_share() -> None:

@@ -111,6 +111,21 @@ def test_a_late_sample_brings_the_next_closer_but_carries_at_most_one_period() -
     assert policy.due == pytest.approx(clock() - PERIOD + PERIOD)
 
 
+def test_the_schedule_a_late_sample_skips_is_the_share_of_the_rate_not_achieved() -> None:
+    clock = FakeClock()
+    policy = policy_at(clock, draw=0.5)  # every interval one period
+    assert policy.take_lateness() == 0.0  # nothing scheduled yet
+    for _ in range(10):  # on time: nothing skipped
+        clock.now = policy.due
+        policy.schedule(clock())
+    assert policy.take_lateness() == 0.0
+    for _ in range(10):  # each sample two periods after its due time (the GIL behind busy threads): with
+        clock.now = policy.due + 2 * PERIOD  # one period carried, a sample every two periods
+        policy.schedule(clock())
+    assert policy.take_lateness() == pytest.approx(1 / 2)
+    assert policy.take_lateness() == 0.0  # taken: reset
+
+
 def test_the_thread_samples_when_due_unless_the_handler_covers_the_windows() -> None:
     clock = FakeClock()
     policy = policy_at(clock)

@@ -68,6 +68,15 @@ def test_merged_reports_keep_the_time_each_one_sampled_at_its_own_rate() -> None
     assert "rate_limited" not in merge([full, full]).metadata
 
 
+def test_merged_reports_count_those_whose_sampler_came_late() -> None:
+    late = {"schedule_skipped": 0.5, "asked_rate_hz": 100.0}
+    merged = merge([_sampled(10, "f", 100, {}), _sampled(20, "g", 50, late), _sampled(20, "g", 50, late)])
+    assert merged.metadata["late_reports"] == 2 and "schedule_skipped" not in merged.metadata
+    assert merge([merged, _sampled(20, "g", 50, late)]).metadata["late_reports"] == 3
+    assert "late_reports" not in merge([_sampled(10, "f", 100, {}), _sampled(10, "f", 100, {})]).metadata
+    assert "late_reports" not in merge_metadata([{"schedule_skipped": "x"}, {"late_reports": -2}])
+
+
 def test_periods_unknown_or_without_samples_do_not_weigh() -> None:
     unknown = _sampled(0, "f", 7, {})  # collapsed stacks and speedscope files carry no period
     empty = Profile(sample_period_ns=50 * 10**6)

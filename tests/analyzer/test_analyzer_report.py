@@ -46,11 +46,26 @@ def test_a_report_says_when_the_agents_budget_lowered_the_rate() -> None:
     assert Report.from_dict(report.to_dict()).sampling == report.sampling
     text = render(report, "text")
     assert "Sampling: the agent's CPU budget lowered the sampling rate in 1 report (lowest 41 Hz)" in text
-    assert "scaled to the mean rate, 50 Hz" in text
+    assert "scaled to the mean rate achieved, 50 Hz" in text
     assert "- **Sampling:** the agent's CPU budget lowered" in render(report, "markdown")
     plain = analyze_profile(lambda_profile())
     assert plain.sampling == Sampling(rate_hz=100.0) and "Sampling:" not in render(plain, "text")
     assert Report.from_dict({**plain.to_dict(), "sampling": None}).sampling == Sampling()
+
+
+def test_a_report_says_when_the_sampler_came_late_for_part_of_its_schedule() -> None:
+    profile = lambda_profile()
+    profile.sample_period_ns = 25_000_000  # the agent reports the rate it achieved: 40 Hz
+    profile.metadata.update(schedule_skipped=0.6, asked_rate_hz=100.0)
+    report = analyze_profile(profile)
+    assert report.sampling == Sampling(rate_hz=40.0, late_reports=1)
+    assert Report.from_dict(report.to_dict()).sampling == report.sampling
+    text = render(report, "text")
+    assert "Sampling: the sampler waited for busy threads and sampled below the rate asked in 1 report" in text
+    assert "scaled to the mean rate achieved, 40 Hz" in text
+    profile.metadata["rate_limited"] = {"cpu_budget_cores": 0.01, "lowest_rate_hz": 41.4, "times": 3}
+    both = render(analyze_profile(profile), "text")
+    assert "lowered the sampling rate in 1 report (lowest 41 Hz); the sampler waited" in both
 
 
 def test_a_real_agents_lowered_rate_reaches_the_text_report(tmp_path: Path) -> None:

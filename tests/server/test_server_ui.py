@@ -410,6 +410,15 @@ def test_group_page_says_when_the_agents_budget_lowered_the_rate(
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("lowered the sampling rate in 1 of 2 reports (lowest 33 Hz)")
     expect(notice).to_contain_text("scaled to the mean rate")
+    late_name = unique_name("ui-late")
+    late_key = live_server.create_group(late_name)
+    late = evil_profile(late_name, T0)  # the sampler, behind busy threads, achieved 40 of 100 Hz asked
+    late.sample_period_ns = 25_000_000
+    late.metadata.update(schedule_skipped=0.6, asked_rate_hz=100.0)
+    assert ingest_profile(live_server, late_key, late).status_code == 202
+    page.goto(live_server.api(f"/groups/{late_name}"))
+    expect(notice).to_contain_text("sampler waited for busy threads and sampled below the rate asked in 1 of 1 report")
+    expect(notice).to_contain_text("mean rate achieved, 40 Hz")
     page.goto(live_server.api(f"/groups/{ui_group}"))
     expect(page.locator("#summary-cost")).not_to_have_text("…")
     expect(page.locator("#sampling-notice")).to_be_hidden()
