@@ -109,15 +109,15 @@ class ThreadEngine:
     def report_metadata(self) -> Dict[str, Any]:
         """``signal_samples``: how many of the report's samples the SIGPROF handler took; ``signal_clock``:
         what its timer counts (when it samples); on the wall clock ``signal_wake_ns``, what a signal
-        costs the main thread it wakes from a wait, and ``signal_wakes_measured``; ``schedule_skipped``,
-        when some was, the share of the schedule whose due times went unsampled (samples that came
-        late by more than a period, waiting for the GIL)."""
+        costs the main thread it wakes from a wait, and ``signal_wakes_measured``; ``skipped_hz``, when
+        some were, the due samples per second the sampler thread left untaken, waking late by more than
+        a period (waiting for the GIL): the report turns it into the rate achieved."""
         taken = self.sampler.signal_stats()["samples"]
         added, self._signal_samples_seen = taken - self._signal_samples_seen, taken
         metadata: Dict[str, Any] = {"signal_samples": added}
         skipped = round(self.sampler.take_lateness(), 3)
         if skipped > 0:
-            metadata["schedule_skipped"] = skipped
+            metadata["skipped_hz"] = skipped
         clock = self.sampler.take_signal_clock()
         if clock is not None:
             metadata["signal_clock"] = clock

@@ -266,11 +266,12 @@ class Profiler:
         if invocations is not None:
             metadata["invocations"] = invocations
         rate = metadata["sample_rate_hz"] or self.config.rate_hz
-        skipped = metadata.get("schedule_skipped", 0.0)
+        skipped = metadata.pop("skipped_hz", 0.0)
         if skipped:
             # The rate achieved, not the one asked: a sample then stands for its share of the time.
-            metadata["asked_rate_hz"] = rate
-            rate = metadata["sample_rate_hz"] = round(max(rate * (1.0 - skipped), 0.001), 3)
+            achieved = max(rate - skipped, 0.001 * rate)
+            metadata.update(asked_rate_hz=rate, schedule_skipped=round(1.0 - achieved / rate, 3))
+            rate = metadata["sample_rate_hz"] = round(achieved, 3)
         period_ns = round(1e9 / rate)
         # Taken last, so that drops counted while draining land in this report or the next.
         report = self._aggregator.drain(self.group, period_ns, metadata)

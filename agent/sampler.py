@@ -133,6 +133,7 @@ class ThreadSampler:
         self._buffer = HandlerBuffer(aggregator, self._stacks, self._labels, self._idle, self._tick_lock)
         self._table = ThreadTable(max_threads, excluded, self._buffer.count_drop)
         self._policy = TriggerPolicy(1.0 / rate_hz, draw)
+        self._lateness_since = self._clock()  # see take_lateness
         self._use_signal = signal_trigger
         self._trigger: Optional[ProfSignalTrigger] = None
         self._retired_signal_ns = 0
@@ -199,10 +200,13 @@ class ThreadSampler:
         return clock
 
     def take_lateness(self) -> float:
-        """The share of the sampling schedule skipped since the last call because the samples came late
-        by more than a period (see ``TriggerPolicy.take_lateness``)."""
+        """Due samples per second since the last call that went untaken because the sampler thread woke
+        late by more than a period (see ``TriggerPolicy.count_late_wake``)."""
+        now = self._clock()
         with self._tick_lock:
-            return self._policy.take_lateness()
+            skipped = self._policy.take_late_skipped()
+        span, self._lateness_since = now - self._lateness_since, now
+        return skipped / span if span > 0 else 0.0
 
     def wake_cost(self) -> Tuple[int, int]:
         """What a wall-clock signal costs the main thread it wakes from a wait (ns), and from how many
@@ -436,8 +440,10 @@ class ThreadSampler:
         just taken the sample that was due."""
         with self._tick_lock:
             policy = self._policy
-            if recheck and now < policy.due:
-                return
+            if recheck:
+                if now < policy.due:
+                    return
+                policy.count_late_wake(now)
             policy.schedule(now)
             paused = frame_guard.pause()
             try:

@@ -110,6 +110,7 @@ class TriggerPolicy:
         self.handler_step = HANDLER_STEP * period_s
         #: When the sampler thread planned to wake (monotonic seconds).
         self.planned_wake = 0.0
+        self._slept_by_plan = False  # ... past due times, by choice (the handler's window, between invocations)
         #: Whether the handler's timer counts wall-clock time (Lambda): see :meth:`use_wall_clock`.
         self.wall_clock = False
         self.draw = draw
@@ -127,10 +128,9 @@ class TriggerPolicy:
         self._due_left = 0.0  # Lambda, between invocations: what was left of the schedule at the end
         self._owed_left = 0  # ... and the samples still owed to the handler
         self._window_outside = 0.0  # seconds of the window spent between invocations
-        #: Seconds of the schedule :meth:`schedule` moved through since :meth:`take_lateness`: sampled
-        #: (the intervals drawn) and skipped (lateness beyond a period, whose due times went unsampled).
-        self.scheduled_s = 0.0
-        self.skipped_s = 0.0
+        #: Due samples the sampler thread left untaken because it woke late (see :meth:`count_late_wake`),
+        #: since :meth:`take_late_skipped`: seconds of schedule over the period then.
+        self.late_skipped = 0.0
 
     # -- the schedule -------------------------------------------------------------------
 
@@ -144,23 +144,22 @@ class TriggerPolicy:
         """The next due time: a random interval of 0.5 to 1.5 periods after the previous one, so the mean
         rate holds when samples come late (a busy GIL), carrying at most one period of lateness."""
         period = self.period
-        due = self.due
-        if now - period > due:  # the due times of that stretch go unsampled: the rate achieved is lower
-            self.skipped_s += now - period - due
-            due = now - period
-        interval = (0.5 + self.draw()) * period
-        self.scheduled_s += interval
-        self.due = due + interval
+        self.due = max(self.due, now - period) + (0.5 + self.draw()) * period
 
-    def take_lateness(self) -> float:
-        """The share of the schedule :meth:`schedule` skipped since the last call (0 when it skipped
-        none or moved through none): the sampler thread, or the handler capturing every thread, came
-        late by more than a period (waiting for the GIL behind busy threads) and the due times of the
-        excess were not sampled. Resets."""
-        scheduled, skipped = self.scheduled_s, self.skipped_s
-        self.scheduled_s = self.skipped_s = 0.0
-        total = scheduled + skipped
-        return skipped / total if total > 0 else 0.0
+    def count_late_wake(self, now: float) -> None:
+        """The sampler thread samples at ``now``, before :meth:`schedule`: what :meth:`schedule` is about
+        to drop (lateness beyond a period) counts as skipped when the thread meant to be awake then
+        (it waited for the GIL behind busy threads), not when it slept through it by plan (the
+        handler's windows, the wait between invocations), where the handler sampled or nothing ran."""
+        late_from = max(self.due, self.planned_wake) if self._slept_by_plan else self.due
+        skipped = now - self.period - late_from
+        if skipped > 0:
+            self.late_skipped += skipped / self.period  # at the rate of the moment: the budget moves it
+
+    def take_late_skipped(self) -> float:
+        """The due samples counted by :meth:`count_late_wake` since the last call; resets."""
+        skipped, self.late_skipped = self.late_skipped, 0.0
+        return skipped
 
     def thread_samples(self, now: float) -> bool:
         """Whether the sampler thread takes (or leaves to the handler) a sample at ``now``."""
@@ -244,6 +243,7 @@ class TriggerPolicy:
         else:
             delay = max(0.0, min(self._thread_due() - now, until_window))
         self.planned_wake = now + delay
+        self._slept_by_plan = self.signal_mode or self._outside_since is not None
         return delay
 
     def set_period(self, period_s: float) -> None:

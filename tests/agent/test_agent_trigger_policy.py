@@ -111,19 +111,35 @@ def test_a_late_sample_brings_the_next_closer_but_carries_at_most_one_period() -
     assert policy.due == pytest.approx(clock() - PERIOD + PERIOD)
 
 
-def test_the_schedule_a_late_sample_skips_is_the_share_of_the_rate_not_achieved() -> None:
+def test_what_a_late_wake_skips_is_counted_but_not_what_the_thread_slept_through_by_plan() -> None:
     clock = FakeClock()
     policy = policy_at(clock, draw=0.5)  # every interval one period
-    assert policy.take_lateness() == 0.0  # nothing scheduled yet
-    for _ in range(10):  # on time: nothing skipped
+    for _ in range(10):  # planned to wake at the due time and did: nothing skipped
+        policy.next_delay(clock())
         clock.now = policy.due
+        policy.count_late_wake(clock())
         policy.schedule(clock())
-    assert policy.take_lateness() == 0.0
-    for _ in range(10):  # each sample two periods after its due time (the GIL behind busy threads): with
-        clock.now = policy.due + 2 * PERIOD  # one period carried, a sample every two periods
+    assert policy.take_late_skipped() == 0.0
+    for _ in range(10):  # planned to wake at the due time, woke two periods after it (the GIL)
+        policy.next_delay(clock())
+        clock.now = policy.due + 2 * PERIOD
+        policy.count_late_wake(clock())
         policy.schedule(clock())
-    assert policy.take_lateness() == pytest.approx(1 / 2)
-    assert policy.take_lateness() == 0.0  # taken: reset
+    assert policy.take_late_skipped() == pytest.approx(10)  # samples: one period carried each time
+    assert policy.take_late_skipped() == 0.0  # taken: reset
+    policy.signal_mode = True  # the handler's window: the thread sleeps to its end, past due times
+    policy.start_window(clock(), calls=0, main_cpu_ns=None, armed=True, solo=False)
+    policy.next_delay(clock())
+    clock.now = policy.planned_wake
+    policy.signal_mode = False
+    policy.count_late_wake(clock())
+    assert policy.planned_wake > policy.due + PERIOD and policy.take_late_skipped() == 0.0
+    policy.schedule(clock())
+    clock.now = policy.due + 3 * PERIOD  # already late as it planned: a zero sleep, then the GIL
+    policy.next_delay(clock())
+    clock.now += 2 * PERIOD
+    policy.count_late_wake(clock())
+    assert policy.take_late_skipped() == pytest.approx(4)
 
 
 def test_the_thread_samples_when_due_unless_the_handler_covers_the_windows() -> None:
