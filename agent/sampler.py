@@ -58,6 +58,12 @@ ENGINE = "thread"
 #: Recorded samples (the handler's and the thread's own) waiting at most before a window's end
 #: aggregates them.
 PROCESS_AT = 200
+#: A restart is measured across a due time at most this far ahead, and this long after it; tried
+#: this often while one is wanted (the cheap mode), at most so many times in a sampler's life.
+RESTART_LOOK_S = 0.02
+RESTART_AFTER_S = 0.002
+RESTART_EVERY_S = 0.1
+MAX_RESTART_ATTEMPTS = 300
 
 #: The SIGPROF handler's entry point, and how deep under it the agent's own calls go at most.
 _HANDLER_CODE = ProfSignalTrigger._handle.__code__
@@ -134,6 +140,7 @@ class ThreadSampler:
         self._table = ThreadTable(max_threads, excluded, self._buffer.count_drop)
         self._policy = TriggerPolicy(1.0 / rate_hz, draw)
         self._lateness_since = self._clock()  # see take_lateness
+        self._restart_attempts = 0  # see _measure_restart
         self._use_signal = signal_trigger
         self._trigger: Optional[ProfSignalTrigger] = None
         self._retired_signal_ns = 0
@@ -322,9 +329,22 @@ class ThreadSampler:
         now = self._clock()
         if policy.thread_samples(now) and not policy.owe_to_handler(woke, self._armed(), self._main_alone()):
             self._take(now)
+        else:
+            trigger = self._restart_wanted()
+            if trigger is not None:
+                self._restart_attempts += 1
+                self._measure_restart(trigger)
 
     def _next_delay(self) -> float:
-        return self._policy.next_delay(self._clock())
+        delay = self._policy.next_delay(self._clock())
+        # In the cheap mode the thread wakes once a window; while a restart is wanted, more often.
+        return min(delay, RESTART_EVERY_S) if self._restart_wanted() is not None else delay
+
+    def _restart_wanted(self) -> Optional[ProfSignalTrigger]:
+        """The trigger, while a restart is to be measured (see :meth:`_measure_restart`)."""
+        trigger = self._trigger
+        wanted = self._restart_attempts < MAX_RESTART_ATTEMPTS and self._policy.signal_mode
+        return trigger if wanted and trigger is not None and trigger.wants_restarts() else None
 
     def _main_alone(self) -> bool:
         """Whether the main thread is the only thread to sample (the handler's own test)."""
@@ -353,6 +373,35 @@ class ThreadSampler:
         if self._policy.budget_due(now):
             self._check_budget()
         self._start_window(now)
+
+    def _measure_restart(self, trigger: ProfSignalTrigger) -> None:
+        """While the main thread, alone, is blocked at a wait and a sample is due within
+        :data:`RESTART_LOOK_S`: its CPU clock across the due time, if it is still blocked at the same
+        wait after it and the handler did not run (the kernel restarted the call after the signal,
+        as it does a ``recv`` on a blocking socket). That is what the signal cost it, which the
+        handler, running once the call returns, cannot see. Where the signal interrupted a wait that
+        Python resumes itself, the handler runs and nothing is measured (the wake meter's pairs do)."""
+        main, policy = self._table.main_ident, self._policy
+        native = self._table.native.get(main) if main is not None else None
+        if main is None or native is None or not policy.signal_mode or not self._main_alone():
+            return  # (outside the cheap mode the thread keeps a schedule of its own)
+        frame = self._main_frame(main)
+        delay = policy.due - self._clock()
+        if frame is None or not self._idle.is_idle(frame) or not 0 < delay < RESTART_LOOK_S:
+            return
+        offset, calls, before = frame.f_lasti, trigger.calls, thread_cpu_ns(native)
+        time.sleep(delay + RESTART_AFTER_S)
+        after = thread_cpu_ns(native)
+        blocked = self._main_frame(main) is frame and frame.f_lasti == offset and trigger.calls == calls
+        if blocked and before is not None and after is not None and policy.due < self._clock():
+            trigger.add_restart(after - before)
+
+    def _main_frame(self, main: int) -> Optional[FrameType]:
+        paused = frame_guard.pause()  # another thread's frame is read: see frame_guard
+        try:
+            return sys._current_frames().get(main)
+        finally:
+            frame_guard.resume(paused)
 
     def _judge_trigger(self, trigger: ProfSignalTrigger, now: float) -> None:
         installed = trigger.installed()

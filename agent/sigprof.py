@@ -192,6 +192,15 @@ class ProfSignalTrigger:
         """What one signal costs the main thread it wakes from a wait (see :mod:`.wake_meter`)."""
         return self._wakes.wake_ns() if self._wakes is not None else DEFAULT_WAKE_NS
 
+    def wants_restarts(self) -> bool:
+        """On the wall clock: whether the wake meter still wants a restart measured (see :mod:`.wake_meter`)."""
+        return self._wall is not None and self._wakes is not None and self._wakes.wants_restarts()
+
+    def add_restart(self, ns: int) -> None:
+        """A restart measured by the sampler thread (see ``WakeMeter.add_restart``)."""
+        if self._wakes is not None:
+            self._wakes.add_restart(ns)
+
     def probe_wakes(self) -> int:
         """How many signals that came only to measure a wake-up woke the main thread from a wait (see
         :mod:`.wake_meter`)."""

@@ -18,7 +18,10 @@ comes :data:`PROBE_S` later, takes no sample when none is due, and measures the 
 still lasts. At most :data:`MAX_PROBES` in a process; one that finds the thread waiting is charged as
 a wake-up (:attr:`WakeMeter.probe_wakes`), one that finds it running costs a handler call. Without them a
 loop of 6 ms waits was charged the default for the whole of a 10-s run, twice what its waits
-really cost it (``benchmarks/agent/README.md``).
+really cost it (``benchmarks/agent/README.md``). A wait the kernel restarts after the signal (a
+blocking ``recv``) gives no pair at all, the handler running only once it returns: the sampler
+thread measures those signals itself (:meth:`WakeMeter.add_restart`), which stand where pairs are
+too few.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class WakeMeter:
         self._is_wait = is_wait
         self._extra_ns = extra_ns
         self._measured: Deque[int] = deque(maxlen=KEPT)
+        self._restarts: Deque[int] = deque(maxlen=KEPT)  # see add_restart
         self._frame: Optional[FrameType] = None  # the wait the last call found, until the next call
         self._offset = -1
         self._cpu_out = 0  # the main thread's CPU clock as that call ended
@@ -103,13 +107,31 @@ class WakeMeter:
         self._frame = None
         self._probing = False  # the probe asked for will not come
 
+    def add_restart(self, ns: int) -> None:
+        """A signal that the kernel absorbed in a wait it restarts (a ``recv`` on a blocking socket: the
+        handler runs only once the call returns, so no two calls find the thread at that wait) cost the
+        main thread ``ns``, measured by the sampler thread across a due time while the main thread
+        stayed blocked (see ``ThreadSampler``)."""
+        if 0 <= ns <= MAX_WAKE_NS:
+            self._restarts.append(ns)
+
+    def wants_restarts(self) -> bool:
+        """Whether a measurement of :meth:`add_restart` would still count: too few of either kind."""
+        return len(self._measured) < MIN_MEASURED and len(self._restarts) < MIN_MEASURED
+
     def wake_ns(self) -> int:
-        """The median of the recent measurements, or :data:`DEFAULT_WAKE_NS` until there are enough."""
-        measured = sorted(self._measured)
-        if len(measured) < MIN_MEASURED:
-            return DEFAULT_WAKE_NS
-        return measured[len(measured) // 2]
+        """The median of the recent wake-ups measured; where none can pair, of the restarts measured;
+        :data:`DEFAULT_WAKE_NS` until there are enough of either. A wake-up costs more than a restart
+        (the wait's return and CPython's dispatch come on top), so pairs win when there are both."""
+        for measured in (self._measured, self._restarts):
+            if len(measured) >= MIN_MEASURED:
+                ordered = sorted(measured)
+                return ordered[len(ordered) // 2]
+        return DEFAULT_WAKE_NS
 
     def measured(self) -> int:
-        """How many wake-ups are measured (at most :data:`KEPT` kept)."""
-        return len(self._measured)
+        """How many measurements :meth:`wake_ns` rests on (at most :data:`KEPT`; 0: the default)."""
+        for measured in (self._measured, self._restarts):
+            if len(measured) >= MIN_MEASURED:
+                return len(measured)
+        return 0

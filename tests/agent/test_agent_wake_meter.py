@@ -133,3 +133,21 @@ def test_a_process_gets_at_most_so_many_probes() -> None:
         end_call(meter, None, 0.010)  # ... and the probe found the thread running: no wake-up
     assert meter.measured() == 0 and meter.probe_wakes == 0
     assert end_call(meter, frame, 0.010) == 0.010 and meter.probes == MAX_PROBES
+
+
+def test_restarts_measured_stand_only_where_no_wake_up_pairs() -> None:
+    meter = WakeMeter(waits_everywhere)
+    assert meter.wants_restarts()
+    for ns in (20_000, 25_000, 30_000, 35_000):
+        meter.add_restart(ns)
+    meter.add_restart(MAX_WAKE_NS + 1)  # longer than any wake-up: not one
+    meter.add_restart(-5)
+    assert meter.wake_ns() == DEFAULT_WAKE_NS and meter.measured() == 0  # four: not enough
+    meter.add_restart(40_000)
+    assert meter.wake_ns() == 30_000 and meter.measured() == 5 and not meter.wants_restarts()
+    frame = here()
+    for _ in range(MIN_MEASURED):  # pairs measured too: a full wake-up, which they measure, wins
+        end_call(meter, frame)
+        burn_cpu(300_000)
+        meter.call_started(frame)
+    assert meter.wake_ns() >= 300_000 and meter.measured() == MIN_MEASURED

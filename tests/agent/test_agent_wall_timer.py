@@ -32,6 +32,25 @@ def counts_in(report: Dict[str, Any], function: str) -> Dict[str, int]:
     return totals
 
 
+def answering_peer(delay_s: float) -> str:
+    """Program text: ``mine``, a blocking socket whose forked peer (``pid``) answers each byte it gets
+    after ``delay_s`` seconds, until ``mine`` is closed."""
+    return textwrap.dedent(
+        f"""
+        import socket
+        mine, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            mine.close()
+            while theirs.recv(1):
+                time.sleep({delay_s})
+                theirs.sendall(b"!")
+            os._exit(0)
+        theirs.close()
+        """
+    )
+
+
 # -- the timer ------------------------------------------------------------------------------
 
 #: A timer that signals the main thread, and the times its signals came (``fired``).
@@ -402,17 +421,9 @@ def test_a_blocking_recv_on_the_wall_clock_counts_every_due_time_of_its_wait(tmp
     # reply came, 25 ms later, and its one sample stands for the two or three due times of the wait.
     printed = run(
         tmp_path,
-        """
-        import socket
-        mine, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            mine.close()
-            while theirs.recv(1):
-                time.sleep(0.025)
-                theirs.sendall(b"!")
-            os._exit(0)
-        theirs.close()
+        answering_peer(0.025)
+        + textwrap.dedent(
+            """
         truth = {"crunch": 0.0, "await_reply": 0.0}
         def crunch():
             spin(0.005)
@@ -431,7 +442,8 @@ def test_a_blocking_recv_on_the_wall_clock_counts_every_due_time_of_its_wait(tmp
         mine.close()
         os.waitpid(pid, 0)
         finish(truth=truth, wall=wall)
-        """,
+        """
+        ),
     )
     assert printed["wall"] is True
     report, truth = printed["report"], printed["truth"]
@@ -465,3 +477,31 @@ def test_waits_shorter_than_any_sampling_interval_get_their_wake_ups_measured(tm
     metadata = printed["report"]["metadata"]
     assert metadata["signal_wakes_measured"] >= 5, (metadata, printed["probes"])
     assert metadata["signal_wake_ns"] < 120_000 and 0 < printed["probes"] <= 64
+
+
+def test_a_blocking_recv_gets_what_the_signals_cost_it_measured_not_the_default(tmp_path: Path) -> None:
+    # The kernel restarts a blocking recv after the signal and the handler runs only once it returns:
+    # no two calls find the thread at the wait, so the sampler thread measures the restart itself.
+    printed = run(
+        tmp_path,
+        answering_peer(0.01)
+        + textwrap.dedent(
+            """
+        agent.start()
+        started = time.perf_counter()
+        while time.perf_counter() - started < 5.0:
+            spin(0.01)
+            mine.sendall(b"?")
+            mine.recv(1)
+        trigger = agent.current()._engine.sampler._trigger
+        restarts = list(trigger._wakes._restarts)
+        mine.close()
+        os.waitpid(pid, 0)
+        finish(wall=trigger.wall_clock, restarts=restarts)
+        """
+        ),
+    )
+    assert printed["wall"] is True
+    metadata = printed["report"]["metadata"]
+    assert metadata["signal_wakes_measured"] >= 5, (metadata, printed["restarts"])
+    assert metadata["signal_wake_ns"] < 120_000 and len(printed["restarts"]) >= 5
