@@ -270,7 +270,7 @@ class ThreadSampler:
             trigger.use_wall_clock(timer)
             self._policy.use_wall_clock(True)
             with self._wall_lock:
-                self._wall_waits_seen, self._wall_wakes = self._buffer.idle_taken + trigger.probe_wakes(), 0
+                self._wall_waits_seen, self._wall_wakes = self._waits_woken(trigger), 0
             self._wall_used = True
         trigger.restart(self._policy.restart_delay(self._clock()))
 
@@ -459,11 +459,16 @@ class ThreadSampler:
             trigger = self._trigger
             if trigger is None:
                 return self._wall_wakes
-            waits = self._buffer.idle_taken + trigger.probe_wakes()  # a probe that finds a wait wakes it too
+            waits = self._waits_woken(trigger)
             if waits > self._wall_waits_seen:
                 self._wall_wakes += (waits - self._wall_waits_seen) * trigger.wake_ns()
                 self._wall_waits_seen = waits
             return self._wall_wakes
+
+    def _waits_woken(self, trigger: ProfSignalTrigger) -> int:
+        """How many times the handler's signals woke the main thread from a wait so far: its idle
+        samples, and the probes that found it waiting."""
+        return self._buffer.idle_taken + trigger.probe_wakes()
 
     def _retire_trigger(self, trigger: ProfSignalTrigger, why: str) -> None:
         self._leave_wall_clock(trigger)

@@ -32,7 +32,7 @@ from collections import deque
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import CodeType, FrameType
-    from typing import Callable, Deque, Optional
+    from typing import Callable, Deque, Optional, Sequence
 
 #: The cost of a wake-up assumed until enough are measured.
 DEFAULT_WAKE_NS = 120_000
@@ -123,15 +123,19 @@ class WakeMeter:
         """The median of the recent wake-ups measured; where none can pair, of the restarts measured;
         :data:`DEFAULT_WAKE_NS` until there are enough of either. A wake-up costs more than a restart
         (the wait's return and CPython's dispatch come on top), so pairs win when there are both."""
-        for measured in (self._measured, self._restarts):
-            if len(measured) >= MIN_MEASURED:
-                ordered = sorted(measured)
-                return ordered[len(ordered) // 2]
-        return DEFAULT_WAKE_NS
+        standing = self._standing()
+        if not standing:
+            return DEFAULT_WAKE_NS
+        ordered = sorted(standing)
+        return ordered[len(ordered) // 2]
 
     def measured(self) -> int:
         """How many measurements :meth:`wake_ns` rests on (at most :data:`KEPT`; 0: the default)."""
+        return len(self._standing())
+
+    def _standing(self) -> Sequence[int]:
+        """The measurements the figure rests on: the pairs', else the restarts', once enough; else none."""
         for measured in (self._measured, self._restarts):
             if len(measured) >= MIN_MEASURED:
-                return len(measured)
-        return 0
+                return measured
+        return ()

@@ -286,11 +286,15 @@ class Storage:
 
     def load_profile(self, stored: StoredProfile) -> Profile:
         """The profile body of an index row."""
-        return wire_summary.loads(gzip.decompress(self.blobs.get(stored.blob_key)))
+        return wire_summary.loads(self._body(stored))
 
     def load_summary(self, stored: StoredProfile) -> DocumentSummary:
         """The profile body of an index row as a checked document (no object per sample or frame)."""
-        return wire_summary.summarize(gzip.decompress(self.blobs.get(stored.blob_key)))
+        return wire_summary.summarize(self._body(stored))
+
+    def _body(self, stored: StoredProfile) -> bytes:
+        """The stored body of an index row, decompressed."""
+        return gzip.decompress(self.blobs.get(stored.blob_key))
 
 
 def _with_compacted(summary: GroupSummary, compacted: dict) -> GroupSummary:
