@@ -141,7 +141,7 @@ class ThreadSampler:
         self._policy = TriggerPolicy(1.0 / rate_hz, draw)
         self._lateness_since = self._clock()  # see take_lateness
         self._restart_attempts = 0  # see _measure_restart
-        self._restart_wait_seen = False  # ... whose last look found the main thread blocked at a wait
+        self._restart_wait_seen = False  # ... one of whose looks found the main thread blocked at a wait
         self._use_signal = signal_trigger
         self._trigger: Optional[ProfSignalTrigger] = None
         self._retired_signal_ns = 0
@@ -338,8 +338,8 @@ class ThreadSampler:
 
     def _next_delay(self) -> float:
         delay = self._policy.next_delay(self._clock())
-        # In the cheap mode the thread wakes once a window; while a restart is wanted and the main
-        # thread was last seen blocked at a wait, more often. (Each wake-up takes the GIL from a
+        # In the cheap mode the thread wakes once a window; while a restart is wanted and a look has
+        # found the main thread blocked at a wait, more often. (Each wake-up takes the GIL from a
         # busy main thread: a program that never waits must not pay for them.)
         wanted = self._restart_wait_seen and self._restart_wanted() is not None
         return min(delay, RESTART_EVERY_S) if wanted else delay
@@ -390,9 +390,11 @@ class ThreadSampler:
         if main is None or native is None or not policy.signal_mode or not self._main_alone():
             return  # (outside the cheap mode the thread keeps a schedule of its own)
         frame = self._main_frame(main)
-        self._restart_wait_seen = frame is not None and self._idle.is_idle(frame)
+        if frame is None or not self._idle.is_idle(frame):
+            return
+        self._restart_wait_seen = True
         delay = policy.due - self._clock()
-        if frame is None or not self._restart_wait_seen or not 0 < delay < RESTART_LOOK_S:
+        if not 0 < delay < RESTART_LOOK_S:
             return
         offset, calls, before = frame.f_lasti, trigger.calls, thread_cpu_ns(native)
         time.sleep(delay + RESTART_AFTER_S)
@@ -402,9 +404,12 @@ class ThreadSampler:
             trigger.add_restart(after - before)
 
     def _main_frame(self, main: int) -> Optional[FrameType]:
+        """The main thread's frame, the program's (not the SIGPROF handler's, whose lock and timer calls
+        would look like waits)."""
         paused = frame_guard.pause()  # another thread's frame is read: see frame_guard
         try:
-            return sys._current_frames().get(main)
+            frame = sys._current_frames().get(main)
+            return _interrupted(frame) if frame is not None else None
         finally:
             frame_guard.resume(paused)
 

@@ -489,7 +489,7 @@ def test_a_blocking_recv_gets_what_the_signals_cost_it_measured_not_the_default(
             """
         agent.start()
         started = time.perf_counter()
-        while time.perf_counter() - started < 5.0:
+        while time.perf_counter() - started < 8.0:  # 4 restarts measured in 5 s once, on a loaded CI run
             spin(0.01)
             mine.sendall(b"?")
             mine.recv(1)
