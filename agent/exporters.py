@@ -20,6 +20,7 @@ import os
 import threading
 import time
 
+from .columns import columnar
 from .delivery import ON_FAILURE, QUEUED, Delivery, Sender
 from .delivery_policy import DELIVERED, REJECTED, RetryPolicy
 from .diskqueue import write_atomically
@@ -71,8 +72,9 @@ class Exporter:
         """Adjust to running in a forked child process."""
 
 
-def encode(report: Mapping[str, Any], compress: bool) -> bytes:
-    """The report as UTF-8 JSON, gzip-compressed when ``compress``.
+def encode(report: Mapping[str, Any], compress: bool, columns: bool = False) -> bytes:
+    """The report as UTF-8 JSON, gzip-compressed when ``compress``; with ``columns``, its samples
+    as columns (:func:`~greenflame.agent.columns.columnar`: what the server and S3 receive).
 
     Compressed output is streamed from the JSON encoder into gzip, so a large report never exists
     as one uncompressed string as well (it bounds the agent's peak memory).
@@ -80,6 +82,8 @@ def encode(report: Mapping[str, Any], compress: bool) -> bytes:
     import json
 
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if columns:
+        report = columnar(report)
     if not compress:
         return encoder.encode(report).encode("utf-8")
     import gzip
@@ -217,7 +221,7 @@ class HttpExporter(Exporter):
         self._post.url = value
 
     def export(self, report: Dict[str, Any], deadline: float) -> None:
-        verdict = self._delivery.deliver(encode(report, compress=True), report_key(report), deadline)
+        verdict = self._delivery.deliver(encode(report, compress=True, columns=True), report_key(report), deadline)
         raise_unless_delivered(verdict, self.url, self.spool)
 
     def reset_after_fork(self) -> None:
@@ -278,7 +282,7 @@ class S3Exporter(Exporter):
         return "/".join(part for part in (self.prefix, group, day, name) if part)
 
     def export(self, report: Dict[str, Any], deadline: float) -> None:
-        body = encode(report, compress=True)
+        body = encode(report, compress=True, columns=True)
         key = self.key_for(report)
         if deadline - time.monotonic() < _MIN_S3_ATTEMPT_S:
             raise ExportError("export_failed", f"s3://{self.bucket}/{key}: no time left before the deadline")

@@ -87,7 +87,7 @@ class OutboxExporter(Exporter):
         """
         with self._lock:
             self._drops.take_into(report)
-            verdict = self._delivery.deliver(encode(report, compress=True), report_key(report), deadline)
+            verdict = self._delivery.deliver(encode(report, compress=True, columns=True), report_key(report), deadline)
             self.empty = verdict.outcome == DELIVERED
             if verdict.outcome != QUEUED:
                 raise_unless_delivered(verdict, self.url)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: ``ctypes`` the wall-clock timer (:mod:`.wall_timer`).
 SAMPLER = ("ctypes", "dis", "logging")
 #: What the scheduler thread's reports use, before the exporters' own (``Exporter.thread_imports``).
-REPORTS = ("gzip", "json", "logging", "re", "uuid")
+REPORTS = ("base64", "gzip", "json", "logging", "re", "uuid")
 #: The longest a fork waits for an agent thread's imports (a stuck import must not stop a fork).
 FORK_WAIT_S = 5.0
 

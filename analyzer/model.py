@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from .errors import UserError
 
 WIRE_FORMAT = "greenflame-profile"
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 
 #: Sample type names used by the agent. ``wall`` counts every sampled thread;
 #: ``cpu`` counts only threads that were running on a CPU when sampled.

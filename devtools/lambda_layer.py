@@ -123,6 +123,7 @@ LAYER_MODULES = (
     "aws_lambda",
     "budget",
     "callprofiler",
+    "columns",
     "config",
     "cpuprobe",
     "delivery",

@@ -22,7 +22,7 @@ import json
 import threading
 import zlib
 from dataclasses import dataclass
-from itertools import chain, count, repeat
+from itertools import count, repeat
 from operator import attrgetter
 from typing import AbstractSet, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
@@ -199,21 +199,19 @@ class PathIndex:
             self._leaves[stack] = path
         return path
 
-    def leaves(self, frame_ids: Sequence[int], stacks: Sequence[Sequence[int]]) -> List[int]:
-        """The path of each whole stack, given in another frame table's numbers that ``frame_ids`` maps
-        to this index's ids (call with :attr:`lock` held).
+    def leaves(self, frame_ids: Sequence[int], depths: np.ndarray, stacks: np.ndarray) -> List[int]:
+        """The path of each whole stack, given end to end in ``stacks`` (each ``depths[i]`` long) in
+        another frame table's numbers that ``frame_ids`` maps to this index's ids (call with
+        :attr:`lock` held).
 
         The stacks are mapped in one numpy step and each is looked up by its ids' bytes, all in C
         loops; only a stack not seen before walks its prefixes (:meth:`leaf`).
         """
-        if not stacks:
+        if not len(depths):
             return []
-        lengths = np.fromiter(map(len, stacks), dtype=np.int64, count=len(stacks))
-        ends = np.cumsum(lengths)
-        flat = np.fromiter(chain.from_iterable(stacks), dtype=np.int64, count=int(ends[-1]))
-        mapped = np.asarray(frame_ids, dtype=np.int32)[flat].tobytes()
-        ends *= 4
-        keys = list(map(mapped.__getitem__, map(slice, (ends - lengths * 4).tolist(), ends.tolist())))
+        mapped = np.asarray(frame_ids, dtype=np.int32)[stacks].tobytes()
+        ends = np.cumsum(depths) * 4
+        keys = list(map(mapped.__getitem__, map(slice, (ends - depths * 4).tolist(), ends.tolist())))
         found = list(map(self._leaf_bytes.get, keys, repeat(-1, len(keys))))
         if -1 in found:
             for n, path in enumerate(found):
@@ -416,16 +414,11 @@ def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = M
 
 def document_columns(index: PathIndex, summary: DocumentSummary) -> Tuple[np.ndarray, np.ndarray]:
     """Each sample's path in ``index`` and its values (one row per sample, one column per type)."""
-    document = summary.wire()
-    samples = document.samples
-    width = len(summary.sample_type_names)
-    flat_values = chain.from_iterable(map(_VALUES, samples))  # each sample has ``width`` (checked)
-    values = np.fromiter(flat_values, dtype=np.int64, count=len(samples) * width).reshape(len(samples), width)
-    fields = list(map(_FRAME_FIELDS, document.frames))
-    stacks = list(map(_STACK, samples))
+    columns = summary.columns()
+    fields = list(map(_FRAME_FIELDS, summary.wire().frames))
     with index.lock:
-        leaves = index.leaves(index.frame_ids(fields), stacks)
-    return np.asarray(leaves, dtype=np.int64), values
+        leaves = index.leaves(index.frame_ids(fields), columns.depths, columns.stacks)
+    return np.asarray(leaves, dtype=np.int64), columns.values
 
 
 def fold_columns(
@@ -455,8 +448,6 @@ def sum_by_key(keys: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.nda
     return ordered[starts], np.add.reduceat(values[order], starts, axis=0), order[starts]
 
 
-_VALUES = attrgetter("values")
-_STACK = attrgetter("stack")
 _FRAME_FIELDS = attrgetter("function", "file", "line")
 
 

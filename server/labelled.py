@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 from itertools import chain
-from operator import attrgetter
 from typing import Dict, FrozenSet, Sequence, Tuple
 
 import numpy as np
@@ -45,7 +44,6 @@ from .storage import Storage, StoredProfile
 #: Bound of the estimated bytes of the reports' rows one storage keeps (about 4,000 of the
 #: benchmark's reports); an evicted report is read from its body again.
 LABELLED_CACHE_BYTES = 128 * 1024 * 1024
-_LABELS = attrgetter("labels")
 
 
 @dataclass(frozen=True)
@@ -88,8 +86,10 @@ def labelled_rows(index: PathIndex, summary: DocumentSummary) -> Labelled:
     """A checked report as its labelled rows in ``index``."""
     paths, values = document_columns(index, summary)
     document = summary.wire()
+    columns = summary.columns()
     with index.lock:
-        label_ids = index.label_sets.ids(list(map(_LABELS, document.samples)))
+        set_ids = index.label_sets.ids(columns.label_sets)
+    label_ids = np.asarray(set_ids, dtype=np.int64)[columns.label_ids] if set_ids else np.empty(0, dtype=np.int64)
     types = [SampleType(t.name, t.unit) for t in document.sample_types]
     shell = Profile(
         sample_types=types,
@@ -99,7 +99,7 @@ def labelled_rows(index: PathIndex, summary: DocumentSummary) -> Labelled:
         sample_period_ns=document.sample_period_ns,
         metadata=summary.metadata,
     )
-    return _report(index.epoch, shell, summary.totals, paths, np.asarray(label_ids, dtype=np.int64), values)
+    return _report(index.epoch, shell, summary.totals, paths, label_ids, values)
 
 
 def _report(

@@ -15,9 +15,14 @@ from typing import Any, Callable, Dict, List, Mapping
 
 from ..model import WIRE_FORMAT, WIRE_VERSION, Frame, Profile, ProfileError, Sample, SampleType
 from . import _check as check
+from . import _columns
 from ._common import json_document, quote
 
 __all__ = ["dumps", "loads", "profile_from_dict", "profile_to_dict", "validate_metadata"]
+
+#: The version :func:`profile_to_dict` writes, with one object per sample (the agent sends the
+#: server version 2, samples in columns: ``greenflame.agent.columns``).
+ROWS_VERSION = 1
 
 
 # -- writing ------------------------------------------------------------------
@@ -28,7 +33,7 @@ def profile_to_dict(p: Profile) -> Dict[str, Any]:
     p.validate()
     return {
         "format": WIRE_FORMAT,
-        "version": WIRE_VERSION,
+        "version": ROWS_VERSION,
         "group": p.group,
         "start_time_unix_ns": p.start_time_unix_ns,
         "duration_ns": p.duration_ns,
@@ -67,11 +72,10 @@ def loads(data: bytes) -> Profile:
 def profile_from_dict(d: Any) -> Profile:
     """Build a Profile from a decoded wire-format document, validating every field."""
     doc = check.obj(d, "profile")
-    _check_header(doc)
+    version = _check_header(doc)
     sample_types = _sample_types(check.field(doc, "sample_types", ""))
     frames = [_frame(f, f"frames[{i}]") for i, f in enumerate(check.array(check.field(doc, "frames", ""), "frames"))]
-    raw_samples = check.array(check.field(doc, "samples", ""), "samples")
-    samples = [_sample(s, f"samples[{i}]", len(sample_types), len(frames)) for i, s in enumerate(raw_samples)]
+    samples = _samples(check.field(doc, "samples", ""), version, len(sample_types), len(frames))
     _check_totals(samples, sample_types)
     metadata = validate_metadata(doc.get("metadata", {}), "metadata")
     return Profile(
@@ -86,7 +90,8 @@ def profile_from_dict(d: Any) -> Profile:
     )
 
 
-def _check_header(doc: Mapping[str, Any]) -> None:
+def _check_header(doc: Mapping[str, Any]) -> int:
+    """The document's format version, checked."""
     fmt = check.field(doc, "format", "")
     if fmt != WIRE_FORMAT:
         raise ProfileError(f"format: expected {WIRE_FORMAT!r}, got {quote(fmt)}")
@@ -96,6 +101,14 @@ def _check_header(doc: Mapping[str, Any]) -> None:
             f"version: profile is format version {version}, this greenflame reads up to {WIRE_VERSION}; "
             "upgrade greenflame"
         )
+    return version
+
+
+def _samples(value: Any, version: int, width: int, frame_count: int) -> List[Sample]:
+    if version >= 2:
+        return _columns.samples(value, width, frame_count)
+    raw_samples = check.array(value, "samples")
+    return [_sample(s, f"samples[{i}]", width, frame_count) for i, s in enumerate(raw_samples)]
 
 
 def _sample_types(value: Any) -> List[SampleType]:

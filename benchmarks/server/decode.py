@@ -73,9 +73,15 @@ def main() -> None:
     parser.add_argument("--fold", action="store_true", help="also time the fold of each report")
     parser.add_argument("--merge-onto", type=int, default=0, help="also time a merge onto N reports' merge")
     parser.add_argument("--readers", nargs="+", default=["summarize", "loads"], choices=sorted(READERS))
+    parser.add_argument(
+        "--wire-version", type=int, choices=(1, 2), default=2, help="2: samples in columns, as the agent sends"
+    )
     args = parser.parse_args()
     generator = ReportGenerator()
-    documents = [gzip.decompress(generator.body("decode", 10**18 + n * 60 * 10**9)) for n in range(args.reports)]
+    documents = [
+        gzip.decompress(generator.body("decode", 10**18 + n * 60 * 10**9, args.wire_version))
+        for n in range(args.reports)
+    ]
     collector.tune(Settings.from_env().gc_young_threshold)
     results: Dict[str, List[float]] = {name: [] for name in args.readers}
     for _ in range(args.rounds):
@@ -83,7 +89,10 @@ def main() -> None:
             results[name].append(mean_ms(READERS[name], documents, args.keep))
     size = sum(map(len, documents)) / len(documents) / 1024
     held = ", results held" if args.keep else ""
-    print(f"{args.reports} reports of {size:.0f} KiB JSON, {args.rounds} rounds alternating{held}")
+    print(
+        f"{args.reports} reports of {size:.0f} KiB JSON (wire format version {args.wire_version}), "
+        f"{args.rounds} rounds alternating{held}"
+    )
     for name, times in results.items():
         print(f"  {name:12s} median {statistics.median(times):6.2f} ms a report ({min(times):.2f}-{max(times):.2f})")
     if args.fold:
@@ -115,6 +124,29 @@ def time_folds(documents: List[bytes], rounds: int) -> None:
             times[name].append(mean_ms(fold, summaries, False))
     for name, found in times.items():
         print(f"  {name:12s} median {statistics.median(found):6.2f} ms a report ({min(found):.2f}-{max(found):.2f})")
+    time_ingest_folds(documents, rounds)
+
+
+def time_ingest_folds(documents: List[bytes], rounds: int) -> None:
+    """What an ingest request does with the bytes: check them, then fold them into an index warmed
+    by the other half of the reports (so each report's frame names are new strings, as they are in a
+    request, and hash and compare as such)."""
+    from greenflame.server.callpaths import PathIndex, fold_document
+
+    try:
+        from greenflame.server.labelled import of_document as fold
+    except ImportError:  # a tree before server/labelled.py
+        fold = fold_document
+    half = len(documents) // 2
+    index = PathIndex()
+    for document in documents[half:]:
+        fold(index, wire_summary.summarize(document))
+    times = [
+        mean_ms(lambda data: fold(index, wire_summary.summarize(data)), documents[:half], False) for _ in range(rounds)
+    ]
+    print(
+        f"  {'check+fold':12s} median {statistics.median(times):6.2f} ms a report ({min(times):.2f}-{max(times):.2f})"
+    )
 
 
 def time_merges(documents: List[bytes], onto: int, rounds: int) -> None:

@@ -114,14 +114,15 @@ def create_groups(url: str, count: int) -> List[str]:
     return keys
 
 
-def make_bodies(clients: int, pool: int) -> List[List[bytes]]:
-    """Each client's bodies, windows spread over the last hour (so the reader's range holds them)."""
+def make_bodies(clients: int, pool: int, version: int = 2) -> List[List[bytes]]:
+    """Each client's bodies in wire format ``version``, windows spread over the last hour (so the
+    reader's range holds them)."""
     now = time.time_ns()
     generator = ReportGenerator()
     bodies = []
     for client in range(clients):
         starts = [now - WINDOW_NS * (2 + (k * 59) // max(pool, 1)) for k in range(pool)]
-        bodies.append([generator.body(f"bench-{client}", start) for start in starts])
+        bodies.append([generator.body(f"bench-{client}", start, version) for start in starts])
     return bodies
 
 
@@ -297,7 +298,7 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
         memory = PeakMemory([process, *workers])
         try:
             keys = create_groups(url, args.clients)
-            bodies = make_bodies(args.clients, args.pool)
+            bodies = make_bodies(args.clients, args.pool, args.wire_version)
             out, stop, budget = Results(), threading.Event(), Budget(args.max_reports)
             threads = [
                 threading.Thread(target=client_loop, args=(url, keys[n], bodies[n], stop, budget, out), daemon=True)
@@ -358,7 +359,7 @@ def report(args: argparse.Namespace, out: Results, elapsed: float, load_before: 
     db = re.sub(r"//[^@/]*@", "//", args.db or "sqlite")
     print(
         f"clients {args.clients}, {elapsed:.1f} s, storage: db={db} blobs={args.blobs or 'folder'}, "
-        f"processes {args.processes}, workers {args.workers}"
+        f"processes {args.processes}, workers {args.workers}, wire format version {args.wire_version}"
     )
     print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
     print(f"accepted {accepted} reports: {accepted / elapsed:.1f} reports/s")
@@ -399,6 +400,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     parser.add_argument("--read-fresh", action="store_true", help="reads send Cache-Control: no-cache")
     parser.add_argument("--no-analysis", action="store_true", help="no analysis runs (and no workers unless asked)")
+    parser.add_argument(
+        "--wire-version",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="the reports' wire format: 2 as the agent sends (samples in columns), 1 for servers before it",
+    )
     run(parser.parse_args(argv))
 
 

@@ -97,6 +97,13 @@ class ReportGenerator:
         profile.metadata = {"runtime": "cpython 3.11", "host": f"instance-{rng.randint(0, 999)}"}
         return profile
 
-    def body(self, group: str, start_time_unix_ns: int) -> bytes:
-        """The gzipped wire-format body of :meth:`report`, as the agent sends it."""
-        return gzip.compress(greenflame_json.dumps(self.report(group, start_time_unix_ns)), compresslevel=6)
+    def body(self, group: str, start_time_unix_ns: int, version: int = 2) -> bytes:
+        """The gzipped wire-format body of :meth:`report`, as the agent sends it (version 2: samples in
+        columns, through the agent's own encoder), or with one object per sample (version 1, what
+        agents sent before; a server before version 2 reads only these)."""
+        report = self.report(group, start_time_unix_ns)
+        if version == 1:
+            return gzip.compress(greenflame_json.dumps(report), compresslevel=6)
+        from greenflame.agent.exporters import encode
+
+        return encode(greenflame_json.profile_to_dict(report), compress=True, columns=True)

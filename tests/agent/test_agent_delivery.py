@@ -173,7 +173,7 @@ def test_the_host_keeps_working_and_nothing_is_lost_up_to_the_cap(
         httpd.shutdown()
         httpd.server_close()
         thread.join(5)
-    replayed = [json.loads(gzip.decompress(r.body)) for r in state.received[1:]]
+    replayed = [r.report() for r in state.received[1:]]
     assert len(replayed) == len(spooled) and http.spool.pending() == []
     assert all(r["metadata"]["report_id"] == k.headers["Idempotency-Key"] for r, k in zip(replayed, state.received[1:]))
     assert sum(s["values"][0] for r in replayed for s in r["samples"]) > 0

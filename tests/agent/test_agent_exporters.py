@@ -72,7 +72,8 @@ def test_file_exporter_failure_is_an_export_error(tmp_path: Any) -> None:
 
 
 def test_http_exporter_posts_gzipped_json_with_the_headers(ingest_server: IngestServer) -> None:
-    exporter(ingest_server).export(a_report(), deadline(5))
+    report = a_report()
+    exporter(ingest_server).export(report, deadline(5))
     [request] = ingest_server.received
     assert request.path == "/api/v1/ingest"
     assert request.headers["Content-Type"] == "application/json"
@@ -80,8 +81,12 @@ def test_http_exporter_posts_gzipped_json_with_the_headers(ingest_server: Ingest
     assert request.headers["Authorization"] == "Bearer secret-key"
     assert request.headers["User-Agent"] == "greenflame-agent/0.1.0"
     assert uuid.UUID(request.headers["Idempotency-Key"]).version == 4
-    profile = greenflame_json.profile_from_dict(request.report())
+    sent = json.loads(gzip.decompress(request.body))
+    assert sent["version"] == 2
+    assert set(sent["samples"]) == {"count", "depths", "stacks", "values", "label_sets", "labels"}
+    profile = greenflame_json.profile_from_dict(sent)
     assert profile.group == "svc" and profile.total("cpu") == 1
+    assert profile == greenflame_json.profile_from_dict(report)  # the same report, its samples in columns
 
 
 def test_each_report_has_its_own_idempotency_key(ingest_server: IngestServer) -> None:

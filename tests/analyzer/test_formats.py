@@ -190,7 +190,7 @@ def _mutate(path: str, value: Any) -> Dict[str, Any]:
     [
         ("format", "pprof", "format: expected 'greenflame-profile'"),
         ("format", ..., "format: required field is missing"),
-        ("version", 2, "version: profile is format version 2"),
+        ("version", 3, "version: profile is format version 3"),
         ("version", "1", "version: expected an integer, got a string"),
         ("version", True, "version: expected an integer, got a boolean"),
         ("group", None, "group: expected a string, got null"),

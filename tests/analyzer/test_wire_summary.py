@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import random
+import struct
 from typing import Any, List, Optional, Tuple
 
 import pytest
 from support.builders import lambda_profile
 
+from greenflame.agent.columns import columnar
 from greenflame.analyzer.formats import greenflame_json, wire_summary
 from greenflame.analyzer.formats.wire_summary import DocumentSummary, summarize
 from greenflame.analyzer.model import ProfileError
@@ -122,10 +125,60 @@ def replaced(document: Any, path: Tuple[Any, ...], value: Any) -> Any:
     return changed
 
 
-@pytest.mark.parametrize("path", PATHS, ids=lambda path: ".".join(map(str, path)))
-def test_every_odd_value_at_every_field_gets_the_full_readers_outcome(path: Tuple[Any, ...]) -> None:
-    document = base_document()
-    for value in ODD_VALUES:
+# Version 2, the samples in columns (what the agent sends): its documents, odd columns and paths.
+
+
+def columnar_document() -> Any:
+    return columnar(base_document())
+
+
+def packed(code: str, numbers: List[int]) -> str:
+    """``numbers`` as little-endian integers (``I``: unsigned 32-bit, ``q``: signed 64-bit), base64."""
+    return base64.b64encode(struct.pack(f"<{len(numbers)}{code}", *numbers)).decode("ascii")
+
+
+# Columns of the wrong kind, the wrong length, out of range or not base64 at all.
+ODD_COLUMNS: List[Any] = [
+    *ODD_VALUES,
+    packed("I", []),
+    packed("I", [0]),
+    packed("I", [0, 1, 2, 3, 4, 5, 6, 7]),
+    packed("I", [2**32 - 1] * 3),
+    packed("q", [-1, 0, 0, 0, 0, 0]),
+    packed("q", [2**62, 2**62, 0, 0, 0, 0]),
+    "AAE",
+    "A===",
+    "AAEC\n",
+    "AB==",
+    "____",
+]
+
+COLUMN_PATHS: List[Tuple[Any, ...]] = [
+    ("version",),
+    ("frames", 1, "function"),
+    ("samples",),
+    ("samples", "count"),
+    ("samples", "depths"),
+    ("samples", "stacks"),
+    ("samples", "values"),
+    ("samples", "labels"),
+    ("samples", "label_sets"),
+    ("samples", "label_sets", 0),
+    ("samples", "label_sets", 1, "endpoint"),
+]
+
+#: Each document kind's maker, the paths to replace in it and the values to put there.
+KINDS = {"rows": (base_document, PATHS, ODD_VALUES), "columns": (columnar_document, COLUMN_PATHS, ODD_COLUMNS)}
+ODD_CASES = [(kind, path) for kind, (_, paths, _) in KINDS.items() for path in paths]
+
+
+@pytest.mark.parametrize(
+    "kind, path", ODD_CASES, ids=[f"{kind}-{'.'.join(map(str, path))}" for kind, path in ODD_CASES]
+)
+def test_every_odd_value_at_every_field_gets_the_full_readers_outcome(kind: str, path: Tuple[Any, ...]) -> None:
+    make, _, odd_values = KINDS[kind]
+    document = make()
+    for value in odd_values:
         data = as_bytes(replaced(document, path, value))
         assert fast_reader(data) == full_reader(data), (path, value)
 
@@ -150,15 +203,17 @@ def test_removed_fields_and_odd_documents_get_the_full_readers_outcome() -> None
         assert fast_reader(data) == full_reader(data), data[:80]
 
 
-def test_random_mutations_get_the_full_readers_outcome() -> None:
-    document = base_document()
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_random_mutations_get_the_full_readers_outcome(kind: str) -> None:
+    make, paths, odd_values = KINDS[kind]
+    document = make()
     chooser = random.Random(18)
     for _ in range(400):
         changed = copy.deepcopy(document)
         for _ in range(chooser.randint(1, 3)):
-            path = chooser.choice(PATHS)
+            path = chooser.choice(paths)
             try:
-                changed = replaced(changed, path, chooser.choice(ODD_VALUES))
+                changed = replaced(changed, path, chooser.choice(odd_values))
             except (KeyError, IndexError, TypeError):
                 continue
         data = as_bytes(changed)
@@ -184,3 +239,49 @@ def test_valid_documents_with_odd_shapes_take_the_fast_path_and_read_as_the_full
         assert wire_summary._typed_summary(case) is not None
         assert fast_reader(case) == full_reader(case)
         assert summarize(case).profile() == greenflame_json.loads(case)
+
+
+def test_a_columnar_document_is_the_same_profile_and_summary_as_its_rows() -> None:
+    rows, columns = as_bytes(base_document()), as_bytes(columnar_document())
+    assert json.loads(columns)["version"] == 2
+    assert wire_summary._typed_summary(columns) is not None  # the fast checks vouched for it
+    assert fast_reader(columns) == full_reader(columns) == full_reader(rows)
+    assert greenflame_json.loads(columns) == greenflame_json.loads(rows)
+    assert summarize(columns).profile() == greenflame_json.loads(rows)
+    by_rows, by_columns = summarize(rows).columns(), summarize(columns).columns()
+    assert by_rows.depths.tolist() == by_columns.depths.tolist()
+    assert by_rows.stacks.tolist() == by_columns.stacks.tolist()
+    assert by_rows.values.tolist() == by_columns.values.tolist()
+    assert [by_rows.label_sets[n] for n in by_rows.label_ids] == [
+        by_columns.label_sets[n] for n in by_columns.label_ids
+    ]
+
+
+@pytest.mark.parametrize(
+    "column, numbers, message",
+    [
+        ("stacks", "frame", "samples[1].stack[1]: frame 99 does not exist (there are 10 frames)"),
+        ("values", "negative", "samples[2].values[1]: must be at least 0, got -5"),
+        ("labels", "label set", "samples[0].labels: label set 7 does not exist (there are 3)"),
+        ("depths", "short", "samples.depths: holds 2 integers, expected 4"),
+        ("values", "not base64", "samples.values: not valid base64"),
+        ("stacks", "ragged", "samples.stacks: 5 bytes is not a whole number of 4-byte integers"),
+    ],
+)
+def test_a_bad_column_is_named_as_the_sample_it_breaks(column: str, numbers: str, message: str) -> None:
+    document = columnar_document()
+    samples = document["samples"]
+    assert samples["count"] == 4 and len(document["frames"]) == 10 and len(samples["label_sets"]) == 3
+    depths = list(struct.unpack(f"<{samples['count']}I", base64.b64decode(samples["depths"])))
+    stacks = list(struct.unpack(f"<{sum(depths)}I", base64.b64decode(samples["stacks"])))
+    values = list(struct.unpack(f"<{samples['count'] * 2}q", base64.b64decode(samples["values"])))
+    changed = {
+        "frame": packed("I", [*stacks[: depths[0] + 1], 99, *stacks[depths[0] + 2 :]]),
+        "negative": packed("q", [*values[:5], -5, *values[6:]]),
+        "label set": packed("I", [7, 0, 0, 0]),
+        "short": packed("I", depths[:2]),
+        "not base64": "AAE",
+        "ragged": base64.b64encode(b"\0" * 5).decode("ascii"),
+    }[numbers]
+    data = as_bytes(replaced(document, ("samples", column), changed))
+    assert full_reader(data) == fast_reader(data) == ("error", message)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
-from support.agent import IngestServer
+from support.agent import IngestServer, sample_rows
 from support.paths import ROOT
 from support.server import LiveServer, unique_name
 
@@ -116,7 +116,7 @@ def functions(tmp_path: Path, layer_opt: Path, task_root: Path) -> Iterator[Func
 
 def local_reports(function: LocalLambda) -> List[Dict[str, Any]]:
     """The reports the function shipped to the local runtime's own ingest endpoint."""
-    return [json.loads(data) for data in function.api.reports.values()]
+    return [sample_rows(json.loads(data)) for data in function.api.reports.values()]
 
 
 def shipping_locally(function: LocalLambda) -> LocalLambda:

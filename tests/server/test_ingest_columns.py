@@ -9,6 +9,7 @@ from typing import Dict, List, Sequence, Tuple
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greenflame.agent.exporters import encode
 from greenflame.analyzer.formats import greenflame_json, wire_summary
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, SampleType
 from greenflame.server.bodies import gunzip_members
@@ -52,13 +53,20 @@ def by_stack(index: PathIndex, counts: PathCounts) -> Dict[Tuple[Frame, ...], Tu
     }
 
 
+def document_bytes(profile: Profile, version: int) -> bytes:
+    """``profile``'s document: version 1 (a sample per object) or 2 (in columns, as the agent sends)."""
+    if version == 1:
+        return greenflame_json.dumps(profile)
+    return encode(greenflame_json.profile_to_dict(profile), compress=False, columns=True)
+
+
 @settings(max_examples=200, deadline=None)
-@given(rows, st.sampled_from(TYPE_SETS), st.integers(0, 3))
+@given(rows, st.sampled_from(TYPE_SETS), st.integers(0, 3), st.sampled_from([1, 2]))
 def test_the_columns_fold_and_count_a_report_as_its_profile_does(
-    parts: List[Tuple[List[int], int, int, str]], types: Tuple[str, ...], invocations: int
+    parts: List[Tuple[List[int], int, int, str]], types: Tuple[str, ...], invocations: int, version: int
 ) -> None:
     profile = build(parts, types, invocations)
-    summary = wire_summary.summarize(greenflame_json.dumps(profile))
+    summary = wire_summary.summarize(document_bytes(profile, version))
     assert summary.document is not None
     index = PathIndex()
     index.leaf((index.frame_id(FRAMES[5]),))  # the index already holds some paths

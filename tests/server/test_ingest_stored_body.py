@@ -6,6 +6,7 @@ import gzip
 import time
 from pathlib import Path
 
+from greenflame.agent.exporters import encode
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.server.app import create_app
@@ -46,3 +47,34 @@ def test_the_blob_holds_the_bytes_the_agent_sent(tmp_path: Path) -> None:
         (row,) = storage.find_profiles("svc")
         assert storage.blobs.get(row.blob_key) == sent
         assert storage.load_profile(row).samples == profile.samples
+
+
+def test_a_report_in_columns_is_stored_as_sent_and_read_back_as_its_profile(tmp_path: Path) -> None:
+    app = create_app(
+        {"data_dir": str(tmp_path), "admin_token": "admin-token-for-tests-0123456789", "max_stack_depth": 4}
+    )
+    client = app.test_client()
+    created = client.post(
+        "/api/v1/groups", json={"name": "svc"}, headers={"Authorization": "Bearer admin-token-for-tests-0123456789"}
+    )
+    headers = {"Authorization": f"Bearer {created.get_json()['ingest_key']}", "Content-Encoding": "gzip"}
+    profile = Profile(group="svc", start_time_unix_ns=time.time_ns() - 60 * 10**9, duration_ns=60 * 10**9)
+    profile.add([Frame("main", "/srv/app.py", 1), Frame("work", "/srv/app.py", 9)], [3, 2], {"endpoint": "GET /"})
+    profile.add([Frame("main", "/srv/app.py", 1)], [1, 0])
+    deep = Profile(group="svc", start_time_unix_ns=profile.start_time_unix_ns + 10**9, duration_ns=60 * 10**9)
+    deep.add([Frame(f"f{n}", "/srv/deep.py", n) for n in range(6)], [5, 5], {"endpoint": "POST /"})
+    sent = [encode(greenflame_json.profile_to_dict(p), compress=True, columns=True) for p in (profile, deep)]
+    for body in sent:
+        response = client.post("/api/v1/ingest", data=body, headers=headers, content_type="application/json")
+        assert response.status_code == 202, response.get_json()
+    with app.app_context():
+        storage = get_storage()
+        rows = sorted(storage.find_profiles("svc"), key=lambda row: row.start_time_unix_ns)
+        stored = [storage.blobs.get(row.blob_key) for row in rows]
+        assert stored[0] == sent[0]  # as sent: the columns themselves
+        assert storage.load_profile(rows[0]) == greenflame_json.loads(greenflame_json.dumps(profile))
+        assert storage.load_summary(rows[0]).profile() == storage.load_profile(rows[0])
+        # Too deep for the server's limit: cut to its root-side frames and the marker, stored anew.
+        assert stored[1] != sent[1]
+        [cut] = storage.load_profile(rows[1]).samples
+        assert len(cut.stack) == 4 and cut.values == [5, 5] and cut.labels == {"endpoint": "POST /"}

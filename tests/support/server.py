@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 import pytest
 import requests
 
+from greenflame.agent.exporters import encode
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 
@@ -137,8 +138,8 @@ def ingest(
 def ingest_profile(
     server: LiveServer, key: Optional[str], profile: Profile, headers: Optional[Dict[str, str]] = None
 ) -> requests.Response:
-    """POST ``profile`` as gzipped wire-format JSON."""
-    return ingest(server, key, greenflame_json.dumps(profile), headers)
+    """POST ``profile`` as gzipped wire-format JSON, its samples in columns as the agent sends them."""
+    return ingest(server, key, encode(greenflame_json.profile_to_dict(profile), compress=False, columns=True), headers)
 
 
 def server_command(*args: str) -> List[str]:
