@@ -6,12 +6,12 @@ scope on the group, creating groups needs admin scope.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Hashable, Optional, Tuple
 
+import msgspec
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from sqlalchemy import text
 
@@ -345,8 +345,13 @@ def _range_json(selected: RangeProfile) -> Dict[str, Any]:
     }
 
 
+#: JSON as compact as ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` writes it, several
+#: times faster on a flame graph; a non-finite float is written null, not NaN (which is not JSON).
+_ENCODER = msgspec.json.Encoder()
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _ENCODER.encode(value)
 
 
 def _cached(key: Hashable, build: Callable[[], bytes]) -> bytes:

@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import pytest
 from support.aws import MotoServer, aws_env, moto_server  # noqa: F401
-from support.server import LiveServer, ingest, make_profile, start_server, unique_name, wait_for
+from support.server import LiveServer, ingest, ingest_profile, make_profile, start_server, unique_name, wait_for
 
 from greenflame.analyzer.errors import UserError
 from greenflame.analyzer.formats import greenflame_json
@@ -65,10 +65,16 @@ def test_a_missing_bucket_or_none_is_a_user_error(aws_env: MotoServer) -> None: 
 
 
 def _post_until_killed(server: LiveServer, key: str, group: str, acked: List[str], stop: threading.Event) -> None:
+    """Post reports, in turn as the agent sends them (version 2) and as earlier agents did (version 1)."""
+    columns = True
     while not stop.is_set():
         profile = make_profile(group, start_time_unix_ns=time.time_ns() - 120 * 10**9)
+        columns = not columns
         try:
-            response = ingest(server, key, greenflame_json.dumps(profile))
+            if columns:
+                response = ingest_profile(server, key, profile)
+            else:
+                response = ingest(server, key, greenflame_json.dumps(profile))
         except Exception:  # the server died mid-request: that report was never acknowledged
             return
         if response.status_code == 202:
