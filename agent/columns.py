@@ -1,10 +1,11 @@
 """A report's samples as columns: wire format version 2 (``docs/wire-format.md``).
 
-The aggregator drains a report with one object per sample (version 1), which is what tests and
-files show. What goes to the server carries the samples as five packed columns instead: each
-sample's stack depth, all stacks' frame indices end to end, the values row by row, and each
-sample's index into a table of distinct label sets. Numbers are little-endian and base64-encoded,
-so a reader takes each column in one step instead of one object per number.
+The aggregator drains a report with one object per frame and per sample (version 1), which is
+what tests and files show. What goes to the server carries them as columns instead: the frames'
+functions, files and lines, and for the samples each one's stack depth, all stacks' frame indices
+end to end, the values row by row, and each sample's index into a table of distinct label sets.
+Numbers are little-endian and base64-encoded, so a reader takes each column in one step instead of
+one object per number.
 
 Only ``array`` and ``sys`` are imported with this module; ``base64`` is one of the scheduler
 thread's imports (:data:`~greenflame.agent.thread_imports.REPORTS`).
@@ -39,8 +40,25 @@ def _packed(code: str, numbers: Iterable[int]) -> str:
 
 
 def columnar(report: Mapping[str, Any]) -> Dict[str, Any]:
-    """``report`` (version 1: a list of samples) with its samples as columns (version 2)."""
-    samples: List[Mapping[str, Any]] = report["samples"]
+    """``report`` (version 1: a list of frames, a list of samples) with both as columns (version 2)."""
+    document = dict(report)
+    document["version"] = COLUMNAR_VERSION
+    if "frames" in report:
+        document["frames"] = _frame_columns(report["frames"])
+    if "samples" in report:
+        document["samples"] = _sample_columns(report["samples"])
+    return document
+
+
+def _frame_columns(frames: List[Mapping[str, Any]]) -> Dict[str, Any]:
+    return {
+        "functions": [frame["function"] for frame in frames],
+        "files": [frame["file"] for frame in frames],
+        "lines": _packed(_U32, [frame["line"] for frame in frames]),
+    }
+
+
+def _sample_columns(samples: List[Mapping[str, Any]]) -> Dict[str, Any]:
     label_sets: List[Dict[str, str]] = []
     label_index: Dict[Tuple[Tuple[str, str], ...], int] = {}
     labels = []
@@ -51,9 +69,7 @@ def columnar(report: Mapping[str, Any]) -> Dict[str, Any]:
             index = label_index[key] = len(label_sets)
             label_sets.append(dict(key))
         labels.append(index)
-    document = dict(report)
-    document["version"] = COLUMNAR_VERSION
-    document["samples"] = {
+    return {
         "count": len(samples),
         "depths": _packed(_U32, [len(sample["stack"]) for sample in samples]),
         "stacks": _packed(_U32, [index for sample in samples for index in sample["stack"]]),
@@ -61,4 +77,3 @@ def columnar(report: Mapping[str, Any]) -> Dict[str, Any]:
         "label_sets": label_sets,
         "labels": _packed(_U32, labels),
     }
-    return document

@@ -23,7 +23,6 @@ import threading
 import zlib
 from dataclasses import dataclass
 from itertools import count, repeat
-from operator import attrgetter
 from typing import AbstractSet, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -415,7 +414,7 @@ def fold_document(index: PathIndex, summary: DocumentSummary, max_paths: int = M
 def document_columns(index: PathIndex, summary: DocumentSummary) -> Tuple[np.ndarray, np.ndarray]:
     """Each sample's path in ``index`` and its values (one row per sample, one column per type)."""
     columns = summary.columns()
-    fields = list(map(_FRAME_FIELDS, summary.wire().frames))
+    fields = summary.frames()
     with index.lock:
         leaves = index.leaves(index.frame_ids(fields), columns.depths, columns.stacks)
     return np.asarray(leaves, dtype=np.int64), columns.values
@@ -446,9 +445,6 @@ def sum_by_key(keys: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.nda
     ordered = keys[order]
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     return ordered[starts], np.add.reduceat(values[order], starts, axis=0), order[starts]
-
-
-_FRAME_FIELDS = attrgetter("function", "file", "line")
 
 
 def cap(index: PathIndex, counts: PathCounts, max_paths: int) -> PathCounts:

@@ -1,4 +1,4 @@
-"""Version 2's samples, packed in columns (``docs/wire-format.md``), read with strict validation.
+"""Version 2's frames and samples, packed in columns (``docs/wire-format.md``), read with strict validation.
 
 This is the reference reader (standard library only); ``wire_summary`` reads the same columns with
 numpy and defers to this one whenever its checks fail, so errors are named here: a bad entry is
@@ -13,7 +13,7 @@ import sys
 from array import array
 from typing import Any, Dict, List
 
-from ..model import ProfileError, Sample
+from ..model import Frame, ProfileError, Sample
 from . import _check as check
 
 #: Array type codes of 4- and 8-byte integers (``int`` and ``long long`` on every platform CPython runs on).
@@ -37,14 +37,28 @@ def column(value: Any, path: str, code: str) -> array:
     return numbers
 
 
+def frames(value: Any) -> List[Frame]:
+    """The frames of a version-2 ``frames`` object: as many functions, files and lines."""
+    doc = check.obj(value, "frames")
+    functions = check.array(check.field(doc, "functions", "frames"), "frames.functions")
+    files = check.array(check.field(doc, "files", "frames"), "frames.files")
+    if len(files) != len(functions):
+        raise ProfileError(f"frames.files: has {len(files)} entries, expected one per function ({len(functions)})")
+    lines = _sized(doc, "frames", "lines", _U32, len(functions))
+    return [
+        Frame(check.string(function, f"frames.functions[{i}]"), check.string(file, f"frames.files[{i}]"), line)
+        for i, (function, file, line) in enumerate(zip(functions, files, lines))
+    ]
+
+
 def samples(value: Any, width: int, frame_count: int) -> List[Sample]:
     """The samples of a version-2 ``samples`` object (``width`` sample types, ``frame_count`` frames)."""
     doc = check.obj(value, "samples")
     count = check.integer(check.field(doc, "count", "samples"), "samples.count")
-    depths = _sized(doc, "depths", _U32, count)
-    label_ids = _sized(doc, "labels", _U32, count)
-    values = _sized(doc, "values", _I64, count * width)
-    stacks = _sized(doc, "stacks", _U32, sum(depths))
+    depths = _sized(doc, "samples", "depths", _U32, count)
+    label_ids = _sized(doc, "samples", "labels", _U32, count)
+    values = _sized(doc, "samples", "values", _I64, count * width)
+    stacks = _sized(doc, "samples", "stacks", _U32, sum(depths))
     raw_sets = check.array(check.field(doc, "label_sets", "samples"), "samples.label_sets")
     label_sets = [check.string_map(item, f"samples.label_sets[{i}]") for i, item in enumerate(raw_sets)]
     result = []
@@ -58,9 +72,9 @@ def samples(value: Any, width: int, frame_count: int) -> List[Sample]:
     return result
 
 
-def _sized(doc: Dict[str, Any], name: str, code: str, expected: int) -> array:
-    path = f"samples.{name}"
-    numbers = column(check.field(doc, name, "samples"), path, code)
+def _sized(doc: Dict[str, Any], parent: str, name: str, code: str, expected: int) -> array:
+    path = f"{parent}.{name}"
+    numbers = column(check.field(doc, name, parent), path, code)
     if len(numbers) != expected:
         raise ProfileError(f"{path}: holds {len(numbers)} integers, expected {expected}")
     return numbers

@@ -74,7 +74,7 @@ def profile_from_dict(d: Any) -> Profile:
     doc = check.obj(d, "profile")
     version = _check_header(doc)
     sample_types = _sample_types(check.field(doc, "sample_types", ""))
-    frames = [_frame(f, f"frames[{i}]") for i, f in enumerate(check.array(check.field(doc, "frames", ""), "frames"))]
+    frames = _frames(check.field(doc, "frames", ""), version)
     samples = _samples(check.field(doc, "samples", ""), version, len(sample_types), len(frames))
     _check_totals(samples, sample_types)
     metadata = validate_metadata(doc.get("metadata", {}), "metadata")
@@ -102,6 +102,12 @@ def _check_header(doc: Mapping[str, Any]) -> int:
             "upgrade greenflame"
         )
     return version
+
+
+def _frames(value: Any, version: int) -> List[Frame]:
+    if version >= 2:
+        return _columns.frames(value)
+    return [_frame(f, f"frames[{i}]") for i, f in enumerate(check.array(value, "frames"))]
 
 
 def _samples(value: Any, version: int, width: int, frame_count: int) -> List[Sample]:

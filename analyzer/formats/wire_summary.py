@@ -43,7 +43,7 @@ class WireSampleType(msgspec.Struct, gc=False):
 
 
 class WireFrame(msgspec.Struct, gc=False):
-    """``frames[i]``."""
+    """``frames[i]`` (version 1)."""
 
     function: str
     file: str
@@ -56,6 +56,14 @@ class WireSample(msgspec.Struct, gc=False):
     stack: List[_Natural]
     values: List[_Natural]
     labels: Dict[str, str] = {}
+
+
+class WireFrameColumns(msgspec.Struct, gc=False):
+    """``frames`` (version 2): the functions, the files, and the lines as a base64 column."""
+
+    functions: List[str]
+    files: List[str]
+    lines: bytes
 
 
 class WireColumns(msgspec.Struct, gc=False):
@@ -78,12 +86,12 @@ class _WireHeader(msgspec.Struct, gc=False, tag_field="version"):
     duration_ns: _Natural
     sample_period_ns: _Natural
     sample_types: List[WireSampleType]
-    frames: List[WireFrame]
 
 
 class WireDocument(_WireHeader, tag=1):
-    """A version-1 document as msgspec reads it: one object per sample."""
+    """A version-1 document as msgspec reads it: one object per frame and per sample."""
 
+    frames: List[WireFrame]
     samples: List[WireSample]
     metadata: Dict[str, Any] = {}
 
@@ -101,6 +109,10 @@ class WireDocument(_WireHeader, tag=1):
             samples=[WireSample(list(s.stack), list(s.values), dict(s.labels)) for s in profile.samples],
             metadata=profile.metadata,
         )
+
+    def frame_fields(self) -> Optional[List[FrameFields]]:
+        """Each frame's (function, file, line)."""
+        return list(map(_FRAME_FIELDS, self.frames))
 
     def columns(self) -> Optional[SampleColumns]:
         """The samples as columns; None when a sample's values are not one per sample type."""
@@ -123,10 +135,19 @@ class WireDocument(_WireHeader, tag=1):
 
 
 class ColumnarDocument(_WireHeader, tag=2):
-    """A version-2 document as msgspec reads it: the samples in columns."""
+    """A version-2 document as msgspec reads it: the frames and the samples in columns."""
 
+    frames: WireFrameColumns
     samples: WireColumns
     metadata: Dict[str, Any] = {}
+
+    def frame_fields(self) -> Optional[List[FrameFields]]:
+        """Each frame's (function, file, line); None when the columns' lengths differ."""
+        frames = self.frames
+        if len(frames.files) != len(frames.functions) or len(frames.lines) != 4 * len(frames.functions):
+            return None
+        lines = np.frombuffer(frames.lines, dtype="<u4").tolist()
+        return list(zip(frames.functions, frames.files, lines))
 
     def columns(self) -> Optional[SampleColumns]:
         """The samples as columns; None when a column's length does not match the others."""
@@ -150,6 +171,10 @@ class ColumnarDocument(_WireHeader, tag=2):
         )
 
 
+#: A frame as (function, file, line).
+FrameFields = Tuple[str, str, int]
+
+_FRAME_FIELDS = attrgetter("function", "file", "line")
 _STACK = attrgetter("stack")
 _VALUES = attrgetter("values")
 _LABELS = attrgetter("labels")
@@ -211,6 +236,8 @@ class DocumentSummary:
     document: Optional[Union[WireDocument, ColumnarDocument]] = field(default=None, repr=False, compare=False)
     #: The document's samples as columns (with :attr:`document`).
     sample_columns: Optional[SampleColumns] = field(default=None, repr=False, compare=False)
+    #: The document's frames as (function, file, line) (with :attr:`document`).
+    frame_fields: Optional[List[FrameFields]] = field(default=None, repr=False, compare=False)
 
     def has_type(self, name: str) -> bool:
         """Whether the profile has a sample type called ``name``."""
@@ -232,6 +259,12 @@ class DocumentSummary:
             raise ValueError("this summary was made without its document")
         return self.sample_columns
 
+    def frames(self) -> List[FrameFields]:
+        """The checked document's frames as (function, file, line); ValueError for a summary made without them."""
+        if self.frame_fields is None:
+            raise ValueError("this summary was made without its document")
+        return self.frame_fields
+
     def profile(self) -> Profile:
         """The document as a :class:`Profile` (built now: one object per frame and sample)."""
         doc = self.wire()
@@ -243,7 +276,7 @@ class DocumentSummary:
         ]
         return Profile(
             sample_types=[SampleType(t.name, t.unit) for t in doc.sample_types],
-            frames=[Frame(f.function, f.file, f.line) for f in doc.frames],
+            frames=[Frame(*fields) for fields in self.frames()],
             samples=samples,
             group=doc.group,
             start_time_unix_ns=doc.start_time_unix_ns,
@@ -267,6 +300,7 @@ class DocumentSummary:
             metadata=profile.metadata,
             document=document,
             sample_columns=document.columns() if document is not None else None,
+            frame_fields=document.frame_fields() if document is not None else None,
         )
 
 
@@ -292,9 +326,10 @@ def _typed_summary(data: bytes) -> Optional[DocumentSummary]:
     names = tuple(t.name for t in doc.sample_types)
     if not names or "" in names or len(set(names)) != len(names):
         return None
-    columns = doc.columns()
-    checked = columns.checked(len(doc.frames)) if columns is not None else None
-    if columns is None or checked is None:
+    frames = doc.frame_fields()
+    columns = doc.columns() if frames is not None else None
+    checked = columns.checked(len(frames)) if columns is not None and frames is not None else None
+    if frames is None or columns is None or checked is None:
         return None
     try:
         metadata = greenflame_json.validate_metadata(doc.metadata, "metadata")
@@ -312,6 +347,7 @@ def _typed_summary(data: bytes) -> Optional[DocumentSummary]:
         metadata=metadata,
         document=doc,
         sample_columns=columns,
+        frame_fields=frames,
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
+from support.agent import sample_rows
 
 import greenflame.agent as agent
 from greenflame.agent.aggregator import Aggregator
@@ -121,7 +122,8 @@ def test_s3_exporter_uploads_gzipped_reports(moto_s3: str) -> None:
     key = "team/prod/checkout/2023/11/14/1700000000000000000-r-1.json.gz"
     obj = s3.get_object(Bucket="profiles", Key=key)
     assert obj["ContentEncoding"] == "gzip"
-    assert json.loads(gzip.decompress(obj["Body"].read()))["frames"][0]["function"] == "main"
+    uploaded = json.loads(gzip.decompress(obj["Body"].read()))
+    assert uploaded["version"] == 2 and sample_rows(uploaded)["frames"][0]["function"] == "main"
 
 
 def test_s3_failure_is_an_export_error(moto_s3: str) -> None:

@@ -155,7 +155,12 @@ ODD_COLUMNS: List[Any] = [
 
 COLUMN_PATHS: List[Tuple[Any, ...]] = [
     ("version",),
-    ("frames", 1, "function"),
+    ("frames",),
+    ("frames", "functions"),
+    ("frames", "functions", 1),
+    ("frames", "files"),
+    ("frames", "files", 2),
+    ("frames", "lines"),
     ("samples",),
     ("samples", "count"),
     ("samples", "depths"),
@@ -258,20 +263,25 @@ def test_a_columnar_document_is_the_same_profile_and_summary_as_its_rows() -> No
 
 
 @pytest.mark.parametrize(
-    "column, numbers, message",
+    "path, numbers, message",
     [
-        ("stacks", "frame", "samples[1].stack[1]: frame 99 does not exist (there are 10 frames)"),
-        ("values", "negative", "samples[2].values[1]: must be at least 0, got -5"),
-        ("labels", "label set", "samples[0].labels: label set 7 does not exist (there are 3)"),
-        ("depths", "short", "samples.depths: holds 2 integers, expected 4"),
-        ("values", "not base64", "samples.values: not valid base64"),
-        ("stacks", "ragged", "samples.stacks: 5 bytes is not a whole number of 4-byte integers"),
+        (("samples", "stacks"), "frame", "samples[1].stack[1]: frame 99 does not exist (there are 10 frames)"),
+        (("samples", "values"), "negative", "samples[2].values[1]: must be at least 0, got -5"),
+        (("samples", "labels"), "label set", "samples[0].labels: label set 7 does not exist (there are 3)"),
+        (("samples", "depths"), "short", "samples.depths: holds 2 integers, expected 4"),
+        (("samples", "values"), "not base64", "samples.values: not valid base64"),
+        (("samples", "stacks"), "ragged", "samples.stacks: 5 bytes is not a whole number of 4-byte integers"),
+        (("frames", "lines"), "short", "frames.lines: holds 2 integers, expected 10"),
+        (("frames", "files"), "few files", "frames.files: has 9 entries, expected one per function (10)"),
+        (("frames", "functions", 3), "not a name", "frames.functions[3]: expected a string, got an integer"),
     ],
 )
-def test_a_bad_column_is_named_as_the_sample_it_breaks(column: str, numbers: str, message: str) -> None:
+def test_a_bad_column_is_named_as_the_sample_or_frame_it_breaks(
+    path: Tuple[str, ...], numbers: str, message: str
+) -> None:
     document = columnar_document()
-    samples = document["samples"]
-    assert samples["count"] == 4 and len(document["frames"]) == 10 and len(samples["label_sets"]) == 3
+    samples, frames = document["samples"], document["frames"]
+    assert samples["count"] == 4 and len(frames["functions"]) == 10 and len(samples["label_sets"]) == 3
     depths = list(struct.unpack(f"<{samples['count']}I", base64.b64decode(samples["depths"])))
     stacks = list(struct.unpack(f"<{sum(depths)}I", base64.b64decode(samples["stacks"])))
     values = list(struct.unpack(f"<{samples['count'] * 2}q", base64.b64decode(samples["values"])))
@@ -282,6 +292,8 @@ def test_a_bad_column_is_named_as_the_sample_it_breaks(column: str, numbers: str
         "short": packed("I", depths[:2]),
         "not base64": "AAE",
         "ragged": base64.b64encode(b"\0" * 5).decode("ascii"),
+        "few files": frames["files"][:9],
+        "not a name": 7,
     }[numbers]
-    data = as_bytes(replaced(document, ("samples", column), changed))
+    data = as_bytes(replaced(document, path, changed))
     assert full_reader(data) == fast_reader(data) == ("error", message)

@@ -108,17 +108,17 @@ class Received:
     body: bytes
 
     def report(self) -> Dict[str, Any]:
-        """The gzip-compressed JSON body, decoded, its samples one object each (:func:`sample_rows`)."""
+        """The gzip-compressed JSON body, decoded, its frames and samples one object each (:func:`sample_rows`)."""
         return sample_rows(json.loads(gzip.decompress(self.body)))
 
 
 def sample_rows(document: Dict[str, Any]) -> Dict[str, Any]:
-    """``document`` with its samples one object each, as the aggregator drained them: a version-2
-    document (what the agent posts) has its columns read back by the analyzer's reader."""
+    """``document`` with its frames and samples one object each, as the aggregator drained them: a
+    version-2 document (what the agent posts) has its columns read back by the analyzer's reader."""
     if document.get("version") != 2:
         return document
-    profile = greenflame_json.profile_from_dict(document)
-    return {**document, "version": 1, "samples": greenflame_json.profile_to_dict(profile)["samples"]}
+    rows = greenflame_json.profile_to_dict(greenflame_json.profile_from_dict(document))
+    return {**document, "version": 1, "frames": rows["frames"], "samples": rows["samples"]}
 
 
 @dataclass
