@@ -1,11 +1,11 @@
-"""A report's samples as columns: wire format version 2 (``docs/wire-format.md``).
+"""A report's frames and samples as columns: wire format version 2 (``docs/wire-format.md``).
 
 The aggregator drains a report with one object per frame and per sample (version 1), which is
 what tests and files show. What goes to the server carries them as columns instead: the frames'
 functions, files and lines, and for the samples each one's stack depth, all stacks' frame indices
 end to end, the values row by row, and each sample's index into a table of distinct label sets.
 Numbers are little-endian and base64-encoded, so a reader takes each column in one step instead of
-one object per number.
+one object per frame, sample or number.
 
 Only ``array`` and ``sys`` are imported with this module; ``base64`` is one of the scheduler
 thread's imports (:data:`~greenflame.agent.thread_imports.REPORTS`).

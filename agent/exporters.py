@@ -73,8 +73,8 @@ class Exporter:
 
 
 def encode(report: Mapping[str, Any], compress: bool, columns: bool = False) -> bytes:
-    """The report as UTF-8 JSON, gzip-compressed when ``compress``; with ``columns``, its samples
-    as columns (:func:`~greenflame.agent.columns.columnar`: what the server and S3 receive).
+    """The report as UTF-8 JSON, gzip-compressed when ``compress``; with ``columns``, its frames and
+    samples as columns (:func:`~greenflame.agent.columns.columnar`: what the server and S3 receive).
 
     Compressed output is streamed from the JSON encoder into gzip, so a large report never exists
     as one uncompressed string as well (it bounds the agent's peak memory).

@@ -20,8 +20,8 @@ from ._common import json_document, quote
 
 __all__ = ["dumps", "loads", "profile_from_dict", "profile_to_dict", "validate_metadata"]
 
-#: The version :func:`profile_to_dict` writes, with one object per sample (the agent sends the
-#: server version 2, samples in columns: ``greenflame.agent.columns``).
+#: The version :func:`profile_to_dict` writes, with one object per frame and per sample (the agent
+#: sends the server version 2, frames and samples in columns: ``greenflame.agent.columns``).
 ROWS_VERSION = 1
 
 

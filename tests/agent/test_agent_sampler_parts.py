@@ -37,6 +37,11 @@ def frames_of(*idents: int) -> Dict[int, FrameType]:
 # -- the thread table ------------------------------------------------------------------------
 
 
+#: A table's cap above any thread count a test run reaches: threads other tests left alive (an
+#: in-process server's workers) must not crowd out the thread a test is about.
+EVERY_THREAD = 100_000
+
+
 def table(max_threads: int = 8, excluded: Optional[set] = None) -> Tuple[ThreadTable, Dict[str, int]]:
     dropped: Dict[str, int] = {}
 
@@ -325,7 +330,7 @@ def capture_beside_a_waiting_thread(
     try:
         policy = TriggerPolicy(0.01, lambda: 0.5)
         policy.start(100.0)
-        threads, _ = table()
+        threads, _ = table(max_threads=EVERY_THREAD)
         threads.refresh(sys._current_frames(), 0, active=active_count(), own=set())
         handler_buffer, _, _ = buffer()
         capture = ThreadCapture(policy, threads, handler_buffer, CpuProbe(), lock)
@@ -432,7 +437,7 @@ def test_an_agent_thread_that_ended_leaves_its_identifier_to_the_programs_next_t
     program = threading.Thread(target=release.wait, args=(5,))
     program.start()
     try:
-        threads, _ = table(excluded=own_threads.idents())
+        threads, _ = table(max_threads=EVERY_THREAD, excluded=own_threads.idents())
         threads.refresh(sys._current_frames(), 0, active=active_count(), own=own_threads.registered())
         assert program.ident in [ident for ident, _ in threads.select(sys._current_frames())]
     finally:
