@@ -327,9 +327,11 @@ def _typed_summary(data: bytes) -> Optional[DocumentSummary]:
     if not names or "" in names or len(set(names)) != len(names):
         return None
     frames = doc.frame_fields()
-    columns = doc.columns() if frames is not None else None
-    checked = columns.checked(len(frames)) if columns is not None and frames is not None else None
-    if frames is None or columns is None or checked is None:
+    if frames is None:
+        return None
+    columns = doc.columns()
+    checked = columns.checked(len(frames)) if columns is not None else None
+    if columns is None or checked is None:
         return None
     try:
         metadata = greenflame_json.validate_metadata(doc.metadata, "metadata")

@@ -8,8 +8,8 @@ from typing import Dict, List, Sequence, Tuple
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.server import agent_body
 
-from greenflame.agent.exporters import encode
 from greenflame.analyzer.formats import greenflame_json, wire_summary
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, SampleType
 from greenflame.server.bodies import gunzip_members
@@ -57,7 +57,7 @@ def document_bytes(profile: Profile, version: int) -> bytes:
     """``profile``'s document: version 1 (a sample per object) or 2 (in columns, as the agent sends)."""
     if version == 1:
         return greenflame_json.dumps(profile)
-    return encode(greenflame_json.profile_to_dict(profile), compress=False, columns=True)
+    return agent_body(profile)
 
 
 @settings(max_examples=200, deadline=None)

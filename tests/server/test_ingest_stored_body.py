@@ -6,7 +6,8 @@ import gzip
 import time
 from pathlib import Path
 
-from greenflame.agent.exporters import encode
+from support.server import agent_body
+
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import Frame, Profile
 from greenflame.server.app import create_app
@@ -63,7 +64,7 @@ def test_a_report_in_columns_is_stored_as_sent_and_read_back_as_its_profile(tmp_
     profile.add([Frame("main", "/srv/app.py", 1)], [1, 0])
     deep = Profile(group="svc", start_time_unix_ns=profile.start_time_unix_ns + 10**9, duration_ns=60 * 10**9)
     deep.add([Frame(f"f{n}", "/srv/deep.py", n) for n in range(6)], [5, 5], {"endpoint": "POST /"})
-    sent = [encode(greenflame_json.profile_to_dict(p), compress=True, columns=True) for p in (profile, deep)]
+    sent = [agent_body(p, compress=True) for p in (profile, deep)]
     for body in sent:
         response = client.post("/api/v1/ingest", data=body, headers=headers, content_type="application/json")
         assert response.status_code == 202, response.get_json()

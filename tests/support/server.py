@@ -138,8 +138,13 @@ def ingest(
 def ingest_profile(
     server: LiveServer, key: Optional[str], profile: Profile, headers: Optional[Dict[str, str]] = None
 ) -> requests.Response:
-    """POST ``profile`` as gzipped wire-format JSON, its samples in columns as the agent sends them."""
-    return ingest(server, key, encode(greenflame_json.profile_to_dict(profile), compress=False, columns=True), headers)
+    """POST ``profile`` as gzipped wire-format JSON, its frames and samples in columns as the agent sends them."""
+    return ingest(server, key, agent_body(profile), headers)
+
+
+def agent_body(profile: Profile, compress: bool = False) -> bytes:
+    """``profile`` as the agent sends it: wire format version 2, through the agent's own encoder."""
+    return encode(greenflame_json.profile_to_dict(profile), compress=compress, columns=True)
 
 
 def server_command(*args: str) -> List[str]:
