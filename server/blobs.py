@@ -6,16 +6,16 @@ through boto3: AWS S3, MinIO, Ceph, ...); both implement the :class:`BlobStore` 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, Set, Tuple
 from urllib.parse import unquote, urlparse
 
 from greenflame.analyzer.errors import UserError
 
-from .private_files import private_dir
+from .private_files import FILE_MODE, private_dir
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 #: Attempts per S3 call (boto3's "standard" retry mode backs off between them).
@@ -43,10 +43,17 @@ class BlobStore(Protocol):
 
 
 class FolderBlobStore:
-    """Blobs as files under one folder, written atomically (temporary file, then rename)."""
+    """Blobs as files under one folder, written atomically (temporary file, then rename).
+
+    A put is four system calls (open, write, close, rename) once its folder is known to exist:
+    each lets go of the interpreter lock, and under ingest every hand-over costs the others time.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = private_dir(root)
+        #: Folders made or seen by this store (a folder removed since is made again on demand).
+        self._folders: Set[Path] = set()
+        self._temp_names = itertools.count()
 
     def _path(self, key: str) -> Path:
         return self.root / checked_key(key)
@@ -54,15 +61,32 @@ class FolderBlobStore:
     def put(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``; readers never see a half-written file."""
         path = self._path(key)
-        private_dir(path.parent)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if path.parent not in self._folders:
+            self._folders.add(private_dir(path.parent))
+        temp, fd = self._create_temp(path.parent)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(temp, path)
         except BaseException:
-            Path(temp).unlink(missing_ok=True)
+            temp.unlink(missing_ok=True)
             raise
+
+    def _create_temp(self, folder: Path) -> Tuple[Path, int]:
+        """A new private file in ``folder`` (made again if it was removed), open for writing."""
+        while True:
+            # Unique in this process by the counter, among processes by the pid; O_EXCL makes sure.
+            temp = folder / f".tmp-{os.getpid()}-{next(self._temp_names)}"
+            try:
+                return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            except FileExistsError:
+                continue
+            except FileNotFoundError:
+                private_dir(folder)
 
     def get(self, key: str) -> bytes:
         """The bytes under ``key``; KeyError if there are none."""

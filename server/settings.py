@@ -148,6 +148,12 @@ class Settings:
         10,
         "oldest last answer a late read may take instead (its age in the Age header); 0: always wait",
     )
+    read_refresh_s: int = _setting(
+        "GREENFLAME_READ_REFRESH_S",
+        5,
+        "while a question's last two answers were each late, how often it is computed again (reads in"
+        " between take the last answer; at most read_max_stale_s); 0: a new computation for every read",
+    )
     public_url: Optional[str] = _setting(
         "GREENFLAME_PUBLIC_URL", None, "the server's URL as users reach it, for links in tickets (default: no links)"
     )
@@ -274,6 +280,7 @@ class Settings:
             "shutdown_timeout_s",
             "read_deadline_ms",
             "read_max_stale_s",
+            "read_refresh_s",
         ):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -33,6 +33,8 @@ from .known_keys import KnownKeys
 from .schema import groups, profiles, rollup_buckets
 
 INGEST_KEY_PREFIX = "gfi_"
+#: One statement for every report's row (its compiled form is cached; the values are bound).
+_INSERT_PROFILE = profiles.insert()
 
 
 class GroupExistsError(Exception):
@@ -203,7 +205,7 @@ class Storage:
         row = _profile_row(profile_id, group, profile, idempotency_key, blob_key)
         try:
             with self.engine.begin() as conn:
-                conn.execute(profiles.insert().values(**row))
+                conn.execute(_INSERT_PROFILE, row)
         except IntegrityError:
             # A report with the same key was stored first (a retry, or a request racing this
             # one): keep its copy only.

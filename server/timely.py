@@ -8,9 +8,11 @@ most ``max_stale_s`` ago, the request gets that answer with its ``Age`` (RFC 911
 fresh one goes on and replaces it when done. When the last two answers to the question each
 took longer than the deadline, the request does not wait at all: under sustained load the fresh
 one would be late too, and waiting would only add the deadline to every read (one slow answer
-alone, such as a cold first read, does not count: the next may well be quick). A request with
-``Cache-Control: no-cache`` waits for a fresh answer. One computation runs per question at a
-time: concurrent requests share it.
+alone, such as a cold first read, does not count: the next may well be quick). Under that load
+a question is also computed again at most once per ``refresh_s``: each computation takes the
+interpreter from ingest, and a dashboard polling every half second would otherwise keep one
+running all the time. A request with ``Cache-Control: no-cache`` waits for a fresh answer. One
+computation runs per question at a time: concurrent requests share it.
 
 Questions are keyed by everything that shapes the answer (the route, the group and when it was
 made, the parameters as sent, a relative range included: "now-1h" is resolved when computed).
@@ -62,12 +64,17 @@ def _answer_bytes(answer: Answer) -> int:
 
 
 class TimelyReads:
-    """Answers computed on helper threads, served fresh within ``deadline_s`` or else up to ``max_stale_s`` old."""
+    """Answers computed on helper threads, served fresh within ``deadline_s`` or else up to ``max_stale_s`` old.
+
+    ``refresh_s``: while a question's answers are late in a row, the last one is served without a
+    new computation until it is this old (at most ``max_stale_s``; 0: a new one for every request).
+    """
 
     def __init__(
         self,
         deadline_s: float,
         max_stale_s: float,
+        refresh_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         threads: int = ANSWER_THREADS,
         capacity_bytes: int = ANSWER_CACHE_BYTES,
@@ -75,6 +82,7 @@ class TimelyReads:
     ) -> None:
         self.deadline_s = deadline_s
         self.max_stale_s = max_stale_s
+        self.refresh_s = min(refresh_s, max_stale_s)
         self._clock = clock
         self._gzip_from_bytes = gzip_from_bytes
         self._answers: LruCache[Hashable, Answer] = LruCache(capacity_bytes, cost=_answer_bytes)
@@ -94,11 +102,13 @@ class TimelyReads:
         if fresh:
             return self._compute(key, compute), 0.0
         asked = self._clock()
+        last = self._answers.get(key) if self.max_stale_s > 0 else None
+        if last is not None and last.late_in_row >= LATE_IN_ROW and asked - last.started < self.refresh_s:
+            return self._stale(last, asked)
         with self._lock:
             running = self._running.get(key)
             if running is None:
                 running = self._running[key] = self._executor.submit(self._compute_shared, key, compute)
-        last = self._answers.get(key) if self.max_stale_s > 0 else None
         wait_s = None if last is None else (0.0 if last.late_in_row >= LATE_IN_ROW else self.deadline_s)
         try:
             made = running.result(timeout=wait_s)
@@ -108,11 +118,14 @@ class TimelyReads:
             if age > self.max_stale_s:
                 made = running.result()
             else:
-                with self._lock:
-                    self.stale_served += 1
-                return last, age
+                return self._stale(last, self._clock())
         joined = made.started < asked  # a computation started before this request is as old as its start
         return made, self._clock() - made.started if joined else 0.0
+
+    def _stale(self, last: Answer, now: float) -> Tuple[Answer, float]:
+        with self._lock:
+            self.stale_served += 1
+        return last, now - last.started
 
     def _compute_shared(self, key: Hashable, compute: Callable[[], bytes]) -> Answer:
         try:
@@ -147,11 +160,14 @@ def get_timely_reads() -> TimelyReads:
 
 
 def init_app(app: Flask) -> None:
-    """Give ``app`` its timely reads, with the deadline and staleness of its settings."""
+    """Give ``app`` its timely reads, with the deadline, staleness and refresh of its settings."""
     with app.app_context():
         settings = get_settings()
     app.extensions[EXTENSION_KEY] = TimelyReads(
-        settings.read_deadline_ms / 1000, settings.read_max_stale_s, gzip_from_bytes=COMPRESS_MIN_BYTES
+        settings.read_deadline_ms / 1000,
+        settings.read_max_stale_s,
+        settings.read_refresh_s,
+        gzip_from_bytes=COMPRESS_MIN_BYTES,
     )
 
 

@@ -103,6 +103,43 @@ def test_after_two_late_answers_the_request_does_not_wait(clock: ManualClock) ->
         reads.close(wait=True)
 
 
+def test_under_sustained_load_a_question_is_computed_again_once_per_refresh(clock: ManualClock) -> None:
+    reads = TimelyReads(DEADLINE_S, max_stale_s=10, refresh_s=4, clock=clock)
+    runs: List[bytes] = []
+
+    def late(body: bytes) -> Callable[[], bytes]:
+        def compute() -> bytes:
+            runs.append(body)
+            clock.now += 1  # longer than the deadline, on the test's clock
+            return body
+
+        return compute
+
+    try:
+        assert got(reads.answer("q", late(b"one")))[0] == b"one"  # nothing to serve instead: waited
+        assert got(reads.answer("q", late(b"two")))[0] == b"two"  # one late answer: still waits
+        # Two late in a row: "two" (started at 1 s, now 2 s) is served and nothing is computed.
+        assert got(reads.answer("q", late(b"three"))) == (b"two", 1.0)
+        clock.now += 2
+        assert got(reads.answer("q", late(b"four"))) == (b"two", 3.0)
+        assert runs == [b"one", b"two"] and reads.stale_served == 2
+        clock.now += 1  # "two" is now 4 s old: the next request starts a computation (and takes "two")
+        assert got(reads.answer("q", late(b"five"))) == (b"two", 4.0)
+        _wait_until(lambda: runs == [b"one", b"two", b"five"] and not reads._running)
+        assert got(reads.answer("q", late(b"six")))[0] == b"five"
+        assert runs == [b"one", b"two", b"five"]
+    finally:
+        reads.close(wait=True)
+
+
+def test_the_refresh_is_never_longer_than_the_staleness_allowed(clock: ManualClock) -> None:
+    reads = TimelyReads(DEADLINE_S, max_stale_s=2, refresh_s=5, clock=clock)
+    try:
+        assert reads.refresh_s == 2
+    finally:
+        reads.close(wait=True)
+
+
 def test_without_a_last_answer_the_request_waits(reads: TimelyReads) -> None:
     slow = Gate(b"first")
     threading.Timer(3 * DEADLINE_S, slow.opened.set).start()
