@@ -10,6 +10,7 @@ import requests
 from support.builders import lambda_profile
 from support.server import LiveServer, assert_error, ingest_profile, make_profile, read_client, unique_name
 
+from greenflame.analyzer.errors import UserError
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.server import timely, views
 from greenflame.server.app import create_app
@@ -282,6 +283,14 @@ def test_a_late_read_gets_the_last_answer_with_its_age(tmp_path: Any, monkeypatc
     fresh = flamegraph(**{"Cache-Control": "no-cache"})
     assert fresh.json["flamegraph"]["total"] == 12 and "Age" not in fresh.headers
     app.extensions[timely.EXTENSION_KEY].close(wait=True)  # the late read's computation ends with the test
+
+
+def test_the_read_refresh_setting_reaches_the_timely_reads(tmp_path: Any) -> None:
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "t", "read_refresh_s": 3})
+    assert app.extensions[timely.EXTENSION_KEY].refresh_s == 3
+    assert create_app({"data_dir": str(tmp_path), "admin_token": "t"}).extensions[timely.EXTENSION_KEY].refresh_s == 5
+    with pytest.raises(UserError, match="read_refresh_s must not be negative"):
+        create_app({"data_dir": str(tmp_path), "admin_token": "t", "read_refresh_s": -1})
 
 
 def test_unexpected_errors_are_json_without_traceback(tmp_path: Any) -> None:
