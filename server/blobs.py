@@ -18,6 +18,8 @@ from greenflame.analyzer.errors import UserError
 from .private_files import FILE_MODE, private_dir
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+#: A new file for a blob's bytes (binary: Windows would otherwise turn each \n into \r\n).
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 #: Attempts per S3 call (boto3's "standard" retry mode backs off between them).
 S3_ATTEMPTS = 5
 
@@ -82,7 +84,7 @@ class FolderBlobStore:
             # Unique in this process by the counter, among processes by the pid; O_EXCL makes sure.
             temp = folder / f".tmp-{os.getpid()}-{next(self._temp_names)}"
             try:
-                return temp, os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                return temp, os.open(temp, _NEW_FILE_FLAGS, FILE_MODE)
             except FileExistsError:
                 continue
             except FileNotFoundError:
