@@ -347,6 +347,7 @@ class Rollups:
             profile.blob_key,
         )
         metadata: Optional[Dict[str, Any]] = None
+        folded: Optional[Tuple[int, PathCounts]] = None
         content = profile.content
         if content is not None:
             index = self.index(row.group)
@@ -356,14 +357,22 @@ class Rollups:
             else:
                 counts = fold_profile(index, content, self.max_bucket_paths)
             self.profiles.put(f"{index.epoch}/{row.id}", counts)
+            folded = (index.epoch, counts)
             metadata = content.metadata
             fine_series_for(self.storage).note_fold(row.id, index, counts, metadata)
-        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, metadata)))
+        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, metadata, folded)))
 
-    def _ingested(self, row: StoredProfile, metadata: Optional[Dict[str, Any]]) -> None:
-        """``metadata``: the profile's, when the request folded it (else its stored body is read)."""
+    def _ingested(
+        self, row: StoredProfile, metadata: Optional[Dict[str, Any]], folded: Optional[Tuple[int, PathCounts]] = None
+    ) -> None:
+        """``metadata``: the profile's, when the request folded it (else its stored body is read);
+        ``folded``: the request's fold and the epoch of the index it was made in. The job holds the
+        fold itself: a queue deeper than the fold cache must not send each job back to the body."""
         index = self.index(row.group)
-        counts = self.profiles.get(f"{index.epoch}/{row.id}")
+        if folded is not None and folded[0] == index.epoch:
+            counts: Optional[PathCounts] = folded[1]
+        else:
+            counts = self.profiles.get(f"{index.epoch}/{row.id}")
         if counts is None or metadata is None or counts.capped:  # its series counted from the profile itself
             body = self.storage.load_profile(row)
             counts = self._profile(index, row, body)

@@ -14,12 +14,18 @@ ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
         [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
         [--read-period S] [--read-fresh] [--no-analysis] [--env GREENFLAME_X=V ...]
+        [--rate R] [--depth-every S]
 
 Also prints the CPU time the server processes (and their children) used during the load, per
 accepted report, and their peak resident memory from start to exit (analysis runs that the load
 started finish during the shutdown); ``--read-period 0`` and ``--no-analysis`` take the reads and the analysis runs
 out of it. Reads answered with an earlier answer (an ``Age`` header, docs/api.md "Reads under
 load") are counted with their age; ``--read-fresh`` makes every read wait for a fresh one.
+
+``--rate R`` makes the load open-loop, as a fleet's: R posts a second over all clients on a fixed
+clock, each post's latency counted from when it was due, so a server that falls behind shows
+growing latencies rather than a lower rate; ``--depth-every S`` samples the rollup worker's queue
+during the load (does the folding keep up at that rate?).
 """
 
 from __future__ import annotations
@@ -126,14 +132,44 @@ def make_bodies(clients: int, pool: int, version: int = 2) -> List[List[bytes]]:
     return bodies
 
 
-def client_loop(url: str, key: str, bodies: List[bytes], stop: threading.Event, budget: Budget, out: Results) -> None:
+class Schedule:
+    """When each client's next post is due: as fast as the server answers (``rate`` 0), or open-loop
+    at ``rate`` posts a second over all clients, each client's turns evenly spread, as a fleet's
+    instances report on their own clocks whether or not the server keeps up."""
+
+    def __init__(self, rate: float, clients: int) -> None:
+        self.rate = rate
+        self.clients = clients
+        self.started = time.perf_counter()
+
+    def due(self, client: int, n: int) -> float:
+        """The perf_counter time of ``client``'s ``n``-th post (now when closed-loop)."""
+        if self.rate <= 0:
+            return time.perf_counter()
+        return self.started + (n * self.clients + client) / self.rate
+
+
+def client_loop(
+    url: str,
+    client: int,
+    key: str,
+    bodies: List[bytes],
+    stop: threading.Event,
+    budget: Budget,
+    out: Results,
+    schedule: Schedule,
+) -> None:
+    """Post ``bodies`` in turn; each post's latency counts from when it was due (open-loop: a post
+    sent late because the one before was slow is charged the wait)."""
     session = requests.Session()
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
     n = 0
-    while not stop.is_set() and budget.take():
+    while budget.take():
+        due = schedule.due(client, n)
+        if stop.wait(max(0.0, due - time.perf_counter())):
+            return
         body = bodies[n % len(bodies)]
         n += 1
-        started = time.perf_counter()
         try:
             response = session.post(
                 f"{url}/api/v1/ingest", data=body, headers={**headers, "Idempotency-Key": uuid.uuid4().hex}, timeout=120
@@ -141,7 +177,7 @@ def client_loop(url: str, key: str, bodies: List[bytes], stop: threading.Event, 
         except requests.RequestException as error:
             out.error(type(error).__name__)
             continue
-        elapsed = (time.perf_counter() - started) * 1000
+        elapsed = (time.perf_counter() - due) * 1000
         if response.status_code == 202:
             with out.lock:
                 out.ingest_ms.append(elapsed)
@@ -300,8 +336,11 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
             keys = create_groups(url, args.clients)
             bodies = make_bodies(args.clients, args.pool, args.wire_version)
             out, stop, budget = Results(), threading.Event(), Budget(args.max_reports)
+            schedule = Schedule(args.rate, args.clients)
             threads = [
-                threading.Thread(target=client_loop, args=(url, keys[n], bodies[n], stop, budget, out), daemon=True)
+                threading.Thread(
+                    target=client_loop, args=(url, n, keys[n], bodies[n], stop, budget, out, schedule), daemon=True
+                )
                 for n in range(args.clients)
             ]
             readers = [
@@ -312,11 +351,13 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
             ]
             load_before = os.getloadavg()
             cpu_before = sum(cpu_seconds(p.pid) for p in [process, *workers])
-            started = time.perf_counter()
+            started = schedule.started = time.perf_counter()
+            depths = QueueDepths(url, args.depth_every)
             for thread in [*threads, *readers]:
                 thread.start()
             stop.wait(args.seconds)
             stop.set()
+            depths.stop()
             for thread in threads:
                 thread.join(150)
             elapsed = time.perf_counter() - started
@@ -324,6 +365,7 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
             for reader in readers:
                 reader.join(150)
             report(args, out, elapsed, load_before)
+            depths.report()
             caught_up = rollups_caught_up(url)
             print(
                 f"rollup worker caught up {caught_up:.1f} s after the load ended: "
@@ -341,14 +383,53 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
             print(f"server peak RSS {memory.stop() / 2**20:.0f} MiB (from its start to its exit)")
 
 
+class QueueDepths:
+    """The rollup worker's queue depth (``/metrics``) every ``every_s`` seconds of the load (0: not
+    sampled): whether the folding keeps up or falls further behind."""
+
+    def __init__(self, url: str, every_s: float) -> None:
+        self.samples: List[Tuple[float, float]] = []
+        self._url, self._every_s = url, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        if every_s > 0:
+            self._thread.start()
+
+    def _watch(self) -> None:
+        started = time.perf_counter()
+        while not self._stop.wait(self._every_s):
+            depth = rollup_queue_depth(self._url)
+            if depth is not None:
+                self.samples.append((time.perf_counter() - started, depth))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def report(self) -> None:
+        if self.samples:
+            shown = ", ".join(f"{t:.0f} s: {depth:.0f}" for t, depth in self.samples)
+            print(f"rollup queue depth during the load: {shown}")
+
+
+def rollup_queue_depth(url: str) -> Optional[float]:
+    """Jobs waiting in the rollup worker's queue (None when ``/metrics`` does not say)."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        text = requests.get(f"{url}/metrics", headers=headers, timeout=60).text
+    except requests.RequestException:
+        return None
+    found = re.search(r"^greenflame_rollup_queue_jobs (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
 def rollups_caught_up(url: str, timeout_s: float = 300.0) -> float:
     """Seconds until the rollup worker's queue (``/metrics``) is empty: work the load left behind."""
     started = time.perf_counter()
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     while time.perf_counter() - started < timeout_s:
-        text = requests.get(f"{url}/metrics", headers=headers, timeout=60).text
-        found = re.search(r"^greenflame_rollup_queue_jobs (\S+)$", text, re.MULTILINE)
-        if found is None or float(found.group(1)) == 0:
+        depth = rollup_queue_depth(url)
+        if depth is None or depth == 0:
             break
         time.sleep(0.5)
     return time.perf_counter() - started
@@ -362,7 +443,8 @@ def report(args: argparse.Namespace, out: Results, elapsed: float, load_before: 
         f"processes {args.processes}, workers {args.workers}, wire format version {args.wire_version}"
     )
     print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
-    print(f"accepted {accepted} reports: {accepted / elapsed:.1f} reports/s")
+    offered = f" (offered {args.rate:g}/s on a fixed clock; latency counts from when each was due)" if args.rate else ""
+    print(f"accepted {accepted} reports: {accepted / elapsed:.1f} reports/s{offered}")
     per_report = 1000 * out.server_cpu_s / accepted if accepted else float("nan")
     print(f"server CPU {out.server_cpu_s / elapsed:.2f} cores: {per_report:.1f} ms per accepted report")
     print(f"ingest latency     {latencies(out.ingest_ms)}")
@@ -387,6 +469,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients, one group each")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the load")
     parser.add_argument("--max-reports", type=int, default=20000, help="stop after this many posts")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="open-loop: posts a second over all clients, due on a fixed clock (0: as fast as answered)",
+    )
+    parser.add_argument(
+        "--depth-every", type=float, default=0.0, help="seconds between samples of the rollup queue's depth (0: none)"
+    )
     parser.add_argument("--pool", type=int, default=12, help="distinct bodies per client")
     parser.add_argument("--db", help="database URL (default: SQLite in the data folder)")
     parser.add_argument("--blobs", help="blob store URL (default: a local folder)")

@@ -18,6 +18,7 @@ from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
 from greenflame.analyzer.tree import build_tree, prune, prune_paths, to_dict
 from greenflame.server import callpaths
+from greenflame.server import rollups as rollups_module
 from greenflame.server.app import create_app, shut_down
 from greenflame.server.callpaths import (
     CAPPED_FRAME,
@@ -333,6 +334,27 @@ def test_ingest_folds_from_the_checked_document_without_reading_the_stored_body(
         series = series_for(get_storage())
         rows = get_storage().find_profiles("svc")
         assert sum(bucket.profiles for bucket in series.buckets("svc", rows).values()) == 14
+
+
+def test_a_queued_fold_is_used_though_the_fold_cache_let_it_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rollup queue deeper than the fold cache must not send each job back to the stored body."""
+    monkeypatch.setattr(rollups_module, "PROFILE_CACHE_BYTES", 1)  # no fold is kept in the cache
+    service = Service(tmp_path)
+    real_load = Storage.load_profile
+    loaded: List[str] = []
+
+    def counted(self: Storage, row: Any) -> Profile:
+        loaded.append(row.id)
+        return real_load(self, row)
+
+    monkeypatch.setattr(Storage, "load_profile", counted)
+    profiles = random_profiles(14, seed=21)
+    for profile in profiles:
+        service.ingest(profile)
+    with service.app.app_context():
+        assert not get_rollups(get_storage()).profiles._items
+    assert loaded == []  # the worker's jobs folded from what the requests handed them
+    assert service.flamegraph(T0_NS, T0_NS + 2 * HOUR_NS) == expected_json(profiles)
 
 
 def test_ingest_keeps_each_report_as_labelled_rows_for_the_window_merges(tmp_path: Path) -> None:
