@@ -21,6 +21,7 @@ from .access import current_principal, group_exists
 from .bodies import BadEncoding, BodyTooLarge, gunzip_members, read_limited
 from .context import get_settings
 from .errors import ApiError
+from .rollups import get_rollups
 from .settings import Settings
 from .storage import get_storage
 
@@ -31,6 +32,9 @@ _ENCODINGS = ("", "identity", "gzip", "x-gzip")
 #: The last frame of a stack cut short: the agent's own marker (agent/stacks.py ``TRUNCATED``).
 TRUNCATED_FRAME = Frame("[truncated]", "", 0)
 _NS = 10**9
+#: How long a report waits for the rollup worker to catch up before 503.
+ROOM_WAIT_S = 5.0
+RETRY_AFTER_S = 10
 
 
 @bp.post("/ingest")
@@ -55,12 +59,26 @@ def _ingest() -> tuple:
     if not allowed:
         raise ApiError(403, "forbidden", f"the ingest key is not valid for group {profile.group!r}")
     received = stored_body(encoding, raw, body, members) if profile is parsed else None  # else written anew
+    _wait_for_rollup_room(get_settings().rollup_queue_limit)
     profile_id, duplicate = get_storage().add_profile(profile.group, profile, idempotency_key, received)
     if not duplicate:
         metrics.INGESTED.inc()
         metrics.INGESTED_BYTES.inc(len(raw))
     response: Response = jsonify({"id": profile_id, "duplicate": duplicate})
     return response, 200 if duplicate else 202
+
+
+def _wait_for_rollup_room(limit: int) -> None:
+    """Hold the report while the rollup worker is ``limit`` reports behind; ApiError 503 (nothing
+    stored, the agent retries after Retry-After) if it is still that far behind after
+    :data:`ROOM_WAIT_S`. Backlog stays bounded: a server pushes back rather than fall ever further behind."""
+    if limit and not get_rollups(get_storage()).worker.wait_for_room(limit, ROOM_WAIT_S):
+        raise ApiError(
+            503,
+            "behind",
+            f"the server is {limit} reports behind on its rollups; retry later",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
 
 
 def _authenticated_group() -> Optional[str]:

@@ -136,6 +136,18 @@ class Worker:
             return False
         return True
 
+    def wait_for_room(self, limit: int, timeout_s: float) -> bool:
+        """Wait until fewer than ``limit`` jobs are queued; False if ``timeout_s`` passed first."""
+        jobs = self._jobs
+        deadline = time.monotonic() + timeout_s
+        with jobs.not_full:  # holds the queue's lock (so not qsize()); notified each time a job is taken
+            while len(jobs.queue) >= limit:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                jobs.not_full.wait(left)
+        return True
+
     def drain(self, timeout_s: float) -> bool:
         """Wait until every queued job has run (then the tick, forced); False if ``timeout_s`` passed first."""
         tick = self._tick

@@ -154,6 +154,12 @@ class Settings:
         "while a question's last two answers were each late, how often it is computed again (reads in"
         " between take the last answer; at most read_max_stale_s); 0: a new computation for every read",
     )
+    rollup_queue_limit: int = _setting(
+        "GREENFLAME_ROLLUP_QUEUE_LIMIT",
+        2000,
+        "reports waiting to be added to their rollups beyond which ingest waits for room (up to 5 s, then 503"
+        " with Retry-After; nothing is stored); 0: no wait (beyond 10,000 the work is left to the first read)",
+    )
     public_url: Optional[str] = _setting(
         "GREENFLAME_PUBLIC_URL", None, "the server's URL as users reach it, for links in tickets (default: no links)"
     )
@@ -281,6 +287,7 @@ class Settings:
             "read_deadline_ms",
             "read_max_stale_s",
             "read_refresh_s",
+            "rollup_queue_limit",
         ):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative, got {getattr(self, name)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
@@ -18,6 +19,7 @@ from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
 from greenflame.analyzer.tree import build_tree, prune, prune_paths, to_dict
 from greenflame.server import callpaths
+from greenflame.server import ingest as ingest_module
 from greenflame.server import rollups as rollups_module
 from greenflame.server.app import create_app, shut_down
 from greenflame.server.callpaths import (
@@ -31,6 +33,7 @@ from greenflame.server.callpaths import (
     merge_counts,
     path_tree,
 )
+from greenflame.server.context import SETTINGS_KEY
 from greenflame.server.labelled import labelled_for
 from greenflame.server.rollups import HOUR_NS, Worker, get_rollups
 from greenflame.server.series import series_for
@@ -386,3 +389,47 @@ def test_a_stopped_worker_runs_what_was_queued_and_its_thread_ends() -> None:
     assert len(ticks) == count  # no tick after the stop
     worker.submit(lambda: ran.append(3))  # a job after the stop starts the thread again
     assert worker.stop(10) and ran[-1] == 3
+
+
+def test_wait_for_room_returns_once_the_worker_takes_jobs() -> None:
+    release = threading.Event()
+    worker = Worker("test-room")
+    worker.submit(release.wait)  # the thread takes it and blocks
+    worker.submit(lambda: None)
+    deadline = time.monotonic() + 10
+    while worker.depth != 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.wait_for_room(2, 0.0)  # one queued: room below two
+    started = time.monotonic()
+    assert not worker.wait_for_room(1, 0.2)
+    assert time.monotonic() - started >= 0.2
+    threading.Timer(0.1, release.set).start()
+    assert worker.wait_for_room(1, 10)
+    assert worker.stop(10)
+
+
+def test_ingest_answers_503_and_stores_nothing_while_the_rollups_are_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "ROOM_WAIT_S", 0.2)
+    service = Service(tmp_path)
+    service.app.config[SETTINGS_KEY] = replace(service.app.config[SETTINGS_KEY], rollup_queue_limit=1)
+    with service.app.app_context():
+        worker = get_rollups(get_storage()).worker
+    release = threading.Event()
+    worker.submit(release.wait)
+    worker.submit(lambda: None)  # waits behind it: the queue is at its limit
+    profile = random_profiles(1, seed=4)[0]
+    profile.group = "svc"
+    body = greenflame_json.dumps(profile)
+    post = service.app.test_client().post
+    response = post("/api/v1/ingest", data=body, headers=_auth(service.key), content_type="application/json")
+    assert response.status_code == 503, response.data
+    assert response.get_json()["error"]["code"] == "behind"
+    assert response.headers["Retry-After"] == str(ingest_module.RETRY_AFTER_S)
+    with service.app.app_context():
+        assert get_storage().find_profiles("svc") == []
+    release.set()
+    response = post("/api/v1/ingest", data=body, headers=_auth(service.key), content_type="application/json")
+    assert response.status_code == 202, response.data
+    service.drain()
