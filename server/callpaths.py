@@ -23,11 +23,11 @@ import threading
 import zlib
 from dataclasses import dataclass
 from itertools import count, repeat
-from typing import AbstractSet, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import AbstractSet, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from greenflame.analyzer.formats.wire_summary import DocumentSummary
+from greenflame.analyzer.formats.wire_summary import DocumentSummary, FrameColumns
 from greenflame.analyzer.model import Frame, Profile, Sample, SampleType
 from greenflame.analyzer.tree import ROOT_FRAME, PathTree
 
@@ -57,6 +57,27 @@ def _path_hash(parent_hash: int, frame_digest: int) -> int:
     x = ((x ^ (x >> 30)) * _MIX1) & _MASK64
     x = ((x ^ (x >> 27)) * _MIX2) & _MASK64
     return (x ^ (x >> 31)) & _HASH_MASK
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over uint64 arrays (a bijection that spreads every input bit)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(_MIX1)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(_MIX2)
+    return x ^ (x >> np.uint64(31))
+
+
+def frame_keys(functions: Sequence[str], files: Sequence[str], lines: np.ndarray) -> np.ndarray:
+    """Each frame's 64-bit lookup key in this process: the function's and the file's string hashes
+    (keyed afresh in each process, so not foreseeable from outside) mixed with the line.
+
+    Two different frames share a key with a chance of about one in 2^64 per pair, the same trust
+    the stored path hashes already take; keys are never stored or compared across processes.
+    """
+    count = len(functions)
+    function_hashes = np.fromiter(map(hash, functions), dtype=np.int64, count=count).view(np.uint64)
+    file_hashes = np.fromiter(map(hash, files), dtype=np.int64, count=count).view(np.uint64)
+    mixed = _mix64(function_hashes * np.uint64(_GOLDEN) + file_hashes)
+    return _mix64(mixed + lines.astype(np.uint64))
 
 
 def _path_hashes(parent_hashes: np.ndarray, frame_digests: np.ndarray) -> np.ndarray:
@@ -133,7 +154,9 @@ class PathIndex:
         self.frames: List[Frame] = []
         self._frame_ids: Dict[Frame, int] = {}
         self._frame_digests: List[int] = []
-        self._frame_fields: Dict[Tuple[str, str, int], int] = {}
+        #: Each frame's id by its :func:`frame_keys` key, and the same sorted (None: to sort again).
+        self._frames_by_key: Dict[int, int] = {}
+        self._sorted_keys: Optional[Tuple[np.ndarray, np.ndarray]] = None
         #: Whole stacks (tuples of frame ids) already interned: one lookup per sample.
         self._leaves: Dict[Tuple[int, ...], int] = {}
         #: The same, keyed by the stack's ids as int32 bytes (:meth:`leaves`).
@@ -159,21 +182,47 @@ class PathIndex:
         """The id of ``frame``, interned if new (call with :attr:`lock` held)."""
         index = self._frame_ids.get(frame)
         if index is None:
+            key = int(frame_keys([frame.function], [frame.file], np.array([frame.line], dtype=np.int64))[0])
+            index = self._intern(frame, key)
+        return index
+
+    def _intern(self, frame: Frame, key: int) -> int:
+        index = self._frame_ids.get(frame)
+        if index is None:
             index = self._frame_ids[frame] = len(self.frames)
             self.frames.append(frame)
             self._frame_digests.append(_frame_digest(frame))
-            self._frame_fields[(frame.function, frame.file, frame.line)] = index
+            self._frames_by_key[key] = index
+            self._sorted_keys = None
         return index
 
-    def frame_ids(self, fields: Sequence[Tuple[str, str, int]]) -> List[int]:
-        """The ids of frames given as (function, file, line), interned if new (call with :attr:`lock`
-        held); a known frame costs one lookup, no Frame object."""
-        known = self._frame_fields
-        ids = []
-        for key in fields:
-            found = known.get(key)
-            ids.append(found if found is not None else self.frame_id(Frame(*key)))
+    def frame_ids(self, frames: FrameColumns) -> np.ndarray:
+        """The ids of a document's frames, interned if new (call with :attr:`lock` held).
+
+        Frames are looked up by :func:`frame_keys` in one sorted array, in C loops: a known frame
+        costs its two string hashes and a binary search, no Python object.
+        """
+        keys = frame_keys(frames.functions, frames.files, frames.lines)
+        known, known_ids = self._keys_sorted()
+        ids = np.full(len(keys), -1, dtype=np.int64)
+        if len(known):
+            at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+            found = known[at] == keys
+            ids[found] = known_ids[at[found]]
+        for n in np.flatnonzero(ids < 0).tolist():
+            frame = Frame(frames.functions[n], frames.files[n], int(frames.lines[n]))
+            ids[n] = self._intern(frame, int(keys[n]))
         return ids
+
+    def _keys_sorted(self) -> Tuple[np.ndarray, np.ndarray]:
+        """The frames' keys in increasing order, and the id of each."""
+        if self._sorted_keys is None:
+            by_key = self._frames_by_key
+            keys = np.fromiter(by_key.keys(), dtype=np.uint64, count=len(by_key))
+            ids = np.fromiter(by_key.values(), dtype=np.int64, count=len(by_key))
+            order = np.argsort(keys)
+            self._sorted_keys = (keys[order], ids[order])
+        return self._sorted_keys
 
     def child(self, parent: int, frame_id: int) -> int:
         """The path ``parent`` + frame ``frame_id``, interned if new (call with :attr:`lock` held)."""
@@ -198,7 +247,7 @@ class PathIndex:
             self._leaves[stack] = path
         return path
 
-    def leaves(self, frame_ids: Sequence[int], depths: np.ndarray, stacks: np.ndarray) -> List[int]:
+    def leaves(self, frame_ids: Union[Sequence[int], np.ndarray], depths: np.ndarray, stacks: np.ndarray) -> List[int]:
         """The path of each whole stack, given end to end in ``stacks`` (each ``depths[i]`` long) in
         another frame table's numbers that ``frame_ids`` maps to this index's ids (call with
         :attr:`lock` held).

@@ -19,7 +19,7 @@ import copy
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from typing import Annotated, Any, Dict, List, Optional, Tuple, Union
+from typing import Annotated, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import msgspec
 import numpy as np
@@ -110,9 +110,14 @@ class WireDocument(_WireHeader, tag=1):
             metadata=profile.metadata,
         )
 
-    def frame_fields(self) -> Optional[List[FrameFields]]:
-        """Each frame's (function, file, line)."""
-        return list(map(_FRAME_FIELDS, self.frames))
+    def frame_columns(self) -> Optional[FrameColumns]:
+        """The frames' functions, files and lines as columns."""
+        frames = self.frames
+        return FrameColumns(
+            list(map(_FUNCTION, frames)),
+            list(map(_FILE, frames)),
+            np.fromiter(map(_LINE, frames), dtype=np.int64, count=len(frames)),
+        )
 
     def columns(self) -> Optional[SampleColumns]:
         """The samples as columns; None when a sample's values are not one per sample type."""
@@ -141,13 +146,12 @@ class ColumnarDocument(_WireHeader, tag=2):
     samples: WireColumns
     metadata: Dict[str, Any] = {}
 
-    def frame_fields(self) -> Optional[List[FrameFields]]:
-        """Each frame's (function, file, line); None when the columns' lengths differ."""
+    def frame_columns(self) -> Optional[FrameColumns]:
+        """The frames' functions, files and lines as columns; None when their lengths differ."""
         frames = self.frames
         if len(frames.files) != len(frames.functions) or len(frames.lines) != 4 * len(frames.functions):
             return None
-        lines = np.frombuffer(frames.lines, dtype="<u4").tolist()
-        return list(zip(frames.functions, frames.files, lines))
+        return FrameColumns(frames.functions, frames.files, np.frombuffer(frames.lines, dtype="<u4").astype(np.int64))
 
     def columns(self) -> Optional[SampleColumns]:
         """The samples as columns; None when a column's length does not match the others."""
@@ -174,7 +178,26 @@ class ColumnarDocument(_WireHeader, tag=2):
 #: A frame as (function, file, line).
 FrameFields = Tuple[str, str, int]
 
-_FRAME_FIELDS = attrgetter("function", "file", "line")
+
+@dataclass(frozen=True)
+class FrameColumns:
+    """A document's frames as columns: each frame's function, file and line at the same position."""
+
+    functions: Sequence[str]
+    files: Sequence[str]
+    lines: np.ndarray  # int64
+
+    def __len__(self) -> int:
+        return len(self.functions)
+
+    def fields(self) -> List[FrameFields]:
+        """Each frame as (function, file, line)."""
+        return list(zip(self.functions, self.files, self.lines.tolist()))
+
+
+_FUNCTION = attrgetter("function")
+_FILE = attrgetter("file")
+_LINE = attrgetter("line")
 _STACK = attrgetter("stack")
 _VALUES = attrgetter("values")
 _LABELS = attrgetter("labels")
@@ -236,8 +259,8 @@ class DocumentSummary:
     document: Optional[Union[WireDocument, ColumnarDocument]] = field(default=None, repr=False, compare=False)
     #: The document's samples as columns (with :attr:`document`).
     sample_columns: Optional[SampleColumns] = field(default=None, repr=False, compare=False)
-    #: The document's frames as (function, file, line) (with :attr:`document`).
-    frame_fields: Optional[List[FrameFields]] = field(default=None, repr=False, compare=False)
+    #: The document's frames as columns (with :attr:`document`).
+    frame_columns: Optional[FrameColumns] = field(default=None, repr=False, compare=False)
 
     def has_type(self, name: str) -> bool:
         """Whether the profile has a sample type called ``name``."""
@@ -259,11 +282,11 @@ class DocumentSummary:
             raise ValueError("this summary was made without its document")
         return self.sample_columns
 
-    def frames(self) -> List[FrameFields]:
-        """The checked document's frames as (function, file, line); ValueError for a summary made without them."""
-        if self.frame_fields is None:
+    def frames(self) -> FrameColumns:
+        """The checked document's frames as columns; ValueError for a summary made without them."""
+        if self.frame_columns is None:
             raise ValueError("this summary was made without its document")
-        return self.frame_fields
+        return self.frame_columns
 
     def profile(self) -> Profile:
         """The document as a :class:`Profile` (built now: one object per frame and sample)."""
@@ -276,7 +299,7 @@ class DocumentSummary:
         ]
         return Profile(
             sample_types=[SampleType(t.name, t.unit) for t in doc.sample_types],
-            frames=[Frame(*fields) for fields in self.frames()],
+            frames=[Frame(*fields) for fields in self.frames().fields()],
             samples=samples,
             group=doc.group,
             start_time_unix_ns=doc.start_time_unix_ns,
@@ -300,7 +323,7 @@ class DocumentSummary:
             metadata=profile.metadata,
             document=document,
             sample_columns=document.columns() if document is not None else None,
-            frame_fields=document.frame_fields() if document is not None else None,
+            frame_columns=document.frame_columns() if document is not None else None,
         )
 
 
@@ -326,7 +349,7 @@ def _typed_summary(data: bytes) -> Optional[DocumentSummary]:
     names = tuple(t.name for t in doc.sample_types)
     if not names or "" in names or len(set(names)) != len(names):
         return None
-    frames = doc.frame_fields()
+    frames = doc.frame_columns()
     if frames is None:
         return None
     columns = doc.columns()
@@ -349,7 +372,7 @@ def _typed_summary(data: bytes) -> Optional[DocumentSummary]:
         metadata=metadata,
         document=doc,
         sample_columns=columns,
-        frame_fields=frames,
+        frame_columns=frames,
     )
 
 

@@ -1,4 +1,4 @@
-"""A call-path index's paths of whole stacks (server/callpaths.py ``PathIndex.leaves``)."""
+"""A call-path index's frames and paths of whole stacks (server/callpaths.py ``PathIndex.frame_ids`` and ``leaves``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from greenflame.analyzer.formats.wire_summary import FrameColumns
 from greenflame.analyzer.model import Frame
 from greenflame.server.callpaths import ROOT, PathIndex
 
@@ -43,3 +44,45 @@ def test_a_stack_first_met_through_leaves_has_its_prefixes_as_paths() -> None:
         [path] = leaves(index, ids, [[0, 1, 2]])
         assert index.stack(path) == tuple(ids)
         assert index.leaf((ids[0], ids[1])) == index.parents[path]
+
+
+def columns(frames: Sequence[Frame]) -> FrameColumns:
+    return FrameColumns(
+        [f.function for f in frames], [f.file for f in frames], np.array([f.line for f in frames], dtype=np.int64)
+    )
+
+
+def test_a_documents_frames_get_the_ids_their_frames_have() -> None:
+    chooser = random.Random(7)
+    names = ["handle", "handle", "ünïcode", "", "q\udc80uery", "a" * 300]
+    pool = [
+        Frame(chooser.choice(names), chooser.choice(["app.py", "lib/x.py", ""]), chooser.randrange(5))
+        for _ in range(400)
+    ]
+    index = PathIndex()
+    with index.lock:
+        first = [index.frame_id(frame) for frame in pool[:50]]  # some met one by one first
+        for _ in range(3):
+            table = chooser.sample(pool, 120) + pool[:3]  # a table may name a frame twice
+            ids = index.frame_ids(columns(table))
+            assert ids.tolist() == [index.frame_id(frame) for frame in table]
+            assert [index.frames[n] for n in ids.tolist()] == table
+        assert [index.frame_id(frame) for frame in pool[:50]] == first
+        distinct = set(pool)
+        seen = index.frame_ids(columns(list(distinct)))
+        assert len(set(seen.tolist())) == len(distinct) == len(index.frames)
+        assert index.frame_ids(columns([])).tolist() == []
+
+
+def test_frames_differing_in_one_field_are_different_frames() -> None:
+    index = PathIndex()
+    table = [
+        Frame("f", "a.py", 1),
+        Frame("f", "a.py", 2),
+        Frame("f", "b.py", 1),
+        Frame("g", "a.py", 1),
+        Frame("a.py", "f", 1),
+    ]
+    with index.lock:
+        assert index.frame_ids(columns(table)).tolist() == [0, 1, 2, 3, 4]
+        assert index.frame_ids(columns(table[::-1])).tolist() == [4, 3, 2, 1, 0]
