@@ -86,3 +86,14 @@ def test_frames_differing_in_one_field_are_different_frames() -> None:
     with index.lock:
         assert index.frame_ids(columns(table)).tolist() == [0, 1, 2, 3, 4]
         assert index.frame_ids(columns(table[::-1])).tolist() == [4, 3, 2, 1, 0]
+
+
+def test_stacks_of_the_same_frames_in_another_order_or_depth_are_different_paths() -> None:
+    index = PathIndex()
+    with index.lock:
+        a, b = index.frame_id(Frame("a")), index.frame_id(Frame("b"))
+        stacks = [[0, 1], [1, 0], [0], [0, 0], [0, 1, 0], [], [1, 1, 0, 0], [1, 0, 1, 0]]
+        paths = leaves(index, [a, b], stacks)
+        assert len(set(paths)) == len(stacks)
+        assert paths == [index.leaf(tuple([a, b][n] for n in stack)) for stack in stacks]
+        assert leaves(index, [b, a], stacks) == [index.leaf(tuple([b, a][n] for n in stack)) for stack in stacks]
