@@ -66,18 +66,14 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def frame_keys(functions: Sequence[str], files: Sequence[str], lines: np.ndarray) -> np.ndarray:
-    """Each frame's 64-bit lookup key in this process: the function's and the file's string hashes
-    (keyed afresh in each process, so not foreseeable from outside) mixed with the line.
+def frame_keys(functions: Sequence[str], files: Sequence[str], lines: Sequence[int]) -> List[int]:
+    """Each frame's 64-bit lookup key in this process: the hash of its (function, file, line), from
+    the strings' hashes (keyed afresh in each process, so not foreseeable from outside).
 
     Two different frames share a key with a chance of about one in 2^64 per pair, the same trust
     the stored path hashes already take; keys are never stored or compared across processes.
     """
-    count = len(functions)
-    function_hashes = np.fromiter(map(hash, functions), dtype=np.int64, count=count).view(np.uint64)
-    file_hashes = np.fromiter(map(hash, files), dtype=np.int64, count=count).view(np.uint64)
-    mixed = _mix64(function_hashes * np.uint64(_GOLDEN) + file_hashes)
-    return _mix64(mixed + lines.astype(np.uint64))
+    return list(map(hash, zip(functions, files, lines)))
 
 
 def _path_hashes(parent_hashes: np.ndarray, frame_digests: np.ndarray) -> np.ndarray:
@@ -154,9 +150,8 @@ class PathIndex:
         self.frames: List[Frame] = []
         self._frame_ids: Dict[Frame, int] = {}
         self._frame_digests: List[int] = []
-        #: Each frame's id by its :func:`frame_keys` key, and the same sorted (None: to sort again).
+        #: Each frame's id by its :func:`frame_keys` key.
         self._frames_by_key: Dict[int, int] = {}
-        self._sorted_keys: Optional[Tuple[np.ndarray, np.ndarray]] = None
         #: Whole stacks (tuples of frame ids) already interned: one lookup per sample.
         self._leaves: Dict[Tuple[int, ...], int] = {}
         #: The same, keyed by the stack's ids as int32 bytes (:meth:`leaves`).
@@ -182,8 +177,7 @@ class PathIndex:
         """The id of ``frame``, interned if new (call with :attr:`lock` held)."""
         index = self._frame_ids.get(frame)
         if index is None:
-            key = int(frame_keys([frame.function], [frame.file], np.array([frame.line], dtype=np.int64))[0])
-            index = self._intern(frame, key)
+            index = self._intern(frame, frame_keys([frame.function], [frame.file], [frame.line])[0])
         return index
 
     def _intern(self, frame: Frame, key: int) -> int:
@@ -193,36 +187,22 @@ class PathIndex:
             self.frames.append(frame)
             self._frame_digests.append(_frame_digest(frame))
             self._frames_by_key[key] = index
-            self._sorted_keys = None
         return index
 
-    def frame_ids(self, frames: FrameColumns) -> np.ndarray:
+    def frame_ids(self, frames: FrameColumns) -> List[int]:
         """The ids of a document's frames, interned if new (call with :attr:`lock` held).
 
-        Frames are looked up by :func:`frame_keys` in one sorted array, in C loops: a known frame
-        costs its two string hashes and a binary search, no Python object.
+        Frames are looked up by :func:`frame_keys` (integers) in C loops, the interpreter lock held
+        throughout: a known frame costs its two string hashes and one lookup, no Python object kept.
         """
-        keys = frame_keys(frames.functions, frames.files, frames.lines)
-        known, known_ids = self._keys_sorted()
-        ids = np.full(len(keys), -1, dtype=np.int64)
-        if len(known):
-            at = np.minimum(np.searchsorted(known, keys), len(known) - 1)
-            found = known[at] == keys
-            ids[found] = known_ids[at[found]]
-        for n in np.flatnonzero(ids < 0).tolist():
-            frame = Frame(frames.functions[n], frames.files[n], int(frames.lines[n]))
-            ids[n] = self._intern(frame, int(keys[n]))
+        keys = frame_keys(frames.functions, frames.files, frames.lines.tolist())
+        ids = list(map(self._frames_by_key.get, keys, repeat(-1, len(keys))))
+        if -1 in ids:
+            for n, found in enumerate(ids):
+                if found == -1:
+                    frame = Frame(frames.functions[n], frames.files[n], int(frames.lines[n]))
+                    ids[n] = self._intern(frame, keys[n])
         return ids
-
-    def _keys_sorted(self) -> Tuple[np.ndarray, np.ndarray]:
-        """The frames' keys in increasing order, and the id of each."""
-        if self._sorted_keys is None:
-            by_key = self._frames_by_key
-            keys = np.fromiter(by_key.keys(), dtype=np.uint64, count=len(by_key))
-            ids = np.fromiter(by_key.values(), dtype=np.int64, count=len(by_key))
-            order = np.argsort(keys)
-            self._sorted_keys = (keys[order], ids[order])
-        return self._sorted_keys
 
     def child(self, parent: int, frame_id: int) -> int:
         """The path ``parent`` + frame ``frame_id``, interned if new (call with :attr:`lock` held)."""

@@ -65,13 +65,13 @@ def test_a_documents_frames_get_the_ids_their_frames_have() -> None:
         for _ in range(3):
             table = chooser.sample(pool, 120) + pool[:3]  # a table may name a frame twice
             ids = index.frame_ids(columns(table))
-            assert ids.tolist() == [index.frame_id(frame) for frame in table]
-            assert [index.frames[n] for n in ids.tolist()] == table
+            assert ids == [index.frame_id(frame) for frame in table]
+            assert [index.frames[n] for n in ids] == table
         assert [index.frame_id(frame) for frame in pool[:50]] == first
         distinct = set(pool)
         seen = index.frame_ids(columns(list(distinct)))
-        assert len(set(seen.tolist())) == len(distinct) == len(index.frames)
-        assert index.frame_ids(columns([])).tolist() == []
+        assert len(set(seen)) == len(distinct) == len(index.frames)
+        assert index.frame_ids(columns([])) == []
 
 
 def test_frames_differing_in_one_field_are_different_frames() -> None:
@@ -84,8 +84,8 @@ def test_frames_differing_in_one_field_are_different_frames() -> None:
         Frame("a.py", "f", 1),
     ]
     with index.lock:
-        assert index.frame_ids(columns(table)).tolist() == [0, 1, 2, 3, 4]
-        assert index.frame_ids(columns(table[::-1])).tolist() == [4, 3, 2, 1, 0]
+        assert index.frame_ids(columns(table)) == [0, 1, 2, 3, 4]
+        assert index.frame_ids(columns(table[::-1])) == [4, 3, 2, 1, 0]
 
 
 def test_stacks_of_the_same_frames_in_another_order_or_depth_are_different_paths() -> None:
