@@ -352,15 +352,20 @@ class ModelCache:
 
 
 def nanmedian_rows(values: np.ndarray) -> np.ndarray:
-    """The median of each row's non-NaN values (NaN for a row without any), without the warning
-    NumPy gives for empty rows: silencing it with ``warnings.catch_warnings`` is not thread-safe,
-    and analysis runs on several threads."""
+    """The median of each row's non-NaN values (NaN for a row without any), as ``np.nanmedian``
+    gives it, from one sort of the rows (``np.nanmedian`` goes through masked arrays for short
+    rows, many more steps) and without the warning NumPy gives for empty rows: silencing it with
+    ``warnings.catch_warnings`` is not thread-safe, and analysis runs on several threads."""
     import numpy as np
 
+    ordered = np.sort(values, axis=1)  # NaN sorts last
+    counts = values.shape[1] - np.count_nonzero(np.isnan(values), axis=1)
+    rows = np.flatnonzero(counts)
     medians = np.full(values.shape[0], np.nan)
-    rows = ~np.all(np.isnan(values), axis=1)
-    if rows.any():
-        medians[rows] = np.nanmedian(values[rows], axis=1)
+    if len(rows):  # the middle value, or the mean of the two middle values, of each row's numbers
+        low = ordered[rows, (counts[rows] - 1) // 2]
+        high = ordered[rows, counts[rows] // 2]
+        medians[rows] = (low + high) / 2
     return medians
 
 

@@ -412,3 +412,16 @@ def test_row_medians_skip_empty_rows_without_touching_the_warning_filters() -> N
     assert medians[0] == 3.0 and np.isnan(medians[1]) and medians[2] == 2.0
     assert np.isnan(nanmedian_rows(np.full((2, 3), np.nan))).all()
     assert nanmedian_rows(np.empty((0, 3))).shape == (0,)
+
+
+@pytest.mark.parametrize("shape", [(50, 12), (300, 7), (5, 1), (4, 0), (40, 288)])
+def test_row_medians_are_numpys_nanmedian(shape: Tuple[int, int]) -> None:
+    rng = np.random.default_rng(shape[0] * 1000 + shape[1])
+    rows = np.round(rng.normal(size=shape) * 1e3, 1)
+    rows[rng.random(shape) < 0.3] = np.nan
+    rows[: shape[0] // 5] = np.nan  # some rows without a number
+    rows[-1:, : shape[1] // 2] = 5.0  # ties
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns about the empty rows
+        expected = np.nanmedian(rows, axis=1) if shape[1] else np.full(shape[0], np.nan)
+    assert np.array_equal(nanmedian_rows(rows), expected, equal_nan=True)
