@@ -18,8 +18,7 @@ the stored series.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from greenflame.analyzer.model import Profile
 from greenflame.analyzer.series_counts import BucketCounts
@@ -28,7 +27,7 @@ from greenflame.analyzer.timeseries import GroupSeries, bucket_start, series_fro
 from .callpaths import GroupIndexes, PathCounts, PathIndex
 from .labelled import LabelledProfiles, indexes_for, labelled_for, unlabelled
 from .lru import LruCache
-from .series import FoldSum, loaded_bytes, per_storage, row_middle_s, with_structure
+from .series import FoldSum, NotedFold, loaded_bytes, per_storage, row_middle_s, series_for, with_structure
 from .storage import Storage, StoredProfile
 
 #: Memory for the folds noted at ingest (their arrays; about 22 KB for a report of 900 stacks).
@@ -39,15 +38,6 @@ BUCKET_CACHE_BYTES = 128 * 1024 * 1024
 #: (group, resolution in seconds, bucket start in Unix seconds)
 BucketKey = Tuple[str, int, int]
 Counted = Tuple[FrozenSet[str], BucketCounts]
-
-
-@dataclass(frozen=True)
-class NotedFold:
-    """A profile's call-path fold as the ingest request made it, with the profile's metadata."""
-
-    index: PathIndex
-    counts: PathCounts
-    metadata: Mapping[str, Any]
 
 
 class FineSeries:
@@ -72,6 +62,10 @@ class FineSeries:
         """Remember a newly stored profile's fold (a capped one is of no use: its stacks are not all there)."""
         if not counts.capped:
             self._folds.put(profile_id, NotedFold(index, counts, metadata))
+
+    def noted(self, profile_id: str) -> Optional[NotedFold]:
+        """The fold noted for ``profile_id`` at ingest, while the cache keeps it."""
+        return self._folds.get(profile_id)
 
     def group_series(
         self, group: str, rows: Sequence[StoredProfile], resolution_s: int, structure_from: Sequence[Profile] = ()
@@ -127,4 +121,7 @@ def fine_series_for(storage: Storage) -> FineSeries:
     """The fine series of ``storage`` in this process (one per storage, over its labelled reports)."""
     reports = labelled_for(storage)  # first: per_storage's lock is not re-entrant
     indexes = indexes_for(storage)
-    return per_storage(storage, FineSeries, lambda: FineSeries(reports, indexes))
+    series = series_for(storage)
+    fine = per_storage(storage, FineSeries, lambda: FineSeries(reports, indexes))
+    series.fold_source = fine.noted  # the stored series read a fold the worker has not added yet
+    return fine

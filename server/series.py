@@ -221,6 +221,15 @@ class _Pending:
         return self.counted
 
 
+@dataclass(frozen=True)
+class NotedFold:
+    """A profile's call-path fold as the ingest request made it, with the profile's metadata."""
+
+    index: PathIndex
+    counts: PathCounts
+    metadata: Mapping[str, Any]
+
+
 class SeriesStore:
     """The ``series_buckets`` rows of one storage, with an in-memory copy of the buckets read.
 
@@ -238,6 +247,9 @@ class SeriesStore:
         self._lock = threading.Lock()
         self._pending: Dict[Key, _Pending] = {}
         self._write_lock = threading.RLock()
+        #: A newly stored profile's fold as its request made it, by profile id (None: not kept), so
+        #: that a read wanting a profile the rollup worker has not added yet does not decode it.
+        self.fold_source: Optional[Callable[[str], Optional[NotedFold]]] = None
 
     # -- writing ------------------------------------------------------------------
     def add(self, row: StoredProfile, profile: Profile) -> None:
@@ -357,7 +369,7 @@ class SeriesStore:
         if have == ids:
             return counts
         if have <= ids:  # profiles not added yet: add them now, for every later run too
-            missing = {row.id: (row, self._counts(row)) for row in members if row.id not in have}
+            missing = {row.id: (row, self._counts(row)) for row in self._add_noted(members, have)}
             added = self._add((group, start), missing)[1]
             self._write((group, start))
             return added
@@ -366,6 +378,20 @@ class SeriesStore:
         for row in members:
             result.add(self._counts(row))
         return result
+
+    def _add_noted(self, members: List[StoredProfile], have: FrozenSet[str]) -> List[StoredProfile]:
+        """Add the rows not in ``have`` whose request's fold is still at hand (see :attr:`fold_source`);
+        the others, to be counted from their bodies."""
+        rest = []
+        for row in members:
+            if row.id in have:
+                continue
+            noted = self.fold_source(row.id) if self.fold_source is not None else None
+            if noted is not None and row.start_time_unix_ns > 0:
+                self.add_fold(row, noted.index, noted.counts, noted.metadata)
+            else:
+                rest.append(row)
+        return rest
 
     def _counts(self, row: StoredProfile) -> BucketCounts:
         return profile_counts(self.storage.load_profile(row))

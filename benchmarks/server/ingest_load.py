@@ -14,7 +14,7 @@ ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
         [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
         [--read-period S] [--read-fresh] [--no-analysis] [--env GREENFLAME_X=V ...]
-        [--rate R] [--depth-every S]
+        [--rate R] [--depth-every S] [--recent]
 
 Also prints the CPU time the server processes (and their children) used during the load, per
 accepted report, and their peak resident memory from start to exit (analysis runs that the load
@@ -25,7 +25,9 @@ load") are counted with their age; ``--read-fresh`` makes every read wait for a 
 ``--rate R`` makes the load open-loop, as a fleet's: R posts a second over all clients on a fixed
 clock, each post's latency counted from when it was due, so a server that falls behind shows
 growing latencies rather than a lower rate; ``--depth-every S`` samples the rollup worker's queue
-during the load (does the folding keep up at that rate?).
+during the load (does the folding keep up at that rate?). ``--recent`` gives every report the
+window of the minute before the load, as a fleet's reports of one minute, rather than windows
+spread over the last hour (which keep every 5-minute bucket of the hour changing).
 """
 
 from __future__ import annotations
@@ -120,14 +122,15 @@ def create_groups(url: str, count: int) -> List[str]:
     return keys
 
 
-def make_bodies(clients: int, pool: int, version: int = 2) -> List[List[bytes]]:
+def make_bodies(clients: int, pool: int, version: int = 2, recent: bool = False) -> List[List[bytes]]:
     """Each client's bodies in wire format ``version``, windows spread over the last hour (so the
-    reader's range holds them)."""
+    reader's range holds them), or with ``recent`` all the minute before, as a fleet's reports of
+    the same minute (all into the current 5-minute and hour buckets)."""
     now = time.time_ns()
     generator = ReportGenerator()
     bodies = []
     for client in range(clients):
-        starts = [now - WINDOW_NS * (2 + (k * 59) // max(pool, 1)) for k in range(pool)]
+        starts = [now - WINDOW_NS * (1 if recent else 2 + (k * 59) // max(pool, 1)) for k in range(pool)]
         bodies.append([generator.body(f"bench-{client}", start, version) for start in starts])
     return bodies
 
@@ -334,7 +337,7 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
         memory = PeakMemory([process, *workers])
         try:
             keys = create_groups(url, args.clients)
-            bodies = make_bodies(args.clients, args.pool, args.wire_version)
+            bodies = make_bodies(args.clients, args.pool, args.wire_version, args.recent)
             out, stop, budget = Results(), threading.Event(), Budget(args.max_reports)
             schedule = Schedule(args.rate, args.clients)
             threads = [
@@ -474,6 +477,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         type=float,
         default=0.0,
         help="open-loop: posts a second over all clients, due on a fixed clock (0: as fast as answered)",
+    )
+    parser.add_argument(
+        "--recent",
+        action="store_true",
+        help="every report's window is the minute before the load, as a fleet's (default: spread over the last hour)",
     )
     parser.add_argument(
         "--depth-every", type=float, default=0.0, help="seconds between samples of the rollup queue's depth (0: none)"

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
+from greenflame.analyzer.series_counts import BucketCounts
 from greenflame.analyzer.tree import build_tree, prune, prune_paths, to_dict
 from greenflame.server import callpaths
 from greenflame.server import ingest as ingest_module
@@ -36,7 +37,7 @@ from greenflame.server.callpaths import (
 from greenflame.server.context import SETTINGS_KEY
 from greenflame.server.labelled import labelled_for
 from greenflame.server.rollups import HOUR_NS, Worker, get_rollups
-from greenflame.server.series import series_for
+from greenflame.server.series import profile_counts, row_bucket, series_for
 from greenflame.server.storage import Storage, get_storage
 from greenflame.server.views import flamegraph_view
 from greenflame.server.window_merge import merges_for
@@ -433,3 +434,47 @@ def test_ingest_answers_503_and_stores_nothing_while_the_rollups_are_behind(
     response = post("/api/v1/ingest", data=body, headers=_auth(service.key), content_type="application/json")
     assert response.status_code == 202, response.data
     service.drain()
+
+
+def test_series_read_while_the_worker_is_behind_use_the_requests_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An analysis reading a bucket whose newest profiles the rollup worker has not added yet takes
+    their folds from ingest instead of decoding their bodies, and the worker then adds none twice."""
+    service = Service(tmp_path)
+    with service.app.app_context():
+        storage = get_storage()
+        worker = get_rollups(storage).worker
+    release = threading.Event()
+    worker.submit(release.wait)  # the worker is behind from here on
+    threading.Timer(30, release.set).start()  # at worst: a failed test does not hold the worker
+    profiles = random_profiles(3, seed=8)
+    for profile in profiles:
+        profile.group = "svc"
+        response = service.app.test_client().post(
+            "/api/v1/ingest",
+            data=greenflame_json.dumps(profile),
+            headers=_auth(service.key),
+            content_type="application/json",
+        )
+        assert response.status_code == 202, response.data
+    rows = storage.find_profiles("svc")
+    sums: Dict[int, BucketCounts] = {}
+    for row in rows:  # what the bodies give, counted by hand
+        sums.setdefault(row_bucket(row), BucketCounts()).add(profile_counts(storage.load_profile(row)))
+    expected = {start: counts.to_dict() for start, counts in sums.items()}
+    loaded: List[str] = []
+    real_load = Storage.load_profile
+
+    def counted(self: Storage, row: Any) -> Profile:
+        loaded.append(row.id)
+        return real_load(self, row)
+
+    monkeypatch.setattr(Storage, "load_profile", counted)
+    read = series_for(storage).buckets("svc", rows)
+    assert loaded == [] and {start: counts.to_dict() for start, counts in read.items()} == expected
+    release.set()
+    service.drain()
+    again = series_for(storage).buckets("svc", rows)
+    assert {start: counts.to_dict() for start, counts in again.items()} == expected
+    assert sum(counts.profiles for counts in again.values()) == 3 and loaded == []
