@@ -373,10 +373,23 @@ class SeriesStore:
             added = self._add((group, start), missing)[1]
             self._write((group, start))
             return added
-        # The row holds profiles outside the range (its edge): this bucket from its profiles alone.
+        # The row holds profiles outside the range (its edge, or profiles newer than the range's
+        # list): this bucket from its profiles alone, from their requests' folds where at hand.
+        return self._counted(members)
+
+    def _counted(self, members: List[StoredProfile]) -> BucketCounts:
+        """The counts of ``members`` alone: their folds (see :attr:`fold_source`) summed and counted
+        once, the others counted from their bodies."""
         result = BucketCounts()
+        folds: Dict[int, FoldSum] = {}  # by index: folds of one index sum together
         for row in members:
-            result.add(self._counts(row))
+            noted = self.fold_source(row.id) if self.fold_source is not None else None
+            if noted is not None:
+                folds.setdefault(id(noted.index), FoldSum(noted.index)).add(row.id, noted.counts, noted.metadata)
+            else:
+                result.add(self._counts(row))
+        for fold in folds.values():
+            result.add(fold.counts())
         return result
 
     def _add_noted(self, members: List[StoredProfile], have: FrozenSet[str]) -> List[StoredProfile]:

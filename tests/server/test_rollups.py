@@ -478,3 +478,32 @@ def test_series_read_while_the_worker_is_behind_use_the_requests_folds(
     again = series_for(storage).buckets("svc", rows)
     assert {start: counts.to_dict() for start, counts in again.items()} == expected
     assert sum(counts.profiles for counts in again.values()) == 3 and loaded == []
+
+
+def test_a_bucket_holding_newer_profiles_than_the_range_is_counted_from_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet keeps adding to the current bucket while an analysis reads the profiles it listed a
+    moment before: that bucket is counted from the listed profiles' ingest folds, not their bodies."""
+    service = Service(tmp_path)
+    profiles = random_profiles(4, seed=12)
+    for n, profile in enumerate(profiles):  # all four in one 5-minute bucket
+        profile.start_time_unix_ns, profile.duration_ns = T0_NS + n * 10**9, 60 * 10**9
+        service.ingest(profile)
+    with service.app.app_context():
+        storage = get_storage()
+    rows = sorted(storage.find_profiles("svc"), key=lambda row: row.start_time_unix_ns)[:3]
+    expected = BucketCounts()
+    for row in rows:
+        expected.add(profile_counts(storage.load_profile(row)))
+    loaded: List[str] = []
+    real_load = Storage.load_profile
+
+    def counted(self: Storage, row: Any) -> Profile:
+        loaded.append(row.id)
+        return real_load(self, row)
+
+    monkeypatch.setattr(Storage, "load_profile", counted)
+    [read] = series_for(storage).buckets("svc", rows).values()
+    assert read.to_dict() == expected.to_dict() and read.profiles == 3
+    assert loaded == []
