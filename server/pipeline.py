@@ -254,7 +254,7 @@ class Pipeline:
             if all((group, day) in models.ready or fits.load(models, group, day) for day in days):
                 first_ns = (score_from - CONTEXT_S) * 1_000_000_000
                 read = [row for row in rows if row.start_time_unix_ns + row.duration_ns >= first_ns]
-        series = series_for(self.storage).group_series(group, read, resolution, recent())
+        series = series_for(self.storage).group_series(group, read, resolution, recent(), open_end=True)
         found = detect(series, config=fits.config, feedback=feedback, score_from_unix_s=score_from, models=models)
         if read is rows:
             models.ready.update((group, day) for day in range(first_day, latest_day + 1, DAY_S))

@@ -344,29 +344,47 @@ class SeriesStore:
 
     # -- reading ------------------------------------------------------------------
     def group_series(
-        self, group: str, rows: Sequence[StoredProfile], resolution_s: int, structure_from: Sequence[Profile] = ()
+        self,
+        group: str,
+        rows: Sequence[StoredProfile],
+        resolution_s: int,
+        structure_from: Sequence[Profile] = (),
+        open_end: bool = False,
     ) -> GroupSeries:
-        """The series of ``rows`` (one group's profiles) at ``resolution_s``, a multiple of 5 minutes.
+        """The series of ``rows`` (one group's profiles) at ``resolution_s``, a multiple of 5 minutes
+        (``open_end``: as :meth:`buckets`).
 
         Which frames are seen above which (for folding anomalies into their callers) is not
         stored: it is read from ``structure_from``, the run's recent profiles, already decoded.
         """
         if resolution_s % RESOLUTION_S:
             raise ValueError(f"stored series are summed from {RESOLUTION_S} s buckets, not {resolution_s} s")
-        return with_structure(series_from_buckets(group, resolution_s, self.buckets(group, rows)), structure_from)
+        buckets = self.buckets(group, rows, open_end)
+        return with_structure(series_from_buckets(group, resolution_s, buckets), structure_from)
 
-    def buckets(self, group: str, rows: Sequence[StoredProfile]) -> Dict[int, BucketCounts]:
-        """The 5-minute buckets of exactly the profiles ``rows``, reading stored rows where they match."""
+    def buckets(self, group: str, rows: Sequence[StoredProfile], open_end: bool = False) -> Dict[int, BucketCounts]:
+        """The 5-minute buckets of exactly the profiles ``rows``, reading stored rows where they match.
+
+        ``open_end``: ``rows`` are a group's profiles up to now, so the last bucket is taken as it
+        stands when it also holds profiles stored since ``rows`` were listed (a fleet keeps adding
+        to the current bucket), rather than counted again from the listed profiles alone.
+        """
         wanted: Dict[int, List[StoredProfile]] = {}
         for row in rows:
             wanted.setdefault(row_bucket(row), []).append(row)
         stored = self._loaded(group, wanted)
-        return {start: self._bucket(group, start, members, stored.get(start)) for start, members in wanted.items()}
+        last = max(wanted, default=None) if open_end else None
+        return {
+            start: self._bucket(group, start, members, stored.get(start), start == last)
+            for start, members in wanted.items()
+        }
 
-    def _bucket(self, group: str, start: int, members: List[StoredProfile], stored: Optional[Loaded]) -> BucketCounts:
+    def _bucket(
+        self, group: str, start: int, members: List[StoredProfile], stored: Optional[Loaded], open_end: bool = False
+    ) -> BucketCounts:
         ids = frozenset(row.id for row in members)
         have, counts = stored if stored is not None else (frozenset(), BucketCounts())
-        if have == ids:
+        if have == ids or (open_end and ids < have):
             return counts
         if have <= ids:  # profiles not added yet: add them now, for every later run too
             missing = {row.id: (row, self._counts(row)) for row in self._add_noted(members, have)}

@@ -103,9 +103,9 @@ def test_a_new_process_reads_the_fits_and_scores_only_recent_points(
     read: List[int] = []
     original = series_module.SeriesStore.group_series
 
-    def counting(self, group, rows, resolution_s, structure_from=()):  # type: ignore[no-untyped-def]
+    def counting(self, group, rows, resolution_s, structure_from=(), open_end=False):  # type: ignore[no-untyped-def]
         read.append(len(rows))
-        return original(self, group, rows, resolution_s, structure_from)
+        return original(self, group, rows, resolution_s, structure_from, open_end)
 
     monkeypatch.setattr(series_module.SeriesStore, "group_series", counting)
     rows = second.find_profiles(GROUP)

@@ -487,8 +487,9 @@ def test_a_bucket_holding_newer_profiles_than_the_range_is_counted_from_folds(
     moment before: that bucket is counted from the listed profiles' ingest folds, not their bodies."""
     service = Service(tmp_path)
     profiles = random_profiles(4, seed=12)
+    recent_ns = time.time_ns() // HOUR_NS * HOUR_NS - HOUR_NS  # within the raw span: retention leaves it
     for n, profile in enumerate(profiles):  # all four in one 5-minute bucket
-        profile.start_time_unix_ns, profile.duration_ns = T0_NS + n * 10**9, 60 * 10**9
+        profile.start_time_unix_ns, profile.duration_ns = recent_ns + n * 10**9, 60 * 10**9
         service.ingest(profile)
     with service.app.app_context():
         storage = get_storage()
@@ -506,4 +507,7 @@ def test_a_bucket_holding_newer_profiles_than_the_range_is_counted_from_folds(
     monkeypatch.setattr(Storage, "load_profile", counted)
     [read] = series_for(storage).buckets("svc", rows).values()
     assert read.to_dict() == expected.to_dict() and read.profiles == 3
+    # An analysis of the group up to now takes that last bucket as it stands, the newer profile in.
+    [as_stored] = series_for(storage).buckets("svc", rows, open_end=True).values()
+    assert as_stored.profiles == 4
     assert loaded == []
