@@ -59,13 +59,6 @@ def _path_hash(parent_hash: int, frame_digest: int) -> int:
     return (x ^ (x >> 31)) & _HASH_MASK
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser over uint64 arrays (a bijection that spreads every input bit)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(_MIX1)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(_MIX2)
-    return x ^ (x >> np.uint64(31))
-
-
 def frame_keys(functions: Sequence[str], files: Sequence[str], lines: Sequence[int]) -> List[int]:
     """Each frame's 64-bit lookup key in this process: the hash of its (function, file, line), from
     the strings' hashes (keyed afresh in each process, so not foreseeable from outside).

@@ -140,7 +140,7 @@ class Worker:
         """Wait until fewer than ``limit`` jobs are queued; False if ``timeout_s`` passed first."""
         jobs = self._jobs
         deadline = time.monotonic() + timeout_s
-        with jobs.not_full:  # holds the queue's lock (so not qsize()); notified each time a job is taken
+        with jobs.not_full:  # the queue's own lock (so len(queue), not qsize()); notified as each job is taken
             while len(jobs.queue) >= limit:
                 left = deadline - time.monotonic()
                 if left <= 0:
