@@ -27,7 +27,7 @@ from greenflame.analyzer.timeseries import GroupSeries, bucket_start, series_fro
 from .callpaths import GroupIndexes, PathCounts, PathIndex
 from .labelled import LabelledProfiles, indexes_for, labelled_for, unlabelled
 from .lru import LruCache
-from .series import FoldSum, NotedFold, loaded_bytes, per_storage, row_middle_s, series_for, with_structure
+from .series import NotedFold, folds_counted, loaded_bytes, per_storage, row_middle_s, series_for, with_structure
 from .storage import Storage, StoredProfile
 
 #: Memory for the folds noted at ingest (their arrays; about 22 KB for a report of 900 stacks).
@@ -100,8 +100,7 @@ class FineSeries:
     def _counts(self, rows: Sequence[StoredProfile]) -> BucketCounts:
         """What ``rows`` add to a bucket: their folds summed per call-path index (noted at ingest, else
         made from the reports' labelled rows)."""
-        sums: Dict[int, FoldSum] = {}
-        total = BucketCounts()
+        folds: List[Tuple[str, NotedFold]] = []
         for row in rows:
             noted = self._folds.get(row.id)
             if noted is None:
@@ -111,10 +110,8 @@ class FineSeries:
                 self.counted_from_bodies += 1
             else:
                 self.counted_from_folds += 1
-            sums.setdefault(id(noted.index), FoldSum(noted.index)).add(row.id, noted.counts, noted.metadata)
-        for fold_sum in sums.values():
-            total.add(fold_sum.counts())
-        return total
+            folds.append((row.id, noted))
+        return folds_counted(folds)
 
 
 def fine_series_for(storage: Storage) -> FineSeries:

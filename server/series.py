@@ -27,7 +27,22 @@ import time
 import weakref
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple, Type, TypeVar, cast
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Type,
+    TypeVar,
+    cast,
+)
 
 import numpy as np
 from sqlalchemy import and_, select
@@ -230,6 +245,18 @@ class NotedFold:
     metadata: Mapping[str, Any]
 
 
+def folds_counted(folds: Iterable[Tuple[str, NotedFold]]) -> BucketCounts:
+    """What profiles given as (id, fold) add to a bucket: their folds summed per call-path index,
+    each sum counted into frame keys once."""
+    sums: Dict[int, FoldSum] = {}
+    for profile_id, noted in folds:
+        sums.setdefault(id(noted.index), FoldSum(noted.index)).add(profile_id, noted.counts, noted.metadata)
+    total = BucketCounts()
+    for fold_sum in sums.values():
+        total.add(fold_sum.counts())
+    return total
+
+
 class SeriesStore:
     """The ``series_buckets`` rows of one storage, with an in-memory copy of the buckets read.
 
@@ -399,16 +426,18 @@ class SeriesStore:
         """The counts of ``members`` alone: their folds (see :attr:`fold_source`) summed and counted
         once, the others counted from their bodies."""
         result = BucketCounts()
-        folds: Dict[int, FoldSum] = {}  # by index: folds of one index sum together
+        folds: List[Tuple[str, NotedFold]] = []
         for row in members:
-            noted = self.fold_source(row.id) if self.fold_source is not None else None
+            noted = self._noted(row.id)
             if noted is not None:
-                folds.setdefault(id(noted.index), FoldSum(noted.index)).add(row.id, noted.counts, noted.metadata)
+                folds.append((row.id, noted))
             else:
                 result.add(self._counts(row))
-        for fold in folds.values():
-            result.add(fold.counts())
+        result.add(folds_counted(folds))
         return result
+
+    def _noted(self, profile_id: str) -> Optional[NotedFold]:
+        return self.fold_source(profile_id) if self.fold_source is not None else None
 
     def _add_noted(self, members: List[StoredProfile], have: FrozenSet[str]) -> List[StoredProfile]:
         """Add the rows not in ``have`` whose request's fold is still at hand (see :attr:`fold_source`);
@@ -417,7 +446,7 @@ class SeriesStore:
         for row in members:
             if row.id in have:
                 continue
-            noted = self.fold_source(row.id) if self.fold_source is not None else None
+            noted = self._noted(row.id)
             if noted is not None and row.start_time_unix_ns > 0:
                 self.add_fold(row, noted.index, noted.counts, noted.metadata)
             else:
