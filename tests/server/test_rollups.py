@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from werkzeug.test import TestResponse
 
 from greenflame.analyzer.formats import greenflame_json
 from greenflame.analyzer.model import CPU, WALL, Frame, Profile, merge
@@ -159,13 +160,17 @@ class Service:
         return self.app
 
     def ingest(self, profile: Profile) -> None:
-        profile.group = "svc"
-        body = greenflame_json.dumps(profile)
-        response = self.app.test_client().post(
-            "/api/v1/ingest", data=body, headers=_auth(self.key), content_type="application/json"
-        )
+        response = self.post(profile)
         assert response.status_code == 202, response.data
         self.drain()
+
+    def post(self, profile: Profile) -> TestResponse:
+        """POST ``profile`` (into this service's group) without waiting for the rollup worker."""
+        profile.group = "svc"
+        body = greenflame_json.dumps(profile)
+        return self.app.test_client().post(
+            "/api/v1/ingest", data=body, headers=_auth(self.key), content_type="application/json"
+        )
 
     def drain(self) -> None:
         """Wait for the rollup worker (no job outlives the test and its data folder)."""
@@ -188,6 +193,19 @@ def shut_services() -> Iterator[None]:
     yield
     while Service.apps:
         shut_down(Service.apps.pop(), 10)
+
+
+def count_body_reads(monkeypatch: pytest.MonkeyPatch) -> List[str]:
+    """The ids of the stored bodies read from here on (``Storage.load_profile`` still reads them)."""
+    loaded: List[str] = []
+    real_load = Storage.load_profile
+
+    def counted(self: Storage, row: Any) -> Profile:
+        loaded.append(row.id)
+        return real_load(self, row)
+
+    monkeypatch.setattr(Storage, "load_profile", counted)
+    return loaded
 
 
 def _auth(token: str) -> Dict[str, str]:
@@ -302,14 +320,7 @@ def test_a_range_cutting_a_slot_takes_the_few_profiles_off_its_sums(
     for profile in profiles:
         service.ingest(profile)
     service.restart()
-    loaded: List[str] = []
-    real_load = Storage.load_profile
-
-    def counted(self: Storage, row: Any) -> Profile:
-        loaded.append(row.id)
-        return real_load(self, row)
-
-    monkeypatch.setattr(Storage, "load_profile", counted)
+    loaded = count_body_reads(monkeypatch)
     start = T0_NS + 7 * 60 * 10**9 + 30 * 10**9  # inside slot 1 (minutes 5-9): minutes 7.5 on
     assert service.flamegraph(start, T0_NS + HOUR_NS) == expected_json(profiles[7:])
     assert len(loaded) == 2  # minutes 5 and 6, taken off slot 1's sums
@@ -344,14 +355,7 @@ def test_a_queued_fold_is_used_though_the_fold_cache_let_it_go(tmp_path: Path, m
     """A rollup queue deeper than the fold cache must not send each job back to the stored body."""
     monkeypatch.setattr(rollups_module, "PROFILE_CACHE_BYTES", 1)  # no fold is kept in the cache
     service = Service(tmp_path)
-    real_load = Storage.load_profile
-    loaded: List[str] = []
-
-    def counted(self: Storage, row: Any) -> Profile:
-        loaded.append(row.id)
-        return real_load(self, row)
-
-    monkeypatch.setattr(Storage, "load_profile", counted)
+    loaded = count_body_reads(monkeypatch)
     profiles = random_profiles(14, seed=21)
     for profile in profiles:
         service.ingest(profile)
@@ -421,17 +425,14 @@ def test_ingest_answers_503_and_stores_nothing_while_the_rollups_are_behind(
     worker.submit(release.wait)
     worker.submit(lambda: None)  # waits behind it: the queue is at its limit
     profile = random_profiles(1, seed=4)[0]
-    profile.group = "svc"
-    body = greenflame_json.dumps(profile)
-    post = service.app.test_client().post
-    response = post("/api/v1/ingest", data=body, headers=_auth(service.key), content_type="application/json")
+    response = service.post(profile)
     assert response.status_code == 503, response.data
     assert response.get_json()["error"]["code"] == "behind"
     assert response.headers["Retry-After"] == str(ingest_module.RETRY_AFTER_S)
     with service.app.app_context():
         assert get_storage().find_profiles("svc") == []
     release.set()
-    response = post("/api/v1/ingest", data=body, headers=_auth(service.key), content_type="application/json")
+    response = service.post(profile)
     assert response.status_code == 202, response.data
     service.drain()
 
@@ -450,27 +451,14 @@ def test_series_read_while_the_worker_is_behind_use_the_requests_folds(
     threading.Timer(30, release.set).start()  # at worst: a failed test does not hold the worker
     profiles = random_profiles(3, seed=8)
     for profile in profiles:
-        profile.group = "svc"
-        response = service.app.test_client().post(
-            "/api/v1/ingest",
-            data=greenflame_json.dumps(profile),
-            headers=_auth(service.key),
-            content_type="application/json",
-        )
+        response = service.post(profile)
         assert response.status_code == 202, response.data
     rows = storage.find_profiles("svc")
     sums: Dict[int, BucketCounts] = {}
     for row in rows:  # what the bodies give, counted by hand
         sums.setdefault(row_bucket(row), BucketCounts()).add(profile_counts(storage.load_profile(row)))
     expected = {start: counts.to_dict() for start, counts in sums.items()}
-    loaded: List[str] = []
-    real_load = Storage.load_profile
-
-    def counted(self: Storage, row: Any) -> Profile:
-        loaded.append(row.id)
-        return real_load(self, row)
-
-    monkeypatch.setattr(Storage, "load_profile", counted)
+    loaded = count_body_reads(monkeypatch)
     read = series_for(storage).buckets("svc", rows)
     assert loaded == [] and {start: counts.to_dict() for start, counts in read.items()} == expected
     release.set()
@@ -497,14 +485,7 @@ def test_a_bucket_holding_newer_profiles_than_the_range_is_counted_from_folds(
     expected = BucketCounts()
     for row in rows:
         expected.add(profile_counts(storage.load_profile(row)))
-    loaded: List[str] = []
-    real_load = Storage.load_profile
-
-    def counted(self: Storage, row: Any) -> Profile:
-        loaded.append(row.id)
-        return real_load(self, row)
-
-    monkeypatch.setattr(Storage, "load_profile", counted)
+    loaded = count_body_reads(monkeypatch)
     [read] = series_for(storage).buckets("svc", rows).values()
     assert read.to_dict() == expected.to_dict() and read.profiles == 3
     # An analysis of the group up to now takes that last bucket as it stands, the newer profile in.
