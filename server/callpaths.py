@@ -594,10 +594,11 @@ def _children(arrays: PathArrays, totals: np.ndarray) -> Tuple[List[int], List[i
 # -- stored form --------------------------------------------------------------------
 
 
-def encode(index: PathIndex, counts: PathCounts) -> bytes:
+def encode(index: PathIndex, counts: PathCounts, level: int = 6) -> bytes:
     """The stored form of ``counts``, standing alone: the hashes of its stacks (raw), and
     compressed, the tree of their prefixes (parent and frame of each), the frames, the stacks'
-    places in that tree and their values."""
+    places in that tree and their values. ``level``: the tree's zlib level (1 for a bucket
+    written again each minute while it fills: about 6 times faster, 10% larger)."""
     arrays = index.arrays()
     used = _closure(arrays.parents, counts.ids)
     local = np.full(arrays.size, -1, dtype=np.int64)
@@ -618,7 +619,7 @@ def encode(index: PathIndex, counts: PathCounts) -> bytes:
             counts.values.astype(np.int64).tobytes(),
         )
     )
-    tree_packed = zlib.compress(tree, 6)
+    tree_packed = zlib.compress(tree, level)
     header: Dict[str, Any] = {
         "members": sorted(counts.members) if counts.members is not None else None,
         "types": [[t.name, t.unit] for t in counts.types],

@@ -5,9 +5,11 @@ per request. Instead every profile is folded once into its group's call-path ind
 (:mod:`.callpaths`) as a count array, and profiles are summed per 5-minute slot and per hour
 of their start time ("buckets"). The work is paid at ingest, on a worker thread (the storage's
 :data:`.events.profile_stored` signal): the new profile is folded from the columns the ingest
-check already decoded (the stored body is not read again), added to its bucket sums in memory,
-and each changed bucket is written to the blob store at most once per :data:`SEAL_DELAY_S`
-(and whenever the worker is drained), under one key per bucket. A stored bucket names the
+check already decoded (the stored body is not read again), added to its bucket sums in memory
+(all profiles that arrived since the worker last looked at once: one sum per bucket), and each
+changed bucket is written to the blob store at most once per :data:`SEAL_DELAY_S` (a round of
+writes spread over the worker's ticks while reports wait; all whenever the worker is drained),
+under one key per bucket. A stored bucket names the
 profiles it holds, so it never goes stale: a reader wanting another set of profiles adds the
 ones it lacks or subtracts the ones it has too many (whichever is fewer), and folds those few
 from their bodies. Profiles are not stored one by one: a profile's counts are kept in memory
@@ -26,7 +28,9 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import partial
+from operator import itemgetter
 from typing import AbstractSet, Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 from flask import Flask, current_app
@@ -71,6 +75,9 @@ PROFILE_CACHE_BYTES = 128 * 1024 * 1024
 BUCKET_CACHE_BYTES = 192 * 1024 * 1024
 #: A changed bucket is written this long after its first change (later changes ride along).
 SEAL_DELAY_S = 60.0
+#: A tick's writes stop after this long while reports wait for the worker (the rest are written on
+#: the next ticks), so a round of writes never holds the reports back for longer.
+WRITE_BUDGET_S = 0.2
 _NICE_STEPS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 log = logging.getLogger(__name__)
@@ -215,6 +222,16 @@ class _Latest:
         return members if members is not None else frozenset()
 
 
+@dataclass(frozen=True)
+class _Arrival:
+    """A profile just stored, with the request's fold (and its index's epoch) and its metadata, when
+    the request folded it."""
+
+    row: StoredProfile
+    metadata: Optional[Dict[str, Any]]
+    folded: Optional[Tuple[int, PathCounts]]
+
+
 class Rollups:
     """Merged profiles of a group's ranges, from call-path count arrays per profile and per bucket.
 
@@ -236,6 +253,9 @@ class Rollups:
         self.folded_ranges: LruCache[str, Profile] = LruCache(16)
         self.ranges: LruCache[str, Profile] = LruCache(8)
         self.responses: LruCache[Hashable, bytes] = LruCache(64 * 1024 * 1024, cost=len)
+        #: Profiles stored and not yet added to their buckets, by id (:meth:`_take_arrivals`).
+        self._arrivals: Dict[str, _Arrival] = {}
+        self._arrivals_lock = threading.Lock()
         #: Buckets changed since written: when each first changed (monotonic seconds).
         self._dirty: Dict[BucketKey, float] = {}
         self._dirty_lock = threading.Lock()
@@ -372,42 +392,68 @@ class Rollups:
             folded = (index.epoch, counts)
             metadata = content.metadata
             fine_series_for(self.storage).note_fold(row.id, index, counts, metadata)
-        self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, lambda: self._ingested(row, metadata, folded)))
+        with self._arrivals_lock:
+            self._arrivals[row.id] = _Arrival(row, metadata, folded)
+        if not self.worker.submit(metrics.lagged(metrics.ROLLUP_LAG_SECONDS, self._take_arrivals)):
+            with self._arrivals_lock:  # dropped: its buckets are summed when read
+                self._arrivals.pop(row.id, None)
 
-    def _ingested(
-        self, row: StoredProfile, metadata: Optional[Dict[str, Any]], folded: Optional[Tuple[int, PathCounts]] = None
-    ) -> None:
-        """``metadata``: the profile's, when the request folded it (else its stored body is read);
-        ``folded``: the request's fold and the epoch of the index it was made in. The job holds the
-        fold itself: a queue deeper than the fold cache must not send each job back to the body."""
-        index = self.index(row.group)
+    def _take_arrivals(self) -> None:
+        """Add every profile stored since the last take to its series and bucket sums: each bucket
+        summed once per take however many profiles it gets, so a worker that fell behind catches up
+        at a lower cost per profile (the jobs queued after this one find nothing left)."""
+        with self._arrivals_lock:
+            arrivals, self._arrivals = self._arrivals, {}
+        added: Dict[Tuple[BucketKey, int], Tuple[PathIndex, Dict[str, PathCounts]]] = {}
+        for arrival in arrivals.values():
+            row = arrival.row
+            index = self.index(row.group)
+            counts = self._counted(index, arrival)
+            for width in WIDTHS_NS:
+                key = (row.group, width, row.start_time_unix_ns // width)
+                added.setdefault((key, index.epoch), (index, {}))[1][row.id] = counts
+        for (key, _), (index, new) in added.items():
+            self._add(index, key, new)
+
+    def _counted(self, index: PathIndex, arrival: _Arrival) -> PathCounts:
+        """The profile's counts in ``index``, added to its series: from the request's fold (the
+        arrival holds it: a queue deeper than the fold cache must not send each profile back to its
+        body), else from its stored body (its series then counted from the profile itself)."""
+        row, metadata, folded = arrival.row, arrival.metadata, arrival.folded
         if folded is not None and folded[0] == index.epoch:
             counts: Optional[PathCounts] = folded[1]
         else:
             counts = self.profiles.get(f"{index.epoch}/{row.id}")
-        if counts is None or metadata is None or counts.capped:  # its series counted from the profile itself
+        if counts is None or metadata is None or counts.capped:
             body = self.storage.load_profile(row)
             counts = self._profile(index, row, body)
             series_for(self.storage).add(row, body)
         else:
             series_for(self.storage).add_fold(row, index, counts, metadata)
-        for width in WIDTHS_NS:
-            self._add(index, (row.group, width, row.start_time_unix_ns // width), row, counts)
+        return counts
 
-    def _add(self, index: PathIndex, key: BucketKey, row: StoredProfile, counts: PathCounts) -> None:
-        """Add a new profile to its bucket's sums in memory (read or built first), and mark it to write."""
+    def _add(self, index: PathIndex, key: BucketKey, new: Dict[str, PathCounts]) -> None:
+        """Add new profiles (counts by profile id) to their bucket's sums in memory (read or built
+        first), and mark it to write."""
         latest = self.buckets.get(key)
         if latest is None or latest.epoch != index.epoch:
             latest = self._stored(index, key)
-        if latest is not None and row.id in latest.members:
+        if latest is not None:
+            new = {profile_id: counts for profile_id, counts in new.items() if profile_id not in latest.members}
+        if not new:
             return
+        members: AbstractSet[str]
         if latest is None or latest.counts.capped:  # a capped sum cannot take more exactly: rebuild
             rows = self._bucket_rows(key)
-            summed = self._sum(index, key, [r for r in rows if r.id != row.id], latest) if rows else None
-            parts = [summed, counts] if summed is not None else [counts]
-            members: AbstractSet[str] = frozenset(r.id for r in rows) | {row.id}
+            others = [r for r in rows if r.id not in new]
+            parts = [self._sum(index, key, others, latest)] if others else []
+            members = frozenset(r.id for r in rows) | new.keys()
         else:
-            parts, members = [latest.counts, counts], Members.of(latest.members).plus(row.id)
+            parts, grown = [latest.counts], Members.of(latest.members)
+            for profile_id in new:
+                grown = grown.plus(profile_id)
+            members = grown
+        parts.extend(new.values())
         self._remember(index, key, merge_counts(index, parts), members)
         with self._dirty_lock:
             self._dirty.setdefault(key, time.monotonic())
@@ -433,15 +479,28 @@ class Rollups:
                 log.info("retention compacted %s", done)
 
     def _seal_due(self, everything: bool) -> None:
-        """Write the changed buckets that are due, then the series rows that are."""
+        """Write the changed buckets and series rows that are due, oldest change first; while
+        reports wait for the worker, for at most :data:`WRITE_BUDGET_S` (the rest wait for the
+        next tick)."""
         now = time.monotonic()
+        series = series_for(self.storage)
         with self._dirty_lock:
-            due = [key for key, since in self._dirty.items() if everything or now - since >= SEAL_DELAY_S]
-            for key in due:
-                del self._dirty[key]
-        for key in due:
-            self._seal(key)
-        series_for(self.storage).flush(everything)
+            due = [(since, partial(self._seal_dirty, key)) for key, since in self._dirty.items()]
+        writes = [(since, write) for since, write in due if everything or now - since >= SEAL_DELAY_S]
+        writes.extend((since, partial(series.write, key)) for since, key in series.due(everything))
+        writes.sort(key=itemgetter(0))
+        deadline = now + WRITE_BUDGET_S
+        for _, write in writes:
+            write()
+            if not everything and time.monotonic() >= deadline and self.worker.depth:
+                return
+
+    def _seal_dirty(self, key: BucketKey) -> None:
+        """Write a changed bucket (changes from now on mark it changed again)."""
+        with self._dirty_lock:
+            if self._dirty.pop(key, None) is None:
+                return
+        self._seal(key)
 
     def _seal(self, key: BucketKey) -> None:
         """Write a bucket's sums for the profiles the database holds for it now."""
@@ -452,7 +511,7 @@ class Rollups:
         latest = self.buckets.get(key)
         counts = self._bucket(index, key, rows, latest if latest is not None and latest.epoch == index.epoch else None)
         members = frozenset(row.id for row in rows)
-        self.storage.blobs.put(bucket_blob_key(key), encode(index, replace(counts, members=members)))
+        self.storage.blobs.put(bucket_blob_key(key), encode(index, replace(counts, members=members), level=1))
 
     # -- reading ----------------------------------------------------------------
     def bucket_sums(self, index: PathIndex, key: BucketKey, rows: Sequence[StoredProfile]) -> PathCounts:

@@ -336,15 +336,19 @@ class SeriesStore:
 
     def flush(self, everything: bool = False) -> None:
         """Write the rows changed at least :data:`FLUSH_DELAY_S` ago (``everything``: all changed)."""
+        for _, key in self.due(everything):
+            self.write(key)
+
+    def due(self, everything: bool = False) -> List[Tuple[float, Key]]:
+        """The rows changed at least :data:`FLUSH_DELAY_S` ago (``everything``: all changed), each
+        with when it first changed (monotonic seconds)."""
         now = time.monotonic()
         with self._write_lock:
-            due = [key for key, p in self._pending.items() if everything or now - p.since >= FLUSH_DELAY_S]
-        for key in due:
-            self._write(key)
+            return [(p.since, key) for key, p in self._pending.items() if everything or now - p.since >= FLUSH_DELAY_S]
 
-    def _write(self, key: Key) -> None:
+    def write(self, key: Key) -> None:
         """Write a bucket's pending adds into its row (added to the row as it is now, when another
-        process changed it since it was read)."""
+        process changed it since it was read); nothing when it has none."""
         group, start = key
         for attempt in range(_ADD_ATTEMPTS):
             try:
@@ -416,7 +420,7 @@ class SeriesStore:
         if have <= ids:  # profiles not added yet: add them now, for every later run too
             missing = {row.id: (row, self._counts(row)) for row in self._add_noted(members, have)}
             added = self._add((group, start), missing)[1]
-            self._write((group, start))
+            self.write((group, start))
             return added
         # The row holds profiles outside the range (its edge, or profiles newer than the range's
         # list): this bucket from its profiles alone, from their requests' folds where at hand.

@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 import pytest
@@ -78,14 +79,16 @@ def test_rolled_up_tree_equals_tree_of_merged_raw_profiles(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(samples, min_size=1, max_size=4), samples)
-def test_stored_buckets_read_back_into_another_index(parts: List[List[Tuple[Stack, int, int]]], more: list) -> None:
+@given(st.lists(samples, min_size=1, max_size=4), samples, st.sampled_from([1, 6]))
+def test_stored_buckets_read_back_into_another_index(
+    parts: List[List[Tuple[Stack, int, int]]], more: list, level: int
+) -> None:
     writer = PathIndex()
     counts = rolled_up(writer, [build(rows) for rows in parts])
     counts.capped = 3
     reader = PathIndex()
     fold_profile(reader, build(more))  # the reader already knows some paths, under other ids
-    back = decode(reader, encode(writer, counts))
+    back = decode(reader, encode(writer, counts, level))
     assert (back.types, back.start_ns, back.end_ns, back.capped) == (counts.types, counts.start_ns, counts.end_ns, 3)
     for sample_type in (CPU, WALL):
         expected = prune_paths(path_tree(writer, counts, sample_type), 10**6)
@@ -492,3 +495,96 @@ def test_a_bucket_holding_newer_profiles_than_the_range_is_counted_from_folds(
     [as_stored] = series_for(storage).buckets("svc", rows, open_end=True).values()
     assert as_stored.profiles == 4
     assert loaded == []
+
+
+def _blocked(worker: Worker) -> threading.Event:
+    """Hold ``worker`` on a job until the returned event is set (30 s at most), one job queued behind."""
+    release = threading.Event()
+    threading.Timer(30, release.set).start()  # at worst: a failed test does not hold the worker
+    for job, depth in ((release.wait, 0), (lambda: None, 1)):  # the first taken before the second is queued
+        worker.submit(job)
+        deadline = time.monotonic() + 10
+        while worker.depth != depth and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return release
+
+
+def test_profiles_arriving_while_the_worker_is_busy_are_summed_once_per_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that fell behind adds everything that arrived meanwhile in one sum per bucket."""
+    service = Service(tmp_path)
+    with service.app.app_context():
+        worker = get_rollups(get_storage()).worker
+    release = _blocked(worker)
+    profiles = random_profiles(6, seed=31)
+    for n, profile in enumerate(profiles):  # all six in one 5-minute slot
+        profile.start_time_unix_ns = T0_NS + n * 10**9
+        assert service.post(profile).status_code == 202
+    sums: List[int] = []
+    real_merge = rollups_module.merge_counts
+
+    def counted(index: PathIndex, parts: Sequence[callpaths.PathCounts]) -> callpaths.PathCounts:
+        sums.append(len(parts))
+        return real_merge(index, parts)
+
+    monkeypatch.setattr(rollups_module, "merge_counts", counted)
+    release.set()
+    service.drain()
+    assert sums == [6, 6]  # the 5-minute slot and the hour, each once
+    assert service.flamegraph(T0_NS, T0_NS + HOUR_NS) == expected_json(profiles)
+
+
+def test_a_profile_the_full_queue_drops_is_summed_when_read(tmp_path: Path) -> None:
+    service = Service(tmp_path)
+    with service.app.app_context():
+        rollups = get_rollups(get_storage())
+    assert rollups.worker.stop(10)
+    rollups.worker = Worker("test-full", capacity=1, tick=rollups.seal_due)
+    release = _blocked(rollups.worker)
+    profiles = random_profiles(2, seed=32)
+    for profile in profiles:
+        assert service.post(profile).status_code == 202  # stored; its rollup job dropped
+    assert rollups.worker.dropped == 2 and not rollups._arrivals
+    release.set()
+    assert service.flamegraph(T0_NS, T0_NS + HOUR_NS) == expected_json(profiles)
+
+
+def test_due_writes_go_oldest_first_and_a_round_yields_to_waiting_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While reports wait for the worker, a tick writes for at most WRITE_BUDGET_S (at least one
+    write); a drain writes everything. Buckets and series rows share one order: oldest change first."""
+    service = Service(tmp_path)
+    with service.app.app_context():
+        storage = get_storage()
+        rollups = get_rollups(storage)
+    release = _blocked(rollups.worker)  # no tick of the worker's own meanwhile
+    series = series_for(storage)
+    written: List[Any] = []
+    monkeypatch.setattr(rollups, "_seal", written.append)
+    old = time.monotonic() - 2 * rollups_module.SEAL_DELAY_S
+    series_rows = {("svc", 300): old + 1, ("svc", 600): old + 3}
+
+    def write_row(key: Tuple[str, int]) -> None:
+        written.append(key)
+        del series_rows[key]
+
+    monkeypatch.setattr(series, "write", write_row)
+    monkeypatch.setattr(series, "due", lambda everything=False: [(since, key) for key, since in series_rows.items()])
+    buckets = {("svc", HOUR_NS, 1): old + 2, ("svc", HOUR_NS, 0): old, ("svc", HOUR_NS, 2): time.monotonic()}
+    rollups._dirty.update(buckets)
+    monkeypatch.setattr(rollups_module, "WRITE_BUDGET_S", 0.0)
+    rollups._seal_due(False)  # a tick's writes (retention's pass left out)
+    assert written == [("svc", HOUR_NS, 0)]  # one write a tick, the oldest
+    rollups._seal_due(False)
+    rollups._seal_due(False)
+    assert written[1:] == [("svc", 300), ("svc", HOUR_NS, 1)]
+    rollups._dirty[("svc", HOUR_NS, 3)] = old + 4
+    with monkeypatch.context() as idle:
+        idle.setattr(rollups, "worker", SimpleNamespace(depth=0))  # no report waits: no budget
+        rollups._seal_due(False)
+    assert written[3:] == [("svc", 600), ("svc", HOUR_NS, 3)]  # all that is due, not the rest
+    release.set()
+    service.drain()  # everything, the bucket not yet due too
+    assert written[5:] == [("svc", HOUR_NS, 2)] and not rollups._dirty and not series_rows
