@@ -8,8 +8,10 @@ last hour of group 0 every half second. Bodies are made before the clock starts 
 client, each posted with a fresh idempotency key and a window within the last hour), so the
 clients spend their time waiting on the server.
 
-Prints reports/s accepted, ingest latency p50/p99 and flame graph latency p50/p99 during the
-ingest. Bounded: at most ``--max-reports`` posts and ``--seconds`` of load.
+Prints reports/s accepted, ingest latency p50/p99/max and flame graph latency p50/p99/max during
+the ingest, and after it how long the reports waited for their rollups (the share added within
+each bound of ``greenflame_rollup_lag_seconds``). Bounded: at most ``--max-reports`` posts and
+``--seconds`` of load.
 
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
         [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reports import WINDOW_NS, ReportGenerator
@@ -374,6 +377,7 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
                 f"rollup worker caught up {caught_up:.1f} s after the load ended: "
                 f"{len(out.ingest_ms) / (elapsed + caught_up):.1f} reports/s folded"
             )
+            print(rollup_lags(url))
             return out
         finally:
             for started in [process, *workers]:
@@ -427,6 +431,21 @@ def rollup_queue_depth(url: str) -> Optional[float]:
     return float(found.group(1)) if found else None
 
 
+def rollup_lags(url: str) -> str:
+    """How long stored reports waited for their rollups (``greenflame_rollup_lag_seconds``), as the
+    share added within each of the histogram's bounds (with several processes: the one answering)."""
+    text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60).text
+    within: List[Tuple[float, float]] = []
+    for family in text_string_to_metric_families(text):
+        if family.name == "greenflame_rollup_lag_seconds":
+            within = [(float(s.labels["le"]), s.value) for s in family.samples if s.name.endswith("_bucket")]
+    total = max((count for _, count in within), default=0.0)
+    if not total:
+        return "rollup lag: no report added"
+    shown = ", ".join(f"{bound:g} s {100 * count / total:.1f}%" for bound, count in within if bound != float("inf"))
+    return f"rollup lag, share of {total:.0f} reports added within: {shown}"
+
+
 def rollups_caught_up(url: str, timeout_s: float = 300.0) -> float:
     """Seconds until the rollup worker's queue (``/metrics``) is empty: work the load left behind."""
     started = time.perf_counter()
@@ -463,8 +482,9 @@ def report(args: argparse.Namespace, out: Results, elapsed: float, load_before: 
 
 
 def latencies(values: List[float]) -> str:
-    """p50 and p99 of ``values`` (milliseconds) with their count."""
-    return f"p50 {percentile(values, 0.5):8.1f} ms  p99 {percentile(values, 0.99):8.1f} ms  (n={len(values)})"
+    """p50, p99 and the largest of ``values`` (milliseconds) with their count."""
+    p50, p99, top = percentile(values, 0.5), percentile(values, 0.99), max(values, default=0.0)
+    return f"p50 {p50:8.1f} ms  p99 {p99:8.1f} ms  max {top:8.1f} ms  (n={len(values)})"
 
 
 def main(argv: Optional[List[str]] = None) -> None:
