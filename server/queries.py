@@ -81,7 +81,8 @@ def range_question(name: str, start_param: str = "from", end_param: str = "to", 
 
 
 def _merged(name: str, start_ns: Optional[int], end_ns: Optional[int], full: bool) -> RangeProfile:
-    limit = get_settings().max_query_profiles
+    settings = get_settings()
+    limit = settings.max_query_profiles if full else settings.max_summed_profiles
     storage = get_storage()
     rows = storage.find_profiles(name, start_ns, end_ns, limit=limit + 1)
     if len(rows) > limit:

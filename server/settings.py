@@ -30,6 +30,7 @@ _POSITIVE = (
     "max_upload_bytes",
     "max_decompressed_bytes",
     "max_query_profiles",
+    "max_summed_profiles",
     "analysis_window_s",
     "ingest_max_age_s",
     "ingest_max_ahead_s",
@@ -135,7 +136,15 @@ class Settings:
         "GREENFLAME_MAX_DECOMPRESSED_BYTES", 64 * MIB, "largest accepted ingest body after decompression"
     )
     max_query_profiles: int = _setting(
-        "GREENFLAME_MAX_QUERY_PROFILES", 5000, "most profiles one flame graph or recommendations query may merge"
+        "GREENFLAME_MAX_QUERY_PROFILES",
+        5000,
+        "most profiles a query with label filters, or for recommendations, may merge (each merged with its labels)",
+    )
+    max_summed_profiles: int = _setting(
+        "GREENFLAME_MAX_SUMMED_PROFILES",
+        400_000,
+        "most profiles a flame graph, sandwich, functions or diff read without label filters may sum from"
+        " the rollups (an hour of a fleet sending 100 reports a second is 360,000)",
     )
     read_deadline_ms: int = _setting(
         "GREENFLAME_READ_DEADLINE_MS",

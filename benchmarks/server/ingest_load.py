@@ -16,7 +16,7 @@ each bound of ``greenflame_rollup_lag_seconds``). Bounded: at most ``--max-repor
     python benchmarks/server/ingest_load.py [--clients 8] [--seconds 30] [--pool 12]
         [--fresh-postgres URL] [--moto-s3] [--processes N] [--workers N]
         [--read-period S] [--read-fresh] [--no-analysis] [--env GREENFLAME_X=V ...]
-        [--rate R] [--depth-every S] [--recent]
+        [--rate R] [--depth-every S] [--recent] [--groups G]
 
 Also prints the CPU time the server processes (and their children) used during the load, per
 accepted report, and their peak resident memory from start to exit (analysis runs that the load
@@ -29,7 +29,8 @@ clock, each post's latency counted from when it was due, so a server that falls 
 growing latencies rather than a lower rate; ``--depth-every S`` samples the rollup worker's queue
 during the load (does the folding keep up at that rate?). ``--recent`` gives every report the
 window of the minute before the load, as a fleet's reports of one minute, rather than windows
-spread over the last hour (which keep every 5-minute bucket of the hour changing).
+spread over the last hour (which keep every 5-minute bucket of the hour changing). ``--groups 1``
+sends every client's reports into one group, as one service's fleet (the reader's group).
 """
 
 from __future__ import annotations
@@ -125,16 +126,18 @@ def create_groups(url: str, count: int) -> List[str]:
     return keys
 
 
-def make_bodies(clients: int, pool: int, version: int = 2, recent: bool = False) -> List[List[bytes]]:
+def make_bodies(clients: int, pool: int, version: int = 2, recent: bool = False, groups: int = 0) -> List[List[bytes]]:
     """Each client's bodies in wire format ``version``, windows spread over the last hour (so the
     reader's range holds them), or with ``recent`` all the minute before, as a fleet's reports of
-    the same minute (all into the current 5-minute and hour buckets)."""
+    the same minute (all into the current 5-minute and hour buckets). Client ``n`` reports into
+    group ``n`` (``groups`` 0), else into group ``n % groups``."""
     now = time.time_ns()
     generator = ReportGenerator()
     bodies = []
     for client in range(clients):
         starts = [now - WINDOW_NS * (1 if recent else 2 + (k * 59) // max(pool, 1)) for k in range(pool)]
-        bodies.append([generator.body(f"bench-{client}", start, version) for start in starts])
+        group = f"bench-{client % groups if groups else client}"
+        bodies.append([generator.body(group, start, version) for start in starts])
     return bodies
 
 
@@ -339,8 +342,9 @@ def run_on(args: argparse.Namespace, aws: Dict[str, str]) -> Results:
         workers = start_workers(args, Path(tmp) / "data", env)
         memory = PeakMemory([process, *workers])
         try:
-            keys = create_groups(url, args.clients)
-            bodies = make_bodies(args.clients, args.pool, args.wire_version, args.recent)
+            keys = create_groups(url, args.groups or args.clients)
+            keys = [keys[n % len(keys)] for n in range(args.clients)]
+            bodies = make_bodies(args.clients, args.pool, args.wire_version, args.recent, args.groups)
             out, stop, budget = Results(), threading.Event(), Budget(args.max_reports)
             schedule = Schedule(args.rate, args.clients)
             threads = [
@@ -490,6 +494,9 @@ def latencies(values: List[float]) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients, one group each")
+    parser.add_argument(
+        "--groups", type=int, default=0, help="groups the clients share (client n into group n %% G; 0: one each)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the load")
     parser.add_argument("--max-reports", type=int, default=20000, help="stop after this many posts")
     parser.add_argument(

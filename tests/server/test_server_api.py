@@ -239,17 +239,25 @@ def test_unknown_api_path_and_method_are_json(live_server: LiveServer) -> None:
     assert_error(response, 405, "method_not_allowed")
 
 
-def test_range_too_large_is_400(tmp_path: Any) -> None:
-    app = create_app({"data_dir": str(tmp_path), "admin_token": "t", "max_query_profiles": 1})
+@pytest.mark.parametrize(
+    "limits, query",
+    [
+        ({"max_summed_profiles": 1, "max_query_profiles": 5}, {}),  # summed from the rollups
+        ({"max_summed_profiles": 5, "max_query_profiles": 1}, {"label": "k=v"}),  # merged with labels
+    ],
+)
+def test_range_too_large_is_400(tmp_path: Any, limits: Dict[str, int], query: Dict[str, str]) -> None:
+    app = create_app({"data_dir": str(tmp_path), "admin_token": "t", **limits})
     client = read_client(app)
     key = client.post("/api/v1/groups", json={"name": "busy"}, headers={"Authorization": "Bearer t"}).json["ingest_key"]
     for start in (T0, T0 + HOUR_NS):
         body = greenflame_json.dumps(make_profile("busy", start))
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         assert client.post("/api/v1/ingest", data=body, headers=headers).status_code == 202
-    response = client.get("/api/v1/groups/busy/flamegraph")
+    response = client.get("/api/v1/groups/busy/flamegraph", query_string=query)
     assert response.status_code == 400 and response.json["error"]["code"] == "range_too_large"
-    assert client.get("/api/v1/groups/busy/flamegraph", query_string={"to": str(T0 // 10**9 + 1)}).status_code == 200
+    one = {**query, "to": str(T0 // 10**9 + 1)}
+    assert client.get("/api/v1/groups/busy/flamegraph", query_string=one).status_code == 200
 
 
 def test_a_late_read_gets_the_last_answer_with_its_age(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
