@@ -408,7 +408,11 @@ class Rollups:
         for arrival in arrivals.values():
             row = arrival.row
             index = self.index(row.group)
-            counts = self._counted(index, arrival)
+            try:
+                counts = self._counted(index, arrival)
+            except Exception:  # as a job of its own would: the others are added, its sums are made on read
+                log.exception("rollup of profile %s failed", row.id)
+                continue
             for width in WIDTHS_NS:
                 key = (row.group, width, row.start_time_unix_ns // width)
                 added.setdefault((key, index.epoch), (index, {}))[1][row.id] = counts

@@ -588,3 +588,35 @@ def test_due_writes_go_oldest_first_and_a_round_yields_to_waiting_reports(
     release.set()
     service.drain()  # everything, the bucket not yet due too
     assert written[5:] == [("svc", HOUR_NS, 2)] and not rollups._dirty and not series_rows
+
+
+def test_a_profile_that_fails_to_add_leaves_the_others_of_its_take_added(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = Service(tmp_path)
+    with service.app.app_context():
+        rollups = get_rollups(get_storage())
+    profiles = random_profiles(4, seed=33)
+    for n, profile in enumerate(profiles):  # one 5-minute slot
+        profile.start_time_unix_ns = T0_NS + n * 10**9
+    service.ingest(profiles[0])  # the slot's sums exist: the next ones are added to them
+    release = _blocked(rollups.worker)
+    for profile in profiles[1:]:
+        assert service.post(profile).status_code == 202
+    failing = next(iter(rollups._arrivals))
+    real_counted = rollups_module.Rollups._counted
+
+    def counted(self: Any, index: PathIndex, arrival: Any) -> callpaths.PathCounts:
+        if arrival.row.id == failing:
+            raise OSError("the disk went away")
+        return real_counted(self, index, arrival)
+
+    monkeypatch.setattr(rollups_module.Rollups, "_counted", counted)
+    taken = threading.Event()
+    rollups.worker.submit(taken.set)
+    release.set()
+    assert taken.wait(30)  # not a drain: its writes would sum the slot from the database's list
+    [slot] = [latest for key, latest in rollups.buckets._items.items() if key[1] != HOUR_NS]
+    assert len(slot.members) == 3 and failing not in slot.members
+    monkeypatch.undo()
+    assert service.flamegraph(T0_NS, T0_NS + HOUR_NS) == expected_json(profiles)  # summed on read
