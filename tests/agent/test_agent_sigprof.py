@@ -31,20 +31,13 @@ def samples_in(report: Dict[str, Any], function: str) -> int:
     return sum(s["values"][0] for s in report["samples"] if any(frames[i]["function"] == function for i in s["stack"]))
 
 
-def assert_thread_sampled(report: Dict[str, Any], function: str, seconds: float, alone: bool = True) -> None:
-    """The sampler thread sampled ``function`` through the ``seconds`` it ran, and (``alone``: the
-    thread took every sample of the report) the report says the rate it reached. Its rate on a
-    thread that holds the interpreter varies with how often that thread lets go (21-90 Hz seen on
-    one machine, ``schedule_skipped`` saying the rest): the rate is measured in benchmarks/agent,
-    this checks that sampling went on and is reported as it was."""
+def assert_thread_sampled(report: Dict[str, Any], function: str, seconds: float) -> None:
+    """The sampler thread sampled ``function`` through the ``seconds`` it ran, at least 5 Hz. Its
+    rate on a thread that holds the interpreter varies with how often that thread lets go (21-90 Hz
+    seen on one machine, ``schedule_skipped`` saying the rest in the report): the rate is measured in
+    benchmarks/agent, this checks that sampling went on."""
     sampled = samples_in(report, function)
-    rate = report["metadata"]["sample_rate_hz"]
-    assert sampled >= 5 * seconds and rate >= 5, (sampled, rate)
-    if not alone:
-        return
-    window_s = report["duration_ns"] / 10**9
-    all_samples = sum(s["values"][0] for s in report["samples"])
-    assert abs(all_samples - rate * window_s) <= max(3, 0.1 * all_samples), (all_samples, rate, window_s)
+    assert sampled >= 5 * seconds and report["metadata"]["sample_rate_hz"] >= 5, report["metadata"]
 
 
 def functions(report: Dict[str, Any]) -> List[str]:
@@ -212,7 +205,7 @@ def test_a_program_that_takes_sigprof_over_later_gets_it_and_the_timer_stops(tmp
         """,
     )
     assert printed["late_calls"] == 0 and printed["timer_now"] == [0.0, 0.0]
-    assert_thread_sampled(printed["report"], "busy_after", 1.0, alone=False)  # the thread samples from then on
+    assert_thread_sampled(printed["report"], "busy_after", 1.0)  # the thread samples from then on
 
 
 def test_blocking_calls_of_a_busy_program_still_work(tmp_path: Path) -> None:
