@@ -489,8 +489,11 @@ class Rollups:
         now = time.monotonic()
         series = series_for(self.storage)
         with self._dirty_lock:
-            due = [(since, partial(self._seal_dirty, key)) for key, since in self._dirty.items()]
-        writes = [(since, write) for since, write in due if everything or now - since >= SEAL_DELAY_S]
+            writes = [
+                (since, partial(self._seal_dirty, key))
+                for key, since in self._dirty.items()
+                if everything or now - since >= SEAL_DELAY_S
+            ]
         writes.extend((since, partial(series.write, key)) for since, key in series.due(everything))
         writes.sort(key=itemgetter(0))
         deadline = now + WRITE_BUDGET_S

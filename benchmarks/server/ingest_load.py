@@ -424,11 +424,15 @@ class QueueDepths:
             print(f"rollup queue depth during the load: {shown}")
 
 
+def metrics_text(url: str) -> str:
+    """The server's ``/metrics`` (Prometheus text), asked as the admin."""
+    return requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60).text
+
+
 def rollup_queue_depth(url: str) -> Optional[float]:
     """Jobs waiting in the rollup worker's queue (None when ``/metrics`` does not say)."""
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     try:
-        text = requests.get(f"{url}/metrics", headers=headers, timeout=60).text
+        text = metrics_text(url)
     except requests.RequestException:
         return None
     found = re.search(r"^greenflame_rollup_queue_jobs (\S+)$", text, re.MULTILINE)
@@ -438,7 +442,7 @@ def rollup_queue_depth(url: str) -> Optional[float]:
 def rollup_lags(url: str) -> str:
     """How long stored reports waited for their rollups (``greenflame_rollup_lag_seconds``), as the
     share added within each of the histogram's bounds (with several processes: the one answering)."""
-    text = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60).text
+    text = metrics_text(url)
     within: List[Tuple[float, float]] = []
     for family in text_string_to_metric_families(text):
         if family.name == "greenflame_rollup_lag_seconds":

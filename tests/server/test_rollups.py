@@ -211,6 +211,18 @@ def count_body_reads(monkeypatch: pytest.MonkeyPatch) -> List[str]:
     return loaded
 
 
+def _blocked(worker: Worker) -> threading.Event:
+    """Hold ``worker`` on a job until the returned event is set (30 s at most), one job queued behind."""
+    release = threading.Event()
+    threading.Timer(30, release.set).start()  # at worst: a failed test does not hold the worker
+    for job, depth in ((release.wait, 0), (lambda: None, 1)):  # the first taken before the second is queued
+        worker.submit(job)
+        deadline = time.monotonic() + 10
+        while worker.depth != depth and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return release
+
+
 def _auth(token: str) -> Dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -400,13 +412,8 @@ def test_a_stopped_worker_runs_what_was_queued_and_its_thread_ends() -> None:
 
 
 def test_wait_for_room_returns_once_the_worker_takes_jobs() -> None:
-    release = threading.Event()
     worker = Worker("test-room")
-    worker.submit(release.wait)  # the thread takes it and blocks
-    worker.submit(lambda: None)
-    deadline = time.monotonic() + 10
-    while worker.depth != 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    release = _blocked(worker)
     assert worker.wait_for_room(2, 0.0)  # one queued: room below two
     started = time.monotonic()
     assert not worker.wait_for_room(1, 0.2)
@@ -424,9 +431,7 @@ def test_ingest_answers_503_and_stores_nothing_while_the_rollups_are_behind(
     service.app.config[SETTINGS_KEY] = replace(service.app.config[SETTINGS_KEY], rollup_queue_limit=1)
     with service.app.app_context():
         worker = get_rollups(get_storage()).worker
-    release = threading.Event()
-    worker.submit(release.wait)
-    worker.submit(lambda: None)  # waits behind it: the queue is at its limit
+    release = _blocked(worker)  # one job waits behind the one running: the queue is at its limit
     profile = random_profiles(1, seed=4)[0]
     response = service.post(profile)
     assert response.status_code == 503, response.data
@@ -449,9 +454,7 @@ def test_series_read_while_the_worker_is_behind_use_the_requests_folds(
     with service.app.app_context():
         storage = get_storage()
         worker = get_rollups(storage).worker
-    release = threading.Event()
-    worker.submit(release.wait)  # the worker is behind from here on
-    threading.Timer(30, release.set).start()  # at worst: a failed test does not hold the worker
+    release = _blocked(worker)  # the worker is behind from here on
     profiles = random_profiles(3, seed=8)
     for profile in profiles:
         response = service.post(profile)
@@ -495,18 +498,6 @@ def test_a_bucket_holding_newer_profiles_than_the_range_is_counted_from_folds(
     [as_stored] = series_for(storage).buckets("svc", rows, open_end=True).values()
     assert as_stored.profiles == 4
     assert loaded == []
-
-
-def _blocked(worker: Worker) -> threading.Event:
-    """Hold ``worker`` on a job until the returned event is set (30 s at most), one job queued behind."""
-    release = threading.Event()
-    threading.Timer(30, release.set).start()  # at worst: a failed test does not hold the worker
-    for job, depth in ((release.wait, 0), (lambda: None, 1)):  # the first taken before the second is queued
-        worker.submit(job)
-        deadline = time.monotonic() + 10
-        while worker.depth != depth and time.monotonic() < deadline:
-            time.sleep(0.01)
-    return release
 
 
 def test_profiles_arriving_while_the_worker_is_busy_are_summed_once_per_bucket(
